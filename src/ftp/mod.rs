@@ -1,0 +1,129 @@
+//! # FTP layer (sans-IO)
+//!
+//! Layer: application protocol. This module holds the FTP commands and replies, the server
+//! session and client state machines, the listing formats and the jailed file view. It is fed
+//! control-connection bytes and data-connection events and answers with control bytes and
+//! [`DataAction`]s; it never touches a socket, smoltcp or a clock. The network layer
+//! (`crate::net`) carries out the actions.
+//!
+//! The contract both state machines share with the network layer:
+//!
+//! 1. Control bytes in: `handle_control(&bytes)`.
+//! 2. Control bytes out: `control_out()` gives the pending bytes, `control_sent(n)` drops the
+//!    first `n` once they are in a socket.
+//! 3. Data connection: `poll_action()` until `None`, after every call into the session. At most
+//!    one data connection exists per session at a time.
+//! 4. Data events: `handle_data_event(DataEvent)`; outgoing data is pulled with `read_data`, incoming
+//!    data is pushed with `write_data`.
+
+pub mod client;
+pub mod command;
+pub mod jail;
+pub mod listing;
+pub mod reply;
+pub mod server;
+
+use std::net::SocketAddrV4;
+
+/// Where the FIN of a data connection goes, relative to its data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FinPlacement {
+    /// The FIN rides on the segment that carries the last byte (DATA+FIN).
+    Piggyback,
+    /// The FIN is sent alone, once every byte has been acknowledged.
+    Separate,
+}
+
+/// The `--fin` choice: how every data connection of a session is released.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum FinPolicy {
+    /// As in the textbook figure: listings end with a FIN alone, files with DATA+FIN.
+    #[default]
+    Seed,
+    /// Every transfer piggybacks its FIN on the last data segment.
+    Piggyback,
+    /// Every transfer sends its FIN alone after the data is acknowledged.
+    Separate,
+}
+
+impl FinPolicy {
+    /// FIN placement for a directory listing (`LIST`, `NLST`).
+    pub fn for_listing(self) -> FinPlacement {
+        match self {
+            FinPolicy::Seed | FinPolicy::Separate => FinPlacement::Separate,
+            FinPolicy::Piggyback => FinPlacement::Piggyback,
+        }
+    }
+
+    /// FIN placement for a file (`RETR`, `STOR`).
+    pub fn for_file(self) -> FinPlacement {
+        match self {
+            FinPolicy::Seed | FinPolicy::Piggyback => FinPlacement::Piggyback,
+            FinPolicy::Separate => FinPlacement::Separate,
+        }
+    }
+}
+
+/// What a session asks the network layer to do with its data connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataAction {
+    /// Server, active mode: open a TCP connection to `peer` from the data source port (20).
+    Connect {
+        /// Address and port named by the client's `PORT`.
+        peer: SocketAddrV4,
+        /// Human name of the connection for traces, e.g. `RETR readme.txt data connection`.
+        label: String,
+    },
+    /// Client, active mode: listen on local `port` for the server's connection.
+    Listen {
+        /// The port announced with `PORT` (5001, 5002, ...).
+        port: u16,
+        /// Human name of the connection for traces, e.g. `LIST data connection`.
+        label: String,
+    },
+    /// The connection is up: send the bytes pulled with `read_data` until it returns 0, then
+    /// close with this FIN placement. When closed, report [`DataEvent::Finished`].
+    Send {
+        /// Whether the FIN rides on the last data segment or travels alone.
+        fin: FinPlacement,
+    },
+    /// The connection is up: push received bytes with `write_data` until the peer's FIN, then
+    /// close our side at once. When closed, report [`DataEvent::Finished`].
+    Receive,
+    /// Drop the data connection (or the listening socket) now, with a RST if it is open.
+    Abort,
+}
+
+/// What the network layer reports about the data connection.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataEvent {
+    /// The TCP connection is established.
+    Connected,
+    /// The connection could not be made or broke; the text says why.
+    Failed(String),
+    /// `Send`: every byte is queued and our FIN is on its way. `Receive`: the peer's FIN has
+    /// arrived, every byte was pushed with `write_data`, and our FIN is on its way.
+    Finished,
+}
+
+/// The sans-IO surface that the server session and the client share with the network layer.
+pub trait Endpoint {
+    /// Bytes received on the control connection.
+    fn handle_control(&mut self, bytes: &[u8]);
+    /// Control bytes waiting to be sent.
+    fn control_out(&self) -> &[u8];
+    /// The first `n` bytes of [`Endpoint::control_out`] are in the socket.
+    fn control_sent(&mut self, n: usize);
+    /// The next thing to do with the data connection.
+    fn poll_action(&mut self) -> Option<DataAction>;
+    /// News of the data connection.
+    fn handle_data_event(&mut self, event: DataEvent);
+    /// Outgoing data (during `Send`) into `buf`; 0 means the end.
+    fn read_data(&mut self, buf: &mut [u8]) -> usize;
+    /// Incoming data (during `Receive`).
+    fn write_data(&mut self, data: &[u8]);
+    /// The control connection is to be closed once [`Endpoint::control_out`] is empty.
+    fn wants_close(&self) -> bool;
+    /// The peer closed the control connection.
+    fn control_closed(&mut self) {}
+}

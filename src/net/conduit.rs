@@ -1,0 +1,377 @@
+//! # Conduit: an FTP endpoint on sockets
+//!
+//! Layer: network (maps FTP actions to sockets). A [`Conduit`] drives one sans-IO FTP
+//! [`Endpoint`] (a server session or a client) over its control socket and its data connection:
+//! it moves control bytes both ways, carries out [`DataAction`]s (connect from port 20, listen on
+//! 5001, send, receive, abort) and reports [`DataEvent`]s. This is where the FIN placement is made
+//! real: queue the last bytes and close before the next poll for DATA+FIN; wait for every byte
+//! to be acknowledged, then close, for a FIN alone. It reads no FTP text.
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::phy::Device;
+use smoltcp::socket::tcp::State;
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use crate::ftp::{DataAction, DataEvent, Endpoint, FinPlacement};
+use crate::net::host::{Host, SocketOptions};
+
+/// How data connections are made.
+#[derive(Clone, Copy, Debug)]
+pub struct DataOptions {
+    /// Socket buffers and behaviour of data connections.
+    pub socket: SocketOptions,
+    /// Local port of connections we open (the server's 20); `None` for an ephemeral port.
+    pub source_port: Option<u16>,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    /// Connecting out (server, active mode).
+    Connecting,
+    /// Waiting for the peer to connect (client, active mode).
+    Listening,
+    /// Up; the endpoint has not said yet whether to send or receive.
+    Connected,
+    Sending(FinPlacement),
+    Receiving,
+    /// Finished, failed or aborted: waiting for the socket to close.
+    Done,
+}
+
+/// Size of the look-ahead read made when the send buffer is full (see [`Conduit`]).
+const PEEK: usize = 4096;
+
+#[derive(Debug)]
+struct Data {
+    handle: SocketHandle,
+    phase: Phase,
+    /// Bytes read from the endpoint that did not fit into the socket yet.
+    peek: Vec<u8>,
+    eof: bool,
+}
+
+/// One FTP endpoint's sockets: the control connection and at most one data connection at a
+/// time, plus finished data sockets still closing.
+#[derive(Debug)]
+pub struct Conduit {
+    control: SocketHandle,
+    data: Option<Data>,
+    closing: Vec<SocketHandle>,
+    control_closing: bool,
+    control_gone: bool,
+}
+
+impl Conduit {
+    /// Drives the endpoint over the control socket `control` (connected or connecting).
+    pub fn new(control: SocketHandle) -> Self {
+        Conduit {
+            control,
+            data: None,
+            closing: Vec::new(),
+            control_closing: false,
+            control_gone: false,
+        }
+    }
+
+    /// The control socket.
+    pub fn control(&self) -> SocketHandle {
+        self.control
+    }
+
+    /// True once the control connection is closed and every data socket is closed or in
+    /// TIME-WAIT: nothing of this endpoint is left on the wire.
+    pub fn is_finished<D: Device>(&self, host: &mut Host<D>) -> bool {
+        let settled = |s: State| matches!(s, State::Closed | State::TimeWait);
+        settled(host.tcp(self.control).state())
+            && self.data.is_none()
+            && self.closing.iter().all(|h| settled(host.tcp(*h).state()))
+    }
+
+    /// Frees every socket of this conduit (the control socket included).
+    pub fn release<D: Device>(&mut self, host: &mut Host<D>) {
+        for h in self.closing.drain(..).chain(self.data.take().map(|d| d.handle)) {
+            host.tcp(h).abort();
+            host.remove(h);
+        }
+    }
+
+    /// Does everything that can be done now without polling the stack. Returns whether
+    /// anything happened.
+    pub fn step<D: Device, E: Endpoint>(
+        &mut self,
+        host: &mut Host<D>,
+        ep: &mut E,
+        opts: &DataOptions,
+    ) -> bool {
+        let mut progress = false;
+        // Each round can produce events that produce actions: a few rounds settle it.
+        for _ in 0..8 {
+            let mut again = self.control_in(host, ep);
+            again |= self.actions(host, ep, opts);
+            again |= self.data_step(host, ep);
+            again |= self.actions(host, ep, opts);
+            again |= self.control_out(host, ep);
+            progress |= again;
+            if !again {
+                break;
+            }
+        }
+        self.reap(host);
+        progress
+    }
+
+    fn control_in<D: Device, E: Endpoint>(&mut self, host: &mut Host<D>, ep: &mut E) -> bool {
+        let socket = host.tcp(self.control);
+        let mut progress = false;
+        while socket.can_recv() {
+            match socket.recv(|buf| {
+                ep.handle_control(buf);
+                (buf.len(), buf.len())
+            }) {
+                Ok(n) if n > 0 => progress = true,
+                _ => break,
+            }
+        }
+        let peer_closed = !socket.may_recv()
+            && matches!(
+                socket.state(),
+                State::CloseWait | State::Closed | State::TimeWait | State::LastAck
+            );
+        if peer_closed && !self.control_gone {
+            self.control_gone = true;
+            ep.control_closed();
+            progress = true;
+        }
+        progress
+    }
+
+    fn control_out<D: Device, E: Endpoint>(&mut self, host: &mut Host<D>, ep: &mut E) -> bool {
+        let socket = host.tcp(self.control);
+        let mut progress = false;
+        while !ep.control_out().is_empty() && socket.can_send() {
+            match socket.send_slice(ep.control_out()) {
+                Ok(n) if n > 0 => {
+                    ep.control_sent(n);
+                    progress = true;
+                }
+                _ => break,
+            }
+        }
+        let drained = ep.control_out().is_empty() || !socket.may_send();
+        if (ep.wants_close() || self.control_gone) && drained && !self.control_closing {
+            socket.close();
+            self.control_closing = true;
+            progress = true;
+        }
+        progress
+    }
+
+    fn actions<D: Device, E: Endpoint>(
+        &mut self,
+        host: &mut Host<D>,
+        ep: &mut E,
+        opts: &DataOptions,
+    ) -> bool {
+        let mut progress = false;
+        while let Some(action) = ep.poll_action() {
+            progress = true;
+            match action {
+                DataAction::Connect { peer, label } => {
+                    self.retire(host);
+                    let handle = host.add_tcp(opts.socket, label);
+                    let remote = IpEndpoint::new(IpAddress::Ipv4(*peer.ip()), peer.port());
+                    match host.connect(handle, remote, opts.source_port) {
+                        Ok(()) => self.data = Some(Data::new(handle, Phase::Connecting)),
+                        Err(e) => {
+                            host.remove(handle);
+                            ep.handle_data_event(DataEvent::Failed(e.to_string()));
+                        }
+                    }
+                }
+                DataAction::Listen { port, label } => {
+                    self.retire(host);
+                    let handle = host.add_tcp(opts.socket, label);
+                    match host.tcp(handle).listen(port) {
+                        Ok(()) => self.data = Some(Data::new(handle, Phase::Listening)),
+                        Err(e) => {
+                            host.remove(handle);
+                            let why = format!("cannot listen on port {port}: {e}");
+                            ep.handle_data_event(DataEvent::Failed(why));
+                        }
+                    }
+                }
+                DataAction::Send { fin } => self.set_phase(Phase::Sending(fin)),
+                DataAction::Receive => self.set_phase(Phase::Receiving),
+                DataAction::Abort => {
+                    if let Some(d) = &mut self.data {
+                        host.tcp(d.handle).abort();
+                        d.phase = Phase::Done;
+                    }
+                    self.retire(host);
+                }
+            }
+        }
+        progress
+    }
+
+    fn set_phase(&mut self, phase: Phase) {
+        if let Some(d) = &mut self.data
+            && d.phase == Phase::Connected
+        {
+            d.phase = phase;
+        }
+    }
+
+    /// Moves the data connection, finished or not, to the closing list.
+    fn retire<D: Device>(&mut self, host: &mut Host<D>) {
+        if let Some(d) = self.data.take() {
+            if d.phase != Phase::Done {
+                host.tcp(d.handle).abort();
+            }
+            self.closing.push(d.handle);
+        }
+    }
+
+    fn data_step<D: Device, E: Endpoint>(&mut self, host: &mut Host<D>, ep: &mut E) -> bool {
+        let Some(d) = &mut self.data else {
+            return false;
+        };
+        let socket = host.tcp(d.handle);
+        let state = socket.state();
+        let (progress, event) = match d.phase {
+            Phase::Connecting | Phase::Listening => {
+                if matches!(state, State::Established | State::CloseWait) {
+                    d.phase = Phase::Connected;
+                    (true, Some(DataEvent::Connected))
+                } else if state == State::Closed && d.phase == Phase::Connecting {
+                    d.phase = Phase::Done;
+                    let why = "connection refused or timed out".to_string();
+                    (true, Some(DataEvent::Failed(why)))
+                } else {
+                    (false, None)
+                }
+            }
+            Phase::Connected | Phase::Done => (false, None),
+            Phase::Sending(fin) => d.send(socket, ep, fin),
+            Phase::Receiving => d.receive(socket, ep),
+        };
+        if let Some(event) = event {
+            ep.handle_data_event(event);
+        }
+        if self.data.as_ref().is_some_and(|d| d.phase == Phase::Done) {
+            self.retire(host);
+        }
+        progress
+    }
+
+    /// Forgets data sockets that have fully closed.
+    fn reap<D: Device>(&mut self, host: &mut Host<D>) {
+        self.closing.retain(|&h| {
+            if host.tcp(h).state() == State::Closed {
+                host.remove(h);
+                false
+            } else {
+                true
+            }
+        });
+    }
+}
+
+impl Data {
+    fn new(handle: SocketHandle, phase: Phase) -> Self {
+        Data {
+            handle,
+            phase,
+            peek: Vec::new(),
+            eof: false,
+        }
+    }
+
+    /// Fills the send buffer from the endpoint and closes as `fin` says.
+    ///
+    /// For DATA+FIN the end of the data must be known before its last bytes reach the wire, so
+    /// when the buffer fills up, one small look-ahead read ([`PEEK`] bytes) is kept aside: if it
+    /// comes back empty, the data has ended and the FIN can still join the bytes in the buffer.
+    fn send<E: Endpoint>(
+        &mut self,
+        socket: &mut smoltcp::socket::tcp::Socket<'static>,
+        ep: &mut E,
+        fin: FinPlacement,
+    ) -> (bool, Option<DataEvent>) {
+        if !socket.may_send() {
+            self.phase = Phase::Done;
+            return (true, Some(DataEvent::Failed("connection reset".into())));
+        }
+        let mut progress = false;
+        while !self.eof && socket.can_send() {
+            let n = if self.peek.is_empty() {
+                socket
+                    .send(|buf| {
+                        let n = ep.read_data(buf);
+                        (n, n)
+                    })
+                    .unwrap_or(0)
+            } else {
+                let n = socket.send_slice(&self.peek).unwrap_or(0);
+                self.peek.drain(..n);
+                if n == 0 {
+                    break;
+                }
+                progress = true;
+                continue;
+            };
+            if n == 0 {
+                self.eof = true;
+            }
+            progress = true;
+        }
+        if !self.eof && self.peek.is_empty() {
+            self.peek.resize(PEEK, 0);
+            let n = ep.read_data(&mut self.peek);
+            self.peek.truncate(n);
+            self.eof = n == 0;
+        }
+        let done = self.eof
+            && self.peek.is_empty()
+            && match fin {
+                FinPlacement::Piggyback => true,
+                FinPlacement::Separate => socket.send_queue() == 0,
+            };
+        if done {
+            socket.close();
+            self.phase = Phase::Done;
+            return (true, Some(DataEvent::Finished));
+        }
+        (progress, None)
+    }
+
+    /// Hands received bytes to the endpoint; on the peer's FIN, closes our side at once.
+    fn receive<E: Endpoint>(
+        &mut self,
+        socket: &mut smoltcp::socket::tcp::Socket<'static>,
+        ep: &mut E,
+    ) -> (bool, Option<DataEvent>) {
+        let mut progress = false;
+        while socket.can_recv() {
+            match socket.recv(|buf| {
+                ep.write_data(buf);
+                (buf.len(), buf.len())
+            }) {
+                Ok(n) if n > 0 => progress = true,
+                _ => break,
+            }
+        }
+        match socket.state() {
+            State::CloseWait if socket.recv_queue() == 0 => {
+                socket.close();
+                self.phase = Phase::Done;
+                (true, Some(DataEvent::Finished))
+            }
+            State::Closed | State::TimeWait | State::Closing | State::LastAck => {
+                self.phase = Phase::Done;
+                (true, Some(DataEvent::Failed("connection reset".into())))
+            }
+            _ => (progress, None),
+        }
+    }
+}

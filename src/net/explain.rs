@@ -1,0 +1,144 @@
+//! # Frame explanations
+//!
+//! Layer: network (bookkeeping for captures). Builds the one-line comment each recorded frame
+//! carries (pcapng `opt_comment`, Wireshark's `frame.comment`) from what the host knew when it
+//! sent or received the frame: the connection's label, what the segment is, and the TCP state
+//! transitions it caused, e.g. `RETR readme.txt data connection: last data segment (1092 bytes),
+//! FIN piggybacked; 10.0.0.1:20 ESTABLISHED -> FIN-WAIT-1`. Segment parsing and kinds come from
+//! the trace layer, so captures and ladders name things alike.
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::State;
+use smoltcp::wire::{IpAddress, IpEndpoint};
+
+use crate::link::PendingFrame;
+use crate::trace::{Segment, SegmentKind};
+
+/// A TCP state change seen by a host during one poll.
+#[derive(Clone, Debug)]
+pub struct Transition {
+    /// The socket that changed.
+    pub handle: SocketHandle,
+    /// Its local endpoint, when known.
+    pub local: Option<IpEndpoint>,
+    /// State before.
+    pub from: State,
+    /// State after.
+    pub to: State,
+}
+
+fn endpoint(addr: std::net::SocketAddrV4) -> IpEndpoint {
+    IpEndpoint::new(IpAddress::Ipv4(*addr.ip()), addr.port())
+}
+
+/// Whether a segment sent (or received) explains a move into `to`.
+fn explains(kind: SegmentKind, sent: bool, to: State) -> bool {
+    use SegmentKind as K;
+    use State as S;
+    match (sent, kind) {
+        (true, K::Syn) => to == S::SynSent,
+        (true, K::SynAck) => to == S::SynReceived,
+        (true, K::Fin | K::DataFin) => matches!(to, S::FinWait1 | S::LastAck | S::Closing),
+        (true, K::Ack | K::Data) => {
+            matches!(to, S::Established | S::CloseWait | S::TimeWait | S::Closing)
+        }
+        (false, K::Syn) => to == S::SynReceived,
+        (false, K::SynAck) => to == S::Established,
+        (false, K::Ack | K::Data) => {
+            matches!(to, S::Established | S::FinWait2 | S::Closed | S::TimeWait)
+        }
+        (false, K::Fin | K::DataFin) => matches!(to, S::CloseWait | S::TimeWait | S::Closing),
+        (_, K::Rst) => to == S::Closed,
+        _ => false,
+    }
+}
+
+/// A short, printable preview of a text payload's first line, if it is text.
+fn preview(payload: &[u8]) -> Option<String> {
+    let first = payload.split(|&b| b == b'\n').next()?;
+    let first = first.strip_suffix(b"\r").unwrap_or(first);
+    if first.is_empty() || !first.iter().all(|b| (0x20..0x7f).contains(b)) {
+        return None;
+    }
+    let text = String::from_utf8_lossy(first);
+    Some(if text.len() > 48 {
+        format!("\"{}...\"", &text[..45])
+    } else {
+        format!("\"{text}\"")
+    })
+}
+
+/// What the segment is, in words.
+fn describe(kind: SegmentKind, seg: &Segment, moves: &[Transition], sent: bool) -> String {
+    let len = seg.len();
+    let text = || preview(&seg.payload).map(|p| format!(" {p}")).unwrap_or_default();
+    match kind {
+        SegmentKind::Syn => "SYN, opens the connection (active open)".into(),
+        SegmentKind::SynAck => "SYN+ACK, accepts the connection".into(),
+        SegmentKind::Ack => {
+            if moves
+                .iter()
+                .any(|m| m.from == State::SynSent && m.to == State::Established)
+            {
+                "ACK of the SYN+ACK: three-way handshake complete".into()
+            } else if moves
+                .iter()
+                .any(|m| matches!(m.to, State::CloseWait | State::TimeWait | State::Closing))
+            {
+                "ACK of the peer's FIN, in a segment of its own".into()
+            } else {
+                "ACK".into()
+            }
+        }
+        SegmentKind::Data => format!("data, {len} bytes{}", text()),
+        SegmentKind::DataFin => {
+            format!("last data segment ({len} bytes), FIN piggybacked{}", text())
+        }
+        SegmentKind::Fin => {
+            if sent {
+                "FIN alone, no data: releases this side of the connection".into()
+            } else {
+                "FIN alone: the peer releases its side".into()
+            }
+        }
+        SegmentKind::Rst => "RST: the connection is reset".into(),
+        _ => "TCP segment".into(),
+    }
+}
+
+/// The comment for one recorded frame. `lookup(local, remote)` names the host's connection with
+/// that 4-tuple and gives the transitions it made during the poll.
+pub fn frame(
+    frame: &PendingFrame,
+    lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(String, Vec<Transition>)>,
+) -> String {
+    let Some(seg) = Segment::from_ipv4(&frame.data) else {
+        return "not a TCP/IPv4 packet".into();
+    };
+    let (src, dst) = (endpoint(seg.src), endpoint(seg.dst));
+    let kind = SegmentKind::of(&seg);
+    let (sent, found) = match lookup(src, dst) {
+        Some(found) => (true, Some(found)),
+        None => (false, lookup(dst, src)),
+    };
+    let Some((label, moves)) = found else {
+        return format!(
+            "{} {src} -> {dst}: no socket of this host holds this connection",
+            kind.label()
+        );
+    };
+    let moves: Vec<Transition> = moves
+        .into_iter()
+        .filter(|m| explains(kind, sent, m.to))
+        .collect();
+    let mut text = format!("{label}: ");
+    if !sent {
+        text.push_str("received ");
+    }
+    text.push_str(&describe(kind, &seg, &moves, sent));
+    for m in &moves {
+        let who = m.local.map(|l| l.to_string()).unwrap_or_default();
+        text.push_str(&format!("; {who} {} -> {}", m.from, m.to));
+    }
+    text
+}

@@ -1,0 +1,334 @@
+//! # Host: one simulated machine
+//!
+//! Layer: network (stack owner). A [`Host`] owns one smoltcp `Interface`, its `SocketSet` and its
+//! device, polls them, chooses local ports (no 4-tuple clashes), and follows the TCP state of every
+//! socket after each poll, logging each transition with the connection's 4-tuple (target
+//! `smolftp::tcp`, level info). When the device is recorded, the Host writes the frames of each
+//! poll with an explanation built from what it knew then ([`crate::net::explain`]). It knows
+//! nothing of FTP: connections carry a label given by whoever opened them.
+
+use std::collections::BTreeMap;
+
+use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::phy::Device;
+use smoltcp::socket::tcp::{self, CongestionControl, State};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
+
+use crate::link::Recorder;
+use crate::net::explain::{self, Transition};
+
+/// First port of the ephemeral range the Host hands out.
+const EPHEMERAL_FIRST: u16 = 49152;
+
+/// How a Host is set up.
+#[derive(Clone, Debug)]
+pub struct HostConfig {
+    /// Name used in logs, e.g. `server`.
+    pub name: String,
+    /// Address and prefix of the interface.
+    pub addr: Ipv4Cidr,
+    /// Default gateway, if any.
+    pub gateway: Option<Ipv4Address>,
+    /// Random seed of the stack (ISNs, ...). Give each host its own.
+    pub seed: u64,
+    /// Congestion control of every TCP socket.
+    pub congestion: Congestion,
+}
+
+/// TCP congestion control choice (smoltcp's [`CongestionControl`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum Congestion {
+    /// No congestion control: send whatever the peer's window allows.
+    None,
+    /// Reno: slow start from a two-segment window, as a textbook TCP.
+    #[default]
+    Reno,
+    /// CUBIC.
+    Cubic,
+}
+
+/// Buffer sizes and behaviour of a new TCP socket.
+#[derive(Clone, Copy, Debug)]
+pub struct SocketOptions {
+    /// Receive buffer (and so the largest advertised window), bytes.
+    pub rx_buffer: usize,
+    /// Send buffer, bytes.
+    pub tx_buffer: usize,
+    /// Delayed ACK; `None` acknowledges every segment at once.
+    pub ack_delay: Option<Duration>,
+    /// Nagle's algorithm.
+    pub nagle: bool,
+    /// Give up a connection whose peer has been silent this long.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug)]
+struct Tracked {
+    label: String,
+    state: State,
+    local: Option<IpEndpoint>,
+    remote: Option<IpEndpoint>,
+}
+
+/// One machine: interface, sockets, device, and the bookkeeping around them.
+pub struct Host<D: Device> {
+    name: String,
+    iface: Interface,
+    sockets: SocketSet<'static>,
+    device: D,
+    recorder: Option<Recorder>,
+    congestion: Congestion,
+    tracked: BTreeMap<SocketHandle, Tracked>,
+    transitions: Vec<Transition>,
+    next_port: u16,
+}
+
+/// Why a connection could not be opened.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ConnectError {
+    /// Another socket already uses this 4-tuple.
+    InUse(IpEndpoint, IpEndpoint),
+    /// smoltcp refused (unaddressable, invalid state).
+    Refused(String),
+}
+
+impl std::fmt::Display for ConnectError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectError::InUse(l, r) => write!(f, "{l} -> {r} is already in use"),
+            ConnectError::Refused(why) => write!(f, "cannot connect: {why}"),
+        }
+    }
+}
+
+impl<D: Device> Host<D> {
+    /// A host on `device`, started at `now`.
+    pub fn new(config: HostConfig, mut device: D, now: Instant) -> Self {
+        let mut iface_config = Config::new(HardwareAddress::Ip);
+        iface_config.random_seed = config.seed;
+        let mut iface = Interface::new(iface_config, &mut device, now);
+        iface.update_ip_addrs(|addrs| {
+            // One address: the only failure is a full list, which cannot happen here.
+            let _ = addrs.push(IpCidr::Ipv4(config.addr));
+        });
+        if let Some(gw) = config.gateway {
+            let _ = iface.routes_mut().add_default_ipv4_route(gw);
+        }
+        Host {
+            name: config.name,
+            iface,
+            sockets: SocketSet::new(Vec::new()),
+            device,
+            recorder: None,
+            congestion: config.congestion,
+            tracked: BTreeMap::new(),
+            transitions: Vec::new(),
+            next_port: EPHEMERAL_FIRST,
+        }
+    }
+
+    /// Records explained frames of this host into `recorder` (its device must be a
+    /// [`crate::link::Capture`] writing to the same recorder).
+    pub fn set_recorder(&mut self, recorder: Recorder) {
+        self.recorder = Some(recorder);
+    }
+
+    /// The host's name.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The host's IPv4 address.
+    pub fn ipv4(&self) -> Option<Ipv4Address> {
+        self.iface.ipv4_addr()
+    }
+
+    /// The device.
+    pub fn device(&self) -> &D {
+        &self.device
+    }
+
+    /// Adds a TCP socket, named `label` in logs and frame comments.
+    pub fn add_tcp(&mut self, options: SocketOptions, label: impl Into<String>) -> SocketHandle {
+        let mut socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; options.rx_buffer]),
+            tcp::SocketBuffer::new(vec![0; options.tx_buffer]),
+        );
+        socket.set_ack_delay(options.ack_delay);
+        socket.set_nagle_enabled(options.nagle);
+        socket.set_timeout(options.timeout);
+        socket.set_congestion_control(match self.congestion {
+            Congestion::None => CongestionControl::None,
+            Congestion::Reno => CongestionControl::Reno,
+            Congestion::Cubic => CongestionControl::Cubic,
+        });
+        let handle = self.sockets.add(socket);
+        self.tracked.insert(
+            handle,
+            Tracked {
+                label: label.into(),
+                state: State::Closed,
+                local: None,
+                remote: None,
+            },
+        );
+        handle
+    }
+
+    /// Renames a socket's connection (for logs and frame comments).
+    pub fn set_label(&mut self, handle: SocketHandle, label: impl Into<String>) {
+        if let Some(t) = self.tracked.get_mut(&handle) {
+            t.label = label.into();
+        }
+    }
+
+    /// The TCP socket behind `handle`.
+    pub fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
+        self.sockets.get_mut::<tcp::Socket>(handle)
+    }
+
+    /// Removes a socket (abort it first if it may still be open).
+    pub fn remove(&mut self, handle: SocketHandle) {
+        self.track();
+        self.sockets.remove(handle);
+        self.tracked.remove(&handle);
+    }
+
+    /// Opens a connection to `remote` from `local_port` (an ephemeral port when `None`),
+    /// refusing a 4-tuple that another socket still holds (TIME-WAIT included).
+    pub fn connect(
+        &mut self,
+        handle: SocketHandle,
+        remote: IpEndpoint,
+        local_port: Option<u16>,
+    ) -> Result<(), ConnectError> {
+        let local_addr = match remote.addr {
+            IpAddress::Ipv4(dst) => self.iface.get_source_address_ipv4(&dst),
+        }
+        .ok_or_else(|| ConnectError::Refused(format!("no route to {}", remote.addr)))?;
+        let port = match local_port {
+            Some(p) => p,
+            None => self.ephemeral_port(),
+        };
+        let local = IpEndpoint::new(local_addr.into(), port);
+        if self.sockets.iter().any(|(_, s)| match s {
+            smoltcp::socket::Socket::Tcp(t) => {
+                t.local_endpoint() == Some(local) && t.remote_endpoint() == Some(remote)
+            }
+            #[allow(unreachable_patterns)]
+            _ => false,
+        }) {
+            return Err(ConnectError::InUse(local, remote));
+        }
+        let cx = self.iface.context();
+        self.sockets
+            .get_mut::<tcp::Socket>(handle)
+            .connect(cx, remote, local)
+            .map_err(|e| ConnectError::Refused(e.to_string()))
+    }
+
+    /// The next ephemeral port not bound by any socket.
+    fn ephemeral_port(&mut self) -> u16 {
+        for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
+            let port = self.next_port;
+            self.next_port = if port == u16::MAX {
+                EPHEMERAL_FIRST
+            } else {
+                port + 1
+            };
+            let used = self.sockets.iter().any(|(_, s)| match s {
+                smoltcp::socket::Socket::Tcp(t) => {
+                    t.local_endpoint().map(|e| e.port) == Some(port)
+                        || t.listen_endpoint().port == port
+                }
+                #[allow(unreachable_patterns)]
+                _ => false,
+            });
+            if !used {
+                return port;
+            }
+        }
+        // Every ephemeral port is bound: reuse the next one; the 4-tuple check still applies.
+        self.next_port
+    }
+
+    /// When the stack next wants to be polled (`Some(now)` or earlier: at once).
+    pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        self.iface.poll_at(now, &self.sockets)
+    }
+
+    /// Polls the interface once: frames in and out, timers. Returns whether a socket may have
+    /// changed. State transitions are logged; recorded frames are explained and written.
+    pub fn poll(&mut self, now: Instant) -> bool {
+        self.track();
+        let changed = self.iface.poll(now, &mut self.device, &mut self.sockets);
+        self.track();
+        if let Some(recorder) = &self.recorder {
+            let tracked = &self.tracked;
+            let transitions = &self.transitions;
+            recorder.write_pending(&mut |frame| {
+                Some(explain::frame(frame, |seg_local, seg_remote| {
+                    let (handle, conn) = tracked.iter().find(|(_, t)| {
+                        t.local == Some(seg_local) && t.remote == Some(seg_remote)
+                    })?;
+                    let moves = transitions
+                        .iter()
+                        .filter(|tr| tr.handle == *handle)
+                        .cloned()
+                        .collect();
+                    Some((conn.label.clone(), moves))
+                }))
+            });
+        }
+        self.transitions.clear();
+        changed == smoltcp::iface::PollResult::SocketStateChanged
+    }
+
+    /// Compares every socket's state with the last one seen; logs and keeps the transitions.
+    fn track(&mut self) {
+        for (handle, socket) in self.sockets.iter() {
+            let smoltcp::socket::Socket::Tcp(socket) = socket else {
+                continue;
+            };
+            let Some(t) = self.tracked.get_mut(&handle) else {
+                continue;
+            };
+            if let Some(l) = socket.local_endpoint() {
+                t.local = Some(l);
+            }
+            if let Some(r) = socket.remote_endpoint() {
+                t.remote = Some(r);
+            }
+            let state = socket.state();
+            if state == t.state {
+                continue;
+            }
+            let endpoints = match (t.local, t.remote) {
+                (Some(l), Some(r)) if state != State::Listen => format!("{l} -> {r}"),
+                _ => format!("*:{}", socket.listen_endpoint().port),
+            };
+            log::info!(
+                target: "smolftp::tcp",
+                "{}: {} {} -> {} ({})",
+                self.name, endpoints, t.state, state, t.label
+            );
+            self.transitions.push(Transition {
+                handle,
+                local: t.local,
+                from: t.state,
+                to: state,
+            });
+            t.state = state;
+            if state == State::Listen {
+                // A socket that listens again starts a new connection.
+                t.remote = None;
+            }
+        }
+    }
+
+    /// The TCP state of every socket, for checks that all connections are done.
+    pub fn states(&self) -> impl Iterator<Item = (SocketHandle, State)> + '_ {
+        self.tracked.iter().map(|(h, t)| (*h, t.state))
+    }
+}

@@ -1,0 +1,131 @@
+//! # FTP server node
+//!
+//! Layer: network. Runs [`crate::ftp::server::Session`]s on a [`Host`]: keeps a pool of sockets
+//! listening on the control port (smoltcp has no backlog: a listening socket becomes the
+//! connection, so a fresh one takes its place), starts a session on each accepted connection,
+//! drives it through a [`Conduit`], and frees its sockets when it is over.
+
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::phy::Device;
+use smoltcp::socket::tcp::State;
+use smoltcp::wire::IpAddress;
+
+use crate::ftp::jail::Jail;
+use crate::ftp::server::{ServerConfig, Session};
+use crate::net::conduit::{Conduit, DataOptions};
+use crate::net::host::{Host, SocketOptions};
+
+/// Network settings of the server.
+#[derive(Clone, Copy, Debug)]
+pub struct ServerNet {
+    /// Control port (21).
+    pub control_port: u16,
+    /// Sockets kept listening on the control port.
+    pub listeners: usize,
+    /// Sessions served at once; past that, new connections wait for a listener.
+    pub max_sessions: usize,
+    /// Control connection sockets.
+    pub control_socket: SocketOptions,
+    /// Data connections (source port 20).
+    pub data: DataOptions,
+}
+
+/// The FTP server on one host.
+pub struct ServerNode {
+    config: Arc<ServerConfig>,
+    jail: Arc<Jail>,
+    net: ServerNet,
+    listeners: Vec<SocketHandle>,
+    sessions: Vec<(Conduit, Session)>,
+    served: u64,
+}
+
+impl ServerNode {
+    /// Starts listening on `host`.
+    pub fn new<D: Device>(
+        host: &mut Host<D>,
+        config: Arc<ServerConfig>,
+        jail: Arc<Jail>,
+        net: ServerNet,
+    ) -> Self {
+        let mut node = ServerNode {
+            config,
+            jail,
+            net,
+            listeners: Vec::new(),
+            sessions: Vec::new(),
+            served: 0,
+        };
+        node.refill(host);
+        node
+    }
+
+    fn refill<D: Device>(&mut self, host: &mut Host<D>) {
+        let room = self.net.max_sessions.saturating_sub(self.sessions.len());
+        while self.listeners.len() < self.net.listeners.min(room).max(1) {
+            let handle = host.add_tcp(self.net.control_socket, "control connection");
+            if let Err(e) = host.tcp(handle).listen(self.net.control_port) {
+                log::error!("cannot listen on port {}: {e}", self.net.control_port);
+                host.remove(handle);
+                return;
+            }
+            self.listeners.push(handle);
+        }
+    }
+
+    /// Sessions now open.
+    pub fn sessions(&self) -> usize {
+        self.sessions.len()
+    }
+
+    /// Sessions served so far (ended ones included).
+    pub fn served(&self) -> u64 {
+        self.served
+    }
+
+    /// Does all the server's work that needs no poll; `now` is the wall clock for listings.
+    pub fn step<D: Device>(&mut self, host: &mut Host<D>, now: SystemTime) -> bool {
+        let mut progress = false;
+        // Accepted connections become sessions.
+        let mut i = 0;
+        while i < self.listeners.len() {
+            let handle = self.listeners[i];
+            let socket = host.tcp(handle);
+            if socket.state() == State::Listen {
+                i += 1;
+                continue;
+            }
+            self.listeners.swap_remove(i);
+            let peer = match socket.remote_endpoint().map(|e| e.addr) {
+                Some(IpAddress::Ipv4(a)) => a,
+                None => Ipv4Addr::UNSPECIFIED,
+            };
+            let session = Session::new(self.config.clone(), self.jail.clone(), peer, now);
+            self.sessions.push((Conduit::new(handle), session));
+            self.served += 1;
+            progress = true;
+        }
+        // Sessions.
+        for (conduit, session) in &mut self.sessions {
+            progress |= conduit.step(host, session, &self.net.data);
+        }
+        let before = self.sessions.len();
+        self.sessions.retain_mut(|(conduit, _)| {
+            if conduit.is_finished(host) {
+                let control = conduit.control();
+                conduit.release(host);
+                host.remove(control);
+                false
+            } else {
+                true
+            }
+        });
+        progress |= before != self.sessions.len();
+        self.refill(host);
+        progress
+    }
+}

@@ -22,8 +22,10 @@
 //! Each module's first comment says its layer and what it may touch: `ftp` never touches a
 //! socket, `link` never knows FTP, `trace` depends on neither `net` nor `ftp`; `demo` composes.
 
+pub mod bench;
 pub mod demo;
 pub mod ftp;
+pub mod lab;
 pub mod link;
 pub mod net;
 pub mod trace;

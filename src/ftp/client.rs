@@ -1,0 +1,457 @@
+//! # FTP client state machine (sans-IO, application layer)
+//!
+//! Layer: application protocol. A [`Client`] logs in and runs a fixed list of [`Step`]s in
+//! active mode (`PORT`, one data port per transfer: 5001, 5002, ...), one command at a time,
+//! then sends `QUIT`. It is fed reply bytes and data-connection events and answers with command
+//! bytes and [`DataAction`]s, following the contract in [`crate::ftp`]. It reads and writes
+//! local files for `RETR`/`STOR`; it never touches sockets, smoltcp or the clock.
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::io::{self, Read, Write};
+use std::net::Ipv4Addr;
+
+use super::command::{Line, LineBuffer};
+use super::reply::{Reply, ReplyParser};
+pub use super::step::{Outcome, Step};
+use super::{DataAction, DataEvent, FinPolicy};
+
+/// How the client logs in and where it listens for data connections.
+#[derive(Clone, Debug)]
+pub struct ClientConfig {
+    /// User name for `USER`.
+    pub user: String,
+    /// Password for `PASS`.
+    pub pass: String,
+    /// Our address, announced with `PORT`.
+    pub local_ip: Ipv4Addr,
+    /// First data port (5001 by default); each transfer uses the next one.
+    pub data_port_base: u16,
+    /// How our sending data connections (`STOR`) are released.
+    pub fin: FinPolicy,
+}
+
+/// Where the data connection of a transfer stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Data {
+    Listening,
+    Connected,
+    /// Finished cleanly, failed or aborted: nothing more will come.
+    Done,
+}
+
+/// The local end of a transfer's data.
+enum Local {
+    Listing(Vec<u8>),
+    /// RETR target; `None` until connected or after a write error.
+    Sink(Option<File>),
+    /// STOR source.
+    Source(File),
+}
+
+struct Transfer {
+    step: Step,
+    /// False while the `PORT` reply is outstanding.
+    command_sent: bool,
+    data: Data,
+    local: Local,
+    bytes: u64,
+    reply: Option<Reply>,
+    error: Option<String>,
+}
+
+enum State {
+    Greeting,
+    User,
+    Pass,
+    Simple(Step),
+    Transfer(Box<Transfer>),
+    Quit,
+    Done,
+}
+
+/// The client side of one FTP control connection, running a list of steps.
+pub struct Client {
+    config: ClientConfig,
+    steps: VecDeque<Step>,
+    state: State,
+    lines: LineBuffer,
+    parser: ReplyParser,
+    out: Vec<u8>,
+    actions: VecDeque<DataAction>,
+    next_port: u16,
+    outcomes: Vec<Outcome>,
+    error: Option<String>,
+}
+
+impl Client {
+    /// A client that will log in and run `steps`; it first waits for the `220` greeting.
+    pub fn new(config: ClientConfig, steps: Vec<Step>) -> Self {
+        let next_port = config.data_port_base;
+        Client {
+            config,
+            steps: steps.into(),
+            state: State::Greeting,
+            lines: LineBuffer::new(),
+            parser: ReplyParser::new(),
+            out: Vec::new(),
+            actions: VecDeque::new(),
+            next_port,
+            outcomes: Vec::new(),
+            error: None,
+        }
+    }
+
+    /// Feeds bytes received on the control connection.
+    pub fn handle_control(&mut self, bytes: &[u8]) {
+        self.lines.push(bytes);
+        while let Some(line) = self.lines.next_line() {
+            let line = match line {
+                Line::Complete(l) => l,
+                Line::TooLong => {
+                    log::warn!("overlong reply line ignored");
+                    continue;
+                }
+            };
+            match self.parser.feed_line(&line) {
+                Ok(Some(reply)) => self.on_reply(reply),
+                Ok(None) => {}
+                Err(e) => log::warn!("{e}"),
+            }
+        }
+    }
+
+    /// Command bytes waiting to be sent on the control connection.
+    pub fn control_out(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Drops the first `n` bytes of [`Client::control_out`], now in a socket.
+    pub fn control_sent(&mut self, n: usize) {
+        let n = n.min(self.out.len());
+        self.out.drain(..n);
+    }
+
+    /// The next data-connection action, if any.
+    pub fn poll_action(&mut self) -> Option<DataAction> {
+        self.actions.pop_front()
+    }
+
+    /// The server closed the control connection: fatal unless we sent `QUIT`.
+    pub fn handle_control_closed(&mut self) {
+        match self.state {
+            State::Quit | State::Done => {}
+            _ => {
+                self.fatal("control connection closed by the server".to_string());
+                if let State::Transfer(t) = &self.state
+                    && t.data != Data::Done
+                {
+                    self.actions.push_back(DataAction::Abort);
+                }
+            }
+        }
+        self.state = State::Done;
+    }
+
+    /// True once `221` arrived after `QUIT`, or after a fatal error: close the control
+    /// connection.
+    pub fn is_finished(&self) -> bool {
+        matches!(self.state, State::Done)
+    }
+
+    /// The results of the steps run so far, in order.
+    pub fn outcomes(&self) -> &[Outcome] {
+        &self.outcomes
+    }
+
+    /// The fatal error, if any (bad greeting, login refused, control connection closed).
+    pub fn error(&self) -> Option<&str> {
+        self.error.as_deref()
+    }
+
+    /// Reports what happened to the data connection.
+    pub fn handle_data_event(&mut self, ev: DataEvent) {
+        let State::Transfer(t) = &mut self.state else {
+            log::debug!("data event {ev:?} with no transfer");
+            return;
+        };
+        match ev {
+            DataEvent::Connected if t.data == Data::Listening => {
+                t.data = Data::Connected;
+                let action = match &mut t.local {
+                    Local::Listing(_) => DataAction::Receive,
+                    Local::Sink(file) => {
+                        if let Step::Retr { local, .. } = &t.step {
+                            match File::create(local) {
+                                Ok(f) => *file = Some(f),
+                                Err(e) => {
+                                    t.error =
+                                        Some(format!("cannot create {}: {e}", local.display()));
+                                }
+                            }
+                        }
+                        DataAction::Receive
+                    }
+                    Local::Source(_) => DataAction::Send {
+                        fin: self.config.fin.for_file(),
+                    },
+                };
+                if t.error.is_some() {
+                    t.data = Data::Done;
+                    self.actions.push_back(DataAction::Abort);
+                } else {
+                    self.actions.push_back(action);
+                }
+            }
+            DataEvent::Connected => log::debug!("unexpected Connected event"),
+            DataEvent::Finished => {
+                t.data = Data::Done;
+                self.maybe_complete();
+            }
+            DataEvent::Failed(why) => {
+                if t.data != Data::Done {
+                    t.error
+                        .get_or_insert(format!("data connection failed: {why}"));
+                    t.data = Data::Done;
+                }
+                self.maybe_complete();
+            }
+        }
+    }
+
+    /// Fills `buf` with outgoing data for a `Send` transfer (`STOR`); 0 means no more.
+    pub fn read_data(&mut self, buf: &mut [u8]) -> usize {
+        let State::Transfer(t) = &mut self.state else {
+            return 0;
+        };
+        if t.data != Data::Connected || t.error.is_some() {
+            return 0;
+        }
+        let Local::Source(file) = &mut t.local else {
+            return 0;
+        };
+        loop {
+            match file.read(buf) {
+                Ok(n) => {
+                    t.bytes += n as u64;
+                    return n;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    t.error = Some(format!("read error: {e}"));
+                    return 0;
+                }
+            }
+        }
+    }
+
+    /// Takes incoming data of a `Receive` transfer (`LIST`, `NLST`, `RETR`).
+    pub fn write_data(&mut self, data: &[u8]) {
+        let State::Transfer(t) = &mut self.state else {
+            return;
+        };
+        t.bytes += data.len() as u64;
+        match &mut t.local {
+            Local::Listing(buf) => buf.extend_from_slice(data),
+            Local::Sink(file) => {
+                if let Some(f) = file
+                    && let Err(e) = f.write_all(data)
+                {
+                    t.error = Some(format!("write error: {e}"));
+                    *file = None;
+                }
+            }
+            Local::Source(_) => {}
+        }
+    }
+
+    fn send_line(&mut self, line: &str) {
+        log::debug!("-> {line}");
+        self.out.extend_from_slice(line.as_bytes());
+        self.out.extend_from_slice(b"\r\n");
+    }
+
+    fn fatal(&mut self, msg: String) {
+        log::warn!("{msg}");
+        self.error.get_or_insert(msg);
+    }
+
+    fn quit(&mut self) {
+        self.send_line("QUIT");
+        self.state = State::Quit;
+    }
+
+    fn on_reply(&mut self, reply: Reply) {
+        log::debug!("<- {reply}");
+        if reply.code == 421 && !matches!(self.state, State::Quit | State::Done) {
+            if let State::Transfer(t) = &self.state
+                && t.data != Data::Done
+            {
+                self.actions.push_back(DataAction::Abort);
+            }
+            self.fatal(format!("server closing: {reply}"));
+            self.state = State::Done;
+            return;
+        }
+        let state = std::mem::replace(&mut self.state, State::Done);
+        self.state = match state {
+            State::Greeting if reply.is_positive_preliminary() => State::Greeting,
+            State::Greeting if reply.code == 220 => {
+                let user = format!("USER {}", self.config.user);
+                self.send_line(&user);
+                State::User
+            }
+            State::Greeting => {
+                self.fatal(format!("unexpected greeting: {reply}"));
+                State::Done
+            }
+            State::User | State::Pass if reply.is_positive_completion() => {
+                self.next_step();
+                return;
+            }
+            State::User if reply.code == 331 => {
+                let pass = format!("PASS {}", self.config.pass);
+                self.send_line(&pass);
+                State::Pass
+            }
+            s @ (State::User | State::Pass) if reply.is_positive_preliminary() => s,
+            State::User | State::Pass => {
+                self.fatal(format!("login refused: {reply}"));
+                self.quit();
+                return;
+            }
+            s @ State::Simple(_) if reply.is_positive_preliminary() => s,
+            State::Simple(step) => {
+                let ok = reply.is_positive_completion();
+                self.record(step, reply, ok, None, 0, None);
+                self.next_step();
+                return;
+            }
+            State::Transfer(t) => {
+                self.state = State::Transfer(t);
+                self.transfer_reply(reply);
+                return;
+            }
+            State::Quit if reply.is_positive_preliminary() => State::Quit,
+            State::Quit | State::Done => State::Done,
+        };
+    }
+
+    fn transfer_reply(&mut self, reply: Reply) {
+        let State::Transfer(t) = &mut self.state else {
+            return;
+        };
+        if reply.is_positive_preliminary() {
+            return;
+        }
+        if !t.command_sent && reply.is_positive_completion() {
+            t.command_sent = true;
+            let line = t.step.to_string();
+            self.send_line(&line);
+            return;
+        }
+        if !reply.is_positive_completion() && t.data != Data::Done {
+            t.data = Data::Done;
+            self.actions.push_back(DataAction::Abort);
+        }
+        t.reply = Some(reply);
+        self.maybe_complete();
+    }
+
+    /// Records the transfer once both its final reply and the end of its data connection came.
+    fn maybe_complete(&mut self) {
+        let State::Transfer(t) = &self.state else {
+            return;
+        };
+        if t.reply.is_none() || t.data != Data::Done {
+            return;
+        }
+        let State::Transfer(t) = std::mem::replace(&mut self.state, State::Done) else {
+            return;
+        };
+        let t = *t;
+        let Some(reply) = t.reply else {
+            return;
+        };
+        let ok = reply.is_positive_completion() && t.error.is_none();
+        let listing = match t.local {
+            Local::Listing(data) => Some(data),
+            _ => None,
+        };
+        self.record(t.step, reply, ok, listing, t.bytes, t.error);
+        self.next_step();
+    }
+
+    fn record(
+        &mut self,
+        step: Step,
+        reply: Reply,
+        ok: bool,
+        listing: Option<Vec<u8>>,
+        bytes: u64,
+        local_error: Option<String>,
+    ) {
+        self.outcomes.push(Outcome {
+            step,
+            reply,
+            ok,
+            listing,
+            bytes,
+            local_error,
+        });
+    }
+
+    /// Starts the next step, or sends `QUIT` when there is none.
+    fn next_step(&mut self) {
+        loop {
+            let Some(step) = self.steps.pop_front() else {
+                self.quit();
+                return;
+            };
+            if !step.is_transfer() {
+                self.send_line(&step.to_string());
+                self.state = State::Simple(step);
+                return;
+            }
+            let local = match &step {
+                Step::Stor { local, .. } => match File::open(local) {
+                    Ok(f) => Local::Source(f),
+                    Err(e) => {
+                        let msg = format!("cannot open {}: {e}", local.display());
+                        let reply = Reply::new(550, format!("Local file not opened: {e}."));
+                        self.record(step, reply, false, None, 0, Some(msg));
+                        continue;
+                    }
+                },
+                Step::Retr { .. } => Local::Sink(None),
+                _ => Local::Listing(Vec::new()),
+            };
+            let port = self.next_port;
+            self.next_port = self.next_port.wrapping_add(1);
+            self.actions.push_back(DataAction::Listen {
+                port,
+                label: step.data_label(),
+            });
+            let [a, b, c, d] = self.config.local_ip.octets();
+            self.send_line(&format!(
+                "PORT {a},{b},{c},{d},{},{}",
+                port >> 8,
+                port & 0xff
+            ));
+            self.state = State::Transfer(Box::new(Transfer {
+                step,
+                command_sent: false,
+                data: Data::Listening,
+                local,
+                bytes: 0,
+                reply: None,
+                error: None,
+            }));
+            return;
+        }
+    }
+}
+
+#[cfg(test)]
+#[path = "client_tests.rs"]
+mod tests;

@@ -1,0 +1,464 @@
+//! # FTP commands (sans-IO, application layer)
+//!
+//! Layer: application protocol. Parses one control-connection line into a typed [`Command`]
+//! and splits the control byte stream into lines with [`LineBuffer`]. Touches no socket, file or
+//! clock; used by both the server session and the client.
+
+use std::collections::VecDeque;
+use std::fmt;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// Longest control line accepted, in bytes, not counting the CRLF.
+pub const MAX_LINE: usize = 2048;
+
+/// Representation type set with `TYPE`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TransferType {
+    /// `TYPE A` / `TYPE A N`: ASCII, non-print.
+    Ascii,
+    /// `TYPE I` / `TYPE L 8`: image (binary).
+    Image,
+}
+
+impl fmt::Display for TransferType {
+    /// The argument of the `TYPE` command: `A` or `I`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TransferType::Ascii => f.write_str("A"),
+            TransferType::Image => f.write_str("I"),
+        }
+    }
+}
+
+/// One parsed FTP command with typed arguments.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Command {
+    /// `USER name`
+    User(String),
+    /// `PASS password` (the password may be empty)
+    Pass(String),
+    /// `SYST`
+    Syst,
+    /// `FEAT`
+    Feat,
+    /// `PWD`
+    Pwd,
+    /// `CWD path`
+    Cwd(String),
+    /// `CDUP`
+    Cdup,
+    /// `TYPE A` / `TYPE I` (and the synonyms `A N`, `L 8`)
+    Type(TransferType),
+    /// `MODE S` (the only mode supported)
+    Mode,
+    /// `STRU F` (the only structure supported)
+    Stru,
+    /// `NOOP`
+    Noop,
+    /// `PORT h1,h2,h3,h4,p1,p2`
+    Port(SocketAddrV4),
+    /// `LIST [options] [path]`; options (words starting with `-`) are dropped
+    List(Option<String>),
+    /// `NLST [options] [path]`; options (words starting with `-`) are dropped
+    Nlst(Option<String>),
+    /// `RETR path`
+    Retr(String),
+    /// `STOR path`
+    Stor(String),
+    /// `SIZE path`
+    Size(String),
+    /// `QUIT`
+    Quit,
+    /// Any other verb, upper-cased (answered with 502).
+    Unknown(String),
+}
+
+/// Why a control line could not be parsed; each kind maps to one reply code.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParseError {
+    /// 500: the line is not a command at all (empty, too long).
+    Syntax(String),
+    /// 501: the arguments are malformed or missing, or the line is not UTF-8.
+    BadArgument(String),
+    /// 502: the command is not implemented.
+    NotImplemented(String),
+    /// 504: the command is known but this parameter is not supported.
+    BadParameter(String),
+}
+
+impl ParseError {
+    /// The FTP reply code for this error.
+    pub fn code(&self) -> u16 {
+        match self {
+            ParseError::Syntax(_) => 500,
+            ParseError::BadArgument(_) => 501,
+            ParseError::NotImplemented(_) => 502,
+            ParseError::BadParameter(_) => 504,
+        }
+    }
+
+    /// The reply text for this error.
+    pub fn message(&self) -> &str {
+        match self {
+            ParseError::Syntax(m)
+            | ParseError::BadArgument(m)
+            | ParseError::NotImplemented(m)
+            | ParseError::BadParameter(m) => m,
+        }
+    }
+}
+
+impl fmt::Display for ParseError {
+    /// Formats as `code text`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.code(), self.message())
+    }
+}
+
+impl std::error::Error for ParseError {}
+
+fn bad_arg(msg: &str) -> ParseError {
+    ParseError::BadArgument(msg.to_string())
+}
+
+/// The upper-cased first word of a line (its verb), lossily decoded; empty if none.
+pub fn verb_of(line: &[u8]) -> String {
+    let text = String::from_utf8_lossy(line);
+    text.split_whitespace()
+        .next()
+        .unwrap_or("")
+        .to_ascii_uppercase()
+}
+
+/// Parses one control line (without its CRLF) into a [`Command`].
+///
+/// Verbs are case-insensitive; arguments are trimmed of surrounding whitespace.
+pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
+    if line.len() > MAX_LINE {
+        return Err(ParseError::Syntax("Command line too long.".into()));
+    }
+    let text =
+        std::str::from_utf8(line).map_err(|_| bad_arg("Command line is not valid UTF-8."))?;
+    if text.contains('\0') {
+        return Err(bad_arg("NUL byte in command line."));
+    }
+    let text = text.trim();
+    if text.is_empty() {
+        return Err(ParseError::Syntax(
+            "Syntax error, command unrecognized.".into(),
+        ));
+    }
+    let (verb, arg) = match text.split_once(char::is_whitespace) {
+        Some((v, a)) => (v, a.trim()),
+        None => (text, ""),
+    };
+    let verb = verb.to_ascii_uppercase();
+    let required = |arg: &str| {
+        if arg.is_empty() {
+            Err(bad_arg("Missing argument."))
+        } else {
+            Ok(arg.to_string())
+        }
+    };
+    let no_arg = |cmd: Command| {
+        if arg.is_empty() {
+            Ok(cmd)
+        } else {
+            Err(bad_arg("This command takes no argument."))
+        }
+    };
+    match verb.as_str() {
+        "USER" => required(arg).map(Command::User),
+        "PASS" => Ok(Command::Pass(arg.to_string())),
+        "SYST" => no_arg(Command::Syst),
+        "FEAT" => no_arg(Command::Feat),
+        "PWD" | "XPWD" => no_arg(Command::Pwd),
+        "CWD" | "XCWD" => required(arg).map(Command::Cwd),
+        "CDUP" | "XCUP" => no_arg(Command::Cdup),
+        "TYPE" => parse_type(arg).map(Command::Type),
+        "MODE" => single_letter(arg, "S", "Bad MODE command.").map(|_| Command::Mode),
+        "STRU" => single_letter(arg, "F", "Bad STRU command.").map(|_| Command::Stru),
+        "NOOP" => no_arg(Command::Noop),
+        "PORT" => parse_port(arg).map(Command::Port),
+        "LIST" => Ok(Command::List(list_path(arg))),
+        "NLST" => Ok(Command::Nlst(list_path(arg))),
+        "RETR" => required(arg).map(Command::Retr),
+        "STOR" => required(arg).map(Command::Stor),
+        "SIZE" => required(arg).map(Command::Size),
+        "QUIT" => no_arg(Command::Quit),
+        _ => Ok(Command::Unknown(verb)),
+    }
+}
+
+fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
+    if arg.is_empty() {
+        return Err(bad_arg("Missing argument."));
+    }
+    let words: Vec<String> = arg
+        .split_whitespace()
+        .map(|w| w.to_ascii_uppercase())
+        .collect();
+    let words: Vec<&str> = words.iter().map(String::as_str).collect();
+    match words.as_slice() {
+        ["A"] | ["A", "N"] => Ok(TransferType::Ascii),
+        ["I"] | ["L", "8"] => Ok(TransferType::Image),
+        _ => Err(ParseError::BadParameter(
+            "Unrecognised TYPE command.".into(),
+        )),
+    }
+}
+
+fn single_letter(arg: &str, accepted: &str, msg: &str) -> Result<(), ParseError> {
+    if arg.is_empty() {
+        Err(bad_arg("Missing argument."))
+    } else if arg.eq_ignore_ascii_case(accepted) {
+        Ok(())
+    } else {
+        Err(ParseError::BadParameter(msg.to_string()))
+    }
+}
+
+fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
+    let err = || bad_arg("Illegal PORT command.");
+    let mut nums = [0u8; 6];
+    let mut count = 0;
+    for part in arg.split(',') {
+        let part = part.trim();
+        if count >= 6 || part.is_empty() || part.len() > 3 {
+            return Err(err());
+        }
+        if !part.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err());
+        }
+        nums[count] = part.parse::<u8>().map_err(|_| err())?;
+        count += 1;
+    }
+    if count != 6 {
+        return Err(err());
+    }
+    let ip = Ipv4Addr::new(nums[0], nums[1], nums[2], nums[3]);
+    let port = (u16::from(nums[4]) << 8) | u16::from(nums[5]);
+    Ok(SocketAddrV4::new(ip, port))
+}
+
+/// Drops leading option words (starting with `-`) and returns the remaining path, if any.
+fn list_path(arg: &str) -> Option<String> {
+    let mut rest = arg.trim_start();
+    while rest.starts_with('-') {
+        rest = match rest.find(char::is_whitespace) {
+            Some(i) => rest[i..].trim_start(),
+            None => "",
+        };
+    }
+    let rest = rest.trim();
+    (!rest.is_empty()).then(|| rest.to_string())
+}
+
+/// One item produced by a [`LineBuffer`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Line {
+    /// A complete line, without its LF and trailing CR.
+    Complete(Vec<u8>),
+    /// A line longer than [`MAX_LINE`]; its bytes were discarded.
+    TooLong,
+}
+
+/// Accumulates control-connection bytes and yields complete lines.
+///
+/// Lines end at LF; a CR before the LF is stripped. A line longer than [`MAX_LINE`] yields
+/// [`Line::TooLong`] once and the rest of it, up to the next LF, is discarded, so the buffer
+/// never holds more than `MAX_LINE + 1` bytes of an unfinished line.
+#[derive(Debug, Default)]
+pub struct LineBuffer {
+    partial: Vec<u8>,
+    discarding: bool,
+    ready: VecDeque<Line>,
+}
+
+impl LineBuffer {
+    /// An empty buffer.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds received bytes; complete lines become available through [`LineBuffer::next_line`].
+    pub fn push(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            if b == b'\n' {
+                if self.discarding {
+                    self.discarding = false;
+                } else {
+                    let mut line = std::mem::take(&mut self.partial);
+                    if line.last() == Some(&b'\r') {
+                        line.pop();
+                    }
+                    if line.len() > MAX_LINE {
+                        self.ready.push_back(Line::TooLong);
+                    } else {
+                        self.ready.push_back(Line::Complete(line));
+                    }
+                }
+            } else if !self.discarding {
+                // Keep room for one trailing CR beyond MAX_LINE.
+                if self.partial.len() > MAX_LINE {
+                    self.partial = Vec::new();
+                    self.discarding = true;
+                    self.ready.push_back(Line::TooLong);
+                } else {
+                    self.partial.push(b);
+                }
+            }
+        }
+    }
+
+    /// The next complete line, if any.
+    pub fn next_line(&mut self) -> Option<Line> {
+        self.ready.pop_front()
+    }
+
+    /// Number of complete lines waiting to be taken.
+    pub fn pending(&self) -> usize {
+        self.ready.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(a: [u8; 4], port: u16) -> SocketAddrV4 {
+        SocketAddrV4::new(Ipv4Addr::from(a), port)
+    }
+
+    #[test]
+    fn parse_table() {
+        use Command::*;
+        let ok: Vec<(&[u8], Command)> = vec![
+            (b"USER anonymous", User("anonymous".into())),
+            (b"user  bob ", User("bob".into())),
+            (b"PASS secret", Pass("secret".into())),
+            (b"PASS", Pass(String::new())),
+            (b"syst", Syst),
+            (b"FEAT", Feat),
+            (b"pwd", Pwd),
+            (b"CWD /pub", Cwd("/pub".into())),
+            (b"CDUP", Cdup),
+            (b"TYPE I", Type(TransferType::Image)),
+            (b"type a", Type(TransferType::Ascii)),
+            (b"TYPE A N", Type(TransferType::Ascii)),
+            (b"TYPE L 8", Type(TransferType::Image)),
+            (b"MODE S", Mode),
+            (b"stru f", Stru),
+            (b"NOOP", Noop),
+            (b"PORT 10,0,0,2,19,137", Port(addr([10, 0, 0, 2], 5001))),
+            (b"port 0,0,0,0,0,0", Port(addr([0, 0, 0, 0], 0))),
+            (b"PORT 255,255,255,255,255,255", Port(addr([255; 4], 65535))),
+            (b"LIST", List(None)),
+            (b"LIST -a", List(None)),
+            (b"LIST -la /pub", List(Some("/pub".into()))),
+            (b"list -l -a pub dir", List(Some("pub dir".into()))),
+            (b"NLST", Nlst(None)),
+            (b"NLST docs", Nlst(Some("docs".into()))),
+            (b"RETR readme.txt", Retr("readme.txt".into())),
+            (b"Retr my file.txt", Retr("my file.txt".into())),
+            (b"STOR up.bin", Stor("up.bin".into())),
+            (b"SIZE readme.txt", Size("readme.txt".into())),
+            (b"QUIT", Quit),
+            (b"EPRT |1|10.0.0.2|5001|", Unknown("EPRT".into())),
+            (b"pasv", Unknown("PASV".into())),
+            (b"EPSV", Unknown("EPSV".into())),
+        ];
+        for (line, want) in ok {
+            assert_eq!(parse(line), Ok(want), "{:?}", String::from_utf8_lossy(line));
+        }
+        let bad: Vec<(&[u8], u16)> = vec![
+            (b"", 500),
+            (b"   ", 500),
+            (b"\t", 500),
+            (b"PORT 256,0,0,1,0,1", 501),
+            (b"PORT 10,0,0,2,19", 501),
+            (b"PORT 10,0,0,2,19,137,1", 501),
+            (b"PORT 10,0,0,2,19,-1", 501),
+            (b"PORT 10,0,0,2,19,", 501),
+            (b"PORT a,b,c,d,e,f", 501),
+            (b"PORT 10,0,0,2,19,0137", 501),
+            (b"PORT", 501),
+            (b"RETR \xff\xfe", 501),
+            (b"\xc3\x28", 501),
+            (b"RETR a\0b", 501),
+            (b"USER", 501),
+            (b"RETR", 501),
+            (b"STOR  ", 501),
+            (b"CWD", 501),
+            (b"SIZE", 501),
+            (b"TYPE", 501),
+            (b"TYPE E", 504),
+            (b"TYPE L 7", 504),
+            (b"MODE B", 504),
+            (b"MODE", 501),
+            (b"STRU R", 504),
+            (b"QUIT now", 501),
+        ];
+        for (line, code) in bad {
+            let err = parse(line).expect_err(&String::from_utf8_lossy(line));
+            assert_eq!(err.code(), code, "{:?}", String::from_utf8_lossy(line));
+        }
+        let long = vec![b'A'; MAX_LINE + 1];
+        assert_eq!(parse(&long).map_err(|e| e.code()), Err(500));
+    }
+
+    #[test]
+    fn verb_of_line() {
+        assert_eq!(verb_of(b"  retr x"), "RETR");
+        assert_eq!(verb_of(b""), "");
+        assert_eq!(verb_of(b"\xffab c"), "\u{fffd}AB");
+    }
+
+    fn drain(buf: &mut LineBuffer) -> Vec<Line> {
+        std::iter::from_fn(|| buf.next_line()).collect()
+    }
+
+    #[test]
+    fn line_buffer_splits() {
+        let mut b = LineBuffer::new();
+        b.push(b"USER a\r\nPA");
+        assert_eq!(drain(&mut b), vec![Line::Complete(b"USER a".to_vec())]);
+        b.push(b"SS b\r");
+        assert!(drain(&mut b).is_empty());
+        b.push(b"\n\nNOOP\n\r\n");
+        assert_eq!(
+            drain(&mut b),
+            vec![
+                Line::Complete(b"PASS b".to_vec()),
+                Line::Complete(Vec::new()),
+                Line::Complete(b"NOOP".to_vec()),
+                Line::Complete(Vec::new()),
+            ]
+        );
+    }
+
+    #[test]
+    fn line_buffer_caps_long_lines() {
+        let mut b = LineBuffer::new();
+        // Exactly MAX_LINE bytes plus CRLF is fine.
+        let mut exact = vec![b'x'; MAX_LINE];
+        exact.extend_from_slice(b"\r\n");
+        b.push(&exact);
+        assert_eq!(drain(&mut b), vec![Line::Complete(vec![b'x'; MAX_LINE])]);
+        // MAX_LINE + 1 bytes (no CR) is too long.
+        let mut over = vec![b'y'; MAX_LINE + 1];
+        over.push(b'\n');
+        b.push(&over);
+        assert_eq!(drain(&mut b), vec![Line::TooLong]);
+        // A huge line fed in pieces: one TooLong, bounded memory, then normal lines again.
+        for _ in 0..1000 {
+            b.push(&[b'z'; 1000]);
+            assert!(b.partial.len() <= MAX_LINE + 1);
+        }
+        b.push(b"still the long line\r\nNOOP\r\n");
+        assert_eq!(
+            drain(&mut b),
+            vec![Line::TooLong, Line::Complete(b"NOOP".to_vec())]
+        );
+    }
+}

@@ -1,0 +1,284 @@
+//! # Jailed file view (sans-IO FTP layer, file system side)
+//!
+//! Layer: application protocol. Serves one real directory as the virtual root `/`, like a
+//! chrooted vsftpd: virtual paths are normalized (`.`, `..`, repeated slashes; `..` stops at
+//! `/`) and mapped to real paths that must resolve, symlinks included, inside the root. It reads
+//! file metadata but never touches sockets or clocks.
+
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// Why a virtual path cannot be used; every variant is answered with a 550 reply.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum JailError {
+    /// The path contains a NUL byte.
+    Nul,
+    /// The file or directory does not exist (or cannot be resolved).
+    NotFound,
+    /// The path resolves outside the root.
+    Outside,
+    /// The path names a directory or special file where a regular file is needed, or `/`.
+    NotAFile,
+}
+
+impl fmt::Display for JailError {
+    /// A short description for replies and logs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            JailError::Nul => "NUL byte in path",
+            JailError::NotFound => "No such file or directory",
+            JailError::Outside => "Path outside the served directory",
+            JailError::NotAFile => "Not a regular file",
+        })
+    }
+}
+
+impl std::error::Error for JailError {}
+
+/// One real directory served as the virtual root `/`.
+#[derive(Clone, Debug)]
+pub struct Jail {
+    root: PathBuf,
+}
+
+impl Jail {
+    /// Serves `root`, which must be an existing directory; it is canonicalized once here.
+    pub fn new(root: impl AsRef<Path>) -> io::Result<Jail> {
+        let root = std::fs::canonicalize(root.as_ref())?;
+        if !root.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("{} is not a directory", root.display()),
+            ));
+        }
+        Ok(Jail { root })
+    }
+
+    /// The canonical real root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// Combines the virtual `cwd` with `arg` (absolute or relative) into a normalized virtual
+    /// path starting with `/`: `.` and empty components dropped, `..` clamped at `/`.
+    pub fn normalize(cwd: &str, arg: &str) -> Result<String, JailError> {
+        if cwd.contains('\0') || arg.contains('\0') {
+            return Err(JailError::Nul);
+        }
+        let mut parts: Vec<&str> = Vec::new();
+        let joined = if arg.starts_with('/') {
+            arg.to_string()
+        } else {
+            format!("{cwd}/{arg}")
+        };
+        for comp in joined.split('/') {
+            match comp {
+                "" | "." => {}
+                ".." => {
+                    parts.pop();
+                }
+                c => parts.push(c),
+            }
+        }
+        Ok(format!("/{}", parts.join("/")))
+    }
+
+    /// The real (not yet resolved) path for a normalized virtual path.
+    fn real(&self, vpath: &str) -> Result<PathBuf, JailError> {
+        let norm = Self::normalize("/", vpath)?;
+        let rel = norm.trim_start_matches('/');
+        Ok(if rel.is_empty() {
+            self.root.clone()
+        } else {
+            self.root.join(rel)
+        })
+    }
+
+    /// Checks that a canonical path lies inside the root.
+    fn inside(&self, canon: PathBuf) -> Result<PathBuf, JailError> {
+        if canon.starts_with(&self.root) {
+            Ok(canon)
+        } else {
+            Err(JailError::Outside)
+        }
+    }
+
+    /// Resolves a virtual path to an existing file or directory, symlinks followed; the result
+    /// is canonical and inside the root.
+    pub fn resolve_existing(&self, vpath: &str) -> Result<PathBuf, JailError> {
+        let real = self.real(vpath)?;
+        let canon = std::fs::canonicalize(&real).map_err(|_| JailError::NotFound)?;
+        self.inside(canon)
+    }
+
+    /// Resolves a virtual path for a file to be created or overwritten (`STOR`): the parent
+    /// directory must exist inside the root; the target, if it exists, must be a regular file
+    /// inside the root (a symlink is followed and checked).
+    pub fn resolve_new(&self, vpath: &str) -> Result<PathBuf, JailError> {
+        let norm = Self::normalize("/", vpath)?;
+        let (parent, name) = match norm.rsplit_once('/') {
+            Some((_, "")) | None => return Err(JailError::NotAFile),
+            Some((p, n)) => (if p.is_empty() { "/" } else { p }, n),
+        };
+        let dir = self.resolve_existing(parent)?;
+        if !dir.is_dir() {
+            return Err(JailError::NotFound);
+        }
+        let target = dir.join(name);
+        match std::fs::symlink_metadata(&target) {
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(target),
+            Err(_) => Err(JailError::NotFound),
+            Ok(meta) => {
+                let canon = if meta.file_type().is_symlink() {
+                    let canon = std::fs::canonicalize(&target).map_err(|_| JailError::Outside)?;
+                    self.inside(canon)?
+                } else {
+                    target
+                };
+                if canon.is_file() {
+                    Ok(canon)
+                } else {
+                    Err(JailError::NotAFile)
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// A unique temporary directory removed on drop.
+    pub(crate) struct TempDir(pub PathBuf);
+
+    impl TempDir {
+        pub(crate) fn new(tag: &str) -> TempDir {
+            static N: AtomicUsize = AtomicUsize::new(0);
+            let path = std::env::temp_dir().join(format!(
+                "smolftp-{tag}-{}-{}",
+                std::process::id(),
+                N.fetch_add(1, Ordering::SeqCst)
+            ));
+            let _ = std::fs::remove_dir_all(&path);
+            std::fs::create_dir_all(&path).unwrap();
+            TempDir(path)
+        }
+    }
+
+    impl Drop for TempDir {
+        fn drop(&mut self) {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+
+    #[test]
+    fn normalize_table() {
+        let cases = [
+            ("/", "", "/"),
+            ("/", ".", "/"),
+            ("/", "..", "/"),
+            ("/", "../../..", "/"),
+            ("/pub", "..", "/"),
+            ("/pub", "../..", "/"),
+            ("/pub", "docs", "/pub/docs"),
+            ("/pub", "/etc/passwd", "/etc/passwd"),
+            ("/pub", "../../etc/passwd", "/etc/passwd"),
+            ("/", "a//b/./c/", "/a/b/c"),
+            ("/a/b", "./../c", "/a/c"),
+            ("/", "/..", "/"),
+        ];
+        for (cwd, arg, want) in cases {
+            assert_eq!(
+                Jail::normalize(cwd, arg),
+                Ok(want.to_string()),
+                "{cwd} {arg}"
+            );
+        }
+        assert_eq!(Jail::normalize("/", "a\0b"), Err(JailError::Nul));
+    }
+
+    #[test]
+    fn resolve_in_and_out() {
+        let outside = TempDir::new("jail-out");
+        std::fs::write(outside.0.join("secret"), b"x").unwrap();
+        let dir = TempDir::new("jail");
+        let root = dir.0.join("root");
+        std::fs::create_dir_all(root.join("pub")).unwrap();
+        std::fs::write(root.join("pub/readme.txt"), b"hi").unwrap();
+        std::os::unix::fs::symlink(&outside.0, root.join("escape")).unwrap();
+        std::os::unix::fs::symlink(outside.0.join("secret"), root.join("secret")).unwrap();
+        std::os::unix::fs::symlink(root.join("pub/readme.txt"), root.join("link.txt")).unwrap();
+        std::os::unix::fs::symlink("pub", root.join("pubdir")).unwrap();
+        std::fs::write(dir.0.join("sibling"), b"s").unwrap();
+
+        let jail = Jail::new(&root).unwrap();
+        let canon_root = std::fs::canonicalize(&root).unwrap();
+        assert_eq!(jail.root(), canon_root);
+        assert_eq!(jail.resolve_existing("/").unwrap(), canon_root);
+        assert_eq!(
+            jail.resolve_existing("/pub/readme.txt").unwrap(),
+            canon_root.join("pub/readme.txt")
+        );
+        // `..` beyond the root stays at the root: ../sibling is /sibling, which does not exist.
+        assert_eq!(
+            jail.resolve_existing("/../sibling"),
+            Err(JailError::NotFound)
+        );
+        assert_eq!(
+            jail.resolve_existing("/../../pub/readme.txt").unwrap(),
+            canon_root.join("pub/readme.txt")
+        );
+        // Absolute paths are virtual.
+        assert_eq!(
+            jail.resolve_existing("/etc/passwd"),
+            Err(JailError::NotFound)
+        );
+        // Symlinks pointing out are refused, inside are followed.
+        assert_eq!(jail.resolve_existing("/escape"), Err(JailError::Outside));
+        assert_eq!(
+            jail.resolve_existing("/escape/secret"),
+            Err(JailError::Outside)
+        );
+        assert_eq!(jail.resolve_existing("/secret"), Err(JailError::Outside));
+        assert_eq!(
+            jail.resolve_existing("/link.txt").unwrap(),
+            canon_root.join("pub/readme.txt")
+        );
+        assert_eq!(
+            jail.resolve_existing("/pubdir/readme.txt").unwrap(),
+            canon_root.join("pub/readme.txt")
+        );
+        assert_eq!(jail.resolve_existing("/pub/r\0"), Err(JailError::Nul));
+        assert_eq!(jail.resolve_existing("/missing"), Err(JailError::NotFound));
+
+        // resolve_new
+        assert_eq!(
+            jail.resolve_new("/up.bin").unwrap(),
+            canon_root.join("up.bin")
+        );
+        assert_eq!(
+            jail.resolve_new("/pub/readme.txt").unwrap(),
+            canon_root.join("pub/readme.txt")
+        );
+        assert_eq!(
+            jail.resolve_new("/link.txt").unwrap(),
+            canon_root.join("pub/readme.txt")
+        );
+        assert_eq!(jail.resolve_new("/secret"), Err(JailError::Outside));
+        assert_eq!(jail.resolve_new("/escape/new"), Err(JailError::Outside));
+        assert_eq!(jail.resolve_new("/nodir/new"), Err(JailError::NotFound));
+        assert_eq!(jail.resolve_new("/pub"), Err(JailError::NotAFile));
+        assert_eq!(jail.resolve_new("/"), Err(JailError::NotAFile));
+        assert_eq!(
+            jail.resolve_new("/pub/readme.txt/x"),
+            Err(JailError::NotFound)
+        );
+        assert_eq!(jail.resolve_new("/a\0"), Err(JailError::Nul));
+        // A dangling symlink is refused.
+        std::os::unix::fs::symlink(dir.0.join("nowhere"), root.join("dangling")).unwrap();
+        assert_eq!(jail.resolve_new("/dangling"), Err(JailError::Outside));
+    }
+}

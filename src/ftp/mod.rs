@@ -22,6 +22,9 @@ pub mod jail;
 pub mod listing;
 pub mod reply;
 pub mod server;
+pub mod step;
+#[cfg(test)]
+mod testpump;
 
 use std::net::SocketAddrV4;
 
@@ -127,3 +130,42 @@ pub trait Endpoint {
     /// The peer closed the control connection.
     fn control_closed(&mut self) {}
 }
+
+/// Forwards [`Endpoint`] to a type's inherent methods of the same names.
+macro_rules! endpoint_impl {
+    ($ty:ty, wants_close: $wants:ident, closed: |$s:ident| $closed:expr) => {
+        impl Endpoint for $ty {
+            fn handle_control(&mut self, bytes: &[u8]) {
+                <$ty>::handle_control(self, bytes)
+            }
+            fn control_out(&self) -> &[u8] {
+                <$ty>::control_out(self)
+            }
+            fn control_sent(&mut self, n: usize) {
+                <$ty>::control_sent(self, n)
+            }
+            fn poll_action(&mut self) -> Option<DataAction> {
+                <$ty>::poll_action(self)
+            }
+            fn handle_data_event(&mut self, event: DataEvent) {
+                <$ty>::handle_data_event(self, event)
+            }
+            fn read_data(&mut self, buf: &mut [u8]) -> usize {
+                <$ty>::read_data(self, buf)
+            }
+            fn write_data(&mut self, data: &[u8]) {
+                <$ty>::write_data(self, data)
+            }
+            fn wants_close(&self) -> bool {
+                <$ty>::$wants(self)
+            }
+            fn control_closed(&mut self) {
+                let $s = self;
+                $closed
+            }
+        }
+    };
+}
+
+endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| ());
+endpoint_impl!(client::Client, wants_close: is_finished, closed: |s| s.handle_control_closed());

@@ -156,7 +156,11 @@ impl Recorder {
                 format!("cannot create capture file {}: {e}", path.display()),
             )
         })?;
-        Recorder::new(Box::new(BufWriter::with_capacity(1 << 20, file)), format, false)
+        Recorder::new(
+            Box::new(BufWriter::with_capacity(1 << 20, file)),
+            format,
+            false,
+        )
     }
 
     /// Declares an interface (pcapng IDB, raw IP, nanosecond timestamps) named `name`; returns

@@ -89,7 +89,11 @@ impl Conduit {
 
     /// Frees every socket of this conduit (the control socket included).
     pub fn release<D: Device>(&mut self, host: &mut Host<D>) {
-        for h in self.closing.drain(..).chain(self.data.take().map(|d| d.handle)) {
+        for h in self
+            .closing
+            .drain(..)
+            .chain(self.data.take().map(|d| d.handle))
+        {
             host.tcp(h).abort();
             host.remove(h);
         }

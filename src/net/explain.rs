@@ -71,7 +71,11 @@ fn preview(payload: &[u8]) -> Option<String> {
 /// What the segment is, in words.
 fn describe(kind: SegmentKind, seg: &Segment, moves: &[Transition], sent: bool) -> String {
     let len = seg.len();
-    let text = || preview(&seg.payload).map(|p| format!(" {p}")).unwrap_or_default();
+    let text = || {
+        preview(&seg.payload)
+            .map(|p| format!(" {p}"))
+            .unwrap_or_default()
+    };
     match kind {
         SegmentKind::Syn => "SYN, opens the connection (active open)".into(),
         SegmentKind::SynAck => "SYN+ACK, accepts the connection".into(),
@@ -124,7 +128,7 @@ pub fn frame(
     let Some((label, moves)) = found else {
         return format!(
             "{} {src} -> {dst}: no socket of this host holds this connection",
-            kind.label()
+            kind.label(&seg)
         );
     };
     let moves: Vec<Transition> = moves

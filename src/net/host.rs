@@ -288,6 +288,7 @@ impl<D: Device> Host<D> {
     /// Compares every socket's state with the last one seen; logs and keeps the transitions.
     fn track(&mut self) {
         for (handle, socket) in self.sockets.iter() {
+            #[allow(irrefutable_let_patterns)]
             let smoltcp::socket::Socket::Tcp(socket) = socket else {
                 continue;
             };

@@ -40,7 +40,10 @@ pub enum SimError {
 impl std::fmt::Display for SimError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            SimError::Stalled(at) => write!(f, "the session stalled at t={at}: nothing left to send and the client is not done"),
+            SimError::Stalled(at) => write!(
+                f,
+                "the session stalled at t={at}: nothing left to send and the client is not done"
+            ),
             SimError::TimeLimit(d) => write!(f, "the session did not end within {d}"),
         }
     }
@@ -87,7 +90,11 @@ impl<DS: Device + NextArrival, DC: Device + NextArrival> Sim<DS, DC> {
             match clock {
                 Clock::Real => now = Instant::now(),
                 Clock::Virtual(_) => {
-                    let next = if busy { Some(now) } else { self.next_event(now) };
+                    let next = if busy {
+                        Some(now)
+                    } else {
+                        self.next_event(now)
+                    };
                     match next {
                         Some(t) if t > now => {
                             now = t;

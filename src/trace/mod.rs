@@ -2,3 +2,22 @@
 //!
 //! Layer: analysis. Reads capture files (pcap, pcapng), parses their IPv4/TCP segments,
 //! classifies them and draws the ladder diagram. Depends on neither `net` nor `ftp`.
+//!
+//! Pipeline: [`read`] (file -> frames) -> [`segment`] (frame -> IPv4/TCP segment) ->
+//! [`classify`] (kinds, connections, phases, relative numbers) -> [`filter`] (Wireshark
+//! display filters) and [`ftptext`] (FTP lines on the control connection) -> [`ladder`].
+
+pub mod classify;
+pub mod filter;
+pub mod ftptext;
+pub mod ladder;
+pub mod read;
+pub mod segment;
+#[cfg(test)]
+mod testutil;
+
+pub use classify::{Analysis, Phase, SegmentKind, analyze};
+pub use filter::wireshark_filter;
+pub use ladder::{LadderOptions, render};
+pub use read::{Frame, LinkType, TraceError, read_capture};
+pub use segment::Segment;

@@ -1,0 +1,138 @@
+//! # Benchmark: RETR throughput over the cable
+//!
+//! Layer: application. `smolftp bench` serves one large file and downloads it with RETR between
+//! the two hosts of a [`crate::lab`], on the real clock, with the capture off and then on, and
+//! reports the rates. The download goes to `/dev/null` (the byte count is checked), so the figure
+//! is the stacks' and the capture's, not the disk's.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::demo::TempDir;
+use crate::ftp::client::Step;
+use crate::lab::LabConfig;
+use crate::link::{Format, Recorder};
+use crate::net::sim::Clock;
+
+/// What to measure.
+#[derive(Clone, Debug)]
+pub struct BenchOptions {
+    /// File size, bytes.
+    pub size: u64,
+    /// IP MTU of the cable.
+    pub mtu: usize,
+    /// Socket buffers of the data connection, bytes.
+    pub buffer: usize,
+    /// Where the file and the capture go (a scratch directory is made inside).
+    pub dir: PathBuf,
+    /// Runs of each kind; the best is kept.
+    pub runs: u32,
+}
+
+/// One measurement.
+#[derive(Clone, Debug)]
+pub struct Measure {
+    /// Wall time of the whole session (login to QUIT).
+    pub elapsed: Duration,
+    /// Frames recorded (0 with the capture off).
+    pub frames: u64,
+    /// Size of the capture file, bytes.
+    pub capture_bytes: u64,
+}
+
+impl Measure {
+    /// Rate in Gbit/s for `size` bytes.
+    pub fn gbps(&self, size: u64) -> f64 {
+        size as f64 * 8.0 / self.elapsed.as_secs_f64() / 1e9
+    }
+}
+
+/// Writes `size` bytes of a fixed pseudo-random pattern to `path`.
+fn make_file(path: &Path, size: u64) -> std::io::Result<()> {
+    let mut chunk = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+    for b in chunk.iter_mut() {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        *b = x as u8;
+    }
+    let mut file = std::io::BufWriter::new(fs::File::create(path)?);
+    let mut left = size;
+    while left > 0 {
+        let n = left.min(chunk.len() as u64) as usize;
+        file.write_all(&chunk[..n])?;
+        left -= n as u64;
+    }
+    file.flush()
+}
+
+fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Measure, String> {
+    let lab = LabConfig {
+        mtu: opts.mtu,
+        delay: Duration::ZERO,
+        window: opts.buffer,
+        send_buffer: opts.buffer,
+        limit: Duration::from_secs(600),
+        ..LabConfig::default()
+    };
+    let steps = vec![Step::Retr {
+        remote: "big.bin".into(),
+        local: PathBuf::from("/dev/null"),
+    }];
+    let recorder = match capture {
+        Some(path) => Some(Recorder::create(path, Format::Pcapng).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let run = lab.run(root, steps, recorder.as_ref(), Clock::Real)?;
+    let outcome = run
+        .outcomes
+        .first()
+        .ok_or_else(|| format!("no transfer happened: {:?}", run.error))?;
+    if !outcome.ok || outcome.bytes != opts.size {
+        return Err(format!(
+            "RETR moved {} of {} bytes (reply {})",
+            outcome.bytes,
+            opts.size,
+            String::from_utf8_lossy(&outcome.reply.to_bytes()).trim_end()
+        ));
+    }
+    let capture_bytes = capture
+        .and_then(|p| fs::metadata(p).ok())
+        .map_or(0, |m| m.len());
+    Ok(Measure {
+        elapsed: run.elapsed,
+        frames: run.frames,
+        capture_bytes,
+    })
+}
+
+/// Runs the benchmark; returns (capture off, capture on), the best of `runs` each.
+pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), String> {
+    let scratch = TempDir::new_in(&opts.dir, "bench").map_err(|e| {
+        format!(
+            "cannot make a scratch directory in {}: {e}",
+            opts.dir.display()
+        )
+    })?;
+    let root = scratch.0.join("root");
+    fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    make_file(&root.join("big.bin"), opts.size)
+        .map_err(|e| format!("cannot write the test file: {e}"))?;
+    let capture = scratch.0.join("bench.pcapng");
+    let best = |with: Option<&Path>| -> Result<Measure, String> {
+        let mut best: Option<Measure> = None;
+        for _ in 0..opts.runs {
+            let m = once(opts, &root, with)?;
+            if best.as_ref().is_none_or(|b| m.elapsed < b.elapsed) {
+                best = Some(m);
+            }
+        }
+        best.ok_or_else(|| "no run".to_string())
+    };
+    let off = best(None)?;
+    let on = best(Some(&capture))?;
+    Ok((off, on))
+}

@@ -1,0 +1,108 @@
+//! # Client steps and outcomes (sans-IO FTP layer)
+//!
+//! Layer: application protocol. The [`Step`]s a [`crate::ftp::client::Client`] runs after
+//! logging in and the [`Outcome`] it records for each. Plain data: no I/O.
+
+use std::fmt;
+use std::path::PathBuf;
+
+use super::command::TransferType;
+use super::reply::Reply;
+
+/// One thing the client does after logging in.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `LIST [path]`; the listing is kept in the outcome.
+    List(Option<String>),
+    /// `NLST [path]`; the names are kept in the outcome.
+    Nlst(Option<String>),
+    /// `RETR remote`, saved to `local`.
+    Retr {
+        /// Remote path.
+        remote: String,
+        /// Local file, created or truncated when the data connection opens.
+        local: PathBuf,
+    },
+    /// `STOR remote`, read from `local`.
+    Stor {
+        /// Local file to upload.
+        local: PathBuf,
+        /// Remote path.
+        remote: String,
+    },
+    /// `CWD path`
+    Cwd(String),
+    /// `CDUP`
+    Cdup,
+    /// `PWD`
+    Pwd,
+    /// `TYPE A` / `TYPE I`
+    Type(TransferType),
+    /// `SIZE path`
+    Size(String),
+    /// `SYST`
+    Syst,
+    /// `FEAT`
+    Feat,
+    /// `NOOP`
+    Noop,
+}
+
+impl Step {
+    /// True for steps that use a data connection.
+    pub fn is_transfer(&self) -> bool {
+        matches!(
+            self,
+            Step::List(_) | Step::Nlst(_) | Step::Retr { .. } | Step::Stor { .. }
+        )
+    }
+
+    /// The trace label of this step's data connection, e.g. `RETR readme.txt data connection`.
+    pub fn data_label(&self) -> String {
+        match self {
+            Step::List(_) => "LIST data connection".to_string(),
+            Step::Nlst(_) => "NLST data connection".to_string(),
+            other => format!("{other} data connection"),
+        }
+    }
+}
+
+impl fmt::Display for Step {
+    /// The FTP command line for this step, without CRLF, e.g. `RETR readme.txt`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Step::List(None) => f.write_str("LIST"),
+            Step::List(Some(p)) => write!(f, "LIST {p}"),
+            Step::Nlst(None) => f.write_str("NLST"),
+            Step::Nlst(Some(p)) => write!(f, "NLST {p}"),
+            Step::Retr { remote, .. } => write!(f, "RETR {remote}"),
+            Step::Stor { remote, .. } => write!(f, "STOR {remote}"),
+            Step::Cwd(p) => write!(f, "CWD {p}"),
+            Step::Cdup => f.write_str("CDUP"),
+            Step::Pwd => f.write_str("PWD"),
+            Step::Type(t) => write!(f, "TYPE {t}"),
+            Step::Size(p) => write!(f, "SIZE {p}"),
+            Step::Syst => f.write_str("SYST"),
+            Step::Feat => f.write_str("FEAT"),
+            Step::Noop => f.write_str("NOOP"),
+        }
+    }
+}
+
+/// The result of one step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Outcome {
+    /// The step.
+    pub step: Step,
+    /// The final reply (synthesized with code 550 for a local file that cannot be opened).
+    pub reply: Reply,
+    /// True if the reply was 2xx and, for a transfer, the data connection finished cleanly and
+    /// no local file error happened.
+    pub ok: bool,
+    /// The data of `LIST` / `NLST`.
+    pub listing: Option<Vec<u8>>,
+    /// Data bytes moved on the data connection.
+    pub bytes: u64,
+    /// A local problem (file error, broken data connection), if any.
+    pub local_error: Option<String>,
+}

@@ -1,0 +1,263 @@
+//! # Lab: one FTP session between two hosts on a cable
+//!
+//! Layer: application (composes `ftp`, `net` and `link`). A lab is what `demo`, `bench` and the
+//! whole-session tests share: a server host (10.0.0.1) serving a directory, a client host
+//! (10.0.0.2) running a list of FTP steps, an in-process cable between them, optionally a
+//! capture tapped on the cable, and a clock (virtual or real).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use smoltcp::phy::Device;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::Ipv4Cidr;
+
+use crate::ftp::FinPolicy;
+use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
+use crate::ftp::jail::Jail;
+use crate::ftp::server::ServerConfig;
+use crate::link::{Capture, Direction, NextArrival, Recorder, WireConfig, wire};
+use crate::net::client::ClientNode;
+use crate::net::conduit::DataOptions;
+use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
+use crate::net::server::{ServerNet, ServerNode};
+use crate::net::sim::{Clock, Sim};
+
+/// The moment the virtual clock starts, and the date of the demo's files: 2024-01-01 00:00 UTC.
+pub const EPOCH_SECS: u64 = 1_704_067_200;
+/// Address of the server host.
+pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
+/// Address of the client host.
+pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+
+/// The knobs of a lab.
+#[derive(Clone, Debug)]
+pub struct LabConfig {
+    /// Seed of the hosts' random numbers (the server gets this one, the client one derived).
+    pub seed: u64,
+    /// IP MTU of the cable.
+    pub mtu: usize,
+    /// One-way delay of the cable.
+    pub delay: StdDuration,
+    /// Where the FINs of data connections go (server and client alike).
+    pub fin: FinPolicy,
+    /// Congestion control of both stacks.
+    pub congestion: Congestion,
+    /// Receive window (buffer) of data connections, bytes.
+    pub window: usize,
+    /// Send buffer of data connections, bytes.
+    pub send_buffer: usize,
+    /// The server's data source port (20).
+    pub data_source_port: u16,
+    /// The client's first data port (5001).
+    pub data_port_base: u16,
+    /// Accounts of the server besides anonymous.
+    pub accounts: Vec<(String, String)>,
+    /// Whether the server accepts STOR.
+    pub writable: bool,
+    /// The client's user name and password.
+    pub login: (String, String),
+    /// Bound on the session's duration (simulated or real).
+    pub limit: StdDuration,
+}
+
+impl Default for LabConfig {
+    fn default() -> Self {
+        LabConfig {
+            seed: 1,
+            mtu: 1500,
+            delay: StdDuration::from_millis(1),
+            fin: FinPolicy::Seed,
+            congestion: Congestion::Reno,
+            window: 65535,
+            send_buffer: 64 * 1024,
+            data_source_port: 20,
+            data_port_base: 5001,
+            accounts: Vec::new(),
+            writable: false,
+            login: ("anonymous".into(), "student@example.org".into()),
+            limit: StdDuration::from_secs(600),
+        }
+    }
+}
+
+/// What a lab session produced.
+#[derive(Debug)]
+pub struct LabRun {
+    /// One outcome per step, in order.
+    pub outcomes: Vec<Outcome>,
+    /// A fatal client error (login refused, ...), if any.
+    pub error: Option<String>,
+    /// Duration of the session (simulated with the virtual clock).
+    pub elapsed: StdDuration,
+    /// Frames written to the capture (0 without one).
+    pub frames: u64,
+}
+
+impl LabConfig {
+    /// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
+    /// connections that acknowledge every segment at once (so the client's ACK of the server's
+    /// FIN travels before its own FIN, as in the figure) and send without Nagle's delay.
+    pub fn sockets(&self) -> (SocketOptions, DataOptions) {
+        let control = SocketOptions {
+            rx_buffer: 8 * 1024,
+            tx_buffer: 8 * 1024,
+            ack_delay: Some(Duration::from_millis(10)),
+            nagle: true,
+            timeout: Some(Duration::from_secs(120)),
+        };
+        let data = DataOptions {
+            socket: SocketOptions {
+                rx_buffer: self.window,
+                tx_buffer: self.send_buffer,
+                ack_delay: None,
+                nagle: false,
+                timeout: Some(Duration::from_secs(60)),
+            },
+            source_port: None,
+        };
+        (control, data)
+    }
+
+    fn host(&self, name: &str, ip: Ipv4Addr, seed: u64) -> HostConfig {
+        HostConfig {
+            name: name.into(),
+            addr: Ipv4Cidr::new(ip, 24),
+            gateway: None,
+            seed,
+            congestion: self.congestion,
+        }
+    }
+
+    /// Runs `steps` against a server serving `root`. With `recorder`, both ends of the cable are
+    /// tapped into it (one interface, seen from the server) and every frame is explained.
+    pub fn run(
+        &self,
+        root: &Path,
+        steps: Vec<Step>,
+        recorder: Option<&Recorder>,
+        clock: Clock,
+    ) -> Result<LabRun, String> {
+        let (server_end, client_end) = wire::pair(WireConfig {
+            mtu: self.mtu,
+            delay: Duration::from_micros(self.delay.as_micros() as u64),
+        });
+        let Some(recorder) = recorder else {
+            return self.run_on(server_end, client_end, None, root, steps, clock);
+        };
+        let iface = recorder
+            .add_interface(&format!(
+                "cable {SERVER_IP} <-> {CLIENT_IP}, seen from {SERVER_IP}"
+            ))
+            .map_err(|e| format!("cannot write the capture: {e}"))?;
+        let server_dev = Capture::tap(server_end, recorder.clone(), iface, Direction::Outbound);
+        let client_dev = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
+        let mut run = self.run_on(server_dev, client_dev, Some(recorder), root, steps, clock)?;
+        run.frames = recorder
+            .finish()
+            .map_err(|e| format!("cannot write the capture: {e}"))?;
+        Ok(run)
+    }
+
+    fn run_on<DS, DC>(
+        &self,
+        server_dev: DS,
+        client_dev: DC,
+        recorder: Option<&Recorder>,
+        root: &Path,
+        steps: Vec<Step>,
+        clock: Clock,
+    ) -> Result<LabRun, String>
+    where
+        DS: Device + NextArrival,
+        DC: Device + NextArrival,
+    {
+        let start = match clock {
+            Clock::Virtual(t) => t,
+            Clock::Real => Instant::now(),
+        };
+        let mut server_host =
+            Host::new(self.host("server", SERVER_IP, self.seed), server_dev, start);
+        let client_seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED;
+        let mut client_host = Host::new(
+            self.host("client", CLIENT_IP, client_seed),
+            client_dev,
+            start,
+        );
+        if let Some(r) = recorder {
+            server_host.set_recorder(r.clone());
+            client_host.set_recorder(r.clone());
+        }
+        let (control_socket, data) = self.sockets();
+        let jail = Jail::new(root).map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
+        let server_config = ServerConfig {
+            root: root.to_path_buf(),
+            accounts: self.accounts.clone(),
+            anonymous: true,
+            writable: self.writable,
+            fin: self.fin,
+            greeting: "smolftp ready.".into(),
+        };
+        let server = ServerNode::new(
+            &mut server_host,
+            Arc::new(server_config),
+            Arc::new(jail),
+            ServerNet {
+                control_port: 21,
+                listeners: 1,
+                max_sessions: 4,
+                control_socket,
+                data: DataOptions {
+                    source_port: Some(self.data_source_port),
+                    ..data
+                },
+            },
+        );
+        let client = Client::new(
+            ClientConfig {
+                user: self.login.0.clone(),
+                pass: self.login.1.clone(),
+                local_ip: CLIENT_IP,
+                data_port_base: self.data_port_base,
+                fin: self.fin,
+            },
+            steps,
+        );
+        let client = ClientNode::connect(
+            &mut client_host,
+            SocketAddrV4::new(SERVER_IP, 21),
+            client,
+            control_socket,
+            data,
+        )
+        .map_err(|e| format!("cannot open the control connection: {e}"))?;
+        let mut sim = Sim {
+            server_host,
+            server,
+            client_host,
+            client,
+        };
+        let wall = match clock {
+            Clock::Virtual(_) => UNIX_EPOCH + StdDuration::from_secs(EPOCH_SECS),
+            Clock::Real => SystemTime::now(),
+        };
+        let limit = Duration::from_micros(self.limit.as_micros() as u64);
+        let end = sim
+            .run(clock, wall, limit)
+            .map_err(|e| format!("the session failed: {e}"))?;
+        let client = sim.client.client();
+        Ok(LabRun {
+            outcomes: client.outcomes().to_vec(),
+            error: client.error().map(str::to_string),
+            elapsed: StdDuration::from_micros((end - start).total_micros()),
+            frames: 0,
+        })
+    }
+}
+
+/// The virtual clock's start.
+pub fn virtual_start() -> Clock {
+    Clock::Virtual(Instant::from_secs(EPOCH_SECS as i64))
+}

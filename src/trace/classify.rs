@@ -1,0 +1,411 @@
+//! # Segment classification (analysis layer)
+//!
+//! Layer: analysis, offline. Job: name each segment's kind (SYN, SYN+ACK, ACK, DATA,
+//! DATA+FIN, FIN, RST), group segments into connections by 4-tuple, find each connection's
+//! initiator and per-direction ISN (for Wireshark-style relative numbers), and assign each
+//! segment its phase: establishment, transfer or release. Works on [`Frame`]s only.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddrV4;
+use std::time::Duration;
+
+use super::read::Frame;
+use super::segment::Segment;
+
+/// What a segment does, as the ladder labels it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SegmentKind {
+    /// SYN without ACK: opens a connection.
+    Syn,
+    /// SYN with ACK: the answer to a SYN.
+    SynAck,
+    /// No payload, ACK set, no SYN/FIN/RST.
+    Ack,
+    /// Payload without FIN.
+    Data,
+    /// Payload with FIN: the FIN piggybacked on the last data.
+    DataFin,
+    /// FIN without payload (labelled FIN+ACK when ACK is set).
+    Fin,
+    /// RST (labelled RST+ACK when ACK is set).
+    Rst,
+    /// Anything else (e.g. no flags at all).
+    Other,
+}
+
+impl SegmentKind {
+    /// Classifies one segment.
+    pub fn of(seg: &Segment) -> SegmentKind {
+        let f = seg.flags;
+        match () {
+            _ if f.rst => SegmentKind::Rst,
+            _ if f.syn && f.ack => SegmentKind::SynAck,
+            _ if f.syn => SegmentKind::Syn,
+            _ if f.fin && !seg.is_empty() => SegmentKind::DataFin,
+            _ if f.fin => SegmentKind::Fin,
+            _ if !seg.is_empty() => SegmentKind::Data,
+            _ if f.ack => SegmentKind::Ack,
+            _ => SegmentKind::Other,
+        }
+    }
+
+    /// The label drawn in the arrow: "SYN", "SYN+ACK", "ACK", "DATA", "DATA+FIN",
+    /// "FIN+ACK" or "FIN", "RST+ACK" or "RST", "OTHER".
+    pub fn label(&self, seg: &Segment) -> &'static str {
+        match self {
+            SegmentKind::Syn => "SYN",
+            SegmentKind::SynAck => "SYN+ACK",
+            SegmentKind::Ack => "ACK",
+            SegmentKind::Data => "DATA",
+            SegmentKind::DataFin => "DATA+FIN",
+            SegmentKind::Fin if seg.flags.ack => "FIN+ACK",
+            SegmentKind::Fin => "FIN",
+            SegmentKind::Rst if seg.flags.ack => "RST+ACK",
+            SegmentKind::Rst => "RST",
+            SegmentKind::Other => "OTHER",
+        }
+    }
+
+    /// True for FIN and DATA+FIN.
+    pub fn has_fin(&self) -> bool {
+        matches!(self, SegmentKind::Fin | SegmentKind::DataFin)
+    }
+}
+
+/// The phase of a connection a segment belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Phase {
+    /// SYN, SYN+ACK and the initiator's first pure ACK after them.
+    Establishment,
+    /// Everything between establishment and the first FIN or RST.
+    Transfer,
+    /// The first FIN (or RST) of the connection and everything after it.
+    Release,
+}
+
+impl Phase {
+    /// Lower-case name used in sub-headings.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Phase::Establishment => "establishment",
+            Phase::Transfer => "transfer",
+            Phase::Release => "release",
+        }
+    }
+}
+
+/// One TCP segment of the capture with everything the ladder needs.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// Frame number (1-based).
+    pub frame: u32,
+    /// Capture time since the epoch.
+    pub time: Duration,
+    /// The capture comment of the frame.
+    pub comment: Option<String>,
+    /// The parsed segment.
+    pub segment: Segment,
+    /// Index into [`Analysis::connections`].
+    pub connection: usize,
+    /// Its kind.
+    pub kind: SegmentKind,
+    /// Its phase within the connection.
+    pub phase: Phase,
+    /// Relative sequence number (seq minus the ISN of the sender's direction).
+    pub rel_seq: u32,
+    /// Relative acknowledgment number (ack minus the ISN of the other direction; 0 without ACK).
+    pub rel_ack: u32,
+}
+
+/// One TCP connection: a 4-tuple from its SYN (or first segment) on.
+#[derive(Clone, Debug)]
+pub struct Connection {
+    /// The side that sent the first SYN (or, without SYN, the first segment).
+    pub initiator: SocketAddrV4,
+    /// The other side (Wireshark's "server" of this TCP connection when a SYN was seen).
+    pub responder: SocketAddrV4,
+    /// Whether a SYN from the initiator is in the capture.
+    pub syn_seen: bool,
+    /// ISN of the initiator's direction.
+    pub isn_initiator: u32,
+    /// ISN of the responder's direction.
+    pub isn_responder: u32,
+    /// Indices into [`Analysis::entries`], in capture order.
+    pub entries: Vec<usize>,
+}
+
+impl Connection {
+    /// True if `seg` was sent by the initiator.
+    pub fn from_initiator(&self, seg: &Segment) -> bool {
+        seg.src == self.initiator
+    }
+}
+
+/// A classified capture.
+#[derive(Clone, Debug, Default)]
+pub struct Analysis {
+    /// Number of frames in the capture.
+    pub frames: usize,
+    /// Time of the first frame (the zero of relative times).
+    pub start: Duration,
+    /// Every IPv4/TCP segment, in capture order.
+    pub entries: Vec<Entry>,
+    /// Connections in order of their first frame.
+    pub connections: Vec<Connection>,
+    /// Frame numbers that are not IPv4/TCP.
+    pub skipped: Vec<u32>,
+}
+
+/// Per-connection bookkeeping while grouping.
+struct Open {
+    closing: bool,
+    syn_seq: Option<u32>,
+}
+
+/// Parses, groups and classifies every frame.
+pub fn analyze(frames: &[Frame]) -> Analysis {
+    let mut a = Analysis {
+        frames: frames.len(),
+        start: frames.first().map(|f| f.time).unwrap_or_default(),
+        ..Analysis::default()
+    };
+    let mut by_key: BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = BTreeMap::new();
+    let mut open: Vec<Open> = Vec::new();
+    for f in frames {
+        let Some(seg) = Segment::from_frame(f.link, &f.data) else {
+            a.skipped.push(f.number);
+            continue;
+        };
+        let kind = SegmentKind::of(&seg);
+        let key = if seg.src <= seg.dst {
+            (seg.src, seg.dst)
+        } else {
+            (seg.dst, seg.src)
+        };
+        let reuse = by_key.get(&key).copied().filter(|&c| {
+            // a fresh SYN on a closing 4-tuple starts a new connection
+            let o = &open[c];
+            !(kind == SegmentKind::Syn && o.closing && o.syn_seq != Some(seg.seq))
+        });
+        let conn = reuse.unwrap_or_else(|| {
+            a.connections.push(Connection {
+                initiator: seg.src,
+                responder: seg.dst,
+                syn_seen: false,
+                isn_initiator: 0,
+                isn_responder: 0,
+                entries: Vec::new(),
+            });
+            open.push(Open {
+                closing: false,
+                syn_seq: None,
+            });
+            by_key.insert(key, a.connections.len() - 1);
+            a.connections.len() - 1
+        });
+        let o = &mut open[conn];
+        if kind == SegmentKind::Syn && o.syn_seq.is_none() {
+            o.syn_seq = Some(seg.seq);
+        }
+        o.closing |= kind.has_fin() || kind == SegmentKind::Rst;
+        a.connections[conn].entries.push(a.entries.len());
+        a.entries.push(Entry {
+            frame: f.number,
+            time: f.time,
+            comment: f.comment.clone(),
+            segment: seg,
+            connection: conn,
+            kind,
+            phase: Phase::Transfer,
+            rel_seq: 0,
+            rel_ack: 0,
+        });
+    }
+    for c in 0..a.connections.len() {
+        finish_connection(&mut a, c);
+    }
+    a
+}
+
+/// Fills in initiator, ISNs, relative numbers and phases of connection `c`.
+fn finish_connection(a: &mut Analysis, c: usize) {
+    let idx = a.connections[c].entries.clone();
+    let segs: Vec<(&Segment, SegmentKind)> = idx
+        .iter()
+        .map(|&i| (&a.entries[i].segment, a.entries[i].kind))
+        .collect();
+    let Some(first) = segs.first() else { return };
+    let syn = segs.iter().find(|(_, k)| *k == SegmentKind::Syn);
+    let synack = segs.iter().find(|(_, k)| *k == SegmentKind::SynAck);
+    let (initiator, responder) = match (syn, synack) {
+        (Some((s, _)), _) => (s.src, s.dst),
+        (None, Some((s, _))) => (s.dst, s.src),
+        _ => (first.0.src, first.0.dst),
+    };
+    let isn = |side: SocketAddrV4| -> u32 {
+        let own = segs.iter().filter(|(s, _)| s.src == side);
+        if let Some((s, _)) = own.clone().find(|(s, _)| s.flags.syn) {
+            return s.seq;
+        }
+        if let Some((s, _)) = own.clone().next() {
+            return s.seq;
+        }
+        segs.iter()
+            .find(|(s, _)| s.dst == side && s.flags.ack)
+            .map(|(s, _)| s.ack)
+            .unwrap_or(0)
+    };
+    let (isn_i, isn_r) = (isn(initiator), isn(responder));
+    let syn_seen = syn.is_some();
+    let mut phases = Vec::with_capacity(segs.len());
+    let mut releasing = false;
+    let mut synack_seen = false;
+    let mut third_ack_done = false;
+    for (s, k) in &segs {
+        let from_init = s.src == initiator;
+        let phase = match k {
+            _ if releasing => Phase::Release,
+            SegmentKind::Fin | SegmentKind::DataFin | SegmentKind::Rst => {
+                releasing = true;
+                Phase::Release
+            }
+            SegmentKind::Syn => Phase::Establishment,
+            SegmentKind::SynAck => {
+                synack_seen = true;
+                Phase::Establishment
+            }
+            SegmentKind::Ack if synack_seen && !third_ack_done && from_init => {
+                third_ack_done = true;
+                Phase::Establishment
+            }
+            _ => {
+                if synack_seen && from_init {
+                    third_ack_done = true;
+                }
+                Phase::Transfer
+            }
+        };
+        phases.push(phase);
+    }
+    for (n, &i) in idx.iter().enumerate() {
+        let e = &mut a.entries[i];
+        let from_init = e.segment.src == initiator;
+        let (own, other) = if from_init {
+            (isn_i, isn_r)
+        } else {
+            (isn_r, isn_i)
+        };
+        e.rel_seq = e.segment.seq.wrapping_sub(own);
+        e.rel_ack = if e.segment.flags.ack {
+            e.segment.ack.wrapping_sub(other)
+        } else {
+            0
+        };
+        e.phase = phases[n];
+    }
+    let conn = &mut a.connections[c];
+    conn.initiator = initiator;
+    conn.responder = responder;
+    conn.syn_seen = syn_seen;
+    conn.isn_initiator = isn_i;
+    conn.isn_responder = isn_r;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::read::LinkType;
+    use crate::trace::testutil::*;
+
+    fn frames(pkts: &[Vec<u8>]) -> Vec<Frame> {
+        pkts.iter()
+            .enumerate()
+            .map(|(i, d)| Frame {
+                number: i as u32 + 1,
+                time: Duration::from_millis(i as u64),
+                link: LinkType::RawIp,
+                data: d.clone(),
+                comment: None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn session_kinds_phases_and_relative_numbers() {
+        let pkts: Vec<Vec<u8>> = ftp_session().into_iter().map(|p| p.data).collect();
+        let a = analyze(&frames(&pkts));
+        assert_eq!(a.connections.len(), 3);
+        assert!(a.skipped.is_empty());
+        let data1 = &a.connections[1];
+        assert_eq!(data1.initiator, sa("10.0.0.1:20"));
+        assert_eq!(data1.responder, sa("10.0.0.2:5001"));
+        let kinds: Vec<_> = data1
+            .entries
+            .iter()
+            .map(|&i| a.entries[i].kind.label(&a.entries[i].segment))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                "SYN", "SYN+ACK", "ACK", "DATA", "ACK", "FIN+ACK", "ACK", "FIN+ACK", "ACK"
+            ]
+        );
+        let phases: Vec<_> = data1.entries.iter().map(|&i| a.entries[i].phase).collect();
+        use Phase::*;
+        assert_eq!(
+            phases,
+            [
+                Establishment,
+                Establishment,
+                Establishment,
+                Transfer,
+                Transfer,
+                Release,
+                Release,
+                Release,
+                Release
+            ]
+        );
+        let nums: Vec<_> = data1
+            .entries
+            .iter()
+            .map(|&i| (a.entries[i].rel_seq, a.entries[i].rel_ack))
+            .collect();
+        assert_eq!(&nums[..4], &[(0, 0), (0, 1), (1, 1), (1, 1)]);
+        // data connection 2 wraps past 2^32 and still counts from 0
+        let data2 = &a.connections[2];
+        let last = &a.entries[data2.entries[data2.entries.len() - 1]];
+        assert_eq!((last.rel_seq, last.rel_ack), (236, 2));
+        assert_eq!(last.segment.seq, 0xFFFF_FFF0u32.wrapping_add(236));
+        let df = &a.entries[data2.entries[7]];
+        assert_eq!(df.kind, SegmentKind::DataFin);
+        assert_eq!(df.kind.label(&df.segment), "DATA+FIN");
+    }
+
+    #[test]
+    fn no_syn_uses_first_seq_and_rst_is_release() {
+        let mut c = Conn::new("10.0.0.5:4000", "10.0.0.6:80", 500, 800);
+        let pkts = vec![
+            c.seg(true, ACK, b"abc"),
+            c.seg(false, ACK, b""),
+            c.seg(false, RST | ACK, b""),
+        ];
+        let a = analyze(&frames(&pkts));
+        assert_eq!(a.connections[0].initiator, sa("10.0.0.5:4000"));
+        let e: Vec<_> = a.entries.iter().map(|e| (e.rel_seq, e.rel_ack)).collect();
+        assert_eq!(e, [(0, 0), (0, 3), (0, 3)]);
+        assert_eq!(a.entries[2].phase, Phase::Release);
+        assert_eq!(a.entries[2].kind.label(&a.entries[2].segment), "RST+ACK");
+        assert_eq!(a.entries[0].phase, Phase::Transfer);
+    }
+
+    #[test]
+    fn port_reuse_after_close_is_a_new_connection() {
+        let mut c = Conn::new("10.0.0.1:20", "10.0.0.2:5001", 1, 2);
+        let mut pkts = vec![c.seg(true, SYN, b""), c.seg(false, RST | ACK, b"")];
+        let mut c = Conn::new("10.0.0.1:20", "10.0.0.2:5001", 100, 200);
+        pkts.push(c.seg(true, SYN, b""));
+        let a = analyze(&frames(&pkts));
+        assert_eq!(a.connections.len(), 2);
+    }
+}

@@ -1,0 +1,245 @@
+//! # TCP segments (analysis layer)
+//!
+//! Layer: analysis, offline. Job: strip the link-layer header of a captured frame and parse
+//! its IPv4 and TCP headers into a [`Segment`]. Pure functions over byte slices; anything
+//! that is not an unfragmented IPv4/TCP packet with consistent lengths yields `None`.
+//! Checksums are not verified (captures taken on the sending host often carry offloaded,
+//! unfilled checksums).
+
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+use super::read::LinkType;
+
+/// The TCP control flags of a segment.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Flags {
+    /// SYN: synchronise sequence numbers.
+    pub syn: bool,
+    /// ACK: the acknowledgment field is significant.
+    pub ack: bool,
+    /// FIN: no more data from the sender.
+    pub fin: bool,
+    /// RST: reset the connection.
+    pub rst: bool,
+    /// PSH: push function.
+    pub psh: bool,
+    /// URG: the urgent pointer is significant.
+    pub urg: bool,
+}
+
+impl Flags {
+    /// Decodes the low six flag bits of the TCP header's flags byte.
+    pub fn from_bits(bits: u8) -> Flags {
+        Flags {
+            fin: bits & 0x01 != 0,
+            syn: bits & 0x02 != 0,
+            rst: bits & 0x04 != 0,
+            psh: bits & 0x08 != 0,
+            ack: bits & 0x10 != 0,
+            urg: bits & 0x20 != 0,
+        }
+    }
+}
+
+/// One IPv4/TCP segment as captured.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Segment {
+    /// Source address and port.
+    pub src: SocketAddrV4,
+    /// Destination address and port.
+    pub dst: SocketAddrV4,
+    /// Raw (absolute) sequence number.
+    pub seq: u32,
+    /// Raw (absolute) acknowledgment number.
+    pub ack: u32,
+    /// Control flags.
+    pub flags: Flags,
+    /// Advertised receive window (unscaled).
+    pub window: u16,
+    /// TCP payload bytes.
+    pub payload: Vec<u8>,
+}
+
+fn be16(b: &[u8], off: usize) -> Option<u16> {
+    Some(u16::from_be_bytes([*b.get(off)?, *b.get(off + 1)?]))
+}
+
+fn be32(b: &[u8], off: usize) -> Option<u32> {
+    Some(u32::from_be_bytes([
+        *b.get(off)?,
+        *b.get(off + 1)?,
+        *b.get(off + 2)?,
+        *b.get(off + 3)?,
+    ]))
+}
+
+fn addr(b: &[u8], off: usize) -> Option<Ipv4Addr> {
+    be32(b, off).map(Ipv4Addr::from)
+}
+
+impl Segment {
+    /// Parses an IPv4 packet carrying TCP. Returns `None` for other protocols, IPv6,
+    /// fragments, and headers or lengths that do not fit the bytes.
+    pub fn from_ipv4(packet: &[u8]) -> Option<Segment> {
+        let first = *packet.first()?;
+        if first >> 4 != 4 {
+            return None;
+        }
+        let ihl = usize::from(first & 0x0F) * 4;
+        let total = usize::from(be16(packet, 2)?);
+        if ihl < 20 || total < ihl || total > packet.len() {
+            return None;
+        }
+        let fragment = be16(packet, 6)?;
+        if fragment & 0x3FFF != 0 || *packet.get(9)? != 6 {
+            return None;
+        }
+        let src_ip = addr(packet, 12)?;
+        let dst_ip = addr(packet, 16)?;
+        let tcp = packet.get(ihl..total)?;
+        let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
+        if data_offset < 20 || data_offset > tcp.len() {
+            return None;
+        }
+        Some(Segment {
+            src: SocketAddrV4::new(src_ip, be16(tcp, 0)?),
+            dst: SocketAddrV4::new(dst_ip, be16(tcp, 2)?),
+            seq: be32(tcp, 4)?,
+            ack: be32(tcp, 8)?,
+            flags: Flags::from_bits(*tcp.get(13)?),
+            window: be16(tcp, 14)?,
+            payload: tcp.get(data_offset..)?.to_vec(),
+        })
+    }
+
+    /// Strips the link-layer header named by `link` (Ethernet with at most one 802.1Q/802.1ad
+    /// tag, Linux SLL/SLL2, BSD null/loop) and parses the IPv4/TCP packet inside.
+    pub fn from_frame(link: LinkType, data: &[u8]) -> Option<Segment> {
+        const IPV4: u16 = 0x0800;
+        let ip = match link {
+            LinkType::RawIp => data,
+            LinkType::Ethernet => {
+                let mut ethertype = be16(data, 12)?;
+                let mut off = 14;
+                if ethertype == 0x8100 || ethertype == 0x88A8 {
+                    ethertype = be16(data, 16)?;
+                    off = 18;
+                }
+                if ethertype != IPV4 {
+                    return None;
+                }
+                data.get(off..)?
+            }
+            LinkType::LinuxSll => {
+                if be16(data, 14)? != IPV4 {
+                    return None;
+                }
+                data.get(16..)?
+            }
+            LinkType::LinuxSll2 => {
+                if be16(data, 0)? != IPV4 {
+                    return None;
+                }
+                data.get(20..)?
+            }
+            LinkType::Null | LinkType::Loop => {
+                let family = be32(data, 0)?;
+                if family != 2 && family.swap_bytes() != 2 {
+                    return None;
+                }
+                data.get(4..)?
+            }
+        };
+        Segment::from_ipv4(ip)
+    }
+
+    /// Payload length in bytes (Wireshark's `tcp.len`).
+    pub fn len(&self) -> usize {
+        self.payload.len()
+    }
+
+    /// True when the segment carries no payload.
+    pub fn is_empty(&self) -> bool {
+        self.payload.is_empty()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::testutil::*;
+
+    fn sample() -> Vec<u8> {
+        tcp_packet(
+            sa("10.0.0.1:20"),
+            sa("10.0.0.2:5001"),
+            7,
+            9,
+            ACK | PSH,
+            b"hello",
+        )
+    }
+
+    #[test]
+    fn parses_ipv4_tcp() {
+        let s = Segment::from_ipv4(&sample()).expect("segment");
+        assert_eq!(s.src, sa("10.0.0.1:20"));
+        assert_eq!(s.dst, sa("10.0.0.2:5001"));
+        assert_eq!((s.seq, s.ack, s.len()), (7, 9, 5));
+        assert!(s.flags.ack && s.flags.psh && !s.flags.syn && !s.flags.fin);
+        assert_eq!(s.payload, b"hello");
+    }
+
+    #[test]
+    fn rejects_non_tcp_fragments_and_bad_lengths() {
+        let p = sample();
+        let mut udp = p.clone();
+        udp[9] = 17;
+        assert!(Segment::from_ipv4(&udp).is_none());
+        let mut frag = p.clone();
+        frag[6] = 0x20; // MF
+        assert!(Segment::from_ipv4(&frag).is_none());
+        let mut v6 = p.clone();
+        v6[0] = 0x60;
+        assert!(Segment::from_ipv4(&v6).is_none());
+        assert!(Segment::from_ipv4(&p[..p.len() - 1]).is_none());
+        let mut doff = p.clone();
+        doff[20 + 12] = 0xF0;
+        assert!(Segment::from_ipv4(&doff).is_none());
+        for cut in 0..p.len() {
+            let _ = Segment::from_ipv4(&p[..cut]);
+        }
+        // trailing link padding is ignored thanks to the IP total length
+        let mut padded = p.clone();
+        padded.extend_from_slice(&[0; 6]);
+        assert_eq!(Segment::from_ipv4(&padded).map(|s| s.len()), Some(5));
+    }
+
+    #[test]
+    fn strips_link_headers() {
+        let p = sample();
+        let mut eth = vec![0u8; 12];
+        eth.extend_from_slice(&[0x81, 0x00, 0, 5, 0x08, 0x00]);
+        eth.extend_from_slice(&p);
+        assert!(Segment::from_frame(LinkType::Ethernet, &eth).is_some());
+        let mut sll = vec![0u8; 14];
+        sll.extend_from_slice(&[0x08, 0x00]);
+        sll.extend_from_slice(&p);
+        assert!(Segment::from_frame(LinkType::LinuxSll, &sll).is_some());
+        let mut sll2 = vec![0x08, 0x00];
+        sll2.extend_from_slice(&[0u8; 18]);
+        sll2.extend_from_slice(&p);
+        assert!(Segment::from_frame(LinkType::LinuxSll2, &sll2).is_some());
+        let mut null = 2u32.to_le_bytes().to_vec();
+        null.extend_from_slice(&p);
+        assert!(Segment::from_frame(LinkType::Null, &null).is_some());
+        let mut lo = 2u32.to_be_bytes().to_vec();
+        lo.extend_from_slice(&p);
+        assert!(Segment::from_frame(LinkType::Loop, &lo).is_some());
+        let mut arp = vec![0u8; 12];
+        arp.extend_from_slice(&[0x08, 0x06]);
+        arp.extend_from_slice(&p);
+        assert!(Segment::from_frame(LinkType::Ethernet, &arp).is_none());
+        assert!(Segment::from_frame(LinkType::Ethernet, &[]).is_none());
+    }
+}

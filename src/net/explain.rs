@@ -25,14 +25,24 @@ pub struct Transition {
     pub from: State,
     /// State after.
     pub to: State,
+    /// Already told in a frame's comment.
+    pub told: bool,
+}
+
+impl Transition {
+    /// A move caused by the application (connect, close) whose segment may go out polls later:
+    /// it waits for the frame that shows it.
+    pub fn awaits_frame(&self) -> bool {
+        !self.told && matches!(self.to, State::SynSent | State::FinWait1 | State::LastAck)
+    }
 }
 
 fn endpoint(addr: std::net::SocketAddrV4) -> IpEndpoint {
     IpEndpoint::new(IpAddress::Ipv4(*addr.ip()), addr.port())
 }
 
-/// Whether a segment sent (or received) explains a move into `to`.
-fn explains(kind: SegmentKind, sent: bool, to: State) -> bool {
+/// Whether a segment sent (or received) explains a move from `from` into `to`.
+fn explains(kind: SegmentKind, sent: bool, from: State, to: State) -> bool {
     use SegmentKind as K;
     use State as S;
     match (sent, kind) {
@@ -40,7 +50,8 @@ fn explains(kind: SegmentKind, sent: bool, to: State) -> bool {
         (true, K::SynAck) => to == S::SynReceived,
         (true, K::Fin | K::DataFin) => matches!(to, S::FinWait1 | S::LastAck | S::Closing),
         (true, K::Ack | K::Data) => {
-            matches!(to, S::Established | S::CloseWait | S::TimeWait | S::Closing)
+            (from, to) == (S::SynSent, S::Established)
+                || matches!(to, S::CloseWait | S::TimeWait | S::Closing)
         }
         (false, K::Syn) => to == S::SynReceived,
         (false, K::SynAck) => to == S::Established,
@@ -110,11 +121,13 @@ fn describe(kind: SegmentKind, seg: &Segment, moves: &[Transition], sent: bool) 
     }
 }
 
-/// The comment for one recorded frame. `lookup(local, remote)` names the host's connection with
-/// that 4-tuple and gives the transitions it made during the poll.
+/// The comment for one recorded frame. `lookup(local, remote)` names the host's socket with
+/// that 4-tuple and its label; `transitions` are the state moves not told yet, and those this
+/// frame explains are marked told.
 pub fn frame(
     frame: &PendingFrame,
-    lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(String, Vec<Transition>)>,
+    lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, String)>,
+    transitions: &mut [Transition],
 ) -> String {
     let Some(seg) = Segment::from_ipv4(&frame.data) else {
         return "not a TCP/IPv4 packet".into();
@@ -125,16 +138,19 @@ pub fn frame(
         Some(found) => (true, Some(found)),
         None => (false, lookup(dst, src)),
     };
-    let Some((label, moves)) = found else {
+    let Some((handle, label)) = found else {
         return format!(
             "{} {src} -> {dst}: no socket of this host holds this connection",
             kind.label(&seg)
         );
     };
-    let moves: Vec<Transition> = moves
-        .into_iter()
-        .filter(|m| explains(kind, sent, m.to))
-        .collect();
+    let mut moves = Vec::new();
+    for m in transitions.iter_mut() {
+        if m.handle == handle && !m.told && explains(kind, sent, m.from, m.to) {
+            m.told = true;
+            moves.push(m.clone());
+        }
+    }
     let mut text = format!("{label}: ");
     if !sent {
         text.push_str("received ");

@@ -264,24 +264,27 @@ impl<D: Device> Host<D> {
         self.track();
         let changed = self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.track();
-        if let Some(recorder) = &self.recorder {
-            let tracked = &self.tracked;
-            let transitions = &self.transitions;
-            recorder.write_pending(&mut |frame| {
-                Some(explain::frame(frame, |seg_local, seg_remote| {
-                    let (handle, conn) = tracked.iter().find(|(_, t)| {
-                        t.local == Some(seg_local) && t.remote == Some(seg_remote)
-                    })?;
-                    let moves = transitions
-                        .iter()
-                        .filter(|tr| tr.handle == *handle)
-                        .cloned()
-                        .collect();
-                    Some((conn.label.clone(), moves))
-                }))
-            });
+        match &self.recorder {
+            Some(recorder) => {
+                let tracked = &self.tracked;
+                let transitions = &mut self.transitions;
+                recorder.write_pending(&mut |frame| {
+                    let lookup = |local, remote| {
+                        tracked
+                            .iter()
+                            .find(|(_, t)| t.local == Some(local) && t.remote == Some(remote))
+                            .map(|(h, t)| (*h, t.label.clone()))
+                    };
+                    Some(explain::frame(frame, lookup, transitions))
+                });
+                // An application's connect or close shows in a later frame; keep it for that
+                // frame while the socket is still in the state it moved to.
+                self.transitions.retain(|m| {
+                    m.awaits_frame() && self.tracked.get(&m.handle).is_some_and(|t| t.state == m.to)
+                });
+            }
+            None => self.transitions.clear(),
         }
-        self.transitions.clear();
         changed == smoltcp::iface::PollResult::SocketStateChanged
     }
 
@@ -319,6 +322,7 @@ impl<D: Device> Host<D> {
                 local: t.local,
                 from: t.state,
                 to: state,
+                told: false,
             });
             t.state = state;
             if state == State::Listen {

@@ -1,0 +1,55 @@
+//! Helpers shared by the integration tests: running the `smolftp` binary in a scratch directory.
+
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// A scratch directory for one test, removed when dropped.
+pub struct Scratch(pub PathBuf);
+
+impl Scratch {
+    pub fn new(tag: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!(
+            "smolftp-it-{tag}-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("scratch dir");
+        Scratch(dir)
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.0.join(name)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Runs `smolftp ARGS` in `dir`.
+pub fn smolftp(dir: &Path, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_smolftp"))
+        .args(args)
+        .current_dir(dir)
+        .env_remove("RUST_LOG")
+        .output()
+        .expect("run smolftp")
+}
+
+/// Runs the demo with extra `args`, writing `out` in `dir`; returns its stdout (the ladder).
+pub fn demo(dir: &Path, out: &str, args: &[&str]) -> String {
+    let mut all = vec!["demo", "--out", out];
+    all.extend_from_slice(args);
+    let o = smolftp(dir, &all);
+    assert!(
+        o.status.success(),
+        "smolftp {all:?} failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout).expect("utf-8 ladder")
+}

@@ -1,0 +1,188 @@
+//! The demo capture checked as a student would check it: with tshark. Needs tshark; where the
+//! peers are required (`SMOLFTP_REQUIRE_PEERS=1`, set by scripts/test.sh in CI and as root) a
+//! missing tshark fails these tests, elsewhere they skip and say why.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+
+use common::{Scratch, demo};
+
+/// True if tshark can run; panics if it cannot but must.
+fn have_tshark() -> bool {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
+            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set) but cannot be run: \
+             apt-get install -y tshark"
+        );
+        eprintln!("skipping: tshark is not installed (sudo apt-get install tshark)");
+    }
+    ok
+}
+
+/// `tshark -r FILE [-Y FILTER] -T fields -e F...`: one Vec of fields per frame.
+fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(file)
+        .args(["-T", "fields", "-E", "separator=|"]);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed on {filter:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('|').map(str::to_string).collect())
+        .collect()
+}
+
+/// The segments between port 20 and `port` as tshark shows them: `>` server to client.
+fn flags_sequence(file: &Path, port: u16) -> Vec<String> {
+    let filter = format!("tcp.port == 20 && tcp.port == {port}");
+    let rows = tshark(
+        file,
+        Some(&filter),
+        &[
+            "tcp.srcport",
+            "tcp.flags.syn",
+            "tcp.flags.ack",
+            "tcp.flags.fin",
+            "tcp.len",
+        ],
+    );
+    rows.iter()
+        .map(|r| {
+            let on = |i: usize| r[i] == "1" || r[i] == "True";
+            let dir = if r[0] == "20" { '>' } else { '<' };
+            let len: usize = r[4].parse().unwrap_or(0);
+            let kind = match (on(1), on(2), on(3), len > 0) {
+                (true, false, _, _) => "SYN",
+                (true, true, _, _) => "SYN+ACK",
+                (false, _, true, true) => "DATA+FIN",
+                (false, _, true, false) => "FIN+ACK",
+                (false, _, false, true) => "DATA",
+                (false, _, false, false) => "ACK",
+            };
+            format!("{dir}{kind}")
+        })
+        .collect()
+}
+
+#[test]
+fn tshark_sees_the_seed_sequences_and_port_arguments() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("tshark-seed");
+    demo(&dir.0, "demo.pcapng", &["--quiet"]);
+    let file = dir.path("demo.pcapng");
+
+    assert_eq!(
+        flags_sequence(&file, 5001),
+        [
+            ">SYN", "<SYN+ACK", ">ACK", ">DATA", "<ACK", ">FIN+ACK", "<ACK", "<FIN+ACK", ">ACK"
+        ]
+    );
+    let retr = flags_sequence(&file, 5002);
+    let n = retr.len();
+    assert_eq!(&retr[..3], [">SYN", "<SYN+ACK", ">ACK"], "{retr:?}");
+    assert_eq!(
+        &retr[n - 4..],
+        [">DATA+FIN", "<ACK", "<FIN+ACK", ">ACK"],
+        "{retr:?}"
+    );
+    let middle = &retr[3..n - 4];
+    assert!(
+        middle.iter().all(|k| k == ">DATA" || k == "<ACK"),
+        "{retr:?}"
+    );
+    assert!(
+        middle.contains(&"<ACK".to_string()),
+        "no client ACK between data: {retr:?}"
+    );
+
+    let ports = tshark(
+        &file,
+        Some("ftp.request.command == \"PORT\""),
+        &["ftp.request.arg"],
+    );
+    assert_eq!(ports, [["10,0,0,2,19,137"], ["10,0,0,2,19,138"]]);
+    let retr_cmd = tshark(
+        &file,
+        Some("ftp.request.command == \"RETR\""),
+        &["ftp.request.arg"],
+    );
+    assert_eq!(retr_cmd, [["readme.txt"]]);
+}
+
+#[test]
+fn tshark_sees_a_comment_on_every_frame() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("tshark-comments");
+    demo(&dir.0, "demo.pcapng", &["--quiet"]);
+    let file = dir.path("demo.pcapng");
+    let all = tshark(&file, None, &["frame.number"]);
+    let commented = tshark(&file, Some("frame.comment"), &["frame.number"]);
+    assert!(all.len() > 30);
+    assert_eq!(all, commented, "frames without a comment");
+    let fin = tshark(
+        &file,
+        Some("tcp.srcport == 20 && tcp.dstport == 5002 && tcp.flags.fin == 1 && tcp.len > 0"),
+        &["frame.comment"],
+    );
+    assert_eq!(fin.len(), 1, "exactly one DATA+FIN on 20 -> 5002");
+    assert!(fin[0][0].contains("FIN piggybacked"), "{:?}", fin[0]);
+    assert!(
+        fin[0][0].contains("ESTABLISHED -> FIN-WAIT-1"),
+        "{:?}",
+        fin[0]
+    );
+}
+
+#[test]
+fn every_ladder_filter_selects_exactly_its_frame_in_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("tshark-filters");
+    let ladder = demo(&dir.0, "demo.pcapng", &[]);
+    let file = dir.path("demo.pcapng");
+    let mut frame: Option<String> = None;
+    let mut checked = 0;
+    for line in ladder.lines() {
+        let t = line.trim_start();
+        if let Some(rest) = t.strip_prefix('#')
+            && let Some(num) = rest.split_whitespace().next()
+            && num.chars().all(|c| c.is_ascii_digit())
+            && line.contains("--")
+        {
+            frame = Some(num.to_string());
+        } else if let Some(filter) = t.strip_prefix("filter: ") {
+            let want = frame.take().expect("a filter line follows an arrow");
+            let got = tshark(&file, Some(filter), &["frame.number"]);
+            assert_eq!(
+                got,
+                [[want.clone()]],
+                "filter {filter:?} should select only #{want}"
+            );
+            checked += 1;
+        }
+    }
+    assert!(checked > 30, "only {checked} filters found in the ladder");
+}

@@ -11,7 +11,7 @@
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::File;
-use std::io::{self, BufWriter, Write};
+use std::io::{self, Write};
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration as StdDuration;
@@ -25,6 +25,8 @@ use pcap_file::pcapng::blocks::interface_description::{
 };
 use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
+
+use crate::link::background::BackgroundWriter;
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
@@ -156,11 +158,7 @@ impl Recorder {
                 format!("cannot create capture file {}: {e}", path.display()),
             )
         })?;
-        Recorder::new(
-            Box::new(BufWriter::with_capacity(1 << 20, file)),
-            format,
-            false,
-        )
+        Recorder::new(Box::new(BackgroundWriter::new(file)?), format, false)
     }
 
     /// Declares an interface (pcapng IDB, raw IP, nanosecond timestamps) named `name`; returns

@@ -4,6 +4,7 @@
 //! ([`wire`]: an in-process cable); middleware wraps any device ([`capture`]: records every
 //! frame to pcapng or pcap). Nothing here knows about FTP or about sockets.
 
+pub mod background;
 pub mod capture;
 pub mod wire;
 

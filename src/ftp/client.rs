@@ -427,7 +427,8 @@ impl Client {
                 _ => Local::Listing(Vec::new()),
             };
             let port = self.next_port;
-            self.next_port = self.next_port.wrapping_add(1);
+            // After 65535 go on at 1024: port 0 cannot be listened on.
+            self.next_port = self.next_port.checked_add(1).unwrap_or(1024);
             self.actions.push_back(DataAction::Listen {
                 port,
                 label: step.data_label(),

@@ -106,15 +106,9 @@ pub fn format_line(name: &str, mode: u32, size: u64, mtime: SystemTime, now: Sys
 /// The `LIST` line for an entry whose metadata (not following symlinks) is `meta`.
 fn entry_line(name: &str, path: &Path, meta: &Metadata, now: SystemTime) -> String {
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    let shown = if meta.file_type().is_symlink() {
-        match std::fs::read_link(path) {
-            Ok(target) => format!("{name} -> {}", target.display()),
-            Err(_) => name.to_string(),
-        }
-    } else {
-        name.to_string()
-    };
-    format_line(&shown, meta.permissions().mode(), meta.size(), mtime, now)
+    // A symlink's target is not shown: it may name real paths outside the served directory.
+    let _ = path;
+    format_line(name, meta.permissions().mode(), meta.size(), mtime, now)
 }
 
 /// Sorted names (dotfiles skipped) and paths of a directory's entries.

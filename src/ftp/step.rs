@@ -46,6 +46,8 @@ pub enum Step {
     Feat,
     /// `NOOP`
     Noop,
+    /// Any command line, sent as is (BSD ftp's `quote`); CR and LF are dropped.
+    Quote(String),
 }
 
 impl Step {
@@ -85,6 +87,10 @@ impl fmt::Display for Step {
             Step::Syst => f.write_str("SYST"),
             Step::Feat => f.write_str("FEAT"),
             Step::Noop => f.write_str("NOOP"),
+            Step::Quote(line) => {
+                let clean: String = line.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
+                f.write_str(&clean)
+            }
         }
     }
 }

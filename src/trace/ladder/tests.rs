@@ -202,9 +202,3 @@ fn three_segment_release_reset_and_non_tcp_frames() {
     );
     assert_eq!(text, render(&frames, &LadderOptions::default()));
 }
-
-#[test]
-#[ignore = "prints the sample ladder; run with --ignored --nocapture"]
-fn print_sample() {
-    println!("{}", session_ladder(false));
-}

@@ -1,0 +1,704 @@
+//! Whole FTP sessions between the smolftp client and server on the in-process cable, on the
+//! virtual clock: listings, downloads and uploads of awkward sizes, refusals (550, 530), the
+//! simple commands, and byte-identical captures.
+
+use std::fs;
+use std::net::SocketAddrV4;
+use std::path::{Path, PathBuf};
+
+use smolftp::demo::TempDir;
+use smolftp::ftp::FinPolicy;
+use smolftp::ftp::client::{Outcome, Step};
+use smolftp::ftp::command::TransferType;
+use smolftp::lab::{self, CLIENT_IP, LabConfig, LabRun, SERVER_IP};
+use smolftp::link::{Format, Recorder};
+use smolftp::trace::{self, Segment};
+
+/// Sizes around the 1460-byte MSS, the 64 KiB window, and a few MiB.
+const SIZES: [usize; 9] = [
+    0,
+    1,
+    1459,
+    1460,
+    1461,
+    65_535,
+    65_536,
+    100_000,
+    5 * 1024 * 1024,
+];
+
+/// Pseudo-random bytes from a xorshift64 generator (never all zeros).
+fn content(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
+    let mut out = Vec::with_capacity(len + 8);
+    while out.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        out.extend_from_slice(&x.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// A scratch directory holding `root/` (served) and `local/` (the client's files).
+struct Scratch {
+    _dir: TempDir,
+    root: PathBuf,
+    local: PathBuf,
+}
+
+fn scratch(tag: &str) -> Scratch {
+    let dir = TempDir::new(&format!("sessions-{tag}")).expect("cannot make a temp dir");
+    let root = dir.0.join("root");
+    let local = dir.0.join("local");
+    fs::create_dir_all(&root).expect("cannot make root/");
+    fs::create_dir_all(&local).expect("cannot make local/");
+    Scratch {
+        _dir: dir,
+        root,
+        local,
+    }
+}
+
+fn run(cfg: &LabConfig, root: &Path, steps: Vec<Step>) -> LabRun {
+    cfg.run(root, steps, None, lab::virtual_start())
+        .unwrap_or_else(|e| panic!("the lab failed to run: {e}"))
+}
+
+fn run_recorded(cfg: &LabConfig, root: &Path, steps: Vec<Step>, capture: &Path) -> LabRun {
+    let recorder = Recorder::create(capture, Format::Pcapng).expect("cannot create the capture");
+    cfg.run(root, steps, Some(&recorder), lab::virtual_start())
+        .unwrap_or_else(|e| panic!("the lab failed to run: {e}"))
+}
+
+/// The TCP segments of a capture file, in order.
+fn segments(capture: &Path) -> Vec<Segment> {
+    trace::read_capture(capture)
+        .expect("cannot read the capture back")
+        .iter()
+        .map(|f| {
+            Segment::from_frame(f.link, &f.data)
+                .unwrap_or_else(|| panic!("frame {} is not IPv4/TCP", f.number))
+        })
+        .collect()
+}
+
+/// The client ports the server's data connections went to (its SYNs from port 20), in order.
+fn data_connections(segs: &[Segment]) -> Vec<u16> {
+    segs.iter()
+        .filter(|s| s.flags.syn && !s.flags.ack && s.src == SocketAddrV4::new(SERVER_IP, 20))
+        .map(|s| {
+            assert_eq!(
+                *s.dst.ip(),
+                CLIENT_IP,
+                "data connection to the wrong host: {s:?}"
+            );
+            s.dst.port()
+        })
+        .collect()
+}
+
+fn describe(o: &Outcome) -> String {
+    format!(
+        "{} -> {} (ok={}, bytes={}, local_error={:?})",
+        o.step, o.reply, o.ok, o.bytes, o.local_error
+    )
+}
+
+/// Asserts a clean session with one outcome per step.
+fn assert_session(run: &LabRun, steps: usize) {
+    assert_eq!(run.error, None, "the session failed");
+    assert_eq!(
+        run.outcomes.len(),
+        steps,
+        "one outcome per step expected, got: {:#?}",
+        run.outcomes.iter().map(describe).collect::<Vec<_>>()
+    );
+}
+
+fn assert_ok(o: &Outcome, code: u16) {
+    assert!(o.ok, "expected success: {}", describe(o));
+    assert_eq!(o.reply.code, code, "wrong reply code: {}", describe(o));
+}
+
+fn assert_refused(o: &Outcome, code: u16) {
+    assert!(!o.ok, "expected a refusal: {}", describe(o));
+    assert_eq!(o.reply.code, code, "wrong reply code: {}", describe(o));
+    assert_eq!(o.bytes, 0, "no data expected: {}", describe(o));
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. LIST and NLST
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn list_and_nlst_use_data_ports_5001_then_5002() {
+    let s = scratch("list");
+    fs::write(s.root.join("alpha.txt"), b"alpha\n").unwrap();
+    fs::write(s.root.join("beta.bin"), content(1234, 7)).unwrap();
+    fs::write(s.root.join("gamma"), b"").unwrap();
+    fs::create_dir(s.root.join("sub")).unwrap();
+    fs::write(s.root.join("sub").join("inner.txt"), b"inner").unwrap();
+    let names = ["alpha.txt", "beta.bin", "gamma", "sub"];
+    let capture = s.local.join("list.pcapng");
+
+    let run = run_recorded(
+        &LabConfig::default(),
+        &s.root,
+        vec![Step::List(None), Step::Nlst(None)],
+        &capture,
+    );
+    assert_session(&run, 2);
+    assert!(run.frames > 0, "the capture recorded no frame");
+
+    let list = &run.outcomes[0];
+    assert_eq!(list.step, Step::List(None));
+    assert_ok(list, 226);
+    let bytes = list.listing.as_deref().expect("LIST kept no listing");
+    assert_eq!(list.bytes, bytes.len() as u64, "LIST byte count");
+    let text = std::str::from_utf8(bytes).expect("the listing is not UTF-8");
+    assert!(
+        text.ends_with("\r\n"),
+        "listing must end with CRLF: {text:?}"
+    );
+    let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+    assert_eq!(lines.len(), names.len(), "one line per entry: {text:?}");
+    assert!(
+        !text.replace("\r\n", "").contains('\n') && !text.replace("\r\n", "").contains('\r'),
+        "every line must end with CRLF and nothing else: {text:?}"
+    );
+    for (line, name) in lines.iter().zip(names) {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        assert!(fields.len() >= 9, "not an ls -l line: {line:?}");
+        assert_eq!(fields.last(), Some(&name), "name of line {line:?}");
+        let expected_kind = if name == "sub" { 'd' } else { '-' };
+        assert_eq!(
+            fields[0].chars().next(),
+            Some(expected_kind),
+            "type column of {line:?}"
+        );
+        assert_eq!(fields[0].len(), 10, "mode column of {line:?}");
+        assert_eq!((fields[2], fields[3]), ("ftp", "ftp"), "owner of {line:?}");
+    }
+    let beta = lines.iter().find(|l| l.ends_with(" beta.bin")).unwrap();
+    assert_eq!(
+        beta.split_whitespace().nth(4),
+        Some("1234"),
+        "size column of {beta:?}"
+    );
+
+    let nlst = &run.outcomes[1];
+    assert_eq!(nlst.step, Step::Nlst(None));
+    assert_ok(nlst, 226);
+    let nlst_bytes = nlst.listing.as_deref().expect("NLST kept no listing");
+    let expected: String = names.iter().map(|n| format!("{n}\r\n")).collect();
+    assert_eq!(
+        String::from_utf8_lossy(nlst_bytes),
+        expected,
+        "NLST must give the names, one per CRLF line"
+    );
+
+    let segs = segments(&capture);
+    assert_eq!(
+        data_connections(&segs),
+        vec![5001, 5002],
+        "LIST then NLST must use data ports 5001 then 5002, from port 20"
+    );
+    // The control connection is client -> server:21.
+    assert!(
+        segs.iter()
+            .any(|s| s.flags.syn && !s.flags.ack && s.dst == SocketAddrV4::new(SERVER_IP, 21)),
+        "no control connection SYN to port 21"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. RETR round trips
+// ---------------------------------------------------------------------------------------------
+
+fn retr_round_trips(tag: &str, cfg: LabConfig) {
+    let s = scratch(tag);
+    let mut steps = Vec::new();
+    let mut expected = Vec::new();
+    for (i, &size) in SIZES.iter().enumerate() {
+        let name = format!("file-{size}.bin");
+        let data = content(size, i as u64 + 1);
+        fs::write(s.root.join(&name), &data).unwrap();
+        let local = s.local.join(&name);
+        steps.push(Step::Retr {
+            remote: name,
+            local: local.clone(),
+        });
+        expected.push((local, data));
+    }
+    let run = run(&cfg, &s.root, steps);
+    assert_session(&run, SIZES.len());
+    for (o, (local, data)) in run.outcomes.iter().zip(&expected) {
+        assert_ok(o, 226);
+        assert_eq!(o.bytes, data.len() as u64, "byte count of {}", o.step);
+        let got = fs::read(local).unwrap_or_else(|e| panic!("{}: no local file: {e}", o.step));
+        assert_eq!(got.len(), data.len(), "{}: downloaded length", o.step);
+        assert!(
+            got == *data,
+            "{}: the download differs from the served file (first difference at byte {:?})",
+            o.step,
+            got.iter().zip(data).position(|(a, b)| a != b)
+        );
+    }
+}
+
+#[test]
+fn retr_round_trips_default() {
+    retr_round_trips("retr-seed", LabConfig::default());
+}
+
+#[test]
+fn retr_round_trips_fin_separate() {
+    retr_round_trips(
+        "retr-separate",
+        LabConfig {
+            fin: FinPolicy::Separate,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn retr_round_trips_fin_piggyback() {
+    retr_round_trips(
+        "retr-piggyback",
+        LabConfig {
+            fin: FinPolicy::Piggyback,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn retr_round_trips_mtu_576() {
+    retr_round_trips(
+        "retr-mtu576",
+        LabConfig {
+            mtu: 576,
+            ..Default::default()
+        },
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. STOR round trips
+// ---------------------------------------------------------------------------------------------
+
+fn stor_round_trips(tag: &str, cfg: LabConfig) {
+    let s = scratch(tag);
+    let mut steps = Vec::new();
+    let mut expected = Vec::new();
+    for (i, &size) in SIZES.iter().enumerate() {
+        let name = format!("up-{size}.bin");
+        let data = content(size, 100 + i as u64);
+        let local = s.local.join(&name);
+        fs::write(&local, &data).unwrap();
+        steps.push(Step::Stor {
+            local,
+            remote: name.clone(),
+        });
+        expected.push((s.root.join(&name), data));
+    }
+    let run = run(
+        &LabConfig {
+            writable: true,
+            ..cfg
+        },
+        &s.root,
+        steps,
+    );
+    assert_session(&run, SIZES.len());
+    for (o, (served, data)) in run.outcomes.iter().zip(&expected) {
+        assert_ok(o, 226);
+        assert_eq!(o.bytes, data.len() as u64, "byte count of {}", o.step);
+        let got = fs::read(served).unwrap_or_else(|e| panic!("{}: no server file: {e}", o.step));
+        assert_eq!(got.len(), data.len(), "{}: uploaded length", o.step);
+        assert!(
+            got == *data,
+            "{}: the server's file differs from the upload (first difference at byte {:?})",
+            o.step,
+            got.iter().zip(data).position(|(a, b)| a != b)
+        );
+    }
+}
+
+#[test]
+fn stor_round_trips_default() {
+    stor_round_trips("stor-seed", LabConfig::default());
+}
+
+#[test]
+fn stor_round_trips_fin_separate() {
+    stor_round_trips(
+        "stor-separate",
+        LabConfig {
+            fin: FinPolicy::Separate,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn stor_round_trips_fin_piggyback() {
+    stor_round_trips(
+        "stor-piggyback",
+        LabConfig {
+            fin: FinPolicy::Piggyback,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn stor_round_trips_mtu_576() {
+    stor_round_trips(
+        "stor-mtu576",
+        LabConfig {
+            mtu: 576,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn stor_refused_when_read_only_and_session_goes_on() {
+    let s = scratch("stor-ro");
+    let local = s.local.join("up.bin");
+    fs::write(&local, content(5000, 3)).unwrap();
+    let run = run(
+        &LabConfig {
+            writable: false,
+            ..Default::default()
+        },
+        &s.root,
+        vec![
+            Step::Stor {
+                local,
+                remote: "up.bin".into(),
+            },
+            Step::Nlst(None),
+        ],
+    );
+    assert_session(&run, 2);
+    assert_refused(&run.outcomes[0], 550);
+    assert!(
+        !s.root.join("up.bin").exists(),
+        "a read-only server created the file"
+    );
+    assert_ok(&run.outcomes[1], 226);
+    assert_eq!(
+        run.outcomes[1].listing.as_deref(),
+        Some(&b""[..]),
+        "the served directory must still be empty"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. 550 for files that are missing or outside the root
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn retr_550_for_missing_escaping_and_symlinked_paths() {
+    let s = scratch("retr-550");
+    let secret = s.local.join("secret.txt");
+    fs::write(&secret, b"outside the root").unwrap();
+    std::os::unix::fs::symlink(&secret, s.root.join("escape")).unwrap();
+    fs::write(s.root.join("ok.txt"), b"fine\n").unwrap();
+
+    let retr = |remote: &str| Step::Retr {
+        remote: remote.into(),
+        local: s.local.join(format!("got-{}", remote.replace('/', "_"))),
+    };
+    let steps = vec![
+        retr("missing.txt"),
+        Step::Noop,
+        retr("../../etc/passwd"),
+        Step::Noop,
+        retr("escape"),
+        Step::Noop,
+        retr("ok.txt"),
+    ];
+    let run = run(&LabConfig::default(), &s.root, steps);
+    assert_session(&run, 7);
+    for i in [0, 2, 4] {
+        assert_refused(&run.outcomes[i], 550);
+        assert_ok(&run.outcomes[i + 1], 200);
+    }
+    assert!(
+        !s.local.join("got-escape").exists(),
+        "the symlinked file outside the root was downloaded"
+    );
+    assert!(
+        !s.local.join("got-.._.._etc_passwd").exists(),
+        "a file was written for ../../etc/passwd"
+    );
+    assert_ok(&run.outcomes[6], 226);
+    assert_eq!(
+        fs::read(s.local.join("got-ok.txt")).unwrap(),
+        b"fine\n",
+        "the session must go on after the refusals"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. 530
+// ---------------------------------------------------------------------------------------------
+
+fn alice(password: &str) -> LabConfig {
+    LabConfig {
+        accounts: vec![("alice".into(), "secret".into())],
+        login: ("alice".into(), password.into()),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn wrong_password_gets_530_and_no_transfer() {
+    let s = scratch("login-bad");
+    fs::write(s.root.join("f.txt"), b"data").unwrap();
+    let capture = s.local.join("bad.pcapng");
+    let local = s.local.join("f.txt");
+    let run = run_recorded(
+        &alice("wrong"),
+        &s.root,
+        vec![
+            Step::List(None),
+            Step::Retr {
+                remote: "f.txt".into(),
+                local: local.clone(),
+            },
+        ],
+        &capture,
+    );
+    let error = run
+        .error
+        .as_deref()
+        .expect("a refused login must be an error");
+    assert!(error.contains("530"), "the error must mention 530: {error}");
+    assert!(
+        run.outcomes.is_empty(),
+        "no step may run after a refused login: {:?}",
+        run.outcomes.iter().map(describe).collect::<Vec<_>>()
+    );
+    assert!(!local.exists(), "a file was downloaded without logging in");
+    assert_eq!(
+        data_connections(&segments(&capture)),
+        Vec::<u16>::new(),
+        "no data connection may be opened"
+    );
+}
+
+#[test]
+fn right_password_lists() {
+    let s = scratch("login-good");
+    fs::write(s.root.join("f.txt"), b"data").unwrap();
+    let run = run(&alice("secret"), &s.root, vec![Step::List(None)]);
+    assert_session(&run, 1);
+    assert_ok(&run.outcomes[0], 226);
+    let listing =
+        String::from_utf8_lossy(run.outcomes[0].listing.as_deref().unwrap_or(b"")).into_owned();
+    assert!(listing.ends_with(" f.txt\r\n"), "listing: {listing:?}");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. Simple commands
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn simple_commands_reply_as_expected() {
+    let s = scratch("simple");
+    fs::write(s.root.join("f.bin"), content(1461, 9)).unwrap();
+    fs::create_dir(s.root.join("sub")).unwrap();
+    fs::write(s.root.join("sub").join("g.txt"), b"g").unwrap();
+    let steps = vec![
+        Step::Syst,
+        Step::Feat,
+        Step::Type(TransferType::Image),
+        Step::Type(TransferType::Ascii),
+        Step::Noop,
+        Step::Size("f.bin".into()),
+        Step::Size("missing.bin".into()),
+        Step::Size("sub".into()),
+        Step::Pwd,
+        Step::Cwd("sub".into()),
+        Step::Pwd,
+        Step::Size("g.txt".into()),
+        Step::Cwd("nowhere".into()),
+        Step::Pwd,
+        Step::Cdup,
+        Step::Pwd,
+        Step::Cwd("../../..".into()),
+        Step::Pwd,
+    ];
+    let n = steps.len();
+    let run = run(&LabConfig::default(), &s.root, steps);
+    assert_session(&run, n);
+    let o = &run.outcomes;
+    let text = |i: usize| o[i].reply.lines.join("\n");
+
+    assert_ok(&o[0], 215);
+    assert!(text(0).contains("UNIX"), "SYST: {}", describe(&o[0]));
+    assert_ok(&o[1], 211);
+    assert!(
+        o[1].reply.lines.iter().any(|l| l.trim() == "SIZE"),
+        "FEAT must announce SIZE: {:?}",
+        o[1].reply.lines
+    );
+    assert_ok(&o[2], 200);
+    assert_ok(&o[3], 200);
+    assert_ok(&o[4], 200);
+    assert_ok(&o[5], 213);
+    assert_eq!(text(5), "1461", "SIZE f.bin");
+    assert_eq!(
+        o[6].reply.code,
+        550,
+        "SIZE of a missing file: {}",
+        describe(&o[6])
+    );
+    assert!(!o[6].ok);
+    assert_eq!(
+        o[7].reply.code,
+        550,
+        "SIZE of a directory: {}",
+        describe(&o[7])
+    );
+    assert_ok(&o[8], 257);
+    assert!(text(8).starts_with("\"/\""), "PWD at the root: {}", text(8));
+    assert_ok(&o[9], 250);
+    assert_ok(&o[10], 257);
+    assert!(
+        text(10).starts_with("\"/sub\""),
+        "PWD after CWD: {}",
+        text(10)
+    );
+    assert_ok(&o[11], 213);
+    assert_eq!(text(11), "1", "SIZE relative to the new cwd");
+    assert_eq!(o[12].reply.code, 550, "CWD missing: {}", describe(&o[12]));
+    assert!(!o[12].ok);
+    assert!(
+        text(13).starts_with("\"/sub\""),
+        "a failed CWD must not move: {}",
+        text(13)
+    );
+    assert_ok(&o[14], 250);
+    assert!(
+        text(15).starts_with("\"/\""),
+        "PWD after CDUP: {}",
+        text(15)
+    );
+    // `..` past the root stays at the root (the jail clamps it).
+    assert_ok(&o[16], 250);
+    assert!(
+        text(17).starts_with("\"/\""),
+        "PWD after CWD ../../..: {}",
+        text(17)
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. Determinism
+// ---------------------------------------------------------------------------------------------
+
+fn recorded_bytes(s: &Scratch, cfg: &LabConfig, name: &str) -> Vec<u8> {
+    let capture = s.local.join(name);
+    let steps = vec![
+        Step::List(None),
+        Step::Retr {
+            remote: "data.bin".into(),
+            local: s.local.join(format!("{name}.download")),
+        },
+        Step::Size("data.bin".into()),
+    ];
+    let run = run_recorded(cfg, &s.root, steps, &capture);
+    assert_session(&run, 3);
+    for o in &run.outcomes {
+        assert!(o.ok, "step failed: {}", describe(o));
+    }
+    fs::read(&capture).expect("cannot read the capture file")
+}
+
+#[test]
+fn same_config_gives_byte_identical_captures() {
+    let s = scratch("determinism");
+    fs::write(s.root.join("data.bin"), content(20_000, 11)).unwrap();
+    let cfg = LabConfig::default();
+    let a = recorded_bytes(&s, &cfg, "a.pcapng");
+    let b = recorded_bytes(&s, &cfg, "b.pcapng");
+    assert!(!a.is_empty(), "empty capture");
+    assert!(
+        a == b,
+        "two runs of the same lab gave different captures ({} vs {} bytes, first difference at {:?})",
+        a.len(),
+        b.len(),
+        a.iter().zip(&b).position(|(x, y)| x != y)
+    );
+    let c = recorded_bytes(
+        &s,
+        &LabConfig {
+            seed: 2,
+            ..cfg.clone()
+        },
+        "c.pcapng",
+    );
+    assert!(a != c, "a different seed must give a different capture");
+    // The seed changes the initial sequence numbers.
+    let isn = |bytes_path: &str| {
+        segments(&s.local.join(bytes_path))
+            .iter()
+            .find(|seg| seg.flags.syn && !seg.flags.ack)
+            .map(|seg| seg.seq)
+            .expect("no SYN in the capture")
+    };
+    assert_ne!(
+        isn("a.pcapng"),
+        isn("c.pcapng"),
+        "the seed must change the ISN"
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data port numbering
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn data_ports_never_wrap_to_zero() {
+    let s = scratch("port-wrap");
+    fs::write(s.root.join("f.txt"), b"f").unwrap();
+    let cfg = LabConfig {
+        data_port_base: 65535,
+        ..Default::default()
+    };
+    let run = run(&cfg, &s.root, vec![Step::Nlst(None), Step::Nlst(None)]);
+    assert_session(&run, 2);
+    assert_ok(&run.outcomes[0], 226);
+    assert_ok(&run.outcomes[1], 226);
+}
+
+#[test]
+fn unknown_and_unimplemented_commands_get_502_and_the_session_goes_on() {
+    let s = scratch("quote-502");
+    fs::write(s.root.join("f.txt"), b"f").unwrap();
+    let steps = vec![
+        Step::Quote("EPRT |1|10.0.0.2|5001|".into()),
+        Step::Quote("PASV".into()),
+        Step::Quote("XYZZY plugh".into()),
+        Step::Nlst(None),
+    ];
+    let run = run(&LabConfig::default(), &s.root, steps);
+    assert_session(&run, 4);
+    for outcome in &run.outcomes[..3] {
+        assert_eq!(
+            outcome.reply.code, 502,
+            "{}: {:?}",
+            outcome.step, outcome.reply
+        );
+        assert!(!outcome.ok);
+    }
+    assert_ok(&run.outcomes[3], 226);
+}

@@ -114,8 +114,15 @@ impl ServerNode {
             progress |= conduit.step(host, session, &self.net.data);
         }
         let before = self.sessions.len();
+        let listeners = &mut self.listeners;
         self.sessions.retain_mut(|(conduit, _)| {
-            if conduit.is_finished(host) {
+            if host.tcp(conduit.control()).state() == State::Listen {
+                // A RST during the handshake puts smoltcp's socket back to LISTEN: it is a
+                // listener again, and the session never began.
+                conduit.release(host);
+                listeners.push(conduit.control());
+                false
+            } else if conduit.is_finished(host) {
                 let control = conduit.control();
                 conduit.release(host);
                 host.remove(control);

@@ -29,6 +29,9 @@ pub struct BenchOptions {
     pub dir: PathBuf,
     /// Runs of each kind; the best is kept.
     pub runs: u32,
+    /// Where the capture goes (default: inside `dir`); `/dev/null` measures the capture's CPU
+    /// cost without the file system's.
+    pub capture: Option<PathBuf>,
 }
 
 /// One measurement.
@@ -121,7 +124,10 @@ pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), String> {
     fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     make_file(&root.join("big.bin"), opts.size)
         .map_err(|e| format!("cannot write the test file: {e}"))?;
-    let capture = scratch.0.join("bench.pcapng");
+    let capture = opts
+        .capture
+        .clone()
+        .unwrap_or_else(|| scratch.0.join("bench.pcapng"));
     let best = |with: Option<&Path>| -> Result<Measure, String> {
         let mut best: Option<Measure> = None;
         for _ in 0..opts.runs {

@@ -106,6 +106,10 @@ struct BenchArgs {
     /// Runs of each kind; the best is reported.
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
     runs: u32,
+    /// Write the capture here instead of into DIR (`/dev/null` measures the capture's own cost,
+    /// without the file system's).
+    #[arg(long)]
+    capture_file: Option<PathBuf>,
 }
 
 fn parse_account(s: &str) -> Result<(String, String), String> {
@@ -193,6 +197,7 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
         buffer: (args.buffer_kib as usize) << 10,
         dir: args.dir.unwrap_or_else(std::env::temp_dir),
         runs: args.runs,
+        capture: args.capture_file,
     };
     eprintln!(
         "smolftp bench: RETR of {} MiB over the in-process cable, MTU {}, buffers {} KiB, real clock",

@@ -90,7 +90,8 @@ impl Write for Out {
 }
 
 enum Sink {
-    PcapNg(PcapNgWriter<Out>),
+    /// Blocks are built in the writer's own `Vec` and then moved to the file in one write.
+    PcapNg(PcapNgWriter<Vec<u8>>),
     Pcap(PcapWriter<Out>),
 }
 
@@ -124,7 +125,11 @@ impl Recorder {
     pub fn new(out: Box<dyn Write>, format: Format, flush_each: bool) -> io::Result<Recorder> {
         let out = Out(Rc::new(RefCell::new(out)));
         let sink = match format {
-            Format::Pcapng => Sink::PcapNg(PcapNgWriter::new(out.clone()).map_err(pcap_err)?),
+            Format::Pcapng => {
+                let mut w = PcapNgWriter::new(Vec::with_capacity(4096)).map_err(pcap_err)?;
+                drain(&mut w, &mut out.clone())?;
+                Sink::PcapNg(w)
+            }
             Format::Pcap => {
                 let header = PcapHeader {
                     datalink: DataLink::RAW,
@@ -164,7 +169,8 @@ impl Recorder {
     /// Declares an interface (pcapng IDB, raw IP, nanosecond timestamps) named `name`; returns
     /// its id for [`Capture`]. Classic pcap has a single interface: every call returns 0.
     pub fn add_interface(&self, name: &str) -> io::Result<u32> {
-        let mut inner = self.inner.borrow_mut();
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
         match &mut inner.sink {
             Sink::PcapNg(w) => {
                 let id = w.interfaces().len() as u32;
@@ -178,6 +184,7 @@ impl Recorder {
                     ],
                 };
                 w.write_pcapng_block(idb).map_err(pcap_err)?;
+                drain(w, &mut inner.out)?;
                 Ok(id)
             }
             Sink::Pcap(_) => Ok(0),
@@ -209,7 +216,7 @@ impl Recorder {
         for frame in pending.drain(..) {
             let comment = explain(&frame);
             if inner.error.is_none()
-                && let Err(e) = write_frame(&mut inner.sink, &frame, comment)
+                && let Err(e) = write_frame(&mut inner.sink, &mut inner.out, &frame, comment)
             {
                 inner.error = Some(e);
             }
@@ -238,7 +245,20 @@ impl Recorder {
     }
 }
 
-fn write_frame(sink: &mut Sink, frame: &PendingFrame, comment: Option<String>) -> io::Result<()> {
+/// Moves what the pcapng writer has built to the output.
+fn drain(w: &mut PcapNgWriter<Vec<u8>>, out: &mut Out) -> io::Result<()> {
+    let built = w.get_mut();
+    out.write_all(built)?;
+    built.clear();
+    Ok(())
+}
+
+fn write_frame(
+    sink: &mut Sink,
+    out: &mut Out,
+    frame: &PendingFrame,
+    comment: Option<String>,
+) -> io::Result<()> {
     let timestamp = StdDuration::from_micros(frame.time.total_micros().max(0) as u64);
     match sink {
         Sink::PcapNg(w) => {
@@ -254,6 +274,7 @@ fn write_frame(sink: &mut Sink, frame: &PendingFrame, comment: Option<String>) -
                 options,
             };
             w.write_pcapng_block(epb).map_err(pcap_err)?;
+            drain(w, out)?;
         }
         Sink::Pcap(w) => {
             let packet = PcapPacket::new(timestamp, frame.data.len() as u32, &frame.data);

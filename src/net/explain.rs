@@ -66,7 +66,9 @@ fn explains(kind: SegmentKind, sent: bool, from: State, to: State) -> bool {
 
 /// A short, printable preview of a text payload's first line, if it is text.
 fn preview(payload: &[u8]) -> Option<String> {
-    let first = payload.split(|&b| b == b'\n').next()?;
+    // Only the start matters: a line longer than this is cut anyway.
+    let head = &payload[..payload.len().min(64)];
+    let first = head.split(|&b| b == b'\n').next()?;
     let first = first.strip_suffix(b"\r").unwrap_or(first);
     if first.is_empty() || !first.iter().all(|b| (0x20..0x7f).contains(b)) {
         return None;
@@ -80,10 +82,10 @@ fn preview(payload: &[u8]) -> Option<String> {
 }
 
 /// What the segment is, in words.
-fn describe(kind: SegmentKind, seg: &Segment, moves: &[Transition], sent: bool) -> String {
+fn describe(kind: SegmentKind, seg: &Segment<&[u8]>, moves: &[Transition], sent: bool) -> String {
     let len = seg.len();
     let text = || {
-        preview(&seg.payload)
+        preview(seg.payload)
             .map(|p| format!(" {p}"))
             .unwrap_or_default()
     };
@@ -124,12 +126,12 @@ fn describe(kind: SegmentKind, seg: &Segment, moves: &[Transition], sent: bool) 
 /// The comment for one recorded frame. `lookup(local, remote)` names the host's socket with
 /// that 4-tuple and its label; `transitions` are the state moves not told yet, and those this
 /// frame explains are marked told.
-pub fn frame(
+pub fn frame<'t>(
     frame: &PendingFrame,
-    lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, String)>,
+    lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, &'t str)>,
     transitions: &mut [Transition],
 ) -> String {
-    let Some(seg) = Segment::from_ipv4(&frame.data) else {
+    let Some(seg) = Segment::borrow_ipv4(&frame.data) else {
         return "not a TCP/IPv4 packet".into();
     };
     let (src, dst) = (endpoint(seg.src), endpoint(seg.dst));
@@ -144,6 +146,7 @@ pub fn frame(
             kind.label(&seg)
         );
     };
+    // Most frames (bulk data and its ACKs) change no state: no allocation for them here.
     let mut moves = Vec::new();
     for m in transitions.iter_mut() {
         if m.handle == handle && !m.told && explains(kind, sent, m.from, m.to) {
@@ -151,14 +154,16 @@ pub fn frame(
             moves.push(m.clone());
         }
     }
-    let mut text = format!("{label}: ");
-    if !sent {
-        text.push_str("received ");
-    }
+    use std::fmt::Write as _;
+    let mut text = String::with_capacity(96);
+    text.push_str(label);
+    text.push_str(if sent { ": " } else { ": received " });
     text.push_str(&describe(kind, &seg, &moves, sent));
     for m in &moves {
-        let who = m.local.map(|l| l.to_string()).unwrap_or_default();
-        text.push_str(&format!("; {who} {} -> {}", m.from, m.to));
+        let _ = match m.local {
+            Some(who) => write!(text, "; {who} {} -> {}", m.from, m.to),
+            None => write!(text, "; {} -> {}", m.from, m.to),
+        };
     }
     text
 }

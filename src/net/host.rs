@@ -273,7 +273,7 @@ impl<D: Device> Host<D> {
                         tracked
                             .iter()
                             .find(|(_, t)| t.local == Some(local) && t.remote == Some(remote))
-                            .map(|(h, t)| (*h, t.label.clone()))
+                            .map(|(h, t)| (*h, t.label.as_str()))
                     };
                     Some(explain::frame(frame, lookup, transitions))
                 });

@@ -35,7 +35,7 @@ pub enum SegmentKind {
 
 impl SegmentKind {
     /// Classifies one segment.
-    pub fn of(seg: &Segment) -> SegmentKind {
+    pub fn of<P: AsRef<[u8]>>(seg: &Segment<P>) -> SegmentKind {
         let f = seg.flags;
         match () {
             _ if f.rst => SegmentKind::Rst,
@@ -51,7 +51,7 @@ impl SegmentKind {
 
     /// The label drawn in the arrow: "SYN", "SYN+ACK", "ACK", "DATA", "DATA+FIN",
     /// "FIN+ACK" or "FIN", "RST+ACK" or "RST", "OTHER".
-    pub fn label(&self, seg: &Segment) -> &'static str {
+    pub fn label<P>(&self, seg: &Segment<P>) -> &'static str {
         match self {
             SegmentKind::Syn => "SYN",
             SegmentKind::SynAck => "SYN+ACK",

@@ -41,9 +41,11 @@ impl Flags {
     }
 }
 
-/// One IPv4/TCP segment as captured.
+/// One IPv4/TCP segment as captured. The payload is owned (`Vec<u8>`, the default) or
+/// borrowed from the packet (`&[u8]`, see [`Segment::borrow_ipv4`]) where copying it would
+/// cost too much, as in the capture's per-frame path.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Segment {
+pub struct Segment<P = Vec<u8>> {
     /// Source address and port.
     pub src: SocketAddrV4,
     /// Destination address and port.
@@ -57,7 +59,7 @@ pub struct Segment {
     /// Advertised receive window (unscaled).
     pub window: u16,
     /// TCP payload bytes.
-    pub payload: Vec<u8>,
+    pub payload: P,
 }
 
 fn be16(b: &[u8], off: usize) -> Option<u16> {
@@ -77,10 +79,10 @@ fn addr(b: &[u8], off: usize) -> Option<Ipv4Addr> {
     be32(b, off).map(Ipv4Addr::from)
 }
 
-impl Segment {
-    /// Parses an IPv4 packet carrying TCP. Returns `None` for other protocols, IPv6,
-    /// fragments, and headers or lengths that do not fit the bytes.
-    pub fn from_ipv4(packet: &[u8]) -> Option<Segment> {
+impl<'a> Segment<&'a [u8]> {
+    /// Parses an IPv4 packet carrying TCP without copying its payload. Returns `None` for other
+    /// protocols, IPv6, fragments, and headers or lengths that do not fit the bytes.
+    pub fn borrow_ipv4(packet: &'a [u8]) -> Option<Segment<&'a [u8]>> {
         let first = *packet.first()?;
         if first >> 4 != 4 {
             return None;
@@ -108,8 +110,29 @@ impl Segment {
             ack: be32(tcp, 8)?,
             flags: Flags::from_bits(*tcp.get(13)?),
             window: be16(tcp, 14)?,
-            payload: tcp.get(data_offset..)?.to_vec(),
+            payload: tcp.get(data_offset..)?,
         })
+    }
+
+    /// An owned copy.
+    pub fn to_owned(&self) -> Segment {
+        Segment {
+            src: self.src,
+            dst: self.dst,
+            seq: self.seq,
+            ack: self.ack,
+            flags: self.flags,
+            window: self.window,
+            payload: self.payload.to_vec(),
+        }
+    }
+}
+
+impl Segment {
+    /// Parses an IPv4 packet carrying TCP. Returns `None` for other protocols, IPv6,
+    /// fragments, and headers or lengths that do not fit the bytes.
+    pub fn from_ipv4(packet: &[u8]) -> Option<Segment> {
+        Segment::borrow_ipv4(packet).map(|s| s.to_owned())
     }
 
     /// Strips the link-layer header named by `link` (Ethernet with at most one 802.1Q/802.1ad
@@ -152,15 +175,17 @@ impl Segment {
         };
         Segment::from_ipv4(ip)
     }
+}
 
+impl<P: AsRef<[u8]>> Segment<P> {
     /// Payload length in bytes (Wireshark's `tcp.len`).
     pub fn len(&self) -> usize {
-        self.payload.len()
+        self.payload.as_ref().len()
     }
 
     /// True when the segment carries no payload.
     pub fn is_empty(&self) -> bool {
-        self.payload.is_empty()
+        self.payload.as_ref().is_empty()
     }
 }
 

@@ -97,28 +97,9 @@ pub struct LabRun {
 }
 
 impl LabConfig {
-    /// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
-    /// connections that acknowledge every segment at once (so the client's ACK of the server's
-    /// FIN travels before its own FIN, as in the figure) and send without Nagle's delay.
+    /// Control and data socket settings of this lab (see [`socket_options`]).
     pub fn sockets(&self) -> (SocketOptions, DataOptions) {
-        let control = SocketOptions {
-            rx_buffer: 8 * 1024,
-            tx_buffer: 8 * 1024,
-            ack_delay: Some(Duration::from_millis(10)),
-            nagle: true,
-            timeout: Some(Duration::from_secs(120)),
-        };
-        let data = DataOptions {
-            socket: SocketOptions {
-                rx_buffer: self.window,
-                tx_buffer: self.send_buffer,
-                ack_delay: None,
-                nagle: false,
-                timeout: Some(Duration::from_secs(60)),
-            },
-            source_port: None,
-        };
-        (control, data)
+        socket_options(self.window, self.send_buffer, Duration::from_secs(60))
     }
 
     fn host(&self, name: &str, ip: Ipv4Addr, seed: u64) -> HostConfig {
@@ -255,6 +236,36 @@ impl LabConfig {
             frames: 0,
         })
     }
+}
+
+/// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
+/// connections with `window` bytes of receive buffer and `send_buffer` of send buffer, that
+/// acknowledge every segment at once (so the client's ACK of the server's FIN travels before its
+/// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
+/// for `timeout` are given up.
+pub fn socket_options(
+    window: usize,
+    send_buffer: usize,
+    timeout: Duration,
+) -> (SocketOptions, DataOptions) {
+    let control = SocketOptions {
+        rx_buffer: 8 * 1024,
+        tx_buffer: 8 * 1024,
+        ack_delay: Some(Duration::from_millis(10)),
+        nagle: true,
+        timeout: Some(timeout),
+    };
+    let data = DataOptions {
+        socket: SocketOptions {
+            rx_buffer: window,
+            tx_buffer: send_buffer,
+            ack_delay: None,
+            nagle: false,
+            timeout: Some(timeout),
+        },
+        source_port: None,
+    };
+    (control, data)
 }
 
 /// The virtual clock's start.

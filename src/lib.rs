@@ -27,5 +27,6 @@ pub mod demo;
 pub mod ftp;
 pub mod lab;
 pub mod link;
+pub mod live;
 pub mod net;
 pub mod trace;

@@ -1,8 +1,11 @@
 //! The `smolftp` command: turns flags into configuration, runs one job, maps failures to exit
 //! codes (1: the job failed; 2: a usage mistake, from clap). No protocol or stack logic here.
 
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
@@ -12,8 +15,10 @@ use smolftp::demo::{self, DemoOptions};
 use smolftp::ftp::FinPolicy;
 use smolftp::lab::LabConfig;
 use smolftp::link::Format;
+use smolftp::live::{self, ClientOptions, NetOptions, ServerOptions};
 use smolftp::net::host::Congestion;
 use smolftp::trace::{self, LadderOptions};
+use smoltcp::wire::Ipv4Cidr;
 
 /// FTP on a userspace TCP/IP stack (smoltcp), with every TCP segment recorded and drawn.
 #[derive(Parser, Debug)]
@@ -32,6 +37,91 @@ enum Command {
     Ladder(LadderArgs),
     /// Measure RETR throughput over the in-process cable (real clock), capture off and on.
     Bench(BenchArgs),
+    /// Serve a directory over FTP from a smoltcp host on a TUN device, until SIGINT/SIGTERM.
+    Server(ServerArgs),
+    /// FTP client on a smoltcp host on a TUN device: run COMMANDs, or open an ftp> shell.
+    Client(ClientArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct TunArgs {
+    /// Existing TUN interface to attach to (see scripts/tun-up.sh).
+    #[arg(long)]
+    tun: String,
+    /// This host's address and prefix on the TUN network, e.g. 10.7.0.2/24.
+    #[arg(long, value_parser = parse_cidr)]
+    ip: Ipv4Cidr,
+    /// Default gateway, e.g. the kernel's address on the TUN interface.
+    #[arg(long)]
+    gateway: Option<Ipv4Addr>,
+    /// IP MTU (default: the interface's).
+    #[arg(long, value_parser = clap::value_parser!(u16).range(576..=65_535))]
+    mtu: Option<u16>,
+    /// Record every frame to FILE (`-`: pcapng on standard output, for `wireshark -k -i -`).
+    #[arg(long, value_name = "FILE")]
+    capture: Option<PathBuf>,
+    /// Capture format.
+    #[arg(long, value_enum, default_value_t = Format::Pcapng)]
+    format: Format,
+    /// Seed of the stack's random numbers (default: from the clock).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Congestion control.
+    #[arg(long, value_enum, default_value_t = Congestion::Reno)]
+    cc: Congestion,
+    /// Socket buffers of data connections, KiB.
+    #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(4..=65_536))]
+    buffer_kib: u32,
+}
+
+#[derive(clap::Args, Debug)]
+struct ServerArgs {
+    #[command(flatten)]
+    net: TunArgs,
+    /// Directory served as `/`.
+    #[arg(long)]
+    root: PathBuf,
+    /// Add an account NAME:PASSWORD (anonymous always works); repeat for more.
+    #[arg(long, value_parser = parse_account)]
+    user: Vec<(String, String)>,
+    /// Accept uploads (STOR).
+    #[arg(long)]
+    writable: bool,
+    /// Where the FIN of each data connection goes.
+    #[arg(long, value_enum, default_value_t = FinPolicy::Seed)]
+    fin: FinPolicy,
+    /// Local port of active-mode data connections.
+    #[arg(long, default_value_t = 20)]
+    data_source_port: u16,
+    /// Sessions served at once; the next one is told 421 and closed.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    max_sessions: u32,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClientArgs {
+    #[command(flatten)]
+    net: TunArgs,
+    /// User name.
+    #[arg(short = 'u', long = "user", default_value = "anonymous")]
+    user: String,
+    /// Password.
+    #[arg(short = 'p', long = "pass", default_value = "smolftp@")]
+    pass: String,
+    /// Give up when the server is silent this long, seconds.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    timeout: u64,
+    /// The client's first data port (then +1 per transfer).
+    #[arg(long, default_value_t = 5001, value_parser = clap::value_parser!(u16).range(1024..))]
+    data_port_base: u16,
+    /// Where the FIN of uploads goes.
+    #[arg(long, value_enum, default_value_t = FinPolicy::Seed)]
+    fin: FinPolicy,
+    /// The server, IP[:PORT].
+    #[arg(value_parser = parse_server)]
+    server: SocketAddrV4,
+    /// Commands of the classic ftp shell, one per argument, e.g. 'get readme.txt' 'ls'.
+    commands: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -112,6 +202,30 @@ struct BenchArgs {
     capture_file: Option<PathBuf>,
 }
 
+fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
+    let (addr, len) = s
+        .split_once('/')
+        .ok_or("expected ADDRESS/PREFIX, e.g. 10.7.0.2/24")?;
+    let addr: Ipv4Addr = addr
+        .parse()
+        .map_err(|_| format!("{addr} is not an IPv4 address"))?;
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 32)
+        .ok_or(format!("{len} is not a prefix length (0..=32)"))?;
+    Ok(Ipv4Cidr::new(addr, len))
+}
+
+fn parse_server(s: &str) -> Result<SocketAddrV4, String> {
+    if let Ok(addr) = s.parse::<SocketAddrV4>() {
+        return Ok(addr);
+    }
+    s.parse::<Ipv4Addr>()
+        .map(|ip| SocketAddrV4::new(ip, 21))
+        .map_err(|_| format!("expected IPv4[:PORT], e.g. 10.7.0.1 or 10.7.0.1:2121, not {s}"))
+}
+
 fn parse_account(s: &str) -> Result<(String, String), String> {
     match s.split_once(':') {
         Some((name, pass)) if !name.is_empty() => Ok((name.to_string(), pass.to_string())),
@@ -128,6 +242,8 @@ fn main() -> ExitCode {
         Command::Demo(args) => run_demo(args),
         Command::Ladder(args) => run_ladder(args),
         Command::Bench(args) => run_bench(args),
+        Command::Server(args) => run_server(args),
+        Command::Client(args) => run_client(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -163,7 +279,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     };
     let report = demo::run(&opts)?;
     if !args.quiet {
-        print!("{}", report.ladder);
+        print_out(&report.ladder)?;
     }
     eprintln!(
         "smolftp demo: {} frames in {} ({:.3} s simulated); {} received intact ({} bytes)",
@@ -178,16 +294,24 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
 
 fn run_ladder(args: LadderArgs) -> Result<(), String> {
     let frames = trace::read_capture(&args.file).map_err(|e| e.to_string())?;
-    print!(
-        "{}",
-        trace::render(
-            &frames,
-            &LadderOptions {
-                absolute: args.absolute
-            }
-        )
+    let ladder = trace::render(
+        &frames,
+        &LadderOptions {
+            absolute: args.absolute,
+        },
     );
-    Ok(())
+    print_out(&ladder)
+}
+
+/// Writes to standard output; a closed pipe (`| head`) is not an error.
+fn print_out(text: &str) -> Result<(), String> {
+    use std::io::Write;
+    match std::io::stdout().lock().write_all(text.as_bytes()) {
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
+            Err(format!("cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
+    }
 }
 
 fn run_bench(args: BenchArgs) -> Result<(), String> {
@@ -220,4 +344,55 @@ fn run_bench(args: BenchArgs) -> Result<(), String> {
         (1.0 - g_on / g_off) * 100.0
     );
     Ok(())
+}
+
+fn net_options(args: TunArgs) -> NetOptions {
+    NetOptions {
+        tun: args.tun,
+        ip: args.ip,
+        gateway: args.gateway,
+        mtu: args.mtu.map(usize::from),
+        capture: args.capture,
+        format: args.format,
+        seed: args.seed,
+        congestion: args.cc,
+        buffer: (args.buffer_kib as usize) << 10,
+    }
+}
+
+/// A flag set by SIGINT and SIGTERM.
+fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+    let stop = Arc::new(AtomicBool::new(false));
+    for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(signal, stop.clone())
+            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+    }
+    Ok(stop)
+}
+
+fn run_server(args: ServerArgs) -> Result<(), String> {
+    let opts = ServerOptions {
+        net: net_options(args.net),
+        root: args.root,
+        accounts: args.user,
+        writable: args.writable,
+        fin: args.fin,
+        data_source_port: args.data_source_port,
+        max_sessions: args.max_sessions as usize,
+    };
+    live::run_server(&opts, &*stop_flag()?)
+}
+
+fn run_client(args: ClientArgs) -> Result<(), String> {
+    let opts = ClientOptions {
+        net: net_options(args.net),
+        server: args.server,
+        user: args.user,
+        pass: args.pass,
+        data_port_base: args.data_port_base,
+        fin: args.fin,
+        timeout: Duration::from_secs(args.timeout),
+        commands: args.commands,
+    };
+    live::run_client(&opts, &*stop_flag()?)
 }

@@ -58,6 +58,19 @@ struct Transfer {
     bytes: u64,
     reply: Option<Reply>,
     error: Option<String>,
+    /// Bytes expected: the local file's size (STOR) or what the `150` reply announced (RETR).
+    total: Option<u64>,
+}
+
+/// A transfer in progress, for a progress display.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Progress<'a> {
+    /// The step being run.
+    pub step: &'a Step,
+    /// Data bytes moved so far.
+    pub bytes: u64,
+    /// Bytes expected, when known.
+    pub total: Option<u64>,
 }
 
 enum State {
@@ -66,6 +79,8 @@ enum State {
     Pass,
     Simple(Step),
     Transfer(Box<Transfer>),
+    /// Logged in, every step done, waiting for more (interactive use).
+    Idle,
     Quit,
     Done,
 }
@@ -82,6 +97,8 @@ pub struct Client {
     next_port: u16,
     outcomes: Vec<Outcome>,
     error: Option<String>,
+    /// Wait for more steps instead of sending `QUIT` when they run out.
+    keep_open: bool,
 }
 
 impl Client {
@@ -99,6 +116,48 @@ impl Client {
             next_port,
             outcomes: Vec::new(),
             error: None,
+            keep_open: false,
+        }
+    }
+
+    /// A client for interactive use: after login and after each step it waits for
+    /// [`Client::push_step`], and sends `QUIT` only after [`Client::finish`].
+    pub fn interactive(config: ClientConfig) -> Self {
+        let mut client = Client::new(config, Vec::new());
+        client.keep_open = true;
+        client
+    }
+
+    /// Adds a step; it starts at once if the client is idle.
+    pub fn push_step(&mut self, step: Step) {
+        self.steps.push_back(step);
+        if matches!(self.state, State::Idle) {
+            self.next_step();
+        }
+    }
+
+    /// No more steps will come: `QUIT` once the queued ones are done.
+    pub fn finish(&mut self) {
+        self.keep_open = false;
+        if matches!(self.state, State::Idle) {
+            self.quit();
+        }
+    }
+
+    /// Logged in and waiting for a step (interactive use).
+    pub fn is_idle(&self) -> bool {
+        matches!(self.state, State::Idle)
+    }
+
+    /// The transfer in progress, if any.
+    pub fn progress(&self) -> Option<Progress<'_>> {
+        match &self.state {
+            State::Transfer(t) => Some(Progress {
+                step: &t.step,
+                bytes: t.bytes,
+                total: t.total,
+            }),
+            _ => None,
         }
     }
 
@@ -332,6 +391,10 @@ impl Client {
                 self.transfer_reply(reply);
                 return;
             }
+            State::Idle => {
+                log::warn!("unexpected reply while idle: {reply}");
+                State::Idle
+            }
             State::Quit if reply.is_positive_preliminary() => State::Quit,
             State::Quit | State::Done => State::Done,
         };
@@ -342,6 +405,9 @@ impl Client {
             return;
         };
         if reply.is_positive_preliminary() {
+            if t.total.is_none() {
+                t.total = announced_size(&reply);
+            }
             return;
         }
         if !t.command_sent && reply.is_positive_completion() {
@@ -405,7 +471,11 @@ impl Client {
     fn next_step(&mut self) {
         loop {
             let Some(step) = self.steps.pop_front() else {
-                self.quit();
+                if self.keep_open {
+                    self.state = State::Idle;
+                } else {
+                    self.quit();
+                }
                 return;
             };
             if !step.is_transfer() {
@@ -413,9 +483,13 @@ impl Client {
                 self.state = State::Simple(step);
                 return;
             }
+            let mut total = None;
             let local = match &step {
                 Step::Stor { local, .. } => match File::open(local) {
-                    Ok(f) => Local::Source(f),
+                    Ok(f) => {
+                        total = f.metadata().ok().map(|m| m.len());
+                        Local::Source(f)
+                    }
                     Err(e) => {
                         let msg = format!("cannot open {}: {e}", local.display());
                         let reply = Reply::new(550, format!("Local file not opened: {e}."));
@@ -447,10 +521,22 @@ impl Client {
                 bytes: 0,
                 reply: None,
                 error: None,
+                total,
             }));
             return;
         }
     }
+}
+
+/// The size a `150` reply announces, as in `150 Opening BINARY mode data connection for f (42
+/// bytes).`
+fn announced_size(reply: &Reply) -> Option<u64> {
+    let text = reply.lines.first()?;
+    let open = text.rfind('(')?;
+    let inside = text[open + 1..]
+        .strip_suffix(").")
+        .or(text[open + 1..].strip_suffix(')'))?;
+    inside.strip_suffix(" bytes")?.trim().parse().ok()
 }
 
 #[cfg(test)]

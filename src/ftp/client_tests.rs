@@ -352,3 +352,45 @@ fn garbage_never_panics() {
         std::env::temp_dir().join(format!("smolftp-garbage-{}", std::process::id())),
     );
 }
+
+#[test]
+fn interactive_client_waits_for_steps_and_quits_on_finish() {
+    let s = setup();
+    let client = Client::interactive(client_config());
+    let mut pump = Pump::new(server(&s.root, false), client);
+    pump.run();
+    assert!(pump.client.is_idle(), "logged in and idle");
+    assert!(!pump.client.is_finished());
+    pump.client.push_step(Step::Pwd);
+    pump.client.push_step(Step::Retr {
+        remote: "readme.txt".into(),
+        local: s.local.join("r.txt"),
+    });
+    pump.run();
+    assert!(pump.client.is_idle());
+    assert_eq!(pump.client.outcomes().len(), 2);
+    assert!(
+        pump.client.outcomes().iter().all(|o| o.ok),
+        "{:?}",
+        pump.client.outcomes()
+    );
+    assert_eq!(
+        std::fs::read(s.local.join("r.txt")).unwrap(),
+        content(150_000, 7)
+    );
+    pump.client.finish();
+    pump.run();
+    assert!(pump.client.is_finished());
+    assert!(pump.client.error().is_none());
+}
+
+#[test]
+fn the_150_reply_announces_the_size() {
+    let r = Reply::new(
+        150,
+        "Opening BINARY mode data connection for readme.txt (3686 bytes).",
+    );
+    assert_eq!(announced_size(&r), Some(3686));
+    assert_eq!(announced_size(&Reply::new(150, "Ok to send data.")), None);
+    assert_eq!(announced_size(&Reply::new(150, "x (lots of bytes).")), None);
+}

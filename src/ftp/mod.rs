@@ -20,8 +20,10 @@ pub mod client;
 pub mod command;
 pub mod jail;
 pub mod listing;
+pub mod refusal;
 pub mod reply;
 pub mod server;
+pub mod shell;
 pub mod step;
 #[cfg(test)]
 mod testpump;

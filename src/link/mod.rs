@@ -1,11 +1,12 @@
 //! # Link layer
 //!
 //! Layer: devices and device middleware (smoltcp's phy layer). Devices move raw IP frames
-//! ([`wire`]: an in-process cable); middleware wraps any device ([`capture`]: records every
+//! ([`wire`]: an in-process cable; [`tun`]: a Linux TUN interface); middleware wraps any device ([`capture`]: records every
 //! frame to pcapng or pcap). Nothing here knows about FTP or about sockets.
 
 pub mod background;
 pub mod capture;
+pub mod tun;
 pub mod wire;
 
 pub use capture::{Capture, Direction, Format, PendingFrame, Recorder};

@@ -18,6 +18,11 @@ pub struct ClientNode {
     conduit: Conduit,
     client: Client,
     data: DataOptions,
+    server: SocketAddrV4,
+    /// The control connection was established at some point.
+    connected: bool,
+    /// Why the control connection could not be made, if it could not.
+    connect_failure: Option<String>,
 }
 
 impl ClientNode {
@@ -39,20 +44,41 @@ impl ClientNode {
             conduit: Conduit::new(handle),
             client,
             data,
+            server,
+            connected: false,
+            connect_failure: None,
         })
     }
 
     /// Does all the client's work that needs no poll.
     pub fn step<D: Device>(&mut self, host: &mut Host<D>) -> bool {
+        use smoltcp::socket::tcp::State;
+        let state = host.tcp(self.conduit.control()).state();
+        if !self.connected && state == State::Closed && self.connect_failure.is_none() {
+            // smoltcp closes a connecting socket on a RST (refused) or when its timeout runs
+            // out without an answer.
+            self.connect_failure = Some(format!(
+                "cannot connect to the FTP server {}: refused, or no answer",
+                self.server
+            ));
+        }
+        self.connected |= matches!(state, State::Established | State::CloseWait);
         let progress = self.conduit.step(host, &mut self.client, &self.data);
-        if !self.client.wants_close()
-            && host.tcp(self.conduit.control()).state() == smoltcp::socket::tcp::State::Closed
-            && self.conduit.is_finished(host)
-        {
+        if !self.client.wants_close() && state == State::Closed && self.conduit.is_finished(host) {
             // Refused or timed out before or during the session.
             self.client.control_closed();
         }
         progress
+    }
+
+    /// Why the control connection could not be made, if it could not.
+    pub fn connect_failure(&self) -> Option<&str> {
+        self.connect_failure.as_deref()
+    }
+
+    /// Gives up: closes the control connection and aborts any transfer.
+    pub fn abort<D: Device>(&mut self, host: &mut Host<D>) {
+        self.conduit.close_all(host);
     }
 
     /// True when the session is over and its connections are closed.
@@ -63,5 +89,10 @@ impl ClientNode {
     /// The client state machine (outcomes, errors).
     pub fn client(&self) -> &Client {
         &self.client
+    }
+
+    /// The client state machine, to give it more steps (interactive use).
+    pub fn client_mut(&mut self) -> &mut Client {
+        &mut self.client
     }
 }

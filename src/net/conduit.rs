@@ -87,7 +87,19 @@ impl Conduit {
             && self.closing.iter().all(|h| settled(host.tcp(*h).state()))
     }
 
-    /// Frees every socket of this conduit (the control socket included).
+    /// Closes the control connection and aborts the data connection, whatever the endpoint is
+    /// doing (shutting a server down).
+    pub fn close_all<D: Device>(&mut self, host: &mut Host<D>) {
+        if let Some(d) = &mut self.data {
+            host.tcp(d.handle).abort();
+            d.phase = Phase::Done;
+        }
+        self.retire(host);
+        host.tcp(self.control).close();
+        self.control_closing = true;
+    }
+
+    /// Frees every socket of this conduit except the control socket.
     pub fn release<D: Device>(&mut self, host: &mut Host<D>) {
         for h in self
             .closing
@@ -101,7 +113,7 @@ impl Conduit {
 
     /// Does everything that can be done now without polling the stack. Returns whether
     /// anything happened.
-    pub fn step<D: Device, E: Endpoint>(
+    pub fn step<D: Device, E: Endpoint + ?Sized>(
         &mut self,
         host: &mut Host<D>,
         ep: &mut E,
@@ -124,7 +136,11 @@ impl Conduit {
         progress
     }
 
-    fn control_in<D: Device, E: Endpoint>(&mut self, host: &mut Host<D>, ep: &mut E) -> bool {
+    fn control_in<D: Device, E: Endpoint + ?Sized>(
+        &mut self,
+        host: &mut Host<D>,
+        ep: &mut E,
+    ) -> bool {
         let socket = host.tcp(self.control);
         let mut progress = false;
         while socket.can_recv() {
@@ -149,7 +165,11 @@ impl Conduit {
         progress
     }
 
-    fn control_out<D: Device, E: Endpoint>(&mut self, host: &mut Host<D>, ep: &mut E) -> bool {
+    fn control_out<D: Device, E: Endpoint + ?Sized>(
+        &mut self,
+        host: &mut Host<D>,
+        ep: &mut E,
+    ) -> bool {
         let socket = host.tcp(self.control);
         let mut progress = false;
         while !ep.control_out().is_empty() && socket.can_send() {
@@ -170,7 +190,7 @@ impl Conduit {
         progress
     }
 
-    fn actions<D: Device, E: Endpoint>(
+    fn actions<D: Device, E: Endpoint + ?Sized>(
         &mut self,
         host: &mut Host<D>,
         ep: &mut E,
@@ -236,7 +256,11 @@ impl Conduit {
         }
     }
 
-    fn data_step<D: Device, E: Endpoint>(&mut self, host: &mut Host<D>, ep: &mut E) -> bool {
+    fn data_step<D: Device, E: Endpoint + ?Sized>(
+        &mut self,
+        host: &mut Host<D>,
+        ep: &mut E,
+    ) -> bool {
         let Some(d) = &mut self.data else {
             return false;
         };
@@ -296,7 +320,7 @@ impl Data {
     /// For DATA+FIN the end of the data must be known before its last bytes reach the wire, so
     /// when the buffer fills up, one small look-ahead read ([`PEEK`] bytes) is kept aside: if it
     /// comes back empty, the data has ended and the FIN can still join the bytes in the buffer.
-    fn send<E: Endpoint>(
+    fn send<E: Endpoint + ?Sized>(
         &mut self,
         socket: &mut smoltcp::socket::tcp::Socket<'static>,
         ep: &mut E,
@@ -350,7 +374,7 @@ impl Data {
     }
 
     /// Hands received bytes to the endpoint; on the peer's FIN, closes our side at once.
-    fn receive<E: Endpoint>(
+    fn receive<E: Endpoint + ?Sized>(
         &mut self,
         socket: &mut smoltcp::socket::tcp::Socket<'static>,
         ep: &mut E,

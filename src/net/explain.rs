@@ -90,8 +90,10 @@ fn describe(kind: SegmentKind, seg: &Segment<&[u8]>, moves: &[Transition], sent:
             .unwrap_or_default()
     };
     match kind {
-        SegmentKind::Syn => "SYN, opens the connection (active open)".into(),
-        SegmentKind::SynAck => "SYN+ACK, accepts the connection".into(),
+        SegmentKind::Syn if sent => "SYN, opens the connection (active open)".into(),
+        SegmentKind::Syn => "SYN: the peer opens a connection".into(),
+        SegmentKind::SynAck if sent => "SYN+ACK, accepts the connection".into(),
+        SegmentKind::SynAck => "SYN+ACK: the peer accepts the connection".into(),
         SegmentKind::Ack => {
             if moves
                 .iter()
@@ -158,6 +160,10 @@ pub fn frame<'t>(
     let mut text = String::with_capacity(96);
     text.push_str(label);
     text.push_str(if sent { ": " } else { ": received " });
+    if !sent && matches!(kind, SegmentKind::Syn | SegmentKind::SynAck) {
+        // "received SYN: the peer ..." reads better without "received".
+        text.truncate(text.len() - "received ".len());
+    }
     text.push_str(&describe(kind, &seg, &moves, sent));
     for m in &moves {
         let _ = match m.local {

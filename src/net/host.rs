@@ -258,6 +258,11 @@ impl<D: Device> Host<D> {
         self.iface.poll_at(now, &self.sockets)
     }
 
+    /// How long the stack may sleep before it must be polled again (`None`: until a frame).
+    pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
+        self.iface.poll_delay(now, &self.sockets)
+    }
+
     /// Polls the interface once: frames in and out, timers. Returns whether a socket may have
     /// changed. State transitions are logged; recorded frames are explained and written.
     pub fn poll(&mut self, now: Instant) -> bool {

@@ -3,7 +3,8 @@
 //! Layer: network. Runs [`crate::ftp::server::Session`]s on a [`Host`]: keeps a pool of sockets
 //! listening on the control port (smoltcp has no backlog: a listening socket becomes the
 //! connection, so a fresh one takes its place), starts a session on each accepted connection,
-//! drives it through a [`Conduit`], and frees its sockets when it is over.
+//! drives it through a [`Conduit`], and frees its sockets when it is over. A connection past
+//! `max_sessions` is accepted, told `421` and closed ([`crate::ftp::refusal::Refusal`]).
 
 use std::net::Ipv4Addr;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
 use smoltcp::wire::IpAddress;
 
+use crate::ftp::Endpoint;
 use crate::ftp::jail::Jail;
+use crate::ftp::refusal::Refusal;
 use crate::ftp::server::{ServerConfig, Session};
 use crate::net::conduit::{Conduit, DataOptions};
 use crate::net::host::{Host, SocketOptions};
@@ -26,7 +29,7 @@ pub struct ServerNet {
     pub control_port: u16,
     /// Sockets kept listening on the control port.
     pub listeners: usize,
-    /// Sessions served at once; past that, new connections wait for a listener.
+    /// Sessions served at once; past that, a new connection is told `421` and closed.
     pub max_sessions: usize,
     /// Control connection sockets.
     pub control_socket: SocketOptions,
@@ -40,8 +43,18 @@ pub struct ServerNode {
     jail: Arc<Jail>,
     net: ServerNet,
     listeners: Vec<SocketHandle>,
-    sessions: Vec<(Conduit, Session)>,
+    sessions: Vec<Served>,
     served: u64,
+    /// After [`ServerNode::shutdown`]: accept nothing more.
+    closing: bool,
+}
+
+/// One accepted control connection and what answers it.
+struct Served {
+    conduit: Conduit,
+    endpoint: Box<dyn Endpoint>,
+    /// A real session (not a refusal): counts towards `max_sessions`.
+    counted: bool,
 }
 
 impl ServerNode {
@@ -59,14 +72,14 @@ impl ServerNode {
             listeners: Vec::new(),
             sessions: Vec::new(),
             served: 0,
+            closing: false,
         };
         node.refill(host);
         node
     }
 
     fn refill<D: Device>(&mut self, host: &mut Host<D>) {
-        let room = self.net.max_sessions.saturating_sub(self.sessions.len());
-        while self.listeners.len() < self.net.listeners.min(room).max(1) {
+        while !self.closing && self.listeners.len() < self.net.listeners.max(1) {
             let handle = host.add_tcp(self.net.control_socket, "control connection");
             if let Err(e) = host.tcp(handle).listen(self.net.control_port) {
                 log::error!("cannot listen on port {}: {e}", self.net.control_port);
@@ -77,9 +90,9 @@ impl ServerNode {
         }
     }
 
-    /// Sessions now open.
+    /// Sessions now open (refusals not counted).
     pub fn sessions(&self) -> usize {
-        self.sessions.len()
+        self.sessions.iter().filter(|s| s.counted).count()
     }
 
     /// Sessions served so far (ended ones included).
@@ -104,18 +117,37 @@ impl ServerNode {
                 Some(IpAddress::Ipv4(a)) => a,
                 None => Ipv4Addr::UNSPECIFIED,
             };
-            let session = Session::new(self.config.clone(), self.jail.clone(), peer, now);
-            self.sessions.push((Conduit::new(handle), session));
-            self.served += 1;
+            let counted = self.sessions() < self.net.max_sessions;
+            let endpoint: Box<dyn Endpoint> = if counted {
+                self.served += 1;
+                Box::new(Session::new(
+                    self.config.clone(),
+                    self.jail.clone(),
+                    peer,
+                    now,
+                ))
+            } else {
+                log::warn!(
+                    "refusing a session from {peer}: {} sessions open",
+                    self.sessions()
+                );
+                host.set_label(handle, "control connection (refused: too many sessions)");
+                Box::new(Refusal::new("Too many sessions, try again later."))
+            };
+            self.sessions.push(Served {
+                conduit: Conduit::new(handle),
+                endpoint,
+                counted,
+            });
             progress = true;
         }
         // Sessions.
-        for (conduit, session) in &mut self.sessions {
-            progress |= conduit.step(host, session, &self.net.data);
+        for s in &mut self.sessions {
+            progress |= s.conduit.step(host, s.endpoint.as_mut(), &self.net.data);
         }
         let before = self.sessions.len();
         let listeners = &mut self.listeners;
-        self.sessions.retain_mut(|(conduit, _)| {
+        self.sessions.retain_mut(|Served { conduit, .. }| {
             if host.tcp(conduit.control()).state() == State::Listen {
                 // A RST during the handshake puts smoltcp's socket back to LISTEN: it is a
                 // listener again, and the session never began.
@@ -134,5 +166,25 @@ impl ServerNode {
         progress |= before != self.sessions.len();
         self.refill(host);
         progress
+    }
+}
+
+impl ServerNode {
+    /// Starts closing everything: listeners stop, every session's connections are closed (a
+    /// transfer in progress is cut). Keep polling until [`ServerNode::is_closed`].
+    pub fn shutdown<D: Device>(&mut self, host: &mut Host<D>) {
+        self.closing = true;
+        for handle in self.listeners.drain(..) {
+            host.tcp(handle).abort();
+            host.remove(handle);
+        }
+        for s in &mut self.sessions {
+            s.conduit.close_all(host);
+        }
+    }
+
+    /// After [`ServerNode::shutdown`]: every connection is closed (or in TIME-WAIT).
+    pub fn is_closed<D: Device>(&mut self, host: &mut Host<D>) -> bool {
+        self.listeners.is_empty() && self.sessions.iter().all(|s| s.conduit.is_finished(host))
     }
 }

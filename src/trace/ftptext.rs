@@ -128,6 +128,11 @@ pub fn openings(a: &Analysis) -> Vec<Opening> {
                     continue;
                 }
                 if let Some(addr) = announced(line, from_client, server) {
+                    // An announcement no transfer used (an EPRT refused with 502, then PORT)
+                    // opened nothing: the new one replaces it.
+                    if pending.take().is_some() {
+                        out.pop();
+                    }
                     out.push(Opening {
                         control: ci,
                         announce: line.to_string(),
@@ -137,8 +142,13 @@ pub fn openings(a: &Analysis) -> Vec<Opening> {
                     });
                     pending = Some(out.len() - 1);
                 } else if from_client {
-                    let upper = line.to_ascii_uppercase();
-                    if upper.starts_with("PASV") || upper.starts_with("EPSV") {
+                    let verb = line.split_whitespace().next().unwrap_or("");
+                    let verb = verb.to_ascii_uppercase();
+                    // Only a transfer command uses the data connection (curl sends TYPE in
+                    // between, for one).
+                    const TRANSFERS: [&str; 7] =
+                        ["LIST", "NLST", "RETR", "STOR", "STOU", "APPE", "MLSD"];
+                    if !TRANSFERS.contains(&verb.as_str()) {
                         continue;
                     }
                     if let Some(p) = pending.take() {

@@ -1,0 +1,220 @@
+//! # The `ftp>` command language
+//!
+//! Layer: application protocol (client user interface, sans-IO). Turns one line of the classic
+//! BSD `ftp` shell (`ls`, `dir`, `get`, `put`, `cd`, `pwd`, `binary`, `ascii`, ...) into a
+//! client [`Step`] or a shell command (`open`, `user`, `help`, `bye`). Words are split like a
+//! POSIX shell would (quotes keep spaces).
+
+use std::path::{Path, PathBuf};
+
+use crate::ftp::command::TransferType;
+use crate::ftp::step::Step;
+
+/// One parsed shell line.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellCommand {
+    /// An FTP step to run.
+    Step(Step),
+    /// `open HOST [PORT]`: connect to a server.
+    Open(String, Option<u16>),
+    /// `user NAME [PASSWORD]`: log in as someone else.
+    User(String, Option<String>),
+    /// `help`: list the commands.
+    Help,
+    /// `bye` / `quit` / `exit`: end the session.
+    Bye,
+    /// An empty line.
+    Nothing,
+}
+
+/// The help text of the shell.
+pub const HELP: &str = "\
+commands:
+  ls [PATH]              names in a directory (NLST)
+  dir [PATH]             long listing (LIST)
+  get REMOTE [LOCAL]     download a file (RETR)
+  put LOCAL [REMOTE]     upload a file (STOR)
+  cd DIR                 change the remote directory (CWD)
+  pwd                    print the remote directory (PWD)
+  binary | ascii         transfer type (TYPE I / TYPE A)
+  size FILE              size of a remote file (SIZE)
+  quote LINE...          send a raw command line
+  open HOST [PORT]       connect to a server
+  user NAME [PASSWORD]   log in again as NAME
+  help                   this text
+  bye | quit | exit      end the session";
+
+fn base_name(path: &str) -> Option<String> {
+    Path::new(path)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+}
+
+/// Parses one line. Errors are messages for the user.
+pub fn parse(line: &str) -> Result<ShellCommand, String> {
+    let words = shlex::split(line).ok_or_else(|| format!("unbalanced quotes in: {line}"))?;
+    let Some((verb, args)) = words.split_first() else {
+        return Ok(ShellCommand::Nothing);
+    };
+    let arg = |i: usize| args.get(i).cloned();
+    let max = |n: usize| {
+        if args.len() > n {
+            Err(format!("{verb}: too many arguments (see help)"))
+        } else {
+            Ok(())
+        }
+    };
+    let need = |what: &str| format!("{verb}: missing {what} (see help)");
+    let step = match verb.to_ascii_lowercase().as_str() {
+        "ls" => {
+            max(1)?;
+            Step::Nlst(arg(0))
+        }
+        "dir" => {
+            max(1)?;
+            Step::List(arg(0))
+        }
+        "get" | "recv" => {
+            max(2)?;
+            let remote = arg(0).ok_or_else(|| need("REMOTE"))?;
+            let local = match arg(1) {
+                Some(l) => l,
+                None => base_name(&remote).ok_or_else(|| format!("get: {remote} names no file"))?,
+            };
+            Step::Retr {
+                remote,
+                local: PathBuf::from(local),
+            }
+        }
+        "put" | "send" => {
+            max(2)?;
+            let local = arg(0).ok_or_else(|| need("LOCAL"))?;
+            let remote = match arg(1) {
+                Some(r) => r,
+                None => base_name(&local).ok_or_else(|| format!("put: {local} names no file"))?,
+            };
+            Step::Stor {
+                local: PathBuf::from(local),
+                remote,
+            }
+        }
+        "cd" => {
+            max(1)?;
+            Step::Cwd(arg(0).ok_or_else(|| need("DIR"))?)
+        }
+        "cdup" => {
+            max(0)?;
+            Step::Cdup
+        }
+        "pwd" => {
+            max(0)?;
+            Step::Pwd
+        }
+        "binary" | "image" => {
+            max(0)?;
+            Step::Type(TransferType::Image)
+        }
+        "ascii" => {
+            max(0)?;
+            Step::Type(TransferType::Ascii)
+        }
+        "size" => {
+            max(1)?;
+            Step::Size(arg(0).ok_or_else(|| need("FILE"))?)
+        }
+        "quote" | "literal" => {
+            if args.is_empty() {
+                return Err(need("LINE"));
+            }
+            Step::Quote(args.join(" "))
+        }
+        "open" => {
+            max(2)?;
+            let host = arg(0).ok_or_else(|| need("HOST"))?;
+            let port = match arg(1) {
+                Some(p) => Some(p.parse().map_err(|_| format!("open: bad port {p}"))?),
+                None => None,
+            };
+            return Ok(ShellCommand::Open(host, port));
+        }
+        "user" => {
+            max(2)?;
+            let name = arg(0).ok_or_else(|| need("NAME"))?;
+            return Ok(ShellCommand::User(name, arg(1)));
+        }
+        "help" | "?" => return Ok(ShellCommand::Help),
+        "bye" | "quit" | "exit" => return Ok(ShellCommand::Bye),
+        other => return Err(format!("?Invalid command: {other} (see help)")),
+    };
+    Ok(ShellCommand::Step(step))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn step(line: &str) -> Step {
+        match parse(line) {
+            Ok(ShellCommand::Step(s)) => s,
+            other => panic!("{line}: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn commands_become_steps() {
+        assert_eq!(step("ls"), Step::Nlst(None));
+        assert_eq!(step("dir /pub"), Step::List(Some("/pub".into())));
+        assert_eq!(
+            step("get pub/readme.txt"),
+            Step::Retr {
+                remote: "pub/readme.txt".into(),
+                local: "readme.txt".into()
+            }
+        );
+        assert_eq!(
+            step("get 'a b.txt' /tmp/c"),
+            Step::Retr {
+                remote: "a b.txt".into(),
+                local: "/tmp/c".into()
+            }
+        );
+        assert_eq!(
+            step("put /tmp/up.bin"),
+            Step::Stor {
+                local: "/tmp/up.bin".into(),
+                remote: "up.bin".into()
+            }
+        );
+        assert_eq!(step("cd pub"), Step::Cwd("pub".into()));
+        assert_eq!(step("PWD"), Step::Pwd);
+        assert_eq!(step("binary"), Step::Type(TransferType::Image));
+        assert_eq!(step("ascii"), Step::Type(TransferType::Ascii));
+        assert_eq!(step("quote SITE HELP"), Step::Quote("SITE HELP".into()));
+    }
+
+    #[test]
+    fn shell_commands_and_mistakes() {
+        assert_eq!(parse("  "), Ok(ShellCommand::Nothing));
+        assert_eq!(parse("bye"), Ok(ShellCommand::Bye));
+        assert_eq!(
+            parse("open 10.0.0.1 2121"),
+            Ok(ShellCommand::Open("10.0.0.1".into(), Some(2121)))
+        );
+        assert_eq!(
+            parse("user bob pw"),
+            Ok(ShellCommand::User("bob".into(), Some("pw".into())))
+        );
+        for bad in [
+            "get",
+            "put",
+            "cd",
+            "ls a b",
+            "frobnicate",
+            "get 'open",
+            "open h port",
+            "get /",
+        ] {
+            assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+}

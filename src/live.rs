@@ -1,0 +1,496 @@
+//! # Live: the server and the client on a TUN device
+//!
+//! Layer: application (composes `ftp`, `net` and `link`). `smolftp server` and `smolftp client`
+//! run one smoltcp host on a Linux TUN interface, on the real clock, the kernel (or anything
+//! routed through it) being the peer: curl, lftp, vsftpd, or the other side of smolftp. Captures
+//! record both directions on the interface, with the same frame comments as the demo; `-` streams
+//! them to standard output for Wireshark.
+
+use std::io::IsTerminal;
+use std::net::SocketAddrV4;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use smoltcp::phy::Device;
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+
+use crate::ftp::FinPolicy;
+use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
+use crate::ftp::jail::Jail;
+use crate::ftp::server::ServerConfig;
+use crate::ftp::shell::{self, ShellCommand};
+use crate::lab::socket_options;
+use crate::link::tun::Tun;
+use crate::link::{Capture, Format, Recorder};
+use crate::net::client::ClientNode;
+use crate::net::host::{Congestion, Host, HostConfig};
+use crate::net::run::{self, ClientEnd, Wait};
+use crate::net::server::{ServerNet, ServerNode};
+
+/// The host's side of the TUN device.
+#[derive(Clone, Debug)]
+pub struct NetOptions {
+    /// TUN interface to attach to.
+    pub tun: String,
+    /// Our address and prefix on it.
+    pub ip: Ipv4Cidr,
+    /// Default gateway (the kernel's address, to reach other subnets).
+    pub gateway: Option<Ipv4Address>,
+    /// IP MTU; the interface's own by default.
+    pub mtu: Option<usize>,
+    /// Capture file (`-`: standard output).
+    pub capture: Option<PathBuf>,
+    /// Its format.
+    pub format: Format,
+    /// Random seed of the stack; `None` picks one from the clock.
+    pub seed: Option<u64>,
+    /// Congestion control.
+    pub congestion: Congestion,
+    /// Socket buffers of data connections, bytes.
+    pub buffer: usize,
+}
+
+fn seed_or_clock(seed: Option<u64>) -> u64 {
+    seed.unwrap_or_else(|| {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or(1)
+    })
+}
+
+impl NetOptions {
+    fn host_config(&self, name: &str) -> HostConfig {
+        HostConfig {
+            name: name.into(),
+            addr: self.ip,
+            gateway: self.gateway,
+            seed: seed_or_clock(self.seed),
+            congestion: self.congestion,
+        }
+    }
+
+    /// Opens the TUN device and the capture, and hands both to `f` as one device type.
+    fn with_device<T>(
+        &self,
+        f: impl FnOnce(DeviceChoice) -> Result<T, String>,
+    ) -> Result<T, String> {
+        let tun = Tun::open(&self.tun, self.mtu).map_err(|e| e.to_string())?;
+        match &self.capture {
+            None => f(DeviceChoice::Plain(tun)),
+            Some(path) => {
+                let recorder = Recorder::create(path, self.format).map_err(|e| e.to_string())?;
+                let id = recorder
+                    .add_interface(&format!("{} ({})", self.tun, self.ip))
+                    .map_err(|e| format!("cannot write the capture: {e}"))?;
+                let device = Capture::new(tun, recorder.clone(), id);
+                let result = f(DeviceChoice::Captured(device, recorder.clone()));
+                let frames = recorder
+                    .finish()
+                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                log::info!("{frames} frames written to {}", path.display());
+                result
+            }
+        }
+    }
+}
+
+/// The device, recorded or not.
+enum DeviceChoice {
+    Plain(Tun),
+    Captured(Capture<Tun>, Recorder),
+}
+
+/// What `smolftp server` serves and how.
+#[derive(Clone, Debug)]
+pub struct ServerOptions {
+    /// The interface.
+    pub net: NetOptions,
+    /// Directory served as `/`.
+    pub root: PathBuf,
+    /// Accounts besides anonymous.
+    pub accounts: Vec<(String, String)>,
+    /// Accept STOR.
+    pub writable: bool,
+    /// FIN placement of data connections.
+    pub fin: FinPolicy,
+    /// Local port of data connections (20).
+    pub data_source_port: u16,
+    /// Sessions at once; the next one gets `421`.
+    pub max_sessions: usize,
+}
+
+/// Serves until `stop` is set, then closes everything and completes the capture.
+pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), String> {
+    let jail =
+        Jail::new(&opts.root).map_err(|e| format!("cannot serve {}: {e}", opts.root.display()))?;
+    opts.net.with_device(|device| match device {
+        DeviceChoice::Plain(d) => serve_on(d, None, opts, jail, stop),
+        DeviceChoice::Captured(d, r) => serve_on(d, Some(r), opts, jail, stop),
+    })
+}
+
+fn serve_on<D: Device + Wait>(
+    device: D,
+    recorder: Option<Recorder>,
+    opts: &ServerOptions,
+    jail: Jail,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let mut host = Host::new(opts.net.host_config("server"), device, Instant::now());
+    if let Some(r) = recorder {
+        host.set_recorder(r);
+    }
+    let (control_socket, data) =
+        socket_options(opts.net.buffer, opts.net.buffer, Duration::from_secs(60));
+    let config = ServerConfig {
+        root: opts.root.clone(),
+        accounts: opts.accounts.clone(),
+        anonymous: true,
+        writable: opts.writable,
+        fin: opts.fin,
+        greeting: "smolftp ready.".into(),
+    };
+    let mut node = ServerNode::new(
+        &mut host,
+        Arc::new(config),
+        Arc::new(jail),
+        ServerNet {
+            control_port: 21,
+            listeners: 4.min(opts.max_sessions.max(1)),
+            max_sessions: opts.max_sessions,
+            control_socket,
+            data: crate::net::conduit::DataOptions {
+                source_port: Some(opts.data_source_port),
+                ..data
+            },
+        },
+    );
+    eprintln!(
+        "smolftp server: listening on {}:21 on {}",
+        opts.net.ip.address(),
+        opts.net.tun
+    );
+    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3));
+    eprintln!(
+        "smolftp server: stopped after {} session(s){}",
+        node.served(),
+        if clean {
+            ""
+        } else {
+            "; some connections were cut"
+        }
+    );
+    Ok(())
+}
+
+/// What `smolftp client` does.
+#[derive(Clone, Debug)]
+pub struct ClientOptions {
+    /// The interface.
+    pub net: NetOptions,
+    /// The server's control address.
+    pub server: SocketAddrV4,
+    /// Login name.
+    pub user: String,
+    /// Password.
+    pub pass: String,
+    /// First data port (5001).
+    pub data_port_base: u16,
+    /// FIN placement of uploads.
+    pub fin: FinPolicy,
+    /// Give up a connection whose peer is silent this long.
+    pub timeout: StdDuration,
+    /// Shell command lines to run; none opens the interactive shell.
+    pub commands: Vec<String>,
+}
+
+/// Runs the commands (or the shell). `Err` carries the message for a failed run.
+pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), String> {
+    let mut steps = Vec::new();
+    for line in &opts.commands {
+        match shell::parse(line)? {
+            ShellCommand::Step(step) => steps.push(step),
+            ShellCommand::Nothing | ShellCommand::Bye => {}
+            other => {
+                return Err(format!(
+                    "{line}: {other:?} only works in the interactive shell"
+                ));
+            }
+        }
+    }
+    let interactive = opts.commands.is_empty();
+    opts.net.with_device(|device| match device {
+        DeviceChoice::Plain(d) => client_on(d, None, opts, steps, interactive, stop),
+        DeviceChoice::Captured(d, r) => client_on(d, Some(r), opts, steps, interactive, stop),
+    })
+}
+
+fn client_on<D: Device + Wait>(
+    device: D,
+    recorder: Option<Recorder>,
+    opts: &ClientOptions,
+    steps: Vec<Step>,
+    interactive: bool,
+    stop: &AtomicBool,
+) -> Result<(), String> {
+    let mut host = Host::new(opts.net.host_config("client"), device, Instant::now());
+    if let Some(r) = recorder {
+        host.set_recorder(r);
+    }
+    let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
+    let mut session = Session {
+        host,
+        opts,
+        timeout,
+        stop,
+    };
+    if interactive {
+        session.shell()
+    } else {
+        let config = session.config(&opts.user, &opts.pass);
+        let client = Client::new(config, steps);
+        let outcomes = session.run(opts.server, client, None)?;
+        let failed = outcomes.iter().filter(|o| !o.ok).count();
+        if failed > 0 {
+            return Err(format!("{failed} command(s) failed"));
+        }
+        Ok(())
+    }
+}
+
+/// A client host and what it runs.
+struct Session<'a, D: Device + Wait> {
+    host: Host<D>,
+    opts: &'a ClientOptions,
+    timeout: Duration,
+    stop: &'a AtomicBool,
+}
+
+impl<D: Device + Wait> Session<'_, D> {
+    fn config(&self, user: &str, pass: &str) -> ClientConfig {
+        ClientConfig {
+            user: user.into(),
+            pass: pass.into(),
+            local_ip: self.opts.net.ip.address(),
+            data_port_base: self.opts.data_port_base,
+            fin: self.opts.fin,
+        }
+    }
+
+    /// Connects and runs `client` to its end; prints each outcome as it comes.
+    fn run(
+        &mut self,
+        server: SocketAddrV4,
+        client: Client,
+        node: Option<&mut ClientNode>,
+    ) -> Result<Vec<Outcome>, String> {
+        let mut fresh;
+        let node = match node {
+            Some(n) => n,
+            None => {
+                fresh = self.connect(server, client)?;
+                &mut fresh
+            }
+        };
+        let mut shown = 0;
+        let mut bar = Bar::default();
+        let end = run::run_client(&mut self.host, node, self.stop, None, |n| {
+            bar.update(n.client());
+            shown = report(n.client().outcomes(), shown, &mut bar);
+            true
+        });
+        bar.clear();
+        report(node.client().outcomes(), shown, &mut bar);
+        if let Some(why) = node.connect_failure() {
+            return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
+        }
+        match end {
+            ClientEnd::Stopped => return Err("interrupted".into()),
+            ClientEnd::TimedOut => return Err("timed out".into()),
+            ClientEnd::Finished | ClientEnd::Paused => {}
+        }
+        if let Some(e) = node.client().error() {
+            return Err(e.to_string());
+        }
+        Ok(node.client().outcomes().to_vec())
+    }
+
+    fn connect(&mut self, server: SocketAddrV4, client: Client) -> Result<ClientNode, String> {
+        let (mut control, data) =
+            socket_options(self.opts.net.buffer, self.opts.net.buffer, self.timeout);
+        control.timeout = Some(self.timeout);
+        ClientNode::connect(&mut self.host, server, client, control, data)
+            .map_err(|e| format!("cannot connect to {server}: {e}"))
+    }
+
+    /// The interactive `ftp>` shell.
+    fn shell(&mut self) -> Result<(), String> {
+        let mut editor =
+            rustyline::DefaultEditor::new().map_err(|e| format!("cannot start the shell: {e}"))?;
+        let mut server = self.opts.server;
+        let (mut user, mut pass) = (self.opts.user.clone(), self.opts.pass.clone());
+        let mut node: Option<ClientNode> = None;
+        let mut failures = 0;
+        loop {
+            if node.is_none() {
+                let client = Client::interactive(self.config(&user, &pass));
+                let mut n = self.connect(server, client)?;
+                eprintln!("Connecting to {server} as {user} ...");
+                self.settle(&mut n)?;
+                node = Some(n);
+            }
+            let line = match editor.readline("ftp> ") {
+                Ok(line) => line,
+                Err(rustyline::error::ReadlineError::Interrupted) => continue,
+                Err(_) => break,
+            };
+            let _ = editor.add_history_entry(line.as_str());
+            let command = match shell::parse(&line) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("{e}");
+                    continue;
+                }
+            };
+            match command {
+                ShellCommand::Nothing => {}
+                ShellCommand::Help => println!("{}", shell::HELP),
+                ShellCommand::Bye => break,
+                ShellCommand::Step(step) => {
+                    if let Some(n) = node.as_mut() {
+                        let before = n.client().outcomes().len();
+                        n.client_mut().push_step(step);
+                        self.settle(n)?;
+                        failures += n.client().outcomes()[before..]
+                            .iter()
+                            .filter(|o| !o.ok)
+                            .count();
+                    }
+                }
+                ShellCommand::Open(host, port) => {
+                    let ip = host
+                        .parse()
+                        .map_err(|_| format!("open: {host} is not an IPv4 address"))?;
+                    server = SocketAddrV4::new(ip, port.unwrap_or(21));
+                    self.close(node.take());
+                }
+                ShellCommand::User(name, password) => {
+                    user = name;
+                    pass = password.unwrap_or_default();
+                    self.close(node.take());
+                }
+            }
+        }
+        self.close(node.take());
+        if failures > 0 {
+            return Err(format!("{failures} command(s) failed"));
+        }
+        Ok(())
+    }
+
+    /// Runs the node until its client is idle (or finished); prints what happened.
+    fn settle(&mut self, node: &mut ClientNode) -> Result<(), String> {
+        let mut bar = Bar::default();
+        let mut shown = node.client().outcomes().len();
+        let end = run::run_client(&mut self.host, node, self.stop, None, |n| {
+            bar.update(n.client());
+            shown = report(n.client().outcomes(), shown, &mut bar);
+            !n.client().is_idle()
+        });
+        bar.clear();
+        if let Some(why) = node.connect_failure() {
+            return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
+        }
+        if end == ClientEnd::Stopped {
+            return Err("interrupted".into());
+        }
+        if let Some(e) = node.client().error() {
+            return Err(e.to_string());
+        }
+        Ok(())
+    }
+
+    fn close(&mut self, node: Option<ClientNode>) {
+        if let Some(mut n) = node {
+            n.client_mut().finish();
+            let _ = run::run_client(
+                &mut self.host,
+                &mut n,
+                self.stop,
+                Some(self.timeout),
+                |_| true,
+            );
+        }
+    }
+}
+
+/// Prints the outcomes from `shown` on; returns the new count.
+fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize {
+    for o in &outcomes[shown.min(outcomes.len())..] {
+        bar.clear();
+        if let Some(listing) = &o.listing {
+            print!("{}", String::from_utf8_lossy(listing));
+        }
+        let reply = o.reply.to_string();
+        if o.ok {
+            match &o.step {
+                Step::Pwd | Step::Size(_) | Step::Quote(_) | Step::Feat | Step::Syst => {
+                    println!("{reply}")
+                }
+                Step::Retr { .. } | Step::Stor { .. } => {
+                    eprintln!("{}: {} bytes", o.step, o.bytes)
+                }
+                _ => {}
+            }
+        } else {
+            let local = o
+                .local_error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            eprintln!("{} failed: {reply}{local}", o.step);
+        }
+    }
+    outcomes.len()
+}
+
+/// A progress bar on standard error, only when it is a terminal.
+#[derive(Default)]
+struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    fn update(&mut self, client: &Client) {
+        let Some(p) = client.progress() else {
+            return;
+        };
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = match p.total {
+                Some(total) => ProgressBar::new(total),
+                None => ProgressBar::new_spinner(),
+            };
+            let template = "{msg} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_message(p.step.to_string());
+            bar
+        });
+        bar.set_position(p.bytes);
+    }
+
+    fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

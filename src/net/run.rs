@@ -1,0 +1,128 @@
+//! # Running on a real device
+//!
+//! Layer: network (poll loop). Drives one host and its FTP node on the real clock over a device
+//! that can be waited on (a TUN interface, possibly wrapped in a capture): poll, let the node
+//! work, then sleep on the device until a frame arrives or the stack's next timer is due. A
+//! stop flag (set by SIGINT/SIGTERM) ends the loop; the server then closes its connections and
+//! keeps polling, for a bounded time, until they are released, so the capture is complete.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::SystemTime;
+
+use smoltcp::phy::Device;
+use smoltcp::time::{Duration, Instant};
+
+use crate::link::{Capture, tun::Tun};
+use crate::net::client::ClientNode;
+use crate::net::host::Host;
+use crate::net::server::ServerNode;
+
+/// Longest sleep between two looks at the stop flag (a signal usually wakes the sleep at once).
+const MAX_SLEEP: Duration = Duration::from_millis(200);
+
+/// A device the loop can sleep on.
+pub trait Wait {
+    /// Sleeps until a frame can be received or `timeout` has passed.
+    fn wait(&self, timeout: Option<Duration>);
+}
+
+impl Wait for Tun {
+    fn wait(&self, timeout: Option<Duration>) {
+        Tun::wait(self, timeout)
+    }
+}
+
+impl<D: Device + Wait> Wait for Capture<D> {
+    fn wait(&self, timeout: Option<Duration>) {
+        self.get_ref().wait(timeout)
+    }
+}
+
+/// Polls once and sleeps until there is something to do, unless `busy`.
+fn pause<D: Device + Wait>(host: &mut Host<D>, busy: bool) {
+    if busy {
+        return;
+    }
+    let delay = host
+        .poll_delay(Instant::now())
+        .map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
+    if delay > Duration::ZERO {
+        host.device().wait(Some(delay));
+    }
+}
+
+/// Serves until `stop` is set, then closes every connection and waits up to `drain` for them
+/// to be released. Returns whether all were released in time.
+pub fn serve<D: Device + Wait>(
+    host: &mut Host<D>,
+    node: &mut ServerNode,
+    stop: &AtomicBool,
+    drain: Duration,
+) -> bool {
+    while !stop.load(Ordering::Relaxed) {
+        host.poll(Instant::now());
+        let busy = node.step(host, SystemTime::now());
+        pause(host, busy);
+    }
+    node.shutdown(host);
+    let deadline = Instant::now() + drain;
+    while Instant::now() < deadline {
+        host.poll(Instant::now());
+        node.step(host, SystemTime::now());
+        if node.is_closed(host) {
+            host.poll(Instant::now());
+            return true;
+        }
+        pause(host, false);
+    }
+    false
+}
+
+/// How a client run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ClientEnd {
+    /// The session ended (successfully or not: see the client's outcomes).
+    Finished,
+    /// Stopped by `stop` (a signal).
+    Stopped,
+    /// The caller's `on_step` asked to pause (the session goes on).
+    Paused,
+    /// The whole run took longer than the limit.
+    TimedOut,
+}
+
+/// Runs the client until its session is over, `stop` is set, `limit` has passed, or `on_step`
+/// (called after every round of work, e.g. for a progress display) returns false.
+pub fn run_client<D: Device + Wait>(
+    host: &mut Host<D>,
+    node: &mut ClientNode,
+    stop: &AtomicBool,
+    limit: Option<Duration>,
+    mut on_step: impl FnMut(&ClientNode) -> bool,
+) -> ClientEnd {
+    let start = Instant::now();
+    loop {
+        host.poll(Instant::now());
+        let busy = node.step(host);
+        let go_on = on_step(node);
+        if node.is_finished(host) {
+            host.poll(Instant::now());
+            return ClientEnd::Finished;
+        }
+        if !go_on {
+            host.poll(Instant::now());
+            return ClientEnd::Paused;
+        }
+        if stop.load(Ordering::Relaxed) {
+            node.abort(host);
+            host.poll(Instant::now());
+            return ClientEnd::Stopped;
+        }
+        if limit.is_some_and(|l| Instant::now() - start > l) {
+            node.abort(host);
+            host.poll(Instant::now());
+            return ClientEnd::TimedOut;
+        }
+        pause(host, busy);
+    }
+}

@@ -1,23 +1,60 @@
 #!/usr/bin/env bash
 # Installs what smolftp's tests need and runs them all: formatting, lints, unit tests, whole
-# sessions on the in-process cable, the golden ladder, determinism, and the tshark checks of
-# the demo capture.
+# sessions on the in-process cable, the golden ladder, determinism, the tshark checks of the
+# demo capture, and the TUN tests (tests/tun.rs: each in a network namespace of its own, against
+# curl, lftp, Python's ftplib, vsftpd and tshark).
 #
-# Peers: tshark. As root it is installed with apt-get when missing. In CI (CI=true) a missing
-# peer is an error, never a skip; elsewhere, without root, the tshark tests skip and say why.
+# Peers: tshark, curl, lftp, vsftpd, ip (iproute2), python3. As root the missing ones are
+# installed with apt-get (no service is started by the installation). In CI (CI=true) a missing
+# peer is an error, never a skip; elsewhere, without root, the tests that need it skip and say
+# why.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { printf '== %s\n' "$*" >&2; }
 
-if ! command -v tshark >/dev/null 2>&1; then
+# Debian package for each peer that is missing. vsftpd lives in /usr/sbin, which is not on
+# every user's PATH. python3 is kept as it is when it runs (e.g. from pyenv).
+missing=()
+have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ] || [ -x "/sbin/$1" ]; }
+have tshark || missing+=(tshark)
+have curl || missing+=(curl)
+have lftp || missing+=(lftp)
+have vsftpd || missing+=(vsftpd)
+have ip || missing+=(iproute2)
+python3 -c 'import ftplib' >/dev/null 2>&1 || missing+=(python3)
+
+if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
-    log "installing tshark (apt-get)"
+    log "installing ${missing[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
+    # Installing vsftpd would start its daemon on this machine: a policy-rc.d that answers 101
+    # ("action forbidden") keeps invoke-rc.d from starting any service during the install.
+    policy=/usr/sbin/policy-rc.d
+    made_policy=
+    if [ ! -e "$policy" ]; then
+      printf '#!/bin/sh\n# made by smolftp scripts/test.sh for one apt-get install\nexit 101\n' >"$policy"
+      chmod 755 "$policy"
+      made_policy=1
+      trap 'rm -f "$policy"' EXIT
+    fi
+    before=$(pgrep -x vsftpd || true)
     apt-get update -qq
-    apt-get install -y -qq tshark >/dev/null
+    apt-get install -y -qq "${missing[@]}" >/dev/null
+    if [ -n "$made_policy" ]; then
+      rm -f "$policy"
+      trap - EXIT
+    fi
+    # Belt and braces: a vsftpd daemon that the installation started anyway is stopped, by PID.
+    for pid in $(pgrep -x vsftpd || true); do
+      if ! grep -qx "$pid" <<<"$before"; then
+        log "stopping the vsftpd daemon (PID $pid) that the installation started"
+        kill "$pid" || true
+      fi
+    done
   else
-    log "tshark is missing and this is not root: the tshark tests will skip (sudo apt-get install tshark)"
+    log "missing and this is not root: ${missing[*]}; the tests that need them will skip" \
+      "(sudo apt-get install ${missing[*]})"
   fi
 fi
 

@@ -331,7 +331,8 @@ impl Client {
     }
 
     fn fatal(&mut self, msg: String) {
-        log::warn!("{msg}");
+        // The caller reports `error()`; at debug level it shows when it happened.
+        log::debug!("{msg}");
         self.error.get_or_insert(msg);
     }
 

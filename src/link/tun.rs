@@ -22,6 +22,8 @@ pub enum TunError {
     NoTunSupport,
     /// No network interface of that name.
     Missing(String),
+    /// `/dev/net/tun` cannot be opened by this user.
+    DeviceNodePermission,
     /// The interface exists but this user may not attach to it.
     Permission(String),
     /// The interface exists but is not a TUN device (or is busy).
@@ -34,6 +36,11 @@ impl std::fmt::Display for TunError {
             TunError::NoTunSupport => write!(
                 f,
                 "/dev/net/tun is missing: this system has no TUN support (try: sudo modprobe tun)"
+            ),
+            TunError::DeviceNodePermission => write!(
+                f,
+                "no permission to open /dev/net/tun (run as root, or ask root to make it usable: \
+                 sudo chmod 0666 /dev/net/tun)"
             ),
             TunError::Missing(name) => write!(
                 f,
@@ -70,6 +77,14 @@ impl Tun {
     pub fn open(name: &str, mtu: Option<usize>) -> Result<Tun, TunError> {
         if !Path::new("/dev/net/tun").exists() {
             return Err(TunError::NoTunSupport);
+        }
+        if let Err(e) = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open("/dev/net/tun")
+            && e.kind() == io::ErrorKind::PermissionDenied
+        {
+            return Err(TunError::DeviceNodePermission);
         }
         let sys = Path::new("/sys/class/net").join(name);
         if name.is_empty() || name.contains('/') || !sys.exists() {

@@ -52,6 +52,8 @@ pub struct NetOptions {
     pub congestion: Congestion,
     /// Socket buffers of data connections, bytes.
     pub buffer: usize,
+    /// TCP segmentation offload to the kernel ([`Tun::open_offload`]).
+    pub offload: bool,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -79,7 +81,12 @@ impl NetOptions {
         &self,
         f: impl FnOnce(DeviceChoice) -> Result<T, String>,
     ) -> Result<T, String> {
-        let tun = Tun::open(&self.tun, self.mtu).map_err(|e| e.to_string())?;
+        let tun = if self.offload {
+            Tun::open_offload(&self.tun, self.mtu)
+        } else {
+            Tun::open(&self.tun, self.mtu)
+        }
+        .map_err(|e| e.to_string())?;
         match &self.capture {
             None => f(DeviceChoice::Plain(tun)),
             Some(path) => {

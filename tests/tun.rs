@@ -125,6 +125,84 @@ fn curl_lists_and_downloads_in_active_mode() {
 }
 
 #[test]
+fn with_offload_curl_downloads_and_the_client_uploads_byte_identical() {
+    let Some(curl) = peer("curl") else { return };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-offload");
+    let root = serve_dir(&dir, true);
+    ns.tun("tun0", "10.7.0.1/24");
+    let server = start_server(
+        &ns,
+        &dir,
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --offload --capture offload.pcapng",
+    );
+
+    let mut get = ns.command(&curl);
+    get.args([
+        "-sS",
+        "-P",
+        "-",
+        "--connect-timeout",
+        "5",
+        "--max-time",
+        "120",
+        "-o",
+    ])
+    .arg(dir.path("got.bin"))
+    .arg(format!("ftp://10.7.0.2/{BIG}"));
+    ns.run(get, &dir.0, "curl-retr-offload", secs(130))
+        .success("curl RETR with --offload");
+    assert_same_file(&dir.path("got.bin"), &root.join(BIG));
+
+    // The other direction: the kernel hands large (GSO) segments to smoltcp on a second device.
+    ns.tun("tun1", "10.6.0.1/24");
+    ns.ok(&["sysctl", "-qw", "net.ipv4.ip_forward=1"]);
+    let put = smolftp(
+        &ns,
+        &dir,
+        "client --tun tun1 --ip 10.6.0.2/24 --gateway 10.6.0.1 --offload 10.7.0.2",
+        &["put got.bin back.bin", "get back.bin again.bin"],
+    );
+    ns.run(put, &dir.0, "client-offload", secs(130))
+        .success("smolftp client --offload put/get");
+    assert_same_file(&root.join("back.bin"), &root.join(BIG));
+    assert_same_file(&dir.path("again.bin"), &root.join(BIG));
+    stop_server(server);
+
+    // The capture shows segments larger than the MSS: the kernel cut them.
+    let frames = smolftp::trace::read_capture(&dir.path("offload.pcapng")).expect("capture");
+    let biggest = frames
+        .iter()
+        .filter_map(|f| smolftp::trace::Segment::from_frame(f.link, &f.data))
+        .map(|s| s.len())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        biggest > 1460,
+        "no segment above the MSS with --offload: {biggest}"
+    );
+
+    // The device keeps its offloads after that server; a plain one must turn them off again.
+    let server = start_server(&ns, &dir, "--tun tun0 --ip 10.7.0.2/24 --root root");
+    let mut list = ns.command(&curl);
+    list.args([
+        "-sS",
+        "-P",
+        "-",
+        "--connect-timeout",
+        "5",
+        "--max-time",
+        "30",
+    ])
+    .arg("ftp://10.7.0.2/");
+    let list = ns
+        .run(list, &dir.0, "curl-list-after-offload", secs(40))
+        .success("curl LIST from a plain server after an --offload one");
+    assert_listing(&list.stdout, true, "curl");
+    stop_server(server);
+}
+
+#[test]
 fn lftp_lists_and_downloads_in_active_mode() {
     let Some(lftp) = peer("lftp") else { return };
     let Some(ns) = Netns::new() else { return };

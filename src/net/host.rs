@@ -203,15 +203,16 @@ impl<D: Device> Host<D> {
         remote: IpEndpoint,
         local_port: Option<u16>,
     ) -> Result<(), ConnectError> {
-        let local_addr = match remote.addr {
-            IpAddress::Ipv4(dst) => self.iface.get_source_address_ipv4(&dst),
+        let local_addr: IpAddress = match remote.addr {
+            IpAddress::Ipv4(dst) => self.iface.get_source_address_ipv4(&dst).map(Into::into),
+            IpAddress::Ipv6(_) => None,
         }
         .ok_or_else(|| ConnectError::Refused(format!("no route to {}", remote.addr)))?;
         let port = match local_port {
             Some(p) => p,
             None => self.ephemeral_port(),
         };
-        let local = IpEndpoint::new(local_addr.into(), port);
+        let local = IpEndpoint::new(local_addr, port);
         if self.sockets.iter().any(|(_, s)| match s {
             smoltcp::socket::Socket::Tcp(t) => {
                 t.local_endpoint() == Some(local) && t.remote_endpoint() == Some(remote)

@@ -115,7 +115,7 @@ impl ServerNode {
             self.listeners.swap_remove(i);
             let peer = match socket.remote_endpoint().map(|e| e.addr) {
                 Some(IpAddress::Ipv4(a)) => a,
-                None => Ipv4Addr::UNSPECIFIED,
+                Some(IpAddress::Ipv6(_)) | None => Ipv4Addr::UNSPECIFIED,
             };
             let counted = self.sessions() < self.net.max_sessions;
             let endpoint: Box<dyn Endpoint> = if counted {

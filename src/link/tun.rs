@@ -293,9 +293,7 @@ impl phy::TxToken for TxToken<'_> {
     }
 
     fn set_meta(&mut self, meta: PacketMeta) {
-        self.gso = meta
-            .segmentation_offload_size
-            .and_then(|mss| u16::try_from(mss.get()).ok());
+        self.gso = meta.segmentation_offload_size.map(|mss| mss.get());
     }
 }
 

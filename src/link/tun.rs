@@ -391,3 +391,82 @@ impl crate::link::NextArrival for Tun {
         None
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::phy::ChecksumCapabilities;
+    use smoltcp::wire::{
+        IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+    };
+
+    /// An IPv4/TCP packet with `payload` bytes and correct checksums.
+    fn packet(payload: &[u8]) -> Vec<u8> {
+        let (src, dst) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
+        let tcp = TcpRepr {
+            src_port: 20,
+            dst_port: 5001,
+            control: TcpControl::Psh,
+            seq_number: TcpSeqNumber(1000),
+            ack_number: Some(TcpSeqNumber(7)),
+            window_len: 512,
+            window_scale: None,
+            max_seg_size: None,
+            sack_permitted: false,
+            sack_ranges: [None; 3],
+            timestamp: None,
+            payload,
+        };
+        let ip = Ipv4Repr {
+            src_addr: src,
+            dst_addr: dst,
+            next_header: IpProtocol::Tcp,
+            payload_len: tcp.buffer_len(),
+            hop_limit: 64,
+        };
+        let mut buf = vec![0; ip.buffer_len() + tcp.buffer_len()];
+        let caps = ChecksumCapabilities::default();
+        let mut ipp = Ipv4Packet::new_unchecked(&mut buf);
+        ip.emit(&mut ipp, &caps);
+        let mut tcpp = TcpPacket::new_unchecked(ipp.payload_mut());
+        tcp.emit(&mut tcpp, &src.into(), &dst.into(), &caps);
+        buf
+    }
+
+    #[test]
+    fn an_ordinary_segment_gets_its_full_checksum_and_no_gso() {
+        let good = packet(b"hello, odd length");
+        let mut frame = good.clone();
+        frame[20 + 16] = 0;
+        frame[20 + 17] = 0;
+        let mut hdr = [0xffu8; VNET_HDR];
+        vnet_header(&mut hdr, &mut frame, Some(1460));
+        assert_eq!(frame, good, "checksum recomputed as smoltcp computes it");
+        assert_eq!(
+            hdr, [0; VNET_HDR],
+            "no offload for a segment within the MSS"
+        );
+    }
+
+    #[test]
+    fn a_large_segment_is_marked_for_the_kernel_to_cut() {
+        let payload = vec![7u8; 4000];
+        let mut frame = packet(&payload);
+        let mut hdr = [0u8; VNET_HDR];
+        vnet_header(&mut hdr, &mut frame, Some(1460));
+        assert_eq!(hdr[0], 1, "NEEDS_CSUM");
+        assert_eq!(hdr[1], 1, "GSO_TCPV4");
+        assert_eq!(u16::from_le_bytes([hdr[2], hdr[3]]), 40, "headers");
+        assert_eq!(u16::from_le_bytes([hdr[4], hdr[5]]), 1460, "gso_size");
+        assert_eq!(u16::from_le_bytes([hdr[6], hdr[7]]), 20, "csum_start");
+        assert_eq!(u16::from_le_bytes([hdr[8], hdr[9]]), 16, "csum_offset");
+        // The kernel completes the checksum from the pseudo-header sum left in the field:
+        // summing the whole segment with it in place gives the full checksum.
+        let pseudo = u16::from_be_bytes([frame[36], frame[37]]);
+        frame[36] = 0;
+        frame[37] = 0;
+        let full = !fold(sum16(&frame[20..], u32::from(pseudo)));
+        let good = packet(&payload);
+        assert_eq!(full.to_be_bytes(), [good[36], good[37]]);
+    }
+}

@@ -257,6 +257,60 @@ f.quit()
     stop_server(server);
 }
 
+#[test]
+fn the_session_over_max_sessions_gets_421_and_the_others_go_on() {
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-421");
+    serve_dir(&dir, false);
+    ns.tun("tun0", "10.7.0.1/24");
+    let server = start_server(
+        &ns,
+        &dir,
+        "--tun tun0 --ip 10.7.0.2/24 --root root --max-sessions 2",
+    );
+    // Two sessions stay logged in; a third is told 421 and closed; once one of the two has
+    // quit, a new session is served again.
+    let script = r#"
+import ftplib, sys
+def login():
+    f = ftplib.FTP(timeout=20)
+    f.connect(sys.argv[1], 21)
+    f.login()
+    return f
+a, b = login(), login()
+try:
+    login()
+    print("third: served")
+except ftplib.error_temp as e:
+    print("third:", e)
+a.quit()
+c = login()
+c.set_pasv(False)
+print("fourth:", " ".join(c.nlst()))
+c.quit()
+b.quit()
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script, "10.7.0.2"]);
+    let done = ns
+        .run(cmd, &dir.0, "ftplib-421", secs(60))
+        .success("ftplib 421");
+    assert!(
+        done.stdout.contains("third: 421 Too many sessions"),
+        "the third session was not refused with 421:\n{}",
+        done.stdout
+    );
+    assert!(
+        done.stdout.contains("fourth: ") && done.stdout.contains(NAMES[1]),
+        "no session served after one ended:\n{}",
+        done.stdout
+    );
+    stop_server(server);
+}
+
 /// Writes a vsftpd configuration for anonymous active-mode FTP on `address`, serving `root`
 /// (with a writable `upload` directory owned by `ftp`); returns the configuration's path.
 fn vsftpd_config(dir: &Scratch, root: &Path, address: &str) -> PathBuf {

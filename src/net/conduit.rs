@@ -181,8 +181,13 @@ impl Conduit {
                 _ => break,
             }
         }
+        // Not before the handshake is over: what is queued (a 421, say) must go out first.
+        let opening = matches!(
+            socket.state(),
+            State::Listen | State::SynSent | State::SynReceived
+        );
         let drained = ep.control_out().is_empty() || !socket.may_send();
-        if (ep.wants_close() || self.control_gone) && drained && !self.control_closing {
+        if (ep.wants_close() || self.control_gone) && drained && !opening && !self.control_closing {
             socket.close();
             self.control_closing = true;
             progress = true;

@@ -481,17 +481,21 @@ impl Bar {
             return;
         }
         let bar = self.bar.get_or_insert_with(|| {
-            let bar = match p.total {
-                Some(total) => ProgressBar::new(total),
-                None => ProgressBar::new_spinner(),
-            };
-            let template = "{msg} {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta}";
+            let bar = ProgressBar::no_length();
+            let template =
+                "{msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
             if let Ok(style) = ProgressStyle::with_template(template) {
                 bar.set_style(style);
             }
             bar.set_message(p.step.to_string());
             bar
         });
+        // The size is known once the 150 reply has come (RETR), which may be after the start.
+        if let Some(total) = p.total
+            && bar.length() != Some(total)
+        {
+            bar.set_length(total);
+        }
         bar.set_position(p.bytes);
     }
 

@@ -377,6 +377,12 @@ impl<D: Device + Wait> Session<'_, D> {
                             .iter()
                             .filter(|o| !o.ok)
                             .count();
+                        if n.client().is_finished() {
+                            eprintln!(
+                                "The server closed the connection; the next command reconnects."
+                            );
+                            node = None;
+                        }
                     }
                 }
                 ShellCommand::Open(host, port) => {

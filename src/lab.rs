@@ -180,6 +180,9 @@ impl LabConfig {
             writable: self.writable,
             fin: self.fin,
             greeting: "smolftp ready.".into(),
+            allow_foreign_port: false,
+            max_login_failures: 3,
+            atomic_uploads: true,
         };
         let server = ServerNode::new(
             &mut server_host,

@@ -129,6 +129,8 @@ pub struct ServerOptions {
     pub data_source_port: u16,
     /// Sessions at once; the next one gets `421`.
     pub max_sessions: usize,
+    /// Allow PORT to another host or to a port below 1024.
+    pub allow_foreign_port: bool,
 }
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
@@ -161,6 +163,9 @@ fn serve_on<D: Device + Wait>(
         writable: opts.writable,
         fin: opts.fin,
         greeting: "smolftp ready.".into(),
+        allow_foreign_port: opts.allow_foreign_port,
+        max_login_failures: 3,
+        atomic_uploads: true,
     };
     let mut node = ServerNode::new(
         &mut host,

@@ -100,6 +100,10 @@ struct ServerArgs {
     /// Sessions served at once; the next one is told 421 and closed.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_sessions: u32,
+    /// Let PORT name another host than the client's, or a port below 1024 (FTP bounce: for
+    /// labs that study it; refused with 501 by default, as RFC 2577 advises).
+    #[arg(long)]
+    allow_foreign_port: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -384,6 +388,7 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         fin: args.fin,
         data_source_port: args.data_source_port,
         max_sessions: args.max_sessions as usize,
+        allow_foreign_port: args.allow_foreign_port,
     };
     live::run_server(&opts, &*stop_flag()?)
 }

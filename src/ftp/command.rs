@@ -69,6 +69,46 @@ pub enum Command {
     Size(String),
     /// `QUIT`
     Quit,
+    /// `ACCT info` (answered with 502)
+    Acct,
+    /// `SMNT path` (answered with 502)
+    Smnt,
+    /// `REIN`: log out, keep the connection
+    Rein,
+    /// `STOU [name]`: store under a unique name
+    Stou(Option<String>),
+    /// `APPE path`
+    Appe(String),
+    /// `ALLO n [R m]` (accepted and ignored)
+    Allo,
+    /// `REST offset`
+    Rest(u64),
+    /// `RNFR path`
+    Rnfr(String),
+    /// `RNTO path`
+    Rnto(String),
+    /// `ABOR`
+    Abor,
+    /// `DELE path`
+    Dele(String),
+    /// `RMD path` / `XRMD path`
+    Rmd(String),
+    /// `MKD path` / `XMKD path`
+    Mkd(String),
+    /// `SITE args` (only `SITE HELP` is understood)
+    Site(String),
+    /// `STAT [path]`
+    Stat(Option<String>),
+    /// `HELP [verb]`
+    Help,
+    /// `MDTM path`
+    Mdtm(String),
+    /// `MLST [path]`
+    Mlst(Option<String>),
+    /// `MLSD [path]`
+    Mlsd(Option<String>),
+    /// `OPTS args`
+    Opts(String),
     /// Any other verb, upper-cased (answered with 502).
     Unknown(String),
 }
@@ -186,8 +226,35 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "STOR" => required(arg).map(Command::Stor),
         "SIZE" => required(arg).map(Command::Size),
         "QUIT" => no_arg(Command::Quit),
+        "ACCT" => Ok(Command::Acct),
+        "SMNT" => Ok(Command::Smnt),
+        "REIN" => no_arg(Command::Rein),
+        "STOU" => Ok(Command::Stou(optional(arg))),
+        "APPE" => required(arg).map(Command::Appe),
+        "ALLO" => Ok(Command::Allo),
+        "REST" => arg
+            .parse::<u64>()
+            .map(Command::Rest)
+            .map_err(|_| bad_arg("REST needs a byte offset.")),
+        "RNFR" => required(arg).map(Command::Rnfr),
+        "RNTO" => required(arg).map(Command::Rnto),
+        "ABOR" => no_arg(Command::Abor),
+        "DELE" => required(arg).map(Command::Dele),
+        "RMD" | "XRMD" => required(arg).map(Command::Rmd),
+        "MKD" | "XMKD" => required(arg).map(Command::Mkd),
+        "SITE" => required(arg).map(Command::Site),
+        "STAT" => Ok(Command::Stat(list_path(arg))),
+        "HELP" => Ok(Command::Help),
+        "MDTM" => required(arg).map(Command::Mdtm),
+        "MLST" => Ok(Command::Mlst(optional(arg))),
+        "MLSD" => Ok(Command::Mlsd(optional(arg))),
+        "OPTS" => required(arg).map(Command::Opts),
         _ => Ok(Command::Unknown(verb)),
     }
+}
+
+fn optional(arg: &str) -> Option<String> {
+    (!arg.is_empty()).then(|| arg.to_string())
 }
 
 fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
@@ -323,142 +390,5 @@ impl LineBuffer {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn addr(a: [u8; 4], port: u16) -> SocketAddrV4 {
-        SocketAddrV4::new(Ipv4Addr::from(a), port)
-    }
-
-    #[test]
-    fn parse_table() {
-        use Command::*;
-        let ok: Vec<(&[u8], Command)> = vec![
-            (b"USER anonymous", User("anonymous".into())),
-            (b"user  bob ", User("bob".into())),
-            (b"PASS secret", Pass("secret".into())),
-            (b"PASS", Pass(String::new())),
-            (b"syst", Syst),
-            (b"FEAT", Feat),
-            (b"pwd", Pwd),
-            (b"CWD /pub", Cwd("/pub".into())),
-            (b"CDUP", Cdup),
-            (b"TYPE I", Type(TransferType::Image)),
-            (b"type a", Type(TransferType::Ascii)),
-            (b"TYPE A N", Type(TransferType::Ascii)),
-            (b"TYPE L 8", Type(TransferType::Image)),
-            (b"MODE S", Mode),
-            (b"stru f", Stru),
-            (b"NOOP", Noop),
-            (b"PORT 10,0,0,2,19,137", Port(addr([10, 0, 0, 2], 5001))),
-            (b"port 0,0,0,0,0,0", Port(addr([0, 0, 0, 0], 0))),
-            (b"PORT 255,255,255,255,255,255", Port(addr([255; 4], 65535))),
-            (b"LIST", List(None)),
-            (b"LIST -a", List(None)),
-            (b"LIST -la /pub", List(Some("/pub".into()))),
-            (b"list -l -a pub dir", List(Some("pub dir".into()))),
-            (b"NLST", Nlst(None)),
-            (b"NLST docs", Nlst(Some("docs".into()))),
-            (b"RETR readme.txt", Retr("readme.txt".into())),
-            (b"Retr my file.txt", Retr("my file.txt".into())),
-            (b"STOR up.bin", Stor("up.bin".into())),
-            (b"SIZE readme.txt", Size("readme.txt".into())),
-            (b"QUIT", Quit),
-            (b"EPRT |1|10.0.0.2|5001|", Unknown("EPRT".into())),
-            (b"pasv", Unknown("PASV".into())),
-            (b"EPSV", Unknown("EPSV".into())),
-        ];
-        for (line, want) in ok {
-            assert_eq!(parse(line), Ok(want), "{:?}", String::from_utf8_lossy(line));
-        }
-        let bad: Vec<(&[u8], u16)> = vec![
-            (b"", 500),
-            (b"   ", 500),
-            (b"\t", 500),
-            (b"PORT 256,0,0,1,0,1", 501),
-            (b"PORT 10,0,0,2,19", 501),
-            (b"PORT 10,0,0,2,19,137,1", 501),
-            (b"PORT 10,0,0,2,19,-1", 501),
-            (b"PORT 10,0,0,2,19,", 501),
-            (b"PORT a,b,c,d,e,f", 501),
-            (b"PORT 10,0,0,2,19,0137", 501),
-            (b"PORT", 501),
-            (b"RETR \xff\xfe", 501),
-            (b"\xc3\x28", 501),
-            (b"RETR a\0b", 501),
-            (b"USER", 501),
-            (b"RETR", 501),
-            (b"STOR  ", 501),
-            (b"CWD", 501),
-            (b"SIZE", 501),
-            (b"TYPE", 501),
-            (b"TYPE E", 504),
-            (b"TYPE L 7", 504),
-            (b"MODE B", 504),
-            (b"MODE", 501),
-            (b"STRU R", 504),
-            (b"QUIT now", 501),
-        ];
-        for (line, code) in bad {
-            let err = parse(line).expect_err(&String::from_utf8_lossy(line));
-            assert_eq!(err.code(), code, "{:?}", String::from_utf8_lossy(line));
-        }
-        let long = vec![b'A'; MAX_LINE + 1];
-        assert_eq!(parse(&long).map_err(|e| e.code()), Err(500));
-    }
-
-    #[test]
-    fn verb_of_line() {
-        assert_eq!(verb_of(b"  retr x"), "RETR");
-        assert_eq!(verb_of(b""), "");
-        assert_eq!(verb_of(b"\xffab c"), "\u{fffd}AB");
-    }
-
-    fn drain(buf: &mut LineBuffer) -> Vec<Line> {
-        std::iter::from_fn(|| buf.next_line()).collect()
-    }
-
-    #[test]
-    fn line_buffer_splits() {
-        let mut b = LineBuffer::new();
-        b.push(b"USER a\r\nPA");
-        assert_eq!(drain(&mut b), vec![Line::Complete(b"USER a".to_vec())]);
-        b.push(b"SS b\r");
-        assert!(drain(&mut b).is_empty());
-        b.push(b"\n\nNOOP\n\r\n");
-        assert_eq!(
-            drain(&mut b),
-            vec![
-                Line::Complete(b"PASS b".to_vec()),
-                Line::Complete(Vec::new()),
-                Line::Complete(b"NOOP".to_vec()),
-                Line::Complete(Vec::new()),
-            ]
-        );
-    }
-
-    #[test]
-    fn line_buffer_caps_long_lines() {
-        let mut b = LineBuffer::new();
-        // Exactly MAX_LINE bytes plus CRLF is fine.
-        let mut exact = vec![b'x'; MAX_LINE];
-        exact.extend_from_slice(b"\r\n");
-        b.push(&exact);
-        assert_eq!(drain(&mut b), vec![Line::Complete(vec![b'x'; MAX_LINE])]);
-        // MAX_LINE + 1 bytes (no CR) is too long.
-        let mut over = vec![b'y'; MAX_LINE + 1];
-        over.push(b'\n');
-        b.push(&over);
-        assert_eq!(drain(&mut b), vec![Line::TooLong]);
-        // A huge line fed in pieces: one TooLong, bounded memory, then normal lines again.
-        for _ in 0..1000 {
-            b.push(&[b'z'; 1000]);
-            assert!(b.partial.len() <= MAX_LINE + 1);
-        }
-        b.push(b"still the long line\r\nNOOP\r\n");
-        assert_eq!(
-            drain(&mut b),
-            vec![Line::TooLong, Line::Complete(b"NOOP".to_vec())]
-        );
-    }
-}
+#[path = "command_tests.rs"]
+mod tests;

@@ -161,6 +161,131 @@ pub fn nlst(path: &Path, name: &str) -> io::Result<Vec<u8>> {
     Ok(out.into_bytes())
 }
 
+/// `YYYYMMDDHHMMSS` in UTC: the time format of `MDTM` and of the `modify` fact (RFC 3659).
+pub fn mlsx_time(t: SystemTime) -> String {
+    let secs = unix_secs(t);
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}{m:02}{d:02}{:02}{:02}{:02}",
+        s / 3600,
+        (s / 60) % 60,
+        s % 60
+    )
+}
+
+/// Which `MLST`/`MLSD` facts are shown (`OPTS MLST` chooses them); all by default.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// `type=file|dir|OS.unix=...`
+    pub kind: bool,
+    /// `size=N`
+    pub size: bool,
+    /// `modify=YYYYMMDDHHMMSS`
+    pub modify: bool,
+    /// `perm=...`
+    pub perm: bool,
+}
+
+impl Default for Facts {
+    /// Every fact on.
+    fn default() -> Self {
+        Facts {
+            kind: true,
+            size: true,
+            modify: true,
+            perm: true,
+        }
+    }
+}
+
+impl Facts {
+    /// The facts named in an `OPTS MLST` list such as `type;size;`; unknown names are ignored.
+    pub fn parse(list: &str) -> Facts {
+        let mut f = Facts {
+            kind: false,
+            size: false,
+            modify: false,
+            perm: false,
+        };
+        for name in list.split(';').map(str::trim) {
+            match name.to_ascii_lowercase().as_str() {
+                "type" => f.kind = true,
+                "size" => f.size = true,
+                "modify" => f.modify = true,
+                "perm" => f.perm = true,
+                _ => {}
+            }
+        }
+        f
+    }
+
+    fn names(&self) -> [(&'static str, bool); 4] {
+        [
+            ("type", self.kind),
+            ("size", self.size),
+            ("modify", self.modify),
+            ("perm", self.perm),
+        ]
+    }
+
+    /// The `FEAT` form: every supported fact, the enabled ones starred (`type*;size;...`).
+    pub fn feat(&self) -> String {
+        self.names()
+            .iter()
+            .map(|(n, on)| format!("{n}{};", if *on { "*" } else { "" }))
+            .collect()
+    }
+
+    /// The enabled facts as `type;size;` (the `OPTS MLST` reply).
+    pub fn enabled(&self) -> String {
+        self.names()
+            .iter()
+            .filter(|(_, on)| *on)
+            .map(|(n, _)| format!("{n};"))
+            .collect()
+    }
+}
+
+/// One `MLST`/`MLSD` entry without CRLF: `type=file;size=N;modify=YYYYMMDDHHMMSS;perm=r; name`.
+pub fn facts_line(name: &str, meta: &Metadata, facts: Facts, writable: bool) -> String {
+    let mut out = String::new();
+    let is_dir = meta.is_dir();
+    if facts.kind {
+        out.push_str(if is_dir { "type=dir;" } else { "type=file;" });
+    }
+    if facts.size {
+        out.push_str(&format!("size={};", meta.len()));
+    }
+    if facts.modify {
+        let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
+        out.push_str(&format!("modify={};", mlsx_time(mtime)));
+    }
+    if facts.perm {
+        let perm = match (is_dir, writable) {
+            (true, true) => "elcmp",
+            (true, false) => "el",
+            (false, true) => "radfw",
+            (false, false) => "r",
+        };
+        out.push_str(&format!("perm={perm};"));
+    }
+    format!("{out} {name}")
+}
+
+/// `MLSD` data for the directory `dir`: one CRLF-terminated facts line per entry (dotfiles
+/// skipped, symlinks followed; entries that cannot be read are skipped).
+pub fn mlsd(dir: &Path, facts: Facts, writable: bool) -> io::Result<Vec<u8>> {
+    let mut out = String::new();
+    for (name, path) in entries(dir)? {
+        if let Ok(meta) = std::fs::metadata(&path) {
+            out.push_str(&facts_line(&name, &meta, facts, writable));
+            out.push_str("\r\n");
+        }
+    }
+    Ok(out.into_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +304,28 @@ mod tests {
         assert_eq!(civil_from_days(19_782), (2024, 2, 29));
         assert_eq!(civil_from_days(11_016), (2000, 2, 29));
         assert_eq!(civil_from_days(20_088), (2024, 12, 31));
+        assert_eq!(mlsx_time(at(1_747_748_745)), "20250520134545");
+        assert_eq!(mlsx_time(at(0)), "19700101000000");
+    }
+
+    #[test]
+    fn facts_and_mlsd() {
+        let f = Facts::parse("Size;modify;bogus;");
+        assert_eq!(f.enabled(), "size;modify;");
+        assert_eq!(f.feat(), "type;size*;modify*;perm;");
+        assert_eq!(Facts::default().feat(), "type*;size*;modify*;perm*;");
+        let dir = TempDir::new("mlsd");
+        std::fs::write(dir.0.join("b.txt"), b"hello").unwrap();
+        std::fs::create_dir(dir.0.join("d")).unwrap();
+        std::fs::write(dir.0.join(".hidden"), b"x").unwrap();
+        let text = String::from_utf8(mlsd(&dir.0, Facts::default(), false).unwrap()).unwrap();
+        let lines: Vec<&str> = text.split_terminator("\r\n").collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].starts_with("type=file;size=5;modify="), "{text}");
+        assert!(lines[0].ends_with(";perm=r; b.txt"), "{text}");
+        assert!(lines[1].starts_with("type=dir;") && lines[1].ends_with("perm=el; d"));
+        let only = String::from_utf8(mlsd(&dir.0, f, false).unwrap()).unwrap();
+        assert!(only.starts_with("size=5;modify="), "{only}");
     }
 
     #[test]

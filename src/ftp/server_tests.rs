@@ -2,8 +2,8 @@
 //! actions.
 
 use super::*;
-use crate::ftp::FinPlacement;
 use crate::ftp::jail::tests::TempDir;
+use crate::ftp::{DataEvent, FinPlacement};
 use std::time::{Duration, UNIX_EPOCH};
 
 pub(crate) fn config(root: &std::path::Path, writable: bool) -> ServerConfig {
@@ -14,17 +14,20 @@ pub(crate) fn config(root: &std::path::Path, writable: bool) -> ServerConfig {
         writable,
         fin: FinPolicy::Seed,
         greeting: "smolftp ready".into(),
+        allow_foreign_port: false,
+        max_login_failures: 3,
+        atomic_uploads: true,
     }
 }
 
-struct Script {
-    _dir: TempDir,
-    root: PathBuf,
-    s: Session,
+pub(crate) struct Script {
+    pub _dir: TempDir,
+    pub root: PathBuf,
+    pub s: Session,
 }
 
 impl Script {
-    fn new(writable: bool) -> Script {
+    pub(crate) fn new(writable: bool) -> Script {
         let dir = TempDir::new("server");
         let root = dir.0.join("root");
         std::fs::create_dir_all(root.join("pub")).unwrap();
@@ -39,7 +42,7 @@ impl Script {
         sc
     }
 
-    fn out(&mut self) -> String {
+    pub(crate) fn out(&mut self) -> String {
         let text = String::from_utf8_lossy(self.s.control_out()).into_owned();
         let n = self.s.control_out().len();
         self.s.control_sent(n);
@@ -47,16 +50,16 @@ impl Script {
     }
 
     /// Sends bytes and returns the replies they produced.
-    fn cmd(&mut self, bytes: &[u8]) -> String {
+    pub(crate) fn cmd(&mut self, bytes: &[u8]) -> String {
         self.s.handle_control(bytes);
         self.out()
     }
 
-    fn actions(&mut self) -> Vec<DataAction> {
+    pub(crate) fn actions(&mut self) -> Vec<DataAction> {
         std::iter::from_fn(|| self.s.poll_action()).collect()
     }
 
-    fn login(&mut self) {
+    pub(crate) fn login(&mut self) {
         assert_eq!(
             self.cmd(b"USER anonymous\r\n"),
             "331 Please specify the password.\r\n"
@@ -64,7 +67,7 @@ impl Script {
         assert_eq!(self.cmd(b"PASS x@y\r\n"), "230 Login successful.\r\n");
     }
 
-    fn read_all(&mut self, chunk: usize) -> Vec<u8> {
+    pub(crate) fn read_all(&mut self, chunk: usize) -> Vec<u8> {
         let mut got = Vec::new();
         let mut buf = vec![0; chunk];
         loop {
@@ -77,7 +80,7 @@ impl Script {
     }
 }
 
-fn readme() -> Vec<u8> {
+pub(crate) fn readme() -> Vec<u8> {
     (0..4231u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
@@ -195,7 +198,10 @@ fn before_login_and_errors() {
         (b"EPSV\r\n", "530 Please login with USER and PASS.\r\n"),
         (b"SYST\r\n", "215 UNIX Type: L8\r\n"),
         (b"NOOP\r\n", "200 NOOP ok.\r\n"),
-        (b"FEAT\r\n", "211-Features:\r\n SIZE\r\n211 End\r\n"),
+        (
+            b"FEAT\r\n",
+            "211-Features:\r\n MDTM\r\n MLST type*;size*;modify*;perm*;\r\n REST STREAM\r\n SIZE\r\n TVFS\r\n UTF8\r\n211 End\r\n",
+        ),
         (b"\r\n", "500 Syntax error, command unrecognized.\r\n"),
         (b"USER\r\n", "501 Missing argument.\r\n"),
         (b"PASS x\r\n", "503 Login with USER first.\r\n"),

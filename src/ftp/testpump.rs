@@ -195,3 +195,56 @@ impl Pump {
         }
     }
 }
+
+/// Runs one command `line` against `server` as a bare client would, without a [`Client`]:
+/// answers `Connect` with `Connected`, pulls `Send` data in `chunk`-byte reads, pushes `upload`
+/// in `chunk`-byte pieces on `Receive`, and reports `Finished`. With `fail_after` set, the
+/// connection breaks (`Failed`) once that many bytes have moved. Returns the replies and the
+/// bytes received.
+pub(crate) fn raw_transfer(
+    server: &mut Session,
+    line: &str,
+    upload: &[u8],
+    chunk: usize,
+    fail_after: Option<usize>,
+) -> (String, Vec<u8>) {
+    server.handle_control(format!("{line}\r\n").as_bytes());
+    let mut got = Vec::new();
+    let end = |moved: usize| match fail_after {
+        Some(n) if moved >= n => DataEvent::Failed("reset".into()),
+        _ => DataEvent::Finished,
+    };
+    while let Some(a) = server.poll_action() {
+        match a {
+            DataAction::Connect { .. } => server.handle_data_event(DataEvent::Connected),
+            DataAction::Send { .. } => {
+                let mut buf = vec![0u8; chunk];
+                loop {
+                    let n = server.read_data(&mut buf);
+                    if n == 0 || fail_after.is_some_and(|f| got.len() >= f) {
+                        break;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                }
+                server.handle_data_event(end(got.len()));
+            }
+            DataAction::Receive => {
+                let mut moved = 0;
+                for piece in upload.chunks(chunk) {
+                    if fail_after.is_some_and(|f| moved >= f) {
+                        break;
+                    }
+                    server.write_data(piece);
+                    moved += piece.len();
+                }
+                server.handle_data_event(end(moved));
+            }
+            DataAction::Abort => {}
+            DataAction::Listen { .. } => panic!("server asked to listen"),
+        }
+    }
+    let replies = String::from_utf8_lossy(server.control_out()).into_owned();
+    let n = server.control_out().len();
+    server.control_sent(n);
+    (replies, got)
+}

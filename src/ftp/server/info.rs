@@ -1,0 +1,120 @@
+//! Informational verbs of the server session: `FEAT OPTS HELP STAT SITE MLST`.
+
+use super::super::command::Command;
+use super::super::listing::{self, Facts};
+use super::super::reply::Reply;
+use super::Session;
+
+/// The verbs `HELP` lists.
+const VERBS: [&str; 41] = [
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "FEAT", "HELP", "LIST", "MDTM", "MKD",
+    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PORT", "PWD", "QUIT", "REIN", "REST",
+    "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "SMNT", "STAT", "STOR", "STOU", "STRU", "SYST",
+    "TYPE", "USER", "XCUP", "XCWD", "XPWD",
+];
+
+impl Session {
+    /// Runs `cmd` if it is an informational verb; false if it is not one.
+    pub(super) fn info_command(&mut self, cmd: &Command) -> bool {
+        match cmd {
+            Command::Feat => {
+                let lines = vec![
+                    "Features:".to_string(),
+                    " MDTM".into(),
+                    format!(" MLST {}", self.facts.feat()),
+                    " REST STREAM".into(),
+                    " SIZE".into(),
+                    " TVFS".into(),
+                    " UTF8".into(),
+                    "End".into(),
+                ];
+                self.send(Reply::multi(211, lines));
+            }
+            Command::Opts(arg) => self.opts(arg),
+            Command::Help => {
+                let mut lines = vec!["The following commands are recognized.".to_string()];
+                for row in VERBS.chunks(8) {
+                    lines.push(format!(" {}", row.join(" ")));
+                }
+                lines.push("Help OK.".into());
+                self.send(Reply::multi(214, lines));
+            }
+            Command::Site(arg) if arg.trim().eq_ignore_ascii_case("HELP") => {
+                let lines = vec![
+                    "The following SITE commands are recognized.".to_string(),
+                    " HELP".into(),
+                    "Help OK.".into(),
+                ];
+                self.send(Reply::multi(214, lines));
+            }
+            Command::Site(_) => self.reply(504, "Unknown SITE command."),
+            Command::Stat(None) => self.stat(),
+            Command::Stat(Some(path)) => self.stat_path(path),
+            Command::Mlst(path) => self.mlst(path.as_deref().unwrap_or("")),
+            _ => return false,
+        }
+        true
+    }
+
+    fn opts(&mut self, arg: &str) {
+        let (opt, value) = match arg.trim().split_once(char::is_whitespace) {
+            Some((o, v)) => (o.to_ascii_uppercase(), v.trim()),
+            None => (arg.trim().to_ascii_uppercase(), ""),
+        };
+        match opt.as_str() {
+            "UTF8" if value.eq_ignore_ascii_case("ON") => self.reply(200, "Always in UTF8 mode."),
+            "MLST" => {
+                self.facts = Facts::parse(value);
+                let text = format!("MLST OPTS {}", self.facts.enabled());
+                self.reply(200, &text);
+            }
+            _ => self.reply(501, "Option not understood."),
+        }
+    }
+
+    fn stat(&mut self) {
+        let mut lines = vec![
+            "FTP server status:".to_string(),
+            format!(" Connected to {}", self.peer),
+            format!(" Logged in as {}", self.user.as_deref().unwrap_or("")),
+            format!(" TYPE: {}", if self.ascii { "ASCII" } else { "BINARY" }),
+        ];
+        match self.transfer_status() {
+            Some(s) => lines.push(format!(" Transfer in progress: {s}")),
+            None => lines.push(" No data connection".into()),
+        }
+        lines.push("End of status".into());
+        self.send(Reply::multi(211, lines));
+    }
+
+    fn stat_path(&mut self, arg: &str) {
+        let Some(real) = self.resolve(arg) else {
+            self.reply(550, "Failed to open path.");
+            return;
+        };
+        let name = arg.rsplit('/').next().unwrap_or("");
+        let Ok(data) = listing::list(&real, name, self.now) else {
+            self.reply(550, "Failed to open path.");
+            return;
+        };
+        let mut lines = vec![format!("Status of {arg}:")];
+        let text = String::from_utf8_lossy(&data);
+        lines.extend(text.split_terminator("\r\n").map(str::to_string));
+        lines.push("End of status".into());
+        self.send(Reply::multi(213, lines));
+    }
+
+    fn mlst(&mut self, arg: &str) {
+        let found = self.vpath(arg).and_then(|v| {
+            let real = self.jail.resolve_existing(&v).ok()?;
+            Some((v, std::fs::metadata(real).ok()?))
+        });
+        let Some((vpath, meta)) = found else {
+            self.reply(550, "Failed to get file status.");
+            return;
+        };
+        let line = listing::facts_line(&vpath, &meta, self.facts, self.config.writable);
+        let lines = vec![format!("Listing {vpath}"), format!(" {line}"), "End".into()];
+        self.send(Reply::multi(250, lines));
+    }
+}

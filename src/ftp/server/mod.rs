@@ -1,0 +1,432 @@
+//! # FTP server session (sans-IO, application layer)
+//!
+//! Layer: application protocol. One [`Session`] per control connection: it is fed control bytes
+//! and data-connection events and answers with reply bytes and [`DataAction`]s, following the
+//! contract in [`crate::ftp`]. Active mode only (`PORT`). It reads and writes files through the
+//! [`Jail`]; it never touches sockets, smoltcp or the clock (the time comes in with
+//! [`Session::new`] and [`Session::set_now`]).
+//!
+//! Where each verb lives: this file holds the session, the dispatch, login (`USER PASS REIN`)
+//! and `PORT`; `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
+//! REST ALLO`, listings); `info.rs` the informational ones (`FEAT OPTS HELP STAT SITE MLST`);
+//! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`).
+
+mod files;
+mod info;
+mod transfer;
+
+use std::collections::VecDeque;
+use std::net::{Ipv4Addr, SocketAddrV4};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::SystemTime;
+
+use super::command::{self, Command, Line, LineBuffer, TransferType};
+use super::jail::Jail;
+use super::listing::Facts;
+use super::reply::Reply;
+use super::{DataAction, FinPolicy};
+use transfer::Transfer;
+
+/// How a server is set up; shared by all its sessions.
+#[derive(Clone, Debug)]
+pub struct ServerConfig {
+    /// The directory served as `/`.
+    pub root: PathBuf,
+    /// `(user, password)` pairs that may log in.
+    pub accounts: Vec<(String, String)>,
+    /// Whether `anonymous` and `ftp` may log in with any password.
+    pub anonymous: bool,
+    /// Whether the commands that change files (`STOR STOU APPE DELE RMD MKD RNFR RNTO`) are
+    /// allowed; when false they get `550`.
+    pub writable: bool,
+    /// How data connections are released.
+    pub fin: FinPolicy,
+    /// Text of the `220` greeting.
+    pub greeting: String,
+    /// Whether `PORT` may name another host than the control connection's peer, or a port
+    /// below 1024 (an FTP bounce, RFC 2577). Safe default: `false` (answered with `501`).
+    pub allow_foreign_port: bool,
+    /// Failed `PASS` attempts after which the session answers `421` and closes; 0 means no
+    /// limit. Safe default: 3.
+    pub max_login_failures: u32,
+    /// Whether `STOR`/`STOU` write to a temporary name (`.name.smolftp-part`) renamed on success,
+    /// so an interrupted upload never leaves a truncated file under the final name. Safe
+    /// default: `true`.
+    pub atomic_uploads: bool,
+}
+
+impl ServerConfig {
+    /// A configuration with the safe defaults: no accounts, anonymous read-only, seed FIN
+    /// policy, `PORT` only to the peer and ports >= 1024, 3 login attempts, atomic uploads.
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        ServerConfig {
+            root: root.into(),
+            accounts: Vec::new(),
+            anonymous: true,
+            writable: false,
+            fin: FinPolicy::Seed,
+            greeting: "smolftp ready.".into(),
+            allow_foreign_port: false,
+            max_login_failures: 3,
+            atomic_uploads: true,
+        }
+    }
+}
+
+/// One server-side FTP session (one control connection).
+pub struct Session {
+    config: Arc<ServerConfig>,
+    jail: Arc<Jail>,
+    peer: Ipv4Addr,
+    now: SystemTime,
+    lines: LineBuffer,
+    /// Lines that arrived during a transfer, handled once it ends.
+    held: VecDeque<Line>,
+    out: Vec<u8>,
+    actions: VecDeque<DataAction>,
+    pending_user: Option<String>,
+    user: Option<String>,
+    failed_logins: u32,
+    cwd: String,
+    port: Option<SocketAddrV4>,
+    ascii: bool,
+    /// Offset set by `REST`, for the next command only.
+    rest: Option<u64>,
+    /// Real path named by `RNFR`, for the next command only.
+    rename_from: Option<PathBuf>,
+    facts: Facts,
+    transfer: Option<Transfer>,
+    closing: bool,
+}
+
+fn is_anonymous(user: &str) -> bool {
+    user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp")
+}
+
+/// Drops Telnet IAC sequences (IP, DM, ...) that clients put before `ABOR`.
+fn strip_telnet(line: &[u8]) -> &[u8] {
+    let start = line.iter().position(|&b| b < 0xf0).unwrap_or(line.len());
+    &line[start..]
+}
+
+/// Lines handled at once even during a transfer: `ABOR` and `STAT` without argument.
+fn is_urgent(line: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(strip_telnet(line));
+    let text = text.trim();
+    text.eq_ignore_ascii_case("ABOR") || text.eq_ignore_ascii_case("STAT")
+}
+
+impl Session {
+    /// A new session for a client at `peer`; queues the `220` greeting.
+    pub fn new(
+        config: Arc<ServerConfig>,
+        jail: Arc<Jail>,
+        peer: Ipv4Addr,
+        now: SystemTime,
+    ) -> Self {
+        let mut s = Session {
+            config,
+            jail,
+            peer,
+            now,
+            lines: LineBuffer::new(),
+            held: VecDeque::new(),
+            out: Vec::new(),
+            actions: VecDeque::new(),
+            pending_user: None,
+            user: None,
+            failed_logins: 0,
+            cwd: "/".to_string(),
+            port: None,
+            ascii: false,
+            rest: None,
+            rename_from: None,
+            facts: Facts::default(),
+            transfer: None,
+            closing: false,
+        };
+        let greeting = s.config.greeting.clone();
+        s.reply(220, &greeting);
+        s
+    }
+
+    /// The client's address on the control connection.
+    pub fn peer(&self) -> Ipv4Addr {
+        self.peer
+    }
+
+    /// The logged-in user, if any.
+    pub fn user(&self) -> Option<&str> {
+        self.user.as_deref()
+    }
+
+    /// Updates the time used for listing dates.
+    pub fn set_now(&mut self, now: SystemTime) {
+        self.now = now;
+    }
+
+    /// Feeds bytes received on the control connection.
+    pub fn handle_control(&mut self, bytes: &[u8]) {
+        if self.closing {
+            return;
+        }
+        self.lines.push(bytes);
+        self.process();
+    }
+
+    /// Reply bytes waiting to be sent on the control connection.
+    pub fn control_out(&self) -> &[u8] {
+        &self.out
+    }
+
+    /// Drops the first `n` bytes of [`Session::control_out`], now in a socket.
+    pub fn control_sent(&mut self, n: usize) {
+        let n = n.min(self.out.len());
+        self.out.drain(..n);
+    }
+
+    /// The next data-connection action, if any.
+    pub fn poll_action(&mut self) -> Option<DataAction> {
+        self.actions.pop_front()
+    }
+
+    /// True once `QUIT` was answered (or the session gave up with `421`): close the control
+    /// connection when `control_out()` is empty.
+    pub fn wants_close(&self) -> bool {
+        self.closing
+    }
+
+    fn reply(&mut self, code: u16, text: &str) {
+        self.send(Reply::new(code, text));
+    }
+
+    fn send(&mut self, reply: Reply) {
+        self.out.extend_from_slice(&reply.to_bytes());
+    }
+
+    fn end_transfer(&mut self) {
+        self.transfer = None;
+        self.process();
+    }
+
+    /// Handles queued lines until a transfer starts or the session closes. During a transfer
+    /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end.
+    fn process(&mut self) {
+        while !self.closing {
+            if self.transfer.is_some() {
+                match self.lines.next_line() {
+                    Some(Line::Complete(l)) if is_urgent(&l) => self.handle_line(&l),
+                    Some(line) => self.held.push_back(line),
+                    None => break,
+                }
+            } else {
+                match self.held.pop_front().or_else(|| self.lines.next_line()) {
+                    Some(Line::TooLong) => self.reply(500, "Command line too long."),
+                    Some(Line::Complete(line)) => self.handle_line(&line),
+                    None => break,
+                }
+            }
+        }
+    }
+
+    fn handle_line(&mut self, line: &[u8]) {
+        let line = strip_telnet(line);
+        let cmd = match command::parse(line) {
+            Ok(cmd) => cmd,
+            Err(e) => {
+                let verb = command::verb_of(line);
+                let pre_login_ok = matches!(
+                    verb.as_str(),
+                    "USER" | "PASS" | "QUIT" | "FEAT" | "SYST" | "NOOP" | "HELP" | "OPTS"
+                );
+                if self.user.is_none() && !verb.is_empty() && !pre_login_ok && e.code() != 500 {
+                    self.reply(530, "Please login with USER and PASS.");
+                } else {
+                    self.reply(e.code(), e.message());
+                }
+                return;
+            }
+        };
+        let pre_login_ok = matches!(
+            cmd,
+            Command::User(_)
+                | Command::Pass(_)
+                | Command::Quit
+                | Command::Feat
+                | Command::Syst
+                | Command::Noop
+                | Command::Help
+                | Command::Opts(_)
+        );
+        if self.user.is_none() && !pre_login_ok {
+            self.reply(530, "Please login with USER and PASS.");
+            return;
+        }
+        self.execute(cmd);
+    }
+
+    fn execute(&mut self, cmd: Command) {
+        // REST and RNFR apply to the very next command only.
+        let rest = self.rest.take();
+        let rename_from = self.rename_from.take();
+        match cmd {
+            Command::User(name) => {
+                self.user = None;
+                self.pending_user = Some(name);
+                self.reply(331, "Please specify the password.");
+            }
+            Command::Pass(pass) => self.pass(&pass),
+            Command::Acct => self.reply(502, "ACCT not implemented."),
+            Command::Smnt => self.reply(502, "SMNT not implemented."),
+            Command::Rein => self.rein(),
+            Command::Syst => self.reply(215, "UNIX Type: L8"),
+            Command::Pwd => {
+                let text = format!("{} is the current directory", quote_path(&self.cwd));
+                self.reply(257, &text);
+            }
+            Command::Cwd(path) => self.cwd(&path),
+            Command::Cdup => self.cwd(".."),
+            Command::Type(TransferType::Ascii) => {
+                self.ascii = true;
+                self.reply(200, "Switching to ASCII mode.");
+            }
+            Command::Type(TransferType::Image) => {
+                self.ascii = false;
+                self.reply(200, "Switching to Binary mode.");
+            }
+            Command::Mode => self.reply(200, "Mode set to S."),
+            Command::Stru => self.reply(200, "Structure set to F."),
+            Command::Noop => self.reply(200, "NOOP ok."),
+            Command::Port(addr) => self.port_cmd(addr),
+            Command::Abor => self.abor(),
+            Command::Quit => {
+                self.reply(221, "Goodbye.");
+                self.closing = true;
+            }
+            Command::Unknown(verb) => {
+                log::debug!("unimplemented verb {verb}");
+                self.reply(502, "Command not implemented.");
+            }
+            other => {
+                if !self.info_command(&other) {
+                    self.file_command(other, rest, rename_from);
+                }
+            }
+        }
+    }
+
+    fn pass(&mut self, pass: &str) {
+        if self.user.is_some() {
+            self.reply(230, "Already logged in.");
+            return;
+        }
+        let Some(name) = self.pending_user.take() else {
+            self.reply(503, "Login with USER first.");
+            return;
+        };
+        let ok = (self.config.anonymous && is_anonymous(&name))
+            || self
+                .config
+                .accounts
+                .iter()
+                .any(|(u, p)| *u == name && p == pass);
+        if ok {
+            self.user = Some(name);
+            self.reply(230, "Login successful.");
+            return;
+        }
+        self.failed_logins += 1;
+        let max = self.config.max_login_failures;
+        if max > 0 && self.failed_logins >= max {
+            self.reply(421, "Login incorrect; too many failures, closing.");
+            self.closing = true;
+        } else {
+            self.reply(530, "Login incorrect.");
+        }
+    }
+
+    /// `REIN`: back to the state right after the greeting (the failure count stays).
+    fn rein(&mut self) {
+        self.user = None;
+        self.pending_user = None;
+        self.cwd = "/".to_string();
+        self.port = None;
+        self.ascii = false;
+        self.facts = Facts::default();
+        self.reply(220, "Service ready for new user.");
+    }
+
+    fn port_cmd(&mut self, addr: SocketAddrV4) {
+        if !self.config.allow_foreign_port && (*addr.ip() != self.peer || addr.port() < 1024) {
+            self.port = None;
+            self.reply(501, "PORT must name your own address and a port >= 1024.");
+            return;
+        }
+        self.port = Some(addr);
+        self.reply(200, "PORT command successful.");
+    }
+
+    /// The normalized virtual path of `arg` relative to the cwd.
+    fn vpath(&self, arg: &str) -> Option<String> {
+        Jail::normalize(&self.cwd, arg).ok()
+    }
+
+    /// The real, jailed path of an existing virtual path relative to the cwd.
+    fn resolve(&self, arg: &str) -> Option<PathBuf> {
+        let vpath = self.vpath(arg)?;
+        self.jail.resolve_existing(&vpath).ok()
+    }
+
+    /// The real path of the directory entry `arg` names, its last component not followed (so
+    /// `DELE`/`RNFR` of a symlink act on the link): its parent must resolve inside the jail.
+    /// `None` for `/` or a bad parent.
+    fn resolve_entry(&self, arg: &str) -> Option<PathBuf> {
+        let vpath = self.vpath(arg)?;
+        let (parent, name) = vpath.rsplit_once('/')?;
+        if name.is_empty() {
+            return None;
+        }
+        let dir = self
+            .jail
+            .resolve_existing(if parent.is_empty() { "/" } else { parent })
+            .ok()?;
+        dir.is_dir().then(|| dir.join(name))
+    }
+
+    fn cwd(&mut self, arg: &str) {
+        let Some(vpath) = self.vpath(arg) else {
+            self.reply(550, "Failed to change directory.");
+            return;
+        };
+        match self.jail.resolve_existing(&vpath) {
+            Ok(real) if real.is_dir() => {
+                self.cwd = vpath;
+                self.reply(250, "Directory successfully changed.");
+            }
+            _ => self.reply(550, "Failed to change directory."),
+        }
+    }
+
+    /// Takes the address of the last `PORT`, or answers 425.
+    fn take_port(&mut self) -> Option<SocketAddrV4> {
+        let port = self.port.take();
+        if port.is_none() {
+            self.reply(425, "Use PORT first.");
+        }
+        port
+    }
+}
+
+/// A path in double quotes, inner quotes doubled (RFC 959 `257` replies).
+fn quote_path(path: &str) -> String {
+    format!("\"{}\"", path.replace('"', "\"\""))
+}
+
+#[cfg(test)]
+#[path = "../server_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "../server_hostile_tests.rs"]
+mod hostile_tests;

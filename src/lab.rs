@@ -59,6 +59,8 @@ pub struct LabConfig {
     pub writable: bool,
     /// The client's user name and password.
     pub login: (String, String),
+    /// The client uses passive mode (EPSV, then PASV).
+    pub passive: bool,
     /// Bound on the session's duration (simulated or real).
     pub limit: StdDuration,
 }
@@ -78,6 +80,7 @@ impl Default for LabConfig {
             accounts: Vec::new(),
             writable: false,
             login: ("anonymous".into(), "student@example.org".into()),
+            passive: false,
             limit: StdDuration::from_secs(600),
         }
     }
@@ -206,6 +209,8 @@ impl LabConfig {
                 local_ip: CLIENT_IP,
                 data_port_base: self.data_port_base,
                 fin: self.fin,
+                passive: self.passive,
+                server_ip: SERVER_IP,
             },
             steps,
         );
@@ -241,6 +246,9 @@ impl LabConfig {
     }
 }
 
+/// Ports a server offers for passive-mode data connections, by default.
+pub const PASSIVE_PORTS: (u16, u16) = (50000, 50999);
+
 /// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
 /// connections with `window` bytes of receive buffer and `send_buffer` of send buffer, that
 /// acknowledge every segment at once (so the client's ACK of the server's FIN travels before its
@@ -267,6 +275,7 @@ pub fn socket_options(
             timeout: Some(timeout),
         },
         source_port: None,
+        passive_ports: PASSIVE_PORTS,
     };
     (control, data)
 }

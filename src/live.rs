@@ -217,6 +217,8 @@ pub struct ClientOptions {
     pub fin: FinPolicy,
     /// Give up a connection whose peer is silent this long.
     pub timeout: StdDuration,
+    /// Passive mode (EPSV, then PASV) instead of PORT.
+    pub passive: bool,
     /// Shell command lines to run; none opens the interactive shell.
     pub commands: Vec<String>,
 }
@@ -260,11 +262,12 @@ fn client_on<D: Device + Wait>(
         opts,
         timeout,
         stop,
+        passive: opts.passive,
     };
     if interactive {
         session.shell()
     } else {
-        let config = session.config(&opts.user, &opts.pass);
+        let config = session.config(opts.server, &opts.user, &opts.pass);
         let client = Client::new(config, steps);
         let outcomes = session.run(opts.server, client, None)?;
         let failed = outcomes.iter().filter(|o| !o.ok).count();
@@ -281,16 +284,20 @@ struct Session<'a, D: Device + Wait> {
     opts: &'a ClientOptions,
     timeout: Duration,
     stop: &'a AtomicBool,
+    /// Passive mode for the next transfers (`passive` toggles it).
+    passive: bool,
 }
 
 impl<D: Device + Wait> Session<'_, D> {
-    fn config(&self, user: &str, pass: &str) -> ClientConfig {
+    fn config(&self, server: SocketAddrV4, user: &str, pass: &str) -> ClientConfig {
         ClientConfig {
             user: user.into(),
             pass: pass.into(),
             local_ip: self.opts.net.ip.address(),
             data_port_base: self.opts.data_port_base,
             fin: self.opts.fin,
+            passive: self.passive,
+            server_ip: *server.ip(),
         }
     }
 
@@ -350,7 +357,7 @@ impl<D: Device + Wait> Session<'_, D> {
         let mut failures = 0;
         loop {
             if node.is_none() {
-                let client = Client::interactive(self.config(&user, &pass));
+                let client = Client::interactive(self.config(server, &user, &pass));
                 let mut n = self.connect(server, client)?;
                 eprintln!("Connecting to {server} as {user} ...");
                 self.settle(&mut n)?;
@@ -372,6 +379,13 @@ impl<D: Device + Wait> Session<'_, D> {
             match command {
                 ShellCommand::Nothing => {}
                 ShellCommand::Help => println!("{}", shell::HELP),
+                ShellCommand::Passive => {
+                    self.passive = !self.passive;
+                    if let Some(n) = node.as_mut() {
+                        n.client_mut().set_passive(self.passive);
+                    }
+                    println!("Passive mode {}.", if self.passive { "on" } else { "off" });
+                }
                 ShellCommand::Bye => break,
                 ShellCommand::Step(step) => {
                     if let Some(n) = node.as_mut() {

@@ -125,6 +125,9 @@ struct ClientArgs {
     /// Where the FIN of uploads goes.
     #[arg(long, value_enum, default_value_t = FinPolicy::Seed)]
     fin: FinPolicy,
+    /// Passive mode: EPSV (then PASV) and connect to the server, instead of PORT and listen.
+    #[arg(long)]
+    passive: bool,
     /// The server, IP[:PORT].
     #[arg(value_parser = parse_server)]
     server: SocketAddrV4,
@@ -402,6 +405,7 @@ fn run_client(args: ClientArgs) -> Result<(), String> {
         data_port_base: args.data_port_base,
         fin: args.fin,
         timeout: Duration::from_secs(args.timeout),
+        passive: args.passive,
         commands: args.commands,
     };
     live::run_client(&opts, &*stop_flag()?)

@@ -686,7 +686,7 @@ fn unknown_and_unimplemented_commands_get_502_and_the_session_goes_on() {
     fs::write(s.root.join("f.txt"), b"f").unwrap();
     let steps = vec![
         Step::Quote("EPRT |1|10.0.0.2|5001|".into()),
-        Step::Quote("PASV".into()),
+        Step::Quote("LPRT 4,4,10,0,0,2,2,19,137".into()),
         Step::Quote("XYZZY plugh".into()),
         Step::Nlst(None),
     ];
@@ -701,4 +701,69 @@ fn unknown_and_unimplemented_commands_get_502_and_the_session_goes_on() {
         assert!(!outcome.ok);
     }
     assert_ok(&run.outcomes[3], 226);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Passive mode
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn retr_round_trips_passive() {
+    retr_round_trips(
+        "retr-passive",
+        LabConfig {
+            passive: true,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn stor_round_trips_passive() {
+    stor_round_trips(
+        "stor-passive",
+        LabConfig {
+            passive: true,
+            ..Default::default()
+        },
+    );
+}
+
+#[test]
+fn passive_data_connections_go_from_the_client_to_the_passive_port() {
+    let s = scratch("passive-capture");
+    fs::write(s.root.join("f.txt"), b"passive").unwrap();
+    let cfg = LabConfig {
+        passive: true,
+        ..Default::default()
+    };
+    let capture = s.local.join("passive.pcapng");
+    let steps = vec![
+        Step::List(None),
+        Step::Retr {
+            remote: "f.txt".into(),
+            local: s.local.join("f.txt"),
+        },
+    ];
+    let run = run_recorded(&cfg, &s.root, steps, &capture);
+    assert_session(&run, 2);
+    assert_ok(&run.outcomes[0], 226);
+    assert_ok(&run.outcomes[1], 226);
+    let syns: Vec<(u16, u16)> = segments(&capture)
+        .iter()
+        .filter(|s| s.flags.syn && !s.flags.ack && s.dst.port() != 21)
+        .map(|s| (s.src.port(), s.dst.port()))
+        .collect();
+    assert_eq!(syns.len(), 2, "two data connections: {syns:?}");
+    for (from, to) in &syns {
+        assert!(
+            *from >= 49152,
+            "the client opens from an ephemeral port: {syns:?}"
+        );
+        assert!(
+            (50000..=50999).contains(to),
+            "to the server's passive range: {syns:?}"
+        );
+    }
+    assert_eq!(fs::read(s.local.join("f.txt")).unwrap(), b"passive");
 }

@@ -311,6 +311,128 @@ b.quit()
     stop_server(server);
 }
 
+#[test]
+fn kernel_clients_in_their_default_passive_mode() {
+    let Some(curl) = peer("curl") else { return };
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-passive");
+    let root = serve_dir(&dir, true);
+    let server = kernel_facing_server(&ns, &dir);
+
+    // curl: EPSV first, as it does by default.
+    let mut list = ns.command(&curl);
+    list.args([
+        "-sS",
+        "--connect-timeout",
+        "5",
+        "--max-time",
+        "30",
+        "ftp://10.7.0.2/",
+    ]);
+    let list = ns
+        .run(list, &dir.0, "curl-epsv-list", secs(40))
+        .success("curl LIST (passive)");
+    assert_listing(&list.stdout, true, "curl passive");
+    let mut get = ns.command(&curl);
+    get.args(["-sS", "--connect-timeout", "5", "--max-time", "120", "-o"])
+        .arg(dir.path("curl.bin"))
+        .arg(format!("ftp://10.7.0.2/{BIG}"));
+    ns.run(get, &dir.0, "curl-epsv-retr", secs(130))
+        .success("curl RETR (passive)");
+    assert_same_file(&dir.path("curl.bin"), &root.join(BIG));
+
+    // ftplib: PASV, its default.
+    let script = r#"
+import ftplib, sys
+f = ftplib.FTP(timeout=30)
+f.connect(sys.argv[1], 21)
+f.login()
+print(' '.join(f.nlst()))
+with open(sys.argv[2], 'wb') as out:
+    f.retrbinary('RETR ' + sys.argv[3], out.write, blocksize=1 << 20)
+f.quit()
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script, "10.7.0.2"])
+        .arg(dir.path("ftplib.bin"))
+        .arg(BIG);
+    let done = ns
+        .run(cmd, &dir.0, "ftplib-pasv", secs(150))
+        .success("ftplib (passive)");
+    assert_listing(&done.stdout, true, "ftplib passive");
+    assert_same_file(&dir.path("ftplib.bin"), &root.join(BIG));
+    stop_server(server);
+}
+
+#[test]
+fn a_passive_data_connection_from_another_host_is_refused() {
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-passive-thief");
+    serve_dir(&dir, false);
+    let server = kernel_facing_server(&ns, &dir);
+    // A second kernel address on the same network plays the third party.
+    ns.ok(&["ip", "addr", "add", "10.7.0.3/24", "dev", "tun0"]);
+    let script = r#"
+import re, socket, sys
+srv = sys.argv[1]
+c = socket.create_connection((srv, 21), timeout=10, source_address=('10.7.0.1', 0))
+f = c.makefile('rb')
+def reply():
+    line = f.readline().decode()
+    code = line[:3]
+    while line[3:4] == '-':
+        line = f.readline().decode()
+        while not line.startswith(code + ' '):
+            line = f.readline().decode()
+    return line.strip()
+reply()
+for cmd in (b'USER anonymous', b'PASS x'):
+    c.sendall(cmd + b'\r\n'); reply()
+c.sendall(b'EPSV\r\n')
+port = int(re.search(r'\|\|\|(\d+)\|', reply()).group(1))
+try:
+    # The reset may come during the handshake or just after it.
+    thief = socket.create_connection((srv, port), timeout=10, source_address=('10.7.0.3', 0))
+    got = thief.recv(100)
+    print('thief got %r' % got)
+except (ConnectionResetError, ConnectionRefusedError):
+    print('thief reset')
+good = socket.create_connection((srv, port), timeout=10, source_address=('10.7.0.1', 0))
+c.sendall(b'NLST\r\n')
+print('nlst:', reply())
+data = b''
+while True:
+    chunk = good.recv(65536)
+    if not chunk:
+        break
+    data += chunk
+print('names:', ' '.join(data.decode().split()))
+print('end:', reply())
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script, "10.7.0.2"]);
+    let done = ns
+        .run(cmd, &dir.0, "passive-thief", secs(60))
+        .success("passive thief script");
+    let out = &done.stdout;
+    assert!(
+        out.contains("thief reset") || out.contains("thief got b''"),
+        "the third party was not refused:\n{out}"
+    );
+    assert!(
+        out.contains("names:") && out.contains(NAMES[1]),
+        "no listing:\n{out}"
+    );
+    assert!(out.contains("end: 226"), "no 226:\n{out}");
+    stop_server(server);
+}
+
 /// Writes a vsftpd configuration for anonymous active-mode FTP on `address`, serving `root`
 /// (with a writable `upload` directory owned by `ftp`); returns the configuration's path.
 fn vsftpd_config(dir: &Scratch, root: &Path, address: &str) -> PathBuf {

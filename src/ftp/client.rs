@@ -29,6 +29,12 @@ pub struct ClientConfig {
     pub data_port_base: u16,
     /// How our sending data connections (`STOR`) are released.
     pub fin: FinPolicy,
+    /// Passive mode: `EPSV` (then `PASV` if refused) and connect to the server, instead of
+    /// `PORT` and listen.
+    pub passive: bool,
+    /// The server's address: passive data connections go there, whatever a `227` reply says
+    /// (as curl and ftplib do: a server behind NAT often names a private address).
+    pub server_ip: Ipv4Addr,
 }
 
 /// Where the data connection of a transfer stands.
@@ -51,8 +57,10 @@ enum Local {
 
 struct Transfer {
     step: Step,
-    /// False while the `PORT` reply is outstanding.
+    /// False while the `PORT` (or `EPSV`/`PASV`) reply is outstanding.
     command_sent: bool,
+    /// Passive mode: `PASV` was sent (after `EPSV` was refused).
+    pasv_sent: bool,
     data: Data,
     local: Local,
     bytes: u64,
@@ -99,6 +107,8 @@ pub struct Client {
     error: Option<String>,
     /// Wait for more steps instead of sending `QUIT` when they run out.
     keep_open: bool,
+    /// The server refused `EPSV` once: use `PASV` from then on.
+    no_epsv: bool,
 }
 
 impl Client {
@@ -117,7 +127,18 @@ impl Client {
             outcomes: Vec::new(),
             error: None,
             keep_open: false,
+            no_epsv: false,
         }
+    }
+
+    /// Switches between passive and active mode for the next transfers.
+    pub fn set_passive(&mut self, passive: bool) {
+        self.config.passive = passive;
+    }
+
+    /// Whether transfers use passive mode.
+    pub fn is_passive(&self) -> bool {
+        self.config.passive
     }
 
     /// A client for interactive use: after login and after each step it waits for
@@ -235,6 +256,7 @@ impl Client {
             return;
         };
         match ev {
+            DataEvent::Listening(_) => log::debug!("unexpected Listening event"),
             DataEvent::Connected if t.data == Data::Listening => {
                 t.data = Data::Connected;
                 let action = match &mut t.local {
@@ -411,7 +433,30 @@ impl Client {
             }
             return;
         }
-        if !t.command_sent && reply.is_positive_completion() {
+        if !t.command_sent && self.config.passive {
+            // 229 (EPSV) or 227 (PASV): connect there; a refused EPSV: try PASV.
+            let port = match reply.code {
+                229 => epsv_port(&reply),
+                227 => pasv_port(&reply),
+                _ => None,
+            };
+            if let Some(port) = port {
+                t.command_sent = true;
+                self.actions.push_back(DataAction::Connect {
+                    peer: std::net::SocketAddrV4::new(self.config.server_ip, port),
+                    label: t.step.data_label(),
+                });
+                let line = t.step.to_string();
+                self.send_line(&line);
+                return;
+            }
+            if !t.pasv_sent && reply.is_permanent_negative() {
+                t.pasv_sent = true;
+                self.no_epsv = true;
+                self.send_line("PASV");
+                return;
+            }
+        } else if !t.command_sent && reply.is_positive_completion() {
             t.command_sent = true;
             let line = t.step.to_string();
             self.send_line(&line);
@@ -501,22 +546,27 @@ impl Client {
                 Step::Retr { .. } => Local::Sink(None),
                 _ => Local::Listing(Vec::new()),
             };
-            let port = self.next_port;
-            // After 65535 go on at 1024: port 0 cannot be listened on.
-            self.next_port = self.next_port.checked_add(1).unwrap_or(1024);
-            self.actions.push_back(DataAction::Listen {
-                port,
-                label: step.data_label(),
-            });
-            let [a, b, c, d] = self.config.local_ip.octets();
-            self.send_line(&format!(
-                "PORT {a},{b},{c},{d},{},{}",
-                port >> 8,
-                port & 0xff
-            ));
+            if self.config.passive {
+                self.send_line(if self.no_epsv { "PASV" } else { "EPSV" });
+            } else {
+                let port = self.next_port;
+                // After 65535 go on at 1024: port 0 cannot be listened on.
+                self.next_port = self.next_port.checked_add(1).unwrap_or(1024);
+                self.actions.push_back(DataAction::Listen {
+                    port,
+                    label: step.data_label(),
+                });
+                let [a, b, c, d] = self.config.local_ip.octets();
+                self.send_line(&format!(
+                    "PORT {a},{b},{c},{d},{},{}",
+                    port >> 8,
+                    port & 0xff
+                ));
+            }
             self.state = State::Transfer(Box::new(Transfer {
                 step,
                 command_sent: false,
+                pasv_sent: self.no_epsv,
                 data: Data::Listening,
                 local,
                 bytes: 0,
@@ -526,6 +576,33 @@ impl Client {
             }));
             return;
         }
+    }
+}
+
+/// The port of a `229 Entering Extended Passive Mode (|||port|)` reply.
+fn epsv_port(reply: &Reply) -> Option<u16> {
+    let text = reply.lines.first()?;
+    let inside = &text[text.find('(')? + 1..text.rfind(')')?];
+    let delim = inside.chars().next()?;
+    let fields: Vec<&str> = inside.split(delim).collect();
+    // (<d><d><d>port<d>): fields are "", "", "", port, ""
+    fields.get(3)?.parse().ok()
+}
+
+/// The port of a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2)` reply; the address is
+/// ignored.
+fn pasv_port(reply: &Reply) -> Option<u16> {
+    let text = reply.lines.first()?;
+    let start = text.find(|c: char| c.is_ascii_digit())?;
+    let nums: Vec<u16> = text[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|s| !s.is_empty())
+        .take(6)
+        .map(|s| s.parse().ok())
+        .collect::<Option<_>>()?;
+    match nums[..] {
+        [_, _, _, _, hi, lo] if hi < 256 && lo < 256 => Some(hi << 8 | lo),
+        _ => None,
     }
 }
 

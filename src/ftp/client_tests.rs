@@ -19,6 +19,8 @@ fn client_config() -> ClientConfig {
         local_ip: Ipv4Addr::new(10, 0, 0, 2),
         data_port_base: 5001,
         fin: FinPolicy::Seed,
+        passive: false,
+        server_ip: Ipv4Addr::new(10, 0, 0, 1),
     }
 }
 
@@ -396,4 +398,150 @@ fn the_150_reply_announces_the_size() {
     assert_eq!(announced_size(&r), Some(3686));
     assert_eq!(announced_size(&Reply::new(150, "Ok to send data.")), None);
     assert_eq!(announced_size(&Reply::new(150, "x (lots of bytes).")), None);
+}
+
+#[test]
+fn passive_list_retr_stor_in_memory() {
+    let s = setup();
+    let steps = vec![
+        Step::List(None),
+        Step::Retr {
+            remote: "readme.txt".into(),
+            local: s.local.join("readme.txt"),
+        },
+        Step::Stor {
+            local: s.local.join("up.bin"),
+            remote: "up.bin".into(),
+        },
+    ];
+    let mut config = client_config();
+    config.passive = true;
+    let mut pump = Pump::new(server(&s.root, true), Client::new(config, steps));
+    pump.chunk = 1460;
+    pump.run();
+    assert!(pump.client.is_finished());
+    assert_eq!(pump.client.error(), None);
+    assert!(
+        pump.client.outcomes().iter().all(|o| o.ok),
+        "{:?}",
+        pump.client.outcomes()
+    );
+    // No PORT, no listening on the client; the server listened three times.
+    assert!(
+        !pump
+            .client_actions
+            .iter()
+            .any(|a| matches!(a, DataAction::Listen { .. }))
+    );
+    let connects: Vec<_> = pump
+        .client_actions
+        .iter()
+        .filter_map(|a| match a {
+            DataAction::Connect { peer, .. } => Some(*peer),
+            _ => None,
+        })
+        .collect();
+    let server = std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 50000);
+    assert_eq!(connects, vec![server; 3]);
+    let passive = pump
+        .server_actions
+        .iter()
+        .filter(|a| matches!(a, DataAction::ListenPassive { .. }))
+        .count();
+    assert_eq!(passive, 3);
+    assert_eq!(
+        std::fs::read(s.local.join("readme.txt")).unwrap(),
+        content(150_000, 7)
+    );
+    assert_eq!(
+        std::fs::read(s.root.join("up.bin")).unwrap(),
+        content(70_001, 99)
+    );
+}
+
+#[test]
+fn passive_falls_back_to_pasv_and_ignores_its_address() {
+    let mut config = client_config();
+    config.passive = true;
+    let mut c = Client::new(config, vec![Step::Nlst(None), Step::Nlst(None)]);
+    feed(&mut c, "220 hi\r\n");
+    feed(&mut c, "331 pw\r\n");
+    assert_eq!(feed(&mut c, "230 ok\r\n"), "EPSV\r\n");
+    assert_eq!(
+        feed(&mut c, "500 What?\r\n"),
+        "PASV\r\n",
+        "EPSV refused: PASV"
+    );
+    // The reply names a private address: the client connects to the server it knows.
+    assert_eq!(
+        feed(
+            &mut c,
+            "227 Entering Passive Mode (192,168,1,9,195,80).\r\n"
+        ),
+        "NLST\r\n"
+    );
+    assert_eq!(
+        c.poll_action(),
+        Some(DataAction::Connect {
+            peer: "10.0.0.1:50000".parse().unwrap(),
+            label: "NLST data connection".into()
+        })
+    );
+    c.handle_data_event(DataEvent::Connected);
+    assert_eq!(c.poll_action(), Some(DataAction::Receive));
+    c.handle_data_event(DataEvent::Finished);
+    // The next transfer goes straight to PASV.
+    assert_eq!(feed(&mut c, "226 done\r\n"), "PASV\r\n");
+}
+
+#[test]
+fn server_offers_passive_ports_and_starts_a_transfer_already_connected() {
+    let s = setup();
+    let mut srv = server(&s.root, false);
+    let take = |srv: &mut Session| {
+        let out = String::from_utf8_lossy(srv.control_out()).into_owned();
+        let n = srv.control_out().len();
+        srv.control_sent(n);
+        out
+    };
+    srv.handle_control(b"USER anonymous\r\nPASS x\r\n");
+    take(&mut srv);
+    srv.handle_control(b"PASV\r\n");
+    assert!(matches!(
+        srv.poll_action(),
+        Some(DataAction::ListenPassive { from, .. }) if from == Ipv4Addr::new(10, 0, 0, 2)
+    ));
+    assert_eq!(take(&mut srv), "", "the reply waits for the port");
+    srv.handle_data_event(DataEvent::Listening("10.0.0.1:50001".parse().unwrap()));
+    assert_eq!(
+        take(&mut srv),
+        "227 Entering Passive Mode (10,0,0,1,195,81).\r\n"
+    );
+    // The client connects before it sends RETR, as curl does.
+    srv.handle_data_event(DataEvent::Connected);
+    srv.handle_control(b"RETR readme.txt\r\n");
+    assert!(take(&mut srv).starts_with("150 "));
+    assert!(matches!(srv.poll_action(), Some(DataAction::Send { .. })));
+
+    let mut srv = server(&s.root, false);
+    srv.handle_control(b"USER anonymous\r\nPASS x\r\nEPSV\r\n");
+    take(&mut srv);
+    assert!(matches!(
+        srv.poll_action(),
+        Some(DataAction::ListenPassive { .. })
+    ));
+    srv.handle_data_event(DataEvent::Listening("10.0.0.1:50002".parse().unwrap()));
+    assert_eq!(
+        take(&mut srv),
+        "229 Entering Extended Passive Mode (|||50002|).\r\n"
+    );
+    // PORT after EPSV gives the passive port up.
+    srv.handle_control(b"PORT 10,0,0,2,19,137\r\n");
+    assert_eq!(srv.poll_action(), Some(DataAction::Abort));
+    assert_eq!(take(&mut srv), "200 PORT command successful.\r\n");
+    srv.handle_control(b"EPSV 2\r\n");
+    assert_eq!(
+        take(&mut srv),
+        "522 Network protocol not supported, use (1).\r\n"
+    );
 }

@@ -57,6 +57,10 @@ pub enum Command {
     Noop,
     /// `PORT h1,h2,h3,h4,p1,p2`
     Port(SocketAddrV4),
+    /// `PASV`
+    Pasv,
+    /// `EPSV [1|ALL]` (RFC 2428); the argument as typed
+    Epsv(Option<String>),
     /// `LIST [options] [path]`; options (words starting with `-`) are dropped
     List(Option<String>),
     /// `NLST [options] [path]`; options (words starting with `-`) are dropped
@@ -220,6 +224,8 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "STRU" => single_letter(arg, "F", "Bad STRU command.").map(|_| Command::Stru),
         "NOOP" => no_arg(Command::Noop),
         "PORT" => parse_port(arg).map(Command::Port),
+        "PASV" => no_arg(Command::Pasv),
+        "EPSV" => Ok(Command::Epsv(optional(arg))),
         "LIST" => Ok(Command::List(list_path(arg))),
         "NLST" => Ok(Command::Nlst(list_path(arg))),
         "RETR" => required(arg).map(Command::Retr),

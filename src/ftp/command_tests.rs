@@ -63,8 +63,11 @@ fn parse_table() {
         (b"MLSD pub", Mlsd(Some("pub".into()))),
         (b"OPTS UTF8 ON", Opts("UTF8 ON".into())),
         (b"EPRT |1|10.0.0.2|5001|", Unknown("EPRT".into())),
-        (b"pasv", Unknown("PASV".into())),
-        (b"EPSV", Unknown("EPSV".into())),
+        (b"pasv", Pasv),
+        (b"epsv", Epsv(None)),
+        (b"EPSV ALL", Epsv(Some("ALL".into()))),
+        (b"lprt 1", Unknown("LPRT".into())),
+        (b"EPSV 1", Epsv(Some("1".into()))),
     ];
     for (line, want) in ok {
         assert_eq!(parse(line), Ok(want), "{:?}", String::from_utf8_lossy(line));

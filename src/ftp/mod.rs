@@ -28,7 +28,7 @@ pub mod step;
 #[cfg(test)]
 mod testpump;
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
 
 /// Where the FIN of a data connection goes, relative to its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -86,6 +86,15 @@ pub enum DataAction {
         /// Human name of the connection for traces, e.g. `LIST data connection`.
         label: String,
     },
+    /// Server, passive mode: listen on a free port of the passive range for one connection
+    /// from `from` (the control connection's peer; others are refused), report the address
+    /// with [`DataEvent::Listening`], then [`DataEvent::Connected`] when it arrives.
+    ListenPassive {
+        /// The only address allowed to connect.
+        from: Ipv4Addr,
+        /// Human name of the connection for traces.
+        label: String,
+    },
     /// The connection is up: send the bytes pulled with `read_data` until it returns 0, then
     /// close with this FIN placement. When closed, report [`DataEvent::Finished`].
     Send {
@@ -102,6 +111,8 @@ pub enum DataAction {
 /// What the network layer reports about the data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataEvent {
+    /// Passive mode: listening on this address, to be announced with 227 or 229.
+    Listening(SocketAddrV4),
     /// The TCP connection is established.
     Connected,
     /// The connection could not be made or broke; the text says why.

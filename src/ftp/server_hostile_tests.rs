@@ -184,7 +184,7 @@ fn port_bounce_is_refused() {
             ("PORT 10,0,0,2,0,21\r\n", bad),
             ("PORT 10,0,0,2,3,255\r\n", bad),
             // A refused PORT also forgets the previous one.
-            ("RETR readme.txt\r\n", "425 Use PORT first.\r\n"),
+            ("RETR readme.txt\r\n", "425 Use PORT or PASV first.\r\n"),
             ("PORT 10,0,0,2,4,0\r\n", "200 PORT command successful.\r\n"),
         ],
     );

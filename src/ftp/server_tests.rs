@@ -122,7 +122,10 @@ fn retr_full_script() {
     t.s.handle_data_event(DataEvent::Finished);
     assert_eq!(t.out(), "226 Transfer complete.\r\n200 NOOP ok.\r\n");
     // The PORT was used up.
-    assert_eq!(t.cmd(b"RETR readme.txt\r\n"), "425 Use PORT first.\r\n");
+    assert_eq!(
+        t.cmd(b"RETR readme.txt\r\n"),
+        "425 Use PORT or PASV first.\r\n"
+    );
     assert_eq!(t.cmd(b"QUIT\r\n"), "221 Goodbye.\r\n");
     assert!(t.s.wants_close());
     assert_eq!(t.cmd(b"NOOP\r\n"), "");
@@ -217,13 +220,13 @@ fn before_login_and_errors() {
             b"EPRT |1|10.0.0.2|5001|\r\n",
             "502 Command not implemented.\r\n",
         ),
-        (b"PASV\r\n", "502 Command not implemented.\r\n"),
+        (b"LPSV\r\n", "502 Command not implemented.\r\n"),
         (b"PORT 256,0,0,1,0,1\r\n", "501 Illegal PORT command.\r\n"),
         (b"TYPE X\r\n", "504 Unrecognised TYPE command.\r\n"),
         (b"MODE S\r\n", "200 Mode set to S.\r\n"),
         (b"STRU F\r\n", "200 Structure set to F.\r\n"),
         (b"MODE B\r\n", "504 Bad MODE command.\r\n"),
-        (b"RETR readme.txt\r\n", "425 Use PORT first.\r\n"),
+        (b"RETR readme.txt\r\n", "425 Use PORT or PASV first.\r\n"),
         (
             b"PORT 10,0,0,2,19,137\r\nRETR missing.txt\r\n",
             "200 PORT command successful.\r\n550 Failed to open file.\r\n",

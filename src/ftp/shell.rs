@@ -19,6 +19,8 @@ pub enum ShellCommand {
     Open(String, Option<u16>),
     /// `user NAME [PASSWORD]`: log in as someone else.
     User(String, Option<String>),
+    /// `passive`: switch between passive and active mode.
+    Passive,
     /// `help`: list the commands.
     Help,
     /// `bye` / `quit` / `exit`: end the session.
@@ -37,6 +39,7 @@ commands:
   cd DIR                 change the remote directory (CWD)
   pwd                    print the remote directory (PWD)
   binary | ascii         transfer type (TYPE I / TYPE A)
+  passive                switch passive mode (EPSV/PASV) on or off
   size FILE              size of a remote file (SIZE)
   quote LINE...          send a raw command line
   open HOST [PORT]       connect to a server
@@ -143,6 +146,10 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             return Ok(ShellCommand::User(name, arg(1)));
         }
         "help" | "?" => return Ok(ShellCommand::Help),
+        "passive" => {
+            max(0)?;
+            return Ok(ShellCommand::Passive);
+        }
         "bye" | "quit" | "exit" => return Ok(ShellCommand::Bye),
         other => return Err(format!("?Invalid command: {other} (see help)")),
     };
@@ -196,6 +203,7 @@ mod tests {
     fn shell_commands_and_mistakes() {
         assert_eq!(parse("  "), Ok(ShellCommand::Nothing));
         assert_eq!(parse("bye"), Ok(ShellCommand::Bye));
+        assert_eq!(parse("passive"), Ok(ShellCommand::Passive));
         assert_eq!(
             parse("open 10.0.0.1 2121"),
             Ok(ShellCommand::Open("10.0.0.1".into(), Some(2121)))

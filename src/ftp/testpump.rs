@@ -4,7 +4,10 @@
 //! `Connect` succeeds when the client listens on that port, then the bytes pulled from the
 //! sender's `read_data` are pushed into the receiver's `write_data`, and both get `Finished`.
 
-use std::net::SocketAddrV4;
+use std::net::{Ipv4Addr, SocketAddrV4};
+
+/// The port the pump's server "listens" on in passive mode.
+const PASSIVE_PORT: u16 = 50000;
 
 use super::client::Client;
 use super::server::Session;
@@ -33,6 +36,8 @@ pub(crate) struct Pump {
     /// control bytes, so the final reply arrives first.
     pub client_finish_late: bool,
     listening: Option<u16>,
+    /// Passive mode: the server's listening port.
+    server_listening: Option<u16>,
     connected: bool,
     server_mode: Option<Side>,
     client_mode: Option<Side>,
@@ -51,6 +56,7 @@ impl Pump {
             chunk: 1000,
             client_finish_late: false,
             listening: None,
+            server_listening: None,
             connected: false,
             server_mode: None,
             client_mode: None,
@@ -71,6 +77,7 @@ impl Pump {
 
     fn reset_link(&mut self) {
         self.listening = None;
+        self.server_listening = None;
         self.connected = false;
         self.server_mode = None;
         self.client_mode = None;
@@ -157,7 +164,8 @@ impl Pump {
                         }
                         self.reset_link();
                     }
-                    DataAction::Connect { .. } => panic!("client asked to connect"),
+                    DataAction::Connect { peer, .. } => self.connect_passive(peer),
+                    DataAction::ListenPassive { .. } => panic!("client asked to listen passively"),
                 }
             }
             while let Some(a) = self.server.poll_action() {
@@ -175,12 +183,29 @@ impl Pump {
                         self.reset_link();
                     }
                     DataAction::Listen { .. } => panic!("server asked to listen"),
+                    DataAction::ListenPassive { .. } => {
+                        self.server_listening = Some(PASSIVE_PORT);
+                        let at = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), PASSIVE_PORT);
+                        self.server.handle_data_event(DataEvent::Listening(at));
+                    }
                 }
             }
             any |= moved;
             if !moved {
                 return any;
             }
+        }
+    }
+
+    /// Passive mode: the client connects to the server's listening port.
+    fn connect_passive(&mut self, peer: SocketAddrV4) {
+        if self.server_listening == Some(peer.port()) && !self.connected {
+            self.connected = true;
+            self.server.handle_data_event(DataEvent::Connected);
+            self.client.handle_data_event(DataEvent::Connected);
+        } else {
+            self.client
+                .handle_data_event(DataEvent::Failed("connection refused".into()));
         }
     }
 
@@ -217,6 +242,11 @@ pub(crate) fn raw_transfer(
     while let Some(a) = server.poll_action() {
         match a {
             DataAction::Connect { .. } => server.handle_data_event(DataEvent::Connected),
+            DataAction::ListenPassive { .. } => {
+                let at = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), PASSIVE_PORT);
+                server.handle_data_event(DataEvent::Listening(at));
+                server.handle_data_event(DataEvent::Connected);
+            }
             DataAction::Send { .. } => {
                 let mut buf = vec![0u8; chunk];
                 loop {

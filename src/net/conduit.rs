@@ -11,6 +11,7 @@ use smoltcp::iface::SocketHandle;
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
 use smoltcp::wire::{IpAddress, IpEndpoint};
+use std::net::Ipv4Addr;
 
 use crate::ftp::{DataAction, DataEvent, Endpoint, FinPlacement};
 use crate::net::host::{Host, SocketOptions};
@@ -22,6 +23,8 @@ pub struct DataOptions {
     pub socket: SocketOptions,
     /// Local port of connections we open (the server's 20); `None` for an ephemeral port.
     pub source_port: Option<u16>,
+    /// Ports offered for passive-mode data connections (first, last).
+    pub passive_ports: (u16, u16),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,6 +48,8 @@ const PEEK: usize = 4096;
 struct Data {
     handle: SocketHandle,
     phase: Phase,
+    /// Passive mode: only a connection from this address is accepted.
+    only_from: Option<Ipv4Addr>,
     /// Bytes read from the endpoint that did not fit into the socket yet.
     peek: Vec<u8>,
     eof: bool,
@@ -229,6 +234,27 @@ impl Conduit {
                         }
                     }
                 }
+                DataAction::ListenPassive { from, label } => {
+                    self.retire(host);
+                    let handle = host.add_tcp(opts.socket, label);
+                    let (first, last) = opts.passive_ports;
+                    let free = (first..=last).find(|p| !host.port_in_use(*p));
+                    let listening = free.and_then(|p| host.tcp(handle).listen(p).ok().map(|_| p));
+                    match (listening, host.ipv4()) {
+                        (Some(port), Some(ip)) => {
+                            let mut data = Data::new(handle, Phase::Listening);
+                            data.only_from = Some(from);
+                            self.data = Some(data);
+                            let at = std::net::SocketAddrV4::new(ip, port);
+                            ep.handle_data_event(DataEvent::Listening(at));
+                        }
+                        _ => {
+                            host.remove(handle);
+                            let why = format!("no free passive port in {first}-{last}");
+                            ep.handle_data_event(DataEvent::Failed(why));
+                        }
+                    }
+                }
                 DataAction::Send { fin } => self.set_phase(Phase::Sending(fin)),
                 DataAction::Receive => self.set_phase(Phase::Receiving),
                 DataAction::Abort => {
@@ -272,6 +298,20 @@ impl Conduit {
         let socket = host.tcp(d.handle);
         let state = socket.state();
         let (progress, event) = match d.phase {
+            Phase::Listening
+                if d.only_from.is_some()
+                    && !matches!(state, State::Listen | State::Closed)
+                    && socket.remote_endpoint().map(|e| e.addr) != d.only_from.map(Into::into) =>
+            {
+                // Passive mode: a connection from anyone but the client is refused (RST) and
+                // the port listens again.
+                let intruder = socket.remote_endpoint();
+                let port = socket.local_endpoint().map_or(0, |e| e.port);
+                socket.abort();
+                let _ = socket.listen(port);
+                log::warn!("refused a passive data connection from {intruder:?}");
+                (true, None)
+            }
             Phase::Connecting | Phase::Listening => {
                 if matches!(state, State::Established | State::CloseWait) {
                     d.phase = Phase::Connected;
@@ -315,6 +355,7 @@ impl Data {
         Data {
             handle,
             phase,
+            only_from: None,
             peek: Vec::new(),
             eof: false,
         }

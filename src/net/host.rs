@@ -229,6 +229,17 @@ impl<D: Device> Host<D> {
             .map_err(|e| ConnectError::Refused(e.to_string()))
     }
 
+    /// Whether some socket is bound to, or listens on, local `port`.
+    pub fn port_in_use(&self, port: u16) -> bool {
+        self.sockets.iter().any(|(_, s)| match s {
+            smoltcp::socket::Socket::Tcp(t) => {
+                t.local_endpoint().map(|e| e.port) == Some(port) || t.listen_endpoint().port == port
+            }
+            #[allow(unreachable_patterns)]
+            _ => false,
+        })
+    }
+
     /// The next ephemeral port not bound by any socket.
     fn ephemeral_port(&mut self) -> u16 {
         for _ in 0..=(u16::MAX - EPHEMERAL_FIRST) {
@@ -238,15 +249,7 @@ impl<D: Device> Host<D> {
             } else {
                 port + 1
             };
-            let used = self.sockets.iter().any(|(_, s)| match s {
-                smoltcp::socket::Socket::Tcp(t) => {
-                    t.local_endpoint().map(|e| e.port) == Some(port)
-                        || t.listen_endpoint().port == port
-                }
-                #[allow(unreachable_patterns)]
-                _ => false,
-            });
-            if !used {
+            if !self.port_in_use(port) {
                 return port;
             }
         }

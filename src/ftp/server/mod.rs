@@ -90,6 +90,8 @@ pub struct Session {
     failed_logins: u32,
     cwd: String,
     port: Option<SocketAddrV4>,
+    /// A passive data connection offered with `PASV`/`EPSV` and not used yet.
+    passive: Option<Passive>,
     ascii: bool,
     /// Offset set by `REST`, for the next command only.
     rest: Option<u64>,
@@ -98,6 +100,26 @@ pub struct Session {
     facts: Facts,
     transfer: Option<Transfer>,
     closing: bool,
+}
+
+/// Where the next transfer's data connection comes from.
+pub(super) enum DataPlan {
+    /// Active mode: connect to the address of the last `PORT`.
+    Active(SocketAddrV4),
+    /// Passive mode: the client connects (or has connected) to our listening port.
+    Passive {
+        /// The connection is already established.
+        connected: bool,
+    },
+}
+
+/// A passive data connection on offer.
+#[derive(Debug)]
+struct Passive {
+    /// `EPSV` (229 reply) rather than `PASV` (227).
+    extended: bool,
+    /// The client has connected.
+    connected: bool,
 }
 
 fn is_anonymous(user: &str) -> bool {
@@ -139,6 +161,7 @@ impl Session {
             failed_logins: 0,
             cwd: "/".to_string(),
             port: None,
+            passive: None,
             ascii: false,
             rest: None,
             rename_from: None,
@@ -299,6 +322,12 @@ impl Session {
             Command::Stru => self.reply(200, "Structure set to F."),
             Command::Noop => self.reply(200, "NOOP ok."),
             Command::Port(addr) => self.port_cmd(addr),
+            Command::Pasv => self.passive_cmd(false),
+            Command::Epsv(arg) => match arg.as_deref().map(str::to_ascii_uppercase).as_deref() {
+                None | Some("1") => self.passive_cmd(true),
+                Some("ALL") => self.reply(200, "EPSV ALL ok."),
+                Some(_) => self.reply(522, "Network protocol not supported, use (1)."),
+            },
             Command::Abor => self.abor(),
             Command::Quit => {
                 self.reply(221, "Goodbye.");
@@ -352,9 +381,58 @@ impl Session {
         self.pending_user = None;
         self.cwd = "/".to_string();
         self.port = None;
+        if self.passive.take().is_some() {
+            self.actions.push_back(DataAction::Abort);
+        }
         self.ascii = false;
         self.facts = Facts::default();
         self.reply(220, "Service ready for new user.");
+    }
+
+    /// `PASV`/`EPSV`: ask the network layer for a listening port; the 227/229 reply follows
+    /// its [`DataEvent::Listening`](crate::ftp::DataEvent::Listening).
+    fn passive_cmd(&mut self, extended: bool) {
+        if self.passive.take().is_some() {
+            // A passive port offered before and not used: give it up.
+            self.actions.push_back(DataAction::Abort);
+        }
+        self.port = None;
+        self.passive = Some(Passive {
+            extended,
+            connected: false,
+        });
+        self.actions.push_back(DataAction::ListenPassive {
+            from: self.peer,
+            label: "passive data connection".into(),
+        });
+    }
+
+    /// A data event that comes before any transfer: the passive connection's.
+    fn passive_event(&mut self, ev: crate::ftp::DataEvent) {
+        use crate::ftp::DataEvent;
+        let Some(p) = self.passive.as_mut() else {
+            log::debug!("data event {ev:?} with no transfer");
+            return;
+        };
+        match ev {
+            DataEvent::Listening(addr) if p.extended => {
+                let text = format!("Entering Extended Passive Mode (|||{}|).", addr.port());
+                self.reply(229, &text);
+            }
+            DataEvent::Listening(addr) => {
+                let [a, b, c, d] = addr.ip().octets();
+                let (hi, lo) = (addr.port() >> 8, addr.port() & 0xff);
+                let text = format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo}).");
+                self.reply(227, &text);
+            }
+            DataEvent::Connected => p.connected = true,
+            DataEvent::Failed(why) => {
+                log::debug!("passive data connection failed: {why}");
+                self.passive = None;
+                self.reply(425, "Can't open passive data connection.");
+            }
+            DataEvent::Finished => {}
+        }
     }
 
     fn port_cmd(&mut self, addr: SocketAddrV4) {
@@ -362,6 +440,9 @@ impl Session {
             self.port = None;
             self.reply(501, "PORT must name your own address and a port >= 1024.");
             return;
+        }
+        if self.passive.take().is_some() {
+            self.actions.push_back(DataAction::Abort);
         }
         self.port = Some(addr);
         self.reply(200, "PORT command successful.");
@@ -408,13 +489,18 @@ impl Session {
         }
     }
 
-    /// Takes the address of the last `PORT`, or answers 425.
-    fn take_port(&mut self) -> Option<SocketAddrV4> {
-        let port = self.port.take();
-        if port.is_none() {
-            self.reply(425, "Use PORT first.");
+    /// Takes the data connection of the last `PORT` or `PASV`/`EPSV`, or answers 425.
+    fn take_port(&mut self) -> Option<DataPlan> {
+        if let Some(addr) = self.port.take() {
+            return Some(DataPlan::Active(addr));
         }
-        port
+        if let Some(p) = self.passive.take() {
+            return Some(DataPlan::Passive {
+                connected: p.connected,
+            });
+        }
+        self.reply(425, "Use PORT or PASV first.");
+        None
     }
 }
 

@@ -3,13 +3,12 @@
 
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::SocketAddrV4;
 use std::path::PathBuf;
 
 use super::super::listing::{self, Facts};
 use super::super::reply::Reply;
 use super::super::{DataAction, DataEvent};
-use super::Session;
+use super::{DataPlan, Session};
 
 /// Which listing a transfer sends.
 pub(super) enum ListKind {
@@ -148,10 +147,11 @@ impl Session {
     /// Reports what happened to the data connection.
     pub fn handle_data_event(&mut self, ev: DataEvent) {
         let Some(t) = self.transfer.as_mut() else {
-            log::debug!("data event {ev:?} with no transfer");
+            self.passive_event(ev);
             return;
         };
         match (ev, t.connected) {
+            (DataEvent::Listening(_), _) => log::debug!("late Listening event"),
             (DataEvent::Connected, false) => {
                 t.connected = true;
                 self.start_transfer();
@@ -261,7 +261,7 @@ impl Session {
 
     pub(super) fn begin(
         &mut self,
-        peer: SocketAddrV4,
+        plan: DataPlan,
         verb: &'static str,
         arg: String,
         payload: Payload,
@@ -278,7 +278,13 @@ impl Session {
             error: None,
             bytes: 0,
         });
-        self.actions.push_back(DataAction::Connect { peer, label });
+        match plan {
+            DataPlan::Active(peer) => self.actions.push_back(DataAction::Connect { peer, label }),
+            // The client connected after PASV, before this command: go.
+            DataPlan::Passive { connected: true } => self.handle_data_event(DataEvent::Connected),
+            // It will connect: DataEvent::Connected starts the transfer.
+            DataPlan::Passive { connected: false } => {}
+        }
     }
 
     /// `ABOR`: during a transfer drop the data connection and answer 426 then 226.

@@ -433,6 +433,96 @@ print('end:', reply())
     stop_server(server);
 }
 
+#[test]
+fn ftplib_and_curl_use_the_rfc_3659_and_file_commands() {
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(curl) = peer("curl") else { return };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-verbs");
+    let root = serve_dir(&dir, true);
+    ns.tun("tun0", "10.7.0.1/24");
+    let server = start_server(
+        &ns,
+        &dir,
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable",
+    );
+    let script = r#"
+import ftplib, io, sys
+f = ftplib.FTP(timeout=30)
+f.connect(sys.argv[1], 21)
+f.login()
+facts = dict(f.mlsd(facts=['type', 'size']))
+print('mlsd', sorted(facts), facts['readme.txt']['size'], facts['pub']['type'])
+print('size', f.size('readme.txt'))
+print('mdtm', f.voidcmd('MDTM readme.txt'))
+head = io.BytesIO()
+f.retrbinary('RETR readme.txt', head.write, rest=10)
+print('rest', head.getvalue() == open(sys.argv[2], 'rb').read()[10:])
+f.storbinary('STOR up.txt', io.BytesIO(b'one\n'))
+f.storbinary('APPE up.txt', io.BytesIO(b'two\n'))
+print('appe', f.size('up.txt'))
+f.rename('up.txt', 'moved.txt')
+print('mkd', f.mkd('newdir'))
+f.rmd('newdir')
+print('after', sorted(f.nlst()))
+f.delete('moved.txt')
+print('deleted', 'moved.txt' not in f.nlst())
+f.quit()
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script, "10.7.0.2"])
+        .arg(root.join("readme.txt"));
+    let done = ns
+        .run(cmd, &dir.0, "ftplib-verbs", secs(60))
+        .success("ftplib MLSD/SIZE/MDTM/REST/STOR/APPE/RNFR/RNTO/MKD/RMD/DELE");
+    let out = &done.stdout;
+    let readme_len = std::fs::metadata(root.join("readme.txt"))
+        .expect("readme")
+        .len();
+    for want in [
+        format!("size {readme_len}"),
+        "mdtm 213 ".to_string(),
+        "rest True".to_string(),
+        "appe 8".to_string(),
+        "mkd /newdir".to_string(),
+        "deleted True".to_string(),
+    ] {
+        assert!(out.contains(&want), "missing {want:?} in:\n{out}");
+    }
+    assert!(
+        out.contains("'moved.txt'") && !out.contains("'newdir'"),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!("mlsd ")) && out.contains(" dir"),
+        "{out}"
+    );
+
+    // curl resumes a download where a partial file ends (REST).
+    let part = dir.path("resumed.bin");
+    let whole = std::fs::read(root.join(BIG)).expect("big");
+    std::fs::write(&part, &whole[..1 << 20]).expect("partial");
+    let mut get = ns.command(&curl);
+    get.args([
+        "-sS",
+        "--connect-timeout",
+        "5",
+        "--max-time",
+        "120",
+        "-C",
+        "-",
+        "-o",
+    ])
+    .arg(&part)
+    .arg(format!("ftp://10.7.0.2/{BIG}"));
+    ns.run(get, &dir.0, "curl-resume", secs(130))
+        .success("curl -C - (REST)");
+    assert_same_file(&part, &root.join(BIG));
+    stop_server(server);
+}
+
 /// Writes a vsftpd configuration for anonymous active-mode FTP on `address`, serving `root`
 /// (with a writable `upload` directory owned by `ftp`); returns the configuration's path.
 fn vsftpd_config(dir: &Scratch, root: &Path, address: &str) -> PathBuf {

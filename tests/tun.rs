@@ -495,10 +495,7 @@ f.quit()
         out.contains("'moved.txt'") && !out.contains("'newdir'"),
         "{out}"
     );
-    assert!(
-        out.contains(&format!("mlsd ")) && out.contains(" dir"),
-        "{out}"
-    );
+    assert!(out.contains("mlsd ") && out.contains(" dir"), "{out}");
 
     // curl resumes a download where a partial file ends (REST).
     let part = dir.path("resumed.bin");

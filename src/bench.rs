@@ -142,3 +142,71 @@ pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), String> {
     let on = best(Some(&capture))?;
     Ok((off, on))
 }
+
+/// A `/proc/self/status` figure (`VmRSS`, `VmHWM`, ...) in bytes.
+fn proc_status_bytes(field: &str) -> Option<u64> {
+    let status = fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with(field))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// What [`sessions`] measured.
+#[derive(Clone, Debug)]
+pub struct SessionsMeasure {
+    /// Sessions run at once.
+    pub sessions: usize,
+    /// Wall time of the whole run.
+    pub elapsed: Duration,
+    /// Growth of the peak resident set over the run, per session, bytes.
+    pub memory_per_session: u64,
+}
+
+/// Runs `n` sessions at once on one server host (each: login, LIST, RETR of 1 MiB, QUIT) on
+/// the real clock, checks every byte, and measures the memory they took.
+pub fn sessions(n: usize, dir: &Path) -> Result<SessionsMeasure, String> {
+    let scratch = TempDir::new_in(dir, "bench-sessions")
+        .map_err(|e| format!("cannot make a scratch directory in {}: {e}", dir.display()))?;
+    let root = scratch.0.join("root");
+    let local = scratch.0.join("local");
+    fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+    fs::create_dir_all(&local).map_err(|e| e.to_string())?;
+    make_file(&root.join("one.bin"), 1 << 20).map_err(|e| e.to_string())?;
+    let want = fs::read(root.join("one.bin")).map_err(|e| e.to_string())?;
+    let lab = LabConfig {
+        delay: Duration::ZERO,
+        max_sessions: n,
+        ..LabConfig::default()
+    };
+    let plans = (0..n)
+        .map(|i| {
+            vec![
+                Step::List(None),
+                Step::Retr {
+                    remote: "one.bin".into(),
+                    local: local.join(format!("{i}.bin")),
+                },
+            ]
+        })
+        .collect();
+    let before = proc_status_bytes("VmRSS:").unwrap_or(0);
+    let runs = lab.run_many(&root, plans, None, Clock::Real)?;
+    let peak = proc_status_bytes("VmHWM:").unwrap_or(0);
+    for (i, (outcomes, error)) in runs.sessions.iter().enumerate() {
+        if let Some(e) = error {
+            return Err(format!("session {i}: {e}"));
+        }
+        if outcomes.len() != 2 || outcomes.iter().any(|o| !o.ok) {
+            return Err(format!("session {i} failed: {outcomes:?}"));
+        }
+        let got = fs::read(local.join(format!("{i}.bin"))).map_err(|e| e.to_string())?;
+        if got != want {
+            return Err(format!("session {i}: the download differs"));
+        }
+    }
+    Ok(SessionsMeasure {
+        sessions: n,
+        elapsed: runs.elapsed,
+        memory_per_session: peak.saturating_sub(before) / n.max(1) as u64,
+    })
+}

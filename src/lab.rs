@@ -63,6 +63,9 @@ pub struct LabConfig {
     pub passive: bool,
     /// Bound on the session's duration (simulated or real).
     pub limit: StdDuration,
+    /// Sessions the server accepts at once (and sockets it keeps listening: smoltcp has no
+    /// backlog, so a client arriving when none listens gets a RST).
+    pub max_sessions: usize,
 }
 
 impl Default for LabConfig {
@@ -82,8 +85,20 @@ impl Default for LabConfig {
             login: ("anonymous".into(), "student@example.org".into()),
             passive: false,
             limit: StdDuration::from_secs(600),
+            max_sessions: 4,
         }
     }
+}
+
+/// What each session of a many-session lab produced, and the run's totals.
+#[derive(Debug)]
+pub struct LabRuns {
+    /// Per session, in order: its outcomes and fatal error.
+    pub sessions: Vec<(Vec<Outcome>, Option<String>)>,
+    /// Duration of the whole run (simulated with the virtual clock).
+    pub elapsed: StdDuration,
+    /// Frames written to the capture (0 without one).
+    pub frames: u64,
 }
 
 /// What a lab session produced.
@@ -124,12 +139,31 @@ impl LabConfig {
         recorder: Option<&Recorder>,
         clock: Clock,
     ) -> Result<LabRun, String> {
+        let mut runs = self.run_many(root, vec![steps], recorder, clock)?;
+        let (outcomes, error) = runs.sessions.pop().unwrap_or_default();
+        Ok(LabRun {
+            outcomes,
+            error,
+            elapsed: runs.elapsed,
+            frames: runs.frames,
+        })
+    }
+
+    /// Runs one client session per entry of `sessions`, all at once, from the client host
+    /// (session `i` listens on data ports from `data_port_base + 16 i`).
+    pub fn run_many(
+        &self,
+        root: &Path,
+        sessions: Vec<Vec<Step>>,
+        recorder: Option<&Recorder>,
+        clock: Clock,
+    ) -> Result<LabRuns, String> {
         let (server_end, client_end) = wire::pair(WireConfig {
             mtu: self.mtu,
             delay: Duration::from_micros(self.delay.as_micros() as u64),
         });
         let Some(recorder) = recorder else {
-            return self.run_on(server_end, client_end, None, root, steps, clock);
+            return self.run_on(server_end, client_end, None, root, sessions, clock);
         };
         let iface = recorder
             .add_interface(&format!(
@@ -138,7 +172,14 @@ impl LabConfig {
             .map_err(|e| format!("cannot write the capture: {e}"))?;
         let server_dev = Capture::tap(server_end, recorder.clone(), iface, Direction::Outbound);
         let client_dev = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
-        let mut run = self.run_on(server_dev, client_dev, Some(recorder), root, steps, clock)?;
+        let mut run = self.run_on(
+            server_dev,
+            client_dev,
+            Some(recorder),
+            root,
+            sessions,
+            clock,
+        )?;
         run.frames = recorder
             .finish()
             .map_err(|e| format!("cannot write the capture: {e}"))?;
@@ -151,9 +192,9 @@ impl LabConfig {
         client_dev: DC,
         recorder: Option<&Recorder>,
         root: &Path,
-        steps: Vec<Step>,
+        sessions: Vec<Vec<Step>>,
         clock: Clock,
-    ) -> Result<LabRun, String>
+    ) -> Result<LabRuns, String>
     where
         DS: Device + NextArrival,
         DC: Device + NextArrival,
@@ -193,8 +234,8 @@ impl LabConfig {
             Arc::new(jail),
             ServerNet {
                 control_port: 21,
-                listeners: 1,
-                max_sessions: 4,
+                listeners: self.max_sessions.max(1),
+                max_sessions: self.max_sessions.max(1),
                 control_socket,
                 data: DataOptions {
                     source_port: Some(self.data_source_port),
@@ -202,31 +243,37 @@ impl LabConfig {
                 },
             },
         );
-        let client = Client::new(
-            ClientConfig {
-                user: self.login.0.clone(),
-                pass: self.login.1.clone(),
-                local_ip: CLIENT_IP,
-                data_port_base: self.data_port_base,
-                fin: self.fin,
-                passive: self.passive,
-                server_ip: SERVER_IP,
-            },
-            steps,
-        );
-        let client = ClientNode::connect(
-            &mut client_host,
-            SocketAddrV4::new(SERVER_IP, 21),
-            client,
-            control_socket,
-            data,
-        )
-        .map_err(|e| format!("cannot open the control connection: {e}"))?;
+        let mut clients = Vec::with_capacity(sessions.len());
+        for (i, steps) in sessions.into_iter().enumerate() {
+            let client = Client::new(
+                ClientConfig {
+                    user: self.login.0.clone(),
+                    pass: self.login.1.clone(),
+                    local_ip: CLIENT_IP,
+                    data_port_base: self
+                        .data_port_base
+                        .saturating_add((i as u16).saturating_mul(16)),
+                    fin: self.fin,
+                    passive: self.passive,
+                    server_ip: SERVER_IP,
+                },
+                steps,
+            );
+            let node = ClientNode::connect(
+                &mut client_host,
+                SocketAddrV4::new(SERVER_IP, 21),
+                client,
+                control_socket,
+                data,
+            )
+            .map_err(|e| format!("cannot open the control connection: {e}"))?;
+            clients.push(node);
+        }
         let mut sim = Sim {
             server_host,
             server,
             client_host,
-            client,
+            clients,
         };
         let wall = match clock {
             Clock::Virtual(_) => UNIX_EPOCH + StdDuration::from_secs(EPOCH_SECS),
@@ -236,10 +283,15 @@ impl LabConfig {
         let end = sim
             .run(clock, wall, limit)
             .map_err(|e| format!("the session failed: {e}"))?;
-        let client = sim.client.client();
-        Ok(LabRun {
-            outcomes: client.outcomes().to_vec(),
-            error: client.error().map(str::to_string),
+        Ok(LabRuns {
+            sessions: sim
+                .clients
+                .iter()
+                .map(|c| {
+                    let c = c.client();
+                    (c.outcomes().to_vec(), c.error().map(str::to_string))
+                })
+                .collect(),
             elapsed: StdDuration::from_micros((end - start).total_micros()),
             frames: 0,
         })

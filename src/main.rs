@@ -211,6 +211,10 @@ struct BenchArgs {
     /// without the file system's).
     #[arg(long)]
     capture_file: Option<PathBuf>,
+    /// Instead: run N sessions at once (login, LIST, RETR of 1 MiB each) on one server host,
+    /// and report the time and the memory per session.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    sessions: Option<u32>,
 }
 
 fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
@@ -326,6 +330,17 @@ fn print_out(text: &str) -> Result<(), String> {
 }
 
 fn run_bench(args: BenchArgs) -> Result<(), String> {
+    if let Some(n) = args.sessions {
+        let dir = args.dir.unwrap_or_else(std::env::temp_dir);
+        let m = bench::sessions(n as usize, &dir)?;
+        println!(
+            "{} sessions at once (LIST + RETR 1 MiB each, every byte checked): {:.3} s, {:.0} KiB of memory per session",
+            m.sessions,
+            m.elapsed.as_secs_f64(),
+            m.memory_per_session as f64 / 1024.0
+        );
+        return Ok(());
+    }
     let opts = BenchOptions {
         size: args.size_mib << 20,
         mtu: args.mtu as usize,

@@ -767,3 +767,51 @@ fn passive_data_connections_go_from_the_client_to_the_passive_port() {
     }
     assert_eq!(fs::read(s.local.join("f.txt")).unwrap(), b"passive");
 }
+
+// ---------------------------------------------------------------------------------------------
+// Many sessions at once
+// ---------------------------------------------------------------------------------------------
+
+fn many_sessions(tag: &str, sessions: usize, passive: bool) {
+    let s = scratch(tag);
+    let file = content(1 << 20, 42);
+    fs::write(s.root.join("one.bin"), &file).unwrap();
+    let cfg = LabConfig {
+        max_sessions: 256,
+        passive,
+        ..Default::default()
+    };
+    let plans: Vec<Vec<Step>> = (0..sessions)
+        .map(|i| {
+            vec![
+                Step::List(None),
+                Step::Retr {
+                    remote: "one.bin".into(),
+                    local: s.local.join(format!("{i}.bin")),
+                },
+            ]
+        })
+        .collect();
+    let runs = cfg
+        .run_many(&s.root, plans, None, smolftp::lab::virtual_start())
+        .expect("the run");
+    assert_eq!(runs.sessions.len(), sessions);
+    for (i, (outcomes, error)) in runs.sessions.iter().enumerate() {
+        assert_eq!(error, &None, "session {i}");
+        assert_eq!(outcomes.len(), 2, "session {i}");
+        assert_ok(&outcomes[0], 226);
+        assert_ok(&outcomes[1], 226);
+        let got = fs::read(s.local.join(format!("{i}.bin"))).unwrap();
+        assert!(got == file, "session {i}: the download differs");
+    }
+}
+
+#[test]
+fn two_hundred_sessions_at_once_active() {
+    many_sessions("many-active", 200, false);
+}
+
+#[test]
+fn fifty_sessions_at_once_passive() {
+    many_sessions("many-passive", 50, true);
+}

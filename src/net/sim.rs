@@ -1,7 +1,7 @@
 //! # Simulation: two hosts on one cable
 //!
-//! Layer: network (poll loop). Runs an FTP server node and an FTP client node, each on its own
-//! [`Host`], over an in-process cable, until the client's session is over and every connection
+//! Layer: network (poll loop). Runs an FTP server node and FTP client nodes (one or many, all on
+//! the client's [`Host`]), over an in-process cable, until every client's session is over and every connection
 //! has been released. With the virtual clock, time stands still while there is work and jumps to
 //! the next timer or frame arrival when there is none, so a run takes no wall time and gives the
 //! same frames every time; with the real clock it runs flat out (benchmarks).
@@ -57,8 +57,8 @@ pub struct Sim<DS: Device, DC: Device> {
     pub server: ServerNode,
     /// The client's host.
     pub client_host: Host<DC>,
-    /// The FTP client.
-    pub client: ClientNode,
+    /// The FTP clients (one per session, all on the client's host).
+    pub clients: Vec<ClientNode>,
 }
 
 impl<DS: Device + NextArrival, DC: Device + NextArrival> Sim<DS, DC> {
@@ -80,8 +80,12 @@ impl<DS: Device + NextArrival, DC: Device + NextArrival> Sim<DS, DC> {
             self.server_host.poll(now);
             let mut busy = self.server.step(&mut self.server_host, wall);
             self.client_host.poll(now);
-            busy |= self.client.step(&mut self.client_host);
-            if self.client.is_finished(&mut self.client_host) && self.quiet(now) {
+            let mut all_done = true;
+            for client in &mut self.clients {
+                busy |= client.step(&mut self.client_host);
+                all_done &= client.is_finished(&mut self.client_host);
+            }
+            if all_done && self.quiet(now) {
                 return Ok(now);
             }
             if now - start > limit {

@@ -227,6 +227,7 @@ impl LabConfig {
             allow_foreign_port: false,
             max_login_failures: 3,
             atomic_uploads: true,
+            ..ServerConfig::new(root)
         };
         let server = ServerNode::new(
             &mut server_host,

@@ -166,6 +166,7 @@ fn serve_on<D: Device + Wait>(
         allow_foreign_port: opts.allow_foreign_port,
         max_login_failures: 3,
         atomic_uploads: true,
+        ..ServerConfig::new(opts.root.clone())
     };
     let mut node = ServerNode::new(
         &mut host,

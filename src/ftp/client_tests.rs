@@ -35,6 +35,9 @@ fn server(root: &Path, writable: bool) -> Session {
         allow_foreign_port: false,
         max_login_failures: 3,
         atomic_uploads: true,
+        idle_timeout: None,
+        login_failure_delay: std::time::Duration::ZERO,
+        data_timeout: std::time::Duration::from_secs(30),
     };
     let jail = Jail::new(root).unwrap();
     Session::new(

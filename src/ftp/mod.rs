@@ -142,11 +142,17 @@ pub trait Endpoint {
     fn wants_close(&self) -> bool;
     /// The peer closed the control connection.
     fn control_closed(&mut self) {}
+    /// The monotonic time now (any origin): timers that are due fire.
+    fn handle_time(&mut self, _now: std::time::Duration) {}
+    /// When [`Endpoint::handle_time`] should next be called, if a timer runs.
+    fn next_deadline(&self) -> Option<std::time::Duration> {
+        None
+    }
 }
 
 /// Forwards [`Endpoint`] to a type's inherent methods of the same names.
 macro_rules! endpoint_impl {
-    ($ty:ty, wants_close: $wants:ident, closed: |$s:ident| $closed:expr) => {
+    ($ty:ty, wants_close: $wants:ident, closed: |$s:ident| $closed:expr $(, $timers:ident)?) => {
         impl Endpoint for $ty {
             fn handle_control(&mut self, bytes: &[u8]) {
                 <$ty>::handle_control(self, bytes)
@@ -176,9 +182,18 @@ macro_rules! endpoint_impl {
                 let $s = self;
                 $closed
             }
+            $(
+                fn handle_time(&mut self, now: std::time::Duration) {
+                    let _ = stringify!($timers);
+                    <$ty>::handle_time(self, now)
+                }
+                fn next_deadline(&self) -> Option<std::time::Duration> {
+                    <$ty>::next_deadline(self)
+                }
+            )?
         }
     };
 }
 
-endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| ());
+endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| (), timers);
 endpoint_impl!(client::Client, wants_close: is_finished, closed: |s| s.handle_control_closed());

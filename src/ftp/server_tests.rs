@@ -17,6 +17,9 @@ pub(crate) fn config(root: &std::path::Path, writable: bool) -> ServerConfig {
         allow_foreign_port: false,
         max_login_failures: 3,
         atomic_uploads: true,
+        idle_timeout: None,
+        login_failure_delay: Duration::ZERO,
+        data_timeout: Duration::from_secs(30),
     }
 }
 

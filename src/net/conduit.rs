@@ -125,6 +125,9 @@ impl Conduit {
         opts: &DataOptions,
     ) -> bool {
         let mut progress = false;
+        ep.handle_time(std::time::Duration::from_micros(
+            host.now().total_micros().max(0) as u64,
+        ));
         // Each round can produce events that produce actions: a few rounds settle it.
         for _ in 0..8 {
             let mut again = self.control_in(host, ep);

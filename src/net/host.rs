@@ -82,6 +82,8 @@ pub struct Host<D: Device> {
     tracked: BTreeMap<SocketHandle, Tracked>,
     transitions: Vec<Transition>,
     next_port: u16,
+    /// The time of the last poll: the host's clock, as the endpoints' timers see it.
+    now: Instant,
 }
 
 /// Why a connection could not be opened.
@@ -125,6 +127,7 @@ impl<D: Device> Host<D> {
             tracked: BTreeMap::new(),
             transitions: Vec::new(),
             next_port: EPHEMERAL_FIRST,
+            now,
         }
     }
 
@@ -132,6 +135,11 @@ impl<D: Device> Host<D> {
     /// [`crate::link::Capture`] writing to the same recorder).
     pub fn set_recorder(&mut self, recorder: Recorder) {
         self.recorder = Some(recorder);
+    }
+
+    /// The time of the last poll.
+    pub fn now(&self) -> Instant {
+        self.now
     }
 
     /// The host's name.
@@ -270,6 +278,7 @@ impl<D: Device> Host<D> {
     /// Polls the interface once: frames in and out, timers. Returns whether a socket may have
     /// changed. State transitions are logged; recorded frames are explained and written.
     pub fn poll(&mut self, now: Instant) -> bool {
+        self.now = now;
         self.track();
         let changed = self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.track();

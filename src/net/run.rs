@@ -38,14 +38,16 @@ impl<D: Device + Wait> Wait for Capture<D> {
     }
 }
 
-/// Polls once and sleeps until there is something to do, unless `busy`.
-fn pause<D: Device + Wait>(host: &mut Host<D>, busy: bool) {
+/// Sleeps until there is something to do (a frame, a stack timer, `deadline`), unless `busy`.
+fn pause<D: Device + Wait>(host: &mut Host<D>, busy: bool, deadline: Option<Instant>) {
     if busy {
         return;
     }
-    let delay = host
-        .poll_delay(Instant::now())
-        .map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
+    let now = Instant::now();
+    let mut delay = host.poll_delay(now).map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
+    if let Some(at) = deadline {
+        delay = delay.min(if at > now { at - now } else { Duration::ZERO });
+    }
     if delay > Duration::ZERO {
         host.device().wait(Some(delay));
     }
@@ -62,7 +64,7 @@ pub fn serve<D: Device + Wait>(
     while !stop.load(Ordering::Relaxed) {
         host.poll(Instant::now());
         let busy = node.step(host, SystemTime::now());
-        pause(host, busy);
+        pause(host, busy, node.next_deadline());
     }
     node.shutdown(host);
     let deadline = Instant::now() + drain;
@@ -73,7 +75,7 @@ pub fn serve<D: Device + Wait>(
             host.poll(Instant::now());
             return true;
         }
-        pause(host, false);
+        pause(host, false, None);
     }
     false
 }
@@ -123,6 +125,6 @@ pub fn run_client<D: Device + Wait>(
             host.poll(Instant::now());
             return ClientEnd::TimedOut;
         }
-        pause(host, busy);
+        pause(host, busy, None);
     }
 }

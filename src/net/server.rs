@@ -95,6 +95,15 @@ impl ServerNode {
         self.sessions.iter().filter(|s| s.counted).count()
     }
 
+    /// When a session's timer (idle, login delay, data deadline) is next due.
+    pub fn next_deadline(&self) -> Option<smoltcp::time::Instant> {
+        self.sessions
+            .iter()
+            .filter_map(|s| s.endpoint.next_deadline())
+            .min()
+            .map(|d| smoltcp::time::Instant::from_micros(d.as_micros() as i64))
+    }
+
     /// Sessions served so far (ended ones included).
     pub fn served(&self) -> u64 {
         self.served

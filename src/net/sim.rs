@@ -121,6 +121,7 @@ impl<DS: Device + NextArrival, DC: Device + NextArrival> Sim<DS, DC> {
             self.client_host.poll_at(now),
             self.server_host.device().next_arrival(),
             self.client_host.device().next_arrival(),
+            self.server.next_deadline(),
         ]
         .into_iter()
         .flatten()

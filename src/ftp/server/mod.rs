@@ -2,24 +2,28 @@
 //!
 //! Layer: application protocol. One [`Session`] per control connection: it is fed control bytes
 //! and data-connection events and answers with reply bytes and [`DataAction`]s, following the
-//! contract in [`crate::ftp`]. Active mode only (`PORT`). It reads and writes files through the
-//! [`Jail`]; it never touches sockets, smoltcp or the clock (the time comes in with
-//! [`Session::new`] and [`Session::set_now`]).
+//! contract in [`crate::ftp`]. Active (`PORT`) and passive (`PASV`, `EPSV`) mode. It reads and
+//! writes files through the [`Jail`]; it never touches sockets, smoltcp or the clock (the wall
+//! time for listings comes in with [`Session::new`] and [`Session::set_now`], the monotonic time
+//! for its timers with `handle_time`, see `timers.rs`).
 //!
 //! Where each verb lives: this file holds the session, the dispatch, login (`USER PASS REIN`)
 //! and `PORT`; `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
 //! REST ALLO`, listings); `info.rs` the informational ones (`FEAT OPTS HELP STAT SITE MLST`);
-//! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`).
+//! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`);
+//! `timers.rs` the idle timeout, the delay after a failed login and the data connection's
+//! deadline.
 
 mod files;
 mod info;
+mod timers;
 mod transfer;
 
 use std::collections::VecDeque;
 use std::net::{Ipv4Addr, SocketAddrV4};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
+use std::time::{Duration, SystemTime};
 
 use super::command::{self, Command, Line, LineBuffer, TransferType};
 use super::jail::Jail;
@@ -54,6 +58,14 @@ pub struct ServerConfig {
     /// so an interrupted upload never leaves a truncated file under the final name. Safe
     /// default: `true`.
     pub atomic_uploads: bool,
+    /// A control connection idle this long (no command, no transfer) is told `421` and
+    /// closed; `None`: never. Default: 300 s.
+    pub idle_timeout: Option<Duration>,
+    /// A failed `PASS` is answered after this delay, and nothing else is read meanwhile
+    /// (slows password guessing down, as vsftpd does). Default: 1 s.
+    pub login_failure_delay: Duration,
+    /// A transfer whose data connection has not come within this gets `425`. Default: 30 s.
+    pub data_timeout: Duration,
 }
 
 impl ServerConfig {
@@ -70,6 +82,9 @@ impl ServerConfig {
             allow_foreign_port: false,
             max_login_failures: 3,
             atomic_uploads: true,
+            idle_timeout: Some(Duration::from_secs(300)),
+            login_failure_delay: Duration::from_secs(1),
+            data_timeout: Duration::from_secs(30),
         }
     }
 }
@@ -100,6 +115,7 @@ pub struct Session {
     facts: Facts,
     transfer: Option<Transfer>,
     closing: bool,
+    timers: timers::Timers,
 }
 
 /// Where the next transfer's data connection comes from.
@@ -168,6 +184,7 @@ impl Session {
             facts: Facts::default(),
             transfer: None,
             closing: false,
+            timers: timers::Timers::default(),
         };
         let greeting = s.config.greeting.clone();
         s.reply(220, &greeting);
@@ -195,6 +212,7 @@ impl Session {
             return;
         }
         self.lines.push(bytes);
+        self.timers.activity();
         self.process();
     }
 
@@ -236,7 +254,7 @@ impl Session {
     /// Handles queued lines until a transfer starts or the session closes. During a transfer
     /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end.
     fn process(&mut self) {
-        while !self.closing {
+        while !self.closing && !self.timers.holding() {
             if self.transfer.is_some() {
                 match self.lines.next_line() {
                     Some(Line::Complete(l)) if is_urgent(&l) => self.handle_line(&l),
@@ -367,11 +385,18 @@ impl Session {
         }
         self.failed_logins += 1;
         let max = self.config.max_login_failures;
-        if max > 0 && self.failed_logins >= max {
-            self.reply(421, "Login incorrect; too many failures, closing.");
-            self.closing = true;
+        let (reply, close) = if max > 0 && self.failed_logins >= max {
+            (
+                Reply::new(421, "Login incorrect; too many failures, closing."),
+                true,
+            )
         } else {
-            self.reply(530, "Login incorrect.");
+            (Reply::new(530, "Login incorrect."), false)
+        };
+        let delay = self.config.login_failure_delay;
+        if !self.timers.hold(reply.clone(), close, delay) {
+            self.send(reply);
+            self.closing |= close;
         }
     }
 

@@ -472,7 +472,12 @@ fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize {
         let reply = o.reply.to_string();
         if o.ok {
             match &o.step {
-                Step::Pwd | Step::Size(_) | Step::Quote(_) | Step::Feat | Step::Syst => {
+                Step::Pwd
+                | Step::Size(_)
+                | Step::Quote(_)
+                | Step::Feat
+                | Step::Syst
+                | Step::Mkd(_) => {
                     println!("{reply}")
                 }
                 Step::Retr { .. } | Step::Stor { .. } => {

@@ -815,3 +815,34 @@ fn two_hundred_sessions_at_once_active() {
 fn fifty_sessions_at_once_passive() {
     many_sessions("many-passive", 50, true);
 }
+
+#[test]
+fn client_file_commands_mkdir_rename_delete_rmdir() {
+    let s = scratch("file-verbs");
+    fs::write(s.root.join("old.txt"), b"x").unwrap();
+    let cfg = LabConfig {
+        writable: true,
+        ..Default::default()
+    };
+    let steps = vec![
+        Step::Mkd("new".into()),
+        Step::Rename {
+            from: "old.txt".into(),
+            to: "new/moved.txt".into(),
+        },
+        Step::Rename {
+            from: "missing".into(),
+            to: "x".into(),
+        },
+        Step::Dele("new/moved.txt".into()),
+        Step::Rmd("new".into()),
+    ];
+    let run = run(&cfg, &s.root, steps);
+    assert_session(&run, 5);
+    assert_ok(&run.outcomes[0], 257);
+    assert_ok(&run.outcomes[1], 250);
+    assert_refused(&run.outcomes[2], 550);
+    assert_ok(&run.outcomes[3], 250);
+    assert_ok(&run.outcomes[4], 250);
+    assert!(!s.root.join("old.txt").exists() && !s.root.join("new").exists());
+}

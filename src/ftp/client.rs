@@ -403,6 +403,10 @@ impl Client {
                 return;
             }
             s @ State::Simple(_) if reply.is_positive_preliminary() => s,
+            State::Simple(Step::Rename { from, to }) if reply.code == 350 => {
+                self.send_line(&format!("RNTO {to}"));
+                State::Simple(Step::Rename { from, to })
+            }
             State::Simple(step) => {
                 let ok = reply.is_positive_completion();
                 self.record(step, reply, ok, None, 0, None);

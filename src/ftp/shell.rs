@@ -41,6 +41,9 @@ commands:
   binary | ascii         transfer type (TYPE I / TYPE A)
   passive                switch passive mode (EPSV/PASV) on or off
   size FILE              size of a remote file (SIZE)
+  mkdir DIR | rmdir DIR  make or remove a remote directory (MKD / RMD)
+  delete FILE            remove a remote file (DELE)
+  rename FROM TO         rename a remote file (RNFR, RNTO)
   quote LINE...          send a raw command line
   open HOST [PORT]       connect to a server
   user NAME [PASSWORD]   log in again as NAME
@@ -125,6 +128,24 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             max(1)?;
             Step::Size(arg(0).ok_or_else(|| need("FILE"))?)
         }
+        "mkdir" => {
+            max(1)?;
+            Step::Mkd(arg(0).ok_or_else(|| need("DIR"))?)
+        }
+        "rmdir" => {
+            max(1)?;
+            Step::Rmd(arg(0).ok_or_else(|| need("DIR"))?)
+        }
+        "delete" | "rm" => {
+            max(1)?;
+            Step::Dele(arg(0).ok_or_else(|| need("FILE"))?)
+        }
+        "rename" => {
+            max(2)?;
+            let from = arg(0).ok_or_else(|| need("FROM"))?;
+            let to = arg(1).ok_or_else(|| need("TO"))?;
+            Step::Rename { from, to }
+        }
         "quote" | "literal" => {
             if args.is_empty() {
                 return Err(need("LINE"));
@@ -197,6 +218,15 @@ mod tests {
         assert_eq!(step("binary"), Step::Type(TransferType::Image));
         assert_eq!(step("ascii"), Step::Type(TransferType::Ascii));
         assert_eq!(step("quote SITE HELP"), Step::Quote("SITE HELP".into()));
+        assert_eq!(step("mkdir new"), Step::Mkd("new".into()));
+        assert_eq!(step("rm old.txt"), Step::Dele("old.txt".into()));
+        assert_eq!(
+            step("rename a b"),
+            Step::Rename {
+                from: "a".into(),
+                to: "b".into()
+            }
+        );
     }
 
     #[test]

@@ -48,6 +48,19 @@ pub enum Step {
     Noop,
     /// Any command line, sent as is (BSD ftp's `quote`); CR and LF are dropped.
     Quote(String),
+    /// `MKD path`
+    Mkd(String),
+    /// `RMD path`
+    Rmd(String),
+    /// `DELE path`
+    Dele(String),
+    /// `RNFR from`, then `RNTO to` once the server answers 350.
+    Rename {
+        /// Current name.
+        from: String,
+        /// New name.
+        to: String,
+    },
 }
 
 impl Step {
@@ -87,6 +100,10 @@ impl fmt::Display for Step {
             Step::Syst => f.write_str("SYST"),
             Step::Feat => f.write_str("FEAT"),
             Step::Noop => f.write_str("NOOP"),
+            Step::Mkd(p) => write!(f, "MKD {p}"),
+            Step::Rmd(p) => write!(f, "RMD {p}"),
+            Step::Dele(p) => write!(f, "DELE {p}"),
+            Step::Rename { from, .. } => write!(f, "RNFR {from}"),
             Step::Quote(line) => {
                 let clean: String = line.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
                 f.write_str(&clean)

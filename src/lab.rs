@@ -5,14 +5,14 @@
 //! (10.0.0.2) running a list of FTP steps, an in-process cable between them, optionally a
 //! capture tapped on the cable, and a clock (virtual or real).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::Ipv4Cidr;
+use smoltcp::wire::{Ipv4Cidr, Ipv6Cidr};
 
 use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
@@ -31,6 +31,10 @@ pub const EPOCH_SECS: u64 = 1_704_067_200;
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// Address of the client host.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
+/// IPv6 address of the server host (with [`LabConfig::ipv6`]).
+pub const SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
+/// IPv6 address of the client host (with [`LabConfig::ipv6`]).
+pub const CLIENT_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
 
 /// The knobs of a lab.
 #[derive(Clone, Debug)]
@@ -66,6 +70,9 @@ pub struct LabConfig {
     /// Sessions the server accepts at once (and sockets it keeps listening: smoltcp has no
     /// backlog, so a client arriving when none listens gets a RST).
     pub max_sessions: usize,
+    /// Both hosts get an IPv6 address too ([`SERVER_IP6`], [`CLIENT_IP6`], /64) and the client
+    /// connects to `[fd00::1]:21`: control and data over IPv6 (`EPRT`, `EPSV`).
+    pub ipv6: bool,
 }
 
 impl Default for LabConfig {
@@ -86,6 +93,7 @@ impl Default for LabConfig {
             passive: false,
             limit: StdDuration::from_secs(600),
             max_sessions: 4,
+            ipv6: false,
         }
     }
 }
@@ -120,10 +128,29 @@ impl LabConfig {
         socket_options(self.window, self.send_buffer, Duration::from_secs(60))
     }
 
-    fn host(&self, name: &str, ip: Ipv4Addr, seed: u64) -> HostConfig {
+    /// The server's address as the client sees it: IPv4, or IPv6 with [`LabConfig::ipv6`].
+    pub fn server_ip(&self) -> IpAddr {
+        if self.ipv6 {
+            IpAddr::V6(SERVER_IP6)
+        } else {
+            IpAddr::V4(SERVER_IP)
+        }
+    }
+
+    /// The client's address, of the same family as [`LabConfig::server_ip`].
+    pub fn client_ip(&self) -> IpAddr {
+        if self.ipv6 {
+            IpAddr::V6(CLIENT_IP6)
+        } else {
+            IpAddr::V4(CLIENT_IP)
+        }
+    }
+
+    fn host(&self, name: &str, ip: Ipv4Addr, ip6: Ipv6Addr, seed: u64) -> HostConfig {
         HostConfig {
             name: name.into(),
             addr: Ipv4Cidr::new(ip, 24),
+            addr6: self.ipv6.then(|| Ipv6Cidr::new(ip6, 64)),
             gateway: None,
             seed,
             congestion: self.congestion,
@@ -203,11 +230,14 @@ impl LabConfig {
             Clock::Virtual(t) => t,
             Clock::Real => Instant::now(),
         };
-        let mut server_host =
-            Host::new(self.host("server", SERVER_IP, self.seed), server_dev, start);
+        let mut server_host = Host::new(
+            self.host("server", SERVER_IP, SERVER_IP6, self.seed),
+            server_dev,
+            start,
+        );
         let client_seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED;
         let mut client_host = Host::new(
-            self.host("client", CLIENT_IP, client_seed),
+            self.host("client", CLIENT_IP, CLIENT_IP6, client_seed),
             client_dev,
             start,
         );
@@ -250,19 +280,19 @@ impl LabConfig {
                 ClientConfig {
                     user: self.login.0.clone(),
                     pass: self.login.1.clone(),
-                    local_ip: CLIENT_IP,
+                    local_ip: self.client_ip(),
                     data_port_base: self
                         .data_port_base
                         .saturating_add((i as u16).saturating_mul(16)),
                     fin: self.fin,
                     passive: self.passive,
-                    server_ip: SERVER_IP,
+                    server_ip: self.server_ip(),
                 },
                 steps,
             );
             let node = ClientNode::connect(
                 &mut client_host,
-                SocketAddrV4::new(SERVER_IP, 21),
+                SocketAddr::new(self.server_ip(), 21),
                 client,
                 control_socket,
                 data,

@@ -70,6 +70,7 @@ impl NetOptions {
         HostConfig {
             name: name.into(),
             addr: self.ip,
+            addr6: None,
             gateway: self.gateway,
             seed: seed_or_clock(self.seed),
             congestion: self.congestion,
@@ -294,11 +295,11 @@ impl<D: Device + Wait> Session<'_, D> {
         ClientConfig {
             user: user.into(),
             pass: pass.into(),
-            local_ip: self.opts.net.ip.address(),
+            local_ip: self.opts.net.ip.address().into(),
             data_port_base: self.opts.data_port_base,
             fin: self.opts.fin,
             passive: self.passive,
-            server_ip: *server.ip(),
+            server_ip: (*server.ip()).into(),
         }
     }
 
@@ -344,7 +345,7 @@ impl<D: Device + Wait> Session<'_, D> {
         let (mut control, data) =
             socket_options(self.opts.net.buffer, self.opts.net.buffer, self.timeout);
         control.timeout = Some(self.timeout);
-        ClientNode::connect(&mut self.host, server, client, control, data)
+        ClientNode::connect(&mut self.host, server.into(), client, control, data)
             .map_err(|e| format!("cannot connect to {server}: {e}"))
     }
 

@@ -14,6 +14,9 @@ use smolftp::lab::{self, CLIENT_IP, LabConfig, LabRun, SERVER_IP};
 use smolftp::link::{Format, Recorder};
 use smolftp::trace::{self, Segment};
 
+#[path = "sessions/ipv6.rs"]
+mod ipv6;
+
 /// Sizes around the 1460-byte MSS, the 64 KiB window, and a few MiB.
 const SIZES: [usize; 9] = [
     0,
@@ -685,7 +688,7 @@ fn unknown_and_unimplemented_commands_get_502_and_the_session_goes_on() {
     let s = scratch("quote-502");
     fs::write(s.root.join("f.txt"), b"f").unwrap();
     let steps = vec![
-        Step::Quote("EPRT |1|10.0.0.2|5001|".into()),
+        Step::Quote("LPSV".into()),
         Step::Quote("LPRT 4,4,10,0,0,2,2,19,137".into()),
         Step::Quote("XYZZY plugh".into()),
         Step::Nlst(None),

@@ -1,7 +1,8 @@
 //! # FTP client state machine (sans-IO, application layer)
 //!
 //! Layer: application protocol. A [`Client`] logs in and runs a fixed list of [`Step`]s in
-//! active mode (`PORT`, one data port per transfer: 5001, 5002, ...), one command at a time,
+//! active mode (`PORT`, or `EPRT` to an IPv6 server; one data port per transfer: 5001, 5002,
+//! ...) or passive mode (`EPSV`, then `PASV` on IPv4), one command at a time,
 //! then sends `QUIT`. It is fed reply bytes and data-connection events and answers with command
 //! bytes and [`DataAction`]s, following the contract in [`crate::ftp`]. It reads and writes
 //! local files for `RETR`/`STOR`; it never touches sockets, smoltcp or the clock.
@@ -9,7 +10,7 @@
 use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, SocketAddr};
 
 use super::command::{Line, LineBuffer};
 use super::reply::{Reply, ReplyParser};
@@ -23,8 +24,8 @@ pub struct ClientConfig {
     pub user: String,
     /// Password for `PASS`.
     pub pass: String,
-    /// Our address, announced with `PORT`.
-    pub local_ip: Ipv4Addr,
+    /// Our address, announced with `PORT` (IPv4) or `EPRT` (IPv6).
+    pub local_ip: IpAddr,
     /// First data port (5001 by default); each transfer uses the next one.
     pub data_port_base: u16,
     /// How our sending data connections (`STOR`) are released.
@@ -33,8 +34,9 @@ pub struct ClientConfig {
     /// `PORT` and listen.
     pub passive: bool,
     /// The server's address: passive data connections go there, whatever a `227` reply says
-    /// (as curl and ftplib do: a server behind NAT often names a private address).
-    pub server_ip: Ipv4Addr,
+    /// (as curl and ftplib do: a server behind NAT often names a private address). An IPv6
+    /// server is asked for `EPRT` (active) or `EPSV` alone (passive).
+    pub server_ip: IpAddr,
 }
 
 /// Where the data connection of a transfer stands.
@@ -447,14 +449,14 @@ impl Client {
             if let Some(port) = port {
                 t.command_sent = true;
                 self.actions.push_back(DataAction::Connect {
-                    peer: std::net::SocketAddrV4::new(self.config.server_ip, port),
+                    peer: SocketAddr::new(self.config.server_ip, port),
                     label: t.step.data_label(),
                 });
                 let line = t.step.to_string();
                 self.send_line(&line);
                 return;
             }
-            if !t.pasv_sent && reply.is_permanent_negative() {
+            if !t.pasv_sent && reply.is_permanent_negative() && self.config.server_ip.is_ipv4() {
                 t.pasv_sent = true;
                 self.no_epsv = true;
                 self.send_line("PASV");
@@ -560,12 +562,15 @@ impl Client {
                     port,
                     label: step.data_label(),
                 });
-                let [a, b, c, d] = self.config.local_ip.octets();
-                self.send_line(&format!(
-                    "PORT {a},{b},{c},{d},{},{}",
-                    port >> 8,
-                    port & 0xff
-                ));
+                let line = match self.config.local_ip {
+                    IpAddr::V4(ip) if self.config.server_ip.is_ipv4() => {
+                        let [a, b, c, d] = ip.octets();
+                        format!("PORT {a},{b},{c},{d},{},{}", port >> 8, port & 0xff)
+                    }
+                    IpAddr::V4(ip) => format!("EPRT |1|{ip}|{port}|"),
+                    IpAddr::V6(ip) => format!("EPRT |2|{ip}|{port}|"),
+                };
+                self.send_line(&line);
             }
             self.state = State::Transfer(Box::new(Transfer {
                 step,

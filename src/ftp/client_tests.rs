@@ -7,6 +7,7 @@ use crate::ftp::jail::Jail;
 use crate::ftp::jail::tests::TempDir;
 use crate::ftp::server::{ServerConfig, Session};
 use crate::ftp::testpump::Pump;
+use std::net::Ipv4Addr;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -16,11 +17,11 @@ fn client_config() -> ClientConfig {
     ClientConfig {
         user: "anonymous".into(),
         pass: "guest@".into(),
-        local_ip: Ipv4Addr::new(10, 0, 0, 2),
+        local_ip: Ipv4Addr::new(10, 0, 0, 2).into(),
         data_port_base: 5001,
         fin: FinPolicy::Seed,
         passive: false,
-        server_ip: Ipv4Addr::new(10, 0, 0, 1),
+        server_ip: Ipv4Addr::new(10, 0, 0, 1).into(),
     }
 }
 
@@ -43,7 +44,7 @@ fn server(root: &Path, writable: bool) -> Session {
     Session::new(
         Arc::new(cfg),
         Arc::new(jail),
-        Ipv4Addr::new(10, 0, 0, 2),
+        Ipv4Addr::new(10, 0, 0, 2).into(),
         SystemTime::now(),
     )
 }
@@ -444,7 +445,7 @@ fn passive_list_retr_stor_in_memory() {
             _ => None,
         })
         .collect();
-    let server = std::net::SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), 50000);
+    let server = SocketAddr::new(Ipv4Addr::new(10, 0, 0, 1).into(), 50000);
     assert_eq!(connects, vec![server; 3]);
     let passive = pump
         .server_actions

@@ -6,7 +6,7 @@
 
 use std::collections::VecDeque;
 use std::fmt;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 
 /// Longest control line accepted, in bytes, not counting the CRLF.
 pub const MAX_LINE: usize = 2048;
@@ -57,9 +57,11 @@ pub enum Command {
     Noop,
     /// `PORT h1,h2,h3,h4,p1,p2`
     Port(SocketAddrV4),
+    /// `EPRT |1|a.b.c.d|port|` or `EPRT |2|ipv6|port|` (RFC 2428; any delimiter in 33..=126)
+    Eprt(SocketAddr),
     /// `PASV`
     Pasv,
-    /// `EPSV [1|ALL]` (RFC 2428); the argument as typed
+    /// `EPSV [1|2|ALL]` (RFC 2428); the argument as typed
     Epsv(Option<String>),
     /// `LIST [options] [path]`; options (words starting with `-`) are dropped
     List(Option<String>),
@@ -128,6 +130,8 @@ pub enum ParseError {
     NotImplemented(String),
     /// 504: the command is known but this parameter is not supported.
     BadParameter(String),
+    /// 522: the network protocol named (an `EPRT` protocol number) is not supported.
+    Unsupported(String),
 }
 
 impl ParseError {
@@ -138,6 +142,7 @@ impl ParseError {
             ParseError::BadArgument(_) => 501,
             ParseError::NotImplemented(_) => 502,
             ParseError::BadParameter(_) => 504,
+            ParseError::Unsupported(_) => 522,
         }
     }
 
@@ -147,7 +152,8 @@ impl ParseError {
             ParseError::Syntax(m)
             | ParseError::BadArgument(m)
             | ParseError::NotImplemented(m)
-            | ParseError::BadParameter(m) => m,
+            | ParseError::BadParameter(m)
+            | ParseError::Unsupported(m) => m,
         }
     }
 }
@@ -224,6 +230,7 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         "STRU" => single_letter(arg, "F", "Bad STRU command.").map(|_| Command::Stru),
         "NOOP" => no_arg(Command::Noop),
         "PORT" => parse_port(arg).map(Command::Port),
+        "EPRT" => parse_eprt(arg).map(Command::Eprt),
         "PASV" => no_arg(Command::Pasv),
         "EPSV" => Ok(Command::Epsv(optional(arg))),
         "LIST" => Ok(Command::List(list_path(arg))),
@@ -312,6 +319,38 @@ fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
     let ip = Ipv4Addr::new(nums[0], nums[1], nums[2], nums[3]);
     let port = (u16::from(nums[4]) << 8) | u16::from(nums[5]);
     Ok(SocketAddrV4::new(ip, port))
+}
+
+/// Parses the argument of `EPRT` (RFC 2428): `<d>proto<d>address<d>port<d>`, where `<d>` is
+/// any printable ASCII character except space, proto 1 is IPv4 and 2 is IPv6.
+fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
+    let err = || bad_arg("Illegal EPRT command.");
+    let delim = arg.chars().next().ok_or_else(err)?;
+    if !(33..=126).contains(&u32::from(delim)) {
+        return Err(err());
+    }
+    let fields: Vec<&str> = arg.split(delim).collect();
+    let [first, proto, addr, port, last] = fields[..] else {
+        return Err(err());
+    };
+    if !first.is_empty() || !last.is_empty() {
+        return Err(err());
+    }
+    if port.is_empty() || port.len() > 5 || !port.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(err());
+    }
+    let port: u16 = port.parse().map_err(|_| err())?;
+    let ip = match proto {
+        "1" => IpAddr::V4(addr.parse::<Ipv4Addr>().map_err(|_| err())?),
+        "2" => IpAddr::V6(addr.parse::<Ipv6Addr>().map_err(|_| err())?),
+        _ if !proto.is_empty() && proto.bytes().all(|b| b.is_ascii_digit()) => {
+            return Err(ParseError::Unsupported(
+                "Network protocol not supported, use (1,2).".into(),
+            ));
+        }
+        _ => return Err(err()),
+    };
+    Ok(SocketAddr::new(ip, port))
 }
 
 /// Drops leading option words (starting with `-`) and returns the remaining path, if any.

@@ -62,7 +62,15 @@ fn parse_table() {
         (b"MLST", Mlst(None)),
         (b"MLSD pub", Mlsd(Some("pub".into()))),
         (b"OPTS UTF8 ON", Opts("UTF8 ON".into())),
-        (b"EPRT |1|10.0.0.2|5001|", Unknown("EPRT".into())),
+        (
+            b"EPRT |1|10.0.0.2|5001|",
+            Eprt("10.0.0.2:5001".parse().unwrap()),
+        ),
+        (
+            b"eprt !2!fd00::2!5001!",
+            Eprt("[fd00::2]:5001".parse().unwrap()),
+        ),
+        (b"EPRT |2|::1|0|", Eprt("[::1]:0".parse().unwrap())),
         (b"pasv", Pasv),
         (b"epsv", Epsv(None)),
         (b"EPSV ALL", Epsv(Some("ALL".into()))),
@@ -169,4 +177,29 @@ fn line_buffer_caps_long_lines() {
         drain(&mut b),
         vec![Line::TooLong, Line::Complete(b"NOOP".to_vec())]
     );
+}
+
+#[test]
+fn eprt_bad_forms() {
+    for line in [
+        &b"EPRT"[..],
+        b"EPRT |1|10.0.0.2|5001",
+        b"EPRT 1|10.0.0.2|5001|",
+        b"EPRT |1|10.0.0.2|5001|x",
+        b"EPRT |1|10.0.0.2|65536|",
+        b"EPRT |1|10.0.0.2||",
+        b"EPRT |1|10.0.0.2|+50|",
+        b"EPRT |1|fd00::2|5001|",
+        b"EPRT |2|10.0.0.2|5001|",
+        b"EPRT |2|fd00::zz|5001|",
+        b"EPRT ||10.0.0.2|5001|",
+        b"EPRT |x|10.0.0.2|5001|",
+        b"EPRT |1|10.0.0.2|5001|5002|",
+    ] {
+        let err = parse(line).unwrap_err();
+        assert_eq!(err.code(), 501, "{}", String::from_utf8_lossy(line));
+        assert_eq!(err.message(), "Illegal EPRT command.");
+    }
+    let err = parse(b"EPRT |3|10.0.0.2|5001|").unwrap_err();
+    assert_eq!(err.code(), 522);
 }

@@ -28,7 +28,7 @@ pub mod step;
 #[cfg(test)]
 mod testpump;
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 
 /// Where the FIN of a data connection goes, relative to its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,8 +74,8 @@ impl FinPolicy {
 pub enum DataAction {
     /// Server, active mode: open a TCP connection to `peer` from the data source port (20).
     Connect {
-        /// Address and port named by the client's `PORT`.
-        peer: SocketAddrV4,
+        /// Address and port named by the client's `PORT` or `EPRT` (IPv4 or IPv6).
+        peer: SocketAddr,
         /// Human name of the connection for traces, e.g. `RETR readme.txt data connection`.
         label: String,
     },
@@ -91,7 +91,7 @@ pub enum DataAction {
     /// with [`DataEvent::Listening`], then [`DataEvent::Connected`] when it arrives.
     ListenPassive {
         /// The only address allowed to connect.
-        from: Ipv4Addr,
+        from: IpAddr,
         /// Human name of the connection for traces.
         label: String,
     },
@@ -111,8 +111,9 @@ pub enum DataAction {
 /// What the network layer reports about the data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum DataEvent {
-    /// Passive mode: listening on this address, to be announced with 227 or 229.
-    Listening(SocketAddrV4),
+    /// Passive mode: listening on this address (of the control connection's family), to be
+    /// announced with 227 or 229.
+    Listening(SocketAddr),
     /// The TCP connection is established.
     Connected,
     /// The connection could not be made or broke; the text says why.

@@ -192,7 +192,12 @@ fn port_bounce_is_refused() {
     let mut cfg = tests::config(&t.root, false);
     cfg.allow_foreign_port = true;
     let jail = Arc::new(Jail::new(&t.root).unwrap());
-    let mut s = Session::new(Arc::new(cfg), jail, Ipv4Addr::new(10, 0, 0, 2), UNIX_EPOCH);
+    let mut s = Session::new(
+        Arc::new(cfg),
+        jail,
+        std::net::Ipv4Addr::new(10, 0, 0, 2).into(),
+        UNIX_EPOCH,
+    );
     s.handle_control(b"USER ftp\r\nPASS x\r\nPORT 10,0,0,3,0,21\r\n");
     assert!(String::from_utf8_lossy(s.control_out()).ends_with("200 PORT command successful.\r\n"));
 }

@@ -4,6 +4,7 @@
 use super::*;
 use crate::ftp::jail::tests::TempDir;
 use crate::ftp::{DataEvent, FinPlacement};
+use std::net::{Ipv4Addr, SocketAddrV4};
 use std::time::{Duration, UNIX_EPOCH};
 
 pub(crate) fn config(root: &std::path::Path, writable: bool) -> ServerConfig {
@@ -39,7 +40,7 @@ impl Script {
         let cfg = Arc::new(config(&root, writable));
         let jail = Arc::new(Jail::new(&root).unwrap());
         let now = UNIX_EPOCH + Duration::from_secs(1_748_736_000);
-        let s = Session::new(cfg, jail, Ipv4Addr::new(10, 0, 0, 2), now);
+        let s = Session::new(cfg, jail, Ipv4Addr::new(10, 0, 0, 2).into(), now);
         let mut sc = Script { _dir: dir, root, s };
         assert_eq!(sc.out(), "220 smolftp ready\r\n");
         sc
@@ -87,8 +88,8 @@ pub(crate) fn readme() -> Vec<u8> {
     (0..4231u32).map(|i| (i * 7 % 251) as u8).collect()
 }
 
-fn port_5001() -> SocketAddrV4 {
-    SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 5001)
+fn port_5001() -> SocketAddr {
+    SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 2), 5001).into()
 }
 
 #[test]
@@ -220,8 +221,12 @@ fn before_login_and_errors() {
             "331 Please specify the password.\r\n230 Login successful.\r\n",
         ),
         (
-            b"EPRT |1|10.0.0.2|5001|\r\n",
-            "502 Command not implemented.\r\n",
+            b"EPRT |1|10.0.0.3|5001|\r\n",
+            "501 EPRT must name your own address and a port >= 1024.\r\n",
+        ),
+        (
+            b"EPRT |1|10.0.0.2|5001\r\n",
+            "501 Illegal EPRT command.\r\n",
         ),
         (b"LPSV\r\n", "502 Command not implemented.\r\n"),
         (b"PORT 256,0,0,1,0,1\r\n", "501 Illegal PORT command.\r\n"),

@@ -4,10 +4,19 @@
 //! `Connect` succeeds when the client listens on that port, then the bytes pulled from the
 //! sender's `read_data` are pushed into the receiver's `write_data`, and both get `Finished`.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 /// The port the pump's server "listens" on in passive mode.
 const PASSIVE_PORT: u16 = 50000;
+
+/// Where the pump's server listens in passive mode: 10.0.0.1 or fd00::1, by the client's family.
+fn passive_at(from: IpAddr) -> SocketAddr {
+    let ip = match from {
+        IpAddr::V4(_) => IpAddr::V4(Ipv4Addr::new(10, 0, 0, 1)),
+        IpAddr::V6(_) => IpAddr::V6(Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1)),
+    };
+    SocketAddr::new(ip, PASSIVE_PORT)
+}
 
 use super::client::Client;
 use super::server::Session;
@@ -183,9 +192,9 @@ impl Pump {
                         self.reset_link();
                     }
                     DataAction::Listen { .. } => panic!("server asked to listen"),
-                    DataAction::ListenPassive { .. } => {
+                    DataAction::ListenPassive { from, .. } => {
                         self.server_listening = Some(PASSIVE_PORT);
-                        let at = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), PASSIVE_PORT);
+                        let at = passive_at(from);
                         self.server.handle_data_event(DataEvent::Listening(at));
                     }
                 }
@@ -198,7 +207,7 @@ impl Pump {
     }
 
     /// Passive mode: the client connects to the server's listening port.
-    fn connect_passive(&mut self, peer: SocketAddrV4) {
+    fn connect_passive(&mut self, peer: SocketAddr) {
         if self.server_listening == Some(peer.port()) && !self.connected {
             self.connected = true;
             self.server.handle_data_event(DataEvent::Connected);
@@ -209,7 +218,7 @@ impl Pump {
         }
     }
 
-    fn connect(&mut self, peer: SocketAddrV4) {
+    fn connect(&mut self, peer: SocketAddr) {
         if self.listening == Some(peer.port()) && !self.connected {
             self.connected = true;
             self.server.handle_data_event(DataEvent::Connected);
@@ -242,8 +251,8 @@ pub(crate) fn raw_transfer(
     while let Some(a) = server.poll_action() {
         match a {
             DataAction::Connect { .. } => server.handle_data_event(DataEvent::Connected),
-            DataAction::ListenPassive { .. } => {
-                let at = SocketAddrV4::new(Ipv4Addr::new(10, 0, 0, 1), PASSIVE_PORT);
+            DataAction::ListenPassive { from, .. } => {
+                let at = passive_at(from);
                 server.handle_data_event(DataEvent::Listening(at));
                 server.handle_data_event(DataEvent::Connected);
             }

@@ -3,10 +3,10 @@
 //! Layer: network. Runs one [`crate::ftp::client::Client`] on a [`Host`]: opens the control
 //! connection from an ephemeral port, then drives the client through a [`Conduit`].
 
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 
 use smoltcp::phy::Device;
-use smoltcp::wire::{IpAddress, IpEndpoint};
+use smoltcp::wire::IpEndpoint;
 
 use crate::ftp::Endpoint;
 use crate::ftp::client::Client;
@@ -18,7 +18,7 @@ pub struct ClientNode {
     conduit: Conduit,
     client: Client,
     data: DataOptions,
-    server: SocketAddrV4,
+    server: SocketAddr,
     /// The control connection was established at some point.
     connected: bool,
     /// Why the control connection could not be made, if it could not.
@@ -29,13 +29,13 @@ impl ClientNode {
     /// Connects the control connection to `server` and gets ready to run `client`.
     pub fn connect<D: Device>(
         host: &mut Host<D>,
-        server: SocketAddrV4,
+        server: SocketAddr,
         client: Client,
         control_socket: SocketOptions,
         data: DataOptions,
     ) -> Result<Self, ConnectError> {
         let handle = host.add_tcp(control_socket, "control connection");
-        let remote = IpEndpoint::new(IpAddress::Ipv4(*server.ip()), server.port());
+        let remote = IpEndpoint::from(server);
         if let Err(e) = host.connect(handle, remote, None) {
             host.remove(handle);
             return Err(e);

@@ -10,8 +10,8 @@
 use smoltcp::iface::SocketHandle;
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
-use smoltcp::wire::{IpAddress, IpEndpoint};
-use std::net::Ipv4Addr;
+use smoltcp::wire::IpEndpoint;
+use std::net::{IpAddr, SocketAddr};
 
 use crate::ftp::{DataAction, DataEvent, Endpoint, FinPlacement};
 use crate::net::host::{Host, SocketOptions};
@@ -49,7 +49,7 @@ struct Data {
     handle: SocketHandle,
     phase: Phase,
     /// Passive mode: only a connection from this address is accepted.
-    only_from: Option<Ipv4Addr>,
+    only_from: Option<IpAddr>,
     /// Bytes read from the endpoint that did not fit into the socket yet.
     peek: Vec<u8>,
     eof: bool,
@@ -216,7 +216,7 @@ impl Conduit {
                 DataAction::Connect { peer, label } => {
                     self.retire(host);
                     let handle = host.add_tcp(opts.socket, label);
-                    let remote = IpEndpoint::new(IpAddress::Ipv4(*peer.ip()), peer.port());
+                    let remote = IpEndpoint::from(peer);
                     match host.connect(handle, remote, opts.source_port) {
                         Ok(()) => self.data = Some(Data::new(handle, Phase::Connecting)),
                         Err(e) => {
@@ -243,12 +243,20 @@ impl Conduit {
                     let (first, last) = opts.passive_ports;
                     let free = (first..=last).find(|p| !host.port_in_use(*p));
                     let listening = free.and_then(|p| host.tcp(handle).listen(p).ok().map(|_| p));
-                    match (listening, host.ipv4()) {
+                    // Announce the address the control connection arrived at: it is of the
+                    // client's family (IPv4 or IPv6).
+                    let local = host.tcp(self.control).local_endpoint().map(|e| e.addr);
+                    let ip: Option<IpAddr> = match local {
+                        Some(addr) => Some(addr.into()),
+                        None if from.is_ipv6() => host.ipv6().map(IpAddr::V6),
+                        None => host.ipv4().map(IpAddr::V4),
+                    };
+                    match (listening, ip) {
                         (Some(port), Some(ip)) => {
                             let mut data = Data::new(handle, Phase::Listening);
                             data.only_from = Some(from);
                             self.data = Some(data);
-                            let at = std::net::SocketAddrV4::new(ip, port);
+                            let at = SocketAddr::new(ip, port);
                             ep.handle_data_event(DataEvent::Listening(at));
                         }
                         _ => {

@@ -13,7 +13,9 @@ use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, CongestionControl, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{
+    HardwareAddress, IpAddress, IpCidr, IpEndpoint, Ipv4Address, Ipv4Cidr, Ipv6Address, Ipv6Cidr,
+};
 
 use crate::link::Recorder;
 use crate::net::explain::{self, Transition};
@@ -26,8 +28,10 @@ const EPHEMERAL_FIRST: u16 = 49152;
 pub struct HostConfig {
     /// Name used in logs, e.g. `server`.
     pub name: String,
-    /// Address and prefix of the interface.
+    /// IPv4 address and prefix of the interface.
     pub addr: Ipv4Cidr,
+    /// IPv6 address and prefix of the interface, if it speaks IPv6 too.
+    pub addr6: Option<Ipv6Cidr>,
     /// Default gateway, if any.
     pub gateway: Option<Ipv4Address>,
     /// Random seed of the stack (ISNs, ...). Give each host its own.
@@ -111,8 +115,11 @@ impl<D: Device> Host<D> {
         iface_config.random_seed = config.seed;
         let mut iface = Interface::new(iface_config, &mut device, now);
         iface.update_ip_addrs(|addrs| {
-            // One address: the only failure is a full list, which cannot happen here.
+            // At most two addresses: the only failure is a full list, which cannot happen here.
             let _ = addrs.push(IpCidr::Ipv4(config.addr));
+            if let Some(addr6) = config.addr6 {
+                let _ = addrs.push(IpCidr::Ipv6(addr6));
+            }
         });
         if let Some(gw) = config.gateway {
             let _ = iface.routes_mut().add_default_ipv4_route(gw);
@@ -150,6 +157,11 @@ impl<D: Device> Host<D> {
     /// The host's IPv4 address.
     pub fn ipv4(&self) -> Option<Ipv4Address> {
         self.iface.ipv4_addr()
+    }
+
+    /// The host's IPv6 address, if it has one.
+    pub fn ipv6(&self) -> Option<Ipv6Address> {
+        self.iface.ipv6_addr()
     }
 
     /// The device.
@@ -213,7 +225,10 @@ impl<D: Device> Host<D> {
     ) -> Result<(), ConnectError> {
         let local_addr: IpAddress = match remote.addr {
             IpAddress::Ipv4(dst) => self.iface.get_source_address_ipv4(&dst).map(Into::into),
-            IpAddress::Ipv6(_) => None,
+            IpAddress::Ipv6(dst) => self
+                .iface
+                .ipv6_addr()
+                .map(|_| self.iface.get_source_address_ipv6(&dst).into()),
         }
         .ok_or_else(|| ConnectError::Refused(format!("no route to {}", remote.addr)))?;
         let port = match local_port {

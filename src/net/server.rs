@@ -6,14 +6,13 @@
 //! drives it through a [`Conduit`], and frees its sockets when it is over. A connection past
 //! `max_sessions` is accepted, told `421` and closed ([`crate::ftp::refusal::Refusal`]).
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::time::SystemTime;
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
-use smoltcp::wire::IpAddress;
 
 use crate::ftp::Endpoint;
 use crate::ftp::jail::Jail;
@@ -122,9 +121,9 @@ impl ServerNode {
                 continue;
             }
             self.listeners.swap_remove(i);
-            let peer = match socket.remote_endpoint().map(|e| e.addr) {
-                Some(IpAddress::Ipv4(a)) => a,
-                Some(IpAddress::Ipv6(_)) | None => Ipv4Addr::UNSPECIFIED,
+            let peer: IpAddr = match socket.remote_endpoint() {
+                Some(e) => e.addr.into(),
+                None => IpAddr::V4(Ipv4Addr::UNSPECIFIED),
             };
             let counted = self.sessions() < self.net.max_sessions;
             let endpoint: Box<dyn Endpoint> = if counted {

@@ -7,8 +7,8 @@
 //! time for listings comes in with [`Session::new`] and [`Session::set_now`], the monotonic time
 //! for its timers with `handle_time`, see `timers.rs`).
 //!
-//! Where each verb lives: this file holds the session, the dispatch, login (`USER PASS REIN`)
-//! and `PORT`; `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
+//! Where each verb lives: this file holds the session, the dispatch and login (`USER PASS
+//! REIN`); `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
 //! REST ALLO`, listings); `info.rs` the informational ones (`FEAT OPTS HELP STAT SITE MLST`);
 //! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`);
 //! `timers.rs` the idle timeout, the delay after a failed login and the data connection's
@@ -16,11 +16,12 @@
 
 mod files;
 mod info;
+mod mode;
 mod timers;
 mod transfer;
 
 use std::collections::VecDeque;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -93,7 +94,7 @@ impl ServerConfig {
 pub struct Session {
     config: Arc<ServerConfig>,
     jail: Arc<Jail>,
-    peer: Ipv4Addr,
+    peer: IpAddr,
     now: SystemTime,
     lines: LineBuffer,
     /// Lines that arrived during a transfer, handled once it ends.
@@ -104,7 +105,7 @@ pub struct Session {
     user: Option<String>,
     failed_logins: u32,
     cwd: String,
-    port: Option<SocketAddrV4>,
+    port: Option<SocketAddr>,
     /// A passive data connection offered with `PASV`/`EPSV` and not used yet.
     passive: Option<Passive>,
     ascii: bool,
@@ -120,8 +121,8 @@ pub struct Session {
 
 /// Where the next transfer's data connection comes from.
 pub(super) enum DataPlan {
-    /// Active mode: connect to the address of the last `PORT`.
-    Active(SocketAddrV4),
+    /// Active mode: connect to the address of the last `PORT` or `EPRT`.
+    Active(SocketAddr),
     /// Passive mode: the client connects (or has connected) to our listening port.
     Passive {
         /// The connection is already established.
@@ -157,12 +158,7 @@ fn is_urgent(line: &[u8]) -> bool {
 
 impl Session {
     /// A new session for a client at `peer`; queues the `220` greeting.
-    pub fn new(
-        config: Arc<ServerConfig>,
-        jail: Arc<Jail>,
-        peer: Ipv4Addr,
-        now: SystemTime,
-    ) -> Self {
+    pub fn new(config: Arc<ServerConfig>, jail: Arc<Jail>, peer: IpAddr, now: SystemTime) -> Self {
         let mut s = Session {
             config,
             jail,
@@ -192,7 +188,7 @@ impl Session {
     }
 
     /// The client's address on the control connection.
-    pub fn peer(&self) -> Ipv4Addr {
+    pub fn peer(&self) -> IpAddr {
         self.peer
     }
 
@@ -340,12 +336,9 @@ impl Session {
             Command::Stru => self.reply(200, "Structure set to F."),
             Command::Noop => self.reply(200, "NOOP ok."),
             Command::Port(addr) => self.port_cmd(addr),
-            Command::Pasv => self.passive_cmd(false),
-            Command::Epsv(arg) => match arg.as_deref().map(str::to_ascii_uppercase).as_deref() {
-                None | Some("1") => self.passive_cmd(true),
-                Some("ALL") => self.reply(200, "EPSV ALL ok."),
-                Some(_) => self.reply(522, "Network protocol not supported, use (1)."),
-            },
+            Command::Eprt(addr) => self.eprt_cmd(addr),
+            Command::Pasv => self.pasv_cmd(),
+            Command::Epsv(arg) => self.epsv_cmd(arg.as_deref()),
             Command::Abor => self.abor(),
             Command::Quit => {
                 self.reply(221, "Goodbye.");
@@ -412,65 +405,6 @@ impl Session {
         self.ascii = false;
         self.facts = Facts::default();
         self.reply(220, "Service ready for new user.");
-    }
-
-    /// `PASV`/`EPSV`: ask the network layer for a listening port; the 227/229 reply follows
-    /// its [`DataEvent::Listening`](crate::ftp::DataEvent::Listening).
-    fn passive_cmd(&mut self, extended: bool) {
-        if self.passive.take().is_some() {
-            // A passive port offered before and not used: give it up.
-            self.actions.push_back(DataAction::Abort);
-        }
-        self.port = None;
-        self.passive = Some(Passive {
-            extended,
-            connected: false,
-        });
-        self.actions.push_back(DataAction::ListenPassive {
-            from: self.peer,
-            label: "passive data connection".into(),
-        });
-    }
-
-    /// A data event that comes before any transfer: the passive connection's.
-    fn passive_event(&mut self, ev: crate::ftp::DataEvent) {
-        use crate::ftp::DataEvent;
-        let Some(p) = self.passive.as_mut() else {
-            log::debug!("data event {ev:?} with no transfer");
-            return;
-        };
-        match ev {
-            DataEvent::Listening(addr) if p.extended => {
-                let text = format!("Entering Extended Passive Mode (|||{}|).", addr.port());
-                self.reply(229, &text);
-            }
-            DataEvent::Listening(addr) => {
-                let [a, b, c, d] = addr.ip().octets();
-                let (hi, lo) = (addr.port() >> 8, addr.port() & 0xff);
-                let text = format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo}).");
-                self.reply(227, &text);
-            }
-            DataEvent::Connected => p.connected = true,
-            DataEvent::Failed(why) => {
-                log::debug!("passive data connection failed: {why}");
-                self.passive = None;
-                self.reply(425, "Can't open passive data connection.");
-            }
-            DataEvent::Finished => {}
-        }
-    }
-
-    fn port_cmd(&mut self, addr: SocketAddrV4) {
-        if !self.config.allow_foreign_port && (*addr.ip() != self.peer || addr.port() < 1024) {
-            self.port = None;
-            self.reply(501, "PORT must name your own address and a port >= 1024.");
-            return;
-        }
-        if self.passive.take().is_some() {
-            self.actions.push_back(DataAction::Abort);
-        }
-        self.port = Some(addr);
-        self.reply(200, "PORT command successful.");
     }
 
     /// The normalized virtual path of `arg` relative to the cwd.

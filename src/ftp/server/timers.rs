@@ -126,7 +126,12 @@ mod tests {
         let config = ServerConfig::new(&dir.0);
         let jail = Jail::new(&dir.0).unwrap();
         let peer = Ipv4Addr::new(10, 0, 0, 2);
-        let mut s = Session::new(Arc::new(config), Arc::new(jail), peer, SystemTime::now());
+        let mut s = Session::new(
+            Arc::new(config),
+            Arc::new(jail),
+            peer.into(),
+            SystemTime::now(),
+        );
         take(&mut s);
         s
     }

@@ -629,3 +629,7 @@ fn announced_size(reply: &Reply) -> Option<u64> {
 #[cfg(test)]
 #[path = "client_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "client_ipv6_tests.rs"]
+mod ipv6_tests;

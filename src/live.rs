@@ -7,7 +7,7 @@
 //! them to standard output for Wireshark.
 
 use std::io::IsTerminal;
-use std::net::SocketAddrV4;
+use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
@@ -16,7 +16,7 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 use indicatif::{ProgressBar, ProgressStyle};
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{Ipv4Address, Ipv4Cidr, Ipv6Cidr};
 
 use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
@@ -38,6 +38,8 @@ pub struct NetOptions {
     pub tun: String,
     /// Our address and prefix on it.
     pub ip: Ipv4Cidr,
+    /// Our IPv6 address and prefix on it, if the host speaks IPv6 too.
+    pub ip6: Option<Ipv6Cidr>,
     /// Default gateway (the kernel's address, to reach other subnets).
     pub gateway: Option<Ipv4Address>,
     /// IP MTU; the interface's own by default.
@@ -70,7 +72,7 @@ impl NetOptions {
         HostConfig {
             name: name.into(),
             addr: self.ip,
-            addr6: None,
+            addr6: self.ip6,
             gateway: self.gateway,
             seed: seed_or_clock(self.seed),
             congestion: self.congestion,
@@ -82,6 +84,10 @@ impl NetOptions {
         &self,
         f: impl FnOnce(DeviceChoice) -> Result<T, String>,
     ) -> Result<T, String> {
+        if self.offload && self.ip6.is_some() {
+            // The offload path fills in IPv4 TCP checksums only.
+            return Err("--offload works with IPv4 only: drop --offload or --ip6".into());
+        }
         let tun = if self.offload {
             Tun::open_offload(&self.tun, self.mtu)
         } else {
@@ -189,6 +195,13 @@ fn serve_on<D: Device + Wait>(
         opts.net.ip.address(),
         opts.net.tun
     );
+    if let Some(ip6) = opts.net.ip6 {
+        eprintln!(
+            "smolftp server: listening on [{}]:21 on {}",
+            ip6.address(),
+            opts.net.tun
+        );
+    }
     let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3));
     eprintln!(
         "smolftp server: stopped after {} session(s){}",
@@ -207,8 +220,8 @@ fn serve_on<D: Device + Wait>(
 pub struct ClientOptions {
     /// The interface.
     pub net: NetOptions,
-    /// The server's control address.
-    pub server: SocketAddrV4,
+    /// The server's control address (IPv6 needs [`NetOptions::ip6`]).
+    pub server: SocketAddr,
     /// Login name.
     pub user: String,
     /// Password.
@@ -291,22 +304,32 @@ struct Session<'a, D: Device + Wait> {
 }
 
 impl<D: Device + Wait> Session<'_, D> {
-    fn config(&self, server: SocketAddrV4, user: &str, pass: &str) -> ClientConfig {
+    fn config(&self, server: SocketAddr, user: &str, pass: &str) -> ClientConfig {
+        let local_ip = match server {
+            SocketAddr::V4(_) => IpAddr::V4(self.opts.net.ip.address()),
+            // Without --ip6, connect() says what is missing.
+            SocketAddr::V6(_) => IpAddr::V6(
+                self.opts
+                    .net
+                    .ip6
+                    .map_or(Ipv6Addr::UNSPECIFIED, |c| c.address()),
+            ),
+        };
         ClientConfig {
             user: user.into(),
             pass: pass.into(),
-            local_ip: self.opts.net.ip.address().into(),
+            local_ip,
             data_port_base: self.opts.data_port_base,
             fin: self.opts.fin,
             passive: self.passive,
-            server_ip: (*server.ip()).into(),
+            server_ip: server.ip(),
         }
     }
 
     /// Connects and runs `client` to its end; prints each outcome as it comes.
     fn run(
         &mut self,
-        server: SocketAddrV4,
+        server: SocketAddr,
         client: Client,
         node: Option<&mut ClientNode>,
     ) -> Result<Vec<Outcome>, String> {
@@ -341,11 +364,16 @@ impl<D: Device + Wait> Session<'_, D> {
         Ok(node.client().outcomes().to_vec())
     }
 
-    fn connect(&mut self, server: SocketAddrV4, client: Client) -> Result<ClientNode, String> {
+    fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, String> {
+        if server.is_ipv6() && self.opts.net.ip6.is_none() {
+            return Err(format!(
+                "cannot connect to {server}: this host has no IPv6 address (try --ip6 fd00:7::3/64)"
+            ));
+        }
         let (mut control, data) =
             socket_options(self.opts.net.buffer, self.opts.net.buffer, self.timeout);
         control.timeout = Some(self.timeout);
-        ClientNode::connect(&mut self.host, server.into(), client, control, data)
+        ClientNode::connect(&mut self.host, server, client, control, data)
             .map_err(|e| format!("cannot connect to {server}: {e}"))
     }
 
@@ -407,10 +435,12 @@ impl<D: Device + Wait> Session<'_, D> {
                     }
                 }
                 ShellCommand::Open(host, port) => {
-                    let ip = host
+                    let ip: IpAddr = host
+                        .trim_start_matches('[')
+                        .trim_end_matches(']')
                         .parse()
-                        .map_err(|_| format!("open: {host} is not an IPv4 address"))?;
-                    server = SocketAddrV4::new(ip, port.unwrap_or(21));
+                        .map_err(|_| format!("open: {host} is not an IP address"))?;
+                    server = SocketAddr::new(ip, port.unwrap_or(21));
                     self.close(node.take());
                 }
                 ShellCommand::User(name, password) => {

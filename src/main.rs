@@ -1,7 +1,7 @@
 //! The `smolftp` command: turns flags into configuration, runs one job, maps failures to exit
 //! codes (1: the job failed; 2: a usage mistake, from clap). No protocol or stack logic here.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -18,7 +18,7 @@ use smolftp::link::Format;
 use smolftp::live::{self, ClientOptions, NetOptions, ServerOptions};
 use smolftp::net::host::Congestion;
 use smolftp::trace::{self, LadderOptions};
-use smoltcp::wire::Ipv4Cidr;
+use smoltcp::wire::{Ipv4Cidr, Ipv6Cidr};
 
 /// FTP on a userspace TCP/IP stack (smoltcp), with every TCP segment recorded and drawn.
 #[derive(Parser, Debug)]
@@ -51,6 +51,10 @@ struct TunArgs {
     /// This host's address and prefix on the TUN network, e.g. 10.7.0.2/24.
     #[arg(long, value_parser = parse_cidr)]
     ip: Ipv4Cidr,
+    /// This host's IPv6 address and prefix too, e.g. fd00:7::2/64: control and data over IPv6
+    /// (EPRT, EPSV) for clients that come, or a server that is, on IPv6.
+    #[arg(long, value_parser = parse_cidr6)]
+    ip6: Option<Ipv6Cidr>,
     /// Default gateway, e.g. the kernel's address on the TUN interface.
     #[arg(long)]
     gateway: Option<Ipv4Addr>,
@@ -128,9 +132,9 @@ struct ClientArgs {
     /// Passive mode: EPSV (then PASV) and connect to the server, instead of PORT and listen.
     #[arg(long)]
     passive: bool,
-    /// The server, IP[:PORT].
+    /// The server, IP[:PORT] or [IPv6]:PORT (an IPv6 server needs --ip6).
     #[arg(value_parser = parse_server)]
-    server: SocketAddrV4,
+    server: SocketAddr,
     /// Commands of the classic ftp shell, one per argument, e.g. 'get readme.txt' 'ls'.
     commands: Vec<String>,
 }
@@ -232,13 +236,32 @@ fn parse_cidr(s: &str) -> Result<Ipv4Cidr, String> {
     Ok(Ipv4Cidr::new(addr, len))
 }
 
-fn parse_server(s: &str) -> Result<SocketAddrV4, String> {
-    if let Ok(addr) = s.parse::<SocketAddrV4>() {
+fn parse_cidr6(s: &str) -> Result<Ipv6Cidr, String> {
+    let (addr, len) = s
+        .split_once('/')
+        .ok_or("expected ADDRESS/PREFIX, e.g. fd00:7::2/64")?;
+    let addr: Ipv6Addr = addr
+        .parse()
+        .map_err(|_| format!("{addr} is not an IPv6 address"))?;
+    let len: u8 = len
+        .parse()
+        .ok()
+        .filter(|l| *l <= 128)
+        .ok_or(format!("{len} is not a prefix length (0..=128)"))?;
+    Ok(Ipv6Cidr::new(addr, len))
+}
+
+fn parse_server(s: &str) -> Result<SocketAddr, String> {
+    if let Ok(addr) = s.parse::<SocketAddr>() {
         return Ok(addr);
     }
-    s.parse::<Ipv4Addr>()
-        .map(|ip| SocketAddrV4::new(ip, 21))
-        .map_err(|_| format!("expected IPv4[:PORT], e.g. 10.7.0.1 or 10.7.0.1:2121, not {s}"))
+    s.trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, 21))
+        .map_err(|_| {
+            format!("expected IP[:PORT], e.g. 10.7.0.1, 10.7.0.1:2121 or [fd00:7::2]:21, not {s}")
+        })
 }
 
 fn parse_account(s: &str) -> Result<(String, String), String> {
@@ -376,6 +399,7 @@ fn net_options(args: TunArgs) -> NetOptions {
     NetOptions {
         tun: args.tun,
         ip: args.ip,
+        ip6: args.ip6,
         gateway: args.gateway,
         mtu: args.mtu.map(usize::from),
         capture: args.capture,

@@ -11,6 +11,8 @@
 //! and says why.
 
 mod common;
+#[path = "tun/ipv6.rs"]
+mod ipv6;
 mod tunlab;
 
 use std::path::{Path, PathBuf};

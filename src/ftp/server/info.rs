@@ -6,11 +6,11 @@ use super::super::reply::Reply;
 use super::Session;
 
 /// The verbs `HELP` lists.
-const VERBS: [&str; 41] = [
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "FEAT", "HELP", "LIST", "MDTM", "MKD",
-    "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PORT", "PWD", "QUIT", "REIN", "REST",
-    "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "SMNT", "STAT", "STOR", "STOU", "STRU", "SYST",
-    "TYPE", "USER", "XCUP", "XCWD", "XPWD",
+const VERBS: [&str; 44] = [
+    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
+    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
+    "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "SMNT", "STAT", "STOR",
+    "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XPWD",
 ];
 
 impl Session {

@@ -194,7 +194,10 @@ impl LabConfig {
         };
         let iface = recorder
             .add_interface(&format!(
-                "cable {SERVER_IP} <-> {CLIENT_IP}, seen from {SERVER_IP}"
+                "cable {} <-> {}, seen from {}",
+                self.server_ip(),
+                self.client_ip(),
+                self.server_ip()
             ))
             .map_err(|e| format!("cannot write the capture: {e}"))?;
         let server_dev = Capture::tap(server_end, recorder.clone(), iface, Direction::Outbound);

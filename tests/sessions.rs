@@ -3,7 +3,7 @@
 //! simple commands, and byte-identical captures.
 
 use std::fs;
-use std::net::SocketAddrV4;
+use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 
 use smolftp::demo::TempDir;
@@ -90,11 +90,13 @@ fn segments(capture: &Path) -> Vec<Segment> {
 /// The client ports the server's data connections went to (its SYNs from port 20), in order.
 fn data_connections(segs: &[Segment]) -> Vec<u16> {
     segs.iter()
-        .filter(|s| s.flags.syn && !s.flags.ack && s.src == SocketAddrV4::new(SERVER_IP, 20))
+        .filter(|s| {
+            s.flags.syn && !s.flags.ack && s.src == SocketAddr::V4(SocketAddrV4::new(SERVER_IP, 20))
+        })
         .map(|s| {
             assert_eq!(
-                *s.dst.ip(),
-                CLIENT_IP,
+                s.dst.ip(),
+                std::net::IpAddr::V4(CLIENT_IP),
                 "data connection to the wrong host: {s:?}"
             );
             s.dst.port()
@@ -210,8 +212,9 @@ fn list_and_nlst_use_data_ports_5001_then_5002() {
     );
     // The control connection is client -> server:21.
     assert!(
-        segs.iter()
-            .any(|s| s.flags.syn && !s.flags.ack && s.dst == SocketAddrV4::new(SERVER_IP, 21)),
+        segs.iter().any(|s| s.flags.syn
+            && !s.flags.ack
+            && s.dst == SocketAddr::V4(SocketAddrV4::new(SERVER_IP, 21))),
         "no control connection SYN to port 21"
     );
 }

@@ -9,7 +9,7 @@
 
 use smoltcp::iface::SocketHandle;
 use smoltcp::socket::tcp::State;
-use smoltcp::wire::{IpAddress, IpEndpoint};
+use smoltcp::wire::IpEndpoint;
 
 use crate::link::PendingFrame;
 use crate::trace::{Segment, SegmentKind};
@@ -37,8 +37,8 @@ impl Transition {
     }
 }
 
-fn endpoint(addr: std::net::SocketAddrV4) -> IpEndpoint {
-    IpEndpoint::new(IpAddress::Ipv4(*addr.ip()), addr.port())
+fn endpoint(addr: std::net::SocketAddr) -> IpEndpoint {
+    IpEndpoint::from(addr)
 }
 
 /// Whether a segment sent (or received) explains a move from `from` into `to`.
@@ -133,7 +133,7 @@ pub fn frame<'t>(
     lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, &'t str)>,
     transitions: &mut [Transition],
 ) -> String {
-    let Some(seg) = Segment::borrow_ipv4(&frame.data) else {
+    let Some(seg) = Segment::borrow_ip(&frame.data) else {
         return "not a TCP/IPv4 packet".into();
     };
     let (src, dst) = (endpoint(seg.src), endpoint(seg.dst));

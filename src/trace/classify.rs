@@ -6,7 +6,7 @@
 //! segment its phase: establishment, transfer or release. Works on [`Frame`]s only.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use super::read::Frame;
@@ -121,9 +121,9 @@ pub struct Entry {
 #[derive(Clone, Debug)]
 pub struct Connection {
     /// The side that sent the first SYN (or, without SYN, the first segment).
-    pub initiator: SocketAddrV4,
+    pub initiator: SocketAddr,
     /// The other side (Wireshark's "server" of this TCP connection when a SYN was seen).
-    pub responder: SocketAddrV4,
+    pub responder: SocketAddr,
     /// Whether a SYN from the initiator is in the capture.
     pub syn_seen: bool,
     /// ISN of the initiator's direction.
@@ -169,7 +169,7 @@ pub fn analyze(frames: &[Frame]) -> Analysis {
         start: frames.first().map(|f| f.time).unwrap_or_default(),
         ..Analysis::default()
     };
-    let mut by_key: BTreeMap<(SocketAddrV4, SocketAddrV4), usize> = BTreeMap::new();
+    let mut by_key: BTreeMap<(SocketAddr, SocketAddr), usize> = BTreeMap::new();
     let mut open: Vec<Open> = Vec::new();
     for f in frames {
         let Some(seg) = Segment::from_frame(f.link, &f.data) else {
@@ -242,7 +242,7 @@ fn finish_connection(a: &mut Analysis, c: usize) {
         (None, Some((s, _))) => (s.dst, s.src),
         _ => (first.0.src, first.0.dst),
     };
-    let isn = |side: SocketAddrV4| -> u32 {
+    let isn = |side: SocketAddr| -> u32 {
         let own = segs.iter().filter(|(s, _)| s.src == side);
         if let Some((s, _)) = own.clone().find(|(s, _)| s.flags.syn) {
             return s.seq;
@@ -337,8 +337,11 @@ mod tests {
         assert_eq!(a.connections.len(), 3);
         assert!(a.skipped.is_empty());
         let data1 = &a.connections[1];
-        assert_eq!(data1.initiator, sa("10.0.0.1:20"));
-        assert_eq!(data1.responder, sa("10.0.0.2:5001"));
+        assert_eq!(data1.initiator, std::net::SocketAddr::V4(sa("10.0.0.1:20")));
+        assert_eq!(
+            data1.responder,
+            std::net::SocketAddr::V4(sa("10.0.0.2:5001"))
+        );
         let kinds: Vec<_> = data1
             .entries
             .iter()
@@ -391,7 +394,10 @@ mod tests {
             c.seg(false, RST | ACK, b""),
         ];
         let a = analyze(&frames(&pkts));
-        assert_eq!(a.connections[0].initiator, sa("10.0.0.5:4000"));
+        assert_eq!(
+            a.connections[0].initiator,
+            std::net::SocketAddr::V4(sa("10.0.0.5:4000"))
+        );
         let e: Vec<_> = a.entries.iter().map(|e| (e.rel_seq, e.rel_ack)).collect();
         assert_eq!(e, [(0, 0), (0, 3), (0, 3)]);
         assert_eq!(a.entries[2].phase, Phase::Release);

@@ -28,14 +28,22 @@ struct Term {
     value: u64,
 }
 
+/// An IPv4 address as a number; `None` for IPv6 (the filter compares IPv4 addresses only).
+fn ipv4_number(ip: std::net::IpAddr) -> Option<u32> {
+    match ip {
+        std::net::IpAddr::V4(v4) => Some(u32::from(v4)),
+        std::net::IpAddr::V6(_) => None,
+    }
+}
+
 /// A field's value on an entry: a number, or an address turned into a number.
 fn field_value(field: &str, e: &Entry) -> Option<u64> {
     let s = &e.segment;
     let f = s.flags;
     let v = match field {
         "frame.number" => u64::from(e.frame),
-        "ip.src" => u64::from(u32::from(*s.src.ip())),
-        "ip.dst" => u64::from(u32::from(*s.dst.ip())),
+        "ip.src" => u64::from(ipv4_number(s.src.ip())?),
+        "ip.dst" => u64::from(ipv4_number(s.dst.ip())?),
         "tcp.srcport" => u64::from(s.src.port()),
         "tcp.dstport" => u64::from(s.dst.port()),
         "tcp.seq" => u64::from(e.rel_seq),

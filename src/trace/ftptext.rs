@@ -5,7 +5,7 @@
 //! data connection (`PORT`/`EPRT` then e.g. `LIST`, or a `227`/`229` passive reply). It does
 //! not depend on the `ftp` module: captures may come from any FTP implementation.
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use super::classify::Analysis;
 
@@ -43,13 +43,13 @@ pub struct Opening {
     /// Frame that carried the announcement.
     pub frame: u32,
     /// The address the data connection uses (the client's for PORT, the server's for PASV).
-    pub addr: SocketAddrV4,
+    pub addr: SocketAddr,
     /// The command that follows and uses the data connection, e.g. `RETR readme.txt`.
     pub command: Option<String>,
 }
 
 /// Parses `h1,h2,h3,h4,p1,p2` (surrounding text allowed) into an address.
-fn parse_hostport(text: &str) -> Option<SocketAddrV4> {
+fn parse_hostport(text: &str) -> Option<SocketAddr> {
     let start = text.find(|c: char| c.is_ascii_digit())?;
     let digits: String = text[start..]
         .chars()
@@ -63,30 +63,29 @@ fn parse_hostport(text: &str) -> Option<SocketAddrV4> {
     let [a, b, c, d, p1, p2] = n[..] else {
         return None;
     };
-    Some(SocketAddrV4::new(
-        Ipv4Addr::new(a, b, c, d),
+    Some(SocketAddr::new(
+        Ipv4Addr::new(a, b, c, d).into(),
         u16::from(p1) << 8 | u16::from(p2),
     ))
 }
 
 /// Parses the data address a line announces, given the control connection's server address.
-fn announced(line: &str, from_client: bool, server: SocketAddrV4) -> Option<SocketAddrV4> {
+fn announced(line: &str, from_client: bool, server: SocketAddr) -> Option<SocketAddr> {
     let upper = line.to_ascii_uppercase();
     if from_client && upper.starts_with("PORT ") {
         return parse_hostport(&line[5..]);
     }
     if from_client && upper.starts_with("EPRT ") {
-        // EPRT |1|10.0.0.2|5001|
+        // EPRT |1|10.0.0.2|5001| or EPRT |2|fd00::2|5001|
         let rest = line[5..].trim();
         let delim = rest.chars().next()?;
         let parts: Vec<&str> = rest.split(delim).collect();
-        if parts.get(1) != Some(&"1") {
-            return None;
-        }
-        return Some(SocketAddrV4::new(
-            parts.get(2)?.parse().ok()?,
-            parts.get(3)?.parse().ok()?,
-        ));
+        let ip: IpAddr = match parts.get(1) {
+            Some(&"1") => IpAddr::V4(parts.get(2)?.parse().ok()?),
+            Some(&"2") => IpAddr::V6(parts.get(2)?.parse().ok()?),
+            _ => return None,
+        };
+        return Some(SocketAddr::new(ip, parts.get(3)?.parse().ok()?));
     }
     if !from_client && upper.starts_with("227") {
         return parse_hostport(line.get(3..)?);
@@ -98,7 +97,7 @@ fn announced(line: &str, from_client: bool, server: SocketAddrV4) -> Option<Sock
             .trim_matches(|c: char| !c.is_ascii_digit())
             .parse()
             .ok()?;
-        return Some(SocketAddrV4::new(*server.ip(), port));
+        return Some(SocketAddr::new(server.ip(), port));
     }
     None
 }

@@ -8,7 +8,7 @@
 
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::classify::{Analysis, Connection, Entry, Phase, SegmentKind, analyze};
@@ -40,15 +40,15 @@ enum Role {
 /// A connection prepared for drawing.
 struct View<'a> {
     conn: &'a Connection,
-    left: SocketAddrV4,
-    right: SocketAddrV4,
+    left: SocketAddr,
+    right: SocketAddr,
     role: Role,
     ftp: bool,
     opening: Option<&'a Opening>,
 }
 
 impl View<'_> {
-    fn side_name(&self, end: SocketAddrV4) -> &'static str {
+    fn side_name(&self, end: SocketAddr) -> &'static str {
         match (self.ftp, end == self.left) {
             (true, true) => "FTP server",
             (true, false) => "FTP client",
@@ -81,7 +81,7 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
     let views = views(a, &opens);
     let mut last_pair = None;
     for (ci, v) in views.iter().enumerate() {
-        let pair = (*v.left.ip(), *v.right.ip(), v.ftp);
+        let pair = (v.left.ip(), v.right.ip(), v.ftp);
         if last_pair != Some(pair) {
             host_header(&mut out, v);
             last_pair = Some(pair);
@@ -93,25 +93,25 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
 }
 
 fn views<'a>(a: &'a Analysis, opens: &'a [Opening]) -> Vec<View<'a>> {
-    let servers: BTreeSet<Ipv4Addr> = a
+    let servers: BTreeSet<IpAddr> = a
         .connections
         .iter()
         .flat_map(|c| [c.initiator, c.responder])
         .filter(|s| s.port() == 21)
-        .map(|s| *s.ip())
+        .map(|s| s.ip())
         .collect();
     let mut used = vec![false; opens.len()];
     a.connections
         .iter()
         .map(|c| {
             let (i, r) = (c.initiator, c.responder);
-            let pick = |test: &dyn Fn(SocketAddrV4) -> bool| match (test(i), test(r)) {
+            let pick = |test: &dyn Fn(SocketAddr) -> bool| match (test(i), test(r)) {
                 (true, false) => Some((i, r)),
                 (false, true) => Some((r, i)),
                 _ => None,
             };
             let by_21 = pick(&|s| s.port() == 21);
-            let by_ip = pick(&|s| servers.contains(s.ip()));
+            let by_ip = pick(&|s| servers.contains(&s.ip()));
             let by_20 = pick(&|s| s.port() == 20);
             let (left, right) = by_21.or(by_ip).or(by_20).unwrap_or((r, i));
             let first_frame = c.entries.first().map(|&e| a.entries[e].frame).unwrap_or(0);
@@ -229,7 +229,7 @@ fn draw_connection(
     }
     let mut phase: Option<Phase> = None;
     let mut fin_seen = false;
-    let mut data_from: BTreeSet<SocketAddrV4> = BTreeSet::new();
+    let mut data_from: BTreeSet<SocketAddr> = BTreeSet::new();
     for &i in &c.entries {
         let e = &a.entries[i];
         let s = &e.segment;
@@ -279,7 +279,7 @@ fn entry_notes(
     v: &View,
     e: &Entry,
     fin_seen: &mut bool,
-    data_from: &BTreeSet<SocketAddrV4>,
+    data_from: &BTreeSet<SocketAddr>,
 ) {
     let s = &e.segment;
     let c = v.conn;
@@ -392,7 +392,7 @@ fn summary(out: &mut String, a: &Analysis, views: &[View]) {
     );
     for v in views {
         let c = v.conn;
-        let bytes = |from: SocketAddrV4| -> usize {
+        let bytes = |from: SocketAddr| -> usize {
             c.entries
                 .iter()
                 .map(|&i| &a.entries[i].segment)

@@ -1,12 +1,13 @@
 //! # TCP segments (analysis layer)
 //!
 //! Layer: analysis, offline. Job: strip the link-layer header of a captured frame and parse
-//! its IPv4 and TCP headers into a [`Segment`]. Pure functions over byte slices; anything
-//! that is not an unfragmented IPv4/TCP packet with consistent lengths yields `None`.
+//! its IP and TCP headers into a [`Segment`]. Pure functions over byte slices; anything
+//! that is not an unfragmented IPv4/TCP packet with consistent lengths (or, in raw-IP
+//! captures, an IPv6 packet whose fixed header is followed by TCP) yields `None`.
 //! Checksums are not verified (captures taken on the sending host often carry offloaded,
 //! unfilled checksums).
 
-use std::net::{Ipv4Addr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use super::read::LinkType;
 
@@ -41,15 +42,15 @@ impl Flags {
     }
 }
 
-/// One IPv4/TCP segment as captured. The payload is owned (`Vec<u8>`, the default) or
+/// One IPv4/TCP or IPv6/TCP segment as captured. The payload is owned (`Vec<u8>`, the default) or
 /// borrowed from the packet (`&[u8]`, see [`Segment::borrow_ipv4`]) where copying it would
 /// cost too much, as in the capture's per-frame path.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Segment<P = Vec<u8>> {
     /// Source address and port.
-    pub src: SocketAddrV4,
+    pub src: SocketAddr,
     /// Destination address and port.
-    pub dst: SocketAddrV4,
+    pub dst: SocketAddr,
     /// Raw (absolute) sequence number.
     pub seq: u32,
     /// Raw (absolute) acknowledgment number.
@@ -98,14 +99,43 @@ impl<'a> Segment<&'a [u8]> {
         }
         let src_ip = addr(packet, 12)?;
         let dst_ip = addr(packet, 16)?;
-        let tcp = packet.get(ihl..total)?;
+        Segment::borrow_tcp(src_ip.into(), dst_ip.into(), packet.get(ihl..total)?)
+    }
+
+    /// Parses an IPv6 packet whose fixed header is followed by TCP (no extension headers)
+    /// without copying its payload; `None` for anything else.
+    pub fn borrow_ipv6(packet: &'a [u8]) -> Option<Segment<&'a [u8]>> {
+        if *packet.first()? >> 4 != 6 || *packet.get(6)? != 6 {
+            return None;
+        }
+        let total = 40 + usize::from(be16(packet, 4)?);
+        let ip6 = |off: usize| -> Option<Ipv6Addr> {
+            let bytes: [u8; 16] = packet.get(off..off + 16)?.try_into().ok()?;
+            Some(Ipv6Addr::from(bytes))
+        };
+        let (src, dst) = (ip6(8)?, ip6(24)?);
+        Segment::borrow_tcp(src.into(), dst.into(), packet.get(40..total)?)
+    }
+
+    /// Parses an IPv4 or IPv6 packet carrying TCP (see [`Segment::borrow_ipv4`] and
+    /// [`Segment::borrow_ipv6`]).
+    pub fn borrow_ip(packet: &'a [u8]) -> Option<Segment<&'a [u8]>> {
+        match *packet.first()? >> 4 {
+            4 => Segment::borrow_ipv4(packet),
+            6 => Segment::borrow_ipv6(packet),
+            _ => None,
+        }
+    }
+
+    /// The TCP header and payload `tcp` between `src_ip` and `dst_ip`.
+    fn borrow_tcp(src_ip: IpAddr, dst_ip: IpAddr, tcp: &'a [u8]) -> Option<Segment<&'a [u8]>> {
         let data_offset = usize::from(*tcp.get(12)? >> 4) * 4;
         if data_offset < 20 || data_offset > tcp.len() {
             return None;
         }
         Some(Segment {
-            src: SocketAddrV4::new(src_ip, be16(tcp, 0)?),
-            dst: SocketAddrV4::new(dst_ip, be16(tcp, 2)?),
+            src: SocketAddr::new(src_ip, be16(tcp, 0)?),
+            dst: SocketAddr::new(dst_ip, be16(tcp, 2)?),
             seq: be32(tcp, 4)?,
             ack: be32(tcp, 8)?,
             flags: Flags::from_bits(*tcp.get(13)?),
@@ -140,7 +170,7 @@ impl Segment {
     pub fn from_frame(link: LinkType, data: &[u8]) -> Option<Segment> {
         const IPV4: u16 = 0x0800;
         let ip = match link {
-            LinkType::RawIp => data,
+            LinkType::RawIp => return Segment::borrow_ip(data).map(|s| s.to_owned()),
             LinkType::Ethernet => {
                 let mut ethertype = be16(data, 12)?;
                 let mut off = 14;
@@ -208,8 +238,8 @@ mod tests {
     #[test]
     fn parses_ipv4_tcp() {
         let s = Segment::from_ipv4(&sample()).expect("segment");
-        assert_eq!(s.src, sa("10.0.0.1:20"));
-        assert_eq!(s.dst, sa("10.0.0.2:5001"));
+        assert_eq!(s.src, std::net::SocketAddr::V4(sa("10.0.0.1:20")));
+        assert_eq!(s.dst, std::net::SocketAddr::V4(sa("10.0.0.2:5001")));
         assert_eq!((s.seq, s.ack, s.len()), (7, 9, 5));
         assert!(s.flags.ack && s.flags.psh && !s.flags.syn && !s.flags.fin);
         assert_eq!(s.payload, b"hello");
@@ -266,5 +296,29 @@ mod tests {
         arp.extend_from_slice(&p);
         assert!(Segment::from_frame(LinkType::Ethernet, &arp).is_none());
         assert!(Segment::from_frame(LinkType::Ethernet, &[]).is_none());
+    }
+
+    #[test]
+    fn ipv6_tcp_in_raw_ip() {
+        let mut p = vec![0x60, 0, 0, 0, 0, 24, 6, 64];
+        let src: std::net::Ipv6Addr = "fd00::1".parse().unwrap();
+        let dst: std::net::Ipv6Addr = "fd00::2".parse().unwrap();
+        p.extend_from_slice(&src.octets());
+        p.extend_from_slice(&dst.octets());
+        // TCP: 20 -> 5001, seq 7, ack 9, header 20 bytes, PSH+ACK, window 100, then 4 bytes.
+        p.extend_from_slice(&[
+            0, 20, 0x13, 0x89, 0, 0, 0, 7, 0, 0, 0, 9, 0x50, 0x18, 0, 100,
+        ]);
+        p.extend_from_slice(&[0, 0, 0, 0, b'd', b'a', b't', b'a']);
+        let s = Segment::from_frame(LinkType::RawIp, &p).expect("an IPv6/TCP segment");
+        assert_eq!(s.src, "[fd00::1]:20".parse().unwrap());
+        assert_eq!(s.dst, "[fd00::2]:5001".parse().unwrap());
+        assert_eq!((s.seq, s.ack, s.window), (7, 9, 100));
+        assert!(s.flags.psh && s.flags.ack && !s.flags.syn);
+        assert_eq!(s.payload, b"data");
+        // A truncated payload length, another next header: not a segment.
+        assert!(Segment::from_frame(LinkType::RawIp, &p[..50]).is_none());
+        p[6] = 17;
+        assert!(Segment::from_frame(LinkType::RawIp, &p).is_none());
     }
 }

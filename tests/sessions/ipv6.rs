@@ -62,6 +62,19 @@ fn round_trips(tag: &str, passive: bool) {
             f.number
         );
     }
+    // The analysis reads IPv6 too: every frame is a TCP segment between the two hosts, and
+    // the ladder names both over IPv6.
+    let segs = super::segments(&capture);
+    assert!(segs.iter().all(|s| s.src.is_ipv6() && s.dst.is_ipv6()));
+    let ladder = trace::render(&frames, &trace::LadderOptions::default());
+    if std::env::var_os("SMOLFTP_SHOW_LADDER").is_some() {
+        println!("{ladder}");
+    }
+    assert!(
+        ladder.contains("fd00::1") && ladder.contains("fd00::2"),
+        "{ladder}"
+    );
+    assert!(!ladder.contains("not IPv4/TCP"), "{ladder}");
     for o in &run.outcomes {
         assert_ok(o, 226);
     }

@@ -2,7 +2,7 @@
 //! kinds on a data connection, the figure's sequences, each direction's segments.
 
 use std::collections::BTreeMap;
-use std::net::SocketAddrV4;
+use std::net::SocketAddr;
 use std::path::Path;
 
 use smolftp::trace::{self, Segment, SegmentKind};
@@ -57,7 +57,7 @@ pub fn assert_seed_sequences(capture: &Path, who: &str) {
 }
 
 /// Each direction's TCP segments (kind, seq, ack, length), in order.
-pub type Directions = BTreeMap<(SocketAddrV4, SocketAddrV4), Vec<(&'static str, u32, u32, usize)>>;
+pub type Directions = BTreeMap<(SocketAddr, SocketAddr), Vec<(&'static str, u32, u32, usize)>>;
 
 /// Reads `capture` into [`Directions`].
 pub fn tcp_by_direction(capture: &Path) -> Directions {

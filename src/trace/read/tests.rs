@@ -214,7 +214,10 @@ fn big_endian_pcapng_with_spb_pb_unknown_blocks_and_sll() {
     assert_eq!(frames[1].data, sll);
     assert_eq!(frames[1].time, frames[0].time);
     let seg = crate::trace::Segment::from_frame(frames[1].link, &frames[1].data);
-    assert_eq!(seg.map(|s| s.dst), Some(sa("10.0.0.2:5001")));
+    assert_eq!(
+        seg.map(|s| s.dst),
+        Some(std::net::SocketAddr::V4(sa("10.0.0.2:5001")))
+    );
 
     // a packet before any interface description is reported, not a panic
     let mut bad = file[..be_block(SHB, &shb).len()].to_vec();

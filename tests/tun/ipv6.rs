@@ -61,3 +61,79 @@ fn curl_over_ipv6_lists_and_downloads_in_active_and_passive_mode() {
     }
     stop_server(server);
 }
+
+/// Waits (at most 10 s) until some socket of the namespace listens on TCP port 21 over IPv6.
+fn wait_listen6(ns: &Netns) -> bool {
+    let deadline = std::time::Instant::now() + secs(10);
+    while std::time::Instant::now() < deadline {
+        let tcp6 = ns.ok(&["cat", "/proc/net/tcp6"]);
+        // Columns: sl local_address rem_address st ...; st 0A is LISTEN.
+        if tcp6.lines().skip(1).any(|l| {
+            let cols: Vec<&str> = l.split_whitespace().collect();
+            cols.get(1).is_some_and(|a| a.ends_with(":0015")) && cols.get(3) == Some(&"0A")
+        }) {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    false
+}
+
+#[test]
+fn smolftp_client_over_ipv6_against_vsftpd_lists_gets_and_puts() {
+    let Some(vsftpd) = peer("vsftpd") else { return };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-vsftpd6");
+    let root = serve_dir(&dir, false);
+    pattern_file(&root.join(FILE), 3 << 20, 0x6667);
+    let conf = super::vsftpd_config(&dir, &root, "10.7.0.1");
+    let text = std::fs::read_to_string(&conf).expect("vsftpd.conf");
+    let text = text.replace(
+        "listen=YES\nlisten_ipv6=NO\nlisten_address=10.7.0.1\n",
+        "listen=NO\nlisten_ipv6=YES\nlisten_address6=fd00:7::1\n",
+    );
+    std::fs::write(&conf, text).expect("vsftpd.conf");
+    pattern_file(&dir.path("up.bin"), (1 << 20) + 7, 0xbeef);
+    ns.tun("tun0", "10.7.0.1/24");
+    ns.ok(&["sysctl", "-qw", "net.ipv6.conf.tun0.disable_ipv6=0"]);
+    ns.ok(&[
+        "ip",
+        "-6",
+        "addr",
+        "add",
+        "fd00:7::1/64",
+        "dev",
+        "tun0",
+        "nodad",
+    ]);
+    let mut cmd = ns.command(&vsftpd);
+    cmd.arg(&conf);
+    let mut daemon = ns.spawn(cmd, &dir.0, "vsftpd");
+    if !wait_listen6(&ns) {
+        let _ = daemon.wait(std::time::Duration::ZERO);
+        panic!("vsftpd is not listening on IPv6: {}", daemon.stderr_text());
+    }
+    let client = super::smolftp(
+        &ns,
+        &dir,
+        "client --tun tun0 --ip 10.7.0.2/24 --ip6 fd00:7::2/64 --timeout 20 [fd00:7::1]:21",
+        &[
+            "dir",
+            &format!("get {FILE} got.bin"),
+            "put up.bin upload/up.bin",
+        ],
+    );
+    let done = ns.run(client, &dir.0, "client6", secs(100));
+    let log = std::fs::read_to_string(dir.path("vsftpd.log")).unwrap_or_default();
+    assert!(
+        done.status.success(),
+        "smolftp client over IPv6 against vsftpd failed ({}):\n{}\n--- vsftpd.log ---\n{}",
+        done.status,
+        super::tunlab::tail(&done.stderr),
+        super::tunlab::tail(&log)
+    );
+    assert!(log.contains("EPRT |2|fd00:7::2|"), "no EPRT in:\n{log}");
+    assert_listing(&done.stdout, false, "smolftp client dir over IPv6");
+    assert_same_file(&dir.path("got.bin"), &root.join(FILE));
+    assert_same_file(&root.join("upload/up.bin"), &dir.path("up.bin"));
+}

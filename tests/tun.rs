@@ -228,6 +228,40 @@ fn lftp_lists_and_downloads_in_active_mode() {
 }
 
 #[test]
+fn lftp_in_passive_mode_lists_downloads_uploads_and_renames() {
+    let Some(lftp) = peer("lftp") else { return };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-lftp-pasv");
+    let root = serve_dir(&dir, true);
+    ns.tun("tun0", "10.7.0.1/24");
+    let server = start_server(
+        &ns,
+        &dir,
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable",
+    );
+    let got = dir.path("got.bin");
+    // lftp's defaults: passive mode, EPSV first, MLSD/MDTM/SIZE when FEAT lists them.
+    let script = format!(
+        "set cmd:fail-exit yes; set net:max-retries 2; set net:timeout 20; \
+         set net:reconnect-interval-base 1; set xfer:clobber on; \
+         open ftp://10.7.0.2; ls; get {BIG} -o '{}'; put '{}' -o up.bin; \
+         mkdir made; mv up.bin made/up.bin; cls made",
+        got.display(),
+        got.display()
+    );
+    let mut cmd = ns.command(&lftp);
+    cmd.arg("-c").arg(script);
+    let done = ns
+        .run(cmd, &dir.0, "lftp-pasv", secs(150))
+        .success("lftp (passive)");
+    assert_listing(&done.stdout, true, "lftp passive");
+    assert_same_file(&got, &root.join(BIG));
+    assert_same_file(&root.join("made/up.bin"), &root.join(BIG));
+    assert!(done.stdout.contains("up.bin"), "{}", done.stdout);
+    stop_server(server);
+}
+
+#[test]
 fn python_ftplib_lists_and_downloads_in_active_mode() {
     let Some(python) = peer("python3") else {
         return;

@@ -7,26 +7,8 @@
 
 mod common;
 
-use common::{Scratch, demo, smolftp};
-use smolftp::trace::{self, Segment, SegmentKind};
-
-/// The kinds of the segments between port 20 and `port`, in capture order, with `>` for those
-/// the server sent and `<` for the client's.
-fn data_sequence(capture: &std::path::Path, port: u16) -> Vec<String> {
-    let frames = trace::read_capture(capture).expect("read capture");
-    frames
-        .iter()
-        .filter_map(|f| Segment::from_frame(f.link, &f.data))
-        .filter(|s| {
-            (s.src.port() == 20 && s.dst.port() == port)
-                || (s.src.port() == port && s.dst.port() == 20)
-        })
-        .map(|s| {
-            let dir = if s.src.port() == 20 { '>' } else { '<' };
-            format!("{dir}{}", SegmentKind::of(&s).label(&s))
-        })
-        .collect()
-}
+use common::{Scratch, data_sequence, demo, smolftp};
+use smolftp::trace::{self, Segment};
 
 #[test]
 fn golden_ladder() {

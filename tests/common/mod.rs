@@ -5,6 +5,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use smolftp::trace::{self, Segment, SegmentKind};
+
 /// A scratch directory for one test, removed when dropped.
 pub struct Scratch(pub PathBuf);
 
@@ -52,4 +54,22 @@ pub fn demo(dir: &Path, out: &str, args: &[&str]) -> String {
         String::from_utf8_lossy(&o.stderr)
     );
     String::from_utf8(o.stdout).expect("utf-8 ladder")
+}
+
+/// The kinds of the segments between port 20 and `port`, in capture order, `>` for those from
+/// port 20 (the FTP server), `<` for the others.
+pub fn data_sequence(capture: &Path, port: u16) -> Vec<String> {
+    let frames = trace::read_capture(capture).expect("read capture");
+    frames
+        .iter()
+        .filter_map(|f| Segment::from_frame(f.link, &f.data))
+        .filter(|s| {
+            (s.src.port() == 20 && s.dst.port() == port)
+                || (s.src.port() == port && s.dst.port() == 20)
+        })
+        .map(|s| {
+            let dir = if s.src.port() == 20 { '>' } else { '<' };
+            format!("{dir}{}", SegmentKind::of(&s).label(&s))
+        })
+        .collect()
 }

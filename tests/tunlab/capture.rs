@@ -7,23 +7,7 @@ use std::path::Path;
 
 use smolftp::trace::{self, Segment, SegmentKind};
 
-/// The kinds of the segments between port 20 and `port`, in capture order, `>` for those from
-/// port 20 (the FTP server), `<` for the others.
-pub fn data_sequence(capture: &Path, port: u16) -> Vec<String> {
-    let frames = trace::read_capture(capture).expect("read capture");
-    frames
-        .iter()
-        .filter_map(|f| Segment::from_frame(f.link, &f.data))
-        .filter(|s| {
-            (s.src.port() == 20 && s.dst.port() == port)
-                || (s.src.port() == port && s.dst.port() == 20)
-        })
-        .map(|s| {
-            let dir = if s.src.port() == 20 { '>' } else { '<' };
-            format!("{dir}{}", SegmentKind::of(&s).label(&s))
-        })
-        .collect()
-}
+pub use crate::common::data_sequence;
 
 /// Panics unless the capture shows the figure's sequences: LIST on 5001 (FIN alone), RETR on
 /// 5002 (FIN on the last data, the client's ACKs between the data).

@@ -5,15 +5,21 @@
 //! routed through it) being the peer: curl, lftp, vsftpd, or the other side of smolftp. Captures
 //! record both directions on the interface, with the same frame comments as the demo; `-` streams
 //! them to standard output for Wireshark.
+//!
+//! `prompt.rs` holds the interactive `ftp>` shell, `output.rs` what the client prints (outcomes,
+//! the progress bar).
 
-use std::io::IsTerminal;
+mod output;
+mod prompt;
+
+use output::{Bar, report};
+
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
-use indicatif::{ProgressBar, ProgressStyle};
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Address, Ipv4Cidr, Ipv6Cidr};
@@ -375,195 +381,5 @@ impl<D: Device + Wait> Session<'_, D> {
         control.timeout = Some(self.timeout);
         ClientNode::connect(&mut self.host, server, client, control, data)
             .map_err(|e| format!("cannot connect to {server}: {e}"))
-    }
-
-    /// The interactive `ftp>` shell.
-    fn shell(&mut self) -> Result<(), String> {
-        let mut editor =
-            rustyline::DefaultEditor::new().map_err(|e| format!("cannot start the shell: {e}"))?;
-        let mut server = self.opts.server;
-        let (mut user, mut pass) = (self.opts.user.clone(), self.opts.pass.clone());
-        let mut node: Option<ClientNode> = None;
-        let mut failures = 0;
-        loop {
-            if node.is_none() {
-                let client = Client::interactive(self.config(server, &user, &pass));
-                let mut n = self.connect(server, client)?;
-                eprintln!("Connecting to {server} as {user} ...");
-                self.settle(&mut n)?;
-                node = Some(n);
-            }
-            let line = match editor.readline("ftp> ") {
-                Ok(line) => line,
-                Err(rustyline::error::ReadlineError::Interrupted) => continue,
-                Err(_) => break,
-            };
-            let _ = editor.add_history_entry(line.as_str());
-            let command = match shell::parse(&line) {
-                Ok(c) => c,
-                Err(e) => {
-                    eprintln!("{e}");
-                    continue;
-                }
-            };
-            match command {
-                ShellCommand::Nothing => {}
-                ShellCommand::Help => println!("{}", shell::HELP),
-                ShellCommand::Passive => {
-                    self.passive = !self.passive;
-                    if let Some(n) = node.as_mut() {
-                        n.client_mut().set_passive(self.passive);
-                    }
-                    println!("Passive mode {}.", if self.passive { "on" } else { "off" });
-                }
-                ShellCommand::Bye => break,
-                ShellCommand::Step(step) => {
-                    if let Some(n) = node.as_mut() {
-                        let before = n.client().outcomes().len();
-                        n.client_mut().push_step(step);
-                        self.settle(n)?;
-                        failures += n.client().outcomes()[before..]
-                            .iter()
-                            .filter(|o| !o.ok)
-                            .count();
-                        if n.client().is_finished() {
-                            eprintln!(
-                                "The server closed the connection; the next command reconnects."
-                            );
-                            node = None;
-                        }
-                    }
-                }
-                ShellCommand::Open(host, port) => {
-                    let ip: IpAddr = host
-                        .trim_start_matches('[')
-                        .trim_end_matches(']')
-                        .parse()
-                        .map_err(|_| format!("open: {host} is not an IP address"))?;
-                    server = SocketAddr::new(ip, port.unwrap_or(21));
-                    self.close(node.take());
-                }
-                ShellCommand::User(name, password) => {
-                    user = name;
-                    pass = password.unwrap_or_default();
-                    self.close(node.take());
-                }
-            }
-        }
-        self.close(node.take());
-        if failures > 0 {
-            return Err(format!("{failures} command(s) failed"));
-        }
-        Ok(())
-    }
-
-    /// Runs the node until its client is idle (or finished); prints what happened.
-    fn settle(&mut self, node: &mut ClientNode) -> Result<(), String> {
-        let mut bar = Bar::default();
-        let mut shown = node.client().outcomes().len();
-        let end = run::run_client(&mut self.host, node, self.stop, None, |n| {
-            bar.update(n.client());
-            shown = report(n.client().outcomes(), shown, &mut bar);
-            !n.client().is_idle()
-        });
-        bar.clear();
-        if let Some(why) = node.connect_failure() {
-            return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
-        }
-        if end == ClientEnd::Stopped {
-            return Err("interrupted".into());
-        }
-        if let Some(e) = node.client().error() {
-            return Err(e.to_string());
-        }
-        Ok(())
-    }
-
-    fn close(&mut self, node: Option<ClientNode>) {
-        if let Some(mut n) = node {
-            n.client_mut().finish();
-            let _ = run::run_client(
-                &mut self.host,
-                &mut n,
-                self.stop,
-                Some(self.timeout),
-                |_| true,
-            );
-        }
-    }
-}
-
-/// Prints the outcomes from `shown` on; returns the new count.
-fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize {
-    for o in &outcomes[shown.min(outcomes.len())..] {
-        bar.clear();
-        if let Some(listing) = &o.listing {
-            print!("{}", String::from_utf8_lossy(listing));
-        }
-        let reply = o.reply.to_string();
-        if o.ok {
-            match &o.step {
-                Step::Pwd
-                | Step::Size(_)
-                | Step::Quote(_)
-                | Step::Feat
-                | Step::Syst
-                | Step::Mkd(_) => {
-                    println!("{reply}")
-                }
-                Step::Retr { .. } | Step::Stor { .. } => {
-                    eprintln!("{}: {} bytes", o.step, o.bytes)
-                }
-                _ => {}
-            }
-        } else {
-            let local = o
-                .local_error
-                .as_deref()
-                .map(|e| format!(" ({e})"))
-                .unwrap_or_default();
-            eprintln!("{} failed: {reply}{local}", o.step);
-        }
-    }
-    outcomes.len()
-}
-
-/// A progress bar on standard error, only when it is a terminal.
-#[derive(Default)]
-struct Bar {
-    bar: Option<ProgressBar>,
-}
-
-impl Bar {
-    fn update(&mut self, client: &Client) {
-        let Some(p) = client.progress() else {
-            return;
-        };
-        if !std::io::stderr().is_terminal() {
-            return;
-        }
-        let bar = self.bar.get_or_insert_with(|| {
-            let bar = ProgressBar::no_length();
-            let template =
-                "{msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
-            if let Ok(style) = ProgressStyle::with_template(template) {
-                bar.set_style(style);
-            }
-            bar.set_message(p.step.to_string());
-            bar
-        });
-        // The size is known once the 150 reply has come (RETR), which may be after the start.
-        if let Some(total) = p.total
-            && bar.length() != Some(total)
-        {
-            bar.set_length(total);
-        }
-        bar.set_position(p.bytes);
-    }
-
-    fn clear(&mut self) {
-        if let Some(bar) = self.bar.take() {
-            bar.finish_and_clear();
-        }
     }
 }

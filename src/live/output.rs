@@ -1,0 +1,85 @@
+//! # What the client prints
+//!
+//! Layer: application. Outcomes as they come (listings on stdout, results and failures on
+//! stderr) and a progress bar on stderr when it is a terminal.
+
+use std::io::IsTerminal;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::ftp::client::{Client, Outcome, Step};
+
+/// Prints the outcomes from `shown` on; returns the new count.
+pub(super) fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize {
+    for o in &outcomes[shown.min(outcomes.len())..] {
+        bar.clear();
+        if let Some(listing) = &o.listing {
+            print!("{}", String::from_utf8_lossy(listing));
+        }
+        let reply = o.reply.to_string();
+        if o.ok {
+            match &o.step {
+                Step::Pwd
+                | Step::Size(_)
+                | Step::Quote(_)
+                | Step::Feat
+                | Step::Syst
+                | Step::Mkd(_) => {
+                    println!("{reply}")
+                }
+                Step::Retr { .. } | Step::Stor { .. } => {
+                    eprintln!("{}: {} bytes", o.step, o.bytes)
+                }
+                _ => {}
+            }
+        } else {
+            let local = o
+                .local_error
+                .as_deref()
+                .map(|e| format!(" ({e})"))
+                .unwrap_or_default();
+            eprintln!("{} failed: {reply}{local}", o.step);
+        }
+    }
+    outcomes.len()
+}
+
+/// A progress bar on standard error, only when it is a terminal.
+#[derive(Default)]
+pub(super) struct Bar {
+    bar: Option<ProgressBar>,
+}
+
+impl Bar {
+    pub(super) fn update(&mut self, client: &Client) {
+        let Some(p) = client.progress() else {
+            return;
+        };
+        if !std::io::stderr().is_terminal() {
+            return;
+        }
+        let bar = self.bar.get_or_insert_with(|| {
+            let bar = ProgressBar::no_length();
+            let template =
+                "{msg} {binary_bytes}/{binary_total_bytes} {binary_bytes_per_sec} ETA {eta}";
+            if let Ok(style) = ProgressStyle::with_template(template) {
+                bar.set_style(style);
+            }
+            bar.set_message(p.step.to_string());
+            bar
+        });
+        // The size is known once the 150 reply has come (RETR), which may be after the start.
+        if let Some(total) = p.total
+            && bar.length() != Some(total)
+        {
+            bar.set_length(total);
+        }
+        bar.set_position(p.bytes);
+    }
+
+    pub(super) fn clear(&mut self) {
+        if let Some(bar) = self.bar.take() {
+            bar.finish_and_clear();
+        }
+    }
+}

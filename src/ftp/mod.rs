@@ -123,6 +123,28 @@ pub enum DataEvent {
     Finished,
 }
 
+/// Control bytes a state machine has said and the network layer has not taken yet (what
+/// [`Endpoint::control_out`] shows and [`Endpoint::control_sent`] consumes).
+#[derive(Debug, Default)]
+pub(crate) struct Outbox(Vec<u8>);
+
+impl Outbox {
+    /// The bytes waiting.
+    pub(crate) fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+
+    /// The first `n` bytes are in a socket.
+    pub(crate) fn sent(&mut self, n: usize) {
+        self.0.drain(..n.min(self.0.len()));
+    }
+
+    /// Queues `bytes`.
+    pub(crate) fn push(&mut self, bytes: &[u8]) {
+        self.0.extend_from_slice(bytes);
+    }
+}
+
 /// The sans-IO surface that the server session and the client share with the network layer.
 pub trait Endpoint {
     /// Bytes received on the control connection.

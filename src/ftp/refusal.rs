@@ -5,30 +5,30 @@
 //! learns why instead of seeing a reset.
 
 use crate::ftp::reply::Reply;
-use crate::ftp::{DataAction, DataEvent, Endpoint};
+use crate::ftp::{DataAction, DataEvent, Endpoint, Outbox};
 
 /// An endpoint that says `421` and asks for the connection to be closed.
 #[derive(Debug)]
 pub struct Refusal {
-    out: Vec<u8>,
+    out: Outbox,
 }
 
 impl Refusal {
     /// Queues `421 <text>`.
     pub fn new(text: &str) -> Self {
-        Refusal {
-            out: Reply::new(421, text).to_bytes(),
-        }
+        let mut out = Outbox::default();
+        out.push(&Reply::new(421, text).to_bytes());
+        Refusal { out }
     }
 }
 
 impl Endpoint for Refusal {
     fn handle_control(&mut self, _bytes: &[u8]) {}
     fn control_out(&self) -> &[u8] {
-        &self.out
+        self.out.bytes()
     }
     fn control_sent(&mut self, n: usize) {
-        self.out.drain(..n.min(self.out.len()));
+        self.out.sent(n);
     }
     fn poll_action(&mut self) -> Option<DataAction> {
         None

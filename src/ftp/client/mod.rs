@@ -19,7 +19,7 @@ use std::net::{IpAddr, SocketAddr};
 use super::command::{Line, LineBuffer};
 use super::reply::{Reply, ReplyParser};
 pub use super::step::{Outcome, Step};
-use super::{DataAction, DataEvent, FinPolicy};
+use super::{DataAction, DataEvent, FinPolicy, Outbox};
 #[cfg(test)]
 use transfer::announced_size;
 
@@ -110,7 +110,7 @@ pub struct Client {
     state: State,
     lines: LineBuffer,
     parser: ReplyParser,
-    out: Vec<u8>,
+    out: Outbox,
     actions: VecDeque<DataAction>,
     next_port: u16,
     outcomes: Vec<Outcome>,
@@ -131,7 +131,7 @@ impl Client {
             state: State::Greeting,
             lines: LineBuffer::new(),
             parser: ReplyParser::new(),
-            out: Vec::new(),
+            out: Outbox::default(),
             actions: VecDeque::new(),
             next_port,
             outcomes: Vec::new(),
@@ -213,13 +213,12 @@ impl Client {
 
     /// Command bytes waiting to be sent on the control connection.
     pub fn control_out(&self) -> &[u8] {
-        &self.out
+        self.out.bytes()
     }
 
     /// Drops the first `n` bytes of [`Client::control_out`], now in a socket.
     pub fn control_sent(&mut self, n: usize) {
-        let n = n.min(self.out.len());
-        self.out.drain(..n);
+        self.out.sent(n);
     }
 
     /// The next data-connection action, if any.
@@ -358,8 +357,8 @@ impl Client {
 
     fn send_line(&mut self, line: &str) {
         log::debug!("-> {line}");
-        self.out.extend_from_slice(line.as_bytes());
-        self.out.extend_from_slice(b"\r\n");
+        self.out.push(line.as_bytes());
+        self.out.push(b"\r\n");
     }
 
     fn fatal(&mut self, msg: String) {

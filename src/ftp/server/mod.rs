@@ -30,7 +30,7 @@ use super::command::{self, Command, Line, LineBuffer, TransferType};
 use super::jail::Jail;
 use super::listing::Facts;
 use super::reply::Reply;
-use super::{DataAction, FinPolicy};
+use super::{DataAction, FinPolicy, Outbox};
 use transfer::Transfer;
 
 /// How a server is set up; shared by all its sessions.
@@ -99,7 +99,7 @@ pub struct Session {
     lines: LineBuffer,
     /// Lines that arrived during a transfer, handled once it ends.
     held: VecDeque<Line>,
-    out: Vec<u8>,
+    out: Outbox,
     actions: VecDeque<DataAction>,
     pending_user: Option<String>,
     user: Option<String>,
@@ -166,7 +166,7 @@ impl Session {
             now,
             lines: LineBuffer::new(),
             held: VecDeque::new(),
-            out: Vec::new(),
+            out: Outbox::default(),
             actions: VecDeque::new(),
             pending_user: None,
             user: None,
@@ -214,13 +214,12 @@ impl Session {
 
     /// Reply bytes waiting to be sent on the control connection.
     pub fn control_out(&self) -> &[u8] {
-        &self.out
+        self.out.bytes()
     }
 
     /// Drops the first `n` bytes of [`Session::control_out`], now in a socket.
     pub fn control_sent(&mut self, n: usize) {
-        let n = n.min(self.out.len());
-        self.out.drain(..n);
+        self.out.sent(n);
     }
 
     /// The next data-connection action, if any.
@@ -239,7 +238,7 @@ impl Session {
     }
 
     fn send(&mut self, reply: Reply) {
-        self.out.extend_from_slice(&reply.to_bytes());
+        self.out.push(&reply.to_bytes());
     }
 
     fn end_transfer(&mut self) {

@@ -91,6 +91,23 @@ fn kernel_facing_server(ns: &Netns, dir: &Scratch) -> Proc {
     server
 }
 
+/// Runs `curl -sS --connect-timeout 5 --max-time MAX ARGS...` in the namespace (curl's default
+/// mode is passive; add `-P -` for active) and panics unless it succeeds; returns its output.
+fn run_curl(
+    ns: &Netns,
+    curl: &Path,
+    dir: &Scratch,
+    tag: &str,
+    max_secs: u64,
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+) -> tunlab::Finished {
+    let mut cmd = ns.command(curl);
+    cmd.args(["-sS", "--connect-timeout", "5", "--max-time"])
+        .arg(max_secs.to_string())
+        .args(args.iter().map(|a| a.as_ref()));
+    ns.run(cmd, &dir.0, tag, secs(max_secs + 10)).success(tag)
+}
+
 /// SIGINT to the server; it must exit 0 within 15 s.
 fn stop_server(server: Proc) {
     server
@@ -106,22 +123,25 @@ fn curl_lists_and_downloads_in_active_mode() {
     let root = serve_dir(&dir, true);
     let server = kernel_facing_server(&ns, &dir);
 
-    let curl_args = ["-sS", "-P", "-", "--connect-timeout", "5"];
-    let mut list = ns.command(&curl);
-    list.args(curl_args)
-        .args(["--max-time", "30", "ftp://10.7.0.2/"]);
-    let list = ns
-        .run(list, &dir.0, "curl-list", secs(40))
-        .success("curl LIST");
+    let list = run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-list",
+        30,
+        &[&"-P", &"-", &"ftp://10.7.0.2/"],
+    );
     assert_listing(&list.stdout, true, "curl");
 
-    let mut get = ns.command(&curl);
-    get.args(curl_args)
-        .args(["--max-time", "120", "-o"])
-        .arg(dir.path("got.bin"))
-        .arg(format!("ftp://10.7.0.2/{BIG}"));
-    ns.run(get, &dir.0, "curl-retr", secs(130))
-        .success("curl RETR");
+    let (got, url) = (dir.path("got.bin"), format!("ftp://10.7.0.2/{BIG}"));
+    run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-retr",
+        120,
+        &[&"-P", &"-", &"-o", &got, &url],
+    );
     assert_same_file(&dir.path("got.bin"), &root.join(BIG));
     stop_server(server);
 }
@@ -139,21 +159,15 @@ fn with_offload_curl_downloads_and_the_client_uploads_byte_identical() {
         "--tun tun0 --ip 10.7.0.2/24 --root root --writable --offload --capture offload.pcapng",
     );
 
-    let mut get = ns.command(&curl);
-    get.args([
-        "-sS",
-        "-P",
-        "-",
-        "--connect-timeout",
-        "5",
-        "--max-time",
-        "120",
-        "-o",
-    ])
-    .arg(dir.path("got.bin"))
-    .arg(format!("ftp://10.7.0.2/{BIG}"));
-    ns.run(get, &dir.0, "curl-retr-offload", secs(130))
-        .success("curl RETR with --offload");
+    let (got, url) = (dir.path("got.bin"), format!("ftp://10.7.0.2/{BIG}"));
+    run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-retr-offload",
+        120,
+        &[&"-P", &"-", &"-o", &got, &url],
+    );
     assert_same_file(&dir.path("got.bin"), &root.join(BIG));
 
     // The other direction: the kernel hands large (GSO) segments to smoltcp on a second device.
@@ -186,20 +200,8 @@ fn with_offload_curl_downloads_and_the_client_uploads_byte_identical() {
 
     // The device keeps its offloads after that server; a plain one must turn them off again.
     let server = start_server(&ns, &dir, "--tun tun0 --ip 10.7.0.2/24 --root root");
-    let mut list = ns.command(&curl);
-    list.args([
-        "-sS",
-        "-P",
-        "-",
-        "--connect-timeout",
-        "5",
-        "--max-time",
-        "30",
-    ])
-    .arg("ftp://10.7.0.2/");
-    let list = ns
-        .run(list, &dir.0, "curl-list-after-offload", secs(40))
-        .success("curl LIST from a plain server after an --offload one");
+    let args: [&dyn AsRef<std::ffi::OsStr>; 3] = [&"-P", &"-", &"ftp://10.7.0.2/"];
+    let list = run_curl(&ns, &curl, &dir, "curl-list-after-offload", 30, &args);
     assert_listing(&list.stdout, true, "curl");
     stop_server(server);
 }
@@ -368,25 +370,24 @@ fn kernel_clients_in_their_default_passive_mode() {
     let server = kernel_facing_server(&ns, &dir);
 
     // curl: EPSV first, as it does by default.
-    let mut list = ns.command(&curl);
-    list.args([
-        "-sS",
-        "--connect-timeout",
-        "5",
-        "--max-time",
-        "30",
-        "ftp://10.7.0.2/",
-    ]);
-    let list = ns
-        .run(list, &dir.0, "curl-epsv-list", secs(40))
-        .success("curl LIST (passive)");
+    let list = run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-epsv-list",
+        30,
+        &[&"ftp://10.7.0.2/"],
+    );
     assert_listing(&list.stdout, true, "curl passive");
-    let mut get = ns.command(&curl);
-    get.args(["-sS", "--connect-timeout", "5", "--max-time", "120", "-o"])
-        .arg(dir.path("curl.bin"))
-        .arg(format!("ftp://10.7.0.2/{BIG}"));
-    ns.run(get, &dir.0, "curl-epsv-retr", secs(130))
-        .success("curl RETR (passive)");
+    let (got, url) = (dir.path("curl.bin"), format!("ftp://10.7.0.2/{BIG}"));
+    run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-epsv-retr",
+        120,
+        &[&"-o", &got, &url],
+    );
     assert_same_file(&dir.path("curl.bin"), &root.join(BIG));
 
     // ftplib: PASV, its default.
@@ -546,21 +547,15 @@ f.quit()
     let part = dir.path("resumed.bin");
     let whole = std::fs::read(root.join(BIG)).expect("big");
     std::fs::write(&part, &whole[..1 << 20]).expect("partial");
-    let mut get = ns.command(&curl);
-    get.args([
-        "-sS",
-        "--connect-timeout",
-        "5",
-        "--max-time",
-        "120",
-        "-C",
-        "-",
-        "-o",
-    ])
-    .arg(&part)
-    .arg(format!("ftp://10.7.0.2/{BIG}"));
-    ns.run(get, &dir.0, "curl-resume", secs(130))
-        .success("curl -C - (REST)");
+    let url = format!("ftp://10.7.0.2/{BIG}");
+    run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-resume",
+        120,
+        &[&"-C", &"-", &"-o", &part, &url],
+    );
     assert_same_file(&part, &root.join(BIG));
     stop_server(server);
 }
@@ -868,20 +863,14 @@ fn a_client_killed_mid_transfer_leaves_the_server_serving_others() {
     );
 
     // Another client, from the kernel's side of the lab, is served as if nothing happened.
-    let mut list = ns.command(&curl);
-    list.args([
-        "-sS",
-        "-P",
-        "-",
-        "--connect-timeout",
-        "5",
-        "--max-time",
-        "30",
-    ])
-    .arg("ftp://10.1.0.2/");
-    let list = ns
-        .run(list, &dir.0, "curl-list", secs(40))
-        .success("curl LIST after the kill");
+    let list = run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-list",
+        30,
+        &[&"-P", &"-", &"ftp://10.1.0.2/"],
+    );
     assert_listing(&list.stdout, true, "curl after the kill");
     let mut server = server;
     assert!(

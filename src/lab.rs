@@ -73,6 +73,9 @@ pub struct LabConfig {
     /// Both hosts get an IPv6 address too ([`SERVER_IP6`], [`CLIENT_IP6`], /64) and the client
     /// connects to `[fd00::1]:21`: control and data over IPv6 (`EPRT`, `EPSV`).
     pub ipv6: bool,
+    /// The client gives up when the server is silent this long while it waits (for a reply,
+    /// the data connection or data); `None`: never.
+    pub client_timeout: Option<StdDuration>,
 }
 
 impl Default for LabConfig {
@@ -94,6 +97,7 @@ impl Default for LabConfig {
             limit: StdDuration::from_secs(600),
             max_sessions: 4,
             ipv6: false,
+            client_timeout: Some(StdDuration::from_secs(60)),
         }
     }
 }
@@ -290,6 +294,7 @@ impl LabConfig {
                     fin: self.fin,
                     passive: self.passive,
                     server_ip: self.server_ip(),
+                    timeout: self.client_timeout,
                 },
                 steps,
             );

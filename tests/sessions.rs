@@ -5,6 +5,7 @@
 use std::fs;
 use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use smolftp::demo::TempDir;
 use smolftp::ftp::FinPolicy;
@@ -498,6 +499,39 @@ fn wrong_password_gets_530_and_no_transfer() {
         Vec::<u16>::new(),
         "no data connection may be opened"
     );
+}
+
+/// The server holds a wrong password's 530 back for 1 s: a client that waits only 0.5 s gives
+/// up first, with a message that names what it waited for, and closes the control connection.
+#[test]
+fn a_client_timeout_shorter_than_the_login_delay_ends_the_session() {
+    let s = scratch("login-timeout");
+    let capture = s.local.join("timeout.pcapng");
+    let cfg = LabConfig {
+        client_timeout: Some(Duration::from_millis(500)),
+        ..alice("wrong")
+    };
+    let hasty = run_recorded(&cfg, &s.root, vec![Step::List(None)], &capture);
+    assert_eq!(
+        hasty.error.as_deref(),
+        Some("timed out: no reply to `PASS` within 0.5 s")
+    );
+    assert!(hasty.outcomes.is_empty());
+    // The client's FIN on port 21 leaves before the server's delayed 530 would have.
+    let segs = segments(&capture);
+    let client_fin = segs
+        .iter()
+        .position(|s| s.dst.port() == 21 && s.flags.fin)
+        .expect("the client closes the control connection");
+    assert!(
+        segs[..client_fin]
+            .iter()
+            .all(|s| !String::from_utf8_lossy(&s.payload).starts_with("530")),
+        "the 530 came before the timeout"
+    );
+    // With the default (60 s) the same session waits for the 530.
+    let patient = run(&alice("wrong"), &s.root, vec![Step::List(None)]);
+    assert!(patient.error.unwrap().contains("530"));
 }
 
 #[test]

@@ -803,6 +803,49 @@ fn a_server_that_is_not_there_fails_the_client_within_its_timeout() {
     }
 }
 
+/// A server that greets, logs anyone in and then says nothing more, while its kernel still
+/// acknowledges every byte: TCP alone never gives up on it, the client's reply timeout does.
+#[test]
+fn a_server_that_stops_replying_fails_the_client_within_its_timeout() {
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-silent");
+    ns.tun("tun0", "10.7.0.1/24");
+    let script = r#"
+import socket, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.7.0.1', 21))
+s.listen(1)
+c, _ = s.accept()
+c.sendall(b'220 hello\r\n')
+f = c.makefile('rb')
+f.readline(); c.sendall(b'331 password\r\n')
+f.readline(); c.sendall(b'230 in\r\n')
+time.sleep(60)
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script]);
+    let _server = ns.spawn(cmd, &dir.0, "silent");
+    assert!(
+        ns.wait_listen(21, secs(10)),
+        "the silent server did not start"
+    );
+    let flags = "client --tun tun0 --ip 10.7.0.2/24 --timeout 2 10.7.0.1 pwd";
+    let done = ns.run(smolftp(&ns, &dir, flags, &[]), &dir.0, "client", secs(20));
+    assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
+    assert!(
+        done.stderr
+            .contains("timed out: no reply to `PWD` within 2 s"),
+        "{}",
+        done.stderr
+    );
+    assert!(done.elapsed < secs(2 + 3), "took {:?}", done.elapsed);
+    assert!(!done.stderr.contains("panicked"), "{}", done.stderr);
+}
+
 /// Bytes the kernel has sent into TUN device `dev` of `ns` (toward the smoltcp host on it).
 fn tun_tx_bytes(ns: &Netns, dev: &str) -> u64 {
     ns.ok(&["cat", &format!("/sys/class/net/{dev}/statistics/tx_bytes")])

@@ -12,6 +12,7 @@ fn config(passive: bool) -> ClientConfig {
         fin: FinPolicy::Seed,
         passive,
         server_ip: "fd00::1".parse().unwrap(),
+        timeout: None,
     }
 }
 

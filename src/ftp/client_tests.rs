@@ -22,6 +22,7 @@ fn client_config() -> ClientConfig {
         fin: FinPolicy::Seed,
         passive: false,
         server_ip: Ipv4Addr::new(10, 0, 0, 1).into(),
+        timeout: None,
     }
 }
 

@@ -219,4 +219,4 @@ macro_rules! endpoint_impl {
 }
 
 endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| (), timers);
-endpoint_impl!(client::Client, wants_close: is_finished, closed: |s| s.handle_control_closed());
+endpoint_impl!(client::Client, wants_close: is_finished, closed: |s| s.handle_control_closed(), timers);

@@ -329,6 +329,7 @@ impl<D: Device + Wait> Session<'_, D> {
             fin: self.opts.fin,
             passive: self.passive,
             server_ip: server.ip(),
+            timeout: Some(self.opts.timeout),
         }
     }
 

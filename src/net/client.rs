@@ -86,6 +86,13 @@ impl ClientNode {
         self.client.wants_close() && self.conduit.is_finished(host)
     }
 
+    /// When the client's timeout is next due.
+    pub fn next_deadline(&self) -> Option<smoltcp::time::Instant> {
+        self.client
+            .next_deadline()
+            .map(|d| smoltcp::time::Instant::from_micros(d.as_micros() as i64))
+    }
+
     /// The client state machine (outcomes, errors).
     pub fn client(&self) -> &Client {
         &self.client

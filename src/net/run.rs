@@ -125,6 +125,6 @@ pub fn run_client<D: Device + Wait>(
             host.poll(Instant::now());
             return ClientEnd::TimedOut;
         }
-        pause(host, busy, None);
+        pause(host, busy, node.next_deadline());
     }
 }

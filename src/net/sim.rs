@@ -122,6 +122,10 @@ impl<DS: Device + NextArrival, DC: Device + NextArrival> Sim<DS, DC> {
             self.server_host.device().next_arrival(),
             self.client_host.device().next_arrival(),
             self.server.next_deadline(),
+            self.clients
+                .iter()
+                .filter_map(ClientNode::next_deadline)
+                .min(),
         ]
         .into_iter()
         .flatten()

@@ -15,6 +15,7 @@ use std::collections::VecDeque;
 use std::fs::File;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
+use std::time::Duration;
 
 use super::command::{Line, LineBuffer};
 use super::reply::{Reply, ReplyParser};
@@ -23,6 +24,7 @@ use super::{DataAction, DataEvent, FinPolicy, Outbox};
 #[cfg(test)]
 use transfer::announced_size;
 
+mod timer;
 mod transfer;
 
 /// How the client logs in and where it listens for data connections.
@@ -45,6 +47,10 @@ pub struct ClientConfig {
     /// (as curl and ftplib do: a server behind NAT often names a private address). An IPv6
     /// server is asked for `EPRT` (active) or `EPSV` alone (passive).
     pub server_ip: IpAddr,
+    /// Give up when the server is silent this long while we wait for it: no greeting, no reply
+    /// to a command, no data connection, or no data on it (see `timer.rs`). `None`: wait
+    /// forever.
+    pub timeout: Option<Duration>,
 }
 
 /// Where the data connection of a transfer stands.
@@ -119,6 +125,10 @@ pub struct Client {
     keep_open: bool,
     /// The server refused `EPSV` once: use `PASV` from then on.
     no_epsv: bool,
+    /// The timeout's clock.
+    timer: timer::Timer,
+    /// The last command sent (`PASS` without its argument), for the timeout's message.
+    last_command: String,
 }
 
 impl Client {
@@ -138,6 +148,8 @@ impl Client {
             error: None,
             keep_open: false,
             no_epsv: false,
+            timer: timer::Timer::default(),
+            last_command: String::new(),
         }
     }
 
@@ -194,6 +206,9 @@ impl Client {
 
     /// Feeds bytes received on the control connection.
     pub fn handle_control(&mut self, bytes: &[u8]) {
+        if !bytes.is_empty() {
+            self.timer.activity();
+        }
         self.lines.push(bytes);
         while let Some(line) = self.lines.next_line() {
             let line = match line {
@@ -260,6 +275,7 @@ impl Client {
 
     /// Reports what happened to the data connection.
     pub fn handle_data_event(&mut self, ev: DataEvent) {
+        self.timer.activity();
         let State::Transfer(t) = &mut self.state else {
             log::debug!("data event {ev:?} with no transfer");
             return;
@@ -324,6 +340,9 @@ impl Client {
             match file.read(buf) {
                 Ok(n) => {
                     t.bytes += n as u64;
+                    if n > 0 {
+                        self.timer.activity();
+                    }
                     return n;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -341,6 +360,9 @@ impl Client {
             return;
         };
         t.bytes += data.len() as u64;
+        if !data.is_empty() {
+            self.timer.activity();
+        }
         match &mut t.local {
             Local::Listing(buf) => buf.extend_from_slice(data),
             Local::Sink(file) => {
@@ -357,6 +379,12 @@ impl Client {
 
     fn send_line(&mut self, line: &str) {
         log::debug!("-> {line}");
+        // A new wait begins.
+        self.timer.activity();
+        self.last_command = match line.split_once(' ') {
+            Some(("PASS", _)) => "PASS".into(),
+            _ => line.into(),
+        };
         self.out.push(line.as_bytes());
         self.out.push(b"\r\n");
     }

@@ -344,7 +344,9 @@ pub const PASSIVE_PORTS: (u16, u16) = (50000, 50999);
 /// connections with `window` bytes of receive buffer and `send_buffer` of send buffer, that
 /// acknowledge every segment at once (so the client's ACK of the server's FIN travels before its
 /// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
-/// for `timeout` are given up.
+/// for `timeout` are given up. A control connection may be quiet for far longer (a user thinking
+/// at the `ftp>` prompt; the server's own idle timer is 300 s), so it sends TCP keep-alive probes
+/// every `timeout / 2` of quiet: a peer that is there answers them.
 pub fn socket_options(
     window: usize,
     send_buffer: usize,
@@ -356,6 +358,7 @@ pub fn socket_options(
         ack_delay: Some(Duration::from_millis(10)),
         nagle: true,
         timeout: Some(timeout),
+        keep_alive: Some(timeout / 2),
     };
     let data = DataOptions {
         socket: SocketOptions {
@@ -364,6 +367,7 @@ pub fn socket_options(
             ack_delay: None,
             nagle: false,
             timeout: Some(timeout),
+            keep_alive: None,
         },
         source_port: None,
         passive_ports: PASSIVE_PORTS,

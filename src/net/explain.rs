@@ -109,6 +109,11 @@ fn describe(kind: SegmentKind, seg: &Segment<&[u8]>, moves: &[Transition], sent:
                 "ACK".into()
             }
         }
+        // smoltcp's keep-alive probe (RFC 1122): one byte already acknowledged, a NUL. Only
+        // control connections probe, and FTP commands and replies are text, never a lone NUL.
+        SegmentKind::Data if seg.payload == b"\0" => {
+            "keep-alive probe: 1 old byte (seq one below the next); a live peer ACKs it".into()
+        }
         SegmentKind::Data => format!("data, {len} bytes{}", text()),
         SegmentKind::DataFin => {
             format!("last data segment ({len} bytes), FIN piggybacked{}", text())

@@ -65,6 +65,9 @@ pub struct SocketOptions {
     pub nagle: bool,
     /// Give up a connection whose peer has been silent this long.
     pub timeout: Option<Duration>,
+    /// TCP keep-alive: probe a quiet peer after this long, so one that is alive answers and
+    /// stays within `timeout` while one that is gone is given up.
+    pub keep_alive: Option<Duration>,
 }
 
 #[derive(Debug)]
@@ -178,6 +181,7 @@ impl<D: Device> Host<D> {
         socket.set_ack_delay(options.ack_delay);
         socket.set_nagle_enabled(options.nagle);
         socket.set_timeout(options.timeout);
+        socket.set_keep_alive(options.keep_alive);
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,
             Congestion::Reno => CongestionControl::Reno,

@@ -128,3 +128,23 @@ pub fn run_client<D: Device + Wait>(
         pause(host, busy, node.next_deadline());
     }
 }
+
+/// Keeps an idle client's host answering the network (ACKs, keep-alive probes, a server's
+/// `421`) until `ready` gives a value, e.g. the next line typed at the `ftp>` prompt. `ready`
+/// is asked after every round of work and at least every `every`.
+pub fn idle_until<D: Device + Wait, T>(
+    host: &mut Host<D>,
+    node: &mut ClientNode,
+    every: Duration,
+    mut ready: impl FnMut() -> Option<T>,
+) -> T {
+    loop {
+        host.poll(Instant::now());
+        let busy = node.step(host);
+        if let Some(value) = ready() {
+            return value;
+        }
+        let due = [Some(Instant::now() + every), node.next_deadline()];
+        pause(host, busy, due.into_iter().flatten().min());
+    }
+}

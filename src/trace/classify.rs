@@ -25,6 +25,10 @@ pub enum SegmentKind {
     Data,
     /// Payload with FIN: the FIN piggybacked on the last data.
     DataFin,
+    /// A keep-alive probe: one byte (or none) at one below the sender's next sequence number,
+    /// already acknowledged, to make a quiet peer answer with an ACK (RFC 1122 4.2.3.6). Told
+    /// apart from data only with the connection's history (see [`analyze`]), as Wireshark does.
+    KeepAlive,
     /// FIN without payload (labelled FIN+ACK when ACK is set).
     Fin,
     /// RST (labelled RST+ACK when ACK is set).
@@ -58,6 +62,7 @@ impl SegmentKind {
             SegmentKind::Ack => "ACK",
             SegmentKind::Data => "DATA",
             SegmentKind::DataFin => "DATA+FIN",
+            SegmentKind::KeepAlive => "KEEP-ALIVE",
             SegmentKind::Fin if seg.flags.ack => "FIN+ACK",
             SegmentKind::Fin => "FIN",
             SegmentKind::Rst if seg.flags.ack => "RST+ACK",
@@ -160,6 +165,36 @@ pub struct Analysis {
 struct Open {
     closing: bool,
     syn_seq: Option<u32>,
+    /// Per sender: the sequence number after the last byte it sent (SYN and FIN count).
+    next_seq: Vec<(SocketAddr, u32)>,
+}
+
+impl Open {
+    /// Whether `seg` from its sender is a keep-alive probe (seq one below that sender's next,
+    /// at most one byte, no SYN/FIN/RST); then records what `seg` sends.
+    fn keep_alive(&mut self, seg: &Segment) -> bool {
+        let f = seg.flags;
+        let len = seg.len() as u32;
+        let end = seg
+            .seq
+            .wrapping_add(len)
+            .wrapping_add(u32::from(f.syn) + u32::from(f.fin));
+        let slot = self.next_seq.iter_mut().find(|(who, _)| *who == seg.src);
+        let probe = !f.syn
+            && !f.fin
+            && !f.rst
+            && len <= 1
+            && slot
+                .as_ref()
+                .is_some_and(|(_, next)| seg.seq == next.wrapping_sub(1));
+        match slot {
+            // Sequence numbers wrap: "after" is a signed difference.
+            Some((_, next)) if (end.wrapping_sub(*next) as i32) > 0 => *next = end,
+            Some(_) => {}
+            None => self.next_seq.push((seg.src, end)),
+        }
+        probe
+    }
 }
 
 /// Parses, groups and classifies every frame.
@@ -199,11 +234,17 @@ pub fn analyze(frames: &[Frame]) -> Analysis {
             open.push(Open {
                 closing: false,
                 syn_seq: None,
+                next_seq: Vec::new(),
             });
             by_key.insert(key, a.connections.len() - 1);
             a.connections.len() - 1
         });
         let o = &mut open[conn];
+        let kind = if o.keep_alive(&seg) {
+            SegmentKind::KeepAlive
+        } else {
+            kind
+        };
         if kind == SegmentKind::Syn && o.syn_seq.is_none() {
             o.syn_seq = Some(seg.seq);
         }
@@ -383,6 +424,51 @@ mod tests {
         let df = &a.entries[data2.entries[7]];
         assert_eq!(df.kind, SegmentKind::DataFin);
         assert_eq!(df.kind.label(&df.segment), "DATA+FIN");
+    }
+
+    #[test]
+    fn keep_alive_probes_are_told_from_data_by_their_sequence_number() {
+        let mut c = Conn::new("10.0.0.2:49152", "10.0.0.1:21", 0xFFFF_FFFE, 7000);
+        let mut pkts = vec![
+            c.seg(true, SYN, b""),
+            c.seg(false, SYN | ACK, b""),
+            c.seg(true, ACK, b""),
+            c.seg(true, ACK | PSH, b"PWD\r\n"),
+            c.seg(false, ACK | PSH, b"257 \"/\"\r\n"),
+        ];
+        // The probe: one old byte, at the client's next sequence number minus one (across the
+        // 2^32 wrap here), then the server's ACK of it.
+        let next = 0xFFFF_FFFEu32.wrapping_add(1 + 5);
+        pkts.push(tcp_packet(
+            c.a,
+            c.b,
+            next.wrapping_sub(1),
+            7000 + 1 + 9,
+            ACK,
+            b"\0",
+        ));
+        pkts.push(c.seg(false, ACK, b""));
+        // A one-byte command at the next sequence number is data.
+        pkts.push(c.seg(true, ACK | PSH, b"X"));
+        let a = analyze(&frames(&pkts));
+        let kinds: Vec<_> = a.entries.iter().map(|e| e.kind.label(&e.segment)).collect();
+        assert_eq!(
+            kinds,
+            [
+                "SYN",
+                "SYN+ACK",
+                "ACK",
+                "DATA",
+                "DATA",
+                "KEEP-ALIVE",
+                "ACK",
+                "DATA"
+            ]
+        );
+        // Its filter selects it alone.
+        let f = crate::trace::wireshark_filter(&a, 5, false);
+        let hits = crate::trace::filter::matching_frames(&f, &a).unwrap();
+        assert_eq!(hits, [6], "{f}");
     }
 
     #[test]

@@ -143,6 +143,7 @@ fn flag_terms(kind: SegmentKind) -> &'static [&'static str] {
         SegmentKind::Rst => &["tcp.flags.reset == 1"],
         SegmentKind::Ack => &["tcp.flags.syn == 0", "tcp.flags.fin == 0", "tcp.len == 0"],
         SegmentKind::Data => &["tcp.len > 0", "tcp.flags.fin == 0"],
+        SegmentKind::KeepAlive => &["tcp.len <= 1", "tcp.flags.syn == 0", "tcp.flags.fin == 0"],
         SegmentKind::Other => &[],
     }
 }

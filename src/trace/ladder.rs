@@ -253,7 +253,7 @@ fn draw_connection(
             format!(":{}", v.right.port()),
             s.len()
         );
-        if v.role == Role::Control && !s.is_empty() {
+        if v.role == Role::Control && !s.is_empty() && e.kind != SegmentKind::KeepAlive {
             let _ = writeln!(out, "        ftp: {}", first_line(&s.payload));
         }
         let _ = writeln!(

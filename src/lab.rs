@@ -22,6 +22,7 @@ use crate::link::{Capture, Direction, NextArrival, Recorder, WireConfig, wire};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
 use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
+use crate::net::ports::PortRange;
 use crate::net::server::{ServerNet, ServerNode};
 use crate::net::sim::{Clock, Sim};
 
@@ -57,6 +58,8 @@ pub struct LabConfig {
     pub data_source_port: u16,
     /// The client's first data port (5001).
     pub data_port_base: u16,
+    /// Ports the server offers for passive-mode data connections (50000-50999).
+    pub passive_ports: PortRange,
     /// Accounts of the server besides anonymous.
     pub accounts: Vec<(String, String)>,
     /// Whether the server accepts STOR.
@@ -90,6 +93,7 @@ impl Default for LabConfig {
             send_buffer: 64 * 1024,
             data_source_port: 20,
             data_port_base: 5001,
+            passive_ports: PortRange::PASSIVE_DEFAULT,
             accounts: Vec::new(),
             writable: false,
             login: ("anonymous".into(), "student@example.org".into()),
@@ -277,6 +281,7 @@ impl LabConfig {
                 control_socket,
                 data: DataOptions {
                     source_port: Some(self.data_source_port),
+                    passive_ports: self.passive_ports,
                     ..data
                 },
             },
@@ -337,16 +342,14 @@ impl LabConfig {
     }
 }
 
-/// Ports a server offers for passive-mode data connections, by default.
-pub const PASSIVE_PORTS: (u16, u16) = (50000, 50999);
-
 /// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
 /// connections with `window` bytes of receive buffer and `send_buffer` of send buffer, that
 /// acknowledge every segment at once (so the client's ACK of the server's FIN travels before its
 /// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
 /// for `timeout` are given up. A control connection may be quiet for far longer (a user thinking
 /// at the `ftp>` prompt; the server's own idle timer is 300 s), so it sends TCP keep-alive probes
-/// every `timeout / 2` of quiet: a peer that is there answers them.
+/// every `timeout / 2` of quiet: a peer that is there answers them. A server offers the default
+/// passive range, [`PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
 pub fn socket_options(
     window: usize,
     send_buffer: usize,
@@ -370,7 +373,7 @@ pub fn socket_options(
             keep_alive: None,
         },
         source_port: None,
-        passive_ports: PASSIVE_PORTS,
+        passive_ports: PortRange::PASSIVE_DEFAULT,
     };
     (control, data)
 }

@@ -17,6 +17,8 @@ use smolftp::trace::{self, Segment};
 
 #[path = "sessions/ipv6.rs"]
 mod ipv6;
+#[path = "sessions/passive_range.rs"]
+mod passive_range;
 
 /// Sizes around the 1460-byte MSS, the 64 KiB window, and a few MiB.
 const SIZES: [usize; 9] = [

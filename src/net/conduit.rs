@@ -15,6 +15,7 @@ use std::net::{IpAddr, SocketAddr};
 
 use crate::ftp::{DataAction, DataEvent, Endpoint, FinPlacement};
 use crate::net::host::{Host, SocketOptions};
+use crate::net::ports::PortRange;
 
 /// How data connections are made.
 #[derive(Clone, Copy, Debug)]
@@ -23,8 +24,8 @@ pub struct DataOptions {
     pub socket: SocketOptions,
     /// Local port of connections we open (the server's 20); `None` for an ephemeral port.
     pub source_port: Option<u16>,
-    /// Ports offered for passive-mode data connections (first, last).
-    pub passive_ports: (u16, u16),
+    /// Ports offered for passive-mode data connections: the first free one is taken.
+    pub passive_ports: PortRange,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -240,8 +241,8 @@ impl Conduit {
                 DataAction::ListenPassive { from, label } => {
                     self.retire(host);
                     let handle = host.add_tcp(opts.socket, label);
-                    let (first, last) = opts.passive_ports;
-                    let free = (first..=last).find(|p| !host.port_in_use(*p));
+                    let range = opts.passive_ports;
+                    let free = range.ports().find(|p| !host.port_in_use(*p));
                     let listening = free.and_then(|p| host.tcp(handle).listen(p).ok().map(|_| p));
                     // Announce the address the control connection arrived at: it is of the
                     // client's family (IPv4 or IPv6).
@@ -259,9 +260,19 @@ impl Conduit {
                             let at = SocketAddr::new(ip, port);
                             ep.handle_data_event(DataEvent::Listening(at));
                         }
-                        _ => {
+                        (None, _) => {
                             host.remove(handle);
-                            let why = format!("no free passive port in {first}-{last}");
+                            // The session answers 425; the operator is the one who can act.
+                            log::warn!(
+                                "every passive port of {range} is in use: PASV/EPSV answered \
+                                 425 (widen the range: --passive-ports)"
+                            );
+                            let why = format!("no free passive port in {range}");
+                            ep.handle_data_event(DataEvent::Failed(why));
+                        }
+                        (Some(_), None) => {
+                            host.remove(handle);
+                            let why = "no local address to announce".to_string();
                             ep.handle_data_event(DataEvent::Failed(why));
                         }
                     }

@@ -3,12 +3,14 @@
 //! Layer: stack owner. A [`host::Host`] is one machine: a smoltcp `Interface`, its sockets, its
 //! device and its clock's view of time. [`conduit::Conduit`] carries out an FTP endpoint's
 //! actions on sockets; [`server::ServerNode`] and [`client::ClientNode`] run the FTP roles on a
-//! host; [`sim::Sim`] runs two hosts on an in-process cable, [`run`] one host on a real device. Nothing here parses FTP.
+//! host; [`sim::Sim`] runs two hosts on an in-process cable, [`run`] one host on a real device;
+//! [`ports::PortRange`] is a server's passive port range. Nothing here parses FTP.
 
 pub mod client;
 pub mod conduit;
 pub mod explain;
 pub mod host;
+pub mod ports;
 pub mod run;
 pub mod server;
 pub mod sim;

@@ -17,6 +17,7 @@ use smolftp::lab::LabConfig;
 use smolftp::link::Format;
 use smolftp::live::{self, ClientOptions, NetOptions, ServerOptions};
 use smolftp::net::host::Congestion;
+use smolftp::net::ports::PortRange;
 use smolftp::trace::{self, LadderOptions};
 use smoltcp::wire::{Ipv4Cidr, Ipv6Cidr};
 
@@ -101,6 +102,10 @@ struct ServerArgs {
     /// Local port of active-mode data connections.
     #[arg(long, default_value_t = 20)]
     data_source_port: u16,
+    /// Ports offered for passive-mode data connections (PASV/EPSV), FIRST-LAST or one PORT,
+    /// from 1024 to 65535; when every one is in use, PASV/EPSV get 425.
+    #[arg(long, value_name = "FIRST-LAST", default_value_t = PortRange::PASSIVE_DEFAULT)]
+    passive_ports: PortRange,
     /// Sessions served at once; the next one is told 421 and closed.
     #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     max_sessions: u32,
@@ -429,6 +434,7 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         writable: args.writable,
         fin: args.fin,
         data_source_port: args.data_source_port,
+        passive_ports: args.passive_ports,
         max_sessions: args.max_sessions as usize,
         allow_foreign_port: args.allow_foreign_port,
     };

@@ -149,6 +149,26 @@ fn cli_mistakes_exit_2_and_bad_captures_exit_1() {
     );
     let o = smolftp(&dir.0, &["frobnicate"]);
     assert_eq!(o.status.code(), Some(2));
+    // A bad passive range is a usage mistake, found before any TUN device is opened.
+    for (range, says) in [
+        ("80-90", "port 80 is privileged"),
+        ("50999-50000", "write 50000-50999"),
+        ("50000:50999", "expected FIRST-LAST"),
+    ] {
+        let server = [
+            "server",
+            "--tun",
+            "none0",
+            "--ip",
+            "10.7.0.2/24",
+            "--root",
+            ".",
+        ];
+        let o = smolftp(&dir.0, &[&server[..], &["--passive-ports", range]].concat());
+        assert_eq!(o.status.code(), Some(2), "--passive-ports {range}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(says), "--passive-ports {range}: {err}");
+    }
 
     std::fs::write(dir.path("junk.pcap"), b"this is not a capture at all").expect("write");
     let o = smolftp(&dir.0, &["ladder", "junk.pcap"]);

@@ -34,6 +34,7 @@ use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
 use crate::net::client::ClientNode;
 use crate::net::host::{Congestion, Host, HostConfig};
+use crate::net::ports::PortRange;
 use crate::net::run::{self, ClientEnd, Wait};
 use crate::net::server::{ServerNet, ServerNode};
 
@@ -140,6 +141,8 @@ pub struct ServerOptions {
     pub fin: FinPolicy,
     /// Local port of data connections (20).
     pub data_source_port: u16,
+    /// Ports offered for passive-mode data connections (`PASV`/`EPSV`).
+    pub passive_ports: PortRange,
     /// Sessions at once; the next one gets `421`.
     pub max_sessions: usize,
     /// Allow PORT to another host or to a port below 1024.
@@ -192,6 +195,7 @@ fn serve_on<D: Device + Wait>(
             control_socket,
             data: crate::net::conduit::DataOptions {
                 source_port: Some(opts.data_source_port),
+                passive_ports: opts.passive_ports,
                 ..data
             },
         },

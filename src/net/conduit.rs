@@ -241,8 +241,14 @@ impl Conduit {
                 DataAction::ListenPassive { from, label } => {
                     self.retire(host);
                     let handle = host.add_tcp(opts.socket, label);
+                    // A port nothing is bound to, or else one left only to sockets in TIME-WAIT
+                    // or closed (the offer given up just above, say): so a small range serves
+                    // one transfer after another, not one per TIME-WAIT.
                     let range = opts.passive_ports;
-                    let free = range.ports().find(|p| !host.port_in_use(*p));
+                    let free = range
+                        .ports()
+                        .find(|p| !host.port_in_use(*p))
+                        .or_else(|| range.ports().find(|p| !host.port_held(*p)));
                     let listening = free.and_then(|p| host.tcp(handle).listen(p).ok().map(|_| p));
                     // Announce the address the control connection arrived at: it is of the
                     // client's family (IPv4 or IPv6).

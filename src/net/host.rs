@@ -258,12 +258,28 @@ impl<D: Device> Host<D> {
 
     /// Whether some socket is bound to, or listens on, local `port`.
     pub fn port_in_use(&self, port: u16) -> bool {
-        self.sockets.iter().any(|(_, s)| match s {
-            smoltcp::socket::Socket::Tcp(t) => {
-                t.local_endpoint().map(|e| e.port) == Some(port) || t.listen_endpoint().port == port
+        self.sockets_on(port).next().is_some()
+    }
+
+    /// Whether a socket bound to, or listening on, local `port` is in any state but CLOSED
+    /// and TIME-WAIT. A port held only by those can listen again, as a kernel socket with
+    /// `SO_REUSEADDR` can: a closed socket takes no segment, one in TIME-WAIT only those of
+    /// its own four-tuple, so a new peer's SYN reaches the new listener.
+    pub fn port_held(&self, port: u16) -> bool {
+        self.sockets_on(port)
+            .any(|t| !matches!(t.state(), State::Closed | State::TimeWait))
+    }
+
+    /// The TCP sockets bound to, or listening on, local `port`.
+    fn sockets_on(&self, port: u16) -> impl Iterator<Item = &tcp::Socket<'static>> {
+        self.sockets.iter().filter_map(move |(_, s)| match s {
+            smoltcp::socket::Socket::Tcp(t)
+                if t.local_endpoint().map(|e| e.port) == Some(port)
+                    || t.listen_endpoint().port == port =>
+            {
+                Some(t)
             }
-            #[allow(unreachable_patterns)]
-            _ => false,
+            _ => None,
         })
     }
 

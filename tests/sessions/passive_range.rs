@@ -1,14 +1,28 @@
-//! The server's passive port range (`LabConfig::passive_ports`): the port offered in `229` and
-//! connected to comes from it.
+//! The server's passive port range (`LabConfig::passive_ports`, `smolftp server
+//! --passive-ports`): the port offered in `227`/`229` and connected to comes from it, and a
+//! small range serves one transfer after another.
 
 use std::fs;
 use std::net::SocketAddr;
 
-use smolftp::ftp::client::Step;
+use smolftp::ftp::client::{Outcome, Step};
 use smolftp::lab::{LabConfig, SERVER_IP};
 use smolftp::net::ports::PortRange;
 
 use super::{assert_ok, assert_session, run_recorded, scratch, segments};
+
+/// The port a `227 Entering Passive Mode (h1,h2,h3,h4,p1,p2).` reply offers.
+fn pasv_port(o: &Outcome) -> u16 {
+    assert_eq!(o.reply.code, 227, "{}: {:?}", o.step, o.reply);
+    let text = o.reply.text();
+    let inside = text
+        .split(['(', ')'])
+        .nth(1)
+        .unwrap_or_else(|| panic!("no address in {text}"));
+    let n: Vec<u16> = inside.split(',').map(|x| x.parse().unwrap()).collect();
+    assert_eq!(n.len(), 6, "{text}");
+    n[4] * 256 + n[5]
+}
 
 /// The server's data connections' ports: the destination of every SYN not to port 21.
 fn data_syn_ports(segs: &[smolftp::trace::Segment]) -> Vec<u16> {
@@ -57,5 +71,59 @@ fn a_one_port_range_is_the_port_offered_and_connected_to() {
         data_syn_ports(&segs),
         vec![40000],
         "one data connection, to 40000"
+    );
+}
+
+/// One port serves one transfer after another: the offer given up by a second `PASV`, and the
+/// server's end of a finished download in TIME-WAIT (it sent the first FIN), leave the port free
+/// for the next listener: a new connection comes from another client port.
+#[test]
+fn a_one_port_range_serves_one_transfer_after_another() {
+    let s = scratch("passive-one-port-again");
+    fs::write(s.root.join("f.txt"), b"again").unwrap();
+    let cfg = LabConfig {
+        passive: true,
+        passive_ports: "40000".parse().unwrap(),
+        ..Default::default()
+    };
+    let capture = s.local.join("again.pcapng");
+    let steps = vec![
+        Step::Quote("PASV".into()),
+        Step::Quote("PASV".into()),
+        Step::List(None),
+        Step::Nlst(None),
+        Step::Retr {
+            remote: "f.txt".into(),
+            local: s.local.join("f.txt"),
+        },
+    ];
+    let run = run_recorded(&cfg, &s.root, steps, &capture);
+    assert_session(&run, 5);
+    // 40000 = 156 * 256 + 64.
+    assert_eq!(
+        run.outcomes[0].reply.text(),
+        "Entering Passive Mode (10,0,0,1,156,64)."
+    );
+    assert_eq!(pasv_port(&run.outcomes[0]), 40000);
+    assert_eq!(pasv_port(&run.outcomes[1]), 40000);
+    for o in &run.outcomes[2..] {
+        assert_ok(o, 226);
+    }
+    assert_eq!(fs::read(s.local.join("f.txt")).unwrap(), b"again");
+    let segs = segments(&capture);
+    assert_eq!(
+        data_syn_ports(&segs),
+        vec![40000; 3],
+        "three data connections"
+    );
+    let clients: std::collections::BTreeSet<u16> = segs
+        .iter()
+        .filter(|s| s.flags.syn && !s.flags.ack && s.dst.port() == 40000)
+        .map(|s| s.src.port())
+        .collect();
+    assert_eq!(
+        clients.len(),
+        3,
+        "each from its own client port: {clients:?}"
     );
 }

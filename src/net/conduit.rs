@@ -199,9 +199,27 @@ impl Conduit {
         if (ep.wants_close() || self.control_gone) && drained && !opening && !self.control_closing {
             socket.close();
             self.control_closing = true;
+            self.drop_idle_data(host);
             progress = true;
         }
         progress
+    }
+
+    /// When the control connection closes, a data connection that moves no data (a passive
+    /// offer nobody took, a connection made and never used) has no session left to use it: it
+    /// is aborted, so its port goes back to the passive range and the endpoint can finish. One
+    /// that sends or receives goes on to its end.
+    fn drop_idle_data<D: Device>(&mut self, host: &mut Host<D>) {
+        if let Some(d) = &mut self.data
+            && matches!(
+                d.phase,
+                Phase::Listening | Phase::Connecting | Phase::Connected
+            )
+        {
+            host.tcp(d.handle).abort();
+            d.phase = Phase::Done;
+            self.retire(host);
+        }
     }
 
     fn actions<D: Device, E: Endpoint + ?Sized>(

@@ -1,12 +1,12 @@
 //! The server's passive port range (`LabConfig::passive_ports`, `smolftp server
-//! --passive-ports`): the port offered in `227`/`229` and connected to comes from it, and a
-//! small range serves one transfer after another.
+//! --passive-ports`): the port offered in `227`/`229` and connected to comes from it, and when
+//! every port of it is taken, `PASV`/`EPSV` get `425` and the session goes on.
 
 use std::fs;
 use std::net::SocketAddr;
 
 use smolftp::ftp::client::{Outcome, Step};
-use smolftp::lab::{LabConfig, SERVER_IP};
+use smolftp::lab::{LabConfig, SERVER_IP, virtual_start};
 use smolftp::net::ports::PortRange;
 
 use super::{assert_ok, assert_session, run_recorded, scratch, segments};
@@ -126,4 +126,49 @@ fn a_one_port_range_serves_one_transfer_after_another() {
         3,
         "each from its own client port: {clients:?}"
     );
+}
+
+/// Two ports, three sessions at once: the first two sessions hold an offer each (`PASV`, then
+/// `NOOP`s), so the third's `PASV` finds every port taken and gets `425`; once the two have
+/// quit without using their offers, those ports are free again and the third's `LIST` gets
+/// one. Nothing hangs, nothing panics.
+#[test]
+fn when_every_passive_port_is_taken_pasv_gets_425_and_the_session_goes_on() {
+    let s = scratch("passive-exhausted");
+    let cfg = LabConfig {
+        passive: true,
+        passive_ports: PortRange::new(40000, 40001).unwrap(),
+        ..Default::default()
+    };
+    let holder = || {
+        let mut steps = vec![Step::Quote("PASV".into())];
+        steps.extend(std::iter::repeat_n(Step::Noop, 4));
+        steps
+    };
+    let mut late = vec![Step::Noop, Step::Quote("PASV".into())];
+    late.extend(std::iter::repeat_n(Step::Noop, 8));
+    late.push(Step::List(None));
+    let runs = cfg
+        .run_many(
+            &s.root,
+            vec![holder(), holder(), late],
+            None,
+            virtual_start(),
+        )
+        .expect("the run");
+    for (i, (outcomes, error)) in runs.sessions.iter().enumerate() {
+        assert_eq!(error, &None, "session {i}");
+        assert_eq!(outcomes.len(), if i < 2 { 5 } else { 11 }, "session {i}");
+    }
+    let held: std::collections::BTreeSet<u16> = runs.sessions[..2]
+        .iter()
+        .map(|(outcomes, _)| pasv_port(&outcomes[0]))
+        .collect();
+    assert_eq!(held, [40000, 40001].into(), "one port each");
+    let (late, _) = &runs.sessions[2];
+    let refused = &late[1];
+    assert!(!refused.ok);
+    assert_eq!(refused.reply.code, 425, "{:?}", refused.reply);
+    assert_eq!(refused.reply.text(), "Can't open passive data connection.");
+    assert_ok(&late[10], 226);
 }

@@ -81,8 +81,14 @@ fn start_server(ns: &Netns, dir: &Scratch, flags: &str) -> Proc {
 
 /// The server that the kernel's clients use: 10.7.0.2 on TUN device tun0 (kernel 10.7.0.1).
 fn kernel_facing_server(ns: &Netns, dir: &Scratch) -> Proc {
+    kernel_facing_server_with(ns, dir, "")
+}
+
+/// [`kernel_facing_server`] with more server `flags`.
+fn kernel_facing_server_with(ns: &Netns, dir: &Scratch, flags: &str) -> Proc {
     ns.tun("tun0", "10.7.0.1/24");
-    let server = start_server(ns, dir, "--tun tun0 --ip 10.7.0.2/24 --root root");
+    let flags = format!("--tun tun0 --ip 10.7.0.2/24 --root root {flags}");
+    let server = start_server(ns, dir, &flags);
     let said = server.stderr_text();
     assert!(
         said.contains("smolftp server: listening on 10.7.0.2:21 on tun0"),
@@ -358,6 +364,9 @@ b.quit()
     stop_server(server);
 }
 
+/// With a passive range of one port (`--passive-ports 40000`), every passive transfer of the
+/// kernel's clients uses it, one after another: after curl's download the server's end of it
+/// is in TIME-WAIT on 40000, and ftplib's unused `PASV`/`EPSV` offers are given up by the next.
 #[test]
 fn kernel_clients_in_their_default_passive_mode() {
     let Some(curl) = peer("curl") else { return };
@@ -367,18 +376,24 @@ fn kernel_clients_in_their_default_passive_mode() {
     let Some(ns) = Netns::new() else { return };
     let dir = Scratch::new("tun-passive");
     let root = serve_dir(&dir, true);
-    let server = kernel_facing_server(&ns, &dir);
+    let server = kernel_facing_server_with(&ns, &dir, "--passive-ports 40000");
 
-    // curl: EPSV first, as it does by default.
+    // curl: EPSV first, as it does by default; -v shows the server's replies.
     let list = run_curl(
         &ns,
         &curl,
         &dir,
         "curl-epsv-list",
         30,
-        &[&"ftp://10.7.0.2/"],
+        &[&"-v", &"ftp://10.7.0.2/"],
     );
     assert_listing(&list.stdout, true, "curl passive");
+    assert!(
+        list.stderr
+            .contains("229 Entering Extended Passive Mode (|||40000|)"),
+        "curl was not offered port 40000:\n{}",
+        list.stderr
+    );
     let (got, url) = (dir.path("curl.bin"), format!("ftp://10.7.0.2/{BIG}"));
     run_curl(
         &ns,
@@ -390,12 +405,14 @@ fn kernel_clients_in_their_default_passive_mode() {
     );
     assert_same_file(&dir.path("curl.bin"), &root.join(BIG));
 
-    // ftplib: PASV, its default.
+    // ftplib: PASV, its default; two offers not used first.
     let script = r#"
 import ftplib, sys
 f = ftplib.FTP(timeout=30)
 f.connect(sys.argv[1], 21)
 f.login()
+print(f.sendcmd('PASV'))
+print(f.sendcmd('EPSV'))
 print(' '.join(f.nlst()))
 with open(sys.argv[2], 'wb') as out:
     f.retrbinary('RETR ' + sys.argv[3], out.write, blocksize=1 << 20)
@@ -409,6 +426,16 @@ f.quit()
         .run(cmd, &dir.0, "ftplib-pasv", secs(150))
         .success("ftplib (passive)");
     assert_listing(&done.stdout, true, "ftplib passive");
+    for offer in [
+        "227 Entering Passive Mode (10,7,0,2,156,64).",
+        "229 Entering Extended Passive Mode (|||40000|).",
+    ] {
+        assert!(
+            done.stdout.contains(offer),
+            "ftplib was not offered port 40000:\n{}",
+            done.stdout
+        );
+    }
     assert_same_file(&dir.path("ftplib.bin"), &root.join(BIG));
     stop_server(server);
 }

@@ -113,6 +113,24 @@ struct ServerArgs {
     /// labs that study it; refused with 501 by default, as RFC 2577 advises).
     #[arg(long)]
     allow_foreign_port: bool,
+    /// Tell a control connection idle this long (no command, no transfer) 421 and close it,
+    /// seconds; 0: never.
+    #[arg(long, value_name = "SECS", default_value_t = 300)]
+    idle_timeout: u64,
+    /// Answer a wrong password only after this delay, reading nothing else meanwhile (slows
+    /// password guessing), milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u64).range(0..=60_000))]
+    login_delay: u64,
+    /// End the session with 421 after this many wrong passwords; 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 3)]
+    max_login_failures: u32,
+    /// Answer 425 when a transfer's data connection has not come within this, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 30, value_parser = clap::value_parser!(u64).range(1..=3600))]
+    data_timeout: u64,
+    /// Give up a connection whose peer has been silent this long (no ACK, no answer to the
+    /// keep-alive probes a quiet control connection sends every half of it), seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=86_400))]
+    timeout: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -437,6 +455,11 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         passive_ports: args.passive_ports,
         max_sessions: args.max_sessions as usize,
         allow_foreign_port: args.allow_foreign_port,
+        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+        login_delay: Duration::from_millis(args.login_delay),
+        max_login_failures: args.max_login_failures,
+        data_timeout: Duration::from_secs(args.data_timeout),
+        timeout: Duration::from_secs(args.timeout),
     };
     live::run_server(&opts, &*stop_flag()?)
 }

@@ -147,6 +147,16 @@ pub struct ServerOptions {
     pub max_sessions: usize,
     /// Allow PORT to another host or to a port below 1024.
     pub allow_foreign_port: bool,
+    /// Idle control connections are told `421` after this; `None`: never.
+    pub idle_timeout: Option<StdDuration>,
+    /// Delay before a wrong password's `530`.
+    pub login_delay: StdDuration,
+    /// Wrong passwords that end the session (0: no limit).
+    pub max_login_failures: u32,
+    /// `425` when a data connection has not come within this.
+    pub data_timeout: StdDuration,
+    /// Give up a connection whose peer has been silent this long (TCP).
+    pub timeout: StdDuration,
 }
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
@@ -170,8 +180,8 @@ fn serve_on<D: Device + Wait>(
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
-    let (control_socket, data) =
-        socket_options(opts.net.buffer, opts.net.buffer, Duration::from_secs(60));
+    let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
+    let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
     let config = ServerConfig {
         root: opts.root.clone(),
         accounts: opts.accounts.clone(),
@@ -180,8 +190,11 @@ fn serve_on<D: Device + Wait>(
         fin: opts.fin,
         greeting: "smolftp ready.".into(),
         allow_foreign_port: opts.allow_foreign_port,
-        max_login_failures: 3,
+        max_login_failures: opts.max_login_failures,
         atomic_uploads: true,
+        idle_timeout: opts.idle_timeout,
+        login_failure_delay: opts.login_delay,
+        data_timeout: opts.data_timeout,
         ..ServerConfig::new(opts.root.clone())
     };
     let mut node = ServerNode::new(

@@ -67,6 +67,15 @@ pub struct Conduit {
     control_gone: bool,
 }
 
+/// Sends our FIN on a control connection and stops its keep-alive probes: a peer that never
+/// sends its own FIN (a server that hangs, say) would otherwise answer the probes and hold the
+/// socket in FIN-WAIT-2 forever; without them, the socket's timeout ends it, as Linux's
+/// `tcp_fin_timeout` does.
+fn close_control(socket: &mut smoltcp::socket::tcp::Socket<'static>) {
+    socket.set_keep_alive(None);
+    socket.close();
+}
+
 impl Conduit {
     /// Drives the endpoint over the control socket `control` (connected or connecting).
     pub fn new(control: SocketHandle) -> Self {
@@ -101,7 +110,7 @@ impl Conduit {
             d.phase = Phase::Done;
         }
         self.retire(host);
-        host.tcp(self.control).close();
+        close_control(host.tcp(self.control));
         self.control_closing = true;
     }
 
@@ -197,7 +206,7 @@ impl Conduit {
         );
         let drained = ep.control_out().is_empty() || !socket.may_send();
         if (ep.wants_close() || self.control_gone) && drained && !opening && !self.control_closing {
-            socket.close();
+            close_control(socket);
             self.control_closing = true;
             self.drop_idle_data(host);
             progress = true;

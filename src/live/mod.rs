@@ -195,7 +195,6 @@ fn serve_on<D: Device + Wait>(
         idle_timeout: opts.idle_timeout,
         login_failure_delay: opts.login_delay,
         data_timeout: opts.data_timeout,
-        ..ServerConfig::new(opts.root.clone())
     };
     let mut node = ServerNode::new(
         &mut host,

@@ -363,3 +363,72 @@ fn garbage_never_panics() {
         t.actions();
     }
 }
+
+#[test]
+fn a_command_behind_pasv_is_answered_after_the_227() {
+    let mut sc = Script::new(false);
+    sc.cmd(b"USER anonymous\r\nPASS x\r\n");
+    // PASV and NOOP in one segment: nothing is said until the port is known.
+    assert_eq!(sc.cmd(b"PASV\r\nNOOP\r\n"), "");
+    assert!(matches!(
+        sc.s.poll_action(),
+        Some(DataAction::ListenPassive { .. })
+    ));
+    sc.s.handle_data_event(DataEvent::Listening("10.0.0.1:50000".parse().unwrap()));
+    assert_eq!(
+        sc.out(),
+        "227 Entering Passive Mode (10,0,0,1,195,80).\r\n200 NOOP ok.\r\n"
+    );
+    // No port free: 425, then the next command.
+    assert_eq!(sc.cmd(b"EPSV\r\nPWD\r\n"), "");
+    sc.s.handle_data_event(DataEvent::Failed("no free passive port".into()));
+    let out = sc.out();
+    assert!(
+        out.starts_with("425 Can't open passive data connection.\r\n257 "),
+        "{out}"
+    );
+    // An offer that breaks after it was announced is not answered out of turn: the next
+    // transfer finds no data connection set up.
+    sc.cmd(b"EPSV\r\n");
+    sc.s.handle_data_event(DataEvent::Listening("10.0.0.1:50001".parse().unwrap()));
+    assert!(sc.out().starts_with("229 "));
+    sc.s.handle_data_event(DataEvent::Failed("connection reset".into()));
+    assert_eq!(sc.out(), "");
+    assert!(sc.cmd(b"LIST\r\n").starts_with("425 "));
+}
+
+#[test]
+fn after_epsv_all_only_epsv_sets_up_data_connections() {
+    let mut sc = Script::new(false);
+    sc.cmd(b"USER anonymous\r\nPASS x\r\n");
+    assert_eq!(sc.cmd(b"EPSV ALL\r\n"), "200 EPSV ALL ok.\r\n");
+    assert_eq!(
+        sc.cmd(b"PORT 10,0,0,2,19,137\r\n"),
+        "501 PORT not allowed after EPSV ALL.\r\n"
+    );
+    assert_eq!(
+        sc.cmd(b"EPRT |1|10.0.0.2|5001|\r\n"),
+        "501 EPRT not allowed after EPSV ALL.\r\n"
+    );
+    assert_eq!(
+        sc.cmd(b"PASV\r\n"),
+        "501 PASV not allowed after EPSV ALL.\r\n"
+    );
+    assert_eq!(sc.s.poll_action(), None);
+    sc.cmd(b"EPSV\r\n");
+    assert!(matches!(
+        sc.s.poll_action(),
+        Some(DataAction::ListenPassive { .. })
+    ));
+    sc.s.handle_data_event(DataEvent::Listening("10.0.0.1:50000".parse().unwrap()));
+    assert_eq!(
+        sc.out(),
+        "229 Entering Extended Passive Mode (|||50000|).\r\n"
+    );
+    // REIN starts over: PORT is allowed again.
+    sc.cmd(b"REIN\r\nUSER anonymous\r\nPASS x\r\n");
+    assert_eq!(
+        sc.cmd(b"PORT 10,0,0,2,19,137\r\n"),
+        "200 PORT command successful.\r\n"
+    );
+}

@@ -117,6 +117,8 @@ pub struct Session {
     transfer: Option<Transfer>,
     closing: bool,
     timers: timers::Timers,
+    /// `EPSV ALL` was sent: every other data-connection setup command is refused (RFC 2428).
+    epsv_all: bool,
 }
 
 /// Where the next transfer's data connection comes from.
@@ -135,6 +137,8 @@ pub(super) enum DataPlan {
 struct Passive {
     /// `EPSV` (229 reply) rather than `PASV` (227).
     extended: bool,
+    /// The 227/229 reply has gone out (the network layer reported the port).
+    announced: bool,
     /// The client has connected.
     connected: bool,
 }
@@ -181,6 +185,7 @@ impl Session {
             transfer: None,
             closing: false,
             timers: timers::Timers::default(),
+            epsv_all: false,
         };
         let greeting = s.config.greeting.clone();
         s.reply(220, &greeting);
@@ -249,7 +254,10 @@ impl Session {
     /// Handles queued lines until a transfer starts or the session closes. During a transfer
     /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end.
     fn process(&mut self) {
-        while !self.closing && !self.timers.holding() {
+        // A PASV/EPSV waits for its port before the next command is read, so its 227/229
+        // comes before the reply to a command pipelined behind it.
+        let offering = |s: &Self| s.passive.as_ref().is_some_and(|p| !p.announced);
+        while !self.closing && !self.timers.holding() && !offering(self) {
             if self.transfer.is_some() {
                 match self.lines.next_line() {
                     Some(Line::Complete(l)) if is_urgent(&l) => self.handle_line(&l),
@@ -403,6 +411,7 @@ impl Session {
         }
         self.ascii = false;
         self.facts = Facts::default();
+        self.epsv_all = false;
         self.reply(220, "Service ready for new user.");
     }
 

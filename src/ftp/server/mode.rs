@@ -10,6 +10,9 @@ use crate::ftp::{DataAction, DataEvent};
 impl Session {
     /// `PORT h1,h2,h3,h4,p1,p2`: IPv4 only.
     pub(super) fn port_cmd(&mut self, addr: SocketAddrV4) {
+        if self.refused_after_epsv_all("PORT") {
+            return;
+        }
         if self.peer.is_ipv6() {
             self.port = None;
             self.reply(522, "PORT is IPv4 only, use EPRT.");
@@ -20,6 +23,9 @@ impl Session {
 
     /// `EPRT |proto|address|port|`: the address must be of the control connection's family.
     pub(super) fn eprt_cmd(&mut self, addr: SocketAddr) {
+        if self.refused_after_epsv_all("EPRT") {
+            return;
+        }
         if addr.is_ipv6() != self.peer.is_ipv6() {
             self.port = None;
             let text = if self.peer.is_ipv6() {
@@ -51,6 +57,9 @@ impl Session {
 
     /// `PASV`: IPv4 only (its 227 reply has no room for an IPv6 address).
     pub(super) fn pasv_cmd(&mut self) {
+        if self.refused_after_epsv_all("PASV") {
+            return;
+        }
         if self.peer.is_ipv6() {
             self.reply(522, "PASV is IPv4 only, use EPSV.");
             return;
@@ -65,10 +74,23 @@ impl Session {
             None => self.passive_cmd(true),
             Some("1") if !v6 => self.passive_cmd(true),
             Some("2") if v6 => self.passive_cmd(true),
-            Some("ALL") => self.reply(200, "EPSV ALL ok."),
+            Some("ALL") => {
+                self.epsv_all = true;
+                self.reply(200, "EPSV ALL ok.");
+            }
             Some(_) if v6 => self.reply(522, "Network protocol not supported, use (2)."),
             Some(_) => self.reply(522, "Network protocol not supported, use (1)."),
         }
+    }
+
+    /// After `EPSV ALL` only `EPSV` may set up a data connection (RFC 2428 section 4): NAT
+    /// boxes on the way stop translating `PORT`-style commands on the client's word.
+    fn refused_after_epsv_all(&mut self, verb: &str) -> bool {
+        if self.epsv_all {
+            let text = format!("{verb} not allowed after EPSV ALL.");
+            self.reply(501, &text);
+        }
+        self.epsv_all
     }
 
     /// `PASV`/`EPSV`: ask the network layer for a listening port; the 227/229 reply follows
@@ -81,6 +103,7 @@ impl Session {
         self.port = None;
         self.passive = Some(Passive {
             extended,
+            announced: false,
             connected: false,
         });
         self.actions.push_back(DataAction::ListenPassive {
@@ -96,26 +119,33 @@ impl Session {
             return;
         };
         match ev {
-            DataEvent::Listening(addr) if p.extended => {
-                let text = format!("Entering Extended Passive Mode (|||{}|).", addr.port());
-                self.reply(229, &text);
-            }
-            DataEvent::Listening(SocketAddr::V6(addr)) => {
-                // Cannot happen: PASV is refused on IPv6.
-                let text = format!("Entering Extended Passive Mode (|||{}|).", addr.port());
-                self.reply(229, &text);
-            }
-            DataEvent::Listening(SocketAddr::V4(addr)) => {
-                let [a, b, c, d] = addr.ip().octets();
-                let (hi, lo) = (addr.port() >> 8, addr.port() & 0xff);
-                let text = format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo}).");
-                self.reply(227, &text);
+            DataEvent::Listening(addr) => {
+                p.announced = true;
+                match addr {
+                    // (PASV is refused on IPv6, so a V6 address always answers EPSV.)
+                    SocketAddr::V4(v4) if !p.extended => {
+                        let [a, b, c, d] = v4.ip().octets();
+                        let (hi, lo) = (v4.port() >> 8, v4.port() & 0xff);
+                        let text = format!("Entering Passive Mode ({a},{b},{c},{d},{hi},{lo}).");
+                        self.reply(227, &text);
+                    }
+                    _ => {
+                        let text = format!("Entering Extended Passive Mode (|||{}|).", addr.port());
+                        self.reply(229, &text);
+                    }
+                }
+                // Commands that came behind PASV/EPSV.
+                self.process();
             }
             DataEvent::Connected => p.connected = true,
             DataEvent::Failed(why) => {
                 log::debug!("passive data connection failed: {why}");
+                let offered = p.announced;
                 self.passive = None;
-                self.reply(425, "Can't open passive data connection.");
+                if !offered {
+                    self.reply(425, "Can't open passive data connection.");
+                    self.process();
+                }
             }
             DataEvent::Finished => {}
         }

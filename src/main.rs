@@ -10,13 +10,13 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod choice;
+use choice::{CaptureFormat, Cc, Fin};
+
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
-use smolftp::ftp::FinPolicy;
 use smolftp::lab::LabConfig;
-use smolftp::link::Format;
 use smolftp::live::{self, ClientOptions, NetOptions, ServerOptions};
-use smolftp::net::host::Congestion;
 use smolftp::net::ports::PortRange;
 use smolftp::trace::{self, LadderOptions};
 use smoltcp::wire::{Ipv4Cidr, Ipv6Cidr};
@@ -66,14 +66,14 @@ struct TunArgs {
     #[arg(long, value_name = "FILE")]
     capture: Option<PathBuf>,
     /// Capture format.
-    #[arg(long, value_enum, default_value_t = Format::Pcapng)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = CaptureFormat::Pcapng)]
+    format: CaptureFormat,
     /// Seed of the stack's random numbers (default: from the clock).
     #[arg(long)]
     seed: Option<u64>,
     /// Congestion control.
-    #[arg(long, value_enum, default_value_t = Congestion::Reno)]
-    cc: Congestion,
+    #[arg(long, value_enum, default_value_t = Cc::Reno)]
+    cc: Cc,
     /// Socket buffers of data connections, KiB.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u32).range(4..=65_536))]
     buffer_kib: u32,
@@ -97,8 +97,8 @@ struct ServerArgs {
     #[arg(long)]
     writable: bool,
     /// Where the FIN of each data connection goes.
-    #[arg(long, value_enum, default_value_t = FinPolicy::Seed)]
-    fin: FinPolicy,
+    #[arg(long, value_enum, default_value_t = Fin::Seed)]
+    fin: Fin,
     /// Local port of active-mode data connections.
     #[arg(long, default_value_t = 20)]
     data_source_port: u16,
@@ -150,8 +150,8 @@ struct ClientArgs {
     #[arg(long, default_value_t = 5001, value_parser = clap::value_parser!(u16).range(1024..))]
     data_port_base: u16,
     /// Where the FIN of uploads goes.
-    #[arg(long, value_enum, default_value_t = FinPolicy::Seed)]
-    fin: FinPolicy,
+    #[arg(long, value_enum, default_value_t = Fin::Seed)]
+    fin: Fin,
     /// Passive mode: EPSV (then PASV) and connect to the server, instead of PORT and listen.
     #[arg(long)]
     passive: bool,
@@ -168,8 +168,8 @@ struct DemoArgs {
     #[arg(long, short, default_value = "smolftp-demo.pcapng")]
     out: PathBuf,
     /// Capture format.
-    #[arg(long, value_enum, default_value_t = Format::Pcapng)]
-    format: Format,
+    #[arg(long, value_enum, default_value_t = CaptureFormat::Pcapng)]
+    format: CaptureFormat,
     /// Seed of the hosts' random numbers (initial sequence numbers, ...).
     #[arg(long, default_value_t = 1)]
     seed: u64,
@@ -180,11 +180,11 @@ struct DemoArgs {
     #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=10_000))]
     delay: u64,
     /// Where the FIN of each data connection goes.
-    #[arg(long, value_enum, default_value_t = FinPolicy::Seed)]
-    fin: FinPolicy,
+    #[arg(long, value_enum, default_value_t = Fin::Seed)]
+    fin: Fin,
     /// Congestion control of both stacks.
-    #[arg(long, value_enum, default_value_t = Congestion::Reno)]
-    cc: Congestion,
+    #[arg(long, value_enum, default_value_t = Cc::Reno)]
+    cc: Cc,
     /// Receive window of data connections, bytes.
     #[arg(long, default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
     window: u32,
@@ -320,8 +320,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         seed: args.seed,
         mtu: args.mtu as usize,
         delay: Duration::from_millis(args.delay),
-        fin: args.fin,
-        congestion: args.cc,
+        fin: args.fin.into(),
+        congestion: args.cc.into(),
         data_source_port: args.data_source_port,
         data_port_base: args.data_port_base,
         window: args.window as usize,
@@ -333,7 +333,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     }
     let opts = DemoOptions {
         out: args.out,
-        format: args.format,
+        format: args.format.into(),
         lab,
         root: args.root,
         file: args.file,
@@ -426,9 +426,9 @@ fn net_options(args: TunArgs) -> NetOptions {
         gateway: args.gateway,
         mtu: args.mtu.map(usize::from),
         capture: args.capture,
-        format: args.format,
+        format: args.format.into(),
         seed: args.seed,
-        congestion: args.cc,
+        congestion: args.cc.into(),
         buffer: (args.buffer_kib as usize) << 10,
         offload: args.offload,
     }
@@ -450,7 +450,7 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         root: args.root,
         accounts: args.user,
         writable: args.writable,
-        fin: args.fin,
+        fin: args.fin.into(),
         data_source_port: args.data_source_port,
         passive_ports: args.passive_ports,
         max_sessions: args.max_sessions as usize,
@@ -471,7 +471,7 @@ fn run_client(args: ClientArgs) -> Result<(), String> {
         user: args.user,
         pass: args.pass,
         data_port_base: args.data_port_base,
-        fin: args.fin,
+        fin: args.fin.into(),
         timeout: Duration::from_secs(args.timeout),
         passive: args.passive,
         commands: args.commands,

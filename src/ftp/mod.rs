@@ -40,7 +40,7 @@ pub enum FinPlacement {
 }
 
 /// The `--fin` choice: how every data connection of a session is released.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum FinPolicy {
     /// As in the textbook figure: listings end with a FIN alone, files with DATA+FIN.
     #[default]

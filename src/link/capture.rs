@@ -51,7 +51,7 @@ impl Direction {
 }
 
 /// Capture file format.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Format {
     /// pcapng: interfaces, direction flags and per-frame comments.
     #[default]

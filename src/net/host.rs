@@ -41,7 +41,7 @@ pub struct HostConfig {
 }
 
 /// TCP congestion control choice (smoltcp's [`CongestionControl`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
 pub enum Congestion {
     /// No congestion control: send whatever the peer's window allows.
     None,

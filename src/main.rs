@@ -203,6 +203,13 @@ struct DemoArgs {
     /// Add an account to the server, NAME:PASSWORD (the demo client then logs in with it).
     #[arg(long, value_parser = parse_account)]
     user: Option<(String, String)>,
+    /// Passive mode: the client sends EPSV and opens each data connection to the server's
+    /// port (50000, ...), instead of PORT and the server connecting from port 20.
+    #[arg(long)]
+    passive: bool,
+    /// Control and data over IPv6 (fd00::1 and fd00::2): EPRT |2| instead of PORT.
+    #[arg(long)]
+    ipv6: bool,
     /// Do not print the ladder.
     #[arg(long, short)]
     quiet: bool,
@@ -325,6 +332,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         data_source_port: args.data_source_port,
         data_port_base: args.data_port_base,
         window: args.window as usize,
+        passive: args.passive,
+        ipv6: args.ipv6,
         ..LabConfig::default()
     };
     if let Some(account) = args.user {

@@ -155,14 +155,9 @@ fn tshark_sees_a_comment_on_every_frame() {
     );
 }
 
-#[test]
-fn every_ladder_filter_selects_exactly_its_frame_in_tshark() {
-    if !have_tshark() {
-        return;
-    }
-    let dir = Scratch::new("tshark-filters");
-    let ladder = demo(&dir.0, "demo.pcapng", &[]);
-    let file = dir.path("demo.pcapng");
+/// Checks that every `filter:` line of `ladder` selects exactly its frame of `file` in tshark;
+/// returns how many were checked.
+fn check_ladder_filters(ladder: &str, file: &Path) -> usize {
     let mut frame: Option<String> = None;
     let mut checked = 0;
     for line in ladder.lines() {
@@ -175,7 +170,7 @@ fn every_ladder_filter_selects_exactly_its_frame_in_tshark() {
             frame = Some(num.to_string());
         } else if let Some(filter) = t.strip_prefix("filter: ") {
             let want = frame.take().expect("a filter line follows an arrow");
-            let got = tshark(&file, Some(filter), &["frame.number"]);
+            let got = tshark(file, Some(filter), &["frame.number"]);
             assert_eq!(
                 got,
                 [[want.clone()]],
@@ -184,5 +179,82 @@ fn every_ladder_filter_selects_exactly_its_frame_in_tshark() {
             checked += 1;
         }
     }
+    checked
+}
+
+#[test]
+fn every_ladder_filter_selects_exactly_its_frame_in_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("tshark-filters");
+    let ladder = demo(&dir.0, "demo.pcapng", &[]);
+    let checked = check_ladder_filters(&ladder, &dir.path("demo.pcapng"));
     assert!(checked > 30, "only {checked} filters found in the ladder");
+}
+
+/// Classic pcap (microseconds) of `frames`, each behind a 14-byte Ethernet header, as
+/// tcpdump writes on a veth or a real NIC.
+fn ethernet_pcap(frames: &[smolftp::trace::Frame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for word in [0u32, 0, 65_535, 1] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for f in frames {
+        let ethertype: [u8; 2] = match f.data.first().map(|b| b >> 4) {
+            Some(6) => [0x86, 0xDD],
+            _ => [0x08, 0x00],
+        };
+        let mut eth = vec![2, 0, 0, 0, 0, 1, 2, 0, 0, 0, 0, 2];
+        eth.extend_from_slice(&ethertype);
+        eth.extend_from_slice(&f.data);
+        let len = eth.len() as u32;
+        for word in [f.time.as_secs() as u32, f.time.subsec_micros(), len, len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&eth);
+    }
+    out
+}
+
+/// IPv6 and passive mode, re-framed as Ethernet: the ladder reads it, and tshark agrees with
+/// every filter it prints (ipv6.src/ipv6.dst where addresses are needed).
+#[test]
+fn an_ipv6_passive_session_in_an_ethernet_capture_reads_as_in_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("tshark-ipv6-eth");
+    let raw = demo(&dir.0, "v6.pcapng", &["--ipv6", "--passive", "--quiet"]);
+    assert!(raw.is_empty());
+    let frames = smolftp::trace::read_capture(&dir.path("v6.pcapng")).expect("read v6.pcapng");
+    std::fs::write(dir.path("v6-eth.pcap"), ethernet_pcap(&frames)).unwrap();
+    let out = common::smolftp(&dir.0, &["ladder", "v6-eth.pcap"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ladder = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        ladder.contains(&format!(
+            "smolftp ladder: {} frames, 3 TCP connections",
+            frames.len()
+        )),
+        "{ladder}"
+    );
+    assert!(ladder.contains("FTP server fd00::1"), "{ladder}");
+    assert!(ladder.contains("229 Entering Extended Passive Mode (|||50000|)."));
+    let checked = check_ladder_filters(&ladder, &dir.path("v6-eth.pcap"));
+    assert_eq!(checked, frames.len(), "a filter for every frame");
+    // tshark sees the same IPv6 addresses.
+    let hosts = tshark(
+        &dir.path("v6-eth.pcap"),
+        Some("frame.number == 1"),
+        &["ipv6.src", "ipv6.dst"],
+    );
+    assert_eq!(hosts, [["fd00::2", "fd00::1"]]);
 }

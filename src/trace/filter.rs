@@ -5,7 +5,7 @@
 //! (`tcp.srcport == 20 && tcp.dstport == 5001 && tcp.flags.syn == 1 && ...`), and evaluate
 //! such filters (conjunctions of `field op value`) over the capture to prove uniqueness.
 
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use super::classify::{Analysis, Entry, SegmentKind};
 
@@ -25,25 +25,45 @@ enum Op {
 struct Term {
     field: String,
     op: Op,
-    value: u64,
+    value: u128,
 }
 
-/// An IPv4 address as a number; `None` for IPv6 (the filter compares IPv4 addresses only).
-fn ipv4_number(ip: std::net::IpAddr) -> Option<u32> {
+/// An IPv4 address as a number, for `ip.src`/`ip.dst`; `None` for IPv6.
+fn ipv4_number(ip: IpAddr) -> Option<u128> {
     match ip {
-        std::net::IpAddr::V4(v4) => Some(u32::from(v4)),
-        std::net::IpAddr::V6(_) => None,
+        IpAddr::V4(v4) => Some(u32::from(v4).into()),
+        IpAddr::V6(_) => None,
     }
 }
 
-/// A field's value on an entry: a number, or an address turned into a number.
-fn field_value(field: &str, e: &Entry) -> Option<u64> {
+/// An IPv6 address as a number, for `ipv6.src`/`ipv6.dst`; `None` for IPv4.
+fn ipv6_number(ip: IpAddr) -> Option<u128> {
+    match ip {
+        IpAddr::V6(v6) => Some(u128::from(v6)),
+        IpAddr::V4(_) => None,
+    }
+}
+
+/// The address fields Wireshark has for `ip`'s family: `ip.*` or `ipv6.*`.
+fn address_fields(ip: IpAddr) -> (&'static str, &'static str) {
+    match ip {
+        IpAddr::V4(_) => ("ip.src", "ip.dst"),
+        IpAddr::V6(_) => ("ipv6.src", "ipv6.dst"),
+    }
+}
+
+/// A field's value on an entry: a number, or an address turned into a number; `None` for a
+/// field this subset does not know, `Some(None)` for an address field of the other family,
+/// which the segment does not have (as in Wireshark, any term on it is then false).
+fn field_value(field: &str, e: &Entry) -> Option<Option<u128>> {
     let s = &e.segment;
     let f = s.flags;
     let v = match field {
+        "ip.src" => return Some(ipv4_number(s.src.ip())),
+        "ip.dst" => return Some(ipv4_number(s.dst.ip())),
+        "ipv6.src" => return Some(ipv6_number(s.src.ip())),
+        "ipv6.dst" => return Some(ipv6_number(s.dst.ip())),
         "frame.number" => u64::from(e.frame),
-        "ip.src" => u64::from(ipv4_number(s.src.ip())?),
-        "ip.dst" => u64::from(ipv4_number(s.dst.ip())?),
         "tcp.srcport" => u64::from(s.src.port()),
         "tcp.dstport" => u64::from(s.dst.port()),
         "tcp.seq" => u64::from(e.rel_seq),
@@ -60,7 +80,7 @@ fn field_value(field: &str, e: &Entry) -> Option<u64> {
         "tcp.flags.urg" => u64::from(f.urg),
         _ => return None,
     };
-    Some(v)
+    Some(Some(v.into()))
 }
 
 fn parse_term(text: &str) -> Result<Term, String> {
@@ -75,11 +95,15 @@ fn parse_term(text: &str) -> Result<Term, String> {
     for (sym, op) in ops {
         if let Some((field, value)) = text.split_once(sym) {
             let (field, value) = (field.trim(), value.trim());
-            let value = match value.parse::<Ipv4Addr>() {
-                Ok(ip) => u64::from(u32::from(ip)),
-                Err(_) => value
+            let value = if let Ok(ip) = value.parse::<Ipv4Addr>() {
+                u32::from(ip).into()
+            } else if let Ok(ip) = value.parse::<Ipv6Addr>() {
+                u128::from(ip)
+            } else {
+                value
                     .parse::<u64>()
-                    .map_err(|_| format!("bad value {value:?} in {text:?}"))?,
+                    .map_err(|_| format!("bad value {value:?} in {text:?}"))?
+                    .into()
             };
             return Ok(Term {
                 field: field.to_string(),
@@ -98,6 +122,9 @@ fn parse(filter: &str) -> Result<Vec<Term>, String> {
 fn eval(terms: &[Term], e: &Entry) -> Result<bool, String> {
     for t in terms {
         let v = field_value(&t.field, e).ok_or_else(|| format!("unknown field {}", t.field))?;
+        let Some(v) = v else {
+            return Ok(false);
+        };
         let ok = match t.op {
             Op::Eq => v == t.value,
             Op::Ne => v != t.value,
@@ -114,6 +141,7 @@ fn eval(terms: &[Term], e: &Entry) -> Result<bool, String> {
 }
 
 /// Evaluates a filter (terms joined by `&&`; fields `frame.number`, `ip.src`, `ip.dst`,
+/// `ipv6.src`, `ipv6.dst`,
 /// `tcp.srcport`, `tcp.dstport`, `tcp.seq`, `tcp.ack`, `tcp.seq_raw`, `tcp.ack_raw`,
 /// `tcp.len`, `tcp.window_size_value`, `tcp.flags.{syn,ack,fin,reset,push,urg}`; operators
 /// `== != > >= < <=`) on one segment. Errors name the term it cannot understand.
@@ -182,8 +210,9 @@ pub fn wireshark_filter(analysis: &Analysis, index: usize, absolute: bool) -> St
         .iter()
         .any(|x| x.segment.src.ip() != s.src.ip() || x.segment.dst.ip() != s.dst.ip())
     {
-        terms.push(format!("ip.src == {}", s.src.ip()));
-        terms.push(format!("ip.dst == {}", s.dst.ip()));
+        let (src, dst) = address_fields(s.src.ip());
+        terms.push(format!("{src} == {}", s.src.ip()));
+        terms.push(format!("{dst} == {}", s.dst.ip()));
     }
     let (seq_field, ack_field, seq, ack) = if absolute {
         ("tcp.seq_raw", "tcp.ack_raw", s.seq, s.ack)
@@ -251,6 +280,39 @@ mod tests {
             f,
             "tcp.srcport == 20 && tcp.dstport == 5001 && tcp.flags.syn == 1 && tcp.flags.ack == 0"
         );
+    }
+
+    /// An IPv6/TCP SYN (no checksum: the analysis does not check it).
+    fn syn6(src: &str, dst: &str) -> Vec<u8> {
+        let (src, dst): (std::net::SocketAddrV6, std::net::SocketAddrV6) =
+            (src.parse().unwrap(), dst.parse().unwrap());
+        let mut p = vec![0x60, 0, 0, 0, 0, 20, 6, 64];
+        p.extend_from_slice(&src.ip().octets());
+        p.extend_from_slice(&dst.ip().octets());
+        p.extend_from_slice(&src.port().to_be_bytes());
+        p.extend_from_slice(&dst.port().to_be_bytes());
+        p.extend_from_slice(&[0, 0, 0, 10, 0, 0, 0, 0, 0x50, SYN, 0xFF, 0xFF, 0, 0, 0, 0]);
+        p
+    }
+
+    #[test]
+    fn ipv6_hosts_are_told_apart_with_ipv6_fields() {
+        let a = analysis(vec![
+            syn6("[fd00::1]:20", "[fd00::2]:5001"),
+            syn6("[fd00::3]:20", "[fd00::4]:5001"),
+            tcp_packet(sa("10.0.0.1:20"), sa("10.0.0.2:5001"), 10, 0, SYN, b""),
+        ]);
+        let f = wireshark_filter(&a, 1, false);
+        assert!(
+            f.contains("ipv6.src == fd00::3 && ipv6.dst == fd00::4"),
+            "{f}"
+        );
+        assert_eq!(matching_frames(&f, &a), Ok(vec![2]));
+        // An IPv4 term never matches an IPv6 segment, and the other way round.
+        assert_eq!(matching_frames("ip.src == 10.0.0.1", &a), Ok(vec![3]));
+        assert_eq!(matching_frames("ip.src != 10.0.0.9", &a), Ok(vec![3]));
+        assert_eq!(matching_frames("ipv6.dst == fd00::2", &a), Ok(vec![1]));
+        assert!(matching_frames("ipv6.dst == nonsense", &a).is_err());
     }
 
     #[test]

@@ -161,7 +161,7 @@ impl fmt::Display for TraceError {
             ),
             ErrorKind::UnsupportedLink { code } => write!(
                 f,
-                "link type {code} ({}) is not supported; smolftp reads raw IPv4, Ethernet and \
+                "link type {code} ({}) is not supported; smolftp reads raw IP, Ethernet, BSD loopback and \
                  Linux cooked captures",
                 link_name(*code)
             ),

@@ -102,10 +102,11 @@ impl<'a> Segment<&'a [u8]> {
         Segment::borrow_tcp(src_ip.into(), dst_ip.into(), packet.get(ihl..total)?)
     }
 
-    /// Parses an IPv6 packet whose fixed header is followed by TCP (no extension headers)
-    /// without copying its payload; `None` for anything else.
+    /// Parses an IPv6 packet carrying TCP without copying its payload, after any hop-by-hop,
+    /// routing, destination-options or authentication headers, and a fragment header only when
+    /// the packet is whole (offset 0, no more fragments); `None` for anything else.
     pub fn borrow_ipv6(packet: &'a [u8]) -> Option<Segment<&'a [u8]>> {
-        if *packet.first()? >> 4 != 6 || *packet.get(6)? != 6 {
+        if *packet.first()? >> 4 != 6 {
             return None;
         }
         let total = 40 + usize::from(be16(packet, 4)?);
@@ -114,7 +115,28 @@ impl<'a> Segment<&'a [u8]> {
             Some(Ipv6Addr::from(bytes))
         };
         let (src, dst) = (ip6(8)?, ip6(24)?);
-        Segment::borrow_tcp(src.into(), dst.into(), packet.get(40..total)?)
+        let (mut next, mut off) = (*packet.get(6)?, 40);
+        // A chain longer than this is not a real packet.
+        for _ in 0..8 {
+            let len = match next {
+                6 => return Segment::borrow_tcp(src.into(), dst.into(), packet.get(off..total)?),
+                // Hop-by-hop, routing, destination options: length in 8-octet units.
+                0 | 43 | 60 => (usize::from(*packet.get(off + 1)?) + 1) * 8,
+                // Fragment: only an atomic one (offset 0, M flag clear) holds the whole segment.
+                44 => {
+                    if be16(packet, off + 2)? & 0xFFF9 != 0 {
+                        return None;
+                    }
+                    8
+                }
+                // Authentication header: length in 4-octet units, minus 2.
+                51 => (usize::from(*packet.get(off + 1)?) + 2) * 4,
+                _ => return None,
+            };
+            next = *packet.get(off)?;
+            off += len;
+        }
+        None
     }
 
     /// Parses an IPv4 or IPv6 packet carrying TCP (see [`Segment::borrow_ipv4`] and
@@ -166,9 +188,11 @@ impl Segment {
     }
 
     /// Strips the link-layer header named by `link` (Ethernet with at most one 802.1Q/802.1ad
-    /// tag, Linux SLL/SLL2, BSD null/loop) and parses the IPv4/TCP packet inside.
+    /// tag, Linux SLL/SLL2, BSD null/loop) and parses the IPv4/TCP or IPv6/TCP packet inside.
     pub fn from_frame(link: LinkType, data: &[u8]) -> Option<Segment> {
         const IPV4: u16 = 0x0800;
+        const IPV6: u16 = 0x86DD;
+        let is_ip = |ethertype: u16| ethertype == IPV4 || ethertype == IPV6;
         let ip = match link {
             LinkType::RawIp => return Segment::borrow_ip(data).map(|s| s.to_owned()),
             LinkType::Ethernet => {
@@ -178,32 +202,36 @@ impl Segment {
                     ethertype = be16(data, 16)?;
                     off = 18;
                 }
-                if ethertype != IPV4 {
+                if !is_ip(ethertype) {
                     return None;
                 }
                 data.get(off..)?
             }
             LinkType::LinuxSll => {
-                if be16(data, 14)? != IPV4 {
+                if !is_ip(be16(data, 14)?) {
                     return None;
                 }
                 data.get(16..)?
             }
             LinkType::LinuxSll2 => {
-                if be16(data, 0)? != IPV4 {
+                if !is_ip(be16(data, 0)?) {
                     return None;
                 }
                 data.get(20..)?
             }
             LinkType::Null | LinkType::Loop => {
+                // AF_INET is 2 everywhere; AF_INET6 is 10 (Linux), 24, 28 or 30 (the BSDs),
+                // in the byte order of the machine that wrote the file.
                 let family = be32(data, 0)?;
-                if family != 2 && family.swap_bytes() != 2 {
+                let known = |f: u32| matches!(f, 2 | 10 | 24 | 28 | 30);
+                if !known(family) && !known(family.swap_bytes()) {
                     return None;
                 }
                 data.get(4..)?
             }
         };
-        Segment::from_ipv4(ip)
+        // The IP version says which, whatever the link layer claimed.
+        Segment::borrow_ip(ip).map(|s| s.to_owned())
     }
 }
 
@@ -320,5 +348,87 @@ mod tests {
         assert!(Segment::from_frame(LinkType::RawIp, &p[..50]).is_none());
         p[6] = 17;
         assert!(Segment::from_frame(LinkType::RawIp, &p).is_none());
+    }
+
+    /// The IPv6 packet of `ipv6_tcp_in_raw_ip` (fd00::1:20 -> fd00::2:5001, "data"), with
+    /// `ext` (next-header byte, bytes) headers in front of TCP.
+    fn ipv6_packet(ext: &[(u8, Vec<u8>)]) -> Vec<u8> {
+        let tcp: Vec<u8> = [
+            &[
+                0, 20, 0x13, 0x89, 0, 0, 0, 7, 0, 0, 0, 9, 0x50, 0x18, 0, 100,
+            ][..],
+            &[0, 0, 0, 0, b'd', b'a', b't', b'a'],
+        ]
+        .concat();
+        let mut chain = Vec::new();
+        let first = ext.first().map_or(6, |(kind, _)| *kind);
+        for (i, (_, bytes)) in ext.iter().enumerate() {
+            let mut h = bytes.clone();
+            h[0] = ext.get(i + 1).map_or(6, |(kind, _)| *kind);
+            chain.extend_from_slice(&h);
+        }
+        let len = (chain.len() + tcp.len()) as u16;
+        let mut p = vec![0x60, 0, 0, 0];
+        p.extend_from_slice(&len.to_be_bytes());
+        p.extend_from_slice(&[first, 64]);
+        p.extend_from_slice(&"fd00::1".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&"fd00::2".parse::<std::net::Ipv6Addr>().unwrap().octets());
+        p.extend_from_slice(&chain);
+        p.extend_from_slice(&tcp);
+        p
+    }
+
+    #[test]
+    fn ipv6_behind_link_headers_and_extension_headers() {
+        let p = ipv6_packet(&[]);
+        let data = |frame: &[u8], link| Segment::from_frame(link, frame).map(|s| s.payload);
+        let framed = |head: &[u8]| [head, &p[..]].concat();
+        let eth = framed(&[[0u8; 12].as_slice(), &[0x86, 0xDD]].concat());
+        assert_eq!(
+            data(&eth, LinkType::Ethernet).as_deref(),
+            Some(&b"data"[..])
+        );
+        let vlan = framed(&[[0u8; 12].as_slice(), &[0x81, 0, 0, 5, 0x86, 0xDD]].concat());
+        assert_eq!(
+            data(&vlan, LinkType::Ethernet).as_deref(),
+            Some(&b"data"[..])
+        );
+        let sll = framed(&[[0u8; 14].as_slice(), &[0x86, 0xDD]].concat());
+        assert_eq!(
+            data(&sll, LinkType::LinuxSll).as_deref(),
+            Some(&b"data"[..])
+        );
+        let sll2 = framed(&[[0x86, 0xDD].as_slice(), &[0u8; 18]].concat());
+        assert_eq!(
+            data(&sll2, LinkType::LinuxSll2).as_deref(),
+            Some(&b"data"[..])
+        );
+        for family in [10u32, 24, 28, 30] {
+            let null = framed(&family.to_le_bytes());
+            assert_eq!(data(&null, LinkType::Null).as_deref(), Some(&b"data"[..]));
+        }
+        // Hop-by-hop (8 bytes), destination options (16 bytes), an atomic fragment, AH (12
+        // bytes): TCP is found behind them all.
+        let hop = vec![0, 0, 1, 4, 0, 0, 0, 0];
+        let dest = vec![0, 1, 1, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0];
+        let atomic = vec![0, 0, 0, 0, 0, 0, 0, 42];
+        let ah = vec![0, 1, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2];
+        let chained = ipv6_packet(&[(0, hop), (60, dest), (44, atomic.clone()), (51, ah)]);
+        let seg = Segment::from_frame(LinkType::RawIp, &chained).expect("TCP behind the chain");
+        assert_eq!((seg.src.port(), seg.payload.as_slice()), (20, &b"data"[..]));
+        // A real fragment (more to come, or a later piece) holds no whole segment.
+        for frag in [[0u8, 0, 0, 1], [0, 0, 0x05, 0x00]] {
+            let mut h = atomic.clone();
+            h[2..4].copy_from_slice(&frag[2..4]);
+            let p = ipv6_packet(&[(44, h)]);
+            assert!(Segment::from_frame(LinkType::RawIp, &p).is_none());
+        }
+        // Not IP at all behind the link header.
+        let arp = framed(&[[0u8; 12].as_slice(), &[0x08, 0x06]].concat());
+        assert!(Segment::from_frame(LinkType::Ethernet, &arp).is_none());
+        // Every cut of the chained packet is refused or parsed, never a panic.
+        for cut in 0..chained.len() {
+            let _ = Segment::from_frame(LinkType::RawIp, &chained[..cut]);
+        }
     }
 }

@@ -129,8 +129,8 @@ fn unsupported_link_type() {
     let e = parse_capture("x.pcap", &b).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "x.pcap: link type 105 (IEEE 802.11) is not supported; smolftp reads raw IPv4, \
-         Ethernet and Linux cooked captures"
+        "x.pcap: link type 105 (IEEE 802.11) is not supported; smolftp reads raw IP, \
+         Ethernet, BSD loopback and Linux cooked captures"
     );
     let f = TempFile::new("wifi.pcapng");
     write_pcapng_link(&f.0, &ftp_session()[..1], pcap_file::DataLink::IEEE802_11);

@@ -242,6 +242,10 @@ impl Device for Tun {
             // The device fills TCP checksums in (or has the kernel do it); received ones may be
             // partial (the kernel did not compute them), and were checked by the kernel if at all.
             caps.checksum.tcp = Checksum::None;
+            // IPv4 only: smoltcp 0.14 drops an outgoing IPv6 packet above the MTU even when it
+            // carries segmentation metadata ("IPv6 fragmentation support is unimplemented"),
+            // so IPv6 goes out per MSS, with its checksum still filled in here. Large IPv6
+            // segments from the kernel are taken all the same.
             caps.segmentation.tcpv4 = NonZeroUsize::new(OFFLOAD_MAX);
         }
         caps
@@ -322,7 +326,7 @@ fn open_vnet(name: &str) -> io::Result<File> {
         if libc::ioctl(fd, libc::TUNSETIFF, &req) < 0 {
             return Err(io::Error::last_os_error());
         }
-        let offloads = (libc::TUN_F_CSUM | libc::TUN_F_TSO4) as libc::c_ulong;
+        let offloads = (libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6) as libc::c_ulong;
         if libc::ioctl(fd, libc::TUNSETOFFLOAD, offloads) < 0 {
             return Err(io::Error::last_os_error());
         }
@@ -353,34 +357,42 @@ fn fold(mut acc: u32) -> u16 {
     acc as u16
 }
 
-/// Writes the virtio-net header for an IPv4 `frame` and completes its TCP checksum: the full
-/// checksum for an ordinary segment; for one the kernel is to cut (`gso` = the MSS), the
-/// pseudo-header sum the kernel completes per segment, as for its own TSO sockets.
+/// Writes the virtio-net header for an IPv4 or IPv6 `frame` and completes its TCP checksum:
+/// the full checksum for an ordinary segment; for one the kernel is to cut (`gso` = the MSS),
+/// the pseudo-header sum the kernel completes per segment, as for its own TSO sockets. (smoltcp
+/// sends IPv6 without extension headers, so TCP follows the 40-byte header.)
 fn vnet_header(hdr: &mut [u8], frame: &mut [u8], gso: Option<u16>) {
     hdr.fill(0);
-    let ihl = frame.first().map_or(0, |b| usize::from(b & 0x0f) * 4);
-    let is_tcp = frame.len() >= ihl + 20 && ihl >= 20 && frame[0] >> 4 == 4 && frame[9] == 6;
-    if !is_tcp {
-        return;
-    }
-    let tcp_len = frame.len() - ihl;
-    let mut pseudo = sum16(&frame[12..20], 6);
+    // IP header length, the pseudo-header's addresses, and the GSO type of the version.
+    let (ip_len, addresses, gso_type) = match frame.first().map(|b| b >> 4) {
+        Some(4) => {
+            let ihl = usize::from(frame[0] & 0x0f) * 4;
+            if ihl < 20 || frame.len() < ihl + 20 || frame[9] != 6 {
+                return;
+            }
+            (ihl, 12..20, 1) // VIRTIO_NET_HDR_GSO_TCPV4
+        }
+        Some(6) if frame.len() >= 60 && frame[6] == 6 => (40, 8..40, 4), // ..._GSO_TCPV6
+        _ => return,
+    };
+    let tcp_len = frame.len() - ip_len;
+    let mut pseudo = sum16(&frame[addresses], 6);
     pseudo += tcp_len as u32;
-    let check_at = ihl + 16;
+    let check_at = ip_len + 16;
     match gso {
         Some(mss) if tcp_len - 20 > usize::from(mss) => {
-            let tcp_hdr = usize::from(frame[ihl + 12] >> 4) * 4;
+            let tcp_hdr = usize::from(frame[ip_len + 12] >> 4) * 4;
             frame[check_at..check_at + 2].copy_from_slice(&fold(pseudo).to_be_bytes());
             hdr[0] = 1; // VIRTIO_NET_HDR_F_NEEDS_CSUM
-            hdr[1] = 1; // VIRTIO_NET_HDR_GSO_TCPV4
-            hdr[2..4].copy_from_slice(&((ihl + tcp_hdr) as u16).to_le_bytes());
+            hdr[1] = gso_type;
+            hdr[2..4].copy_from_slice(&((ip_len + tcp_hdr) as u16).to_le_bytes());
             hdr[4..6].copy_from_slice(&mss.to_le_bytes());
-            hdr[6..8].copy_from_slice(&(ihl as u16).to_le_bytes());
+            hdr[6..8].copy_from_slice(&(ip_len as u16).to_le_bytes());
             hdr[8..10].copy_from_slice(&16u16.to_le_bytes());
         }
         _ => {
             frame[check_at..check_at + 2].fill(0);
-            let sum = fold(sum16(&frame[ihl..], pseudo));
+            let sum = fold(sum16(&frame[ip_len..], pseudo));
             frame[check_at..check_at + 2].copy_from_slice(&(!sum).to_be_bytes());
         }
     }
@@ -468,5 +480,62 @@ mod tests {
         let full = !fold(sum16(&frame[20..], u32::from(pseudo)));
         let good = packet(&payload);
         assert_eq!(full.to_be_bytes(), [good[36], good[37]]);
+    }
+
+    #[test]
+    fn an_ipv6_segment_gets_its_full_checksum_and_a_large_one_gso_tcpv6() {
+        use smoltcp::wire::{Ipv6Address, Ipv6Packet, Ipv6Repr};
+        let (src, dst) = (
+            Ipv6Address::new(0xfd00, 7, 0, 0, 0, 0, 0, 2),
+            Ipv6Address::new(0xfd00, 7, 0, 0, 0, 0, 0, 1),
+        );
+        let v6 = |payload: &[u8]| {
+            let tcp = TcpRepr {
+                src_port: 50000,
+                dst_port: 40000,
+                control: TcpControl::Psh,
+                seq_number: TcpSeqNumber(1000),
+                ack_number: Some(TcpSeqNumber(7)),
+                window_len: 512,
+                window_scale: None,
+                max_seg_size: None,
+                sack_permitted: false,
+                sack_ranges: [None; 3],
+                timestamp: None,
+                payload,
+            };
+            let ip = Ipv6Repr {
+                src_addr: src,
+                dst_addr: dst,
+                next_header: IpProtocol::Tcp,
+                payload_len: tcp.buffer_len(),
+                hop_limit: 64,
+            };
+            let mut buf = vec![0; ip.buffer_len() + tcp.buffer_len()];
+            let caps = ChecksumCapabilities::default();
+            let mut ipp = Ipv6Packet::new_unchecked(&mut buf);
+            ip.emit(&mut ipp);
+            let mut tcpp = TcpPacket::new_unchecked(ipp.payload_mut());
+            tcp.emit(&mut tcpp, &src.into(), &dst.into(), &caps);
+            buf
+        };
+        let good = v6(b"over IPv6, odd");
+        let mut frame = good.clone();
+        frame[40 + 16..40 + 18].fill(0);
+        let mut hdr = [0xffu8; VNET_HDR];
+        vnet_header(&mut hdr, &mut frame, Some(1440));
+        assert_eq!(frame, good, "checksum recomputed as smoltcp computes it");
+        assert_eq!(hdr, [0; VNET_HDR]);
+
+        let payload = vec![9u8; 3000];
+        let mut frame = v6(&payload);
+        vnet_header(&mut hdr, &mut frame, Some(1440));
+        assert_eq!(&hdr[..2], &[1, 4], "NEEDS_CSUM, GSO_TCPV6");
+        assert_eq!(u16::from_le_bytes([hdr[6], hdr[7]]), 40, "csum_start");
+        let pseudo = u16::from_be_bytes([frame[56], frame[57]]);
+        frame[56..58].fill(0);
+        let full = !fold(sum16(&frame[40..], u32::from(pseudo)));
+        let good = v6(&payload);
+        assert_eq!(full.to_be_bytes(), [good[56], good[57]]);
     }
 }

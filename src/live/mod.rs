@@ -91,10 +91,6 @@ impl NetOptions {
         &self,
         f: impl FnOnce(DeviceChoice) -> Result<T, String>,
     ) -> Result<T, String> {
-        if self.offload && self.ip6.is_some() {
-            // The offload path fills in IPv4 TCP checksums only.
-            return Err("--offload works with IPv4 only: drop --offload or --ip6".into());
-        }
         let tun = if self.offload {
             Tun::open_offload(&self.tun, self.mtu)
         } else {

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::SystemTime;
 
-fn client_config() -> ClientConfig {
+pub(super) fn client_config() -> ClientConfig {
     ClientConfig {
         user: "anonymous".into(),
         pass: "guest@".into(),
@@ -26,7 +26,7 @@ fn client_config() -> ClientConfig {
     }
 }
 
-fn server(root: &Path, writable: bool) -> Session {
+pub(super) fn server(root: &Path, writable: bool) -> Session {
     let cfg = ServerConfig {
         root: root.to_path_buf(),
         accounts: vec![],
@@ -50,19 +50,20 @@ fn server(root: &Path, writable: bool) -> Session {
     )
 }
 
-fn content(n: usize, salt: u32) -> Vec<u8> {
+pub(super) fn content(n: usize, salt: u32) -> Vec<u8> {
     (0..n as u32)
         .map(|i| (i.wrapping_mul(31) ^ salt) as u8)
         .collect()
 }
 
-struct Setup {
-    dir: TempDir,
-    root: PathBuf,
-    local: PathBuf,
+pub(super) struct Setup {
+    pub(super) dir: TempDir,
+    pub(super) root: PathBuf,
+    pub(super) local: PathBuf,
 }
 
-fn setup() -> Setup {
+/// A served `root/` with `readme.txt` (150 000 bytes) and a `local/` with `up.bin` (70 001).
+pub(super) fn setup() -> Setup {
     let dir = TempDir::new("client");
     let root = dir.0.join("root");
     let local = dir.0.join("local");
@@ -257,7 +258,7 @@ fn login_refused_is_fatal() {
 }
 
 /// Feeds server text to a client and returns what it sent.
-fn feed(c: &mut Client, text: &str) -> String {
+pub(super) fn feed(c: &mut Client, text: &str) -> String {
     c.handle_control(text.as_bytes());
     let out = String::from_utf8_lossy(c.control_out()).into_owned();
     let n = c.control_out().len();

@@ -23,6 +23,7 @@ pub use super::step::{Outcome, Step};
 use super::{DataAction, DataEvent, FinPolicy, Outbox};
 #[cfg(test)]
 use transfer::announced_size;
+use transfer::open_sink;
 
 mod timer;
 mod transfer;
@@ -65,7 +66,8 @@ enum Data {
 /// The local end of a transfer's data.
 enum Local {
     Listing(Vec<u8>),
-    /// RETR target; `None` until connected or after a write error.
+    /// RETR target; `None` until the server accepted the command (see `open_sink`) or after
+    /// a write error.
     Sink(Option<File>),
     /// STOR source.
     Source(File),
@@ -284,30 +286,15 @@ impl Client {
             DataEvent::Listening(_) => log::debug!("unexpected Listening event"),
             DataEvent::Connected if t.data == Data::Listening => {
                 t.data = Data::Connected;
+                // A RETR's local file is opened later, once the server accepted the command:
+                // in passive mode we connect before it has even seen it.
                 let action = match &mut t.local {
-                    Local::Listing(_) => DataAction::Receive,
-                    Local::Sink(file) => {
-                        if let Step::Retr { local, .. } = &t.step {
-                            match File::create(local) {
-                                Ok(f) => *file = Some(f),
-                                Err(e) => {
-                                    t.error =
-                                        Some(format!("cannot create {}: {e}", local.display()));
-                                }
-                            }
-                        }
-                        DataAction::Receive
-                    }
+                    Local::Listing(_) | Local::Sink(_) => DataAction::Receive,
                     Local::Source(_) => DataAction::Send {
                         fin: self.config.fin.for_file(),
                     },
                 };
-                if t.error.is_some() {
-                    t.data = Data::Done;
-                    self.actions.push_back(DataAction::Abort);
-                } else {
-                    self.actions.push_back(action);
-                }
+                self.actions.push_back(action);
             }
             DataEvent::Connected => log::debug!("unexpected Connected event"),
             DataEvent::Finished => {
@@ -362,6 +349,11 @@ impl Client {
         t.bytes += data.len() as u64;
         if !data.is_empty() {
             self.timer.activity();
+        }
+        if !open_sink(t) {
+            t.data = Data::Done;
+            self.actions.push_back(DataAction::Abort);
+            return;
         }
         match &mut t.local {
             Local::Listing(buf) => buf.extend_from_slice(data),
@@ -472,3 +464,7 @@ mod tests;
 #[cfg(test)]
 #[path = "../client_ipv6_tests.rs"]
 mod ipv6_tests;
+
+#[cfg(test)]
+#[path = "../client_steps_tests.rs"]
+mod steps_tests;

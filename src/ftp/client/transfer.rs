@@ -16,6 +16,10 @@ impl Client {
             if t.total.is_none() {
                 t.total = announced_size(&reply);
             }
+            if t.command_sent && !open_sink(t) && t.data != Data::Done {
+                t.data = Data::Done;
+                self.actions.push_back(DataAction::Abort);
+            }
             return;
         }
         if !t.command_sent && self.config.passive {
@@ -66,7 +70,11 @@ impl Client {
         let State::Transfer(t) = std::mem::replace(&mut self.state, State::Done) else {
             return;
         };
-        let t = *t;
+        let mut t = *t;
+        // An empty file whose server said nothing before its 226 is created now.
+        if t.reply.as_ref().is_some_and(Reply::is_positive_completion) {
+            open_sink(&mut t);
+        }
         let Some(reply) = t.reply else {
             return;
         };
@@ -163,6 +171,28 @@ impl Client {
                 total,
             }));
             return;
+        }
+    }
+}
+
+/// Opens a RETR's local file if that is still to do: on the server's `150` (the command was
+/// accepted), on the first data byte or at a clean end, never before, so a refused RETR leaves
+/// the local file alone. False (with the error recorded) if it cannot be opened.
+pub(super) fn open_sink(t: &mut Transfer) -> bool {
+    let (Local::Sink(file @ None), Step::Retr { local, .. }) = (&mut t.local, &t.step) else {
+        return true;
+    };
+    if t.error.is_some() {
+        return true;
+    }
+    match File::create(local) {
+        Ok(f) => {
+            *file = Some(f);
+            true
+        }
+        Err(e) => {
+            t.error = Some(format!("cannot create {}: {e}", local.display()));
+            false
         }
     }
 }

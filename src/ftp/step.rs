@@ -16,11 +16,22 @@ pub enum Step {
     List(Option<String>),
     /// `NLST [path]`; the names are kept in the outcome.
     Nlst(Option<String>),
+    /// `MLSD [path]` (RFC 3659): one line of facts per entry; kept in the outcome's listing.
+    Mlsd(Option<String>),
     /// `RETR remote`, saved to `local`.
     Retr {
         /// Remote path.
         remote: String,
         /// Local file, created or truncated when the data connection opens.
+        local: PathBuf,
+    },
+    /// `REST n` then `RETR remote`, appended to `local` (BSD ftp's `reget`): `n` is the size
+    /// of `local`, so an interrupted download goes on where it stopped. Without a local file
+    /// (or an empty one) it is a plain `RETR`, with no `REST`.
+    Reget {
+        /// Remote path.
+        remote: String,
+        /// Local file, appended to (created if missing).
         local: PathBuf,
     },
     /// `STOR remote`, read from `local`.
@@ -29,6 +40,22 @@ pub enum Step {
         local: PathBuf,
         /// Remote path.
         remote: String,
+    },
+    /// `APPE remote`, read from `local`: the server appends to `remote` (or creates it).
+    Appe {
+        /// Local file to upload.
+        local: PathBuf,
+        /// Remote path.
+        remote: String,
+    },
+    /// `STOU [name]`, read from `local`: the server stores the upload under a name no file
+    /// has yet (ours: `name`, else `name.1`, `name.2`, ...), which the outcome's
+    /// [`Outcome::unique_name`] gives when the server says it.
+    Stou {
+        /// Local file to upload.
+        local: PathBuf,
+        /// The name to ask for; `None` sends a bare `STOU` (RFC 959).
+        remote: Option<String>,
     },
     /// `CWD path`
     Cwd(String),
@@ -40,6 +67,10 @@ pub enum Step {
     Type(TransferType),
     /// `SIZE path`
     Size(String),
+    /// `MDTM path` (RFC 3659): the modification time, `213 YYYYMMDDHHMMSS`.
+    Mdtm(String),
+    /// `MLST [path]` (RFC 3659): the facts of one entry, in the `250` reply's middle line.
+    Mlst(Option<String>),
     /// `SYST`
     Syst,
     /// `FEAT`
@@ -68,7 +99,14 @@ impl Step {
     pub fn is_transfer(&self) -> bool {
         matches!(
             self,
-            Step::List(_) | Step::Nlst(_) | Step::Retr { .. } | Step::Stor { .. }
+            Step::List(_)
+                | Step::Nlst(_)
+                | Step::Mlsd(_)
+                | Step::Retr { .. }
+                | Step::Reget { .. }
+                | Step::Stor { .. }
+                | Step::Appe { .. }
+                | Step::Stou { .. }
         )
     }
 
@@ -77,26 +115,39 @@ impl Step {
         match self {
             Step::List(_) => "LIST data connection".to_string(),
             Step::Nlst(_) => "NLST data connection".to_string(),
+            Step::Mlsd(_) => "MLSD data connection".to_string(),
             other => format!("{other} data connection"),
         }
     }
 }
 
 impl fmt::Display for Step {
-    /// The FTP command line for this step, without CRLF, e.g. `RETR readme.txt`.
+    /// The FTP command line for this step, without CRLF, e.g. `RETR readme.txt`; for the
+    /// two-command steps the one that matters to a reader (`RETR` of `reget`, `RNFR` of a
+    /// rename).
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Step::List(None) => f.write_str("LIST"),
             Step::List(Some(p)) => write!(f, "LIST {p}"),
             Step::Nlst(None) => f.write_str("NLST"),
             Step::Nlst(Some(p)) => write!(f, "NLST {p}"),
-            Step::Retr { remote, .. } => write!(f, "RETR {remote}"),
+            Step::Mlsd(None) => f.write_str("MLSD"),
+            Step::Mlsd(Some(p)) => write!(f, "MLSD {p}"),
+            Step::Retr { remote, .. } | Step::Reget { remote, .. } => write!(f, "RETR {remote}"),
             Step::Stor { remote, .. } => write!(f, "STOR {remote}"),
+            Step::Appe { remote, .. } => write!(f, "APPE {remote}"),
+            Step::Stou { remote: None, .. } => f.write_str("STOU"),
+            Step::Stou {
+                remote: Some(r), ..
+            } => write!(f, "STOU {r}"),
             Step::Cwd(p) => write!(f, "CWD {p}"),
             Step::Cdup => f.write_str("CDUP"),
             Step::Pwd => f.write_str("PWD"),
             Step::Type(t) => write!(f, "TYPE {t}"),
             Step::Size(p) => write!(f, "SIZE {p}"),
+            Step::Mdtm(p) => write!(f, "MDTM {p}"),
+            Step::Mlst(None) => f.write_str("MLST"),
+            Step::Mlst(Some(p)) => write!(f, "MLST {p}"),
             Step::Syst => f.write_str("SYST"),
             Step::Feat => f.write_str("FEAT"),
             Step::Noop => f.write_str("NOOP"),
@@ -122,10 +173,28 @@ pub struct Outcome {
     /// True if the reply was 2xx and, for a transfer, the data connection finished cleanly and
     /// no local file error happened.
     pub ok: bool,
-    /// The data of `LIST` / `NLST`.
+    /// The data of `LIST` / `NLST` / `MLSD`.
     pub listing: Option<Vec<u8>>,
-    /// Data bytes moved on the data connection.
+    /// Data bytes moved on the data connection (for `reget`, those after the restart offset).
     pub bytes: u64,
+    /// `STOU`: the name the server stored the upload under, when its `1xx` or `2xx` reply said
+    /// (`150 FILE: name`, RFC 1123 4.1.2.9).
+    pub unique_name: Option<String>,
     /// A local problem (file error, broken data connection), if any.
     pub local_error: Option<String>,
+}
+
+impl Outcome {
+    /// The outcome of a step that moved no data: ok when `reply` is 2xx.
+    pub fn of_reply(step: Step, reply: Reply) -> Self {
+        Outcome {
+            step,
+            ok: reply.is_positive_completion(),
+            reply,
+            listing: None,
+            bytes: 0,
+            local_error: None,
+            unique_name: None,
+        }
+    }
 }

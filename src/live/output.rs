@@ -21,15 +21,21 @@ pub(super) fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize
             match &o.step {
                 Step::Pwd
                 | Step::Size(_)
+                | Step::Mdtm(_)
+                | Step::Mlst(_)
                 | Step::Quote(_)
                 | Step::Feat
                 | Step::Syst
                 | Step::Mkd(_) => {
                     println!("{reply}")
                 }
-                Step::Retr { .. } | Step::Stor { .. } => {
+                Step::Retr { .. } | Step::Reget { .. } | Step::Stor { .. } | Step::Appe { .. } => {
                     eprintln!("{}: {} bytes", o.step, o.bytes)
                 }
+                Step::Stou { .. } => match &o.unique_name {
+                    Some(name) => eprintln!("{}: {} bytes, stored as {name}", o.step, o.bytes),
+                    None => eprintln!("{}: {} bytes", o.step, o.bytes),
+                },
                 _ => {}
             }
         } else {

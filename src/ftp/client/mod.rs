@@ -5,7 +5,7 @@
 //! ...) or passive mode (`EPSV`, then `PASV` on IPv4), one command at a time,
 //! then sends `QUIT`. It is fed reply bytes and data-connection events and answers with command
 //! bytes and [`DataAction`]s, following the contract in [`crate::ftp`]. It reads and writes
-//! local files for `RETR`/`STOR`; it never touches sockets, smoltcp or the clock.
+//! local files for downloads and uploads; it never touches sockets, smoltcp or the clock.
 //!
 //! This file holds the state, the public surface, login and the data events; `transfer.rs`
 //! starts each step and follows a transfer's replies (`PORT`/`EPRT`/`EPSV`/`PASV`, the command,
@@ -69,14 +69,28 @@ enum Local {
     /// RETR target; `None` until the server accepted the command (see `open_sink`) or after
     /// a write error.
     Sink(Option<File>),
-    /// STOR source.
+    /// STOR / APPE / STOU source.
     Source(File),
+}
+
+/// Which command of a transfer awaits its reply.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    /// `PORT`/`EPRT` or `EPSV`/`PASV`.
+    Port,
+    /// `REST offset` (a `reget`), which must come right before its `RETR`.
+    Rest,
+    /// The transfer command itself (`RETR`, `STOR`, `LIST`, ...).
+    Command,
 }
 
 struct Transfer {
     step: Step,
-    /// False while the `PORT` (or `EPSV`/`PASV`) reply is outstanding.
-    command_sent: bool,
+    stage: Stage,
+    /// A `reget`'s restart offset: the size of the local file, appended to (0: plain `RETR`).
+    offset: u64,
+    /// `STOU`: the name the server announced.
+    unique_name: Option<String>,
     /// Passive mode: `PASV` was sent (after `EPSV` was refused).
     pasv_sent: bool,
     data: Data,
@@ -312,7 +326,8 @@ impl Client {
         }
     }
 
-    /// Fills `buf` with outgoing data for a `Send` transfer (`STOR`); 0 means no more.
+    /// Fills `buf` with outgoing data for a `Send` transfer (`STOR`, `APPE`, `STOU`); 0 means no
+    /// more.
     pub fn read_data(&mut self, buf: &mut [u8]) -> usize {
         let State::Transfer(t) = &mut self.state else {
             return 0;
@@ -341,7 +356,7 @@ impl Client {
         }
     }
 
-    /// Takes incoming data of a `Receive` transfer (`LIST`, `NLST`, `RETR`).
+    /// Takes incoming data of a `Receive` transfer (`LIST`, `NLST`, `MLSD`, `RETR`, reget).
     pub fn write_data(&mut self, data: &[u8]) {
         let State::Transfer(t) = &mut self.state else {
             return;
@@ -437,8 +452,7 @@ impl Client {
                 State::Simple(Step::Rename { from, to })
             }
             State::Simple(step) => {
-                let ok = reply.is_positive_completion();
-                self.record(step, reply, ok, None, 0, None);
+                self.outcomes.push(Outcome::of_reply(step, reply));
                 self.next_step();
                 return;
             }

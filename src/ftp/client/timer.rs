@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use super::{Client, Data, State};
+use super::{Client, Data, Stage, State};
 use crate::ftp::DataAction;
 
 /// Timer state of one client.
@@ -63,14 +63,18 @@ impl Client {
                 return;
             }
             State::Greeting => format!("timed out: no greeting from the server within {secs} s"),
-            State::Transfer(t) if t.command_sent && t.data == Data::Listening => format!(
-                "timed out: the data connection for `{}` did not open within {secs} s",
-                t.step
-            ),
-            State::Transfer(t) if t.command_sent && t.data == Data::Connected => format!(
-                "timed out: no data for `{}` in {secs} s ({} bytes so far)",
-                t.step, t.bytes
-            ),
+            State::Transfer(t) if t.stage == Stage::Command && t.data == Data::Listening => {
+                format!(
+                    "timed out: the data connection for `{}` did not open within {secs} s",
+                    t.step
+                )
+            }
+            State::Transfer(t) if t.stage == Stage::Command && t.data == Data::Connected => {
+                format!(
+                    "timed out: no data for `{}` in {secs} s ({} bytes so far)",
+                    t.step, t.bytes
+                )
+            }
             _ => format!(
                 "timed out: no reply to `{}` within {secs} s",
                 self.last_command

@@ -1,9 +1,11 @@
 //! # Client transfers (sans-IO)
 //!
 //! Layer: application protocol. How the [`Client`](super::Client) starts each step and follows
-//! a transfer: data port announcement (`PORT`/`EPRT`) or passive request (`EPSV`/`PASV`), the
-//! command, and the end of the transfer once both the final reply and the data connection's end
-//! have come; plus the reply parsers that go with them.
+//! a transfer: data port announcement (`PORT`/`EPRT`) or passive request (`EPSV`/`PASV`), a
+//! `REST` for a `reget`, the command, and the end of the transfer once both the final reply and
+//! the data connection's end have come; plus the reply parsers that go with them.
+
+use std::fs::OpenOptions;
 
 use super::*;
 
@@ -14,49 +16,92 @@ impl Client {
         };
         if reply.is_positive_preliminary() {
             if t.total.is_none() {
-                t.total = announced_size(&reply);
+                // A reget's 150 announces the whole file; what comes is the rest.
+                t.total = announced_size(&reply).map(|n| n.saturating_sub(t.offset));
             }
-            if t.command_sent && !open_sink(t) && t.data != Data::Done {
+            if matches!(t.step, Step::Stou { .. }) && t.unique_name.is_none() {
+                t.unique_name = unique_name(&reply);
+            }
+            if t.stage == Stage::Command && !open_sink(t) && t.data != Data::Done {
                 t.data = Data::Done;
                 self.actions.push_back(DataAction::Abort);
             }
             return;
         }
-        if !t.command_sent && self.config.passive {
-            // 229 (EPSV) or 227 (PASV): connect there; a refused EPSV: try PASV.
-            let port = match reply.code {
-                229 => epsv_port(&reply),
-                227 => pasv_port(&reply),
-                _ => None,
-            };
-            if let Some(port) = port {
-                t.command_sent = true;
-                self.actions.push_back(DataAction::Connect {
-                    peer: SocketAddr::new(self.config.server_ip, port),
-                    label: t.step.data_label(),
-                });
+        match t.stage {
+            Stage::Port if self.config.passive => {
+                // 229 (EPSV) or 227 (PASV): connect there; a refused EPSV: try PASV.
+                let port = match reply.code {
+                    229 => epsv_port(&reply),
+                    227 => pasv_port(&reply),
+                    _ => None,
+                };
+                if let Some(port) = port {
+                    self.actions.push_back(DataAction::Connect {
+                        peer: SocketAddr::new(self.config.server_ip, port),
+                        label: t.step.data_label(),
+                    });
+                    self.send_transfer_command();
+                    return;
+                }
+                if !t.pasv_sent && reply.is_permanent_negative() && self.config.server_ip.is_ipv4()
+                {
+                    t.pasv_sent = true;
+                    self.no_epsv = true;
+                    self.send_line("PASV");
+                    return;
+                }
+            }
+            Stage::Port if reply.is_positive_completion() => {
+                self.send_transfer_command();
+                return;
+            }
+            Stage::Rest if reply.code == 350 => {
+                t.stage = Stage::Command;
                 let line = t.step.to_string();
                 self.send_line(&line);
                 return;
             }
-            if !t.pasv_sent && reply.is_permanent_negative() && self.config.server_ip.is_ipv4() {
-                t.pasv_sent = true;
-                self.no_epsv = true;
-                self.send_line("PASV");
+            Stage::Rest => {
+                // REST refused, or answered with something else than 350: no RETR, the step
+                // fails with that reply.
+                if !reply.is_negative() {
+                    t.error = Some(format!("REST answered with {}, not 350", reply.code));
+                }
+                if t.data != Data::Done {
+                    t.data = Data::Done;
+                    self.actions.push_back(DataAction::Abort);
+                }
+                t.reply = Some(reply);
+                self.maybe_complete();
                 return;
             }
-        } else if !t.command_sent && reply.is_positive_completion() {
-            t.command_sent = true;
-            let line = t.step.to_string();
-            self.send_line(&line);
-            return;
+            Stage::Port | Stage::Command => {}
         }
         if !reply.is_positive_completion() && t.data != Data::Done {
             t.data = Data::Done;
             self.actions.push_back(DataAction::Abort);
         }
+        if matches!(t.step, Step::Stou { .. }) && t.unique_name.is_none() {
+            t.unique_name = unique_name(&reply);
+        }
         t.reply = Some(reply);
         self.maybe_complete();
+    }
+
+    /// The data connection is arranged: send `REST` first for a reget, else the command.
+    fn send_transfer_command(&mut self) {
+        let State::Transfer(t) = &mut self.state else {
+            return;
+        };
+        let line = if t.offset > 0 {
+            t.stage = Stage::Rest;
+            format!("REST {}", t.offset)
+        } else {
+            t.stage = Stage::Command;
+            t.step.to_string()
+        };
+        self.send_line(&line);
     }
 
     /// Records the transfer once both its final reply and the end of its data connection came.
@@ -83,27 +128,16 @@ impl Client {
             Local::Listing(data) => Some(data),
             _ => None,
         };
-        self.record(t.step, reply, ok, listing, t.bytes, t.error);
-        self.next_step();
-    }
-
-    pub(super) fn record(
-        &mut self,
-        step: Step,
-        reply: Reply,
-        ok: bool,
-        listing: Option<Vec<u8>>,
-        bytes: u64,
-        local_error: Option<String>,
-    ) {
         self.outcomes.push(Outcome {
-            step,
+            step: t.step,
             reply,
             ok,
             listing,
-            bytes,
-            local_error,
+            bytes: t.bytes,
+            local_error: t.error,
+            unique_name: t.unique_name,
         });
+        self.next_step();
     }
 
     /// Starts the next step, or sends `QUIT` when there is none.
@@ -123,20 +157,33 @@ impl Client {
                 return;
             }
             let mut total = None;
+            let mut offset = 0;
             let local = match &step {
-                Step::Stor { local, .. } => match File::open(local) {
-                    Ok(f) => {
-                        total = f.metadata().ok().map(|m| m.len());
-                        Local::Source(f)
+                Step::Stor { local, .. } | Step::Appe { local, .. } | Step::Stou { local, .. } => {
+                    match File::open(local) {
+                        Ok(f) => {
+                            total = f.metadata().ok().map(|m| m.len());
+                            Local::Source(f)
+                        }
+                        Err(e) => {
+                            let msg = format!("cannot open {}: {e}", local.display());
+                            let reply = Reply::new(550, format!("Local file not opened: {e}."));
+                            self.outcomes.push(Outcome {
+                                local_error: Some(msg),
+                                ..Outcome::of_reply(step, reply)
+                            });
+                            continue;
+                        }
                     }
-                    Err(e) => {
-                        let msg = format!("cannot open {}: {e}", local.display());
-                        let reply = Reply::new(550, format!("Local file not opened: {e}."));
-                        self.record(step, reply, false, None, 0, Some(msg));
-                        continue;
-                    }
-                },
+                }
                 Step::Retr { .. } => Local::Sink(None),
+                Step::Reget { local, .. } => {
+                    offset = std::fs::metadata(local)
+                        .ok()
+                        .filter(|m| m.is_file())
+                        .map_or(0, |m| m.len());
+                    Local::Sink(None)
+                }
                 _ => Local::Listing(Vec::new()),
             };
             if self.config.passive {
@@ -161,7 +208,9 @@ impl Client {
             }
             self.state = State::Transfer(Box::new(Transfer {
                 step,
-                command_sent: false,
+                stage: Stage::Port,
+                offset,
+                unique_name: None,
                 pasv_sent: self.no_epsv,
                 data: Data::Listening,
                 local,
@@ -175,23 +224,33 @@ impl Client {
     }
 }
 
-/// Opens a RETR's local file if that is still to do: on the server's `150` (the command was
-/// accepted), on the first data byte or at a clean end, never before, so a refused RETR leaves
-/// the local file alone. False (with the error recorded) if it cannot be opened.
+/// Opens a download's local file if that is still to do: on the server's `150` (the command
+/// was accepted), on the first data byte or at a clean end, never before, so a refused RETR
+/// leaves the local file alone. A `reget` with an offset appends to it; a `RETR` (or a reget
+/// from 0) creates or truncates it. False (with the error recorded) if it cannot be opened.
 pub(super) fn open_sink(t: &mut Transfer) -> bool {
-    let (Local::Sink(file @ None), Step::Retr { local, .. }) = (&mut t.local, &t.step) else {
+    let Local::Sink(file @ None) = &mut t.local else {
         return true;
+    };
+    let local = match &t.step {
+        Step::Retr { local, .. } | Step::Reget { local, .. } => local,
+        _ => return true,
     };
     if t.error.is_some() {
         return true;
     }
-    match File::create(local) {
+    let opened = if t.offset > 0 {
+        OpenOptions::new().append(true).open(local)
+    } else {
+        File::create(local)
+    };
+    match opened {
         Ok(f) => {
             *file = Some(f);
             true
         }
         Err(e) => {
-            t.error = Some(format!("cannot create {}: {e}", local.display()));
+            t.error = Some(format!("cannot open {}: {e}", local.display()));
             false
         }
     }
@@ -233,4 +292,14 @@ pub(super) fn announced_size(reply: &Reply) -> Option<u64> {
         .strip_suffix(").")
         .or(text[open + 1..].strip_suffix(')'))?;
     inside.strip_suffix(" bytes")?.trim().parse().ok()
+}
+
+/// The name a `STOU` reply gives, in the RFC 1123 form `FILE: name` (4.1.2.9), in the `150`
+/// or the final reply, on any of its lines: the rest of the line after `FILE:`, trimmed.
+pub(super) fn unique_name(reply: &Reply) -> Option<String> {
+    reply.lines.iter().find_map(|line| {
+        let at = line.find("FILE:")?;
+        let name = line[at + "FILE:".len()..].trim();
+        (!name.is_empty()).then(|| name.to_string())
+    })
 }

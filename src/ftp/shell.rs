@@ -1,9 +1,10 @@
 //! # The `ftp>` command language
 //!
 //! Layer: application protocol (client user interface, sans-IO). Turns one line of the classic
-//! BSD `ftp` shell (`ls`, `dir`, `get`, `put`, `cd`, `pwd`, `binary`, `ascii`, ...) into a
-//! client [`Step`] or a shell command (`open`, `user`, `help`, `bye`). Words are split like a
-//! POSIX shell would (quotes keep spaces).
+//! BSD `ftp` shell (`ls`, `dir`, `get`, `put`, `cd`, `pwd`, `binary`, `ascii`, ...; tnftp's
+//! `mlsd`, `mlst`, `modtime`, `reget`, `append`; our `put-unique` for `STOU`) into a client
+//! [`Step`] or a shell command (`open`, `user`, `help`, `bye`). Words are split like a POSIX
+//! shell would (quotes keep spaces).
 
 use std::path::{Path, PathBuf};
 
@@ -34,13 +35,22 @@ pub const HELP: &str = "\
 commands:
   ls [PATH]              names in a directory (NLST)
   dir [PATH]             long listing (LIST)
+  mlsd [PATH]            machine listing, one line of facts per entry (MLSD)
+  mlst [PATH]            facts of one file or directory (MLST)
   get REMOTE [LOCAL]     download a file (RETR)
+  reget REMOTE [LOCAL]   resume a download: REST <size of LOCAL>, RETR, append to LOCAL
   put LOCAL [REMOTE]     upload a file (STOR)
+  append LOCAL [REMOTE]  append a file to a remote one (APPE)
+  put-unique LOCAL [REMOTE]
+                         upload under a name no remote file has (STOU REMOTE) and print
+                         the name the server chose (tnftp: sunique, then put)
   cd DIR                 change the remote directory (CWD)
   pwd                    print the remote directory (PWD)
   binary | ascii         transfer type (TYPE I / TYPE A)
   passive                switch passive mode (EPSV/PASV) on or off
   size FILE              size of a remote file (SIZE)
+  modtime FILE | mdtm FILE
+                         modification time of a remote file (MDTM)
   mkdir DIR | rmdir DIR  make or remove a remote directory (MKD / RMD)
   delete FILE            remove a remote file (DELE)
   rename FROM TO         rename a remote file (RNFR, RNTO)
@@ -80,28 +90,46 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             max(1)?;
             Step::List(arg(0))
         }
-        "get" | "recv" => {
+        "mlsd" => {
+            max(1)?;
+            Step::Mlsd(arg(0))
+        }
+        "mlst" => {
+            max(1)?;
+            Step::Mlst(arg(0))
+        }
+        "get" | "recv" | "reget" => {
             max(2)?;
             let remote = arg(0).ok_or_else(|| need("REMOTE"))?;
             let local = match arg(1) {
                 Some(l) => l,
-                None => base_name(&remote).ok_or_else(|| format!("get: {remote} names no file"))?,
+                None => {
+                    base_name(&remote).ok_or_else(|| format!("{verb}: {remote} names no file"))?
+                }
             };
-            Step::Retr {
-                remote,
-                local: PathBuf::from(local),
+            let local = PathBuf::from(local);
+            match verb.eq_ignore_ascii_case("reget") {
+                true => Step::Reget { remote, local },
+                false => Step::Retr { remote, local },
             }
         }
-        "put" | "send" => {
+        "put" | "send" | "append" | "put-unique" => {
             max(2)?;
             let local = arg(0).ok_or_else(|| need("LOCAL"))?;
             let remote = match arg(1) {
                 Some(r) => r,
-                None => base_name(&local).ok_or_else(|| format!("put: {local} names no file"))?,
+                None => {
+                    base_name(&local).ok_or_else(|| format!("{verb}: {local} names no file"))?
+                }
             };
-            Step::Stor {
-                local: PathBuf::from(local),
-                remote,
+            let local = PathBuf::from(local);
+            match verb.to_ascii_lowercase().as_str() {
+                "append" => Step::Appe { local, remote },
+                "put-unique" => Step::Stou {
+                    local,
+                    remote: Some(remote),
+                },
+                _ => Step::Stor { local, remote },
             }
         }
         "cd" => {
@@ -127,6 +155,10 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
         "size" => {
             max(1)?;
             Step::Size(arg(0).ok_or_else(|| need("FILE"))?)
+        }
+        "modtime" | "mdtm" => {
+            max(1)?;
+            Step::Mdtm(arg(0).ok_or_else(|| need("FILE"))?)
         }
         "mkdir" => {
             max(1)?;
@@ -213,6 +245,54 @@ mod tests {
                 remote: "up.bin".into()
             }
         );
+        assert_eq!(step("mlsd"), Step::Mlsd(None));
+        assert_eq!(step("mlsd /pub"), Step::Mlsd(Some("/pub".into())));
+        assert_eq!(step("mlst"), Step::Mlst(None));
+        assert_eq!(step("mlst a.txt"), Step::Mlst(Some("a.txt".into())));
+        assert_eq!(step("modtime a.txt"), Step::Mdtm("a.txt".into()));
+        assert_eq!(step("MDTM a.txt"), Step::Mdtm("a.txt".into()));
+        assert_eq!(
+            step("reget pub/big.iso"),
+            Step::Reget {
+                remote: "pub/big.iso".into(),
+                local: "big.iso".into()
+            }
+        );
+        assert_eq!(
+            step("reget big.iso /tmp/b"),
+            Step::Reget {
+                remote: "big.iso".into(),
+                local: "/tmp/b".into()
+            }
+        );
+        assert_eq!(
+            step("append /tmp/log.txt"),
+            Step::Appe {
+                local: "/tmp/log.txt".into(),
+                remote: "log.txt".into()
+            }
+        );
+        assert_eq!(
+            step("append log.txt all.txt"),
+            Step::Appe {
+                local: "log.txt".into(),
+                remote: "all.txt".into()
+            }
+        );
+        assert_eq!(
+            step("put-unique /tmp/up.bin"),
+            Step::Stou {
+                local: "/tmp/up.bin".into(),
+                remote: Some("up.bin".into())
+            }
+        );
+        assert_eq!(
+            step("put-unique up.bin incoming/up"),
+            Step::Stou {
+                local: "up.bin".into(),
+                remote: Some("incoming/up".into())
+            }
+        );
         assert_eq!(step("cd pub"), Step::Cwd("pub".into()));
         assert_eq!(step("PWD"), Step::Pwd);
         assert_eq!(step("binary"), Step::Type(TransferType::Image));
@@ -251,6 +331,16 @@ mod tests {
             "get 'open",
             "open h port",
             "get /",
+            "reget",
+            "reget /",
+            "append",
+            "append a b c",
+            "put-unique",
+            "put-unique /",
+            "mlsd a b",
+            "mlst a b",
+            "modtime",
+            "mdtm a b",
         ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
         }

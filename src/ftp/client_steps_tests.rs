@@ -4,6 +4,7 @@
 
 use super::tests::{client_config, content, feed, server, setup};
 use super::*;
+use crate::ftp::command::TransferType;
 use crate::ftp::testpump::Pump;
 
 /// Runs `steps` against a writable server in `s.root`; returns the pump once the client quit.
@@ -427,5 +428,61 @@ fn reget_past_the_end_is_refused_and_leaves_the_file() {
         let o = &pump.client.outcomes()[0];
         assert_eq!((o.reply.code, o.ok, o.bytes), (554, false, 0), "{o:?}");
         assert!(std::fs::read(&local).unwrap() == mine);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// TYPE A: CRLF on the wire, LF in the local file
+// ---------------------------------------------------------------------------------------------
+
+#[test]
+fn type_a_converts_line_ends_both_ways() {
+    // A Unix text file: lines end in LF; a lone CR is just a byte, at the end too.
+    let text: &[u8] = b"line one\nline two\n\nlone\rcr\nlast CR\r";
+    // On the wire every LF is CRLF; the lone CRs are sent as they are.
+    let wire_len = (text.len() + 4) as u64;
+    for (passive, chunk) in [(false, 1), (true, 2), (false, 1460)] {
+        let s = setup();
+        std::fs::write(s.root.join("text.txt"), text).unwrap();
+        std::fs::write(s.local.join("up.txt"), text).unwrap();
+        let get = |local: &str| Step::Retr {
+            remote: "text.txt".into(),
+            local: s.local.join(local),
+        };
+        let put = |remote: &str| Step::Stor {
+            local: s.local.join("up.txt"),
+            remote: remote.into(),
+        };
+        let steps = vec![
+            Step::Type(TransferType::Ascii),
+            get("a.txt"),
+            put("a-up.txt"),
+            Step::Nlst(None),
+            Step::Type(TransferType::Image),
+            get("i.txt"),
+            Step::Quote("TYPE A".into()),
+            get("q.txt"),
+            Step::Quote("TYPE I".into()),
+            get("qi.txt"),
+        ];
+        let mut config = client_config();
+        config.passive = passive;
+        let mut pump = Pump::new(server(&s.root, true), Client::new(config, steps));
+        pump.chunk = chunk;
+        pump.run();
+        let out = pump.client.outcomes();
+        assert!(out.iter().all(|o| o.ok), "{out:?}");
+        let bytes: Vec<u64> = out.iter().map(|o| o.bytes).collect();
+        let listing = out[3].listing.as_deref().unwrap();
+        let (raw, list) = (text.len() as u64, listing.len() as u64);
+        let want = [0, wire_len, wire_len, list, 0, raw, 0, wire_len, 0, raw];
+        assert_eq!(bytes, want, "chunk={chunk}");
+        for name in ["a.txt", "i.txt", "q.txt", "qi.txt"] {
+            let got = std::fs::read(s.local.join(name)).unwrap();
+            assert_eq!(got, text, "{name}, chunk={chunk}");
+        }
+        assert_eq!(std::fs::read(s.root.join("a-up.txt")).unwrap(), text);
+        // A listing is kept as it came, CRLF and all.
+        assert!(listing.ends_with(b"\r\n"), "{listing:?}");
     }
 }

@@ -16,6 +16,7 @@
 //! 4. Data events: `handle_data_event(DataEvent)`; outgoing data is pulled with `read_data`, incoming
 //!    data is pushed with `write_data`.
 
+mod ascii;
 pub mod client;
 pub mod command;
 pub mod jail;

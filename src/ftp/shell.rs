@@ -46,7 +46,7 @@ commands:
                          the name the server chose (tnftp: sunique, then put)
   cd DIR                 change the remote directory (CWD)
   pwd                    print the remote directory (PWD)
-  binary | ascii         transfer type (TYPE I / TYPE A)
+  binary | ascii         transfer type (TYPE I / TYPE A: text, CRLF on the wire, LF here)
   passive                switch passive mode (EPSV/PASV) on or off
   size FILE              size of a remote file (SIZE)
   modtime FILE | mdtm FILE

@@ -27,7 +27,9 @@ pub enum Step {
     },
     /// `REST n` then `RETR remote`, appended to `local` (BSD ftp's `reget`): `n` is the size
     /// of `local`, so an interrupted download goes on where it stopped. Without a local file
-    /// (or an empty one) it is a plain `RETR`, with no `REST`.
+    /// (or an empty one) it is a plain `RETR`, with no `REST`. Under `TYPE A` the offset
+    /// counts local bytes, right only if the server stores lines as we do (LF): resume
+    /// binary files with `TYPE I`.
     Reget {
         /// Remote path.
         remote: String,

@@ -7,24 +7,25 @@
 //! bytes and [`DataAction`]s, following the contract in [`crate::ftp`]. It reads and writes
 //! local files for downloads and uploads; it never touches sockets, smoltcp or the clock.
 //!
-//! This file holds the state, the public surface, login and the data events; `transfer.rs`
-//! starts each step and follows a transfer's replies (`PORT`/`EPRT`/`EPSV`/`PASV`, the command,
-//! the final reply).
+//! This file holds the state, the public surface and login; `transfer.rs` starts each step and
+//! follows a transfer's replies (`PORT`/`EPRT`/`EPSV`/`PASV`, `REST`, the command, the final
+//! reply); `data.rs` takes the data events and moves the bytes between the data connection
+//! and the local file (converting line ends under `TYPE A`).
 
 use std::collections::VecDeque;
 use std::fs::File;
-use std::io::{self, Read, Write};
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
+use super::ascii::CrlfReader;
 use super::command::{Line, LineBuffer};
 use super::reply::{Reply, ReplyParser};
 pub use super::step::{Outcome, Step};
 use super::{DataAction, DataEvent, FinPolicy, Outbox};
 #[cfg(test)]
 use transfer::announced_size;
-use transfer::open_sink;
 
+mod data;
 mod timer;
 mod transfer;
 
@@ -91,6 +92,13 @@ struct Transfer {
     offset: u64,
     /// `STOU`: the name the server announced.
     unique_name: Option<String>,
+    /// `TYPE A` was in force when the transfer began: a file's line ends are converted (LF
+    /// locally, CRLF on the wire; listings are kept as they come).
+    ascii: bool,
+    /// `TYPE A` download: a CR that may start a CRLF, held until the next byte.
+    held_cr: bool,
+    /// `TYPE A` upload: the LF to CRLF conversion.
+    crlf: CrlfReader,
     /// Passive mode: `PASV` was sent (after `EPSV` was refused).
     pasv_sent: bool,
     data: Data,
@@ -141,6 +149,8 @@ pub struct Client {
     keep_open: bool,
     /// The server refused `EPSV` once: use `PASV` from then on.
     no_epsv: bool,
+    /// `TYPE A` is in force (a `TYPE A` step, or a quoted one, got `200`).
+    ascii: bool,
     /// The timeout's clock.
     timer: timer::Timer,
     /// The last command sent (`PASS` without its argument), for the timeout's message.
@@ -164,6 +174,7 @@ impl Client {
             error: None,
             keep_open: false,
             no_epsv: false,
+            ascii: false,
             timer: timer::Timer::default(),
             last_command: String::new(),
         }
@@ -289,101 +300,6 @@ impl Client {
         self.error.as_deref()
     }
 
-    /// Reports what happened to the data connection.
-    pub fn handle_data_event(&mut self, ev: DataEvent) {
-        self.timer.activity();
-        let State::Transfer(t) = &mut self.state else {
-            log::debug!("data event {ev:?} with no transfer");
-            return;
-        };
-        match ev {
-            DataEvent::Listening(_) => log::debug!("unexpected Listening event"),
-            DataEvent::Connected if t.data == Data::Listening => {
-                t.data = Data::Connected;
-                // A RETR's local file is opened later, once the server accepted the command:
-                // in passive mode we connect before it has even seen it.
-                let action = match &mut t.local {
-                    Local::Listing(_) | Local::Sink(_) => DataAction::Receive,
-                    Local::Source(_) => DataAction::Send {
-                        fin: self.config.fin.for_file(),
-                    },
-                };
-                self.actions.push_back(action);
-            }
-            DataEvent::Connected => log::debug!("unexpected Connected event"),
-            DataEvent::Finished => {
-                t.data = Data::Done;
-                self.maybe_complete();
-            }
-            DataEvent::Failed(why) => {
-                if t.data != Data::Done {
-                    t.error
-                        .get_or_insert(format!("data connection failed: {why}"));
-                    t.data = Data::Done;
-                }
-                self.maybe_complete();
-            }
-        }
-    }
-
-    /// Fills `buf` with outgoing data for a `Send` transfer (`STOR`, `APPE`, `STOU`); 0 means no
-    /// more.
-    pub fn read_data(&mut self, buf: &mut [u8]) -> usize {
-        let State::Transfer(t) = &mut self.state else {
-            return 0;
-        };
-        if t.data != Data::Connected || t.error.is_some() {
-            return 0;
-        }
-        let Local::Source(file) = &mut t.local else {
-            return 0;
-        };
-        loop {
-            match file.read(buf) {
-                Ok(n) => {
-                    t.bytes += n as u64;
-                    if n > 0 {
-                        self.timer.activity();
-                    }
-                    return n;
-                }
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    t.error = Some(format!("read error: {e}"));
-                    return 0;
-                }
-            }
-        }
-    }
-
-    /// Takes incoming data of a `Receive` transfer (`LIST`, `NLST`, `MLSD`, `RETR`, reget).
-    pub fn write_data(&mut self, data: &[u8]) {
-        let State::Transfer(t) = &mut self.state else {
-            return;
-        };
-        t.bytes += data.len() as u64;
-        if !data.is_empty() {
-            self.timer.activity();
-        }
-        if !open_sink(t) {
-            t.data = Data::Done;
-            self.actions.push_back(DataAction::Abort);
-            return;
-        }
-        match &mut t.local {
-            Local::Listing(buf) => buf.extend_from_slice(data),
-            Local::Sink(file) => {
-                if let Some(f) = file
-                    && let Err(e) = f.write_all(data)
-                {
-                    t.error = Some(format!("write error: {e}"));
-                    *file = None;
-                }
-            }
-            Local::Source(_) => {}
-        }
-    }
-
     fn send_line(&mut self, line: &str) {
         log::debug!("-> {line}");
         // A new wait begins.
@@ -452,6 +368,9 @@ impl Client {
                 State::Simple(Step::Rename { from, to })
             }
             State::Simple(step) => {
+                if reply.is_positive_completion() {
+                    self.note_type(&step);
+                }
                 self.outcomes.push(Outcome::of_reply(step, reply));
                 self.next_step();
                 return;

@@ -196,9 +196,7 @@ impl Session {
             file,
             size,
             ascii: self.ascii,
-            pending: Vec::new(),
-            pos: 0,
-            prev_cr: false,
+            crlf: Default::default(),
         };
         self.begin(peer, "RETR", arg, payload);
     }

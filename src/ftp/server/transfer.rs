@@ -5,6 +5,7 @@ use std::fs::File;
 use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
+use super::super::ascii::{CrlfReader, crlf_to_lf};
 use super::super::listing::{self, Facts};
 use super::super::reply::Reply;
 use super::super::{DataAction, DataEvent};
@@ -43,14 +44,12 @@ pub(super) enum Payload {
         data: Vec<u8>,
         pos: usize,
     },
-    /// A file read in chunks (`RETR`); `ascii` converts LF to CRLF.
+    /// A file read in chunks (`RETR`); `ascii` converts LF to CRLF, through `crlf`.
     Retr {
         file: File,
         size: u64,
         ascii: bool,
-        pending: Vec<u8>,
-        pos: usize,
-        prev_cr: bool,
+        crlf: CrlfReader,
     },
     /// A file written as data arrives (`STOR STOU APPE`); `file` is `None` once a write failed.
     Stor {
@@ -85,37 +84,6 @@ pub(super) fn disk_error(e: &io::Error, what: &str) -> (u16, String) {
         (452, "Insufficient storage space.".to_string())
     } else {
         (451, format!("Failure {what} local file."))
-    }
-}
-
-/// Converts bare LF to CRLF (`TYPE A` download); `prev_cr` carries the last byte across chunks.
-pub(super) fn lf_to_crlf(data: &[u8], prev_cr: &mut bool, out: &mut Vec<u8>) {
-    for &b in data {
-        if b == b'\n' && !*prev_cr {
-            out.push(b'\r');
-        }
-        out.push(b);
-        *prev_cr = b == b'\r';
-    }
-}
-
-/// Converts CRLF to LF (`TYPE A` upload); a CR at the end of a chunk is held in `held_cr`
-/// until the next byte shows whether it starts a CRLF.
-pub(super) fn crlf_to_lf(data: &[u8], held_cr: &mut bool, out: &mut Vec<u8>) {
-    for &b in data {
-        if *held_cr {
-            *held_cr = false;
-            if b == b'\n' {
-                out.push(b'\n');
-                continue;
-            }
-            out.push(b'\r');
-        }
-        if b == b'\r' {
-            *held_cr = true;
-        } else {
-            out.push(b);
-        }
     }
 }
 
@@ -202,13 +170,7 @@ impl Session {
             Payload::Retr {
                 file, ascii: false, ..
             } => read_retry(file, buf),
-            Payload::Retr {
-                file,
-                pending,
-                pos,
-                prev_cr,
-                ..
-            } => ascii_read(file, pending, pos, prev_cr, buf),
+            Payload::Retr { file, crlf, .. } => crlf.read(file, buf),
             Payload::Stor { .. } => Ok(0),
         };
         match n {
@@ -377,28 +339,6 @@ impl Session {
         self.send(reply);
         self.actions.push_back(action);
     }
-}
-
-/// Reads for a `TYPE A` download: raw bytes converted to CRLF into `pending`, handed out in
-/// pieces of at most `buf.len()`.
-fn ascii_read(
-    file: &mut File,
-    pending: &mut Vec<u8>,
-    pos: &mut usize,
-    prev_cr: &mut bool,
-    buf: &mut [u8],
-) -> io::Result<usize> {
-    if *pos >= pending.len() {
-        pending.clear();
-        *pos = 0;
-        let mut raw = vec![0u8; buf.len()];
-        let n = read_retry(file, &mut raw)?;
-        lf_to_crlf(&raw[..n], prev_cr, pending);
-    }
-    let n = buf.len().min(pending.len() - *pos);
-    buf[..n].copy_from_slice(&pending[*pos..*pos + n]);
-    *pos += n;
-    Ok(n)
 }
 
 fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {

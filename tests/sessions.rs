@@ -15,6 +15,10 @@ use smolftp::lab::{self, CLIENT_IP, LabConfig, LabRun, SERVER_IP};
 use smolftp::link::{Format, Recorder};
 use smolftp::trace::{self, Segment};
 
+#[path = "sessions/cable.rs"]
+mod cable;
+#[path = "sessions/commands.rs"]
+mod commands;
 #[path = "sessions/ipv6.rs"]
 mod ipv6;
 #[path = "sessions/passive_range.rs"]

@@ -65,9 +65,14 @@ impl Client {
             Stage::Rest => {
                 // REST refused, or answered with something else than 350: no RETR, the step
                 // fails with that reply.
-                if !reply.is_negative() {
-                    t.error = Some(format!("REST answered with {}, not 350", reply.code));
-                }
+                t.error = Some(if reply.is_negative() {
+                    format!(
+                        "the server cannot resume at byte {}; `get` downloads the whole file",
+                        t.offset
+                    )
+                } else {
+                    format!("REST answered with {}, not 350", reply.code)
+                });
                 if t.data != Data::Done {
                     t.data = Data::Done;
                     self.actions.push_back(DataAction::Abort);

@@ -394,3 +394,51 @@ fn interrupted_stor_leaves_no_file() {
     assert_eq!(std::fs::read(t.root.join("readme.txt")).unwrap(), b"new");
     assert!(!t.root.join(".readme.txt.smolftp-part").exists());
 }
+
+/// Found by the `server_session` fuzz target: a transfer command refused after `PASV` used the
+/// passive connection up without telling the network layer, which kept the listener (maybe
+/// already connected to) open for nothing; the next `PASV` asked for a second one.
+#[test]
+fn a_refused_transfer_gives_up_the_passive_connection() {
+    let mut t = session(true);
+    let cases = [
+        ("RETR missing.txt", "550 Failed to open file."),
+        (
+            "REST 99999\r\nRETR readme.txt",
+            "554 Restart offset past the end of the file.",
+        ),
+        ("LIST missing", "550 Failed to open directory."),
+        ("MLSD readme.txt", "501 MLSD needs a directory."),
+        ("STOR nodir/x", "553 Could not create file."),
+        ("APPE pub", "553 Could not create file."),
+    ];
+    for connected in [false, true] {
+        for (line, want) in cases {
+            t.cmd(b"PASV\r\n");
+            assert!(matches!(
+                t.actions()[..],
+                [DataAction::ListenPassive { .. }]
+            ));
+            let at = "10.0.0.1:50000".parse().unwrap();
+            t.s.handle_data_event(DataEvent::Listening(at));
+            if connected {
+                t.s.handle_data_event(DataEvent::Connected);
+            }
+            t.out();
+            let got = t.cmd(format!("{line}\r\n").as_bytes());
+            assert!(got.ends_with(&format!("{want}\r\n")), "{line}: {got}");
+            assert_eq!(t.actions(), [DataAction::Abort], "{line}");
+            assert_eq!(
+                t.cmd(b"RETR readme.txt\r\n"),
+                "425 Use PORT or PASV first.\r\n"
+            );
+        }
+    }
+    // Active mode holds nothing open: a refused command asks for nothing.
+    t.cmd(format!("{PORT}\r\n").as_bytes());
+    assert_eq!(
+        t.cmd(b"RETR missing.txt\r\n"),
+        "550 Failed to open file.\r\n"
+    );
+    assert!(t.actions().is_empty());
+}

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::command::Command;
 use super::super::listing;
-use super::transfer::{ListKind, PartFile, Payload};
+use super::transfer::{ListKind, PartFile, Payload, Prepared};
 use super::{Session, quote_path};
 
 /// How an upload opens its file.
@@ -145,60 +145,60 @@ impl Session {
     }
 
     fn listing(&mut self, path: Option<String>, kind: ListKind) {
-        let Some(peer) = self.take_port() else {
-            return;
-        };
-        let arg = path.unwrap_or_default();
-        let Some(real) = self.resolve(&arg) else {
-            self.reply(550, "Failed to open directory.");
+        let Some(plan) = self.take_port() else {
             return;
         };
         let verb = match kind {
             ListKind::List => "LIST",
             ListKind::Nlst => "NLST",
-            ListKind::Mlsd(_) => {
-                if !real.is_dir() {
-                    self.reply(501, "MLSD needs a directory.");
-                    return;
-                }
-                "MLSD"
-            }
+            ListKind::Mlsd(_) => "MLSD",
         };
+        let arg = path.unwrap_or_default();
+        let prepared = self.listing_payload(&arg, kind);
+        self.begin_or_refuse(plan, verb, arg, prepared);
+    }
+
+    fn listing_payload(&self, arg: &str, kind: ListKind) -> Prepared {
+        let real = self
+            .resolve(arg)
+            .ok_or((550, "Failed to open directory."))?;
+        if matches!(kind, ListKind::Mlsd(_)) && !real.is_dir() {
+            return Err((501, "MLSD needs a directory."));
+        }
         let name = arg.rsplit('/').next().unwrap_or("").to_string();
-        let payload = Payload::Listing {
+        Ok(Payload::Listing {
             path: real,
             name,
             kind,
             data: Vec::new(),
             pos: 0,
-        };
-        self.begin(peer, verb, arg, payload);
+        })
     }
 
     fn retr(&mut self, arg: String, offset: u64) {
-        let Some(peer) = self.take_port() else {
+        let Some(plan) = self.take_port() else {
             return;
         };
-        let opened = self.resolve(&arg).and_then(|real| {
+        let prepared = self.retr_payload(&arg, offset);
+        self.begin_or_refuse(plan, "RETR", arg, prepared);
+    }
+
+    fn retr_payload(&self, arg: &str, offset: u64) -> Prepared {
+        let opened = self.resolve(arg).and_then(|real| {
             let file = File::open(real).ok()?;
             let meta = file.metadata().ok()?;
             meta.is_file().then_some((file, meta.len()))
         });
-        let Some((mut file, size)) = opened else {
-            self.reply(550, "Failed to open file.");
-            return;
-        };
+        let (mut file, size) = opened.ok_or((550, "Failed to open file."))?;
         if offset > size || file.seek(SeekFrom::Start(offset)).is_err() {
-            self.reply(554, "Restart offset past the end of the file.");
-            return;
+            return Err((554, "Restart offset past the end of the file."));
         }
-        let payload = Payload::Retr {
+        Ok(Payload::Retr {
             file,
             size,
             ascii: self.ascii,
             crlf: Default::default(),
-        };
-        self.begin(peer, "RETR", arg, payload);
+        })
     }
 
     /// `STOU [name]`: the first of `name`, `name.1`, `name.2`, ... that does not exist.
@@ -227,16 +227,19 @@ impl Session {
         mode: UploadMode,
         unique: Option<String>,
     ) {
-        let Some(peer) = self.take_port() else {
+        let Some(plan) = self.take_port() else {
             return;
         };
-        let Some(dest) = self
-            .vpath(&arg)
+        let prepared = self.upload_payload(&arg, mode, unique);
+        self.begin_or_refuse(plan, verb, arg, prepared);
+    }
+
+    fn upload_payload(&self, arg: &str, mode: UploadMode, unique: Option<String>) -> Prepared {
+        const CANNOT: (u16, &str) = (553, "Could not create file.");
+        let dest = self
+            .vpath(arg)
             .and_then(|v| self.jail.resolve_new(&v).ok())
-        else {
-            self.reply(553, "Could not create file.");
-            return;
-        };
+            .ok_or(CANNOT)?;
         let atomic = self.config.atomic_uploads && mode == UploadMode::Replace;
         let opened = match mode {
             UploadMode::Replace if atomic => part_path(&dest).and_then(|temp| {
@@ -270,25 +273,18 @@ impl Session {
                             Some((f, None))
                         }
                     }
-                    Some(_) => {
-                        self.reply(554, "Restart offset past the end of the file.");
-                        return;
-                    }
+                    Some(_) => return Err((554, "Restart offset past the end of the file.")),
                     None => None,
                 }
             }
         };
-        let Some((file, part)) = opened else {
-            self.reply(553, "Could not create file.");
-            return;
-        };
-        let payload = Payload::Stor {
+        let (file, part) = opened.ok_or(CANNOT)?;
+        Ok(Payload::Stor {
             file: Some(file),
             part,
             ascii: self.ascii,
             held_cr: false,
             unique,
-        };
-        self.begin(peer, verb, arg, payload);
+        })
     }
 }

@@ -62,6 +62,10 @@ pub(super) enum Payload {
     },
 }
 
+/// What a transfer command prepared before its data connection is used: the payload, or the
+/// error reply (code and text) that refuses the command.
+pub(super) type Prepared = Result<Payload, (u16, &'static str)>;
+
 /// The one data transfer of a session.
 pub(super) struct Transfer {
     /// Command and argument as typed, for the 150 and STAT replies.
@@ -221,13 +225,7 @@ impl Session {
         }
     }
 
-    pub(super) fn begin(
-        &mut self,
-        plan: DataPlan,
-        verb: &'static str,
-        arg: String,
-        payload: Payload,
-    ) {
+    fn begin(&mut self, plan: DataPlan, verb: &'static str, arg: String, payload: Payload) {
         let label = match verb {
             "LIST" | "NLST" | "MLSD" => format!("{verb} data connection"),
             _ => format!("{verb} {arg} data connection"),
@@ -246,6 +244,28 @@ impl Session {
             DataPlan::Passive { connected: true } => self.handle_data_event(DataEvent::Connected),
             // It will connect: DataEvent::Connected starts the transfer.
             DataPlan::Passive { connected: false } => {}
+        }
+    }
+
+    /// Begins the transfer a command `prepared` on `plan`, or answers its error. The command
+    /// used the `PORT`/`PASV` up either way; a refused one also gives up the passive connection
+    /// on offer (`Abort`), which no transfer would ever use and which the client may already
+    /// have connected to.
+    pub(super) fn begin_or_refuse(
+        &mut self,
+        plan: DataPlan,
+        verb: &'static str,
+        arg: String,
+        prepared: Prepared,
+    ) {
+        match prepared {
+            Ok(payload) => self.begin(plan, verb, arg, payload),
+            Err((code, text)) => {
+                if matches!(plan, DataPlan::Passive { .. }) {
+                    self.actions.push_back(DataAction::Abort);
+                }
+                self.reply(code, text);
+            }
         }
     }
 

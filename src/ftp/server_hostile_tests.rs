@@ -442,3 +442,47 @@ fn a_refused_transfer_gives_up_the_passive_connection() {
     );
     assert!(t.actions().is_empty());
 }
+
+/// Found by the `server_session` fuzz target: a session that said goodbye (`221`, or `421` when
+/// idle) kept its passive connection on offer, and answered a late event about it after the
+/// goodbye. Closing gives it up, and nothing is said after the last reply.
+#[test]
+fn closing_gives_up_the_passive_connection() {
+    let passive = |t: &mut Script| {
+        t.cmd(b"PASV\r\n");
+        assert!(matches!(
+            t.actions()[..],
+            [DataAction::ListenPassive { .. }]
+        ));
+        let at = "10.0.0.1:50000".parse().unwrap();
+        t.s.handle_data_event(DataEvent::Listening(at));
+        t.out();
+    };
+    let late_events = |t: &mut Script| {
+        t.s.handle_data_event(DataEvent::Connected);
+        t.s.handle_data_event(DataEvent::Failed("reset".into()));
+        t.s.handle_data_event(DataEvent::Finished);
+        assert_eq!(t.out(), "", "a reply after the goodbye");
+        assert!(t.actions().is_empty());
+    };
+    let mut t = session(false);
+    passive(&mut t);
+    assert_eq!(t.cmd(b"QUIT\r\n"), "221 Goodbye.\r\n");
+    assert_eq!(t.actions(), [DataAction::Abort]);
+    late_events(&mut t);
+
+    // The idle timeout.
+    let mut t = session(false);
+    let mut cfg = tests::config(&t.root, false);
+    cfg.idle_timeout = Some(std::time::Duration::from_secs(5));
+    let jail = Arc::new(Jail::new(&t.root).unwrap());
+    t.s = Session::new(Arc::new(cfg), jail, t.s.peer(), UNIX_EPOCH);
+    t.out();
+    t.cmd(b"USER anonymous\r\nPASS x\r\n");
+    passive(&mut t);
+    t.s.handle_time(std::time::Duration::ZERO);
+    t.s.handle_time(std::time::Duration::from_secs(5));
+    assert_eq!(t.out(), "421 Timeout.\r\n");
+    assert_eq!(t.actions(), [DataAction::Abort]);
+    late_events(&mut t);
+}

@@ -349,7 +349,7 @@ impl Session {
             Command::Abor => self.abor(),
             Command::Quit => {
                 self.reply(221, "Goodbye.");
-                self.closing = true;
+                self.close();
             }
             Command::Unknown(verb) => {
                 log::debug!("unimplemented verb {verb}");
@@ -396,7 +396,19 @@ impl Session {
         let delay = self.config.login_failure_delay;
         if !self.timers.hold(reply.clone(), close, delay) {
             self.send(reply);
-            self.closing |= close;
+            if close {
+                self.close();
+            }
+        }
+    }
+
+    /// The reply just queued is the last one (`221`, `421`): nothing more is read, and a passive
+    /// connection on offer is given up, since no transfer can use it any more and a late event
+    /// about it must not be answered after the goodbye.
+    fn close(&mut self) {
+        self.closing = true;
+        if self.passive.take().is_some() {
+            self.actions.push_back(DataAction::Abort);
         }
     }
 

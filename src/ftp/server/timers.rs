@@ -67,7 +67,9 @@ impl Session {
             && let Some((reply, close, _, _)) = t.held.take()
         {
             self.send(reply);
-            self.closing |= close;
+            if close {
+                self.close();
+            }
             self.process();
         }
         let waiting = self.transfer.as_ref().is_some_and(|t| !t.connected);
@@ -89,7 +91,7 @@ impl Session {
             && now >= self.timers.last_activity + idle
         {
             self.reply(421, "Timeout.");
-            self.closing = true;
+            self.close();
         }
     }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what smolftp's tests need and runs them all: formatting, lints, unit tests, whole
 # sessions on the in-process cable, the golden ladder, determinism, the tshark checks of the
-# demo capture, and the TUN tests (tests/tun.rs: each in a network namespace of its own, against
-# curl, lftp, Python's ftplib, vsftpd and tshark).
+# demo capture, the TUN tests (tests/tun.rs: each in a network namespace of its own, against
+# curl, lftp, Python's ftplib, vsftpd and tshark), and a short run of the fuzz targets
+# (scripts/fuzz.sh, which installs cargo-fuzz).
 #
 # Peers: tshark, curl, lftp, vsftpd, ip (iproute2), python3. As root the missing ones are
 # installed with apt-get (no service is started by the installation). In CI (CI=true) a missing
@@ -65,7 +66,12 @@ fi
 
 log "cargo fmt --check"
 cargo fmt --all -- --check
+cargo fmt --manifest-path fuzz/Cargo.toml -- --check
 log "cargo clippy"
 cargo clippy --all-targets --quiet -- -D warnings
 log "cargo test"
 cargo test --all-targets
+# Last: the fuzz targets (fuzz/), 30 s each on the stable toolchain. In CI or as root a missing
+# cargo-fuzz is installed and a failed installation fails the run; elsewhere it may skip.
+log "fuzzing (scripts/fuzz.sh)"
+bash scripts/fuzz.sh

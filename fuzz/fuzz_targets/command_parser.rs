@@ -93,7 +93,7 @@ fn check_line_buffer(data: &[u8]) -> Vec<Line> {
         buf.push(&rest[..n]);
         rest = &rest[n..];
         // Take the lines out at random moments only, so that several pile up.
-        if rng.next() % 3 == 0 {
+        if rng.next().is_multiple_of(3) {
             drain(&mut buf, &mut got);
         }
     }

@@ -269,7 +269,6 @@ struct Harness {
     transcript: Vec<u8>,
     checked_to: usize,
     parser: ReplyParser,
-    replies: usize,
     /// Where the reply that closes the session (221, or a 421) starts in `transcript`.
     closed_at: Option<usize>,
     /// Budget for the replies and data: grows with the input.
@@ -300,7 +299,6 @@ impl Harness {
             transcript: Vec::new(),
             checked_to: 0,
             parser: ReplyParser::new(),
-            replies: 0,
             closed_at: None,
             budget: 64 * 1024 + per_op,
             per_op,
@@ -338,8 +336,13 @@ impl Harness {
                     String::from_utf8_lossy(&self.transcript[at..])
                 );
             }
+            let from = self.transcript.len().saturating_sub(self.secret.len());
             self.transcript.extend_from_slice(fresh);
             self.seen = out.len();
+            assert!(
+                !contains(&self.transcript[from..], &self.secret),
+                "the sentinel was read"
+            );
         }
         self.check_replies();
         if self.s.wants_close() && self.closed_at.is_none() {
@@ -377,6 +380,7 @@ impl Harness {
     }
 
     fn open_data(&mut self, a: &DataAction) {
+        assert!(self.closed_at.is_none(), "{a:?} after the session closed");
         assert!(!self.data_open, "{a:?} while a data connection is open");
         self.data_open = true;
     }
@@ -402,7 +406,6 @@ impl Harness {
                         "reply code {}",
                         reply.code
                     );
-                    self.replies += 1;
                 }
                 Ok(None) => {}
                 Err(e) => panic!("{e}"),
@@ -416,10 +419,6 @@ impl Harness {
             "a reply line without its CRLF"
         );
         assert!(!self.parser.in_multiline(), "a multi-line reply left open");
-        assert!(
-            !contains(&self.transcript, &self.secret),
-            "the sentinel was read"
-        );
         assert!(
             self.transcript.len() <= self.budget,
             "{} reply bytes for this input",

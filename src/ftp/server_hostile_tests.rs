@@ -343,6 +343,20 @@ fn round_trips() {
         r.ends_with("554 Restart offset past the end of the file.\r\n"),
         "{r}"
     );
+    // Resuming a file that is not there is refused without creating it (found while fuzzing);
+    // REST 0 is a plain upload.
+    let (r, _) = xfer_rest(&mut t, 5, "STOR absent", b"XY");
+    assert!(
+        r.ends_with("554 Restart offset past the end of the file.\r\n"),
+        "{r}"
+    );
+    assert!(
+        !t.root.join("absent").exists(),
+        "an empty file was left behind"
+    );
+    let (r, _) = xfer_rest(&mut t, 0, "STOR fresh", b"XY");
+    assert!(r.ends_with("226 Transfer complete.\r\n"), "{r}");
+    assert_eq!(std::fs::read(t.root.join("fresh")).unwrap(), b"XY");
 }
 
 #[test]

@@ -259,23 +259,22 @@ impl Session {
                 .ok()
                 .map(|f| (f, None)),
             UploadMode::Resume(n) => {
-                let f = OpenOptions::new()
+                // Past the end (or a file that is not there, for n > 0): refused before
+                // anything is opened, so no empty file is left behind.
+                let len = std::fs::metadata(&dest).map_or(0, |m| m.len());
+                if n > len {
+                    return Err((554, "Restart offset past the end of the file."));
+                }
+                OpenOptions::new()
                     .write(true)
                     .create(true)
                     .truncate(false)
                     .open(&dest)
-                    .ok();
-                match f {
-                    Some(mut f) if f.metadata().is_ok_and(|m| m.len() >= n) => {
-                        if f.set_len(n).is_err() || f.seek(SeekFrom::Start(n)).is_err() {
-                            None
-                        } else {
-                            Some((f, None))
-                        }
-                    }
-                    Some(_) => return Err((554, "Restart offset past the end of the file.")),
-                    None => None,
-                }
+                    .ok()
+                    .and_then(|mut f| {
+                        let placed = f.set_len(n).is_ok() && f.seek(SeekFrom::Start(n)).is_ok();
+                        placed.then_some((f, None))
+                    })
             }
         };
         let (file, part) = opened.ok_or(CANNOT)?;

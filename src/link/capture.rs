@@ -62,7 +62,7 @@ pub enum Format {
 
 /// A frame recorded during a poll, waiting for its explanation.
 #[derive(Debug)]
-pub struct PendingFrame {
+pub struct PendingFrame<'a> {
     /// The interface it was recorded on (see [`Recorder::add_interface`]).
     pub interface: u32,
     /// Inbound or outbound, seen from that interface.
@@ -70,7 +70,15 @@ pub struct PendingFrame {
     /// When the stack handed it over or took it in.
     pub time: Instant,
     /// The raw IP packet.
-    pub data: Vec<u8>,
+    pub data: &'a [u8],
+}
+
+/// A recorded frame, in a buffer of the recorder's own.
+struct Held {
+    interface: u32,
+    direction: Direction,
+    time: Instant,
+    data: Vec<u8>,
 }
 
 /// The output file, shared between the pcap writer and the recorder (which flushes it).
@@ -99,8 +107,10 @@ struct Inner {
     sink: Sink,
     out: Out,
     flush_each: bool,
-    pending: Vec<PendingFrame>,
+    pending: Vec<Held>,
     spare: Vec<Vec<u8>>,
+    /// The comment being built, reused from frame to frame.
+    comment: String,
     written: u64,
     error: Option<io::Error>,
 }
@@ -146,6 +156,7 @@ impl Recorder {
                 flush_each,
                 pending: Vec::new(),
                 spare: Vec::new(),
+                comment: String::new(),
                 written: 0,
                 error: None,
             })),
@@ -196,7 +207,7 @@ impl Recorder {
         let mut data = inner.spare.pop().unwrap_or_default();
         data.clear();
         data.extend_from_slice(frame);
-        inner.pending.push(PendingFrame {
+        inner.pending.push(Held {
             interface,
             direction,
             time,
@@ -204,24 +215,33 @@ impl Recorder {
         });
     }
 
-    /// Writes the frames recorded since the last call, each with the comment `explain` gives.
+    /// Writes the frames recorded since the last call, each with the comment `explain` writes
+    /// into the (empty) string it is given; a frame left with an empty string gets no comment.
     /// A write error is kept and returned by [`Recorder::finish`]; recording goes on.
-    pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame) -> Option<String>) {
+    pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         if inner.pending.is_empty() {
             return;
         }
         let mut pending = std::mem::take(&mut inner.pending);
-        for frame in pending.drain(..) {
-            let comment = explain(&frame);
+        for held in pending.drain(..) {
+            let frame = PendingFrame {
+                interface: held.interface,
+                direction: held.direction,
+                time: held.time,
+                data: &held.data,
+            };
+            inner.comment.clear();
+            explain(&frame, &mut inner.comment);
+            let comment = Some(inner.comment.as_str()).filter(|c| !c.is_empty());
             if inner.error.is_none()
                 && let Err(e) = write_frame(&mut inner.sink, &mut inner.out, &frame, comment)
             {
                 inner.error = Some(e);
             }
             inner.written += 1;
-            inner.spare.push(frame.data);
+            inner.spare.push(held.data);
         }
         inner.pending = pending;
         if inner.flush_each
@@ -235,7 +255,7 @@ impl Recorder {
     /// Writes what is still pending (without comments), flushes, and returns the number of
     /// frames written, or the first error met while recording.
     pub fn finish(&self) -> io::Result<u64> {
-        self.write_pending(&mut |_| None);
+        self.write_pending(&mut |_, _| {});
         let mut inner = self.inner.borrow_mut();
         if let Some(e) = inner.error.take() {
             return Err(e);
@@ -257,27 +277,27 @@ fn write_frame(
     sink: &mut Sink,
     out: &mut Out,
     frame: &PendingFrame,
-    comment: Option<String>,
+    comment: Option<&str>,
 ) -> io::Result<()> {
     let timestamp = StdDuration::from_micros(frame.time.total_micros().max(0) as u64);
     match sink {
         Sink::PcapNg(w) => {
             let mut options = vec![EnhancedPacketOption::Flags(frame.direction.epb_flags())];
             if let Some(text) = comment {
-                options.push(EnhancedPacketOption::Comment(Cow::Owned(text)));
+                options.push(EnhancedPacketOption::Comment(Cow::Borrowed(text)));
             }
             let epb = EnhancedPacketBlock {
                 interface_id: frame.interface,
                 timestamp,
                 original_len: frame.data.len() as u32,
-                data: Cow::Borrowed(&frame.data),
+                data: Cow::Borrowed(frame.data),
                 options,
             };
             w.write_pcapng_block(epb).map_err(pcap_err)?;
             drain(w, out)?;
         }
         Sink::Pcap(w) => {
-            let packet = PcapPacket::new(timestamp, frame.data.len() as u32, &frame.data);
+            let packet = PcapPacket::new(timestamp, frame.data.len() as u32, frame.data);
             w.write_packet(&packet).map_err(pcap_err)?;
         }
     }

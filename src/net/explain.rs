@@ -64,82 +64,123 @@ fn explains(kind: SegmentKind, sent: bool, from: State, to: State) -> bool {
     }
 }
 
-/// A short, printable preview of a text payload's first line, if it is text.
-fn preview(payload: &[u8]) -> Option<String> {
+/// Appends a short, printable preview of a text payload's first line, ` "like this"`, if it is
+/// text: the first line (up to 64 bytes looked at, one trailing CR dropped), cut to 45 bytes and
+/// `...` when longer than 48. One pass that stops at the first byte that is not printable, so
+/// binary data costs a byte or two.
+fn push_preview(text: &mut String, payload: &[u8]) {
     // Only the start matters: a line longer than this is cut anyway.
     let head = &payload[..payload.len().min(64)];
-    let first = head.split(|&b| b == b'\n').next()?;
-    let first = first.strip_suffix(b"\r").unwrap_or(first);
-    if first.is_empty() || !first.iter().all(|b| (0x20..0x7f).contains(b)) {
-        return None;
+    let n = head
+        .iter()
+        .take_while(|b| (0x20..0x7f).contains(*b))
+        .count();
+    // The printable run must be the whole first line: it ends the head, or a LF, or a CR that
+    // ends the line (before a LF or at the end of the head).
+    let line_ends = match head.get(n) {
+        None | Some(b'\n') => true,
+        Some(b'\r') => matches!(head.get(n + 1), None | Some(b'\n')),
+        Some(_) => false,
+    };
+    if n == 0 || !line_ends {
+        return;
     }
-    let text = String::from_utf8_lossy(first);
-    Some(if text.len() > 48 {
-        format!("\"{}...\"", &text[..45])
+    // Printable ASCII: every byte is a char.
+    let line = std::str::from_utf8(&head[..n]).unwrap_or_default();
+    text.push_str(" \"");
+    if line.len() > 48 {
+        text.push_str(&line[..45]);
+        text.push_str("...");
     } else {
-        format!("\"{text}\"")
-    })
+        text.push_str(line);
+    }
+    text.push('"');
 }
 
-/// What the segment is, in words.
-fn describe(kind: SegmentKind, seg: &Segment<&[u8]>, moves: &[Transition], sent: bool) -> String {
-    let len = seg.len();
-    let text = || {
-        preview(seg.payload)
-            .map(|p| format!(" {p}"))
-            .unwrap_or_default()
-    };
-    match kind {
-        SegmentKind::Syn if sent => "SYN, opens the connection (active open)".into(),
-        SegmentKind::Syn => "SYN: the peer opens a connection".into(),
-        SegmentKind::SynAck if sent => "SYN+ACK, accepts the connection".into(),
-        SegmentKind::SynAck => "SYN+ACK: the peer accepts the connection".into(),
+/// Appends `n` in decimal, without the formatting machinery (this runs once per frame).
+fn push_decimal(text: &mut String, mut n: usize) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits.
+    text.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+/// Appends what the segment is, in words.
+fn describe(
+    text: &mut String,
+    kind: SegmentKind,
+    seg: &Segment<&[u8]>,
+    moves: &[Transition],
+    sent: bool,
+) {
+    let words = match kind {
+        SegmentKind::Syn if sent => "SYN, opens the connection (active open)",
+        SegmentKind::Syn => "SYN: the peer opens a connection",
+        SegmentKind::SynAck if sent => "SYN+ACK, accepts the connection",
+        SegmentKind::SynAck => "SYN+ACK: the peer accepts the connection",
         SegmentKind::Ack => {
             if moves
                 .iter()
                 .any(|m| m.from == State::SynSent && m.to == State::Established)
             {
-                "ACK of the SYN+ACK: three-way handshake complete".into()
+                "ACK of the SYN+ACK: three-way handshake complete"
             } else if moves
                 .iter()
                 .any(|m| matches!(m.to, State::CloseWait | State::TimeWait | State::Closing))
             {
-                "ACK of the peer's FIN, in a segment of its own".into()
+                "ACK of the peer's FIN, in a segment of its own"
             } else {
-                "ACK".into()
+                "ACK"
             }
         }
         // smoltcp's keep-alive probe (RFC 1122): one byte already acknowledged, a NUL. Only
         // control connections probe, and FTP commands and replies are text, never a lone NUL.
         SegmentKind::Data if seg.payload == b"\0" => {
-            "keep-alive probe: 1 old byte (seq one below the next); a live peer ACKs it".into()
+            "keep-alive probe: 1 old byte (seq one below the next); a live peer ACKs it"
         }
-        SegmentKind::Data => format!("data, {len} bytes{}", text()),
+        SegmentKind::Data => {
+            text.push_str("data, ");
+            push_decimal(text, seg.len());
+            text.push_str(" bytes");
+            push_preview(text, seg.payload);
+            return;
+        }
         SegmentKind::DataFin => {
-            format!("last data segment ({len} bytes), FIN piggybacked{}", text())
+            text.push_str("last data segment (");
+            push_decimal(text, seg.len());
+            text.push_str(" bytes), FIN piggybacked");
+            push_preview(text, seg.payload);
+            return;
         }
-        SegmentKind::Fin => {
-            if sent {
-                "FIN alone, no data: releases this side of the connection".into()
-            } else {
-                "FIN alone: the peer releases its side".into()
-            }
-        }
-        SegmentKind::Rst => "RST: the connection is reset".into(),
-        _ => "TCP segment".into(),
-    }
+        SegmentKind::Fin if sent => "FIN alone, no data: releases this side of the connection",
+        SegmentKind::Fin => "FIN alone: the peer releases its side",
+        SegmentKind::Rst => "RST: the connection is reset",
+        _ => "TCP segment",
+    };
+    text.push_str(words);
 }
 
-/// The comment for one recorded frame. `lookup(local, remote)` names the host's socket with
-/// that 4-tuple and its label; `transitions` are the state moves not told yet, and those this
-/// frame explains are marked told.
+/// Appends the comment for one recorded frame to `text`. `lookup(local, remote)` names the
+/// host's socket with that 4-tuple and its label; `transitions` are the state moves not told
+/// yet, and those this frame explains are marked told.
 pub fn frame<'t>(
     frame: &PendingFrame,
     lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, &'t str)>,
     transitions: &mut [Transition],
-) -> String {
-    let Some(seg) = Segment::borrow_ip(&frame.data) else {
-        return "not a TCP/IPv4 packet".into();
+    text: &mut String,
+) {
+    use std::fmt::Write as _;
+    let Some(seg) = Segment::borrow_ip(frame.data) else {
+        text.push_str("not a TCP/IPv4 packet");
+        return;
     };
     let (src, dst) = (endpoint(seg.src), endpoint(seg.dst));
     let kind = SegmentKind::of(&seg);
@@ -148,10 +189,12 @@ pub fn frame<'t>(
         None => (false, lookup(dst, src)),
     };
     let Some((handle, label)) = found else {
-        return format!(
+        let _ = write!(
+            text,
             "{} {src} -> {dst}: no socket of this host holds this connection",
             kind.label(&seg)
         );
+        return;
     };
     // Most frames (bulk data and its ACKs) change no state: no allocation for them here.
     let mut moves = Vec::new();
@@ -161,20 +204,86 @@ pub fn frame<'t>(
             moves.push(m.clone());
         }
     }
-    use std::fmt::Write as _;
-    let mut text = String::with_capacity(96);
     text.push_str(label);
-    text.push_str(if sent { ": " } else { ": received " });
-    if !sent && matches!(kind, SegmentKind::Syn | SegmentKind::SynAck) {
-        // "received SYN: the peer ..." reads better without "received".
-        text.truncate(text.len() - "received ".len());
+    // "received SYN: the peer ..." reads better without "received".
+    if sent || matches!(kind, SegmentKind::Syn | SegmentKind::SynAck) {
+        text.push_str(": ");
+    } else {
+        text.push_str(": received ");
     }
-    text.push_str(&describe(kind, &seg, &moves, sent));
+    describe(text, kind, &seg, &moves, sent);
     for m in &moves {
         let _ = match m.local {
             Some(who) => write!(text, "; {who} {} -> {}", m.from, m.to),
             None => write!(text, "; {} -> {}", m.from, m.to),
         };
     }
-    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The preview as first written: split at the first LF, drop one CR, all printable.
+    fn preview_reference(payload: &[u8]) -> String {
+        let head = &payload[..payload.len().min(64)];
+        let Some(first) = head.split(|&b| b == b'\n').next() else {
+            return String::new();
+        };
+        let first = first.strip_suffix(b"\r").unwrap_or(first);
+        if first.is_empty() || !first.iter().all(|b| (0x20..0x7f).contains(b)) {
+            return String::new();
+        }
+        let text = String::from_utf8_lossy(first);
+        if text.len() > 48 {
+            format!(" \"{}...\"", &text[..45])
+        } else {
+            format!(" \"{text}\"")
+        }
+    }
+
+    #[test]
+    fn the_preview_keeps_its_rules() {
+        let long = [b'a'; 70];
+        let mut cases: Vec<Vec<u8>> = vec![
+            b"".to_vec(),
+            b"\n".to_vec(),
+            b"\r\n".to_vec(),
+            b"\r".to_vec(),
+            b"220 ready\r\n".to_vec(),
+            b"QUIT\r\n".to_vec(),
+            b"abc\rdef\r\n".to_vec(),
+            b"abc\r\r\n".to_vec(),
+            b"abc\r".to_vec(),
+            b"abc\tdef\n".to_vec(),
+            b"\0".to_vec(),
+            b"caf\xc3\xa9\n".to_vec(),
+            long[..48].to_vec(),
+            long[..49].to_vec(),
+            long.to_vec(),
+        ];
+        for n in [62, 63, 64, 65] {
+            let mut line = vec![b'x'; n];
+            line.extend_from_slice(b"\r\n");
+            cases.push(line);
+            let mut cut = vec![b'y'; 63];
+            cut.push(b'\r');
+            cut.extend(std::iter::repeat_n(b'z', n - 62));
+            cases.push(cut);
+        }
+        for case in cases {
+            let mut text = String::new();
+            push_preview(&mut text, &case);
+            assert_eq!(text, preview_reference(&case), "payload {case:?}");
+        }
+    }
+
+    #[test]
+    fn decimals_are_written_as_display_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 1460, 65535, usize::MAX] {
+            let mut text = String::from("x");
+            push_decimal(&mut text, n);
+            assert_eq!(text, format!("x{n}"));
+        }
+    }
 }

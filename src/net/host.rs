@@ -321,14 +321,14 @@ impl<D: Device> Host<D> {
             Some(recorder) => {
                 let tracked = &self.tracked;
                 let transitions = &mut self.transitions;
-                recorder.write_pending(&mut |frame| {
+                recorder.write_pending(&mut |frame, comment| {
                     let lookup = |local, remote| {
                         tracked
                             .iter()
                             .find(|(_, t)| t.local == Some(local) && t.remote == Some(remote))
                             .map(|(h, t)| (*h, t.label.as_str()))
                     };
-                    Some(explain::frame(frame, lookup, transitions))
+                    explain::frame(frame, lookup, transitions, comment);
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.

@@ -1,15 +1,18 @@
 //! # Link layer
 //!
 //! Layer: devices and device middleware (smoltcp's phy layer). Devices move raw IP frames
-//! ([`wire`]: an in-process cable; [`tun`]: a Linux TUN interface); middleware wraps any device ([`capture`]: records every
-//! frame to pcapng or pcap). Nothing here knows about FTP or about sockets.
+//! ([`wire`]: an in-process cable; [`tun`]: a Linux TUN interface); middleware wraps any device
+//! ([`capture`]: records every frame to pcapng or pcap through a [`recorder`], written by a
+//! [`background`] thread). Nothing here knows about FTP or about sockets.
 
 pub mod background;
 pub mod capture;
+pub mod recorder;
 pub mod tun;
 pub mod wire;
 
-pub use capture::{Capture, Direction, Format, PendingFrame, Recorder};
+pub use capture::{Capture, Direction};
+pub use recorder::{Format, PendingFrame, Recorder};
 pub use wire::{WireConfig, WireEnd};
 
 /// A device that can tell when its next frame arrives (an in-process cable can; a TUN device

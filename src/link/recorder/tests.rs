@@ -1,0 +1,255 @@
+//! The recorder writes what `pcap-file` would write, byte for byte.
+
+use std::borrow::Cow;
+use std::sync::{Arc, Mutex};
+
+use pcap_file::pcap::PcapPacket;
+use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
+
+use super::*;
+
+#[derive(Clone, Default)]
+struct Shared(Arc<Mutex<Vec<u8>>>);
+
+impl Write for Shared {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.0
+            .lock()
+            .map_err(|_| io::Error::other("poisoned"))?
+            .extend_from_slice(data);
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Shared {
+    fn bytes(&self) -> Vec<u8> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// A frame of the test run: where, when, what, and its comment.
+struct Case {
+    interface: u32,
+    direction: Direction,
+    time: Instant,
+    data: Vec<u8>,
+    comment: String,
+}
+
+/// Frames of every length up to 9 and some long ones, comments of every length up to 9 and a
+/// long one, both directions, times from before 0 to far beyond 2^32 nanoseconds.
+fn cases(interfaces: u32) -> Vec<Case> {
+    let mut cases = Vec::new();
+    // Enough bytes for more than one batch.
+    for i in 0..1000usize {
+        let len = match i % 13 {
+            n @ 0..=9 => n,
+            10 => 1500,
+            11 => 577,
+            _ => 9000 + i,
+        };
+        let comment = match i % 11 {
+            n @ 0..=9 => "abcdefghi"[..n].to_string(),
+            _ => format!(
+                "RETR big.bin data connection: data, {len} bytes \"{}\"",
+                i * 7
+            ),
+        };
+        cases.push(Case {
+            interface: i as u32 % interfaces,
+            direction: if i % 3 == 0 {
+                Direction::Inbound
+            } else {
+                Direction::Outbound
+            },
+            time: Instant::from_micros(i as i64 * 7_919_993 - 5),
+            data: (0..len).map(|b| (b * 31 + i) as u8).collect(),
+            comment,
+        });
+    }
+    cases
+}
+
+/// Records `cases` a few frames per poll, explaining each with its comment.
+fn record_all(recorder: &Recorder, cases: &[Case]) {
+    let mut next = 0;
+    for chunk in cases.chunks(7) {
+        for c in chunk {
+            recorder.record(c.interface, c.direction, c.time, &c.data);
+        }
+        recorder.write_pending(&mut |frame, comment| {
+            let c = &cases[next];
+            assert_eq!(frame.data, &c.data[..]);
+            assert_eq!(
+                (frame.interface, frame.direction),
+                (c.interface, c.direction)
+            );
+            assert_eq!(frame.time, c.time);
+            comment.push_str(&c.comment);
+            next += 1;
+        });
+    }
+}
+
+#[test]
+fn pcapng_is_what_pcap_file_writes() {
+    let cases = cases(2);
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    assert_eq!(recorder.add_interface("one").expect("idb"), 0);
+    assert_eq!(recorder.add_interface("two").expect("idb"), 1);
+    record_all(&recorder, &cases);
+    assert_eq!(recorder.finish().expect("finish"), cases.len() as u64);
+
+    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
+    for name in ["one", "two"] {
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::RAW,
+            snaplen: SNAPLEN,
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        })
+        .expect("idb");
+    }
+    for c in &cases {
+        let mut options = vec![EnhancedPacketOption::Flags(c.direction.epb_flags())];
+        if !c.comment.is_empty() {
+            options.push(EnhancedPacketOption::Comment(Cow::Borrowed(&c.comment)));
+        }
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: c.interface,
+            timestamp: timestamp(c.time),
+            original_len: c.data.len() as u32,
+            data: Cow::Borrowed(&c.data),
+            options,
+        })
+        .expect("epb");
+    }
+    let expected = w.get_mut().clone();
+    assert!(expected.len() > BATCH_BYTES);
+    assert!(out.bytes() == expected, "the files differ");
+}
+
+#[test]
+fn pcap_is_what_pcap_file_writes() {
+    let cases = cases(1);
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcap, true).expect("recorder");
+    assert_eq!(recorder.add_interface("ignored").expect("idb"), 0);
+    record_all(&recorder, &cases);
+    assert_eq!(recorder.finish().expect("finish"), cases.len() as u64);
+
+    let header = PcapHeader {
+        datalink: DataLink::RAW,
+        snaplen: SNAPLEN,
+        ..Default::default()
+    };
+    let mut w = PcapWriter::with_header(Vec::new(), header).expect("writer");
+    for c in &cases {
+        w.write_packet(&PcapPacket::new(
+            timestamp(c.time),
+            c.data.len() as u32,
+            &c.data,
+        ))
+        .expect("packet");
+    }
+    assert!(out.bytes() == w.into_writer(), "the files differ");
+}
+
+#[test]
+fn an_interface_declared_between_record_and_explanation_comes_first() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let one = recorder.add_interface("one").expect("idb");
+    recorder.record(one, Direction::Outbound, Instant::from_micros(1), b"first");
+    let two = recorder.add_interface("two").expect("idb");
+    recorder.record(two, Direction::Inbound, Instant::from_micros(2), b"second");
+    let mut seen = Vec::new();
+    recorder.write_pending(&mut |frame, comment| {
+        seen.push(frame.data.to_vec());
+        comment.push('c');
+    });
+    assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
+    recorder.finish().expect("finish");
+
+    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
+    for name in ["one", "two"] {
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::RAW,
+            snaplen: SNAPLEN,
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        })
+        .expect("idb");
+    }
+    for (id, data, us) in [(one, &b"first"[..], 1), (two, &b"second"[..], 2)] {
+        w.write_pcapng_block(EnhancedPacketBlock {
+            interface_id: id,
+            timestamp: StdDuration::from_micros(us),
+            original_len: data.len() as u32,
+            data: Cow::Borrowed(data),
+            options: vec![
+                EnhancedPacketOption::Flags(if id == one { 0b10 } else { 0b01 }),
+                EnhancedPacketOption::Comment(Cow::Borrowed("c")),
+            ],
+        })
+        .expect("epb");
+    }
+    assert!(out.bytes() == *w.get_mut(), "the files differ");
+}
+
+#[test]
+fn an_unknown_interface_is_an_error_and_what_came_before_is_kept() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    recorder.record(id, Direction::Outbound, Instant::from_micros(1), b"kept");
+    recorder.write_pending(&mut |_, _| {});
+    let before = {
+        recorder.finish().expect("finish");
+        out.bytes()
+    };
+    recorder.record(
+        id + 1,
+        Direction::Outbound,
+        Instant::from_micros(2),
+        b"lost",
+    );
+    recorder.record(id, Direction::Outbound, Instant::from_micros(3), b"after");
+    let err = recorder.finish().expect_err("an unknown interface");
+    assert!(err.to_string().contains("interface id: 1"), "{err}");
+    drop(recorder);
+    assert_eq!(out.bytes(), before);
+}
+
+#[test]
+fn dropping_the_last_handle_writes_what_was_explained() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    recorder.record(
+        id,
+        Direction::Outbound,
+        Instant::from_micros(1),
+        b"explained",
+    );
+    recorder.write_pending(&mut |_, c| c.push_str("yes"));
+    recorder.record(
+        id,
+        Direction::Outbound,
+        Instant::from_micros(2),
+        b"never explained",
+    );
+    drop(recorder);
+    let bytes = out.bytes();
+    let tail = b"yes\0\0\0\0\0";
+    assert!(bytes.windows(tail.len()).any(|w| w == tail));
+    assert!(!bytes.windows(5).any(|w| w == b"never"));
+}

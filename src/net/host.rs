@@ -7,6 +7,7 @@
 //! poll with an explanation built from what it knew then ([`crate::net::explain`]). It knows
 //! nothing of FTP: connections carry a label given by whoever opened them.
 
+use std::cell::Cell;
 use std::collections::BTreeMap;
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
@@ -76,6 +77,39 @@ struct Tracked {
     state: State,
     local: Option<IpEndpoint>,
     remote: Option<IpEndpoint>,
+}
+
+/// A socket found by its 4-tuple, with its label.
+type Found<'t> = Option<(SocketHandle, &'t str)>;
+
+/// The last two answers of the socket lookup by 4-tuple (a received frame asks both ways).
+#[derive(Default)]
+struct Memo<'t> {
+    slots: [Cell<Option<(IpEndpoint, IpEndpoint, Found<'t>)>>; 2],
+    next: Cell<usize>,
+}
+
+impl<'t> Memo<'t> {
+    /// The answer for (`local`, `remote`), from `find` unless it is one of the last two.
+    fn get(
+        &self,
+        local: IpEndpoint,
+        remote: IpEndpoint,
+        find: impl FnOnce() -> Found<'t>,
+    ) -> Found<'t> {
+        for slot in &self.slots {
+            if let Some((l, r, found)) = slot.get()
+                && (l, r) == (local, remote)
+            {
+                return found;
+            }
+        }
+        let found = find();
+        let i = self.next.get();
+        self.slots[i].set(Some((local, remote, found)));
+        self.next.set(1 - i);
+        found
+    }
 }
 
 /// One machine: interface, sockets, device, and the bookkeeping around them.
@@ -321,12 +355,17 @@ impl<D: Device> Host<D> {
             Some(recorder) => {
                 let tracked = &self.tracked;
                 let transitions = &mut self.transitions;
+                // The sockets do not change while the frames of this poll are explained, and a
+                // transfer asks about the same connection frame after frame.
+                let memo = Memo::default();
                 recorder.write_pending(&mut |frame, comment| {
                     let lookup = |local, remote| {
-                        tracked
-                            .iter()
-                            .find(|(_, t)| t.local == Some(local) && t.remote == Some(remote))
-                            .map(|(h, t)| (*h, t.label.as_str()))
+                        memo.get(local, remote, || {
+                            tracked
+                                .iter()
+                                .find(|(_, t)| t.local == Some(local) && t.remote == Some(remote))
+                                .map(|(h, t)| (*h, t.label.as_str()))
+                        })
                     };
                     explain::frame(frame, lookup, transitions, comment);
                 });

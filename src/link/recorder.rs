@@ -115,7 +115,12 @@ fn pcap_err(e: PcapError) -> io::Error {
 
 /// The timestamp as `pcap-file` takes it: microseconds of the stack's clock, none before 0.
 fn timestamp(time: Instant) -> StdDuration {
-    StdDuration::from_micros(time.total_micros().max(0) as u64)
+    StdDuration::from_micros(micros(time))
+}
+
+/// Microseconds of the stack's clock, none before 0.
+fn micros(time: Instant) -> u64 {
+    time.total_micros().max(0) as u64
 }
 
 /// Padding that brings `len` to a multiple of four.
@@ -239,7 +244,7 @@ impl Recorder {
         let start = heads.len();
         match &inner.layout {
             Layout::PcapNg { .. } => {
-                let ts = timestamp(time).as_nanos();
+                let ts = micros(time) * 1000;
                 let mut head = [0u8; EPB_HEAD];
                 // The block length waits for the comment.
                 for (i, word) in [
@@ -256,9 +261,13 @@ impl Recorder {
                 {
                     head[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
                 }
+                heads.reserve(EPB_HEAD + frame.len() + 3);
                 heads.extend_from_slice(&head);
                 heads.extend_from_slice(frame);
-                heads.extend_from_slice(&[0; 3][..pad(frame.len())]);
+                // Pushed one by one: a copy of a variable few bytes is a call to memcpy.
+                for _ in 0..pad(frame.len()) {
+                    heads.push(0);
+                }
             }
             Layout::Pcap(header) => {
                 let ts = timestamp(time);
@@ -390,23 +399,36 @@ impl Drop for Inner {
 /// Appends the tail of a frame's Enhanced Packet Block (flags, comment, end of options, block
 /// length) and returns the block's length.
 fn close_epb(batch: &mut Batch, held: &Held, direction: Direction, comment: &str) -> u32 {
-    let tails = &mut batch.tails;
-    let from = tails.len();
-    let opt = |tails: &mut Vec<u8>, code: u16, len: u16| {
-        tails.extend_from_slice(&code.to_ne_bytes());
-        tails.extend_from_slice(&len.to_ne_bytes());
+    let opt = |code: u16, len: u16| {
+        let mut o = [0u8; 4];
+        o[..2].copy_from_slice(&code.to_ne_bytes());
+        o[2..].copy_from_slice(&len.to_ne_bytes());
+        o
     };
-    opt(tails, 2, 4);
-    tails.extend_from_slice(&direction.epb_flags().to_ne_bytes());
-    if !comment.is_empty() {
-        // As pcap-file writes it, a length beyond 16 bits included.
-        opt(tails, 1, comment.len() as u16);
-        tails.extend_from_slice(comment.as_bytes());
-        tails.extend_from_slice(&[0; 3][..pad(comment.len())]);
-    }
-    opt(tails, 0, 0);
-    let block = (EPB_HEAD + held.len + pad(held.len) + tails.len() - from + 4) as u32;
-    tails.extend_from_slice(&block.to_ne_bytes());
+    let mut options = [0u8; 12];
+    options[..4].copy_from_slice(&opt(2, 4));
+    options[4..8].copy_from_slice(&direction.epb_flags().to_ne_bytes());
+    // As pcap-file writes it, a length beyond 16 bits included.
+    options[8..].copy_from_slice(&opt(1, comment.len() as u16));
+    let (options_len, padding) = match comment.len() {
+        0 => (8, 0),
+        n => (12, pad(n)),
+    };
+    let tail = options_len + comment.len() + padding + 8;
+    let block = (EPB_HEAD + held.len + pad(held.len) + tail) as u32;
+    let mut end = [0u8; 8];
+    end[4..].copy_from_slice(&block.to_ne_bytes());
+    // Copies of a fixed size are a few moves, of a variable few bytes a call to memcpy: the
+    // fixed parts are copied whole and cut back.
+    let tails = &mut batch.tails;
+    let to = tails.len() + tail;
+    tails.reserve(tail + 4);
+    tails.extend_from_slice(&options);
+    tails.truncate(to - tail + options_len);
+    tails.extend_from_slice(comment.as_bytes());
+    tails.extend_from_slice(&[0; 3]);
+    tails.truncate(to - 8);
+    tails.extend_from_slice(&end);
     block
 }
 

@@ -303,15 +303,18 @@ impl Recorder {
         });
     }
 
-    /// Writes the frames recorded since the last call, each with the comment `explain` writes
-    /// into the (empty) string it is given; a frame left with an empty string gets no comment.
-    /// A write error is kept and returned by [`Recorder::finish`]; recording goes on.
+    /// Writes the frames recorded since the last call, each with the comment `explain` leaves in
+    /// the string it is given; a frame left with an empty string gets no comment. The string
+    /// starts empty and then holds the previous frame's comment, so that a run of frames with
+    /// the same comment need not write it again. A write error is kept and returned by
+    /// [`Recorder::finish`]; recording goes on.
     pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
         if inner.pending.is_empty() {
             return;
         }
+        inner.comment.clear();
         for held in inner.pending.drain(..) {
             let (head, interfaces) = match &inner.layout {
                 Layout::PcapNg { interfaces, .. } => (EPB_HEAD, Some(*interfaces)),
@@ -325,7 +328,6 @@ impl Recorder {
                 data: &inner.batch.heads[data..data + held.len],
             };
             let comment = &mut inner.comment;
-            comment.clear();
             explain(&frame, comment);
             inner.written += 1;
             if inner.error.is_some() {
@@ -357,7 +359,7 @@ impl Recorder {
     /// flushed, and returns the number of frames written, or the first error met while
     /// recording.
     pub fn finish(&self) -> io::Result<u64> {
-        self.write_pending(&mut |_, _| {});
+        self.write_pending(&mut |_, comment| comment.clear());
         let mut inner = self.inner.borrow_mut();
         if inner.error.is_none() {
             inner.hand_over();

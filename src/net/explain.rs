@@ -64,11 +64,10 @@ fn explains(kind: SegmentKind, sent: bool, from: State, to: State) -> bool {
     }
 }
 
-/// Appends a short, printable preview of a text payload's first line, ` "like this"`, if it is
-/// text: the first line (up to 64 bytes looked at, one trailing CR dropped), cut to 45 bytes and
-/// `...` when longer than 48. One pass that stops at the first byte that is not printable, so
-/// binary data costs a byte or two.
-fn push_preview(text: &mut String, payload: &[u8]) {
+/// The first line of a text payload, if it is text: up to 64 bytes looked at, one trailing CR
+/// dropped, printable ASCII only. One pass that stops at the first byte that is not printable,
+/// so binary data costs a byte or two.
+fn preview_line(payload: &[u8]) -> Option<&str> {
     // Only the start matters: a line longer than this is cut anyway.
     let head = &payload[..payload.len().min(64)];
     let n = head
@@ -83,10 +82,18 @@ fn push_preview(text: &mut String, payload: &[u8]) {
         Some(_) => false,
     };
     if n == 0 || !line_ends {
-        return;
+        return None;
     }
     // Printable ASCII: every byte is a char.
-    let line = std::str::from_utf8(&head[..n]).unwrap_or_default();
+    std::str::from_utf8(&head[..n]).ok()
+}
+
+/// Appends the preview of a first line, ` "like this"`, cut to 45 bytes and `...` when longer
+/// than 48.
+fn push_preview(text: &mut String, line: Option<&str>) {
+    let Some(line) = line else {
+        return;
+    };
     text.push_str(" \"");
     if line.len() > 48 {
         text.push_str(&line[..45]);
@@ -98,19 +105,11 @@ fn push_preview(text: &mut String, payload: &[u8]) {
 }
 
 /// Appends `n` in decimal, without the formatting machinery (this runs once per frame).
-fn push_decimal(text: &mut String, mut n: usize) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
+fn push_decimal(text: &mut String, n: usize) {
+    if n >= 10 {
+        push_decimal(text, n / 10);
     }
-    // ASCII digits.
-    text.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    text.push(char::from(b'0' + (n % 10) as u8));
 }
 
 /// Appends what the segment is, in words.
@@ -118,6 +117,7 @@ fn describe(
     text: &mut String,
     kind: SegmentKind,
     seg: &Segment<&[u8]>,
+    preview: Option<&str>,
     moves: &[Transition],
     sent: bool,
 ) {
@@ -150,14 +150,14 @@ fn describe(
             text.push_str("data, ");
             push_decimal(text, seg.len());
             text.push_str(" bytes");
-            push_preview(text, seg.payload);
+            push_preview(text, preview);
             return;
         }
         SegmentKind::DataFin => {
             text.push_str("last data segment (");
             push_decimal(text, seg.len());
             text.push_str(" bytes), FIN piggybacked");
-            push_preview(text, seg.payload);
+            push_preview(text, preview);
             return;
         }
         SegmentKind::Fin if sent => "FIN alone, no data: releases this side of the connection",
@@ -168,17 +168,37 @@ fn describe(
     text.push_str(words);
 }
 
-/// Appends the comment for one recorded frame to `text`. `lookup(local, remote)` names the
-/// host's socket with that 4-tuple and its label; `transitions` are the state moves not told
-/// yet, and those this frame explains are marked told.
+/// What the comment of a plain frame (data that is neither text nor a keep-alive probe, or an
+/// ACK, telling no state change) depends on: equal keys, equal comments.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct PlainKey {
+    handle: SocketHandle,
+    sent: bool,
+    kind: SegmentKind,
+    len: usize,
+}
+
+/// What the comment left by the previous call of [`frame`] says, when it is the comment of a
+/// plain frame. A bulk transfer is thousands of frames with one same comment ("data, 1460
+/// bytes"): they keep it instead of writing it again.
+#[derive(Debug, Default)]
+pub struct Previous(Option<PlainKey>);
+
+/// Leaves the comment for one recorded frame in `text`, which holds the comment of the
+/// previous frame given with `previous` (or is empty, with a new `previous`). `lookup(local,
+/// remote)` names the host's socket with that 4-tuple and its label; `transitions` are the
+/// state moves not told yet, and those this frame explains are marked told.
 pub fn frame<'t>(
     frame: &PendingFrame,
     lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, &'t str)>,
     transitions: &mut [Transition],
+    previous: &mut Previous,
     text: &mut String,
 ) {
     use std::fmt::Write as _;
     let Some(seg) = Segment::borrow_ip(frame.data) else {
+        *previous = Previous(None);
+        text.clear();
         text.push_str("not a TCP/IPv4 packet");
         return;
     };
@@ -189,6 +209,8 @@ pub fn frame<'t>(
         None => (false, lookup(dst, src)),
     };
     let Some((handle, label)) = found else {
+        *previous = Previous(None);
+        text.clear();
         let _ = write!(
             text,
             "{} {src} -> {dst}: no socket of this host holds this connection",
@@ -204,6 +226,28 @@ pub fn frame<'t>(
             moves.push(m.clone());
         }
     }
+    let preview = match kind {
+        SegmentKind::Data | SegmentKind::DataFin => preview_line(seg.payload),
+        _ => None,
+    };
+    let plain = moves.is_empty()
+        && match kind {
+            SegmentKind::Ack => true,
+            SegmentKind::Data => preview.is_none() && seg.payload != b"\0",
+            _ => false,
+        };
+    let key = PlainKey {
+        handle,
+        sent,
+        kind,
+        len: seg.len(),
+    };
+    if plain && previous.0 == Some(key) {
+        // `text` says it already.
+        return;
+    }
+    *previous = Previous(plain.then_some(key));
+    text.clear();
     text.push_str(label);
     // "received SYN: the peer ..." reads better without "received".
     if sent || matches!(kind, SegmentKind::Syn | SegmentKind::SynAck) {
@@ -211,7 +255,7 @@ pub fn frame<'t>(
     } else {
         text.push_str(": received ");
     }
-    describe(text, kind, &seg, &moves, sent);
+    describe(text, kind, &seg, preview, &moves, sent);
     for m in &moves {
         let _ = match m.local {
             Some(who) => write!(text, "; {who} {} -> {}", m.from, m.to),
@@ -273,7 +317,7 @@ mod tests {
         }
         for case in cases {
             let mut text = String::new();
-            push_preview(&mut text, &case);
+            push_preview(&mut text, preview_line(&case));
             assert_eq!(text, preview_reference(&case), "payload {case:?}");
         }
     }

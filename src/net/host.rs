@@ -358,6 +358,7 @@ impl<D: Device> Host<D> {
                 // The sockets do not change while the frames of this poll are explained, and a
                 // transfer asks about the same connection frame after frame.
                 let memo = Memo::default();
+                let mut previous = explain::Previous::default();
                 recorder.write_pending(&mut |frame, comment| {
                     let lookup = |local, remote| {
                         memo.get(local, remote, || {
@@ -367,7 +368,7 @@ impl<D: Device> Host<D> {
                                 .map(|(h, t)| (*h, t.label.as_str()))
                         })
                     };
-                    explain::frame(frame, lookup, transitions, comment);
+                    explain::frame(frame, lookup, transitions, &mut previous, comment);
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.

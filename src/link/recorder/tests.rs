@@ -88,6 +88,7 @@ fn record_all(recorder: &Recorder, cases: &[Case]) {
                 (c.interface, c.direction)
             );
             assert_eq!(frame.time, c.time);
+            comment.clear();
             comment.push_str(&c.comment);
             next += 1;
         });
@@ -172,6 +173,7 @@ fn an_interface_declared_between_record_and_explanation_comes_first() {
     let mut seen = Vec::new();
     recorder.write_pending(&mut |frame, comment| {
         seen.push(frame.data.to_vec());
+        comment.clear();
         comment.push('c');
     });
     assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
@@ -211,7 +213,7 @@ fn an_unknown_interface_is_an_error_and_what_came_before_is_kept() {
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
     let id = recorder.add_interface("one").expect("idb");
     recorder.record(id, Direction::Outbound, Instant::from_micros(1), b"kept");
-    recorder.write_pending(&mut |_, _| {});
+    recorder.write_pending(&mut |_, comment| comment.clear());
     let before = {
         recorder.finish().expect("finish");
         out.bytes()
@@ -240,7 +242,10 @@ fn dropping_the_last_handle_writes_what_was_explained() {
         Instant::from_micros(1),
         b"explained",
     );
-    recorder.write_pending(&mut |_, c| c.push_str("yes"));
+    recorder.write_pending(&mut |_, c| {
+        c.clear();
+        c.push_str("yes");
+    });
     recorder.record(
         id,
         Direction::Outbound,
@@ -252,4 +257,29 @@ fn dropping_the_last_handle_writes_what_was_explained() {
     let tail = b"yes\0\0\0\0\0";
     assert!(bytes.windows(tail.len()).any(|w| w == tail));
     assert!(!bytes.windows(5).any(|w| w == b"never"));
+}
+
+#[test]
+fn a_comment_left_as_it_is_goes_to_the_next_frame_too() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    let mut seen = Vec::new();
+    for poll in 0..2 {
+        for i in 0..3 {
+            recorder.record(id, Direction::Outbound, Instant::from_micros(i), b"x");
+        }
+        recorder.write_pending(&mut |_, comment| {
+            seen.push(comment.clone());
+            if comment.is_empty() {
+                comment.push_str(if poll == 0 { "same" } else { "again" });
+            }
+        });
+    }
+    // Each poll starts with an empty string.
+    assert_eq!(seen, ["", "same", "same", "", "again", "again"]);
+    recorder.finish().expect("finish");
+    let bytes = out.bytes();
+    let count = |w: &[u8]| bytes.windows(w.len()).filter(|x| *x == w).count();
+    assert_eq!((count(b"same"), count(b"again")), (3, 3));
 }

@@ -17,17 +17,28 @@ const DEPTH: usize = 8;
 /// Slices per vectored write (Linux's `IOV_MAX`).
 const MAX_SLICES: usize = 1024;
 
-/// Capture bytes in the order they go to the file. Each piece is a run of `heads` (a whole
-/// block, or a frame's block up to its packet bytes) followed by a run of `tails` (the rest of
-/// that block, written once the frame is explained); `pieces` holds where each run ends.
+/// Capture bytes in the order they go to the file: `heads[..done]`, except where a splice puts
+/// a run of `tails` in place of a run of heads. The recorder lays each block out whole in
+/// `heads` when it can guess the block's end (its comment) before it is known, and splices in
+/// the real end where the guess was wrong: most blocks go out in one long slice.
 #[derive(Debug, Default)]
 pub struct Batch {
-    /// Block heads, back to back.
+    /// Blocks, back to back, some with an end that a splice replaces.
     pub heads: Vec<u8>,
-    /// Block tails, back to back.
+    /// Block ends written in place of a wrong guess, back to back.
     pub tails: Vec<u8>,
-    /// For each piece, where its head and its tail end in `heads` and `tails`.
-    pub pieces: Vec<(usize, usize)>,
+    /// The splices, in order.
+    splices: Vec<Splice>,
+    /// Where the complete blocks end in `heads`: what follows waits for its explanation.
+    done: usize,
+}
+
+/// `heads` up to `head_end`, then `tails` up to `tail_end`, then `heads` again from `resume`.
+#[derive(Clone, Copy, Debug)]
+struct Splice {
+    head_end: usize,
+    tail_end: usize,
+    resume: usize,
 }
 
 impl Batch {
@@ -36,66 +47,71 @@ impl Batch {
         Batch {
             heads: Vec::with_capacity(bytes),
             tails: Vec::with_capacity(bytes / 16),
-            pieces: Vec::with_capacity(bytes / 1024),
+            splices: Vec::with_capacity(bytes / 1024),
+            done: 0,
         }
     }
 
-    /// Where the closed pieces end in `heads` and `tails`.
-    pub fn closed(&self) -> (usize, usize) {
-        self.pieces.last().copied().unwrap_or((0, 0))
+    /// Where the complete blocks end in `heads`.
+    pub fn done(&self) -> usize {
+        self.done
     }
 
-    /// Ends the current piece: the head bytes added since the last piece, then the tail bytes.
-    pub fn close_piece(&mut self) {
-        self.close_piece_at(self.heads.len());
+    /// Marks `heads[..end]` complete.
+    pub fn complete_to(&mut self, end: usize) {
+        self.done = end;
     }
 
-    /// Ends the current piece with its head ending at `head_end` (more heads may follow
-    /// already, waiting for their tails), then the tail bytes added since the last piece.
-    pub fn close_piece_at(&mut self, head_end: usize) {
-        self.pieces.push((head_end, self.tails.len()));
+    /// Writes the tail bytes added since the last splice in place of `heads[head_end..resume]`.
+    pub fn splice(&mut self, head_end: usize, resume: usize) {
+        self.splices.push(Splice {
+            head_end,
+            tail_end: self.tails.len(),
+            resume,
+        });
     }
 
-    /// Drops what was added after the last closed piece.
+    /// Drops the blocks not complete.
     pub fn truncate_open(&mut self) {
-        let (heads, tails) = self.closed();
-        self.heads.truncate(heads);
-        self.tails.truncate(tails);
+        self.heads.truncate(self.done);
+        while self.splices.last().is_some_and(|s| s.resume > self.done) {
+            self.splices.pop();
+        }
+        self.tails
+            .truncate(self.splices.last().map_or(0, |s| s.tail_end));
     }
 
-    /// Whether no piece is closed.
+    /// Whether no block is complete.
     pub fn is_empty(&self) -> bool {
-        self.pieces.is_empty()
+        self.done == 0
     }
 
     fn clear(&mut self) {
         self.heads.clear();
         self.tails.clear();
-        self.pieces.clear();
+        self.splices.clear();
+        self.done = 0;
     }
 
-    /// Writes the closed pieces to `out`, in order. Adjacent head runs with no tail between
-    /// them go out as one slice.
+    /// Writes the complete blocks to `out`, in order.
     fn write_to(&self, out: &mut dyn Write) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_SLICES);
         let (mut head_from, mut tail_from) = (0, 0);
-        for &(head_to, tail_to) in &self.pieces {
-            if tail_to == tail_from {
-                continue;
+        for s in &self.splices {
+            if s.head_end > head_from {
+                slices.push(IoSlice::new(&self.heads[head_from..s.head_end]));
             }
-            if head_to > head_from {
-                slices.push(IoSlice::new(&self.heads[head_from..head_to]));
+            if s.tail_end > tail_from {
+                slices.push(IoSlice::new(&self.tails[tail_from..s.tail_end]));
             }
-            slices.push(IoSlice::new(&self.tails[tail_from..tail_to]));
-            (head_from, tail_from) = (head_to, tail_to);
+            (head_from, tail_from) = (s.resume, s.tail_end);
             if slices.len() >= MAX_SLICES - 1 {
                 write_all_vectored(out, &mut slices)?;
                 slices.clear();
             }
         }
-        let (head_to, _) = self.closed();
-        if head_to > head_from {
-            slices.push(IoSlice::new(&self.heads[head_from..head_to]));
+        if self.done > head_from {
+            slices.push(IoSlice::new(&self.heads[head_from..self.done]));
         }
         write_all_vectored(out, &mut slices)
     }
@@ -236,7 +252,8 @@ mod tests {
         }
     }
 
-    /// A batch of `n` pieces, some with tails and some without; and the bytes it stands for.
+    /// A batch of `n` blocks, some whole in `heads` and some with their end spliced in from
+    /// `tails`; and the bytes it stands for.
     fn batch(n: u32, seed: u32) -> (Batch, Vec<u8>) {
         let mut batch = Batch::default();
         let mut expected = Vec::new();
@@ -244,14 +261,20 @@ mod tests {
             let head = vec![((i + seed) % 251) as u8; ((i * 7 + seed) % 700) as usize];
             batch.heads.extend_from_slice(&head);
             expected.extend_from_slice(&head);
+            let guess = vec![0xAA; (i % 5) as usize];
+            let end = batch.heads.len();
+            batch.heads.extend_from_slice(&guess);
             if i % 3 != 0 {
-                let tail = vec![0xEE; (i % 13) as usize + 1];
+                let tail = vec![0xEE; (i % 13) as usize];
                 batch.tails.extend_from_slice(&tail);
                 expected.extend_from_slice(&tail);
+                batch.splice(end, batch.heads.len());
+            } else {
+                expected.extend_from_slice(&guess);
             }
-            batch.close_piece();
+            batch.complete_to(batch.heads.len());
         }
-        // Bytes of a piece not closed yet are not written.
+        // A block not complete yet is not written.
         batch.heads.extend_from_slice(b"open");
         (batch, expected)
     }

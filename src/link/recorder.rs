@@ -8,12 +8,14 @@
 //! knew. The recorder knows nothing of FTP; the explanation is a closure.
 //!
 //! Recording is on the stacks' hot path, so each frame is copied once: straight into its block,
-//! laid out as it will be in the file. Its comment, known only after the poll, goes into a
-//! second buffer (the block's tail); full batches go to a writing thread
-//! ([`crate::link::background`]) that writes heads and tails with vectored writes and hands the
-//! buffers back. The section header and interface blocks come from the `pcap-file` crate; the
-//! packet blocks are written here by hand, byte for byte as `pcap-file` writes them (the tests
-//! check).
+//! laid out whole as it will be in the file. The comment is known only after the poll, so the
+//! block ends with a guess: the comment its direction's frames carried lately (in a transfer
+//! nearly every frame says what the one before said). Where the guess was wrong, the real end of
+//! the block goes into a second buffer and is spliced in. Full batches go to a writing thread
+//! ([`crate::link::background`]) that writes them with vectored writes, mostly long runs of
+//! whole blocks, and hands the buffers back. The section header and interface blocks come from
+//! the `pcap-file` crate; the packet blocks are written here by hand, byte for byte as
+//! `pcap-file` writes them (the tests check).
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -21,28 +23,25 @@ use std::fs::File;
 use std::io::{self, Write};
 use std::path::Path;
 use std::rc::Rc;
-use std::time::Duration as StdDuration;
 
 use pcap_file::pcap::{PcapHeader, PcapWriter};
 use pcap_file::pcapng::PcapNgWriter;
 use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
-use pcap_file::{DataLink, Endianness, PcapError, TsResolution};
+use pcap_file::{DataLink, PcapError};
 use smoltcp::time::Instant;
 
 use crate::link::Direction;
 use crate::link::background::{Background, Batch};
+use layout::{EPB_HEAD, Guess, PCAP_HEAD, pad, push_tail, tail_len};
+
+mod layout;
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
 /// A batch goes to the writing thread once it holds this many bytes (at the end of a poll).
 const BATCH_BYTES: usize = 512 << 10;
-/// pcapng: block type, block length, interface, timestamp (2 words), captured and original
-/// length.
-const EPB_HEAD: usize = 28;
-/// Classic pcap: seconds, fraction, captured and original length.
-const PCAP_HEAD: usize = 16;
 
 /// Capture file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -67,13 +66,35 @@ pub struct PendingFrame<'a> {
     pub data: &'a [u8],
 }
 
-/// A recorded frame: its block starts at `start` in the batch's heads.
+/// A recorded frame: its block starts at `start` in the batch's heads, and ends (in pcapng)
+/// with a guessed tail of `guess` bytes.
 struct Held {
     interface: u32,
     direction: Direction,
     time: Instant,
     start: usize,
     len: usize,
+    guess: usize,
+}
+
+/// How the guesses of a direction fared in one `write_pending` call.
+#[derive(Clone, Copy, Default)]
+struct Tally {
+    hits: u32,
+    misses: u32,
+    /// The comment kept in `latest` came back in a later miss.
+    repeats: bool,
+}
+
+/// The directions, in the order of the per-direction arrays.
+const SIDES: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
+
+/// Where `direction` is in the per-direction arrays.
+fn side(direction: Direction) -> usize {
+    match direction {
+        Direction::Inbound => 0,
+        Direction::Outbound => 1,
+    }
 }
 
 /// How blocks are laid out.
@@ -93,6 +114,12 @@ struct Inner {
     pending: Vec<Held>,
     /// The comment being built, reused from frame to frame.
     comment: String,
+    /// Per direction (see [`side`]), the comment a frame is recorded with before it is
+    /// explained.
+    guess: [Guess; 2],
+    /// Per direction, the comment that becomes the guess if the guess failed more often than
+    /// not (see `write_pending`).
+    latest: [String; 2],
     writer: Background,
     flush_each: bool,
     written: u64,
@@ -113,28 +140,6 @@ fn pcap_err(e: PcapError) -> io::Error {
     }
 }
 
-/// The timestamp as `pcap-file` takes it: microseconds of the stack's clock, none before 0.
-fn timestamp(time: Instant) -> StdDuration {
-    StdDuration::from_micros(micros(time))
-}
-
-/// Microseconds of the stack's clock, none before 0.
-fn micros(time: Instant) -> u64 {
-    time.total_micros().max(0) as u64
-}
-
-/// Padding that brings `len` to a multiple of four.
-fn pad(len: usize) -> usize {
-    (4 - len % 4) % 4
-}
-
-fn u32_bytes(endianness: Endianness, v: u32) -> [u8; 4] {
-    match endianness {
-        Endianness::Big => v.to_be_bytes(),
-        Endianness::Little => v.to_le_bytes(),
-    }
-}
-
 impl Recorder {
     /// Records into `out`, written by a thread of its own. With `flush_each`, the output is
     /// flushed after the frames of every poll (for live viewing through a pipe).
@@ -149,7 +154,7 @@ impl Recorder {
                 let mut blocks = PcapNgWriter::new(Vec::with_capacity(256)).map_err(pcap_err)?;
                 let header = blocks.get_mut();
                 batch.heads.append(header);
-                batch.close_piece();
+                batch.complete_to(batch.heads.len());
                 Layout::PcapNg {
                     blocks,
                     interfaces: 0,
@@ -164,7 +169,7 @@ impl Recorder {
                 let w =
                     PcapWriter::with_header(Vec::with_capacity(32), header).map_err(pcap_err)?;
                 batch.heads.extend_from_slice(&w.into_writer());
-                batch.close_piece();
+                batch.complete_to(batch.heads.len());
                 Layout::Pcap(header)
             }
         };
@@ -174,6 +179,8 @@ impl Recorder {
                 batch,
                 pending: Vec::new(),
                 comment: String::new(),
+                guess: SIDES.map(Guess::new),
+                latest: Default::default(),
                 writer: Background::new(out)?,
                 flush_each,
                 written: 0,
@@ -219,13 +226,13 @@ impl Recorder {
                 // The block goes before frames recorded but not explained yet, as it would
                 // if they were still waiting outside the file.
                 let batch = &mut inner.batch;
-                let waiting = batch.heads.split_off(batch.closed().0);
+                let waiting = batch.heads.split_off(batch.done());
                 let idb = blocks.get_mut();
                 for held in &mut inner.pending {
                     held.start += idb.len();
                 }
                 batch.heads.append(idb);
-                batch.close_piece();
+                batch.complete_to(batch.heads.len());
                 batch.heads.extend_from_slice(&waiting);
                 Ok(id)
             }
@@ -242,57 +249,23 @@ impl Recorder {
         }
         let heads = &mut inner.batch.heads;
         let start = heads.len();
+        let mut guess = 0;
         match &inner.layout {
             Layout::PcapNg { .. } => {
-                let ts = micros(time) * 1000;
-                let mut head = [0u8; EPB_HEAD];
-                // The block length waits for the comment.
-                for (i, word) in [
-                    6,
-                    0,
-                    interface,
-                    (ts >> 32) as u32,
-                    ts as u32,
-                    frame.len() as u32,
-                    frame.len() as u32,
-                ]
-                .into_iter()
-                .enumerate()
-                {
-                    head[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
-                }
-                heads.reserve(EPB_HEAD + frame.len() + 3);
-                heads.extend_from_slice(&head);
-                heads.extend_from_slice(frame);
-                // Pushed one by one: a copy of a variable few bytes is a call to memcpy.
-                for _ in 0..pad(frame.len()) {
-                    heads.push(0);
-                }
+                let tail = &inner.guess[side(direction)].tail;
+                guess = tail.len() + 4;
+                layout::push_epb(heads, interface, time, frame, tail);
             }
-            Layout::Pcap(header) => {
-                let ts = timestamp(time);
-                let Ok(secs) = u32::try_from(ts.as_secs()) else {
-                    inner.error = Some(pcap_err(PcapError::InvalidField(
-                        "PcapPacket: timestamp_secs > u32::MAX",
-                    )));
-                    return;
-                };
-                if frame.len() > header.snaplen as usize {
-                    inner.error = Some(pcap_err(PcapError::InvalidField(
-                        "PcapPacket: incl_len > snap_len",
-                    )));
+            Layout::Pcap(header) => match layout::pcap_head(header, time, frame.len()) {
+                Ok(head) => {
+                    heads.extend_from_slice(&head);
+                    heads.extend_from_slice(frame);
+                }
+                Err(e) => {
+                    inner.error = Some(pcap_err(e));
                     return;
                 }
-                let frac = match header.ts_resolution {
-                    TsResolution::MicroSecond => ts.subsec_micros(),
-                    TsResolution::NanoSecond => ts.subsec_nanos(),
-                };
-                let e = header.endianness;
-                for word in [secs, frac, frame.len() as u32, frame.len() as u32] {
-                    heads.extend_from_slice(&u32_bytes(e, word));
-                }
-                heads.extend_from_slice(frame);
-            }
+            },
         }
         inner.pending.push(Held {
             interface,
@@ -300,6 +273,7 @@ impl Recorder {
             time,
             start,
             len: frame.len(),
+            guess,
         });
     }
 
@@ -315,7 +289,11 @@ impl Recorder {
             return;
         }
         inner.comment.clear();
-        for held in inner.pending.drain(..) {
+        // A guess that fails more often than not is replaced by the comment of the first run of
+        // misses with one same comment (or the last miss): a transfer's frames say "data, 1460
+        // bytes" but for the short segment that ends a burst.
+        let mut tally = [Tally::default(); 2];
+        for held in &inner.pending {
             let (head, interfaces) = match &inner.layout {
                 Layout::PcapNg { interfaces, .. } => (EPB_HEAD, Some(*interfaces)),
                 Layout::Pcap(_) => (PCAP_HEAD, None),
@@ -333,19 +311,44 @@ impl Recorder {
             if inner.error.is_some() {
                 continue;
             }
-            let mut head_end = data + held.len;
+            let mut end = data + held.len;
             if let Some(interfaces) = interfaces {
                 if held.interface >= interfaces {
                     // This block and those after it are not written (see below).
                     inner.error = Some(pcap_err(PcapError::InvalidInterfaceId(held.interface)));
                     continue;
                 }
-                head_end += pad(held.len);
-                let block = close_epb(&mut inner.batch, &held, held.direction, comment);
-                inner.batch.heads[held.start + 4..held.start + 8]
-                    .copy_from_slice(&block.to_ne_bytes());
+                end += pad(held.len);
+                let d = side(held.direction);
+                let tally = &mut tally[d];
+                if *comment == inner.guess[d].comment {
+                    tally.hits += 1;
+                } else {
+                    // The guess was wrong: the real tail goes in its place.
+                    let block = (end - held.start + tail_len(comment)) as u32;
+                    let batch = &mut inner.batch;
+                    batch.heads[held.start + 4..held.start + 8]
+                        .copy_from_slice(&block.to_ne_bytes());
+                    push_tail(&mut batch.tails, held.direction, comment, block);
+                    batch.splice(end, end + held.guess);
+                    tally.misses += 1;
+                    if inner.latest[d] == *comment {
+                        tally.repeats = true;
+                    } else if !tally.repeats {
+                        inner.latest[d].clone_from(comment);
+                    }
+                }
+                end += held.guess;
             }
-            inner.batch.close_piece_at(head_end);
+            inner.batch.complete_to(end);
+        }
+        inner.pending.clear();
+        for (d, tally) in tally.into_iter().enumerate() {
+            if tally.misses > tally.hits {
+                let guess = &mut inner.guess[d];
+                std::mem::swap(&mut guess.comment, &mut inner.latest[d]);
+                guess.update(SIDES[d]);
+            }
         }
         if inner.error.is_some() {
             // After an error nothing more is written.
@@ -396,42 +399,6 @@ impl Drop for Inner {
             self.hand_over();
         }
     }
-}
-
-/// Appends the tail of a frame's Enhanced Packet Block (flags, comment, end of options, block
-/// length) and returns the block's length.
-fn close_epb(batch: &mut Batch, held: &Held, direction: Direction, comment: &str) -> u32 {
-    let opt = |code: u16, len: u16| {
-        let mut o = [0u8; 4];
-        o[..2].copy_from_slice(&code.to_ne_bytes());
-        o[2..].copy_from_slice(&len.to_ne_bytes());
-        o
-    };
-    let mut options = [0u8; 12];
-    options[..4].copy_from_slice(&opt(2, 4));
-    options[4..8].copy_from_slice(&direction.epb_flags().to_ne_bytes());
-    // As pcap-file writes it, a length beyond 16 bits included.
-    options[8..].copy_from_slice(&opt(1, comment.len() as u16));
-    let (options_len, padding) = match comment.len() {
-        0 => (8, 0),
-        n => (12, pad(n)),
-    };
-    let tail = options_len + comment.len() + padding + 8;
-    let block = (EPB_HEAD + held.len + pad(held.len) + tail) as u32;
-    let mut end = [0u8; 8];
-    end[4..].copy_from_slice(&block.to_ne_bytes());
-    // Copies of a fixed size are a few moves, of a variable few bytes a call to memcpy: the
-    // fixed parts are copied whole and cut back.
-    let tails = &mut batch.tails;
-    let to = tails.len() + tail;
-    tails.reserve(tail + 4);
-    tails.extend_from_slice(&options);
-    tails.truncate(to - tail + options_len);
-    tails.extend_from_slice(comment.as_bytes());
-    tails.extend_from_slice(&[0; 3]);
-    tails.truncate(to - 8);
-    tails.extend_from_slice(&end);
-    block
 }
 
 #[cfg(test)]

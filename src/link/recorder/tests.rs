@@ -2,10 +2,12 @@
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
 
 use pcap_file::pcap::PcapPacket;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 
+use super::layout::timestamp;
 use super::*;
 
 #[derive(Clone, Default)]
@@ -51,11 +53,12 @@ fn cases(interfaces: u32) -> Vec<Case> {
             11 => 577,
             _ => 9000 + i,
         };
-        let comment = match i % 11 {
+        // Runs of one same comment, as in a transfer, and every comment length's padding.
+        let comment = match (i / 4) % 11 {
             n @ 0..=9 => "abcdefghi"[..n].to_string(),
             _ => format!(
                 "RETR big.bin data connection: data, {len} bytes \"{}\"",
-                i * 7
+                i % 7
             ),
         };
         cases.push(Case {

@@ -1,0 +1,165 @@
+//! # Block layouts
+//!
+//! Layer: device middleware support (phy). The bytes of a pcapng Enhanced Packet Block and of a
+//! classic pcap record, exactly as the `pcap-file` crate writes them (native byte order for
+//! pcapng, nanosecond timestamps; the pcap header's order and resolution for pcap), written by
+//! hand because they are written once per frame. The recorder's tests compare them with
+//! `pcap-file`'s output.
+
+use std::time::Duration as StdDuration;
+
+use pcap_file::pcap::PcapHeader;
+use pcap_file::{Endianness, PcapError, TsResolution};
+use smoltcp::time::Instant;
+
+use crate::link::Direction;
+
+/// pcapng: block type, block length, interface, timestamp (2 words), captured and original
+/// length.
+pub const EPB_HEAD: usize = 28;
+/// Classic pcap: seconds, fraction, captured and original length.
+pub const PCAP_HEAD: usize = 16;
+
+/// The timestamp as `pcap-file` takes it: microseconds of the stack's clock, none before 0.
+pub fn timestamp(time: Instant) -> StdDuration {
+    StdDuration::from_micros(micros(time))
+}
+
+/// Microseconds of the stack's clock, none before 0.
+fn micros(time: Instant) -> u64 {
+    time.total_micros().max(0) as u64
+}
+
+/// Padding that brings `len` to a multiple of four.
+pub fn pad(len: usize) -> usize {
+    (4 - len % 4) % 4
+}
+
+fn u32_bytes(endianness: Endianness, v: u32) -> [u8; 4] {
+    match endianness {
+        Endianness::Big => v.to_be_bytes(),
+        Endianness::Little => v.to_le_bytes(),
+    }
+}
+
+/// Appends an Enhanced Packet Block for `frame`, ending with `tail` (from [`Guess`]) and the
+/// block length.
+pub fn push_epb(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8], tail: &[u8]) {
+    let block = EPB_HEAD + frame.len() + pad(frame.len()) + tail.len() + 4;
+    let ts = micros(time) * 1000;
+    let mut head = [0u8; EPB_HEAD];
+    for (i, word) in [
+        6,
+        block as u32,
+        interface,
+        (ts >> 32) as u32,
+        ts as u32,
+        frame.len() as u32,
+        frame.len() as u32,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        head[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+    }
+    out.reserve(block);
+    out.extend_from_slice(&head);
+    out.extend_from_slice(frame);
+    // Pushed one by one: a copy of a variable few bytes is a call to memcpy.
+    for _ in 0..pad(frame.len()) {
+        out.push(0);
+    }
+    out.extend_from_slice(tail);
+    out.extend_from_slice(&(block as u32).to_ne_bytes());
+}
+
+/// The record header of a classic pcap frame of `len` bytes, or the error `pcap-file` gives.
+pub fn pcap_head(
+    header: &PcapHeader,
+    time: Instant,
+    len: usize,
+) -> Result<[u8; PCAP_HEAD], PcapError> {
+    let ts = timestamp(time);
+    let secs = u32::try_from(ts.as_secs())
+        .map_err(|_| PcapError::InvalidField("PcapPacket: timestamp_secs > u32::MAX"))?;
+    if len > header.snaplen as usize {
+        return Err(PcapError::InvalidField("PcapPacket: incl_len > snap_len"));
+    }
+    let frac = match header.ts_resolution {
+        TsResolution::MicroSecond => ts.subsec_micros(),
+        TsResolution::NanoSecond => ts.subsec_nanos(),
+    };
+    let mut head = [0u8; PCAP_HEAD];
+    for (i, word) in [secs, frac, len as u32, len as u32].into_iter().enumerate() {
+        head[i * 4..i * 4 + 4].copy_from_slice(&u32_bytes(header.endianness, word));
+    }
+    Ok(head)
+}
+
+/// A guessed comment, and the tail of a block that carries it, but for the block length.
+pub struct Guess {
+    /// The comment.
+    pub comment: String,
+    /// Its tail, but for the last four bytes (the block length).
+    pub tail: Vec<u8>,
+}
+
+impl Guess {
+    /// No comment.
+    pub fn new(direction: Direction) -> Guess {
+        let mut guess = Guess {
+            comment: String::new(),
+            tail: Vec::new(),
+        };
+        guess.update(direction);
+        guess
+    }
+
+    /// Lays out the tail for `comment`.
+    pub fn update(&mut self, direction: Direction) {
+        self.tail.clear();
+        push_tail(&mut self.tail, direction, &self.comment, 0);
+        self.tail.truncate(self.tail.len() - 4);
+    }
+}
+
+/// Length of an Enhanced Packet Block's tail (flags, comment, end of options, block length)
+/// with `comment`.
+pub fn tail_len(comment: &str) -> usize {
+    match comment.len() {
+        0 => 16,
+        n => 20 + n + pad(n),
+    }
+}
+
+/// Appends the tail of an Enhanced Packet Block of length `block`: flags, the comment if any,
+/// end of options, block length.
+pub fn push_tail(out: &mut Vec<u8>, direction: Direction, comment: &str, block: u32) {
+    let opt = |code: u16, len: u16| {
+        let mut o = [0u8; 4];
+        o[..2].copy_from_slice(&code.to_ne_bytes());
+        o[2..].copy_from_slice(&len.to_ne_bytes());
+        o
+    };
+    let mut options = [0u8; 12];
+    options[..4].copy_from_slice(&opt(2, 4));
+    options[4..8].copy_from_slice(&direction.epb_flags().to_ne_bytes());
+    // As pcap-file writes it, a length beyond 16 bits included.
+    options[8..].copy_from_slice(&opt(1, comment.len() as u16));
+    let mut end = [0u8; 8];
+    end[4..].copy_from_slice(&block.to_ne_bytes());
+    // Copies of a fixed size are a few moves, of a variable few bytes a call to memcpy: the
+    // fixed parts are copied whole and cut back.
+    let tail = tail_len(comment);
+    let to = out.len() + tail;
+    out.reserve(tail + 4);
+    out.extend_from_slice(&options);
+    if comment.is_empty() {
+        out.truncate(to - 8);
+    } else {
+        out.extend_from_slice(comment.as_bytes());
+        out.extend_from_slice(&[0; 3]);
+        out.truncate(to - 8);
+    }
+    out.extend_from_slice(&end);
+}

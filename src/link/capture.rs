@@ -92,6 +92,7 @@ impl<D: Device> Device for Capture<D> {
     where
         Self: 'a;
 
+    #[inline]
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let rx_dir = match self.mode {
             Mode::Both => Some(Direction::Inbound),
@@ -116,6 +117,7 @@ impl<D: Device> Device for Capture<D> {
         ))
     }
 
+    #[inline]
     fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
         let tx_dir = self.tx_direction();
         let tx = self.inner.transmit(timestamp)?;
@@ -160,6 +162,7 @@ pub struct RxToken<'a, R> {
 }
 
 impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
+    #[inline]
     fn consume<T, F: FnOnce(&[u8]) -> T>(self, f: F) -> T {
         let tap = self.tap;
         self.inner.consume(|frame| {
@@ -182,6 +185,7 @@ pub struct TxToken<'a, T> {
 }
 
 impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
+    #[inline]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let (tap, dir) = self.tap;
         self.inner.consume(len, |frame| {

@@ -84,6 +84,7 @@ impl Device for WireEnd {
     type RxToken<'a> = RxToken<'a>;
     type TxToken<'a> = TxToken<'a>;
 
+    #[inline]
     fn receive(&mut self, timestamp: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
         let frame = {
             let mut cable = self.cable.borrow_mut();
@@ -102,6 +103,7 @@ impl Device for WireEnd {
         ))
     }
 
+    #[inline]
     fn transmit(&mut self, timestamp: Instant) -> Option<TxToken<'_>> {
         Some(self.tx_token(timestamp))
     }
@@ -115,6 +117,7 @@ impl Device for WireEnd {
 }
 
 impl WireEnd {
+    #[inline]
     fn tx_token(&self, timestamp: Instant) -> TxToken<'_> {
         TxToken {
             cable: &self.cable,
@@ -131,6 +134,7 @@ pub struct RxToken<'a> {
 }
 
 impl phy::RxToken for RxToken<'_> {
+    #[inline]
     fn consume<R, F: FnOnce(&[u8]) -> R>(self, f: F) -> R {
         let result = f(&self.data);
         self.cable.borrow_mut().spare.push(self.data);
@@ -146,6 +150,7 @@ pub struct TxToken<'a> {
 }
 
 impl phy::TxToken for TxToken<'_> {
+    #[inline]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let mut data = self.cable.borrow_mut().spare.pop().unwrap_or_default();
         // The stack writes all `len` bytes; resizing a recycled buffer without clearing it

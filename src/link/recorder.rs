@@ -173,19 +173,21 @@ impl Recorder {
                 Layout::Pcap(header)
             }
         };
+        let mut inner = Inner {
+            layout,
+            batch,
+            pending: Vec::new(),
+            comment: String::new(),
+            guess: SIDES.map(Guess::new),
+            latest: Default::default(),
+            writer: Background::new(out)?,
+            flush_each,
+            written: 0,
+            error: None,
+        };
+        inner.flush_header();
         Ok(Recorder {
-            inner: Rc::new(RefCell::new(Inner {
-                layout,
-                batch,
-                pending: Vec::new(),
-                comment: String::new(),
-                guess: SIDES.map(Guess::new),
-                latest: Default::default(),
-                writer: Background::new(out)?,
-                flush_each,
-                written: 0,
-                error: None,
-            })),
+            inner: Rc::new(RefCell::new(inner)),
         })
     }
 
@@ -234,6 +236,7 @@ impl Recorder {
                 batch.heads.append(idb);
                 batch.complete_to(batch.heads.len());
                 batch.heads.extend_from_slice(&waiting);
+                inner.flush_header();
                 Ok(id)
             }
             Layout::Pcap(_) => Ok(0),
@@ -376,8 +379,16 @@ impl Recorder {
 }
 
 impl Inner {
-    /// Sends the closed pieces to the writing thread.
+    /// A reader at the other end of a pipe sees the file's header blocks before any frame.
+    fn flush_header(&mut self) {
+        if self.flush_each && self.pending.is_empty() && self.error.is_none() {
+            self.hand_over();
+        }
+    }
+
+    /// Sends the batch to the writing thread; every block in it must be complete.
     fn hand_over(&mut self) {
+        debug_assert_eq!(self.batch.heads.len(), self.batch.done());
         if self.batch.is_empty() {
             return;
         }

@@ -286,3 +286,28 @@ fn a_comment_left_as_it_is_goes_to_the_next_frame_too() {
     let count = |w: &[u8]| bytes.windows(w.len()).filter(|x| *x == w).count();
     assert_eq!((count(b"same"), count(b"again")), (3, 3));
 }
+
+#[test]
+fn through_a_pipe_the_header_blocks_come_before_any_frame() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, true).expect("recorder");
+    recorder.add_interface("one").expect("idb");
+    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
+    w.write_pcapng_block(InterfaceDescriptionBlock {
+        linktype: DataLink::RAW,
+        snaplen: SNAPLEN,
+        options: vec![
+            InterfaceDescriptionOption::IfName(Cow::Borrowed("one")),
+            InterfaceDescriptionOption::IfTsResol(9),
+        ],
+    })
+    .expect("idb");
+    // The writing thread gets there on its own; wait for it (not a timing check).
+    for _ in 0..5000 {
+        if out.bytes().len() >= w.get_mut().len() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert!(out.bytes() == *w.get_mut(), "the header blocks are not out");
+}

@@ -199,9 +199,9 @@ impl Background {
             .map_err(|_| gone())
     }
 
-    /// Hands `batch` over (flushing the output after it with `flush`) and returns an empty
-    /// batch to fill next: one the thread gave back, or a new one of `capacity` bytes. Waits
-    /// while the thread is [`DEPTH`] batches behind.
+    /// Hands `batch` over (flushing the output after it with `flush`) and puts an empty batch
+    /// in its place: one the thread gave back, or a new one of `capacity` bytes. Waits while
+    /// the thread is [`DEPTH`] batches behind.
     pub fn hand_over(&self, batch: &mut Batch, flush: bool, capacity: usize) -> io::Result<()> {
         let next = self
             .spare

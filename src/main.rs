@@ -348,7 +348,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         file: args.file,
     };
     let report = demo::run(&opts)?;
-    if !args.quiet {
+    // With `-o -` standard output carries the capture.
+    if !args.quiet && opts.out != std::path::Path::new("-") {
         print_out(&report.ladder)?;
     }
     eprintln!(

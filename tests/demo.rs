@@ -200,3 +200,18 @@ fn cli_mistakes_exit_2_and_bad_captures_exit_1() {
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no/such/dir/x.pcapng"));
 }
+
+/// `-o -` streams the capture to standard output (for `| wireshark -k -i -`): the same bytes
+/// as a capture written to a file, and no ladder mixed into them.
+#[test]
+fn out_dash_writes_the_capture_to_stdout() {
+    let dir = Scratch::new("demo-stdout");
+    let o = smolftp(&dir.0, &["demo", "-o", "-"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    demo(&dir.0, "file.pcapng", &["--quiet"]);
+    let file = std::fs::read(dir.path("file.pcapng")).unwrap();
+    assert_eq!(o.stdout, file, "stdout holds exactly the capture");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(stderr.contains("42 frames"), "{stderr}");
+    assert!(!stderr.contains("not found"), "{stderr}");
+}

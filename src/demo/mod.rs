@@ -122,7 +122,15 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         }
     };
     let local_file = scratch.0.join("download");
-    let recorder = Recorder::create(&opts.out, opts.format).map_err(|e| e.to_string())?;
+    // `-o -`: the capture goes to standard output once the session is over; it is written to
+    // a scratch file first, which the ladder is drawn from.
+    let to_stdout = opts.out == Path::new("-");
+    let capture = if to_stdout {
+        scratch.0.join("capture")
+    } else {
+        opts.out.clone()
+    };
+    let recorder = Recorder::create(&capture, opts.format).map_err(|e| e.to_string())?;
     let steps = vec![
         Step::List(None),
         Step::Retr {
@@ -160,7 +168,14 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
             served.len()
         ));
     }
-    let frames = trace::read_capture(&opts.out).map_err(|e| e.to_string())?;
+    let frames = trace::read_capture(&capture).map_err(|e| e.to_string())?;
+    if to_stdout {
+        let mut file = fs::File::open(&capture).map_err(|e| err("cannot read the capture", e))?;
+        let mut out = std::io::stdout().lock();
+        std::io::copy(&mut file, &mut out)
+            .and_then(|_| std::io::Write::flush(&mut out))
+            .map_err(|e| err("cannot write the capture to standard output", e))?;
+    }
     let ladder = trace::render(&frames, &LadderOptions { absolute: false });
     Ok(DemoReport {
         ladder,

@@ -412,10 +412,9 @@ mod tests {
         IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
     };
 
-    /// An IPv4/TCP packet with `payload` bytes and correct checksums.
-    fn packet(payload: &[u8]) -> Vec<u8> {
-        let (src, dst) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
-        let tcp = TcpRepr {
+    /// A PSH+ACK segment from port 20 to 5001 carrying `payload`.
+    fn tcp_repr(payload: &[u8]) -> TcpRepr<'_> {
+        TcpRepr {
             src_port: 20,
             dst_port: 5001,
             control: TcpControl::Psh,
@@ -428,7 +427,13 @@ mod tests {
             sack_ranges: [None; 3],
             timestamp: None,
             payload,
-        };
+        }
+    }
+
+    /// An IPv4/TCP packet with `payload` bytes and correct checksums.
+    fn packet(payload: &[u8]) -> Vec<u8> {
+        let (src, dst) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
+        let tcp = tcp_repr(payload);
         let ip = Ipv4Repr {
             src_addr: src,
             dst_addr: dst,
@@ -490,20 +495,7 @@ mod tests {
             Ipv6Address::new(0xfd00, 7, 0, 0, 0, 0, 0, 1),
         );
         let v6 = |payload: &[u8]| {
-            let tcp = TcpRepr {
-                src_port: 50000,
-                dst_port: 40000,
-                control: TcpControl::Psh,
-                seq_number: TcpSeqNumber(1000),
-                ack_number: Some(TcpSeqNumber(7)),
-                window_len: 512,
-                window_scale: None,
-                max_seg_size: None,
-                sack_permitted: false,
-                sack_ranges: [None; 3],
-                timestamp: None,
-                payload,
-            };
+            let tcp = tcp_repr(payload);
             let ip = Ipv6Repr {
                 src_addr: src,
                 dst_addr: dst,

@@ -6,6 +6,30 @@ use super::tunlab::{Netns, peer};
 use super::{secs, serve_dir, smolftp, start_server};
 use crate::common::Scratch;
 
+/// Starts a Python FTP peer on the kernel's side (10.7.0.1:21 of `ns`): `body` runs once a
+/// client has connected, with the connection as `c`; waits until it listens.
+fn kernel_peer(
+    ns: &Netns,
+    dir: &Scratch,
+    python: &std::path::Path,
+    body: &str,
+    tag: &str,
+) -> super::tunlab::Proc {
+    let script = format!(
+        "import socket, time\n\
+         s = socket.socket()\n\
+         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n\
+         s.bind(('10.7.0.1', 21))\n\
+         s.listen(1)\n\
+         c, _ = s.accept()\n{body}"
+    );
+    let mut cmd = ns.command(python);
+    cmd.args(["-c", &script]);
+    let peer = ns.spawn(cmd, &dir.0, tag);
+    assert!(ns.wait_listen(21, secs(10)), "the {tag} peer did not start");
+    peer
+}
+
 /// A server that greets, logs anyone in and then says nothing more, while its kernel still
 /// acknowledges every byte: TCP alone never gives up on it, the client's reply timeout does.
 #[test]
@@ -17,25 +41,13 @@ fn a_server_that_stops_replying_fails_the_client_within_its_timeout() {
     let dir = Scratch::new("tun-silent");
     ns.tun("tun0", "10.7.0.1/24");
     let script = r#"
-import socket, time
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('10.7.0.1', 21))
-s.listen(1)
-c, _ = s.accept()
 c.sendall(b'220 hello\r\n')
 f = c.makefile('rb')
 f.readline(); c.sendall(b'331 password\r\n')
 f.readline(); c.sendall(b'230 in\r\n')
 time.sleep(60)
 "#;
-    let mut cmd = ns.command(&python);
-    cmd.args(["-c", script]);
-    let _server = ns.spawn(cmd, &dir.0, "silent");
-    assert!(
-        ns.wait_listen(21, secs(10)),
-        "the silent server did not start"
-    );
+    let _server = kernel_peer(&ns, &dir, &python, script, "silent");
     let flags = "client --tun tun0 --ip 10.7.0.2/24 --timeout 2 10.7.0.1 pwd";
     let done = ns.run(smolftp(&ns, &dir, flags, &[]), &dir.0, "client", secs(20));
     assert_eq!(done.status.code(), Some(1), "{}", done.stderr);
@@ -63,12 +75,6 @@ fn a_quiet_shell_session_stays_up_with_keep_alive_probes() {
     let dir = Scratch::new("tun-keepalive");
     ns.tun("tun0", "10.7.0.1/24");
     let script = r#"
-import socket
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(('10.7.0.1', 21))
-s.listen(1)
-c, _ = s.accept()
 c.settimeout(30)
 c.sendall(b'220 hello\r\n')
 for line in c.makefile('rb'):
@@ -78,10 +84,7 @@ for line in c.makefile('rb'):
     if verb == b'QUIT':
         break
 "#;
-    let mut cmd = ns.command(&python);
-    cmd.args(["-c", script]);
-    let _server = ns.spawn(cmd, &dir.0, "server");
-    assert!(ns.wait_listen(21, secs(10)), "the server did not start");
+    let _server = kernel_peer(&ns, &dir, &python, script, "server");
     // The shell reads its lines from a pipe: pwd, 5 s of thought (the timeout is 2 s), pwd.
     let client = format!(
         "(echo pwd; sleep 5; echo pwd; echo bye) | {} client --tun tun0 --ip 10.7.0.2/24 \

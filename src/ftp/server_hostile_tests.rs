@@ -428,17 +428,10 @@ fn a_refused_transfer_gives_up_the_passive_connection() {
     ];
     for connected in [false, true] {
         for (line, want) in cases {
-            t.cmd(b"PASV\r\n");
-            assert!(matches!(
-                t.actions()[..],
-                [DataAction::ListenPassive { .. }]
-            ));
-            let at = "10.0.0.1:50000".parse().unwrap();
-            t.s.handle_data_event(DataEvent::Listening(at));
+            t.offer(b"PASV\r\n", 50000);
             if connected {
                 t.s.handle_data_event(DataEvent::Connected);
             }
-            t.out();
             let got = t.cmd(format!("{line}\r\n").as_bytes());
             assert!(got.ends_with(&format!("{want}\r\n")), "{line}: {got}");
             assert_eq!(t.actions(), [DataAction::Abort], "{line}");
@@ -463,14 +456,7 @@ fn a_refused_transfer_gives_up_the_passive_connection() {
 #[test]
 fn closing_gives_up_the_passive_connection() {
     let passive = |t: &mut Script| {
-        t.cmd(b"PASV\r\n");
-        assert!(matches!(
-            t.actions()[..],
-            [DataAction::ListenPassive { .. }]
-        ));
-        let at = "10.0.0.1:50000".parse().unwrap();
-        t.s.handle_data_event(DataEvent::Listening(at));
-        t.out();
+        t.offer(b"PASV\r\n", 50000);
     };
     let late_events = |t: &mut Script| {
         t.s.handle_data_event(DataEvent::Connected);

@@ -59,6 +59,20 @@ impl Script {
         self.out()
     }
 
+    /// Sends `line` (a `PASV` or `EPSV`, maybe with commands behind it): nothing may be said
+    /// and one passive listen must be asked for until the network layer reports the port, which
+    /// it then does (10.0.0.1:`port`). Returns the replies that follow.
+    pub(crate) fn offer(&mut self, line: &[u8], port: u16) -> String {
+        assert_eq!(self.cmd(line), "", "a reply before the port is known");
+        assert!(matches!(
+            self.actions()[..],
+            [DataAction::ListenPassive { .. }]
+        ));
+        let at = std::net::SocketAddr::from(([10, 0, 0, 1], port));
+        self.s.handle_data_event(DataEvent::Listening(at));
+        self.out()
+    }
+
     pub(crate) fn actions(&mut self) -> Vec<DataAction> {
         std::iter::from_fn(|| self.s.poll_action()).collect()
     }
@@ -369,18 +383,17 @@ fn a_command_behind_pasv_is_answered_after_the_227() {
     let mut sc = Script::new(false);
     sc.cmd(b"USER anonymous\r\nPASS x\r\n");
     // PASV and NOOP in one segment: nothing is said until the port is known.
-    assert_eq!(sc.cmd(b"PASV\r\nNOOP\r\n"), "");
-    assert!(matches!(
-        sc.s.poll_action(),
-        Some(DataAction::ListenPassive { .. })
-    ));
-    sc.s.handle_data_event(DataEvent::Listening("10.0.0.1:50000".parse().unwrap()));
     assert_eq!(
-        sc.out(),
+        sc.offer(b"PASV\r\nNOOP\r\n", 50000),
         "227 Entering Passive Mode (10,0,0,1,195,80).\r\n200 NOOP ok.\r\n"
     );
     // No port free: 425, then the next command.
     assert_eq!(sc.cmd(b"EPSV\r\nPWD\r\n"), "");
+    // The PASV offer before is given up for the new one.
+    assert!(matches!(
+        sc.actions()[..],
+        [DataAction::Abort, DataAction::ListenPassive { .. }]
+    ));
     sc.s.handle_data_event(DataEvent::Failed("no free passive port".into()));
     let out = sc.out();
     assert!(
@@ -389,9 +402,7 @@ fn a_command_behind_pasv_is_answered_after_the_227() {
     );
     // An offer that breaks after it was announced is not answered out of turn: the next
     // transfer finds no data connection set up.
-    sc.cmd(b"EPSV\r\n");
-    sc.s.handle_data_event(DataEvent::Listening("10.0.0.1:50001".parse().unwrap()));
-    assert!(sc.out().starts_with("229 "));
+    assert!(sc.offer(b"EPSV\r\n", 50001).starts_with("229 "));
     sc.s.handle_data_event(DataEvent::Failed("connection reset".into()));
     assert_eq!(sc.out(), "");
     assert!(sc.cmd(b"LIST\r\n").starts_with("425 "));
@@ -415,14 +426,8 @@ fn after_epsv_all_only_epsv_sets_up_data_connections() {
         "501 PASV not allowed after EPSV ALL.\r\n"
     );
     assert_eq!(sc.s.poll_action(), None);
-    sc.cmd(b"EPSV\r\n");
-    assert!(matches!(
-        sc.s.poll_action(),
-        Some(DataAction::ListenPassive { .. })
-    ));
-    sc.s.handle_data_event(DataEvent::Listening("10.0.0.1:50000".parse().unwrap()));
     assert_eq!(
-        sc.out(),
+        sc.offer(b"EPSV\r\n", 50000),
         "229 Entering Extended Passive Mode (|||50000|).\r\n"
     );
     // REIN starts over: PORT is allowed again.

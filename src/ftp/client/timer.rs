@@ -99,8 +99,7 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::super::{Client, ClientConfig, Step};
-    use crate::ftp::{DataAction, DataEvent, FinPolicy};
-    use std::net::Ipv4Addr;
+    use crate::ftp::{DataAction, DataEvent};
     use std::time::Duration;
 
     fn secs(s: u64) -> Duration {
@@ -111,12 +110,8 @@ mod tests {
         let config = ClientConfig {
             user: "alice".into(),
             pass: "s3cret".into(),
-            local_ip: Ipv4Addr::new(10, 0, 0, 2).into(),
-            data_port_base: 5001,
-            fin: FinPolicy::Seed,
-            passive: false,
-            server_ip: Ipv4Addr::new(10, 0, 0, 1).into(),
             timeout,
+            ..super::super::tests::client_config()
         };
         Client::new(config, steps)
     }

@@ -76,6 +76,24 @@ fn cases(interfaces: u32) -> Vec<Case> {
     cases
 }
 
+/// pcap-file's writer with the header and an interface block per name, as the recorder
+/// writes them (raw IP, nanosecond timestamps): the reference the recorder's bytes must equal.
+fn reference_writer(interfaces: &[&str]) -> PcapNgWriter<Vec<u8>> {
+    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
+    for name in interfaces {
+        w.write_pcapng_block(InterfaceDescriptionBlock {
+            linktype: DataLink::RAW,
+            snaplen: SNAPLEN,
+            options: vec![
+                InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
+                InterfaceDescriptionOption::IfTsResol(9),
+            ],
+        })
+        .expect("idb");
+    }
+    w
+}
+
 /// Records `cases` a few frames per poll, explaining each with its comment.
 fn record_all(recorder: &Recorder, cases: &[Case]) {
     let mut next = 0;
@@ -108,18 +126,7 @@ fn pcapng_is_what_pcap_file_writes() {
     record_all(&recorder, &cases);
     assert_eq!(recorder.finish().expect("finish"), cases.len() as u64);
 
-    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
-    for name in ["one", "two"] {
-        w.write_pcapng_block(InterfaceDescriptionBlock {
-            linktype: DataLink::RAW,
-            snaplen: SNAPLEN,
-            options: vec![
-                InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
-                InterfaceDescriptionOption::IfTsResol(9),
-            ],
-        })
-        .expect("idb");
-    }
+    let mut w = reference_writer(&["one", "two"]);
     for c in &cases {
         let mut options = vec![EnhancedPacketOption::Flags(c.direction.epb_flags())];
         if !c.comment.is_empty() {
@@ -182,18 +189,7 @@ fn an_interface_declared_between_record_and_explanation_comes_first() {
     assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
     recorder.finish().expect("finish");
 
-    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
-    for name in ["one", "two"] {
-        w.write_pcapng_block(InterfaceDescriptionBlock {
-            linktype: DataLink::RAW,
-            snaplen: SNAPLEN,
-            options: vec![
-                InterfaceDescriptionOption::IfName(Cow::Borrowed(name)),
-                InterfaceDescriptionOption::IfTsResol(9),
-            ],
-        })
-        .expect("idb");
-    }
+    let mut w = reference_writer(&["one", "two"]);
     for (id, data, us) in [(one, &b"first"[..], 1), (two, &b"second"[..], 2)] {
         w.write_pcapng_block(EnhancedPacketBlock {
             interface_id: id,
@@ -292,16 +288,7 @@ fn through_a_pipe_the_header_blocks_come_before_any_frame() {
     let out = Shared::default();
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, true).expect("recorder");
     recorder.add_interface("one").expect("idb");
-    let mut w = PcapNgWriter::new(Vec::new()).expect("writer");
-    w.write_pcapng_block(InterfaceDescriptionBlock {
-        linktype: DataLink::RAW,
-        snaplen: SNAPLEN,
-        options: vec![
-            InterfaceDescriptionOption::IfName(Cow::Borrowed("one")),
-            InterfaceDescriptionOption::IfTsResol(9),
-        ],
-    })
-    .expect("idb");
+    let mut w = reference_writer(&["one"]);
     // The writing thread gets there on its own; wait for it (not a timing check).
     for _ in 0..5000 {
         if out.bytes().len() >= w.get_mut().len() {

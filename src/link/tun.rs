@@ -409,7 +409,8 @@ mod tests {
     use super::*;
     use smoltcp::phy::ChecksumCapabilities;
     use smoltcp::wire::{
-        IpProtocol, Ipv4Address, Ipv4Packet, Ipv4Repr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber,
+        IpAddress, IpProtocol, IpRepr, Ipv4Address, Ipv6Address, TcpControl, TcpPacket, TcpRepr,
+        TcpSeqNumber,
     };
 
     /// A PSH+ACK segment from port 20 to 5001 carrying `payload`.
@@ -430,24 +431,23 @@ mod tests {
         }
     }
 
+    /// An IPv4 or IPv6 TCP packet from `src` to `dst` with `payload` and correct checksums,
+    /// as smoltcp emits it.
+    fn packet_between(src: IpAddress, dst: IpAddress, payload: &[u8]) -> Vec<u8> {
+        let tcp = tcp_repr(payload);
+        let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
+        let mut buf = vec![0; ip.header_len() + tcp.buffer_len()];
+        let caps = ChecksumCapabilities::default();
+        ip.emit(&mut buf[..], &caps);
+        let mut tcpp = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
+        tcp.emit(&mut tcpp, &src, &dst, &caps);
+        buf
+    }
+
     /// An IPv4/TCP packet with `payload` bytes and correct checksums.
     fn packet(payload: &[u8]) -> Vec<u8> {
         let (src, dst) = (Ipv4Address::new(10, 0, 0, 1), Ipv4Address::new(10, 0, 0, 2));
-        let tcp = tcp_repr(payload);
-        let ip = Ipv4Repr {
-            src_addr: src,
-            dst_addr: dst,
-            next_header: IpProtocol::Tcp,
-            payload_len: tcp.buffer_len(),
-            hop_limit: 64,
-        };
-        let mut buf = vec![0; ip.buffer_len() + tcp.buffer_len()];
-        let caps = ChecksumCapabilities::default();
-        let mut ipp = Ipv4Packet::new_unchecked(&mut buf);
-        ip.emit(&mut ipp, &caps);
-        let mut tcpp = TcpPacket::new_unchecked(ipp.payload_mut());
-        tcp.emit(&mut tcpp, &src.into(), &dst.into(), &caps);
-        buf
+        packet_between(src.into(), dst.into(), payload)
     }
 
     #[test]
@@ -489,28 +489,11 @@ mod tests {
 
     #[test]
     fn an_ipv6_segment_gets_its_full_checksum_and_a_large_one_gso_tcpv6() {
-        use smoltcp::wire::{Ipv6Address, Ipv6Packet, Ipv6Repr};
         let (src, dst) = (
             Ipv6Address::new(0xfd00, 7, 0, 0, 0, 0, 0, 2),
             Ipv6Address::new(0xfd00, 7, 0, 0, 0, 0, 0, 1),
         );
-        let v6 = |payload: &[u8]| {
-            let tcp = tcp_repr(payload);
-            let ip = Ipv6Repr {
-                src_addr: src,
-                dst_addr: dst,
-                next_header: IpProtocol::Tcp,
-                payload_len: tcp.buffer_len(),
-                hop_limit: 64,
-            };
-            let mut buf = vec![0; ip.buffer_len() + tcp.buffer_len()];
-            let caps = ChecksumCapabilities::default();
-            let mut ipp = Ipv6Packet::new_unchecked(&mut buf);
-            ip.emit(&mut ipp);
-            let mut tcpp = TcpPacket::new_unchecked(ipp.payload_mut());
-            tcp.emit(&mut tcpp, &src.into(), &dst.into(), &caps);
-            buf
-        };
+        let v6 = |payload: &[u8]| packet_between(src.into(), dst.into(), payload);
         let good = v6(b"over IPv6, odd");
         let mut frame = good.clone();
         frame[40 + 16..40 + 18].fill(0);

@@ -11,6 +11,8 @@
 //! and says why.
 
 mod common;
+#[path = "tun/attack_files.rs"]
+mod attack_files;
 #[path = "tun/ipv6.rs"]
 mod ipv6;
 #[path = "tun/quiet.rs"]

@@ -10,9 +10,9 @@
 //! scripts/test.sh as root and in CI) anything missing fails the test, elsewhere the test skips
 //! and says why.
 
-mod common;
 #[path = "tun/attack_files.rs"]
 mod attack_files;
+mod common;
 #[path = "tun/ipv6.rs"]
 mod ipv6;
 #[path = "tun/quiet.rs"]

@@ -12,7 +12,14 @@ use crate::common::Scratch;
 
 /// Runs a Python `script` in the namespace with `args` (the server's address is `sys.argv[1]`)
 /// and returns its stdout; panics unless it exits 0.
-fn ftplib(ns: &Netns, python: &Path, dir: &Scratch, tag: &str, script: &str, args: &[&str]) -> String {
+fn ftplib(
+    ns: &Netns,
+    python: &Path,
+    dir: &Scratch,
+    tag: &str,
+    script: &str,
+    args: &[&str],
+) -> String {
     let mut cmd = ns.command(python);
     cmd.args(["-c", script, "10.7.0.2"]).args(args);
     ns.run(cmd, &dir.0, tag, secs(90)).success(tag).stdout
@@ -94,7 +101,9 @@ f.quit()
     );
     // The uploads themselves landed inside, whole.
     for name in ["victim", "made"] {
-        let line = out.lines().find(|l| l.starts_with(&format!("stor-{name} ")));
+        let line = out
+            .lines()
+            .find(|l| l.starts_with(&format!("stor-{name} ")));
         assert_eq!(
             line,
             Some(format!("stor-{name} 226 Transfer complete.").as_str()),
@@ -106,7 +115,13 @@ f.quit()
             "{name}"
         );
     }
-    for verb in ["stor-out", "appe-out", "rest-out", "stor-dangle", "appe-dangle"] {
+    for verb in [
+        "stor-out",
+        "appe-out",
+        "rest-out",
+        "stor-dangle",
+        "appe-dangle",
+    ] {
         let line = out.lines().find(|l| l.starts_with(&format!("{verb} ")));
         assert!(
             line.is_some_and(|l| l.contains("refused 553")),
@@ -188,7 +203,7 @@ fn a_link_to_a_file_outside_is_listed_by_no_verb() {
     let root = serve_dir(&dir, false);
     let outside = dir.path("outside");
     std::fs::create_dir_all(&outside).expect("outside dir");
-    std::fs::write(outside.join("secret"), b"24 bytes of secret data\n").expect("secret");
+    std::fs::write(outside.join("secret"), [b's'; 4099]).expect("secret");
     std::os::unix::fs::symlink(outside.join("secret"), root.join("leak")).expect("link");
     std::os::unix::fs::symlink(&outside, root.join("leakdir")).expect("dir link");
     std::os::unix::fs::symlink("readme.txt", root.join("inlink")).expect("inside link");
@@ -204,11 +219,11 @@ def attempt(what, fn):
     except ftplib.all_errors as e:
         print(what, 'refused', e)
 for name, facts in f.mlsd():
-    print('mlsd', name, ';'.join('%s=%s' % kv for kv in sorted(facts.items())))
+    print('entry-mlsd', name, ';'.join('%s=%s' % kv for kv in sorted(facts.items())))
 lines = []
 f.retrlines('LIST', lines.append)
 for l in lines:
-    print('list', l)
+    print('entry-list', l)
 print('nlst', ' '.join(f.nlst()))
 print('stat', f.sendcmd('STAT .').replace('\r\n', ' | '))
 for name in ('leak', 'leakdir', 'leakdir/secret'):
@@ -226,27 +241,35 @@ f.quit()
     let out = ftplib(&ns, &python, &dir, "attack-mlsd", script, &[]);
     stop_server(server);
     for line in out.lines() {
-        let listed = line.starts_with("mlsd ") || line.starts_with("list ");
-        let whole_words = |w: &str| line.split(|c: char| c == ' ' || c == ';').any(|x| x == w);
+        let listed = line.starts_with("entry-");
+        let whole_words = |w: &str| line.split([' ', ';']).any(|x| x == w);
         assert!(
             !(listed && (whole_words("leak") || whole_words("leakdir"))),
             "a link outside the root is listed: {line}\n{out}"
         );
         assert!(
-            !line.contains("size=24") && !line.contains(" 24 ") && !line.contains("leaked"),
+            !line.contains("size=4099") && !line.contains(" 4099 ") && !line.contains("leaked"),
             "the target's facts leaked: {line}\n{out}"
         );
     }
     let nlst = out.lines().find(|l| l.starts_with("nlst ")).expect("nlst");
     assert!(!nlst.contains("leak"), "{nlst}");
-    let stat = out.lines().find(|l| l.starts_with("stat 213")).expect("stat");
+    let stat = out
+        .lines()
+        .find(|l| l.starts_with("stat 213"))
+        .expect("stat");
     assert!(!stat.contains("leak"), "{stat}");
-    let readme_len = std::fs::metadata(root.join("readme.txt")).expect("readme").len();
+    let readme_len = std::fs::metadata(root.join("readme.txt"))
+        .expect("readme")
+        .len();
     assert!(
-        out.contains(&format!("mlsd inlink modify=")) && out.contains(&format!("size={readme_len};type=file")),
+        out.contains("entry-mlsd inlink modify=")
+            && out.contains(&format!("size={readme_len};type=file")),
         "the link inside the root is listed with its target's facts:\n{out}"
     );
-    for verb in ["mlst", "size", "mdtm", "stat", "retr", "mlsd", "list", "nlst"] {
+    for verb in [
+        "mlst", "size", "mdtm", "stat", "retr", "mlsd", "list", "nlst",
+    ] {
         for name in ["leak", "leakdir", "leakdir/secret"] {
             let want = format!("{verb} {name} refused 5");
             // MLSD/LIST/NLST of a file inside are fine; of these names they must fail.
@@ -339,7 +362,12 @@ fn stale_temporaries_are_removed_at_start() {
     }
     assert!(said.contains("12345 bytes"), "no size in the log:\n{said}");
     for k in &keep {
-        assert_eq!(std::fs::read(k).ok().as_deref(), Some(&b"keep"[..]), "{}", k.display());
+        assert_eq!(
+            std::fs::read(k).ok().as_deref(),
+            Some(&b"keep"[..]),
+            "{}",
+            k.display()
+        );
     }
     assert!(
         link.symlink_metadata().is_ok(),

@@ -23,6 +23,9 @@ pub(super) enum ListKind {
 pub(super) struct PartFile {
     pub temp: PathBuf,
     pub dest: PathBuf,
+    /// `dest` is the empty file `STOU` created to reserve its name: removed with the temporary
+    /// when the upload fails (unless something else has been put there meanwhile).
+    pub reserved: bool,
     pub done: bool,
 }
 
@@ -30,6 +33,11 @@ impl Drop for PartFile {
     fn drop(&mut self) {
         if !self.done {
             let _ = std::fs::remove_file(&self.temp);
+            let still_empty = std::fs::symlink_metadata(&self.dest)
+                .is_ok_and(|m| m.file_type().is_file() && m.len() == 0);
+            if self.reserved && still_empty {
+                let _ = std::fs::remove_file(&self.dest);
+            }
         }
     }
 }
@@ -105,11 +113,13 @@ impl Transfer {
                 f.write_all(b"\r")
                     .map_err(|e| disk_error(&e, "writing to"))?;
             }
-            *file = None;
+            // Renamed while still open, so still locked: a server starting meanwhile does not
+            // take it for a stale temporary.
             if let Some(p) = part {
                 std::fs::rename(&p.temp, &p.dest).map_err(|e| disk_error(&e, "renaming"))?;
                 p.done = true;
             }
+            *file = None;
         }
         Ok(())
     }
@@ -304,6 +314,7 @@ impl Session {
         let now = self.now;
         let fin = self.config.fin;
         let writable = self.config.writable;
+        let jail = self.jail.clone();
         let Some(t) = self.transfer.as_mut() else {
             return;
         };
@@ -316,9 +327,9 @@ impl Session {
                 ..
             } => {
                 let made = match kind {
-                    ListKind::Nlst => listing::nlst(path, name),
-                    ListKind::List => listing::list(path, name, now),
-                    ListKind::Mlsd(facts) => listing::mlsd(path, *facts, writable),
+                    ListKind::Nlst => listing::nlst(&jail, path, name),
+                    ListKind::List => listing::list(&jail, path, name, now),
+                    ListKind::Mlsd(facts) => listing::mlsd(&jail, path, *facts, writable),
                 };
                 match made {
                     Ok(bytes) => *data = bytes,

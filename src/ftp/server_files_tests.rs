@@ -299,3 +299,15 @@ fn no_verb_reports_a_link_whose_target_is_outside() {
         }
     }
 }
+
+#[test]
+fn retr_of_a_fifo_is_refused_without_blocking() {
+    let p = Place::new();
+    let fifo =
+        std::ffi::CString::new(p.root.join("fifo").into_os_string().into_encoded_bytes()).unwrap();
+    // SAFETY: mkfifo(3) with a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(fifo.as_ptr(), 0o644) }, 0);
+    let mut s = p.session();
+    cmd(&mut s, PORT);
+    assert_eq!(cmd(&mut s, "RETR fifo"), "550 Failed to open file.\r\n");
+}

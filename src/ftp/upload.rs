@@ -176,11 +176,12 @@ pub fn open_in_place(path: &Path, truncate: bool, append: bool) -> io::Result<Fi
 }
 
 /// Opens `path` for reading, not following a symlink at its last component (the jail gave a
-/// canonical path: a link there now was put there since).
+/// canonical path: a link there now was put there since), and without blocking on a FIFO
+/// (`O_NONBLOCK`, which regular files ignore): the caller checks that it is a regular file.
 pub fn open_read(path: &Path) -> io::Result<File> {
     OpenOptions::new()
         .read(true)
-        .custom_flags(libc::O_NOFOLLOW)
+        .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
 }
 

@@ -127,7 +127,7 @@ fn flock(file: &File, op: libc::c_int) -> io::Result<()> {
 /// Creates a new temporary in `dir` (a real directory the jail resolved): a fresh name from
 /// `names`, `O_CREAT|O_EXCL|O_NOFOLLOW`, mode 0644 less the umask, held under `flock` while
 /// the returned file is open. A name that exists (a file, a symlink, planted or not) is never
-/// opened: the next name is tried, up to [`NAME_TRIES`].
+/// opened: the next name is tried, 8 names in all.
 pub fn create_part(dir: &Path, names: &PartNames) -> io::Result<(File, PathBuf)> {
     let mut last = io::Error::from(io::ErrorKind::AlreadyExists);
     for _ in 0..NAME_TRIES {

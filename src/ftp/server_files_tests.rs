@@ -2,13 +2,16 @@
 //! at a temporary name or left dangling, two uploads to one name end whole, long names upload,
 //! `STOU` names are unique, and no verb reports a symlink whose target is outside the root.
 
-use super::tests::{config, readme, temporaries};
-use super::*;
+use crate::ftp::jail::Jail;
 use crate::ftp::jail::tests::TempDir;
+use crate::ftp::server::Session;
+use crate::ftp::server::tests::{config, readme, temporaries};
 use crate::ftp::testpump::raw_transfer;
 use crate::ftp::upload::PartNames;
 use crate::ftp::{DataAction, DataEvent};
 use std::os::unix::fs::symlink;
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
 
 const PORT: &str = "PORT 10,0,0,2,19,137";

@@ -41,6 +41,12 @@ fn reserved_name(path: &Path) -> bool {
 }
 
 impl Session {
+    /// The metadata of what the virtual path `arg` (relative to the cwd) names, by the jail rule.
+    fn metadata(&self, arg: &str) -> Option<std::fs::Metadata> {
+        let vpath = self.vpath(arg)?;
+        self.jail.metadata(&vpath).ok().map(|(_, meta)| meta)
+    }
+
     /// Runs a file command; the caller has checked the login.
     pub(super) fn file_command(
         &mut self,
@@ -314,3 +320,7 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "../server_files_tests.rs"]
+mod tests;

@@ -439,12 +439,6 @@ impl Session {
         self.jail.resolve_existing(&vpath).ok()
     }
 
-    /// The metadata of what the virtual path `arg` (relative to the cwd) names, by the jail rule.
-    fn metadata(&self, arg: &str) -> Option<std::fs::Metadata> {
-        let vpath = self.vpath(arg)?;
-        self.jail.metadata(&vpath).ok().map(|(_, meta)| meta)
-    }
-
     /// The real path of the directory entry `arg` names, its last component not followed (so
     /// `DELE`/`RNFR` of a symlink act on the link): its parent must resolve inside the jail.
     /// `None` for `/` or a bad parent.
@@ -502,7 +496,3 @@ mod tests;
 #[cfg(test)]
 #[path = "../server_hostile_tests.rs"]
 mod hostile_tests;
-
-#[cfg(test)]
-#[path = "../server_files_tests.rs"]
-mod files_tests;

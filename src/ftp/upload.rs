@@ -17,10 +17,11 @@
 //!   each, and follows no symlink.
 
 use std::fmt;
+use std::fs::Metadata;
 use std::fs::{File, OpenOptions};
 use std::io::{self, Read};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -183,6 +184,32 @@ pub fn open_read(path: &Path) -> io::Result<File> {
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(path)
+}
+
+/// A file's identity (device and inode): what a path named when the server made the file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct FileId {
+    dev: u64,
+    ino: u64,
+}
+
+impl FileId {
+    /// The identity of the file `meta` describes.
+    pub fn of(meta: &Metadata) -> FileId {
+        FileId {
+            dev: meta.dev(),
+            ino: meta.ino(),
+        }
+    }
+}
+
+/// Removes `path` only while it still names the regular file `id` (`empty`: and that file is
+/// still empty): a file or link put there since, or reached through a directory swapped for a
+/// symlink since, is left alone. True when removed.
+pub fn remove_if_same(path: &Path, id: FileId, empty: bool) -> bool {
+    let same = std::fs::symlink_metadata(path)
+        .is_ok_and(|m| m.file_type().is_file() && FileId::of(&m) == id && (!empty || m.len() == 0));
+    same && std::fs::remove_file(path).is_ok()
 }
 
 /// Removes the stale temporaries under `root`: regular files named as [`is_part_name`] says

@@ -147,3 +147,32 @@ fn stale_temporaries_are_removed_and_nothing_else() {
     drop(live);
     assert_eq!(remove_stale(&root), [(live_path, 0)]);
 }
+
+#[test]
+fn only_the_file_made_is_removed_under_its_name() {
+    let dir = TempDir::new("same");
+    let path = dir.0.join("f");
+    let made = create_new(&path).unwrap();
+    let id = FileId::of(&made.metadata().unwrap());
+    // Replaced by another file under the same name: left alone.
+    std::fs::remove_file(&path).unwrap();
+    std::fs::write(&path, b"").unwrap();
+    assert!(!remove_if_same(&path, id, true));
+    assert!(path.exists());
+    // The same file, written to meanwhile: left alone when it must be empty.
+    let path2 = dir.0.join("g");
+    let made = create_new(&path2).unwrap();
+    let id = FileId::of(&made.metadata().unwrap());
+    std::fs::write(&path2, b"more").unwrap();
+    assert!(!remove_if_same(&path2, id, true));
+    assert!(remove_if_same(&path2, id, false));
+    assert!(!path2.exists());
+    // A symlink to the file is not the file.
+    let path3 = dir.0.join("h");
+    let made = create_new(&path3).unwrap();
+    let id = FileId::of(&made.metadata().unwrap());
+    let link = dir.0.join("link");
+    symlink(&path3, &link).unwrap();
+    assert!(!remove_if_same(&link, id, false));
+    assert!(link.symlink_metadata().is_ok() && path3.exists());
+}

@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use super::super::command::Command;
 use super::super::listing;
-use super::super::upload;
+use super::super::upload::{self, FileId};
 use super::transfer::{ListKind, PartFile, Payload, Prepared};
 use super::{Session, quote_path};
 
@@ -229,8 +229,9 @@ impl Session {
         };
         let base = arg.unwrap_or_else(|| "stou".to_string());
         let (name, prepared) = match self.reserve_unique(&base) {
-            Some((name, dest)) => {
-                let prepared = self.open_upload(dest, UploadMode::Unique, Some(name.clone()));
+            Some((name, dest, id)) => {
+                let unique = Some(name.clone());
+                let prepared = self.open_upload(dest, UploadMode::Unique, Some(id), unique);
                 (name, prepared)
             }
             None => (base, Err((553, "Could not find a unique file name."))),
@@ -239,7 +240,7 @@ impl Session {
     }
 
     /// Creates the empty file of the first free name of the `STOU` sequence for `base`.
-    fn reserve_unique(&self, base: &str) -> Option<(String, PathBuf)> {
+    fn reserve_unique(&self, base: &str) -> Option<(String, PathBuf, FileId)> {
         (0..1000).find_map(|i| {
             let name = match i {
                 0 => base.to_string(),
@@ -249,7 +250,8 @@ impl Session {
                 .vpath(&name)
                 .and_then(|v| self.jail.resolve_new(&v).ok())
                 .filter(|p| !reserved_name(p))?;
-            upload::create_new(&dest).ok().map(|_| (name, dest))
+            let made = upload::create_new(&dest).and_then(|f| f.metadata()).ok()?;
+            Some((name, dest, FileId::of(&made)))
         })
     }
 
@@ -263,26 +265,34 @@ impl Session {
             .ok_or((553, "Could not create file."))
             .and_then(|dest| match reserved_name(&dest) {
                 true => Err(RESERVED),
-                false => self.open_upload(dest, mode, None),
+                false => self.open_upload(dest, mode, None, None),
             });
         self.begin_or_refuse(plan, verb, arg, prepared);
     }
 
-    /// Opens the file an upload to `dest` (a path the jail resolved) writes.
-    fn open_upload(&self, dest: PathBuf, mode: UploadMode, unique: Option<String>) -> Prepared {
+    /// Opens the file an upload to `dest` (a path the jail resolved) writes; `reserved` is the
+    /// empty file `STOU` made there.
+    fn open_upload(
+        &self,
+        dest: PathBuf,
+        mode: UploadMode,
+        reserved: Option<FileId>,
+        unique: Option<String>,
+    ) -> Prepared {
         const CANNOT: (u16, &str) = (553, "Could not create file.");
         let atomic = self.config.atomic_uploads;
         let opened = match mode {
             UploadMode::Replace | UploadMode::Unique if atomic => {
                 let dir = dest.parent().ok_or(CANNOT)?;
-                upload::create_part(dir, self.jail.part_names()).map(|(f, temp)| {
+                upload::create_part(dir, self.jail.part_names()).and_then(|(f, temp)| {
                     let part = PartFile {
+                        temp_id: FileId::of(&f.metadata()?),
                         temp,
                         dest: dest.clone(),
-                        reserved: mode == UploadMode::Unique,
+                        reserved,
                         done: false,
                     };
-                    (f, Some(part))
+                    Ok((f, Some(part)))
                 })
             }
             UploadMode::Replace | UploadMode::Unique => {

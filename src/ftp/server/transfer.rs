@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::super::ascii::{CrlfReader, crlf_to_lf};
 use super::super::listing::{self, Facts};
 use super::super::reply::Reply;
+use super::super::upload::{self, FileId};
 use super::super::{DataAction, DataEvent};
 use super::{DataPlan, Session};
 
@@ -22,21 +23,21 @@ pub(super) enum ListKind {
 /// otherwise (also when the session is dropped mid-transfer).
 pub(super) struct PartFile {
     pub temp: PathBuf,
+    /// The temporary's identity: only that file is ever removed under its name.
+    pub temp_id: FileId,
     pub dest: PathBuf,
-    /// `dest` is the empty file `STOU` created to reserve its name: removed with the temporary
-    /// when the upload fails (unless something else has been put there meanwhile).
-    pub reserved: bool,
+    /// `STOU`: `dest` is the empty file created to reserve its name, removed with the temporary
+    /// when the upload fails (unless something else, or more, has been put there meanwhile).
+    pub reserved: Option<FileId>,
     pub done: bool,
 }
 
 impl Drop for PartFile {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_file(&self.temp);
-            let still_empty = std::fs::symlink_metadata(&self.dest)
-                .is_ok_and(|m| m.file_type().is_file() && m.len() == 0);
-            if self.reserved && still_empty {
-                let _ = std::fs::remove_file(&self.dest);
+            upload::remove_if_same(&self.temp, self.temp_id, false);
+            if let Some(id) = self.reserved {
+                upload::remove_if_same(&self.dest, id, true);
             }
         }
     }

@@ -261,16 +261,14 @@ fn remove_if_unheld(path: &Path) -> Option<u64> {
         return None;
     }
     let meta = file.metadata().ok().filter(|m| m.is_file())?;
-    match std::fs::remove_file(path) {
-        Ok(()) => Some(meta.len()),
-        Err(e) => {
-            log::warn!(
-                "cannot remove the stale upload temporary {}: {e}",
-                path.display()
-            );
-            None
-        }
+    if !remove_if_same(path, FileId::of(&meta), false) {
+        log::warn!(
+            "cannot remove the stale upload temporary {}",
+            path.display()
+        );
+        return None;
     }
+    Some(meta.len())
 }
 
 #[cfg(test)]

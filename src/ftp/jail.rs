@@ -60,10 +60,10 @@ pub struct Jail {
 pub struct Entry {
     /// Its name in the directory.
     pub name: String,
-    /// Its own metadata, not followed (a symlink's is the link's: `LIST` shows it as `l`).
-    pub own: Metadata,
-    /// The metadata of what it resolves to inside the root (`MLSD` facts).
-    pub resolved: Metadata,
+    /// The metadata of what it resolves to inside the root (a symlink followed): the facts
+    /// every listing shows, so a link reads like its target and its own text (the target's
+    /// path) never shows.
+    pub meta: Metadata,
 }
 
 impl Jail {
@@ -120,7 +120,7 @@ impl Jail {
             let Ok(own) = std::fs::symlink_metadata(&path) else {
                 continue;
             };
-            let resolved = if own.file_type().is_symlink() {
+            let meta = if own.file_type().is_symlink() {
                 let inside = std::fs::canonicalize(&path)
                     .ok()
                     .and_then(|canon| self.inside(canon).ok());
@@ -129,12 +129,11 @@ impl Jail {
                     None => continue,
                 }
             } else {
-                own.clone()
+                own
             };
             out.push(Entry {
                 name: entry.file_name().to_string_lossy().into_owned(),
-                own,
-                resolved,
+                meta,
             });
         }
         Ok(out)
@@ -385,10 +384,9 @@ pub(crate) mod tests {
         let names: Vec<&str> = got.iter().map(|e| e.name.as_str()).collect();
         assert_eq!(names, ["file", "in-dir", "in-file", "pub", "root-again"]);
         let by = |n: &str| got.iter().find(|e| e.name == n).unwrap();
-        assert!(by("in-file").own.file_type().is_symlink());
-        assert!(by("in-file").resolved.is_file() && by("in-file").resolved.len() == 5);
-        assert!(by("in-dir").resolved.is_dir() && by("root-again").resolved.is_dir());
-        assert!(by("file").own.is_file() && by("file").resolved.len() == 5);
+        assert!(by("in-file").meta.is_file() && by("in-file").meta.len() == 5);
+        assert!(by("in-dir").meta.is_dir() && by("root-again").meta.is_dir());
+        assert!(by("file").meta.is_file() && by("file").meta.len() == 5);
         let (real, meta) = jail.metadata("/in-file").unwrap();
         assert_eq!((real, meta.len()), (jail.root().join("file"), 5));
         assert_eq!(jail.metadata("/out-file").unwrap_err(), JailError::Outside);

@@ -106,8 +106,9 @@ pub fn format_line(name: &str, mode: u32, size: u64, mtime: SystemTime, now: Sys
     )
 }
 
-/// The `LIST` line for an entry whose metadata (not following symlinks) is `meta`. A
-/// symlink's target is not shown: it may name real paths outside the served directory.
+/// The `LIST` line for an entry whose metadata is `meta`: for a symlink, its target's (as
+/// `ls -lL` shows it), since the link's own size is the length of its target's path, which
+/// may name real paths outside the served directory.
 fn entry_line(name: &str, meta: &Metadata, now: SystemTime) -> String {
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
     format_line(name, meta.permissions().mode(), meta.size(), mtime, now)
@@ -132,7 +133,7 @@ pub fn list(jail: &Jail, path: &Path, name: &str, now: SystemTime) -> io::Result
     let mut out = String::new();
     if meta.is_dir() {
         for entry in shown(jail, path)? {
-            out.push_str(&entry_line(&entry.name, &entry.own, now));
+            out.push_str(&entry_line(&entry.name, &entry.meta, now));
         }
     } else {
         out.push_str(&entry_line(name, &meta, now));
@@ -270,11 +271,11 @@ pub fn facts_line(name: &str, meta: &Metadata, facts: Facts, writable: bool) -> 
 }
 
 /// `MLSD` data for the directory `dir` (a real directory `jail` resolved): one CRLF-terminated
-/// facts line per entry shown as for `LIST`, a symlink inside the root with its target's facts.
+/// facts line per entry shown as for `LIST`, with the same facts.
 pub fn mlsd(jail: &Jail, dir: &Path, facts: Facts, writable: bool) -> io::Result<Vec<u8>> {
     let mut out = String::new();
     for entry in shown(jail, dir)? {
-        out.push_str(&facts_line(&entry.name, &entry.resolved, facts, writable));
+        out.push_str(&facts_line(&entry.name, &entry.meta, facts, writable));
         out.push_str("\r\n");
     }
     Ok(out.into_bytes())

@@ -274,6 +274,11 @@ fn no_verb_reports_a_link_whose_target_is_outside() {
         mlsd.contains(&format!("type=file;size={size};")),
         "a link inside is listed with its target's facts: {mlsd}"
     );
+    let line = list.lines().find(|l| l.ends_with(" inlink")).unwrap();
+    assert!(
+        line.starts_with("-rw") && line.contains(&format!(" {size} ")),
+        "LIST shows a link inside with its target's facts: {line}"
+    );
     for name in ["leak", "leakdir", "dangle", "leakdir/secret"] {
         for (line, want) in [
             (format!("SIZE {name}"), "550 Could not get file size.\r\n"),

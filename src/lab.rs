@@ -258,6 +258,9 @@ impl LabConfig {
         }
         let (control_socket, data) = self.sockets();
         let jail = Jail::new(root).map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
+        if self.writable {
+            crate::ftp::upload::remove_stale(jail.root());
+        }
         let server_config = ServerConfig {
             root: root.to_path_buf(),
             accounts: self.accounts.clone(),

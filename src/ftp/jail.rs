@@ -4,10 +4,21 @@
 //! chrooted vsftpd: virtual paths are normalized (`.`, `..`, repeated slashes; `..` stops at
 //! `/`) and mapped to real paths that must resolve, symlinks included, inside the root. It reads
 //! file metadata but never touches sockets or clocks.
+//!
+//! **The jail rule**, for everything the server reports or acts on: a name counts only if what
+//! it resolves to (a symlink followed, at every component) lies inside the root. A named path
+//! goes through [`Jail::resolve_existing`] (or [`Jail::metadata`], [`Jail::resolve_new`]); a
+//! listing (`LIST NLST MLSD`, `STAT path`) gets its entries from [`Jail::entries`], which
+//! leaves out every symlink whose target is outside the root or missing: such a link is listed
+//! by no verb, and every verb naming it answers as for a missing name. Only `DELE` and
+//! `RNFR`/`RNTO` act on a link itself (the entry in the root), never on its target.
 
 use std::fmt;
+use std::fs::Metadata;
 use std::io;
 use std::path::{Path, PathBuf};
+
+use super::upload::PartNames;
 
 /// Why a virtual path cannot be used; every variant is answered with a 550 reply.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,6 +51,19 @@ impl std::error::Error for JailError {}
 #[derive(Clone, Debug)]
 pub struct Jail {
     root: PathBuf,
+    /// Where the names of upload temporaries come from.
+    part_names: PartNames,
+}
+
+/// A directory entry the jail rule lets the server report.
+#[derive(Debug)]
+pub struct Entry {
+    /// Its name in the directory.
+    pub name: String,
+    /// The metadata of what it resolves to inside the root (a symlink followed): the facts
+    /// every listing shows, so a link reads like its target and its own text (the target's
+    /// path) never shows.
+    pub meta: Metadata,
 }
 
 impl Jail {
@@ -52,12 +76,67 @@ impl Jail {
                 format!("{} is not a directory", root.display()),
             ));
         }
-        Ok(Jail { root })
+        Ok(Jail {
+            root,
+            part_names: PartNames::os(),
+        })
+    }
+
+    /// The same jail with upload temporaries named by `names` (tests: a seeded sequence).
+    pub fn with_part_names(self, names: PartNames) -> Jail {
+        Jail {
+            part_names: names,
+            ..self
+        }
+    }
+
+    /// Where the names of upload temporaries come from.
+    pub fn part_names(&self) -> &PartNames {
+        &self.part_names
     }
 
     /// The canonical real root directory.
     pub fn root(&self) -> &Path {
         &self.root
+    }
+
+    /// Resolves a virtual path as [`Jail::resolve_existing`] does and reads the metadata of what
+    /// it names: the facts `SIZE`, `MDTM` and `MLST` report.
+    pub fn metadata(&self, vpath: &str) -> Result<(PathBuf, Metadata), JailError> {
+        let real = self.resolve_existing(vpath)?;
+        let meta = std::fs::metadata(&real).map_err(|_| JailError::NotFound)?;
+        Ok((real, meta))
+    }
+
+    /// The entries of `dir` (a real directory this jail resolved) that the jail rule lets the
+    /// server report, in no particular order: every entry but a symlink whose target is outside
+    /// the root or missing (left out entirely, so nothing about the target shows). Entries that
+    /// vanish meanwhile are skipped.
+    pub fn entries(&self, dir: &Path) -> io::Result<Vec<Entry>> {
+        let mut out = Vec::new();
+        for entry in std::fs::read_dir(dir)? {
+            let entry = entry?;
+            let path = entry.path();
+            let Ok(own) = std::fs::symlink_metadata(&path) else {
+                continue;
+            };
+            let meta = if own.file_type().is_symlink() {
+                let inside = std::fs::canonicalize(&path)
+                    .ok()
+                    .and_then(|canon| self.inside(canon).ok());
+                match inside.and_then(|canon| std::fs::metadata(canon).ok()) {
+                    Some(meta) => meta,
+                    None => continue,
+                }
+            } else {
+                own
+            };
+            out.push(Entry {
+                name: entry.file_name().to_string_lossy().into_owned(),
+                meta,
+            });
+        }
+        Ok(out)
     }
 
     /// Combines the virtual `cwd` with `arg` (absolute or relative) into a normalized virtual
@@ -280,5 +359,37 @@ pub(crate) mod tests {
         // A dangling symlink is refused.
         std::os::unix::fs::symlink(dir.0.join("nowhere"), root.join("dangling")).unwrap();
         assert_eq!(jail.resolve_new("/dangling"), Err(JailError::Outside));
+    }
+
+    #[test]
+    fn entries_leave_out_links_that_lead_outside() {
+        let outside = TempDir::new("entries-out");
+        std::fs::write(outside.0.join("secret"), b"secret").unwrap();
+        let dir = TempDir::new("entries");
+        let root = dir.0.join("root");
+        std::fs::create_dir_all(root.join("pub")).unwrap();
+        std::fs::write(root.join("file"), b"12345").unwrap();
+        let link = |target: &Path, name: &str| {
+            std::os::unix::fs::symlink(target, root.join(name)).unwrap();
+        };
+        link(&outside.0.join("secret"), "out-file");
+        link(&outside.0, "out-dir");
+        link(&dir.0.join("nowhere"), "dangling");
+        link(Path::new("../root/../root/file"), "in-file");
+        link(Path::new("pub"), "in-dir");
+        link(Path::new("../root"), "root-again");
+        let jail = Jail::new(&root).unwrap();
+        let mut got: Vec<_> = jail.entries(&root).unwrap();
+        got.sort_by(|a, b| a.name.cmp(&b.name));
+        let names: Vec<&str> = got.iter().map(|e| e.name.as_str()).collect();
+        assert_eq!(names, ["file", "in-dir", "in-file", "pub", "root-again"]);
+        let by = |n: &str| got.iter().find(|e| e.name == n).unwrap();
+        assert!(by("in-file").meta.is_file() && by("in-file").meta.len() == 5);
+        assert!(by("in-dir").meta.is_dir() && by("root-again").meta.is_dir());
+        assert!(by("file").meta.is_file() && by("file").meta.len() == 5);
+        let (real, meta) = jail.metadata("/in-file").unwrap();
+        assert_eq!((real, meta.len()), (jail.root().join("file"), 5));
+        assert_eq!(jail.metadata("/out-file").unwrap_err(), JailError::Outside);
+        assert_eq!(jail.metadata("/dangling").unwrap_err(), JailError::NotFound);
     }
 }

@@ -1,14 +1,17 @@
 //! # Directory listings (sans-IO FTP layer)
 //!
 //! Layer: application protocol. Produces the bytes of `LIST` (vsftpd / `ls -l` style) and
-//! `NLST` (names only) replies' data. Reads directory entries and metadata; the current time is
-//! passed in, never read from the clock.
+//! `NLST` (names only) and `MLSD` (facts) replies' data. Reads directory entries and metadata
+//! through the [`Jail`], which leaves out what lies outside the root; the current time is passed
+//! in, never read from the clock.
 
 use std::fs::Metadata;
 use std::io;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::jail::{Entry, Jail};
 
 const MONTHS: [&str; 12] = [
     "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
@@ -103,55 +106,49 @@ pub fn format_line(name: &str, mode: u32, size: u64, mtime: SystemTime, now: Sys
     )
 }
 
-/// The `LIST` line for an entry whose metadata (not following symlinks) is `meta`.
-fn entry_line(name: &str, path: &Path, meta: &Metadata, now: SystemTime) -> String {
+/// The `LIST` line for an entry whose metadata is `meta`: for a symlink, its target's (as
+/// `ls -lL` shows it), since the link's own size is the length of its target's path, which
+/// may name real paths outside the served directory.
+fn entry_line(name: &str, meta: &Metadata, now: SystemTime) -> String {
     let mtime = meta.modified().unwrap_or(UNIX_EPOCH);
-    // A symlink's target is not shown: it may name real paths outside the served directory.
-    let _ = path;
     format_line(name, meta.permissions().mode(), meta.size(), mtime, now)
 }
 
-/// Sorted names (dotfiles skipped) and paths of a directory's entries.
-fn entries(dir: &Path) -> io::Result<Vec<(String, std::path::PathBuf)>> {
-    let mut out = Vec::new();
-    for entry in std::fs::read_dir(dir)? {
-        let entry = entry?;
-        let name = entry.file_name().to_string_lossy().into_owned();
-        if name.starts_with('.') {
-            continue;
-        }
-        out.push((name, entry.path()));
-    }
-    out.sort();
+/// The entries of `dir` a listing shows: those the jail rule lets the server report
+/// ([`Jail::entries`]), dotfiles skipped (upload temporaries among them), sorted by name.
+fn shown(jail: &Jail, dir: &Path) -> io::Result<Vec<Entry>> {
+    let mut out: Vec<Entry> = jail
+        .entries(dir)?
+        .into_iter()
+        .filter(|e| !e.name.starts_with('.'))
+        .collect();
+    out.sort_by(|a, b| a.name.cmp(&b.name));
     Ok(out)
 }
 
-/// `LIST` data for `path` (a real, already jailed path): every entry of a directory, or the
-/// one line of a file, shown as `name`.
-pub fn list(path: &Path, name: &str, now: SystemTime) -> io::Result<Vec<u8>> {
+/// `LIST` data for `path` (a real path `jail` resolved): every entry of a directory the jail
+/// rule lets through, or the one line of a file, shown as `name`.
+pub fn list(jail: &Jail, path: &Path, name: &str, now: SystemTime) -> io::Result<Vec<u8>> {
     let meta = std::fs::metadata(path)?;
     let mut out = String::new();
     if meta.is_dir() {
-        for (entry_name, entry_path) in entries(path)? {
-            // An entry that vanished meanwhile is skipped.
-            if let Ok(m) = std::fs::symlink_metadata(&entry_path) {
-                out.push_str(&entry_line(&entry_name, &entry_path, &m, now));
-            }
+        for entry in shown(jail, path)? {
+            out.push_str(&entry_line(&entry.name, &entry.meta, now));
         }
     } else {
-        out.push_str(&entry_line(name, path, &meta, now));
+        out.push_str(&entry_line(name, &meta, now));
     }
     Ok(out.into_bytes())
 }
 
-/// `NLST` data for `path`: the sorted entry names of a directory (dotfiles skipped), or `name`
-/// for a file, one per CRLF-terminated line.
-pub fn nlst(path: &Path, name: &str) -> io::Result<Vec<u8>> {
+/// `NLST` data for `path` (a real path `jail` resolved): the sorted entry names of a directory
+/// (as for `LIST`), or `name` for a file, one per CRLF-terminated line.
+pub fn nlst(jail: &Jail, path: &Path, name: &str) -> io::Result<Vec<u8>> {
     let meta = std::fs::metadata(path)?;
     let mut out = String::new();
     if meta.is_dir() {
-        for (entry_name, _) in entries(path)? {
-            out.push_str(&entry_name);
+        for entry in shown(jail, path)? {
+            out.push_str(&entry.name);
             out.push_str("\r\n");
         }
     } else {
@@ -273,15 +270,13 @@ pub fn facts_line(name: &str, meta: &Metadata, facts: Facts, writable: bool) -> 
     format!("{out} {name}")
 }
 
-/// `MLSD` data for the directory `dir`: one CRLF-terminated facts line per entry (dotfiles
-/// skipped, symlinks followed; entries that cannot be read are skipped).
-pub fn mlsd(dir: &Path, facts: Facts, writable: bool) -> io::Result<Vec<u8>> {
+/// `MLSD` data for the directory `dir` (a real directory `jail` resolved): one CRLF-terminated
+/// facts line per entry shown as for `LIST`, with the same facts.
+pub fn mlsd(jail: &Jail, dir: &Path, facts: Facts, writable: bool) -> io::Result<Vec<u8>> {
     let mut out = String::new();
-    for (name, path) in entries(dir)? {
-        if let Ok(meta) = std::fs::metadata(&path) {
-            out.push_str(&facts_line(&name, &meta, facts, writable));
-            out.push_str("\r\n");
-        }
+    for entry in shown(jail, dir)? {
+        out.push_str(&facts_line(&entry.name, &entry.meta, facts, writable));
+        out.push_str("\r\n");
     }
     Ok(out.into_bytes())
 }
@@ -315,16 +310,18 @@ mod tests {
         assert_eq!(f.feat(), "type;size*;modify*;perm;");
         assert_eq!(Facts::default().feat(), "type*;size*;modify*;perm*;");
         let dir = TempDir::new("mlsd");
+        let jail = Jail::new(&dir.0).unwrap();
         std::fs::write(dir.0.join("b.txt"), b"hello").unwrap();
         std::fs::create_dir(dir.0.join("d")).unwrap();
         std::fs::write(dir.0.join(".hidden"), b"x").unwrap();
-        let text = String::from_utf8(mlsd(&dir.0, Facts::default(), false).unwrap()).unwrap();
+        let text =
+            String::from_utf8(mlsd(&jail, &dir.0, Facts::default(), false).unwrap()).unwrap();
         let lines: Vec<&str> = text.split_terminator("\r\n").collect();
         assert_eq!(lines.len(), 2, "{text}");
         assert!(lines[0].starts_with("type=file;size=5;modify="), "{text}");
         assert!(lines[0].ends_with(";perm=r; b.txt"), "{text}");
         assert!(lines[1].starts_with("type=dir;") && lines[1].ends_with("perm=el; d"));
-        let only = String::from_utf8(mlsd(&dir.0, f, false).unwrap()).unwrap();
+        let only = String::from_utf8(mlsd(&jail, &dir.0, f, false).unwrap()).unwrap();
         assert!(only.starts_with("size=5;modify="), "{only}");
     }
 
@@ -361,22 +358,30 @@ mod tests {
     #[test]
     fn list_directory_and_file() {
         let dir = TempDir::new("listing");
+        let jail = Jail::new(&dir.0).unwrap();
         std::fs::write(dir.0.join("b.txt"), b"hello").unwrap();
         std::fs::write(dir.0.join("a.bin"), b"").unwrap();
         std::fs::write(dir.0.join(".hidden"), b"x").unwrap();
         std::fs::create_dir(dir.0.join("c")).unwrap();
         let now = SystemTime::now() + Duration::from_secs(60);
-        let text = String::from_utf8(list(&dir.0, "x", now).unwrap()).unwrap();
+        let text = String::from_utf8(list(&jail, &dir.0, "x", now).unwrap()).unwrap();
         let lines: Vec<&str> = text.split_terminator("\r\n").collect();
         assert_eq!(lines.len(), 3, "{text}");
         assert!(lines[0].ends_with(" a.bin") && lines[0].starts_with('-'));
         assert!(lines[1].contains("        5 ") && lines[1].ends_with(" b.txt"));
         assert!(lines[2].starts_with('d') && lines[2].ends_with(" c"));
         assert!(text.ends_with("\r\n"));
-        assert_eq!(nlst(&dir.0, "x").unwrap(), b"a.bin\r\nb.txt\r\nc\r\n");
-        let one = String::from_utf8(list(&dir.0.join("b.txt"), "b.txt", now).unwrap()).unwrap();
+        assert_eq!(
+            nlst(&jail, &dir.0, "x").unwrap(),
+            b"a.bin\r\nb.txt\r\nc\r\n"
+        );
+        let one =
+            String::from_utf8(list(&jail, &dir.0.join("b.txt"), "b.txt", now).unwrap()).unwrap();
         assert!(one.ends_with(" b.txt\r\n") && one.lines().count() == 1);
-        assert_eq!(nlst(&dir.0.join("b.txt"), "b.txt").unwrap(), b"b.txt\r\n");
-        assert!(list(&dir.0.join("missing"), "m", now).is_err());
+        assert_eq!(
+            nlst(&jail, &dir.0.join("b.txt"), "b.txt").unwrap(),
+            b"b.txt\r\n"
+        );
+        assert!(list(&jail, &dir.0.join("missing"), "m", now).is_err());
     }
 }

@@ -1,10 +1,10 @@
 //! # FTP layer (sans-IO)
 //!
 //! Layer: application protocol. This module holds the FTP commands and replies, the server
-//! session and client state machines, the listing formats and the jailed file view. It is fed
-//! control-connection bytes and data-connection events and answers with control bytes and
-//! [`DataAction`]s; it never touches a socket, smoltcp or a clock. The network layer
-//! (`crate::net`) carries out the actions.
+//! session and client state machines, the listing formats, the jailed file view and the rules
+//! for writing uploads. It is fed control-connection bytes and data-connection events and
+//! answers with control bytes and [`DataAction`]s; it never touches a socket, smoltcp or a
+//! clock. The network layer (`crate::net`) carries out the actions.
 //!
 //! The contract both state machines share with the network layer:
 //!
@@ -28,6 +28,7 @@ pub mod shell;
 pub mod step;
 #[cfg(test)]
 mod testpump;
+pub mod upload;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -1,7 +1,7 @@
 //! Hostile-input and new-command tests for the server session: table-driven scripts (lines in,
 //! replies and actions out) and data round trips through [`crate::ftp::testpump::raw_transfer`].
 
-use super::tests::{Script, readme};
+use super::tests::{Script, readme, temporaries};
 use super::transfer::disk_error;
 use super::*;
 use crate::ftp::testpump::raw_transfer;
@@ -292,9 +292,9 @@ fn abor_and_stat_during_transfer() {
     t.s.handle_data_event(DataEvent::Connected);
     t.s.write_data(b"partial");
     t.out();
-    assert!(t.root.join(".up.bin.smolftp-part").exists());
+    assert_eq!(temporaries(&t.root).len(), 1);
     assert!(t.cmd(b"ABOR\r\n").starts_with("426 "));
-    assert!(!t.root.join(".up.bin.smolftp-part").exists() && !t.root.join("up.bin").exists());
+    assert!(temporaries(&t.root).is_empty() && !t.root.join("up.bin").exists());
 }
 
 #[test]
@@ -406,7 +406,7 @@ fn interrupted_stor_leaves_no_file() {
     let (r, _) = xfer(&mut t, "STOR readme.txt", b"new", 1000);
     assert!(r.ends_with("226 Transfer complete.\r\n"));
     assert_eq!(std::fs::read(t.root.join("readme.txt")).unwrap(), b"new");
-    assert!(!t.root.join(".readme.txt.smolftp-part").exists());
+    assert!(temporaries(&t.root).is_empty());
 }
 
 /// Found by the `server_session` fuzz target: a transfer command refused after `PASV` used the

@@ -98,6 +98,15 @@ impl Script {
     }
 }
 
+/// The names of the upload temporaries in `dir`.
+pub(crate) fn temporaries(dir: &std::path::Path) -> Vec<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(crate::ftp::upload::PART_PREFIX))
+        .collect()
+}
+
 pub(crate) fn readme() -> Vec<u8> {
     (0..4231u32).map(|i| (i * 7 % 251) as u8).collect()
 }

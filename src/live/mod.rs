@@ -159,6 +159,9 @@ pub struct ServerOptions {
 pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), String> {
     let jail =
         Jail::new(&opts.root).map_err(|e| format!("cannot serve {}: {e}", opts.root.display()))?;
+    if opts.writable {
+        crate::ftp::upload::remove_stale(jail.root());
+    }
     opts.net.with_device(|device| match device {
         DeviceChoice::Plain(d) => serve_on(d, None, opts, jail, stop),
         DeviceChoice::Captured(d, r) => serve_on(d, Some(r), opts, jail, stop),

@@ -1,12 +1,18 @@
 //! File verbs of the server session: `RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM REST
 //! ALLO` and the listings `LIST NLST MLSD`.
+//!
+//! Writes follow the rules of [`crate::ftp::upload`]: a replacing upload goes to a fresh
+//! temporary (`O_EXCL|O_NOFOLLOW`, random name) renamed over the target when complete; two
+//! uploads to one name each have their own, and the later rename wins, whole (both get `226`).
+//! Writes in place (`APPE`, `REST` + `STOR`) never follow a symlink at the last component.
 
-use std::fs::{File, OpenOptions};
+use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::super::command::Command;
 use super::super::listing;
+use super::super::upload::{self, FileId};
 use super::transfer::{ListKind, PartFile, Payload, Prepared};
 use super::{Session, quote_path};
 
@@ -15,19 +21,32 @@ use super::{Session, quote_path};
 enum UploadMode {
     /// `STOR`: replace (through a temporary name when configured).
     Replace,
+    /// `STOU`: fill the empty file just created under a unique name (through a temporary name
+    /// when configured); removed again if the upload fails.
+    Unique,
     /// `STOR` after `REST n`: write in place from offset n, cutting the rest.
     Resume(u64),
     /// `APPE`: append in place.
     Append,
 }
 
-/// The temporary name of an upload to `dest`: `.name.smolftp-part` in the same directory.
-fn part_path(dest: &Path) -> Option<PathBuf> {
-    let name = dest.file_name()?.to_string_lossy();
-    Some(dest.with_file_name(format!(".{name}.smolftp-part")))
+/// The refusal of a name that has the form of an upload temporary (they are removed when a
+/// writable server starts).
+const RESERVED: (u16, &str) = (553, "File name not allowed.");
+
+/// True when `path` ends in a name of the upload temporaries' form.
+fn reserved_name(path: &Path) -> bool {
+    path.file_name()
+        .is_some_and(|n| upload::is_part_name(&n.to_string_lossy()))
 }
 
 impl Session {
+    /// The metadata of what the virtual path `arg` (relative to the cwd) names, by the jail rule.
+    fn metadata(&self, arg: &str) -> Option<std::fs::Metadata> {
+        let vpath = self.vpath(arg)?;
+        self.jail.metadata(&vpath).ok().map(|(_, meta)| meta)
+    }
+
     /// Runs a file command; the caller has checked the login.
     pub(super) fn file_command(
         &mut self,
@@ -57,10 +76,10 @@ impl Session {
             Command::Retr(path) => self.retr(path, rest.unwrap_or(0)),
             Command::Stor(path) => {
                 let mode = rest.map_or(UploadMode::Replace, UploadMode::Resume);
-                self.upload("STOR", path, mode, None);
+                self.upload("STOR", path, mode);
             }
             Command::Stou(path) => self.stou(path),
-            Command::Appe(path) => self.upload("APPE", path, UploadMode::Append, None),
+            Command::Appe(path) => self.upload("APPE", path, UploadMode::Append),
             Command::Rest(n) => {
                 self.rest = Some(n);
                 self.reply(350, &format!("Restart position accepted ({n})."));
@@ -68,8 +87,7 @@ impl Session {
             Command::Allo => self.reply(202, "ALLO command ignored."),
             Command::Size(path) => {
                 let size = self
-                    .resolve(&path)
-                    .and_then(|p| std::fs::metadata(p).ok())
+                    .metadata(&path)
                     .filter(|m| m.is_file())
                     .map(|m| m.len());
                 match size {
@@ -79,8 +97,7 @@ impl Session {
             }
             Command::Mdtm(path) => {
                 let mtime = self
-                    .resolve(&path)
-                    .and_then(|p| std::fs::metadata(p).ok())
+                    .metadata(&path)
                     .filter(|m| m.is_file())
                     .and_then(|m| m.modified().ok());
                 match mtime {
@@ -129,10 +146,12 @@ impl Session {
                     self.reply(503, "RNFR required first.");
                     return;
                 };
-                let done = self
-                    .resolve_entry(&path)
-                    .is_some_and(|to| std::fs::rename(from, to).is_ok());
-                match done {
+                let to = self.resolve_entry(&path);
+                if to.as_deref().is_some_and(reserved_name) {
+                    self.reply(RESERVED.0, RESERVED.1);
+                    return;
+                }
+                match to.is_some_and(|to| std::fs::rename(from, to).is_ok()) {
                     true => self.reply(250, "Rename successful."),
                     false => self.reply(550, "Rename failed."),
                 }
@@ -185,7 +204,7 @@ impl Session {
 
     fn retr_payload(&self, arg: &str, offset: u64) -> Prepared {
         let opened = self.resolve(arg).and_then(|real| {
-            let file = File::open(real).ok()?;
+            let file = upload::open_read(&real).ok()?;
             let meta = file.metadata().ok()?;
             meta.is_file().then_some((file, meta.len()))
         });
@@ -201,83 +220,107 @@ impl Session {
         })
     }
 
-    /// `STOU [name]`: the first of `name`, `name.1`, `name.2`, ... that does not exist.
+    /// `STOU [name]`: the first of `name`, `name.1`, `name.2`, ... that can be created anew
+    /// (`O_EXCL|O_NOFOLLOW`: nothing, not even a dangling symlink, is there), which reserves it
+    /// against every other upload.
     fn stou(&mut self, arg: Option<String>) {
-        let base = arg.unwrap_or_else(|| "stou".to_string());
-        let free = (0..1000).map(|i| match i {
-            0 => base.clone(),
-            i => format!("{base}.{i}"),
-        });
-        let jail = self.jail.clone();
-        let chosen = free.into_iter().find(|name| {
-            self.vpath(name)
-                .and_then(|v| jail.resolve_new(&v).ok())
-                .is_some_and(|p| p.symlink_metadata().is_err())
-        });
-        match chosen {
-            Some(name) => self.upload("STOU", name.clone(), UploadMode::Replace, Some(name)),
-            None => self.reply(553, "Could not find a unique file name."),
-        }
-    }
-
-    fn upload(
-        &mut self,
-        verb: &'static str,
-        arg: String,
-        mode: UploadMode,
-        unique: Option<String>,
-    ) {
         let Some(plan) = self.take_port() else {
             return;
         };
-        let prepared = self.upload_payload(&arg, mode, unique);
+        let base = arg.unwrap_or_else(|| "stou".to_string());
+        let (name, prepared) = match self.reserve_unique(&base) {
+            Some((name, dest, id)) => {
+                let unique = Some(name.clone());
+                let prepared = self.open_upload(dest, UploadMode::Unique, Some(id), unique);
+                (name, prepared)
+            }
+            None => (base, Err((553, "Could not find a unique file name."))),
+        };
+        self.begin_or_refuse(plan, "STOU", name, prepared);
+    }
+
+    /// Creates the empty file of the first free name of the `STOU` sequence for `base`.
+    fn reserve_unique(&self, base: &str) -> Option<(String, PathBuf, FileId)> {
+        (0..1000).find_map(|i| {
+            let name = match i {
+                0 => base.to_string(),
+                i => format!("{base}.{i}"),
+            };
+            let dest = self
+                .vpath(&name)
+                .and_then(|v| self.jail.resolve_new(&v).ok())
+                .filter(|p| !reserved_name(p))?;
+            let made = upload::create_new(&dest).and_then(|f| f.metadata()).ok()?;
+            Some((name, dest, FileId::of(&made)))
+        })
+    }
+
+    fn upload(&mut self, verb: &'static str, arg: String, mode: UploadMode) {
+        let Some(plan) = self.take_port() else {
+            return;
+        };
+        let prepared = self
+            .vpath(&arg)
+            .and_then(|v| self.jail.resolve_new(&v).ok())
+            .ok_or((553, "Could not create file."))
+            .and_then(|dest| match reserved_name(&dest) {
+                true => Err(RESERVED),
+                false => self.open_upload(dest, mode, None, None),
+            });
         self.begin_or_refuse(plan, verb, arg, prepared);
     }
 
-    fn upload_payload(&self, arg: &str, mode: UploadMode, unique: Option<String>) -> Prepared {
+    /// Opens the file an upload to `dest` (a path the jail resolved) writes; `reserved` is the
+    /// empty file `STOU` made there.
+    fn open_upload(
+        &self,
+        dest: PathBuf,
+        mode: UploadMode,
+        reserved: Option<FileId>,
+        unique: Option<String>,
+    ) -> Prepared {
         const CANNOT: (u16, &str) = (553, "Could not create file.");
-        let dest = self
-            .vpath(arg)
-            .and_then(|v| self.jail.resolve_new(&v).ok())
-            .ok_or(CANNOT)?;
-        let atomic = self.config.atomic_uploads && mode == UploadMode::Replace;
+        let atomic = self.config.atomic_uploads;
         let opened = match mode {
-            UploadMode::Replace if atomic => part_path(&dest).and_then(|temp| {
-                let f = File::create(&temp).ok()?;
-                let part = PartFile {
-                    temp,
-                    dest: dest.clone(),
-                    done: false,
-                };
-                Some((f, Some(part)))
-            }),
-            UploadMode::Replace => File::create(&dest).ok().map(|f| (f, None)),
-            UploadMode::Append => OpenOptions::new()
-                .append(true)
-                .create(true)
-                .open(&dest)
-                .ok()
-                .map(|f| (f, None)),
+            UploadMode::Replace | UploadMode::Unique if atomic => {
+                let dir = dest.parent().ok_or(CANNOT)?;
+                upload::create_part(dir, self.jail.part_names()).and_then(|(f, temp)| {
+                    let part = PartFile {
+                        temp_id: FileId::of(&f.metadata()?),
+                        temp,
+                        dest: dest.clone(),
+                        reserved,
+                        done: false,
+                    };
+                    Ok((f, Some(part)))
+                })
+            }
+            UploadMode::Replace | UploadMode::Unique => {
+                upload::open_in_place(&dest, true, false).map(|f| (f, None))
+            }
+            UploadMode::Append => upload::open_in_place(&dest, false, true).map(|f| (f, None)),
             UploadMode::Resume(n) => {
                 // Past the end (or a file that is not there, for n > 0): refused before
                 // anything is opened, so no empty file is left behind.
-                let len = std::fs::metadata(&dest).map_or(0, |m| m.len());
+                let len = match std::fs::symlink_metadata(&dest) {
+                    Ok(m) if m.is_file() => m.len(),
+                    Ok(_) => return Err(CANNOT),
+                    Err(_) => 0,
+                };
                 if n > len {
                     return Err((554, "Restart offset past the end of the file."));
                 }
-                OpenOptions::new()
-                    .write(true)
-                    .create(true)
-                    .truncate(false)
-                    .open(&dest)
-                    .ok()
-                    .and_then(|mut f| {
-                        let placed = f.set_len(n).is_ok() && f.seek(SeekFrom::Start(n)).is_ok();
-                        placed.then_some((f, None))
-                    })
+                upload::open_in_place(&dest, false, false).and_then(|mut f| {
+                    f.set_len(n)?;
+                    f.seek(SeekFrom::Start(n))?;
+                    Ok((f, None))
+                })
             }
         };
-        let (file, part) = opened.ok_or(CANNOT)?;
+        let (file, part): (File, _) = opened.map_err(|e| {
+            log::warn!("cannot open {} for an upload: {e}", dest.display());
+            CANNOT
+        })?;
         Ok(Payload::Stor {
             file: Some(file),
             part,
@@ -287,3 +330,7 @@ impl Session {
         })
     }
 }
+
+#[cfg(test)]
+#[path = "../server_files_tests.rs"]
+mod tests;

@@ -93,7 +93,7 @@ impl Session {
             return;
         };
         let name = arg.rsplit('/').next().unwrap_or("");
-        let Ok(data) = listing::list(&real, name, self.now) else {
+        let Ok(data) = listing::list(&self.jail, &real, name, self.now) else {
             self.reply(550, "Failed to open path.");
             return;
         };
@@ -106,8 +106,8 @@ impl Session {
 
     fn mlst(&mut self, arg: &str) {
         let found = self.vpath(arg).and_then(|v| {
-            let real = self.jail.resolve_existing(&v).ok()?;
-            Some((v, std::fs::metadata(real).ok()?))
+            let (_, meta) = self.jail.metadata(&v).ok()?;
+            Some((v, meta))
         });
         let Some((vpath, meta)) = found else {
             self.reply(550, "Failed to get file status.");

@@ -55,8 +55,9 @@ pub struct ServerConfig {
     /// Failed `PASS` attempts after which the session answers `421` and closes; 0 means no
     /// limit. Safe default: 3.
     pub max_login_failures: u32,
-    /// Whether `STOR`/`STOU` write to a temporary name (`.name.smolftp-part`) renamed on success,
-    /// so an interrupted upload never leaves a truncated file under the final name. Safe
+    /// Whether `STOR`/`STOU` write to a temporary (`.smolftp-part-<16 random hex digits>`, see
+    /// [`crate::ftp::upload`]) renamed on success, so an interrupted upload never leaves a
+    /// truncated file under the final name and two uploads to one name never mix. Safe
     /// default: `true`.
     pub atomic_uploads: bool,
     /// A control connection idle this long (no command, no transfer) is told `421` and

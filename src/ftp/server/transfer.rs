@@ -8,6 +8,7 @@ use std::path::PathBuf;
 use super::super::ascii::{CrlfReader, crlf_to_lf};
 use super::super::listing::{self, Facts};
 use super::super::reply::Reply;
+use super::super::upload::{self, FileId};
 use super::super::{DataAction, DataEvent};
 use super::{DataPlan, Session};
 
@@ -22,14 +23,22 @@ pub(super) enum ListKind {
 /// otherwise (also when the session is dropped mid-transfer).
 pub(super) struct PartFile {
     pub temp: PathBuf,
+    /// The temporary's identity: only that file is ever removed under its name.
+    pub temp_id: FileId,
     pub dest: PathBuf,
+    /// `STOU`: `dest` is the empty file created to reserve its name, removed with the temporary
+    /// when the upload fails (unless something else, or more, has been put there meanwhile).
+    pub reserved: Option<FileId>,
     pub done: bool,
 }
 
 impl Drop for PartFile {
     fn drop(&mut self) {
         if !self.done {
-            let _ = std::fs::remove_file(&self.temp);
+            upload::remove_if_same(&self.temp, self.temp_id, false);
+            if let Some(id) = self.reserved {
+                upload::remove_if_same(&self.dest, id, true);
+            }
         }
     }
 }
@@ -105,11 +114,13 @@ impl Transfer {
                 f.write_all(b"\r")
                     .map_err(|e| disk_error(&e, "writing to"))?;
             }
-            *file = None;
+            // Renamed while still open, so still locked: a server starting meanwhile does not
+            // take it for a stale temporary.
             if let Some(p) = part {
                 std::fs::rename(&p.temp, &p.dest).map_err(|e| disk_error(&e, "renaming"))?;
                 p.done = true;
             }
+            *file = None;
         }
         Ok(())
     }
@@ -304,6 +315,7 @@ impl Session {
         let now = self.now;
         let fin = self.config.fin;
         let writable = self.config.writable;
+        let jail = self.jail.clone();
         let Some(t) = self.transfer.as_mut() else {
             return;
         };
@@ -316,9 +328,9 @@ impl Session {
                 ..
             } => {
                 let made = match kind {
-                    ListKind::Nlst => listing::nlst(path, name),
-                    ListKind::List => listing::list(path, name, now),
-                    ListKind::Mlsd(facts) => listing::mlsd(path, *facts, writable),
+                    ListKind::Nlst => listing::nlst(&jail, path, name),
+                    ListKind::List => listing::list(&jail, path, name, now),
+                    ListKind::Mlsd(facts) => listing::mlsd(&jail, path, *facts, writable),
                 };
                 match made {
                     Ok(bytes) => *data = bytes,

@@ -8,6 +8,7 @@
 //! display filters) and [`ftptext`] (FTP lines on the control connection) -> [`ladder`].
 
 pub mod classify;
+pub mod expert;
 pub mod filter;
 pub mod ftptext;
 pub mod ladder;
@@ -17,6 +18,7 @@ pub mod segment;
 mod testutil;
 
 pub use classify::{Analysis, Phase, SegmentKind, analyze};
+pub use expert::TcpAnalysis;
 pub use filter::wireshark_filter;
 pub use ladder::{LadderOptions, render};
 pub use read::{Frame, LinkType, TraceError, read_capture};

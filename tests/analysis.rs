@@ -1,0 +1,311 @@
+//! The ladder's TCP analysis against tshark's, frame by frame and both ways: every frame once,
+//! relative seq/ack/len, the window, and each `tcp.analysis.*` verdict (retransmission, fast
+//! retransmission, duplicate ACK #n, zero window, zero-window probe, window update,
+//! out-of-order, ...) on the demo, on `demo --window 1024` and on a hand-made capture that
+//! holds every kind. Needs tshark (required in CI, skipped elsewhere, as tests/tshark.rs).
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::Duration;
+
+use common::{Scratch, demo};
+use smolftp::trace::{self, Frame, LinkType};
+
+fn have_tshark() -> bool {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
+            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set): apt-get install -y tshark"
+        );
+        eprintln!("skipping: tshark is not installed");
+    }
+    ok
+}
+
+/// The analysis fields compared, as tshark names them.
+const FLAGS: [&str; 11] = [
+    "tcp.analysis.retransmission",
+    "tcp.analysis.fast_retransmission",
+    "tcp.analysis.spurious_retransmission",
+    "tcp.analysis.out_of_order",
+    "tcp.analysis.duplicate_ack_num",
+    "tcp.analysis.zero_window",
+    "tcp.analysis.zero_window_probe",
+    "tcp.analysis.window_update",
+    "tcp.analysis.keep_alive",
+    "tcp.analysis.lost_segment",
+    "tcp.analysis.window_full",
+];
+
+/// One frame as compared: number, seq, ack, len, window, then the FLAGS values ("" when
+/// absent, "1" when set, the number for duplicate_ack_num), then the ACK RTT in µs.
+type Row = Vec<String>;
+
+fn tshark_rows(file: &Path) -> Vec<Row> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r").arg(file).args([
+        "-Y",
+        "tcp",
+        "-T",
+        "fields",
+        "-E",
+        "separator=|",
+        "-e",
+        "frame.number",
+        "-e",
+        "tcp.seq",
+        "-e",
+        "tcp.ack",
+        "-e",
+        "tcp.len",
+        "-e",
+        "tcp.window_size",
+    ]);
+    for f in FLAGS {
+        cmd.args(["-e", f]);
+    }
+    cmd.args(["-e", "tcp.analysis.ack_rtt"]);
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let mut r: Row = l.split('|').map(str::to_string).collect();
+            for v in &mut r[5..5 + FLAGS.len()] {
+                // tshark prints a set FT_NONE field as nothing-but-present: normalise.
+                if v == "True" {
+                    *v = "1".into();
+                }
+            }
+            let rtt = r.pop().unwrap_or_default();
+            r.push(if rtt.is_empty() {
+                String::new()
+            } else {
+                let s: f64 = rtt.parse().expect("ack_rtt");
+                format!("{}", (s * 1e6).round() as u64)
+            });
+            r
+        })
+        .collect()
+}
+
+fn our_rows(file: &Path) -> Vec<Row> {
+    let frames = trace::read_capture(file).expect("read capture");
+    let a = trace::analyze(&frames);
+    a.entries
+        .iter()
+        .map(|e| {
+            let t = &e.tcp;
+            let b = |on: bool| if on { "1".to_string() } else { String::new() };
+            let mut r = vec![
+                e.frame.to_string(),
+                e.rel_seq.to_string(),
+                if e.segment.flags.ack {
+                    e.rel_ack.to_string()
+                } else {
+                    "0".into()
+                },
+                e.segment.len().to_string(),
+                t.window.to_string(),
+            ];
+            r.extend([
+                b(t.retransmission || t.spurious_retransmission),
+                b(t.fast_retransmission),
+                b(t.spurious_retransmission),
+                b(t.out_of_order),
+                t.dup_ack.map(|(n, _)| n.to_string()).unwrap_or_default(),
+                b(t.zero_window),
+                b(t.zero_window_probe),
+                b(t.window_update),
+                b(t.keep_alive),
+                b(t.lost_segment),
+                b(t.window_full),
+            ]);
+            r.push(
+                t.ack_rtt
+                    .map(|(d, _)| d.as_micros().to_string())
+                    .unwrap_or_default(),
+            );
+            r
+        })
+        .collect()
+}
+
+/// Compares both ways and says which field of which frame differs.
+fn assert_same_analysis(file: &Path, what: &str) -> Vec<Row> {
+    let theirs = tshark_rows(file);
+    let ours = our_rows(file);
+    let frames: Vec<&String> = ours.iter().map(|r| &r[0]).collect();
+    let want: Vec<&String> = theirs.iter().map(|r| &r[0]).collect();
+    assert_eq!(
+        frames, want,
+        "{what}: frames drawn vs frames tshark sees as TCP"
+    );
+    let names: Vec<&str> = ["frame", "tcp.seq", "tcp.ack", "tcp.len", "tcp.window_size"]
+        .into_iter()
+        .chain(FLAGS)
+        .chain(["tcp.analysis.ack_rtt (us)"])
+        .collect();
+    for (o, t) in ours.iter().zip(&theirs) {
+        for (k, name) in names.iter().enumerate() {
+            assert_eq!(
+                o[k], t[k],
+                "{what}: frame #{} {name}: ours {:?}, tshark {:?}\nours   {o:?}\ntshark {t:?}",
+                o[0], o[k], t[k]
+            );
+        }
+    }
+    ours
+}
+
+#[test]
+fn the_demo_analysis_equals_tsharks() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("analysis-demo");
+    demo(&dir.0, "d.pcapng", &["--quiet"]);
+    let rows = assert_same_analysis(&dir.path("d.pcapng"), "demo");
+    assert!(rows.len() > 30);
+    assert!(
+        rows.iter().any(|r| !r[r.len() - 1].is_empty()),
+        "no ACK RTT"
+    );
+}
+
+#[test]
+fn the_small_window_demo_has_tsharks_zero_windows_and_window_updates() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("analysis-window");
+    demo(&dir.0, "w.pcapng", &["--quiet", "--window", "1024"]);
+    let rows = assert_same_analysis(&dir.path("w.pcapng"), "demo --window 1024");
+    let count = |k: usize| rows.iter().filter(|r| r[k] == "1").count();
+    assert_eq!(count(5 + 5), 3, "three zero windows");
+    assert_eq!(count(5 + 7), 3, "three window updates");
+}
+
+/// A hand-made raw-IP capture of one connection that shows every kind: data lost on the way
+/// (a hole), three duplicate ACKs, a fast retransmission, an RTO retransmission, an
+/// out-of-order segment, a zero window, a zero-window probe, a window update and a keep-alive.
+fn every_kind() -> Vec<Frame> {
+    const SYN: u8 = 0x02;
+    const ACK: u8 = 0x10;
+    const FIN: u8 = 0x01;
+    let (c, s) = (0x0a00_0002u32, 0x0a00_0001u32);
+    let mut frames = Vec::new();
+    let mut at =
+        |ms: u64, from_client: bool, seq: u32, ack: u32, flags: u8, win: u16, len: usize| {
+            let (src, dst, sp, dp) = if from_client {
+                (c, s, 40000u16, 21u16)
+            } else {
+                (s, c, 21, 40000)
+            };
+            let mut p = vec![0x45, 0];
+            p.extend_from_slice(&((40 + len) as u16).to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 0, 64, 6, 0, 0]);
+            p.extend_from_slice(&src.to_be_bytes());
+            p.extend_from_slice(&dst.to_be_bytes());
+            p.extend_from_slice(&sp.to_be_bytes());
+            p.extend_from_slice(&dp.to_be_bytes());
+            p.extend_from_slice(&seq.to_be_bytes());
+            p.extend_from_slice(&ack.to_be_bytes());
+            p.extend_from_slice(&[0x50, flags]);
+            p.extend_from_slice(&win.to_be_bytes());
+            p.extend_from_slice(&[0, 0, 0, 0]);
+            p.extend(std::iter::repeat_n(b'x', len));
+            let n = frames.len() as u32 + 1;
+            frames.push(Frame {
+                number: n,
+                time: Duration::from_secs(1_000) + Duration::from_millis(ms),
+                link: LinkType::RawIp,
+                data: p,
+                comment: None,
+            });
+        };
+    let (ci, si) = (1000u32, 5000u32);
+    at(0, true, ci, 0, SYN, 8192, 0);
+    at(10, false, si, ci + 1, SYN | ACK, 8192, 0);
+    at(20, true, ci + 1, si + 1, ACK, 8192, 0);
+    // the server sends 4 x 100 bytes; the first is lost before the tap
+    let d = si + 1;
+    at(30, false, d + 100, ci + 1, ACK, 8192, 100); // hole before it
+    at(31, false, d + 200, ci + 1, ACK, 8192, 100);
+    at(32, false, d + 300, ci + 1, ACK, 8192, 100);
+    at(40, true, ci + 1, d, ACK, 8192, 0); // ACK (not a dup yet)
+    at(41, true, ci + 1, d, ACK, 8192, 0); // dup #1
+    at(42, true, ci + 1, d, ACK, 8192, 0); // dup #2
+    at(43, false, d, ci + 1, ACK, 8192, 100); // fast retransmission
+    at(500, false, d + 100, ci + 1, ACK, 8192, 100); // retransmission by timeout
+    at(50, true, ci + 1, d + 400, ACK, 8192, 0);
+    at(2000, false, d + 300, ci + 1, ACK, 8192, 100); // RTO retransmission (spurious: acked)
+    at(2010, false, d + 400, ci + 1, ACK, 8192, 100);
+    at(2011, false, d + 600, ci + 1, ACK, 8192, 100); // hole
+    at(2012, false, d + 500, ci + 1, ACK, 8192, 100); // out of order (fills it)
+    at(2020, true, ci + 1, d + 700, ACK, 0, 0); // zero window
+    at(2500, false, d + 700, ci + 1, ACK, 8192, 1); // zero-window probe
+    at(2510, true, ci + 1, d + 700, ACK, 0, 0); // probe ACK
+    at(2600, true, ci + 1, d + 700, ACK, 4096, 0); // window update
+    at(9000, true, ci, d + 700, ACK, 4096, 0); // keep-alive (seq one below next)
+    at(9010, false, d + 700, ci + 1, ACK, 8192, 0);
+    at(9100, false, d + 700, ci + 1, FIN | ACK, 8192, 0);
+    at(9110, true, ci + 1, d + 701, FIN | ACK, 4096, 0);
+    at(9120, false, d + 701, ci + 2, ACK, 8192, 0);
+    frames
+}
+
+/// A classic pcap (raw IP, microseconds) of `frames`.
+pub fn raw_pcap(frames: &[Frame]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(&0xa1b2_c3d4u32.to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&4u16.to_le_bytes());
+    for word in [0u32, 0, 65_535, 101] {
+        out.extend_from_slice(&word.to_le_bytes());
+    }
+    for f in frames {
+        let len = f.data.len() as u32;
+        for word in [f.time.as_secs() as u32, f.time.subsec_micros(), len, len] {
+            out.extend_from_slice(&word.to_le_bytes());
+        }
+        out.extend_from_slice(&f.data);
+    }
+    out
+}
+
+#[test]
+fn every_kind_is_called_what_tshark_calls_it() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("analysis-kinds");
+    let file = dir.path("kinds.pcap");
+    std::fs::write(&file, raw_pcap(&every_kind())).unwrap();
+    let rows = assert_same_analysis(&file, "hand-made capture");
+    // Every compared verdict occurs at least once, so the comparison cannot pass vacuously.
+    for (k, name) in FLAGS.iter().enumerate() {
+        if *name == "tcp.analysis.window_full" {
+            continue;
+        }
+        assert!(
+            rows.iter().any(|r| !r[5 + k].is_empty()),
+            "the hand-made capture has no {name}"
+        );
+    }
+    assert!(
+        rows.iter()
+            .any(|r| r[5] == "1" && r[6].is_empty() && r[7].is_empty()),
+        "no plain retransmission"
+    );
+}

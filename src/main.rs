@@ -222,6 +222,15 @@ struct LadderArgs {
     /// Show raw sequence and acknowledgement numbers instead of relative ones.
     #[arg(long)]
     absolute: bool,
+    /// All connections in one time-ordered ladder, each arrow tagged with its connection.
+    #[arg(long)]
+    timeline: bool,
+    /// One line per segment: no notes, filters or comments.
+    #[arg(long)]
+    brief: bool,
+    /// Only the connections with this port, or the N-th connection (`#N` always means N-th).
+    #[arg(long, value_name = "PORT|N")]
+    conn: Option<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -364,14 +373,35 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
 }
 
 fn run_ladder(args: LadderArgs) -> Result<(), String> {
-    let frames = trace::read_capture(&args.file).map_err(|e| e.to_string())?;
-    let ladder = trace::render(
-        &frames,
-        &LadderOptions {
-            absolute: args.absolute,
-        },
-    );
-    print_out(&ladder)
+    let (frames, cut) = trace::read_capture_partial(&args.file).map_err(|e| e.to_string())?;
+    let a = trace::analyze(&frames);
+    let conn = match &args.conn {
+        Some(text) => Some(trace::ConnPick::parse(text, &a)?),
+        None => None,
+    };
+    let opts = LadderOptions {
+        absolute: args.absolute,
+        timeline: args.timeline,
+        brief: args.brief,
+        conn,
+    };
+    let mut ladder = trace::ladder::render_analysis(&a, &opts);
+    // A cut file (a capture still being written, `head -c`): draw the complete frames, as
+    // tshark does, say where it was cut, and still fail.
+    let said = cut.map(|e| {
+        format!(
+            "capture cut: {e}; the {} complete frames before the cut are drawn",
+            frames.len()
+        )
+    });
+    if let Some(said) = &said {
+        ladder.push_str(&format!("\n{said}\n"));
+    }
+    print_out(&ladder)?;
+    match said {
+        Some(said) => Err(said),
+        None => Ok(()),
+    }
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.

@@ -309,3 +309,96 @@ fn every_kind_is_called_what_tshark_calls_it() {
         "no plain retransmission"
     );
 }
+
+/// `smolftp ladder ARGS` in `dir`: its standard output.
+fn ladder(dir: &Scratch, args: &[&str]) -> String {
+    let out = common::smolftp(&dir.0, &[&["ladder"][..], args].concat());
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).expect("utf-8")
+}
+
+/// The frame numbers of the arrow lines of a ladder, in order.
+fn arrow_frames(text: &str) -> Vec<u32> {
+    text.lines()
+        .filter(|l| l.contains("--") && l.trim_start().starts_with('#'))
+        .filter_map(|l| l.trim_start()[1..].split_whitespace().next()?.parse().ok())
+        .collect()
+}
+
+#[test]
+fn timeline_brief_and_conn_views() {
+    let dir = Scratch::new("ladder-views");
+    demo(&dir.0, "w.pcapng", &["--quiet", "--window", "1024"]);
+    let n = trace::read_capture(&dir.path("w.pcapng")).unwrap().len() as u32;
+    // The timeline: every frame once, in time order, each tagged with its connection.
+    let t = ladder(&dir, &["w.pcapng", "--timeline"]);
+    assert_eq!(arrow_frames(&t), (1..=n).collect::<Vec<_>>());
+    assert!(
+        t.contains("  D3   data 10.0.0.1:20 -> 10.0.0.2:5002, for RETR readme.txt"),
+        "{t}"
+    );
+    assert!(t.contains(" C1   :21    <--- DATA"), "{t}");
+    assert!(t.contains("        ftp: \"USER anonymous\""), "{t}");
+    assert!(
+        t.contains("[ZERO WINDOW] ACK") && t.contains("[WINDOW UPDATE] ACK"),
+        "{t}"
+    );
+    // The 150 and the 226 that share a segment are both shown.
+    assert!(
+        t.contains("ftp: \"150 Opening BINARY mode data connection ...\"\n        ftp: \"226 Transfer complete.\""),
+        "{t}"
+    );
+    // Brief: one line per segment, no filters, notes or comments.
+    let b = ladder(&dir, &["w.pcapng", "--timeline", "--brief"]);
+    assert_eq!(arrow_frames(&b), (1..=n).collect::<Vec<_>>());
+    assert!(!b.contains("filter:") && !b.contains("note:") && !b.contains("comment:"));
+    let per_conn = ladder(&dir, &["w.pcapng", "--brief"]);
+    assert_eq!(arrow_frames(&per_conn).len(), n as usize);
+    assert!(!per_conn.contains("filter:") && !per_conn.contains("note:"));
+    // --conn by port and by number pick the same data connection.
+    let by_port = ladder(&dir, &["w.pcapng", "--conn", "5002", "--brief"]);
+    let by_n = ladder(&dir, &["w.pcapng", "--conn", "3", "--brief"]);
+    assert_eq!(
+        by_port.lines().skip(3).collect::<Vec<_>>(),
+        by_n.lines().skip(3).collect::<Vec<_>>()
+    );
+    let frames = arrow_frames(&by_port);
+    assert!(frames.len() > 10 && !frames.contains(&1), "{by_port}");
+    assert!(by_port.contains("=== data connection 10.0.0.1:20 -> 10.0.0.2:5002"));
+    assert!(!by_port.contains("=== control"));
+    let o = common::smolftp(&dir.0, &["ladder", "w.pcapng", "--conn", "9999"]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--conn 9999"));
+}
+
+#[test]
+fn every_timeline_filter_selects_exactly_its_frame_in_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("ladder-timeline-filters");
+    demo(&dir.0, "w.pcapng", &["--quiet", "--window", "1024"]);
+    let t = ladder(&dir, &["w.pcapng", "--timeline"]);
+    let mut frame = None;
+    let mut checked = 0;
+    for line in t.lines() {
+        if line.contains("--") && line.trim_start().starts_with('#') {
+            frame = arrow_frames(line).first().copied();
+        } else if let Some(f) = line.trim_start().strip_prefix("filter: ") {
+            let out = Command::new("tshark")
+                .arg("-r")
+                .arg(dir.path("w.pcapng"))
+                .args(["-Y", f, "-T", "fields", "-e", "frame.number"])
+                .output()
+                .expect("tshark");
+            let got = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            assert_eq!(Some(got), frame.take().map(|n| n.to_string()), "{f}");
+            checked += 1;
+        }
+    }
+    assert_eq!(checked, arrow_frames(&t).len());
+}

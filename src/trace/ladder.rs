@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::classify::{Analysis, Connection, Entry, Phase, SegmentKind, analyze};
 use super::filter::wireshark_filter;
-use super::ftptext::{Opening, first_line, openings};
+use super::ftptext::{Opening, ftp_lines, openings};
 use super::read::Frame;
 
 /// How to draw the ladder.
@@ -22,6 +22,64 @@ pub struct LadderOptions {
     /// Show raw sequence/acknowledgment numbers (and `tcp.seq_raw` in filters) instead of
     /// Wireshark's relative ones.
     pub absolute: bool,
+    /// All connections in one time-ordered ladder, each arrow tagged with its connection,
+    /// instead of one connection after another.
+    pub timeline: bool,
+    /// One line per segment: no notes, filters, comments or FTP lines of their own.
+    pub brief: bool,
+    /// Draw only the connections this picks (see [`ConnPick`]).
+    pub conn: Option<ConnPick>,
+}
+
+/// Which connections `--conn` draws.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnPick {
+    /// Those with this port at either end.
+    Port(u16),
+    /// The n-th connection (1-based, in order of first frame).
+    Nth(usize),
+}
+
+impl ConnPick {
+    /// Parses `PORT|N` against the capture: a number that is a port of some connection picks
+    /// by port, else (from 1 up to the number of connections) the n-th connection; `#N`
+    /// always means the n-th. An error names what was wrong.
+    pub fn parse(text: &str, a: &Analysis) -> Result<ConnPick, String> {
+        let (nth_only, digits) = match text.strip_prefix('#') {
+            Some(rest) => (true, rest),
+            None => (false, text),
+        };
+        let n: u64 = digits
+            .parse()
+            .map_err(|_| format!("--conn {text}: expected a port or a connection number"))?;
+        let has_port = |p: u64| {
+            a.connections
+                .iter()
+                .any(|c| u64::from(c.initiator.port()) == p || u64::from(c.responder.port()) == p)
+        };
+        if !nth_only && has_port(n) {
+            return Ok(ConnPick::Port(n as u16));
+        }
+        match usize::try_from(n) {
+            Ok(k) if (1..=a.connections.len()).contains(&k) => Ok(ConnPick::Nth(k)),
+            _ => Err(format!(
+                "--conn {text}: no connection uses port {n} and there are {} connections \
+                 (numbered from 1)",
+                a.connections.len()
+            )),
+        }
+    }
+
+    /// True if connection `index` (0-based) of `a` is picked.
+    pub fn picks(&self, a: &Analysis, index: usize) -> bool {
+        match *self {
+            ConnPick::Nth(k) => index + 1 == k,
+            ConnPick::Port(p) => a
+                .connections
+                .get(index)
+                .is_some_and(|c| c.initiator.port() == p || c.responder.port() == p),
+        }
+    }
 }
 
 const PREFIX: usize = 19;
@@ -79,8 +137,27 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
     );
     let opens = openings(a);
     let views = views(a, &opens);
+    let picked = |ci: usize| opts.conn.is_none_or(|p| p.picks(a, ci));
+    if let Some(p) = opts.conn {
+        let _ = writeln!(
+            out,
+            "showing {}",
+            match p {
+                ConnPick::Port(port) => format!("the connections with port {port}"),
+                ConnPick::Nth(k) => format!("connection {k}"),
+            }
+        );
+    }
+    if opts.timeline {
+        timeline::draw(&mut out, a, &views, &opens, opts, &picked);
+        summary(&mut out, a, &views, &picked);
+        return out;
+    }
     let mut last_pair = None;
     for (ci, v) in views.iter().enumerate() {
+        if !picked(ci) {
+            continue;
+        }
         let pair = (v.left.ip(), v.right.ip(), v.ftp);
         if last_pair != Some(pair) {
             host_header(&mut out, v);
@@ -88,7 +165,7 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
         }
         draw_connection(&mut out, a, v, ci, &opens, opts);
     }
-    summary(&mut out, a, &views);
+    summary(&mut out, a, &views, &picked);
     out
 }
 
@@ -237,24 +314,20 @@ fn draw_connection(
             let _ = writeln!(out, "-- {} --", e.phase.name());
             phase = Some(e.phase);
         }
-        let l2r = s.src == v.left;
-        let (seq, ack) = if opts.absolute {
-            (s.seq, s.ack)
-        } else {
-            (e.rel_seq, e.rel_ack)
-        };
         let _ = writeln!(
             out,
-            "{:>6} {:>10}  {:<PORT$}{}  {:<PORT$} seq={seq} ack={ack} len={}",
+            "{:>6} {:>10}  {}",
             format!("#{}", e.frame),
             secs(e.time.saturating_sub(a.start)),
-            format!(":{}", v.left.port()),
-            arrow(e.kind.label(s), l2r),
-            format!(":{}", v.right.port()),
-            s.len()
+            timeline::arrow_and_numbers(v, e, opts)
         );
+        if opts.brief {
+            continue;
+        }
         if v.role == Role::Control && !s.is_empty() && e.kind != SegmentKind::KeepAlive {
-            let _ = writeln!(out, "        ftp: {}", first_line(&s.payload));
+            for line in ftp_lines(&s.payload) {
+                let _ = writeln!(out, "        ftp: {line}");
+            }
         }
         let _ = writeln!(
             out,
@@ -268,6 +341,9 @@ fn draw_connection(
         if !s.is_empty() {
             data_from.insert(s.src);
         }
+    }
+    if opts.brief {
+        return;
     }
     if let Some(text) = release_note(a, c) {
         note(out, &text);
@@ -283,7 +359,10 @@ fn entry_notes(
 ) {
     let s = &e.segment;
     let c = v.conn;
-    if e.kind == SegmentKind::Syn && s.src.port() == 20 && s.src == c.initiator {
+    // Active mode: the FTP server (drawn on the left) opens a data connection, from port 20
+    // or whatever its data source port is.
+    if e.kind == SegmentKind::Syn && v.role == Role::Data && s.src == v.left && s.src == c.initiator
+    {
         let named = match v.opening {
             Some(o) if o.announce.to_ascii_uppercase().starts_with("PORT") => "named in PORT",
             Some(_) => "announced",
@@ -292,8 +371,9 @@ fn entry_notes(
         note(
             out,
             &format!(
-                "active mode: the FTP server opens the data connection from its port 20 to the \
+                "active mode: the FTP server opens the data connection from its port {} to the \
                  port the client {named} ({}).",
+                s.src.port(),
                 s.dst.port()
             ),
         );
@@ -382,7 +462,7 @@ fn release_note(a: &Analysis, c: &Connection) -> Option<String> {
     Some(format!("{text}{tail}"))
 }
 
-fn summary(out: &mut String, a: &Analysis, views: &[View]) {
+fn summary(out: &mut String, a: &Analysis, views: &[View], picked: &dyn Fn(usize) -> bool) {
     let _ = writeln!(
         out,
         "\nsummary: {} frames, {} TCP segments, {} connections",
@@ -390,7 +470,10 @@ fn summary(out: &mut String, a: &Analysis, views: &[View]) {
         a.entries.len(),
         a.connections.len()
     );
-    for v in views {
+    for (ci, v) in views.iter().enumerate() {
+        if !picked(ci) {
+            continue;
+        }
         let c = v.conn;
         let bytes = |from: SocketAddr| -> usize {
             c.entries
@@ -430,6 +513,8 @@ fn summary(out: &mut String, a: &Analysis, views: &[View]) {
         );
     }
 }
+
+mod timeline;
 
 #[cfg(test)]
 mod tests;

@@ -213,6 +213,9 @@ struct DemoArgs {
     /// Do not print the ladder.
     #[arg(long, short)]
     quiet: bool,
+    /// Also draw the ladder as an SVG picture into this file.
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -231,6 +234,12 @@ struct LadderArgs {
     /// Only the connections with this port, or the N-th connection (`#N` always means N-th).
     #[arg(long, value_name = "PORT|N")]
     conn: Option<String>,
+    /// Write the ladder as an SVG picture to this file (instead of printing the text).
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
+    /// Write the ladder as one self-contained HTML page to this file.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -356,7 +365,16 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         root: args.root,
         file: args.file,
     };
+    if args.svg.is_some() && opts.out == std::path::Path::new("-") {
+        return Err("--svg needs the capture in a file: give -o FILE instead of -o -".into());
+    }
     let report = demo::run(&opts)?;
+    if let Some(svg) = &args.svg {
+        let frames = trace::read_capture(&opts.out).map_err(|e| e.to_string())?;
+        let title = format!("smolftp demo: {}", opts.out.display());
+        let a = trace::analyze(&frames);
+        write_pictures(&a, &LadderOptions::default(), &title, Some(svg), None)?;
+    }
     // With `-o -` standard output carries the capture.
     if !args.quiet && opts.out != std::path::Path::new("-") {
         print_out(&report.ladder)?;
@@ -385,7 +403,13 @@ fn run_ladder(args: LadderArgs) -> Result<(), String> {
         brief: args.brief,
         conn,
     };
-    let mut ladder = trace::ladder::render_analysis(&a, &opts);
+    let title = format!("smolftp ladder: {}", args.file.display());
+    let pictures = write_pictures(&a, &opts, &title, args.svg.as_deref(), args.html.as_deref())?;
+    let mut ladder = if pictures {
+        String::new()
+    } else {
+        trace::ladder::render_analysis(&a, &opts)
+    };
     // A cut file (a capture still being written, `head -c`): draw the complete frames, as
     // tshark does, say where it was cut, and still fail.
     let said = cut.map(|e| {
@@ -402,6 +426,28 @@ fn run_ladder(args: LadderArgs) -> Result<(), String> {
         Some(said) => Err(said),
         None => Ok(()),
     }
+}
+
+/// Writes the SVG and HTML ladders that were asked for; true if any was.
+fn write_pictures(
+    a: &trace::Analysis,
+    opts: &LadderOptions,
+    title: &str,
+    svg: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<bool, String> {
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("smolftp: wrote {}", path.display());
+        Ok::<(), String>(())
+    };
+    if let Some(path) = svg {
+        write(path, trace::ladder::svg::ladder_svg(a, opts, title))?;
+    }
+    if let Some(path) = html {
+        write(path, trace::ladder::svg::ladder_html(a, opts, title))?;
+    }
+    Ok(svg.is_some() || html.is_some())
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.

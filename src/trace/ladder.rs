@@ -514,6 +514,7 @@ fn summary(out: &mut String, a: &Analysis, views: &[View], picked: &dyn Fn(usize
     }
 }
 
+pub mod svg;
 mod timeline;
 
 #[cfg(test)]

@@ -42,6 +42,8 @@ enum Command {
     Server(ServerArgs),
     /// FTP client on a smoltcp host on a TUN device: run COMMANDs, or open an ftp> shell.
     Client(ClientArgs),
+    /// Draw a connection of a capture as a time-sequence graph, and its cwnd from a stack log.
+    Graph(GraphArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -243,6 +245,24 @@ struct LadderArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct GraphArgs {
+    /// A pcap or pcapng file of raw IP, Ethernet or Linux cooked frames.
+    file: PathBuf,
+    /// Write the Stevens time-sequence graph (data, ACKs, receive window) to this SVG file.
+    #[arg(long, value_name = "OUT.svg")]
+    time_sequence: Option<PathBuf>,
+    /// The connection to draw: its port or its number (`#N`); default the largest transfer.
+    #[arg(long, value_name = "PORT|N")]
+    conn: Option<String>,
+    /// The stack log (JSON Lines) our stack wrote for this capture.
+    #[arg(long, value_name = "LOG")]
+    stack_log: Option<PathBuf>,
+    /// Write cwnd, ssthresh and bytes in flight over time to this SVG file (needs --stack-log).
+    #[arg(long, value_name = "OUT.svg", requires = "stack_log")]
+    cwnd: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// Size of the file to transfer, MiB.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -327,6 +347,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => run_demo(args),
         Command::Ladder(args) => run_ladder(args),
+        Command::Graph(args) => run_graph(args),
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),
@@ -426,6 +447,34 @@ fn run_ladder(args: LadderArgs) -> Result<(), String> {
         Some(said) => Err(said),
         None => Ok(()),
     }
+}
+
+fn run_graph(args: GraphArgs) -> Result<(), String> {
+    if args.time_sequence.is_none() && args.cwnd.is_none() {
+        return Err("nothing to draw: give --time-sequence OUT.svg and/or --cwnd OUT.svg".into());
+    }
+    let frames = trace::read_capture(&args.file).map_err(|e| e.to_string())?;
+    let a = trace::analyze(&frames);
+    let pick = match &args.conn {
+        Some(text) => Some(trace::ConnPick::parse(text, &a)?),
+        None => None,
+    };
+    let c = trace::graph::pick_connection(&a, pick)?;
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("smolftp: wrote {}", path.display());
+        Ok::<(), String>(())
+    };
+    if let Some(out) = &args.time_sequence {
+        write(out, trace::graph::time_sequence_svg(&a, c))?;
+    }
+    if let (Some(out), Some(log)) = (&args.cwnd, &args.stack_log) {
+        let text = std::fs::read_to_string(log)
+            .map_err(|e| format!("cannot read the stack log {}: {e}", log.display()))?;
+        let records = trace::stacklog::parse_stack_log(&log.display().to_string(), &text)?;
+        write(out, trace::graph::cwnd_svg(&records, &a, c)?)?;
+    }
+    Ok(())
 }
 
 /// Writes the SVG and HTML ladders that were asked for; true if any was.

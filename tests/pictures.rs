@@ -180,3 +180,213 @@ fn chromium_renders_the_demo_svg() {
         "data (green) and control (blue) arrows: {green} {blue}"
     );
 }
+
+/// `(frame, t, seq, len)` of each `<g class="seg">` of a time-sequence graph, from its title.
+fn segments(svg: &str) -> Vec<(u32, f64, u64, u64)> {
+    let doc = roxmltree::Document::parse(svg).expect("well-formed XML");
+    doc.descendants()
+        .filter(|n| n.has_tag_name("g") && n.attribute("class") == Some("seg"))
+        .map(|g| {
+            let title = g.children().find(|c| c.has_tag_name("title")).unwrap();
+            let text = title.text().unwrap();
+            let mut words = text.split_whitespace();
+            let frame = words.next().unwrap()[1..].parse().unwrap();
+            let mut field = |name: &str| {
+                words
+                    .next()
+                    .and_then(|w| w.strip_prefix(name))
+                    .unwrap_or_else(|| panic!("{name} in {text}"))
+                    .to_string()
+            };
+            let t = field("t=").parse().unwrap();
+            let seq = field("seq=").parse().unwrap();
+            let len = field("len=").parse().unwrap();
+            (frame, t, seq, len)
+        })
+        .collect()
+}
+
+/// The same for tshark: the segments carrying data, SYN or FIN from `src` port to `dst`.
+fn tshark_segments(file: &Path, src: u16, dst: u16) -> Vec<(u32, f64, u64, u64)> {
+    let filter = format!(
+        "tcp.srcport == {src} && tcp.dstport == {dst} && (tcp.len > 0 || tcp.flags.syn == 1 || tcp.flags.fin == 1)"
+    );
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(file)
+        .args(["-Y", &filter, "-T", "fields", "-E", "separator=|"])
+        .args([
+            "-e",
+            "frame.number",
+            "-e",
+            "frame.time_relative",
+            "-e",
+            "tcp.seq",
+            "-e",
+            "tcp.len",
+        ])
+        .output()
+        .expect("tshark");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| {
+            let f: Vec<&str> = l.split('|').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                f[3].parse().unwrap(),
+            )
+        })
+        .collect()
+}
+
+#[test]
+fn the_time_sequence_points_are_tsharks() {
+    if !have("tshark", "--version") {
+        return;
+    }
+    let dir = Scratch::new("pictures-tsg");
+    demo(&dir.0, "w.pcapng", &["--quiet", "--window", "1024"]);
+    // By default the largest transfer: RETR on 20 -> 5002; --conn picks the listing.
+    for (args, dst) in [(&[][..], 5002), (&["--conn", "5001"][..], 5001)] {
+        let o = common::smolftp(
+            &dir.0,
+            &[
+                &["graph", "w.pcapng", "--time-sequence", "ts.svg"][..],
+                args,
+            ]
+            .concat(),
+        );
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        let svg = std::fs::read_to_string(dir.path("ts.svg")).unwrap();
+        let ours = segments(&svg);
+        let theirs = tshark_segments(&dir.path("w.pcapng"), 20, dst);
+        assert!(ours.len() >= 3, "{ours:?}");
+        assert_eq!(ours.len(), theirs.len());
+        for (o, t) in ours.iter().zip(&theirs) {
+            assert_eq!((o.0, o.2, o.3), (t.0, t.2, t.3));
+            assert!((o.1 - t.1).abs() < 1e-6, "{o:?} {t:?}");
+        }
+        assert!(svg.contains("<path id=\"acks\"") && svg.contains("<path id=\"rwnd\""));
+    }
+}
+
+#[test]
+fn the_cwnd_curve_is_the_stack_logs() {
+    let dir = Scratch::new("pictures-cwnd");
+    demo(&dir.0, "d.pcapng", &["--quiet"]);
+    // A stack log written by hand in the team's format (the stack's own writer is another
+    // branch): slow start, a fast recovery, an RTO, congestion avoidance, for 20 -> 5002, and
+    // one record of another connection that must not be drawn.
+    let mut log = String::new();
+    let rows = [
+        (0.0290, 2048, None, 0, false, 0, "SYN"),
+        (0.0310, 2048, None, 1024, false, 0, "new data"),
+        (0.0320, 3072, None, 2048, false, 0, "new data"),
+        (0.0330, 1536, Some(1536), 1024, true, 0, "fast retransmit"),
+        (0.0340, 1024, Some(1536), 0, false, 1, "RTO retransmission"),
+        (0.0350, 1600, Some(1536), 614, false, 0, "new data"),
+        (0.0390, 1700, Some(1536), 0, false, 0, "ACK of FIN"),
+    ];
+    for (t, cwnd, ssthresh, inflight, recovery, backoff, reason) in rows {
+        let ss = ssthresh.map_or("null".to_string(), |s: u32| s.to_string());
+        log.push_str(&format!(
+            "{{\"t\":{t},\"frame\":null,\"src\":\"10.0.0.1:20\",\"dst\":\"10.0.0.2:5002\",\"state\":\"ESTABLISHED\",\"cwnd\":{cwnd},\"ssthresh\":{ss},\"srtt_ms\":2.0,\"rttvar_ms\":1.0,\"rto_ms\":1000,\"backoff\":{backoff},\"inflight\":{inflight},\"rwnd\":65535,\"adv_wnd\":65535,\"dup_acks\":0,\"recovery\":{recovery},\"reason\":\"{reason}\"}}\n"
+        ));
+    }
+    log.push_str("{\"t\":0.01,\"frame\":12,\"src\":\"10.0.0.1:20\",\"dst\":\"10.0.0.2:5001\",\"cwnd\":99999,\"ssthresh\":null,\"inflight\":0}\n");
+    std::fs::write(dir.path("stack.jsonl"), log).unwrap();
+    if let Some(keep) = std::env::var_os("SMOLFTP_KEEP_PICTURES") {
+        std::fs::copy(
+            dir.path("stack.jsonl"),
+            Path::new(&keep).join("stack.jsonl"),
+        )
+        .unwrap();
+        std::fs::copy(
+            dir.path("d.pcapng"),
+            Path::new(&keep).join("cwnd-demo.pcapng"),
+        )
+        .unwrap();
+    }
+    let o = common::smolftp(
+        &dir.0,
+        &[
+            "graph",
+            "d.pcapng",
+            "--stack-log",
+            "stack.jsonl",
+            "--cwnd",
+            "cwnd.svg",
+        ],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(dir.path("cwnd.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).expect("well-formed XML");
+    let points: Vec<(f64, u32)> = doc
+        .descendants()
+        .find(|n| n.attribute("id") == Some("cwnd-points"))
+        .expect("cwnd points")
+        .children()
+        .filter(|c| c.has_tag_name("circle"))
+        .map(|c| {
+            let title = c.children().find(|t| t.has_tag_name("title")).unwrap();
+            let text = title.text().unwrap();
+            let mut w = text.split_whitespace();
+            let t = w
+                .next()
+                .unwrap()
+                .strip_prefix("t=")
+                .unwrap()
+                .parse()
+                .unwrap();
+            let cwnd = w
+                .next()
+                .unwrap()
+                .strip_prefix("cwnd=")
+                .unwrap()
+                .parse()
+                .unwrap();
+            (t, cwnd)
+        })
+        .collect();
+    let want: Vec<(f64, u32)> = rows.iter().map(|r| (r.0, r.1)).collect();
+    assert_eq!(points, want);
+    let phases: Vec<&str> = doc
+        .descendants()
+        .filter(|n| n.attribute("class") == Some("phase"))
+        .filter_map(|n| n.children().find(|t| t.has_tag_name("title"))?.text())
+        .collect();
+    assert_eq!(
+        phases,
+        // after the RTO cwnd (1024) is below ssthresh (1536): slow start again
+        [
+            "slow start",
+            "fast recovery",
+            "slow start",
+            "congestion avoidance"
+        ],
+        "the shaded phases in order"
+    );
+    assert_eq!(svg.matches("class=\"rto\"").count(), 1);
+    // The connection must be in the log, else an error says what the log holds.
+    let o = common::smolftp(
+        &dir.0,
+        &[
+            "graph",
+            "d.pcapng",
+            "--conn",
+            "21",
+            "--stack-log",
+            "stack.jsonl",
+            "--cwnd",
+            "x.svg",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no records of") && err.contains("10.0.0.1:20 -> 10.0.0.2:5002"),
+        "{err}"
+    );
+}

@@ -153,7 +153,7 @@ impl Plot {
     }
 }
 
-/// Tick values between `lo` and `hi`: multiples of 1, 2 or 5 times a power of ten, 4 to 10 of
+/// Tick values between `lo` and `hi`: multiples of 1, 2 or 5 times a power of ten, 3 to 9 of
 /// them.
 pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let span = hi - lo;
@@ -165,7 +165,7 @@ pub fn ticks(lo: f64, hi: f64) -> Vec<f64> {
     let step = [1.0, 2.0, 5.0, 10.0]
         .into_iter()
         .map(|m| m * mag)
-        .find(|s| span / s <= 10.0)
+        .find(|s| span / s <= 8.0)
         .unwrap_or(10.0 * mag);
     let first = (lo / step).ceil() as i64;
     let last = (hi / step).floor() as i64;

@@ -551,5 +551,41 @@ fn kernel_captures_of_vsftpd_and_curl_read_as_in_tshark() {
             "{text}"
         );
         assert!(text.contains("for RETR readme.txt"), "{text}");
+        // The time-sequence graph of a tcpdump capture: by default the download, one bar per
+        // data segment tshark sees on that connection.
+        let svg_name = format!("{tag}-ts.svg");
+        let out = common::smolftp(
+            &dir.0,
+            &[
+                "graph",
+                &format!("{tag}.pcap"),
+                "--time-sequence",
+                &svg_name,
+            ],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let svg = std::fs::read_to_string(dir.path(&svg_name)).unwrap();
+        let port: u16 = svg
+            .split("time-sequence graph: 10.9.0.1:20 -&gt; 10.9.0.2:")
+            .nth(1)
+            .and_then(|rest| rest.split('<').next())
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("{tag}: the graph is not of the download: {svg}"));
+        let filter = format!(
+            "tcp.srcport == 20 && tcp.dstport == {port} && (tcp.len > 0 || tcp.flags.syn == 1 || tcp.flags.fin == 1)"
+        );
+        let want = Command::new("tshark")
+            .arg("-r")
+            .arg(&file)
+            .args(["-Y", &filter, "-T", "fields", "-e", "frame.number"])
+            .output()
+            .expect("tshark");
+        let want = String::from_utf8_lossy(&want.stdout).lines().count();
+        assert_eq!(svg.matches("<g class=\"seg\">").count(), want, "{tag}");
+        assert!(want > 3, "{tag}: {want}");
     }
 }

@@ -89,3 +89,34 @@ fn html_pages_hold_every_frame_once_and_need_nothing_else() {
     assert!(html.starts_with("<!DOCTYPE html>"));
     assert!(!html.contains("<script") && !html.contains("src=") && !html.contains("href="));
 }
+
+#[test]
+fn a_long_session_keeps_its_row_height_and_pages_in_html() {
+    // 7 sessions of 44 frames one after another: 308 frames.
+    let one = ftp_session();
+    let frames: Vec<Frame> = (0..7)
+        .flat_map(|k| one.iter().map(move |p| (k, p)))
+        .enumerate()
+        .map(|(i, (k, p))| Frame {
+            number: i as u32 + 1,
+            time: Duration::from_secs(k * 10) + Duration::from_millis(i as u64),
+            link: LinkType::RawIp,
+            data: p.data.clone(),
+            comment: None,
+        })
+        .collect();
+    let a = analyze(&frames);
+    let svg = ladder_svg(&a, &LadderOptions::default(), "t");
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let h: f64 = doc
+        .root_element()
+        .attribute("height")
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert_eq!(h, (TOP + 308.0 * ROW + 30.0).round());
+    assert_eq!(groups(&svg).len(), 308);
+    let html = ladder_html(&a, &LadderOptions::default(), "t");
+    assert_eq!(html.matches("<svg ").count(), 4);
+    assert!(html.contains("page 4 of 4: frames #301 to #308"), "{html}");
+}

@@ -589,3 +589,53 @@ fn kernel_captures_of_vsftpd_and_curl_read_as_in_tshark() {
         assert!(want > 3, "{tag}: {want}");
     }
 }
+
+#[test]
+fn ipv6_passive_demo_and_captures_without_a_syn_number_as_tshark() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("analysis-v6-rst");
+    demo(&dir.0, "v6.pcapng", &["--quiet", "--ipv6", "--passive"]);
+    assert_same_analysis(&dir.path("v6.pcapng"), "demo --ipv6 --passive");
+    let t = ladder(&dir, &["v6.pcapng", "--timeline"]);
+    assert!(t.contains("[fd00::2]:"), "IPv6 endpoints in brackets: {t}");
+    // A SYN answered by RST+ACK, then a connection whose SYN is not in the capture.
+    let all = every_kind();
+    let syn = all[0].clone();
+    let mut rst = all[1].data.clone();
+    rst[33] = 0x14; // RST+ACK instead of SYN+ACK
+    rst[24..28].copy_from_slice(&0u32.to_be_bytes()); // seq 0, as a stack answering a SYN
+    let mut frames = vec![
+        syn,
+        Frame {
+            data: rst,
+            ..all[1].clone()
+        },
+    ];
+    for (k, f) in all[3..8].iter().enumerate() {
+        let mut f = f.clone();
+        f.number = 3 + k as u32;
+        // Another client port (40000 -> 40064): a connection seen from its middle.
+        let client_port_at = if f.data[20..22] == 40000u16.to_be_bytes() {
+            21
+        } else {
+            23
+        };
+        f.data[client_port_at] ^= 0x40;
+        frames.push(f);
+    }
+    let file = dir.path("rst.pcap");
+    std::fs::write(&file, raw_pcap(&frames)).unwrap();
+    let rows = assert_same_analysis(&file, "RST answering a SYN, no-SYN connection");
+    assert_eq!(
+        &rows[1][1..3],
+        ["1", "1"],
+        "RST+ACK is seq 1 ack 1 in tshark"
+    );
+    let text = ladder(&dir, &["rst.pcap"]);
+    assert!(
+        text.contains("RST+ACK") && text.contains("seq=1 ack=1 len=0"),
+        "{text}"
+    );
+}

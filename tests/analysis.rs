@@ -373,6 +373,15 @@ fn timeline_brief_and_conn_views() {
     assert!(frames.len() > 10 && !frames.contains(&1), "{by_port}");
     assert!(by_port.contains("=== data connection 10.0.0.1:20 -> 10.0.0.2:5002"));
     assert!(!by_port.contains("=== control"));
+    // The active-mode note says so whatever the server's data source port.
+    let other = demo(&dir.0, "p.pcapng", &["--data-source-port", "2020"]);
+    assert_eq!(
+        other
+            .matches("active mode: the FTP server opens the data connection from its port 2020")
+            .count(),
+        2,
+        "{other}"
+    );
     let o = common::smolftp(&dir.0, &["ladder", "w.pcapng", "--conn", "9999"]);
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--conn 9999"));

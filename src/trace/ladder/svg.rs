@@ -26,7 +26,7 @@ use crate::trace::ftptext::{first_line, openings};
 /// Frames per page of the HTML ladder.
 pub const PAGE: usize = 100;
 
-const ROW: f64 = 40.0;
+const ROW: f64 = 46.0;
 const TOP: f64 = 96.0;
 const LEFT_HOST: f64 = 250.0;
 const RIGHT_HOST: f64 = 790.0;
@@ -357,7 +357,7 @@ impl Layout<'_> {
             let _ = writeln!(
                 o,
                 "<text x=\"{mid_x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-style=\"italic\" fill=\"#000000\">{}</text>",
-                mid_y + 12.0,
+                y1 - 16.0,
                 esc(&first_line(&s.payload))
             );
         }
@@ -370,7 +370,7 @@ impl Layout<'_> {
             let _ = writeln!(
                 o,
                 "<text x=\"{mid_x:.1}\" y=\"{:.1}\" text-anchor=\"middle\" font-weight=\"bold\" fill=\"{color}\">{tag}: data connection for {}</text>",
-                mid_y + 12.0,
+                y1 - 16.0,
                 esc(cmd)
             );
         }

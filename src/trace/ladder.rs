@@ -98,7 +98,7 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
         );
     }
     if opts.timeline {
-        timeline::draw(&mut out, a, &views, &opens, opts, &picked);
+        timeline::draw(&mut out, a, &views, opts, &picked);
         summary(&mut out, a, &views, &picked);
         return out;
     }

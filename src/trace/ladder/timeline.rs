@@ -10,7 +10,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    Analysis, Entry, LadderOptions, Opening, PORT, Role, SegmentKind, View, arrow, ftp_lines, secs,
+    Analysis, Entry, LadderOptions, PORT, Role, SegmentKind, View, arrow, ftp_lines, secs,
     wireshark_filter,
 };
 use crate::trace::ftptext::first_line;
@@ -64,7 +64,6 @@ pub(super) fn draw(
     out: &mut String,
     a: &Analysis,
     views: &[View],
-    opens: &[Opening],
     opts: &LadderOptions,
     picked: &dyn Fn(usize) -> bool,
 ) {
@@ -89,7 +88,6 @@ pub(super) fn draw(
         }
         out.push('\n');
     }
-    let _ = opens;
     let mut last_pair = None;
     let mut phases = vec![None; views.len()];
     for (i, e) in a.entries.iter().enumerate() {

@@ -390,3 +390,37 @@ fn the_cwnd_curve_is_the_stack_logs() {
         "{err}"
     );
 }
+
+/// librsvg (GNOME, and what many SVG tools use) draws the same picture: a second renderer
+/// besides Chromium, so nothing Chromium-only slips in.
+#[test]
+fn librsvg_renders_the_demo_svg_too() {
+    if !have("rsvg-convert", "--version") {
+        return;
+    }
+    let dir = Scratch::new("pictures-rsvg");
+    demo(&dir.0, "demo.pcapng", &["--quiet", "--svg", "demo.svg"]);
+    let png = dir.path("demo.png");
+    let out = Command::new("rsvg-convert")
+        .arg("-o")
+        .arg(&png)
+        .arg(dir.path("demo.svg"))
+        .output()
+        .expect("run rsvg-convert");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.path("demo.svg")).unwrap();
+    let doc = roxmltree::Document::parse(&svg).unwrap();
+    let size = |k: &str| -> u32 { doc.root_element().attribute(k).unwrap().parse().unwrap() };
+    let (w, h, pixels, bpp) = decode_png(&png);
+    assert_eq!((w, h), (size("width"), size("height")));
+    let ink = pixels
+        .chunks(bpp)
+        .filter(|p| p[..3].iter().any(|&c| c < 200) && (bpp < 4 || p[3] > 0))
+        .count();
+    let share = ink as f64 / (w * h) as f64;
+    assert!(share > 0.01 && share < 0.5, "ink share {share}");
+}

@@ -27,7 +27,7 @@ use crate::trace::ftptext::{first_line, openings};
 pub const PAGE: usize = 100;
 
 const ROW: f64 = 46.0;
-const TOP: f64 = 96.0;
+const TOP: f64 = 112.0;
 const LEFT_HOST: f64 = 250.0;
 const RIGHT_HOST: f64 = 790.0;
 const LANE: f64 = 30.0;

@@ -324,3 +324,80 @@ fn analyze_segment(
     }
     t
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::classify::analyze;
+    use crate::trace::read::{Frame, LinkType};
+    use crate::trace::testutil::*;
+
+    /// One scripted frame: ms, from the client, seq, ack, flags, window, length, verdicts.
+    type Step = (u64, bool, u32, u32, u8, u16, usize, &'static str);
+
+    /// The hand-made connection of tests/analysis.rs, with the verdicts tshark 4.0 gives each
+    /// frame (checked there against tshark itself; here so that it runs without tshark).
+    #[test]
+    fn verdicts_of_a_connection_with_every_kind() {
+        let (c, s) = (sa("10.0.0.2:40000"), sa("10.0.0.1:21"));
+        let (ci, d) = (1000u32, 5001u32);
+        #[rustfmt::skip]
+        let script: &[Step] = &[
+            (0, true, ci, 0, SYN, 8192, 0, ""),
+            (10, false, d - 1, ci + 1, SYN | ACK, 8192, 0, ""),
+            (20, true, ci + 1, d, ACK, 8192, 0, ""),
+            (30, false, d + 100, ci + 1, ACK, 8192, 100, "PREVIOUS SEGMENT NOT CAPTURED"),
+            (31, false, d + 200, ci + 1, ACK, 8192, 100, ""),
+            (32, false, d + 300, ci + 1, ACK, 8192, 100, ""),
+            (40, true, ci + 1, d, ACK, 8192, 0, "DUP ACK #1"),
+            (41, true, ci + 1, d, ACK, 8192, 0, "DUP ACK #2"),
+            (42, true, ci + 1, d, ACK, 8192, 0, "DUP ACK #3"),
+            (43, false, d, ci + 1, ACK, 8192, 100, "FAST RETRANSMISSION"),
+            (500, false, d + 100, ci + 1, ACK, 8192, 100, "RETRANSMISSION"),
+            (510, true, ci + 1, d + 400, ACK, 8192, 0, ""),
+            (2000, false, d + 300, ci + 1, ACK, 8192, 100, "SPURIOUS RETRANSMISSION"),
+            (2010, false, d + 400, ci + 1, ACK, 8192, 100, ""),
+            (2011, false, d + 600, ci + 1, ACK, 8192, 100, "PREVIOUS SEGMENT NOT CAPTURED"),
+            (2012, false, d + 500, ci + 1, ACK, 8192, 100, "OUT-OF-ORDER"),
+            (2020, true, ci + 1, d + 700, ACK, 0, 0, "ZERO WINDOW"),
+            (2500, false, d + 700, ci + 1, ACK, 8192, 1, "ZERO-WINDOW PROBE"),
+            (2510, true, ci + 1, d + 700, ACK, 0, 0, "ZERO-WINDOW PROBE ACK, ZERO WINDOW"),
+            (2600, true, ci + 1, d + 700, ACK, 4096, 0, "WINDOW UPDATE"),
+            (9000, true, ci, d + 700, ACK, 4096, 0, ""),
+            (9010, false, d + 700, ci + 1, ACK, 8192, 0, "KEEP-ALIVE ACK"),
+        ];
+        let frames: Vec<Frame> = script
+            .iter()
+            .enumerate()
+            .map(|(i, &(ms, from_c, seq, ack, flags, win, len, _))| {
+                let (src, dst) = if from_c { (c, s) } else { (s, c) };
+                let mut data = tcp_packet(src, dst, seq, ack, flags, &vec![b'x'; len]);
+                data[34..36].copy_from_slice(&win.to_be_bytes());
+                Frame {
+                    number: i as u32 + 1,
+                    time: Duration::from_millis(ms),
+                    link: LinkType::RawIp,
+                    data,
+                    comment: None,
+                }
+            })
+            .collect();
+        let a = analyze(&frames);
+        for (e, want) in a.entries.iter().zip(script) {
+            assert_eq!(e.tcp.labels().join(", "), want.7, "frame #{}", e.frame);
+        }
+        // The keep-alive is the segment's kind; the dup ACKs name the ACK they repeat.
+        assert!(a.entries[20].tcp.keep_alive);
+        assert_eq!(
+            a.entries[7].tcp.dup_ack,
+            Some((2, 3)),
+            "tshark: Dup ACK 3#2"
+        );
+        // RTT of the ACK of the handshake, and the window as sent.
+        assert_eq!(
+            a.entries[2].tcp.ack_rtt,
+            Some((Duration::from_millis(10), 2))
+        );
+        assert_eq!(a.entries[16].tcp.window, 0);
+    }
+}

@@ -648,3 +648,34 @@ fn ipv6_passive_demo_and_captures_without_a_syn_number_as_tshark() {
         "{text}"
     );
 }
+
+#[test]
+fn a_cut_classic_pcap_draws_the_frames_tshark_shows() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("analysis-cut");
+    demo(&dir.0, "x.pcap", &["--quiet", "--format", "pcap"]);
+    let whole = std::fs::read(dir.path("x.pcap")).unwrap();
+    std::fs::write(dir.path("cut.pcap"), &whole[..5000]).unwrap();
+    let out = Command::new("tshark")
+        .arg("-r")
+        .arg(dir.path("cut.pcap"))
+        .args(["-T", "fields", "-e", "frame.number"])
+        .output()
+        .expect("tshark");
+    let theirs = String::from_utf8_lossy(&out.stdout).lines().count();
+    assert!(theirs > 10, "{theirs}");
+    let o = common::smolftp(&dir.0, &["ladder", "cut.pcap", "--brief"]);
+    assert_eq!(o.status.code(), Some(1), "a cut file still fails");
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.starts_with(&format!("smolftp ladder: {theirs} frames")),
+        "tshark shows {theirs}: {text}"
+    );
+    assert_eq!(arrow_frames(&text).len(), theirs);
+    assert!(
+        text.contains("capture cut: ") && text.contains("truncated at byte 5000"),
+        "{text}"
+    );
+}

@@ -311,6 +311,29 @@ fn every_kind_is_called_what_tshark_calls_it() {
             .any(|r| r[5] == "1" && r[6].is_empty() && r[7].is_empty()),
         "no plain retransmission"
     );
+    // The time-sequence graph marks them: each data bar's title says what tshark says.
+    let o = common::smolftp(
+        &dir.0,
+        &["graph", "kinds.pcap", "--time-sequence", "ts.svg"],
+    );
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let svg = std::fs::read_to_string(dir.path("ts.svg")).unwrap();
+    for (frame, says) in [
+        (4, "after a hole"),
+        (10, "fast retransmission"),
+        (11, "retransmission"),
+        (13, "spurious retransmission"),
+        (16, "out of order"),
+    ] {
+        let title = svg
+            .split(&format!("<title>#{frame} "))
+            .nth(1)
+            .and_then(|t| t.split("</title>").next())
+            .unwrap_or_else(|| panic!("no bar for #{frame}: {svg}"));
+        assert!(title.ends_with(says), "#{frame}: {title}");
+    }
+    assert_eq!(svg.matches("class=\"dupack\"").count(), 3);
+    assert_eq!(svg.matches(">R</text>").count(), 3);
 }
 
 /// `smolftp ladder ARGS` in `dir`: its standard output.

@@ -385,6 +385,12 @@ fn timeline_brief_and_conn_views() {
     let per_conn = ladder(&dir, &["w.pcapng", "--brief"]);
     assert_eq!(arrow_frames(&per_conn).len(), n as usize);
     assert!(!per_conn.contains("filter:") && !per_conn.contains("note:"));
+    assert!(
+        per_conn.contains(
+            "TCP analysis (as Wireshark's): 3 WINDOW FULL, 3 ZERO WINDOW, 3 WINDOW UPDATE"
+        ),
+        "{per_conn}"
+    );
     // --conn by port and by number pick the same data connection.
     let by_port = ladder(&dir, &["w.pcapng", "--conn", "5002", "--brief"]);
     let by_n = ladder(&dir, &["w.pcapng", "--conn", "3", "--brief"]);

@@ -449,6 +449,21 @@ fn summary(out: &mut String, a: &Analysis, views: &[View], picked: &dyn Fn(usize
             bytes(c.responder),
         );
     }
+    // Wireshark's verdicts, counted ("DUP ACK #2" counts as a DUP ACK).
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for e in a.entries.iter().filter(|e| picked(e.connection)) {
+        for l in e.tcp.labels() {
+            let name = l.split(" #").next().unwrap_or(&l).to_string();
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, k)) => *k += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+    }
+    if !counts.is_empty() {
+        let list: Vec<String> = counts.iter().map(|(n, k)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "TCP analysis (as Wireshark's): {}", list.join(", "));
+    }
     if !a.skipped.is_empty() {
         let mut list: Vec<String> = a.skipped.iter().take(10).map(|n| format!("#{n}")).collect();
         if a.skipped.len() > 10 {

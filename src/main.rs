@@ -245,6 +245,7 @@ struct LadderArgs {
 }
 
 #[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("graphs").required(true).multiple(true).args(["time_sequence", "cwnd"])))]
 struct GraphArgs {
     /// A pcap or pcapng file of raw IP, Ethernet or Linux cooked frames.
     file: PathBuf,
@@ -450,9 +451,6 @@ fn run_ladder(args: LadderArgs) -> Result<(), String> {
 }
 
 fn run_graph(args: GraphArgs) -> Result<(), String> {
-    if args.time_sequence.is_none() && args.cwnd.is_none() {
-        return Err("nothing to draw: give --time-sequence OUT.svg and/or --cwnd OUT.svg".into());
-    }
     let frames = trace::read_capture(&args.file).map_err(|e| e.to_string())?;
     let a = trace::analyze(&frames);
     let pick = match &args.conn {

@@ -5,7 +5,8 @@
 # curl, lftp, Python's ftplib, vsftpd and tshark), and a short run of the fuzz targets
 # (scripts/fuzz.sh, which installs cargo-fuzz).
 #
-# Peers: tshark, curl, lftp, vsftpd, ip (iproute2), python3. As root the missing ones are
+# Peers: tshark, curl, lftp, vsftpd, ip (iproute2), python3, chromium, tcpdump,
+# rsvg-convert (librsvg2-bin). As root the missing ones are
 # installed with apt-get (no service is started by the installation). In CI (CI=true) a missing
 # peer is an error, never a skip; elsewhere, without root, the tests that need it skip and say
 # why.
@@ -24,6 +25,11 @@ have lftp || missing+=(lftp)
 have vsftpd || missing+=(vsftpd)
 have ip || missing+=(iproute2)
 python3 -c 'import ftplib' >/dev/null 2>&1 || missing+=(python3)
+# tests/pictures.rs renders the SVG ladder with headless Chromium and librsvg; tcpdump makes
+# the kernel captures of tests/analysis.rs.
+have chromium || missing+=(chromium)
+have rsvg-convert || missing+=(librsvg2-bin)
+have tcpdump || missing+=(tcpdump)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

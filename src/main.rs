@@ -42,6 +42,8 @@ enum Command {
     Server(ServerArgs),
     /// FTP client on a smoltcp host on a TUN device: run COMMANDs, or open an ftp> shell.
     Client(ClientArgs),
+    /// Draw a connection of a capture as a time-sequence graph, and its cwnd from a stack log.
+    Graph(GraphArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -213,6 +215,9 @@ struct DemoArgs {
     /// Do not print the ladder.
     #[arg(long, short)]
     quiet: bool,
+    /// Also draw the ladder as an SVG picture into this file.
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -222,6 +227,40 @@ struct LadderArgs {
     /// Show raw sequence and acknowledgement numbers instead of relative ones.
     #[arg(long)]
     absolute: bool,
+    /// All connections in one time-ordered ladder, each arrow tagged with its connection.
+    #[arg(long)]
+    timeline: bool,
+    /// One line per segment: no notes, filters or comments.
+    #[arg(long)]
+    brief: bool,
+    /// Only the connections with this port, or the N-th connection (`#N` always means N-th).
+    #[arg(long, value_name = "PORT|N")]
+    conn: Option<String>,
+    /// Write the ladder as an SVG picture to this file (instead of printing the text).
+    #[arg(long, value_name = "OUT.svg")]
+    svg: Option<PathBuf>,
+    /// Write the ladder as one self-contained HTML page to this file.
+    #[arg(long, value_name = "OUT.html")]
+    html: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
+#[command(group(clap::ArgGroup::new("graphs").required(true).multiple(true).args(["time_sequence", "cwnd"])))]
+struct GraphArgs {
+    /// A pcap or pcapng file of raw IP, Ethernet or Linux cooked frames.
+    file: PathBuf,
+    /// Write the Stevens time-sequence graph (data, ACKs, receive window) to this SVG file.
+    #[arg(long, value_name = "OUT.svg")]
+    time_sequence: Option<PathBuf>,
+    /// The connection to draw: its port or its number (`#N`); default the largest transfer.
+    #[arg(long, value_name = "PORT|N")]
+    conn: Option<String>,
+    /// The stack log (JSON Lines) our stack wrote for this capture.
+    #[arg(long, value_name = "LOG")]
+    stack_log: Option<PathBuf>,
+    /// Write cwnd, ssthresh and bytes in flight over time to this SVG file (needs --stack-log).
+    #[arg(long, value_name = "OUT.svg", requires = "stack_log")]
+    cwnd: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -309,6 +348,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Demo(args) => run_demo(args),
         Command::Ladder(args) => run_ladder(args),
+        Command::Graph(args) => run_graph(args),
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),
@@ -347,7 +387,16 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         root: args.root,
         file: args.file,
     };
+    if args.svg.is_some() && opts.out == std::path::Path::new("-") {
+        return Err("--svg needs the capture in a file: give -o FILE instead of -o -".into());
+    }
     let report = demo::run(&opts)?;
+    if let Some(svg) = &args.svg {
+        let frames = trace::read_capture(&opts.out).map_err(|e| e.to_string())?;
+        let title = format!("smolftp demo: {}", opts.out.display());
+        let a = trace::analyze(&frames);
+        write_pictures(&a, &LadderOptions::default(), &title, Some(svg), None)?;
+    }
     // With `-o -` standard output carries the capture.
     if !args.quiet && opts.out != std::path::Path::new("-") {
         print_out(&report.ladder)?;
@@ -364,14 +413,88 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
 }
 
 fn run_ladder(args: LadderArgs) -> Result<(), String> {
+    let (frames, cut) = trace::read_capture_partial(&args.file).map_err(|e| e.to_string())?;
+    let a = trace::analyze(&frames);
+    let conn = match &args.conn {
+        Some(text) => Some(trace::ConnPick::parse(text, &a)?),
+        None => None,
+    };
+    let opts = LadderOptions {
+        absolute: args.absolute,
+        timeline: args.timeline,
+        brief: args.brief,
+        conn,
+    };
+    let title = format!("smolftp ladder: {}", args.file.display());
+    let pictures = write_pictures(&a, &opts, &title, args.svg.as_deref(), args.html.as_deref())?;
+    let mut ladder = if pictures {
+        String::new()
+    } else {
+        trace::ladder::render_analysis(&a, &opts)
+    };
+    // A cut file (a capture still being written, `head -c`): draw the complete frames, as
+    // tshark does, say where it was cut, and still fail.
+    let said = cut.map(|e| {
+        format!(
+            "capture cut: {e}; the {} complete frames before the cut are drawn",
+            frames.len()
+        )
+    });
+    if let Some(said) = &said {
+        ladder.push_str(&format!("\n{said}\n"));
+    }
+    print_out(&ladder)?;
+    match said {
+        Some(said) => Err(said),
+        None => Ok(()),
+    }
+}
+
+fn run_graph(args: GraphArgs) -> Result<(), String> {
     let frames = trace::read_capture(&args.file).map_err(|e| e.to_string())?;
-    let ladder = trace::render(
-        &frames,
-        &LadderOptions {
-            absolute: args.absolute,
-        },
-    );
-    print_out(&ladder)
+    let a = trace::analyze(&frames);
+    let pick = match &args.conn {
+        Some(text) => Some(trace::ConnPick::parse(text, &a)?),
+        None => None,
+    };
+    let c = trace::graph::pick_connection(&a, pick)?;
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("smolftp: wrote {}", path.display());
+        Ok::<(), String>(())
+    };
+    if let Some(out) = &args.time_sequence {
+        write(out, trace::graph::time_sequence_svg(&a, c))?;
+    }
+    if let (Some(out), Some(log)) = (&args.cwnd, &args.stack_log) {
+        let text = std::fs::read_to_string(log)
+            .map_err(|e| format!("cannot read the stack log {}: {e}", log.display()))?;
+        let records = trace::stacklog::parse_stack_log(&log.display().to_string(), &text)?;
+        write(out, trace::graph::cwnd_svg(&records, &a, c)?)?;
+    }
+    Ok(())
+}
+
+/// Writes the SVG and HTML ladders that were asked for; true if any was.
+fn write_pictures(
+    a: &trace::Analysis,
+    opts: &LadderOptions,
+    title: &str,
+    svg: Option<&std::path::Path>,
+    html: Option<&std::path::Path>,
+) -> Result<bool, String> {
+    let write = |path: &std::path::Path, text: String| {
+        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        eprintln!("smolftp: wrote {}", path.display());
+        Ok::<(), String>(())
+    };
+    if let Some(path) = svg {
+        write(path, trace::ladder::svg::ladder_svg(a, opts, title))?;
+    }
+    if let Some(path) = html {
+        write(path, trace::ladder::svg::ladder_html(a, opts, title))?;
+    }
+    Ok(svg.is_some() || html.is_some())
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.

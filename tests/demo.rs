@@ -189,6 +189,10 @@ fn cli_mistakes_exit_2_and_bad_captures_exit_1() {
         err.contains("cut.pcapng") && err.contains("truncated"),
         "{err}"
     );
+    // The complete frames are drawn all the same, and the ladder says where the file was cut.
+    let ladder = String::from_utf8_lossy(&o.stdout);
+    assert!(ladder.contains("smolftp ladder: 41 frames"), "{ladder}");
+    assert!(ladder.contains("capture cut: "), "{ladder}");
 
     let o = smolftp(&dir.0, &["ladder", "missing.pcapng"]);
     assert_eq!(o.status.code(), Some(1));

@@ -176,7 +176,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
             .and_then(|_| std::io::Write::flush(&mut out))
             .map_err(|e| err("cannot write the capture to standard output", e))?;
     }
-    let ladder = trace::render(&frames, &LadderOptions { absolute: false });
+    let ladder = trace::render(&frames, &LadderOptions::default());
     Ok(DemoReport {
         ladder,
         frames: run.frames,

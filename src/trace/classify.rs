@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::time::Duration;
 
+use super::expert::{TcpAnalysis, annotate};
 use super::read::Frame;
 use super::segment::Segment;
 
@@ -120,6 +121,8 @@ pub struct Entry {
     pub rel_seq: u32,
     /// Relative acknowledgment number (ack minus the ISN of the other direction; 0 without ACK).
     pub rel_ack: u32,
+    /// Wireshark's TCP analysis of this segment (retransmission, duplicate ACK, window, RTT).
+    pub tcp: TcpAnalysis,
 }
 
 /// One TCP connection: a 4-tuple from its SYN (or first segment) on.
@@ -260,11 +263,13 @@ pub fn analyze(frames: &[Frame]) -> Analysis {
             phase: Phase::Transfer,
             rel_seq: 0,
             rel_ack: 0,
+            tcp: TcpAnalysis::default(),
         });
     }
     for c in 0..a.connections.len() {
         finish_connection(&mut a, c);
     }
+    annotate(&mut a);
     a
 }
 
@@ -328,17 +333,30 @@ fn finish_connection(a: &mut Analysis, c: usize) {
         };
         phases.push(phase);
     }
+    // Relative numbers as Wireshark computes them, frame by frame: a direction's base is its
+    // SYN's sequence number or, when its first segment is not a SYN, that segment's sequence
+    // number minus one (so a RST answering a SYN shows seq 1); an ACK sets the other
+    // direction's base to ack - 1 while that direction has sent nothing yet.
+    let (mut base_i, mut base_r): (Option<u32>, Option<u32>) = (None, None);
     for (n, &i) in idx.iter().enumerate() {
         let e = &mut a.entries[i];
-        let from_init = e.segment.src == initiator;
-        let (own, other) = if from_init {
-            (isn_i, isn_r)
+        let s = &e.segment;
+        let (own, other) = if s.src == initiator {
+            (&mut base_i, &mut base_r)
         } else {
-            (isn_r, isn_i)
+            (&mut base_r, &mut base_i)
         };
-        e.rel_seq = e.segment.seq.wrapping_sub(own);
-        e.rel_ack = if e.segment.flags.ack {
-            e.segment.ack.wrapping_sub(other)
+        if s.flags.syn {
+            *own = Some(s.seq);
+        } else if own.is_none() {
+            *own = Some(s.seq.wrapping_sub(1));
+        }
+        if s.flags.ack && other.is_none() {
+            *other = Some(s.ack.wrapping_sub(1));
+        }
+        e.rel_seq = s.seq.wrapping_sub(own.unwrap_or(0));
+        e.rel_ack = if s.flags.ack {
+            s.ack.wrapping_sub(other.unwrap_or(0))
         } else {
             0
         };
@@ -472,7 +490,7 @@ mod tests {
     }
 
     #[test]
-    fn no_syn_uses_first_seq_and_rst_is_release() {
+    fn no_syn_counts_from_one_as_wireshark_and_rst_is_release() {
         let mut c = Conn::new("10.0.0.5:4000", "10.0.0.6:80", 500, 800);
         let pkts = vec![
             c.seg(true, ACK, b"abc"),
@@ -485,7 +503,9 @@ mod tests {
             std::net::SocketAddr::V4(sa("10.0.0.5:4000"))
         );
         let e: Vec<_> = a.entries.iter().map(|e| (e.rel_seq, e.rel_ack)).collect();
-        assert_eq!(e, [(0, 0), (0, 3), (0, 3)]);
+        // As tshark 4.0 numbers a capture that starts mid-connection: a direction's first
+        // segment without SYN is seq 1, and the first ACK makes the other direction's base.
+        assert_eq!(e, [(1, 1), (1, 4), (1, 4)]);
         assert_eq!(a.entries[2].phase, Phase::Release);
         assert_eq!(a.entries[2].kind.label(&a.entries[2].segment), "RST+ACK");
         assert_eq!(a.entries[0].phase, Phase::Transfer);

@@ -33,6 +33,36 @@ pub fn first_line(payload: &[u8]) -> String {
     shown
 }
 
+/// Every line of an FTP payload for display, each as [`first_line`] shows one (so a `150`
+/// and a `226` in one segment are two lines); after 8 lines, ` (+N lines)` says how many more.
+pub fn ftp_lines(payload: &[u8]) -> Vec<String> {
+    const MAX: usize = 8;
+    let mut out = Vec::new();
+    let mut rest = payload;
+    let mut more = 0;
+    // Each step consumes at least one byte: at most payload.len() steps.
+    while !rest.is_empty() {
+        let end = rest
+            .iter()
+            .position(|&b| b == b'\n')
+            .map_or(rest.len(), |i| i + 1);
+        let (line, tail) = rest.split_at(end);
+        rest = tail;
+        if out.len() == MAX {
+            more += 1;
+            continue;
+        }
+        // The line alone: first_line never adds "(+N lines)" to it.
+        out.push(first_line(line));
+    }
+    if more > 0
+        && let Some(last) = out.last_mut()
+    {
+        last.push_str(&format!(" (+{more} lines)"));
+    }
+    out
+}
+
 /// An FTP exchange on a control connection that announces a data connection.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Opening {

@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use super::classify::{Analysis, Connection, Entry, Phase, SegmentKind, analyze};
 use super::filter::wireshark_filter;
-use super::ftptext::{Opening, first_line, openings};
+use super::ftptext::{Opening, ftp_lines, openings};
 use super::read::Frame;
 
 /// How to draw the ladder.
@@ -22,6 +22,13 @@ pub struct LadderOptions {
     /// Show raw sequence/acknowledgment numbers (and `tcp.seq_raw` in filters) instead of
     /// Wireshark's relative ones.
     pub absolute: bool,
+    /// All connections in one time-ordered ladder, each arrow tagged with its connection,
+    /// instead of one connection after another.
+    pub timeline: bool,
+    /// One line per segment: no notes, filters, comments or FTP lines of their own.
+    pub brief: bool,
+    /// Draw only the connections this picks (see [`ConnPick`]).
+    pub conn: Option<ConnPick>,
 }
 
 const PREFIX: usize = 19;
@@ -79,8 +86,27 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
     );
     let opens = openings(a);
     let views = views(a, &opens);
+    let picked = |ci: usize| opts.conn.is_none_or(|p| p.picks(a, ci));
+    if let Some(p) = opts.conn {
+        let _ = writeln!(
+            out,
+            "showing {}",
+            match p {
+                ConnPick::Port(port) => format!("the connections with port {port}"),
+                ConnPick::Nth(k) => format!("connection {k}"),
+            }
+        );
+    }
+    if opts.timeline {
+        timeline::draw(&mut out, a, &views, opts, &picked);
+        summary(&mut out, a, &views, &picked);
+        return out;
+    }
     let mut last_pair = None;
     for (ci, v) in views.iter().enumerate() {
+        if !picked(ci) {
+            continue;
+        }
         let pair = (v.left.ip(), v.right.ip(), v.ftp);
         if last_pair != Some(pair) {
             host_header(&mut out, v);
@@ -88,7 +114,7 @@ pub fn render_analysis(a: &Analysis, opts: &LadderOptions) -> String {
         }
         draw_connection(&mut out, a, v, ci, &opens, opts);
     }
-    summary(&mut out, a, &views);
+    summary(&mut out, a, &views, &picked);
     out
 }
 
@@ -237,24 +263,20 @@ fn draw_connection(
             let _ = writeln!(out, "-- {} --", e.phase.name());
             phase = Some(e.phase);
         }
-        let l2r = s.src == v.left;
-        let (seq, ack) = if opts.absolute {
-            (s.seq, s.ack)
-        } else {
-            (e.rel_seq, e.rel_ack)
-        };
         let _ = writeln!(
             out,
-            "{:>6} {:>10}  {:<PORT$}{}  {:<PORT$} seq={seq} ack={ack} len={}",
+            "{:>6} {:>10}  {}",
             format!("#{}", e.frame),
             secs(e.time.saturating_sub(a.start)),
-            format!(":{}", v.left.port()),
-            arrow(e.kind.label(s), l2r),
-            format!(":{}", v.right.port()),
-            s.len()
+            timeline::arrow_and_numbers(v, e, opts)
         );
+        if opts.brief {
+            continue;
+        }
         if v.role == Role::Control && !s.is_empty() && e.kind != SegmentKind::KeepAlive {
-            let _ = writeln!(out, "        ftp: {}", first_line(&s.payload));
+            for line in ftp_lines(&s.payload) {
+                let _ = writeln!(out, "        ftp: {line}");
+            }
         }
         let _ = writeln!(
             out,
@@ -268,6 +290,9 @@ fn draw_connection(
         if !s.is_empty() {
             data_from.insert(s.src);
         }
+    }
+    if opts.brief {
+        return;
     }
     if let Some(text) = release_note(a, c) {
         note(out, &text);
@@ -283,7 +308,10 @@ fn entry_notes(
 ) {
     let s = &e.segment;
     let c = v.conn;
-    if e.kind == SegmentKind::Syn && s.src.port() == 20 && s.src == c.initiator {
+    // Active mode: the FTP server (drawn on the left) opens a data connection, from port 20
+    // or whatever its data source port is.
+    if e.kind == SegmentKind::Syn && v.role == Role::Data && s.src == v.left && s.src == c.initiator
+    {
         let named = match v.opening {
             Some(o) if o.announce.to_ascii_uppercase().starts_with("PORT") => "named in PORT",
             Some(_) => "announced",
@@ -292,8 +320,9 @@ fn entry_notes(
         note(
             out,
             &format!(
-                "active mode: the FTP server opens the data connection from its port 20 to the \
+                "active mode: the FTP server opens the data connection from its port {} to the \
                  port the client {named} ({}).",
+                s.src.port(),
                 s.dst.port()
             ),
         );
@@ -382,7 +411,7 @@ fn release_note(a: &Analysis, c: &Connection) -> Option<String> {
     Some(format!("{text}{tail}"))
 }
 
-fn summary(out: &mut String, a: &Analysis, views: &[View]) {
+fn summary(out: &mut String, a: &Analysis, views: &[View], picked: &dyn Fn(usize) -> bool) {
     let _ = writeln!(
         out,
         "\nsummary: {} frames, {} TCP segments, {} connections",
@@ -390,7 +419,10 @@ fn summary(out: &mut String, a: &Analysis, views: &[View]) {
         a.entries.len(),
         a.connections.len()
     );
-    for v in views {
+    for (ci, v) in views.iter().enumerate() {
+        if !picked(ci) {
+            continue;
+        }
         let c = v.conn;
         let bytes = |from: SocketAddr| -> usize {
             c.entries
@@ -417,6 +449,21 @@ fn summary(out: &mut String, a: &Analysis, views: &[View]) {
             bytes(c.responder),
         );
     }
+    // Wireshark's verdicts, counted ("DUP ACK #2" counts as a DUP ACK).
+    let mut counts: Vec<(String, usize)> = Vec::new();
+    for e in a.entries.iter().filter(|e| picked(e.connection)) {
+        for l in e.tcp.labels() {
+            let name = l.split(" #").next().unwrap_or(&l).to_string();
+            match counts.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, k)) => *k += 1,
+                None => counts.push((name, 1)),
+            }
+        }
+    }
+    if !counts.is_empty() {
+        let list: Vec<String> = counts.iter().map(|(n, k)| format!("{k} {n}")).collect();
+        let _ = writeln!(out, "TCP analysis (as Wireshark's): {}", list.join(", "));
+    }
     if !a.skipped.is_empty() {
         let mut list: Vec<String> = a.skipped.iter().take(10).map(|n| format!("#{n}")).collect();
         if a.skipped.len() > 10 {
@@ -430,6 +477,12 @@ fn summary(out: &mut String, a: &Analysis, views: &[View]) {
         );
     }
 }
+
+mod pick;
+pub mod svg;
+mod timeline;
+
+pub use pick::ConnPick;
 
 #[cfg(test)]
 mod tests;

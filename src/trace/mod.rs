@@ -1,23 +1,31 @@
 //! # Trace layer (offline analysis)
 //!
 //! Layer: analysis. Reads capture files (pcap, pcapng), parses their IPv4/TCP segments,
-//! classifies them and draws the ladder diagram. Depends on neither `net` nor `ftp`.
+//! classifies them and draws the ladder diagram (text, SVG, HTML) and the graphs. Depends on
+//! neither `net` nor `ftp`.
 //!
 //! Pipeline: [`read`] (file -> frames) -> [`segment`] (frame -> IPv4/TCP segment) ->
-//! [`classify`] (kinds, connections, phases, relative numbers) -> [`filter`] (Wireshark
-//! display filters) and [`ftptext`] (FTP lines on the control connection) -> [`ladder`].
+//! [`classify`] (kinds, connections, phases, relative numbers) and [`expert`] (Wireshark's
+//! TCP analysis) -> [`filter`] (Wireshark display filters) and [`ftptext`] (FTP lines on the
+//! control connection) -> [`ladder`] (text, `ladder::svg`); [`graph`] (time-sequence and,
+//! with a [`stacklog`], cwnd) on [`plot`] axes.
 
 pub mod classify;
+pub mod expert;
 pub mod filter;
 pub mod ftptext;
+pub mod graph;
 pub mod ladder;
+pub mod plot;
 pub mod read;
 pub mod segment;
+pub mod stacklog;
 #[cfg(test)]
 mod testutil;
 
 pub use classify::{Analysis, Phase, SegmentKind, analyze};
+pub use expert::TcpAnalysis;
 pub use filter::wireshark_filter;
-pub use ladder::{LadderOptions, render};
-pub use read::{Frame, LinkType, TraceError, read_capture};
+pub use ladder::{ConnPick, LadderOptions, render};
+pub use read::{Frame, LinkType, TraceError, read_capture, read_capture_partial};
 pub use segment::Segment;

@@ -190,6 +190,35 @@ pub fn read_capture(path: &Path) -> Result<Vec<Frame>, TraceError> {
 
 /// Parses capture bytes already in memory; `name` is used in error messages.
 pub fn parse_capture(name: &str, bytes: &[u8]) -> Result<Vec<Frame>, TraceError> {
+    match parse_capture_partial(name, bytes)? {
+        (frames, None) => Ok(frames),
+        (_, Some(e)) => Err(e),
+    }
+}
+
+/// Reads a capture as far as it is whole: the frames before the first truncated or malformed
+/// block or record, and the error that stopped the reading (like tshark, which shows the
+/// complete frames of a cut file). `Err` only when nothing can be read at all.
+pub fn read_capture_partial(path: &Path) -> Result<(Vec<Frame>, Option<TraceError>), TraceError> {
+    let name = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => parse_capture_partial(&name, &bytes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TraceError {
+            file: name,
+            kind: ErrorKind::NotFound,
+        }),
+        Err(e) => Err(TraceError {
+            file: name,
+            kind: ErrorKind::Io(e.to_string()),
+        }),
+    }
+}
+
+/// [`read_capture_partial`] on bytes already in memory.
+pub fn parse_capture_partial(
+    name: &str,
+    bytes: &[u8],
+) -> Result<(Vec<Frame>, Option<TraceError>), TraceError> {
     let err = |kind| TraceError {
         file: name.to_string(),
         kind,
@@ -203,17 +232,27 @@ pub fn parse_capture(name: &str, bytes: &[u8]) -> Result<Vec<Frame>, TraceError>
         }));
     };
     let be = le.swap_bytes();
+    let mut frames = Vec::new();
     let result = match (le, be) {
-        (0x0A0D_0D0A, _) => parse_pcapng(bytes),
-        (0xA1B2_C3D4, _) => parse_pcap(bytes, false, false),
-        (0xA1B2_3C4D, _) => parse_pcap(bytes, false, true),
-        (_, 0xA1B2_C3D4) => parse_pcap(bytes, true, false),
-        (_, 0xA1B2_3C4D) => parse_pcap(bytes, true, true),
+        (0x0A0D_0D0A, _) => parse_pcapng(bytes, &mut frames),
+        (0xA1B2_C3D4, _) => parse_pcap(bytes, false, false, &mut frames),
+        (0xA1B2_3C4D, _) => parse_pcap(bytes, false, true, &mut frames),
+        (_, 0xA1B2_C3D4) => parse_pcap(bytes, true, false, &mut frames),
+        (_, 0xA1B2_3C4D) => parse_pcap(bytes, true, true, &mut frames),
         _ => Err(ErrorKind::NotCapture {
             magic: bytes[..4].to_vec(),
         }),
     };
-    result.map_err(err)
+    match result {
+        Ok(()) => Ok((frames, None)),
+        // A file that is not a capture at all, or whose link type cannot be read, has nothing
+        // to draw.
+        Err(kind @ (ErrorKind::NotCapture { .. } | ErrorKind::UnsupportedLink { .. })) => {
+            Err(err(kind))
+        }
+        Err(kind) if frames.is_empty() => Err(err(kind)),
+        Err(kind) => Ok((frames, Some(err(kind)))),
+    }
 }
 
 fn u16_at(b: &[u8], off: usize, big: bool) -> Option<u16> {
@@ -243,13 +282,12 @@ fn truncated(len: usize, from: usize, what: String) -> ErrorKind {
     }
 }
 
-fn parse_pcap(b: &[u8], big: bool, nanos: bool) -> Result<Vec<Frame>, ErrorKind> {
+fn parse_pcap(b: &[u8], big: bool, nanos: bool, frames: &mut Vec<Frame>) -> Result<(), ErrorKind> {
     let (Some(network), true) = (u32_at(b, 20, big), b.len() >= 24) else {
         return Err(truncated(b.len(), 0, "file header".into()));
     };
     let code = network & 0xFFFF;
     let link = LinkType::from_code(code).ok_or(ErrorKind::UnsupportedLink { code })?;
-    let mut frames = Vec::new();
     let mut off = 24usize;
     while off < b.len() {
         let number = frames.len() as u32 + 1;
@@ -284,7 +322,7 @@ fn parse_pcap(b: &[u8], big: bool, nanos: bool) -> Result<Vec<Frame>, ErrorKind>
         });
         off = start + data.len();
     }
-    Ok(frames)
+    Ok(())
 }
 
 /// Per-interface state of a pcapng section.
@@ -364,8 +402,7 @@ const PB: u32 = 2;
 const SPB: u32 = 3;
 const EPB: u32 = 6;
 
-fn parse_pcapng(b: &[u8]) -> Result<Vec<Frame>, ErrorKind> {
-    let mut frames: Vec<Frame> = Vec::new();
+fn parse_pcapng(b: &[u8], frames: &mut Vec<Frame>) -> Result<(), ErrorKind> {
     let mut interfaces: Vec<Interface> = Vec::new();
     let mut big = false;
     let mut off = 0usize;
@@ -495,7 +532,7 @@ fn parse_pcapng(b: &[u8]) -> Result<Vec<Frame>, ErrorKind> {
         }
         off += total;
     }
-    Ok(frames)
+    Ok(())
 }
 
 #[cfg(test)]

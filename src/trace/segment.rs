@@ -59,6 +59,8 @@ pub struct Segment<P = Vec<u8>> {
     pub flags: Flags,
     /// Advertised receive window (unscaled).
     pub window: u16,
+    /// The shift count of a window scale option (RFC 7323), when the header carries one.
+    pub wscale: Option<u8>,
     /// TCP payload bytes.
     pub payload: P,
 }
@@ -74,6 +76,29 @@ fn be32(b: &[u8], off: usize) -> Option<u32> {
         *b.get(off + 2)?,
         *b.get(off + 3)?,
     ]))
+}
+
+/// The shift count of the window scale option (kind 3) among TCP `options`, if present.
+fn window_scale(options: &[u8]) -> Option<u8> {
+    let mut off = 0;
+    // Each option is at least one byte: the loop ends within options.len() steps.
+    while let Some(&kind) = options.get(off) {
+        match kind {
+            0 => return None,
+            1 => off += 1,
+            _ => {
+                let len = usize::from(*options.get(off + 1)?);
+                if kind == 3 && len == 3 {
+                    return options.get(off + 2).copied();
+                }
+                if len < 2 {
+                    return None;
+                }
+                off += len;
+            }
+        }
+    }
+    None
 }
 
 impl<'a> Segment<&'a [u8]> {
@@ -163,6 +188,7 @@ impl<'a> Segment<&'a [u8]> {
             ack: word(8),
             flags: Flags::from_bits(h[13]),
             window: u16::from_be_bytes([h[14], h[15]]),
+            wscale: window_scale(&tcp[20..data_offset]),
             payload: &tcp[data_offset..],
         })
     }
@@ -176,6 +202,7 @@ impl<'a> Segment<&'a [u8]> {
             ack: self.ack,
             flags: self.flags,
             window: self.window,
+            wscale: self.wscale,
             payload: self.payload.to_vec(),
         }
     }

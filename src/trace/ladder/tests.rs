@@ -9,7 +9,13 @@ fn session_ladder(absolute: bool) -> String {
     let f = TempFile::new("ladder.pcapng");
     write_pcapng(&f.0, &ftp_session());
     let frames = read_capture(&f.0).expect("read");
-    render(&frames, &LadderOptions { absolute })
+    render(
+        &frames,
+        &LadderOptions {
+            absolute,
+            ..LadderOptions::default()
+        },
+    )
 }
 
 /// The arrow labels of the lines of one connection section, in order.
@@ -54,10 +60,13 @@ fn data_connections_match_the_figure() {
     let r = list.find("-- release --").expect("release");
     assert!(e < t && t < r);
     assert!(list.contains(
-        ":20    --- SYN ------------------------->  :5001   seq=0 ack=0 len=0\n        filter: \
-         tcp.srcport == 20 && tcp.dstport == 5001 && tcp.flags.syn == 1 && tcp.flags.ack == 0"
+        ":20    --- SYN ------------------------->  :5001   seq=0 ack=0 len=0 win=65535\n        \
+         filter: tcp.srcport == 20 && tcp.dstport == 5001 && tcp.flags.syn == 1 && \
+         tcp.flags.ack == 0"
     ));
-    assert!(list.contains(":20    <--- SYN+ACK ---------------------  :5001   seq=0 ack=1 len=0"));
+    assert!(list.contains(
+        ":20    <--- SYN+ACK ---------------------  :5001   seq=0 ack=1 len=0 win=65535 rtt=1.000ms"
+    ));
 
     let retr = section(&text, "=== data connection 10.0.0.1:20 -> 10.0.0.2:5002");
     assert_eq!(
@@ -89,7 +98,7 @@ fn control_connection_shows_ftp_text_and_order() {
         "ftp: \"PORT 10,0,0,2,19,137\"",
         "ftp: \"LIST\"",
         "ftp: \"RETR readme.txt\"",
-        "ftp: \"221-Goodbye.\" (+2 lines)",
+        "ftp: \"221-Goodbye.\"\n        ftp: \" Thanks for using smolftp\"",
     ];
     let mut last = 0;
     for c in cmds {
@@ -118,7 +127,13 @@ fn every_drawn_filter_selects_exactly_its_frame() {
     let frames = read_capture(&f.0).expect("read");
     let analysis = analyze(&frames);
     for absolute in [false, true] {
-        let text = render_analysis(&analysis, &LadderOptions { absolute });
+        let text = render_analysis(
+            &analysis,
+            &LadderOptions {
+                absolute,
+                ..LadderOptions::default()
+            },
+        );
         let mut frame = 0u32;
         let mut checked = 0;
         for line in text.lines() {
@@ -198,7 +213,7 @@ fn three_segment_release_reset_and_non_tcp_frames() {
     );
     assert!(
         text.lines()
-            .all(|l| l.len() <= 100 || l.contains("filter: "))
+            .all(|l| l.len() <= 120 || l.contains("filter: "))
     );
     assert_eq!(text, render(&frames, &LadderOptions::default()));
 }

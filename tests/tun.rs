@@ -164,7 +164,8 @@ fn with_offload_curl_downloads_and_the_client_uploads_byte_identical() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --offload --capture offload.pcapng",
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable --offload \
+         --capture offload.pcapng",
     );
 
     let (got, url) = (dir.path("got.bin"), format!("ftp://10.7.0.2/{BIG}"));
@@ -247,7 +248,7 @@ fn lftp_in_passive_mode_lists_downloads_uploads_and_renames() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable",
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable",
     );
     let got = dir.path("got.bin");
     // lftp's defaults: passive mode, EPSV first, MLSD/MDTM/SIZE when FEAT lists them.
@@ -521,7 +522,7 @@ fn ftplib_and_curl_use_the_rfc_3659_and_file_commands() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable",
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable",
     );
     let script = r#"
 import ftplib, io, sys

@@ -394,7 +394,9 @@ impl LineBuffer {
     }
 
     /// Adds received bytes; complete lines become available through [`LineBuffer::next_line`].
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// Returns how many items (complete or too long lines) the bytes completed.
+    pub fn push(&mut self, bytes: &[u8]) -> usize {
+        let before = self.ready.len();
         for &b in bytes {
             if b == b'\n' {
                 if self.discarding {
@@ -421,6 +423,7 @@ impl LineBuffer {
                 }
             }
         }
+        self.ready.len() - before
     }
 
     /// The next complete line, if any.

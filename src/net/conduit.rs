@@ -45,6 +45,11 @@ enum Phase {
 /// Size of the look-ahead read made when the send buffer is full (see [`Conduit`]).
 const PEEK: usize = 4096;
 
+/// Most control bytes handed to the endpoint at once: between two pieces the endpoint is asked
+/// whether it wants more ([`Endpoint::wants_control`]), so what one read can make it queue
+/// (replies, waiting lines) stays small whatever the socket's buffer holds.
+pub const CONTROL_CHUNK: usize = 512;
+
 #[derive(Debug)]
 struct Data {
     handle: SocketHandle,
@@ -161,10 +166,11 @@ impl Conduit {
     ) -> bool {
         let socket = host.tcp(self.control);
         let mut progress = false;
-        while socket.can_recv() {
+        while socket.can_recv() && ep.wants_control() {
             match socket.recv(|buf| {
-                ep.handle_control(buf);
-                (buf.len(), buf.len())
+                let n = buf.len().min(CONTROL_CHUNK);
+                ep.handle_control(&buf[..n]);
+                (n, n)
             }) {
                 Ok(n) if n > 0 => progress = true,
                 _ => break,

@@ -15,6 +15,7 @@
 //! deadline.
 
 mod files;
+pub mod guard;
 mod info;
 mod mode;
 mod timers;
@@ -31,7 +32,18 @@ use super::jail::Jail;
 use super::listing::Facts;
 use super::reply::Reply;
 use super::{DataAction, FinPolicy, Outbox};
+use guard::LoginGuard;
 use transfer::Transfer;
+
+/// Reply bytes not yet taken by the network layer above which a session handles no further
+/// command line (the lines wait, and [`Session::wants_control`] says to stop reading): a client
+/// that sends commands and never reads the replies cannot grow the server's memory.
+pub const MAX_UNSENT: usize = 64 * 1024;
+
+/// Complete command lines a session keeps waiting at most (held during a transfer, or behind a
+/// delayed reply or a full outbox) before [`Session::wants_control`] says to stop reading; each
+/// line is at most [`command::MAX_LINE`] bytes.
+pub const MAX_QUEUED_LINES: usize = 8;
 
 /// How a server is set up; shared by all its sessions.
 #[derive(Clone, Debug)]
@@ -67,11 +79,19 @@ pub struct ServerConfig {
     pub login_failure_delay: Duration,
     /// A transfer whose data connection has not come within this gets `425`. Default: 30 s.
     pub data_timeout: Duration,
+    /// Whether anonymous users may change files when `writable` is set; if not, they only
+    /// read (`550` to every write) and only accounts write. Safe default: `false`.
+    pub anonymous_writable: bool,
+    /// Failed logins counted by client address across every session made from this
+    /// configuration (clones share the counts); past its limit an address gets `421`.
+    /// Default: [`guard::DEFAULT_LIMIT`] per [`guard::DEFAULT_WINDOW`].
+    pub login_guard: LoginGuard,
 }
 
 impl ServerConfig {
-    /// A configuration with the safe defaults: no accounts, anonymous read-only, seed FIN
-    /// policy, `PORT` only to the peer and ports >= 1024, 3 login attempts, atomic uploads.
+    /// A configuration with the safe defaults: no accounts, anonymous read-only (even once
+    /// `writable` is set), seed FIN policy, `PORT` only to the peer and ports >= 1024, 3 login
+    /// attempts per session and 10 per minute per address, atomic uploads.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ServerConfig {
             root: root.into(),
@@ -86,6 +106,8 @@ impl ServerConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             login_failure_delay: Duration::from_secs(1),
             data_timeout: Duration::from_secs(30),
+            anonymous_writable: false,
+            login_guard: LoginGuard::default(),
         }
     }
 }
@@ -212,9 +234,20 @@ impl Session {
         if self.closing {
             return;
         }
-        self.lines.push(bytes);
-        self.timers.activity();
+        if self.lines.push(bytes) > 0 {
+            self.timers.activity();
+        }
         self.process();
+    }
+
+    /// Whether the network layer should read more control bytes now: false while the replies
+    /// not yet taken exceed [`MAX_UNSENT`] or [`MAX_QUEUED_LINES`] lines wait. The session
+    /// still accepts bytes fed meanwhile; this is what keeps its memory bounded (the peer's
+    /// TCP window closes instead).
+    pub fn wants_control(&self) -> bool {
+        self.closing
+            || (self.out.bytes().len() < MAX_UNSENT
+                && self.held.len() + self.lines.pending() < MAX_QUEUED_LINES)
     }
 
     /// Reply bytes waiting to be sent on the control connection.
@@ -224,7 +257,12 @@ impl Session {
 
     /// Drops the first `n` bytes of [`Session::control_out`], now in a socket.
     pub fn control_sent(&mut self, n: usize) {
+        let full = self.out.bytes().len() >= MAX_UNSENT;
         self.out.sent(n);
+        if full {
+            // Lines left waiting for room in the outbox go on.
+            self.process();
+        }
     }
 
     /// The next data-connection action, if any.
@@ -252,13 +290,23 @@ impl Session {
     }
 
     /// Handles queued lines until a transfer starts or the session closes. During a transfer
-    /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end.
+    /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end (at most
+    /// [`MAX_QUEUED_LINES`]). Nothing is handled while [`MAX_UNSENT`] reply bytes wait.
     fn process(&mut self) {
         // A PASV/EPSV waits for its port before the next command is read, so its 227/229
         // comes before the reply to a command pipelined behind it.
         let offering = |s: &Self| s.passive.as_ref().is_some_and(|p| !p.announced);
         while !self.closing && !self.timers.holding() && !offering(self) {
+            if self.out.bytes().len() >= MAX_UNSENT {
+                // Back-pressure: the peer is not reading its replies.
+                break;
+            }
             if self.transfer.is_some() {
+                if self.held.len() >= MAX_QUEUED_LINES {
+                    // At most a few lines are held for after the transfer; the rest stay in
+                    // the socket (an `ABOR` behind them waits too).
+                    break;
+                }
                 match self.lines.next_line() {
                     Some(Line::Complete(l)) if is_urgent(&l) => self.handle_line(&l),
                     Some(line) => self.held.push_back(line),
@@ -372,6 +420,24 @@ impl Session {
             self.reply(503, "Login with USER first.");
             return;
         };
+        let guard = &self.config.login_guard;
+        let now = self.timers.now();
+        if guard.blocked(self.peer, now) {
+            guard.failed(self.peer, now);
+            log::warn!(
+                "refused a login from {}: {} failed logins within {} s",
+                self.peer,
+                guard.limit(),
+                guard.window().as_secs()
+            );
+            let reply = Reply::new(421, "Too many failed logins from your address, try later.");
+            let delay = self.config.login_failure_delay;
+            if !self.timers.hold(reply.clone(), true, delay) {
+                self.send(reply);
+                self.close();
+            }
+            return;
+        }
         let ok = (self.config.anonymous && is_anonymous(&name))
             || self
                 .config
@@ -384,6 +450,7 @@ impl Session {
             return;
         }
         self.failed_logins += 1;
+        self.config.login_guard.failed(self.peer, now);
         let max = self.config.max_login_failures;
         let (reply, close) = if max > 0 && self.failed_logins >= max {
             (
@@ -425,6 +492,13 @@ impl Session {
         self.facts = Facts::default();
         self.epsv_all = false;
         self.reply(220, "Service ready for new user.");
+    }
+
+    /// Whether the logged-in user may change files: the server is writable, and the user has
+    /// an account or anonymous users may write too.
+    fn may_write(&self) -> bool {
+        self.config.writable
+            && (self.config.anonymous_writable || !self.user.as_deref().is_some_and(is_anonymous))
     }
 
     /// The normalized virtual path of `arg` relative to the cwd.
@@ -495,3 +569,7 @@ mod tests;
 #[cfg(test)]
 #[path = "../server_hostile_tests.rs"]
 mod hostile_tests;
+
+#[cfg(test)]
+#[path = "../server_limits_tests.rs"]
+mod limits_tests;

@@ -303,7 +303,7 @@ impl Session {
     fn start_transfer(&mut self) {
         let now = self.now;
         let fin = self.config.fin;
-        let writable = self.config.writable;
+        let writable = self.may_write();
         let Some(t) = self.transfer.as_mut() else {
             return;
         };

@@ -10,6 +10,8 @@
 //! scripts/test.sh as root and in CI) anything missing fails the test, elsewhere the test skips
 //! and says why.
 
+#[path = "tun/attack_session.rs"]
+mod attack_session;
 mod common;
 #[path = "tun/ipv6.rs"]
 mod ipv6;

@@ -108,6 +108,59 @@ time.sleep(20)
         .success("smolftp server after SIGINT");
 }
 
+/// A client that floods and never reads holds its session only until the idle timeout plus
+/// the close linger: its last reply and FIN cannot be delivered into its zero window, so the
+/// server resets the connection, and with `--max-sessions 1` the next client gets in.
+#[test]
+fn a_client_that_never_reads_gives_its_session_back() {
+    let Some(python3) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-noread");
+    let srv = server(&ns, &dir, "--max-sessions 1 --idle-timeout 2");
+    let flood = r#"
+import socket, sys, time
+c = socket.create_connection(('10.7.0.2', 21), timeout=10)
+c.settimeout(3)
+sent = 0
+while sent < 10_000_000:
+    try:
+        sent += c.send(b'HELP\r\n' * 10923)
+    except socket.timeout:
+        break
+print('flood sent', sent, file=sys.stderr, flush=True)
+time.sleep(120)
+"#;
+    let mut cmd = ns.command(&python3);
+    cmd.args(["-c", flood]);
+    let mut attacker = ns.spawn(cmd, &dir.0, "noread");
+    attacker.wait_for_stderr("flood sent", secs(50));
+    // The next client: refused (421) while the flood holds the only session, then served.
+    let script = r#"
+import ftplib, time
+start = time.time()
+while time.time() - start < 45:
+    try:
+        f = ftplib.FTP('10.7.0.2', timeout=5)
+        f.login()
+        print('served after %.1f s' % (time.time() - start))
+        f.quit()
+        break
+    except (ftplib.error_temp, OSError, EOFError) as e:
+        time.sleep(1)
+"#;
+    let out = python(&ns, &dir, &python3, script, "next");
+    assert!(
+        out.contains("served after"),
+        "the flood kept the only session: {out}"
+    );
+    eprintln!("{}", out.trim());
+    drop(attacker);
+    srv.interrupt(secs(15))
+        .success("smolftp server after SIGINT");
+}
+
 /// Slowloris: one byte a second and never a line end. The idle timer counts command lines, so
 /// the server says `421` and closes at `--idle-timeout 5`, within twice that.
 #[test]

@@ -133,11 +133,11 @@ struct ServerArgs {
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     timeout: u64,
     /// Refuse anonymous logins (users anonymous and ftp): only --user accounts log in.
-    #[arg(long)]
+    #[arg(long, requires = "user")]
     no_anonymous: bool,
     /// With --writable, let anonymous users change files too (by default they only read, and
     /// only --user accounts write).
-    #[arg(long)]
+    #[arg(long, requires = "writable", conflicts_with = "no_anonymous")]
     anonymous_writable: bool,
     /// Refuse every login from a client address (an IPv6 /64) that has failed this many
     /// times within a minute, over all its connections (421); 0: no limit.

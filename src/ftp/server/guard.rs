@@ -88,10 +88,11 @@ impl LoginGuard {
     }
 
     /// `peer` failed a login at `now` (a refused attempt of a blocked address counts too, so
-    /// an address that keeps guessing stays refused).
-    pub fn failed(&self, peer: IpAddr, now: Duration) {
+    /// an address that keeps guessing stays refused). Returns true when this failure reached
+    /// the limit (the address was not refused before it), the moment to tell the operator.
+    pub fn failed(&self, peer: IpAddr, now: Duration) -> bool {
         if self.limit == 0 {
-            return;
+            return false;
         }
         let mut map = self.failures.lock().unwrap_or_else(|e| e.into_inner());
         if map.len() >= MAX_ADDRESSES && !map.contains_key(&key(peer)) {
@@ -111,10 +112,12 @@ impl LoginGuard {
         }
         let times = map.entry(key(peer)).or_default();
         self.expire(times, now);
+        let was_blocked = times.len() >= self.limit as usize;
         times.push_back(now);
         while times.len() > self.limit as usize {
             times.pop_front();
         }
+        !was_blocked && times.len() >= self.limit as usize
     }
 
     /// Drops the failures that have left the window (those stamped after `now`, from a clock
@@ -150,13 +153,21 @@ mod tests {
         let b = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 3));
         for t in 0..3 {
             assert!(!g.blocked(a, secs(t)));
-            g.failed(a, secs(t));
+            assert_eq!(
+                g.failed(a, secs(t)),
+                t == 2,
+                "the third failure reaches the limit"
+            );
         }
         assert!(g.blocked(a, secs(3)));
         assert!(!g.blocked(b, secs(3)), "another address is not affected");
         assert!(g.blocked(a, secs(59)));
         assert!(!g.blocked(a, secs(60)), "the first failure left the window");
-        g.failed(a, secs(60));
+        assert!(g.failed(a, secs(60)));
+        assert!(
+            !g.failed(a, secs(60)),
+            "reached once, not again while refused"
+        );
         assert!(g.blocked(a, secs(60)), "three within the last minute again");
         assert!(!g.blocked(a, secs(61)));
     }

@@ -424,12 +424,7 @@ impl Session {
         let now = self.timers.now();
         if guard.blocked(self.peer, now) {
             guard.failed(self.peer, now);
-            log::warn!(
-                "refused a login from {}: {} failed logins within {} s",
-                self.peer,
-                guard.limit(),
-                guard.window().as_secs()
-            );
+            log::debug!("refused a login from {}: too many failed logins", self.peer);
             let reply = Reply::new(421, "Too many failed logins from your address, try later.");
             let delay = self.config.login_failure_delay;
             if !self.timers.hold(reply.clone(), true, delay) {
@@ -450,7 +445,16 @@ impl Session {
             return;
         }
         self.failed_logins += 1;
-        self.config.login_guard.failed(self.peer, now);
+        let guard = &self.config.login_guard;
+        if guard.failed(self.peer, now) {
+            // Once per address and wave of guessing, not once per guess.
+            log::warn!(
+                "{} failed logins from {} within {} s: its logins are refused until they age",
+                guard.limit(),
+                self.peer,
+                guard.window().as_secs()
+            );
+        }
         let max = self.config.max_login_failures;
         let (reply, close) = if max > 0 && self.failed_logins >= max {
             (

@@ -169,7 +169,8 @@ mod tests {
             "reached once, not again while refused"
         );
         assert!(g.blocked(a, secs(60)), "three within the last minute again");
-        assert!(!g.blocked(a, secs(61)));
+        assert!(g.blocked(a, secs(61)), "the refused attempt counted too");
+        assert!(!g.blocked(a, secs(62)), "the failures of 1 s and 2 s aged");
     }
 
     #[test]

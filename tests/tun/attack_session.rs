@@ -4,7 +4,7 @@
 //! the idle timeout), anonymous logins refused with `--no-anonymous`, and anonymous users who
 //! cannot write to a `--writable` server.
 
-use super::tunlab::{Netns, Proc, peer};
+use super::tunlab::{self, Netns, Proc, peer};
 use super::{secs, serve_dir, start_server};
 use crate::common::Scratch;
 
@@ -42,43 +42,44 @@ fn python(ns: &Netns, dir: &Scratch, python: &std::path::Path, script: &str, tag
     ns.run(cmd, &dir.0, tag, secs(60)).success(tag).stdout
 }
 
-/// 10 MB of `HELP` (before login, as an attacker would) from a client that never reads a
-/// reply: the server stops reading once its replies pile up, so its memory grows by little
-/// (without back-pressure it grew by hundreds of MiB), and it still serves another client.
-#[test]
-fn a_command_flood_that_reads_no_reply_leaves_the_server_small() {
+/// Runs `prelude` (Python: it leaves the control connection in `c`), then sends 10 MB of
+/// `line` on it without ever reading a reply, until the server stops taking them for 3 s;
+/// checks that the server's memory grew by less than 32 MiB (peak, from /proc) and that it
+/// still serves another client meanwhile.
+fn flood(tag: &str, prelude: &str, line: &str) {
     let Some(python3) = peer("python3") else {
         return;
     };
     let Some(ns) = Netns::new() else { return };
-    let dir = Scratch::new("tun-flood");
+    let dir = Scratch::new(tag);
     let srv = server(&ns, &dir, "");
+    // A file far larger than every buffer on its way: its transfer stalls.
+    tunlab::pattern_file(&dir.path("root/big.bin"), 32 << 20, 7);
     let pid = srv.pid();
     let before = status_kib(pid, "VmRSS");
-    // Sends until 10 MB are out or the server has stopped taking them for 3 s (then holds the
-    // connection open while the test reads the server's memory).
-    let flood = r#"
-import socket, sys, time
-c = socket.create_connection(('10.7.0.2', 21), timeout=10)
-c.settimeout(3)
-chunk = b'HELP\r\n' * 10923
-sent = 0
-start = time.time()
-while sent < 10_000_000 and time.time() - start < 40:
-    try:
-        sent += c.send(chunk)
-    except socket.timeout:
-        break
-print('flood sent', sent, 'bytes in %.1f s' % (time.time() - start), file=sys.stderr, flush=True)
-time.sleep(20)
-"#;
+    // The attacker then holds the connection open while the test reads the server's memory.
+    let script = format!(
+        "import ftplib, socket, sys, time\n{prelude}\n\
+         c.settimeout(3)\n\
+         chunk = b'{line}\\r\\n' * (65536 // {len})\n\
+         sent = 0\n\
+         start = time.time()\n\
+         while sent < 10_000_000 and time.time() - start < 40:\n\
+         \x20   try:\n\
+         \x20       sent += c.send(chunk)\n\
+         \x20   except socket.timeout:\n\
+         \x20       break\n\
+         print('flood sent', sent, 'bytes in %.1f s' % (time.time() - start), file=sys.stderr, \
+         flush=True)\n\
+         time.sleep(30)\n",
+        len = line.len() + 2
+    );
     let mut cmd = ns.command(&python3);
-    cmd.args(["-c", flood]);
+    cmd.args(["-c", &script]);
     let mut attacker = ns.spawn(cmd, &dir.0, "flood");
     attacker.wait_for_stderr("flood sent", secs(50));
     // Let the server work on what it took.
     std::thread::sleep(secs(1));
-    // Another client is served meanwhile.
     let other = python(
         &ns,
         &dir,
@@ -91,7 +92,7 @@ time.sleep(20)
     let growth = peak.saturating_sub(before);
     let said = attacker.stderr_text();
     eprintln!(
-        "server RSS before {} KiB, peak {} KiB (+{} KiB); {}",
+        "{tag}: server RSS before {} KiB, peak {} KiB (+{} KiB); {}",
         before / 1024,
         peak / 1024,
         growth / 1024,
@@ -106,6 +107,34 @@ time.sleep(20)
     drop(attacker);
     srv.interrupt(secs(15))
         .success("smolftp server after SIGINT");
+}
+
+/// 10 MB of `HELP` before login, as an attacker would, from a client that never reads a reply:
+/// the server stops reading once 64 KiB of replies pile up, so its memory grows by little
+/// (without back-pressure: by about 450 MiB).
+#[test]
+fn a_command_flood_that_reads_no_reply_leaves_the_server_small() {
+    flood(
+        "tun-flood",
+        "c = socket.create_connection(('10.7.0.2', 21), timeout=10)",
+        "HELP",
+    );
+}
+
+/// 10 MB of `NOOP` during a `RETR` whose data the client never reads: the server holds at most
+/// 8 lines for after the transfer and stops reading (without the bound: hundreds of MiB).
+#[test]
+fn noops_during_a_stalled_download_leave_the_server_small() {
+    flood(
+        "tun-flood-retr",
+        "f = ftplib.FTP('10.7.0.2', timeout=10)\n\
+         f.login()\n\
+         f.voidcmd('TYPE I')\n\
+         d = socket.create_connection(ftplib.parse227(f.sendcmd('PASV')), timeout=10)\n\
+         c = f.sock\n\
+         c.sendall(b'RETR big.bin\\r\\n')",
+        "NOOP",
+    );
 }
 
 /// A client that floods and never reads holds its session only until the idle timeout plus

@@ -317,3 +317,45 @@ f.quit()
     srv.interrupt(secs(15))
         .success("smolftp server after SIGINT");
 }
+
+/// Password guessing over many connections: the failures of every session from one address
+/// count together, and past `--max-failures-per-address` even the right password is refused
+/// (`421`) from that address.
+#[test]
+fn password_guessing_over_many_connections_is_limited_per_address() {
+    let Some(python3) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-guess");
+    let srv = server(
+        &ns,
+        &dir,
+        "--user alice:wonder --login-delay 0 --max-failures-per-address 5",
+    );
+    let script = r#"
+import ftplib
+conns = [ftplib.FTP('10.7.0.2', timeout=10) for _ in range(4)]
+for round in range(2):
+    for i, f in enumerate(conns):
+        try:
+            f.login('alice', 'guess%d%d' % (round, i))
+        except ftplib.error_perm as e:
+            print('guess:', e)
+        except (ftplib.error_temp, EOFError, OSError) as e:
+            print('refused:', e)
+f = ftplib.FTP('10.7.0.2', timeout=10)
+try:
+    print('right password:', f.login('alice', 'wonder'))
+except (ftplib.error_temp, EOFError) as e:
+    print('right password refused:', e)
+"#;
+    let out = python(&ns, &dir, &python3, script, "guess");
+    assert_eq!(out.matches("guess: 530").count(), 5, "{out}");
+    assert!(
+        out.contains("right password refused: 421 Too many failed logins"),
+        "{out}"
+    );
+    srv.interrupt(secs(15))
+        .success("smolftp server after SIGINT");
+}

@@ -7,8 +7,9 @@
 //! time for listings comes in with [`Session::new`] and [`Session::set_now`], the monotonic time
 //! for its timers with `handle_time`, see `timers.rs`).
 //!
-//! Where each verb lives: this file holds the session, the dispatch and login (`USER PASS
-//! REIN`); `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
+//! Where each verb lives: this file holds the session, the dispatch and `USER`, `REIN`;
+//! `login.rs` `PASS` (accounts, anonymous users and what they may write, the failed-login
+//! limits; `guard.rs` the one shared by all sessions of a server); `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
 //! REST ALLO`, listings); `info.rs` the informational ones (`FEAT OPTS HELP STAT SITE MLST`);
 //! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`);
 //! `timers.rs` the idle timeout, the delay after a failed login and the data connection's
@@ -17,6 +18,7 @@
 mod files;
 pub mod guard;
 mod info;
+mod login;
 mod mode;
 mod timers;
 mod transfer;
@@ -163,10 +165,6 @@ struct Passive {
     announced: bool,
     /// The client has connected.
     connected: bool,
-}
-
-fn is_anonymous(user: &str) -> bool {
-    user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp")
 }
 
 /// Drops Telnet IAC sequences (IP, DM, ...) that clients put before `ABOR`.
@@ -411,68 +409,6 @@ impl Session {
         }
     }
 
-    fn pass(&mut self, pass: &str) {
-        if self.user.is_some() {
-            self.reply(230, "Already logged in.");
-            return;
-        }
-        let Some(name) = self.pending_user.take() else {
-            self.reply(503, "Login with USER first.");
-            return;
-        };
-        let guard = &self.config.login_guard;
-        let now = self.timers.now();
-        if guard.blocked(self.peer, now) {
-            guard.failed(self.peer, now);
-            log::debug!("refused a login from {}: too many failed logins", self.peer);
-            let reply = Reply::new(421, "Too many failed logins from your address, try later.");
-            let delay = self.config.login_failure_delay;
-            if !self.timers.hold(reply.clone(), true, delay) {
-                self.send(reply);
-                self.close();
-            }
-            return;
-        }
-        let ok = (self.config.anonymous && is_anonymous(&name))
-            || self
-                .config
-                .accounts
-                .iter()
-                .any(|(u, p)| *u == name && p == pass);
-        if ok {
-            self.user = Some(name);
-            self.reply(230, "Login successful.");
-            return;
-        }
-        self.failed_logins += 1;
-        let guard = &self.config.login_guard;
-        if guard.failed(self.peer, now) {
-            // Once per address and wave of guessing, not once per guess.
-            log::warn!(
-                "{} failed logins from {} within {} s: its logins are refused until they age",
-                guard.limit(),
-                self.peer,
-                guard.window().as_secs()
-            );
-        }
-        let max = self.config.max_login_failures;
-        let (reply, close) = if max > 0 && self.failed_logins >= max {
-            (
-                Reply::new(421, "Login incorrect; too many failures, closing."),
-                true,
-            )
-        } else {
-            (Reply::new(530, "Login incorrect."), false)
-        };
-        let delay = self.config.login_failure_delay;
-        if !self.timers.hold(reply.clone(), close, delay) {
-            self.send(reply);
-            if close {
-                self.close();
-            }
-        }
-    }
-
     /// The reply just queued is the last one (`221`, `421`): nothing more is read, and a passive
     /// connection on offer is given up, since no transfer can use it any more and a late event
     /// about it must not be answered after the goodbye.
@@ -496,13 +432,6 @@ impl Session {
         self.facts = Facts::default();
         self.epsv_all = false;
         self.reply(220, "Service ready for new user.");
-    }
-
-    /// Whether the logged-in user may change files: the server is writable, and the user has
-    /// an account or anonymous users may write too.
-    fn may_write(&self) -> bool {
-        self.config.writable
-            && (self.config.anonymous_writable || !self.user.as_deref().is_some_and(is_anonymous))
     }
 
     /// The normalized virtual path of `arg` relative to the cwd.

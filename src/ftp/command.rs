@@ -431,6 +431,18 @@ impl LineBuffer {
         self.ready.pop_front()
     }
 
+    /// Takes the first complete line waiting that `pick` accepts, out of turn.
+    pub fn take_first(&mut self, pick: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+        let at = self
+            .ready
+            .iter()
+            .position(|l| matches!(l, Line::Complete(l) if pick(l)))?;
+        match self.ready.remove(at) {
+            Some(Line::Complete(l)) => Some(l),
+            _ => None,
+        }
+    }
+
     /// Number of complete lines waiting to be taken.
     pub fn pending(&self) -> usize {
         self.ready.len()

@@ -261,3 +261,31 @@ fn failed_logins_are_limited_per_address_across_sessions() {
     s.handle_time(secs(81));
     assert!(cmd(&mut s, b"USER alice\r\nPASS wonder\r\n").ends_with("230 Login successful.\r\n"));
 }
+
+#[test]
+fn abor_behind_a_full_queue_of_held_lines_is_answered() {
+    let (dir, cfg) = setup("limits-abor");
+    let mut s = session(&dir, &Arc::new(cfg), [10, 0, 0, 2]);
+    cmd(
+        &mut s,
+        b"USER alice\r\nPASS wonder\r\nPORT 10,0,0,2,19,137\r\n",
+    );
+    cmd(&mut s, b"RETR readme.txt\r\n");
+    assert!(matches!(s.poll_action(), Some(DataAction::Connect { .. })));
+    s.handle_data_event(DataEvent::Connected);
+    take(&mut s);
+    s.poll_action();
+    // Ten NOOPs (two more than are held) and an ABOR, in one segment.
+    let mut burst = b"NOOP\r\n".repeat(MAX_QUEUED_LINES + 2);
+    burst.extend_from_slice(b"ABOR\r\n");
+    let replies = cmd(&mut s, &burst);
+    assert!(
+        replies.starts_with("426 Connection closed; transfer aborted.\r\n226 ABOR successful.\r\n"),
+        "{replies}"
+    );
+    assert_eq!(s.poll_action(), Some(DataAction::Abort));
+    assert_eq!(
+        replies.matches("200 NOOP ok.").count(),
+        MAX_QUEUED_LINES + 2
+    );
+}

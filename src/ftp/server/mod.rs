@@ -301,9 +301,15 @@ impl Session {
             }
             if self.transfer.is_some() {
                 if self.held.len() >= MAX_QUEUED_LINES {
-                    // At most a few lines are held for after the transfer; the rest stay in
-                    // the socket (an `ABOR` behind them waits too).
-                    break;
+                    // At most a few lines are held for after the transfer; the rest wait where
+                    // they are, but an `ABOR` or `STAT` among those already read is answered.
+                    match self.lines.take_first(is_urgent) {
+                        Some(l) => {
+                            self.handle_line(&l);
+                            continue;
+                        }
+                        None => break,
+                    }
                 }
                 match self.lines.next_line() {
                     Some(Line::Complete(l)) if is_urgent(&l) => self.handle_line(&l),

@@ -235,6 +235,7 @@ print(got.decode(errors='replace'))
         .and_then(|s| s.strip_suffix(" s"))
         .and_then(|s| s.parse().ok())
         .unwrap_or_else(|| panic!("the connection stayed open: {out}"));
+    eprintln!("slowloris: {first}");
     assert!(secs_open <= 10.0, "closed only after {secs_open} s: {out}");
     srv.interrupt(secs(15))
         .success("smolftp server after SIGINT");

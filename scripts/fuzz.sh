@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
 # Runs smolftp's fuzz targets (fuzz/, cargo-fuzz + libFuzzer) for a bounded time each:
 #
-#   scripts/fuzz.sh [SECONDS]        # default 30 s per target; e.g. scripts/fuzz.sh 600
+#   scripts/fuzz.sh [SECONDS] [TARGET]   # default 30 s for each target; e.g. scripts/fuzz.sh 600
+#   scripts/fuzz.sh 3600 server_session  # one target only (command_parser, server_session)
+#
+# Two targets can run at once, one script each (a long run in the background, say): each uses
+# its own scratch directory, and the build is shared.
 #
 # On the stable toolchain. cargo-fuzz's default AddressSanitizer build needs `-Zsanitizer`,
 # which stable rustc refuses; the fuzzed code (src/ftp) is safe Rust, where a panic or an
@@ -27,10 +31,18 @@ log() { printf '== %s\n' "$*" >&2; }
 seconds=${1:-30}
 # libFuzzer reads -max_total_time=0 as "no limit": only a positive number of seconds is taken.
 if ! [[ "$seconds" =~ ^[0-9]+$ ]] || [ "$seconds" -lt 1 ] || [ "$seconds" -gt 86400 ]; then
-  echo "usage: scripts/fuzz.sh [SECONDS]  (1..86400 seconds per target, default 30)" >&2
+  echo "usage: scripts/fuzz.sh [SECONDS] [TARGET]  (1..86400 seconds per target, default 30)" >&2
   exit 2
 fi
 targets=(command_parser server_session)
+if [ $# -ge 2 ]; then
+  known=" ${targets[*]} "
+  if [[ "$known" != *" $2 "* ]]; then
+    echo "unknown fuzz target: $2 (one of: ${targets[*]})" >&2
+    exit 2
+  fi
+  targets=("$2")
+fi
 must_fuzz=
 if [ "${CI:-}" = "true" ] || [ "$(id -u)" = 0 ]; then
   must_fuzz=1

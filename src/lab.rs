@@ -271,6 +271,8 @@ impl LabConfig {
             allow_foreign_port: false,
             max_login_failures: 3,
             atomic_uploads: true,
+            // The lab's client logs in as anonymous by default: its `writable` is for it.
+            anonymous_writable: self.writable,
             ..ServerConfig::new(root)
         };
         let server = ServerNode::new(

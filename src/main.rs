@@ -92,7 +92,8 @@ struct ServerArgs {
     /// Directory served as `/`.
     #[arg(long)]
     root: PathBuf,
-    /// Add an account NAME:PASSWORD (anonymous always works); repeat for more.
+    /// Add an account NAME:PASSWORD (anonymous works too, unless --no-anonymous); repeat for
+    /// more.
     #[arg(long, value_parser = parse_account)]
     user: Vec<(String, String)>,
     /// Accept uploads (STOR).
@@ -133,6 +134,17 @@ struct ServerArgs {
     /// keep-alive probes a quiet control connection sends every half of it), seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     timeout: u64,
+    /// Refuse anonymous logins (users anonymous and ftp): only --user accounts log in.
+    #[arg(long, requires = "user")]
+    no_anonymous: bool,
+    /// With --writable, let anonymous users change files too (by default they only read, and
+    /// only --user accounts write).
+    #[arg(long, requires = "writable", conflicts_with = "no_anonymous")]
+    anonymous_writable: bool,
+    /// Refuse every login from a client address (an IPv6 /64) that has failed this many
+    /// times within a minute, over all its connections (421); 0: no limit.
+    #[arg(long, value_name = "N", default_value_t = 10)]
+    max_failures_per_address: u32,
 }
 
 #[derive(clap::Args, Debug)]
@@ -593,6 +605,9 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         max_login_failures: args.max_login_failures,
         data_timeout: Duration::from_secs(args.data_timeout),
         timeout: Duration::from_secs(args.timeout),
+        anonymous: !args.no_anonymous,
+        anonymous_writable: args.anonymous_writable,
+        max_failures_per_address: args.max_failures_per_address,
     };
     live::run_server(&opts, &*stop_flag()?)
 }

@@ -12,6 +12,8 @@
 
 #[path = "tun/attack_files.rs"]
 mod attack_files;
+#[path = "tun/attack_session.rs"]
+mod attack_session;
 mod common;
 #[path = "tun/ipv6.rs"]
 mod ipv6;
@@ -166,7 +168,8 @@ fn with_offload_curl_downloads_and_the_client_uploads_byte_identical() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --offload --capture offload.pcapng",
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable --offload \
+         --capture offload.pcapng",
     );
 
     let (got, url) = (dir.path("got.bin"), format!("ftp://10.7.0.2/{BIG}"));
@@ -249,7 +252,7 @@ fn lftp_in_passive_mode_lists_downloads_uploads_and_renames() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable",
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable",
     );
     let got = dir.path("got.bin");
     // lftp's defaults: passive mode, EPSV first, MLSD/MDTM/SIZE when FEAT lists them.
@@ -523,7 +526,7 @@ fn ftplib_and_curl_use_the_rfc_3659_and_file_commands() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable",
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable",
     );
     let script = r#"
 import ftplib, io, sys

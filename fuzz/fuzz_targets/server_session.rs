@@ -6,8 +6,9 @@
 //! - `!part BYTES`: control bytes without the LF (a line split across reads);
 //! - `!cfg LETTERS` (first record only): `6` IPv6 peer, `r` read-only, `a` no anonymous login,
 //!   `f` PORT to any host and port, `n` no atomic uploads, `p`/`s` FIN policy piggyback /
-//!   separate, `m` no limit on failed logins, `z` no delay after a failed login, `i` 5 s idle
-//!   timeout, `t` 2 s data timeout;
+//!   separate, `m` no limit on failed logins (per session nor per address), `g` 2 failed
+//!   logins per address and minute, `o` anonymous users only read, `z` no delay after a failed
+//!   login, `i` 5 s idle timeout, `t` 2 s data timeout;
 //! - data events, in any order, sensible or not: `!listening [PORT]`, `!listening4`,
 //!   `!listening6`, `!connected`, `!failed`, `!finished`;
 //! - `!pump [UPLOAD]`: answers the pending data actions as a well-behaved network layer does
@@ -38,6 +39,7 @@
 use libfuzzer_sys::fuzz_target;
 use smolftp::ftp::jail::Jail;
 use smolftp::ftp::reply::ReplyParser;
+use smolftp::ftp::server::guard::LoginGuard;
 use smolftp::ftp::server::{ServerConfig, Session};
 use smolftp::ftp::{DataAction, DataEvent, FinPolicy};
 use std::collections::{BTreeSet, VecDeque};
@@ -236,6 +238,8 @@ impl<'a> Op<'a> {
 fn config(root: &Path, letters: &[u8]) -> (ServerConfig, IpAddr) {
     let mut c = ServerConfig::new(root);
     c.writable = true;
+    // Writes as anonymous too, as the seeds do (`o` turns it off).
+    c.anonymous_writable = true;
     c.accounts = vec![("alice".into(), "wonder".into())];
     let mut peer = IpAddr::V4(Ipv4Addr::new(10, 0, 0, 2));
     for &l in letters {
@@ -247,7 +251,12 @@ fn config(root: &Path, letters: &[u8]) -> (ServerConfig, IpAddr) {
             b'n' => c.atomic_uploads = false,
             b'p' => c.fin = FinPolicy::Piggyback,
             b's' => c.fin = FinPolicy::Separate,
-            b'm' => c.max_login_failures = 0,
+            b'm' => {
+                c.max_login_failures = 0;
+                c.login_guard = LoginGuard::new(0, Duration::from_secs(60));
+            }
+            b'g' => c.login_guard = LoginGuard::new(2, Duration::from_secs(60)),
+            b'o' => c.anonymous_writable = false,
             b'z' => c.login_failure_delay = Duration::ZERO,
             b'i' => c.idle_timeout = Some(Duration::from_secs(5)),
             b't' => c.data_timeout = Duration::from_secs(2),
@@ -568,8 +577,13 @@ fn run(place: &Place, data: &[u8]) {
     if trace() {
         eprintln!("{}", String::from_utf8_lossy(&h.transcript));
     }
-    // What is left is sent, as the network layer would.
-    let n = h.s.control_out().len();
-    h.s.control_sent(n);
-    assert!(h.s.control_out().is_empty(), "control_sent(all) left bytes");
+    // What is left is sent, as the network layer would: room in the outbox lets lines that
+    // waited behind a full one (back-pressure) be handled, so it takes a few rounds.
+    for _ in 0..4096 {
+        if h.s.control_out().is_empty() {
+            break;
+        }
+        h.op(Op::Sent(usize::MAX));
+    }
+    assert!(h.s.control_out().is_empty(), "replies without end");
 }

@@ -40,6 +40,8 @@ pub(super) fn server(root: &Path, writable: bool) -> Session {
         idle_timeout: None,
         login_failure_delay: std::time::Duration::ZERO,
         data_timeout: std::time::Duration::from_secs(30),
+        anonymous_writable: true,
+        login_guard: Default::default(),
     };
     let jail = Jail::new(root).unwrap();
     Session::new(

@@ -394,7 +394,9 @@ impl LineBuffer {
     }
 
     /// Adds received bytes; complete lines become available through [`LineBuffer::next_line`].
-    pub fn push(&mut self, bytes: &[u8]) {
+    /// Returns how many items (complete or too long lines) the bytes completed.
+    pub fn push(&mut self, bytes: &[u8]) -> usize {
+        let before = self.ready.len();
         for &b in bytes {
             if b == b'\n' {
                 if self.discarding {
@@ -421,11 +423,24 @@ impl LineBuffer {
                 }
             }
         }
+        self.ready.len() - before
     }
 
     /// The next complete line, if any.
     pub fn next_line(&mut self) -> Option<Line> {
         self.ready.pop_front()
+    }
+
+    /// Takes the first complete line waiting that `pick` accepts, out of turn.
+    pub fn take_first(&mut self, pick: impl Fn(&[u8]) -> bool) -> Option<Vec<u8>> {
+        let at = self
+            .ready
+            .iter()
+            .position(|l| matches!(l, Line::Complete(l) if pick(l)))?;
+        match self.ready.remove(at) {
+            Some(Line::Complete(l)) => Some(l),
+            _ => None,
+        }
     }
 
     /// Number of complete lines waiting to be taken.

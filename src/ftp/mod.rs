@@ -173,11 +173,17 @@ pub trait Endpoint {
     fn next_deadline(&self) -> Option<std::time::Duration> {
         None
     }
+    /// Whether to read more control bytes now (false: leave them in the socket, so the peer's
+    /// window closes, until the endpoint has caught up). Bytes fed anyway are still taken.
+    fn wants_control(&self) -> bool {
+        true
+    }
 }
 
 /// Forwards [`Endpoint`] to a type's inherent methods of the same names.
 macro_rules! endpoint_impl {
-    ($ty:ty, wants_close: $wants:ident, closed: |$s:ident| $closed:expr $(, $timers:ident)?) => {
+    ($ty:ty, wants_close: $wants:ident, closed: |$s:ident| $closed:expr $(, $timers:ident)?
+     $(, back_pressure: $bp:ident)?) => {
         impl Endpoint for $ty {
             fn handle_control(&mut self, bytes: &[u8]) {
                 <$ty>::handle_control(self, bytes)
@@ -216,9 +222,15 @@ macro_rules! endpoint_impl {
                     <$ty>::next_deadline(self)
                 }
             )?
+            $(
+                fn wants_control(&self) -> bool {
+                    <$ty>::$bp(self)
+                }
+            )?
         }
     };
 }
 
-endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| (), timers);
+endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| (), timers,
+               back_pressure: wants_control);
 endpoint_impl!(client::Client, wants_close: is_finished, closed: |s| s.handle_control_closed(), timers);

@@ -21,6 +21,9 @@ pub(crate) fn config(root: &std::path::Path, writable: bool) -> ServerConfig {
         idle_timeout: None,
         login_failure_delay: Duration::ZERO,
         data_timeout: Duration::from_secs(30),
+        // The scripts write as anonymous; `anonymous_may_only_read` tests the default.
+        anonymous_writable: true,
+        login_guard: Default::default(),
     }
 }
 

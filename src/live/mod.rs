@@ -28,6 +28,7 @@ use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
+use crate::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
 use crate::ftp::shell::{self, ShellCommand};
 use crate::lab::socket_options;
 use crate::link::tun::Tun;
@@ -153,6 +154,13 @@ pub struct ServerOptions {
     pub data_timeout: StdDuration,
     /// Give up a connection whose peer has been silent this long (TCP).
     pub timeout: StdDuration,
+    /// Anonymous logins (`anonymous`, `ftp`) accepted.
+    pub anonymous: bool,
+    /// With `writable`, anonymous users may change files too.
+    pub anonymous_writable: bool,
+    /// Failed logins per client address and minute, over all sessions, past which the address
+    /// is refused (0: no limit).
+    pub max_failures_per_address: u32,
 }
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
@@ -184,7 +192,7 @@ fn serve_on<D: Device + Wait>(
     let config = ServerConfig {
         root: opts.root.clone(),
         accounts: opts.accounts.clone(),
-        anonymous: true,
+        anonymous: opts.anonymous,
         writable: opts.writable,
         fin: opts.fin,
         greeting: "smolftp ready.".into(),
@@ -194,6 +202,8 @@ fn serve_on<D: Device + Wait>(
         idle_timeout: opts.idle_timeout,
         login_failure_delay: opts.login_delay,
         data_timeout: opts.data_timeout,
+        anonymous_writable: opts.anonymous_writable,
+        login_guard: LoginGuard::new(opts.max_failures_per_address, DEFAULT_WINDOW),
     };
     let mut node = ServerNode::new(
         &mut host,

@@ -45,6 +45,16 @@ enum Phase {
 /// Size of the look-ahead read made when the send buffer is full (see [`Conduit`]).
 const PEEK: usize = 4096;
 
+/// Most control bytes handed to the endpoint at once: between two pieces the endpoint is asked
+/// whether it wants more ([`Endpoint::wants_control`]), so what one read can make it queue
+/// (replies, waiting lines) stays small whatever the socket's buffer holds.
+pub const CONTROL_CHUNK: usize = 512;
+
+/// How long a control connection may take to close once its endpoint is done with it (after
+/// `QUIT`, a `421`): a peer that reads nothing keeps our last reply and our FIN in a zero
+/// window for ever, and with them its session's place; past this the connection is reset.
+pub const CLOSE_LINGER: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(10);
+
 #[derive(Debug)]
 struct Data {
     handle: SocketHandle,
@@ -65,6 +75,8 @@ pub struct Conduit {
     closing: Vec<SocketHandle>,
     control_closing: bool,
     control_gone: bool,
+    /// When the endpoint first wanted the control connection closed (see [`CLOSE_LINGER`]).
+    close_wanted: Option<smoltcp::time::Instant>,
 }
 
 /// Sends our FIN on a control connection and stops its keep-alive probes: a peer that never
@@ -85,6 +97,7 @@ impl Conduit {
             closing: Vec::new(),
             control_closing: false,
             control_gone: false,
+            close_wanted: None,
         }
     }
 
@@ -151,7 +164,32 @@ impl Conduit {
             }
         }
         self.reap(host);
+        progress |= self.linger(host, ep);
         progress
+    }
+
+    /// Resets a control connection that has not closed within [`CLOSE_LINGER`] of its
+    /// endpoint wanting it closed (the peer reads nothing: replies and FIN stay unsent).
+    fn linger<D: Device, E: Endpoint + ?Sized>(&mut self, host: &mut Host<D>, ep: &E) -> bool {
+        if !ep.wants_close() {
+            return false;
+        }
+        let now = host.now();
+        let since = *self.close_wanted.get_or_insert(now);
+        let socket = host.tcp(self.control);
+        if now - since < CLOSE_LINGER || matches!(socket.state(), State::Closed | State::TimeWait) {
+            return false;
+        }
+        log::info!(
+            "reset the control connection of {:?}: not closed {} s after the last reply \
+             ({} bytes unsent, the peer reads nothing)",
+            socket.remote_endpoint(),
+            CLOSE_LINGER.secs(),
+            ep.control_out().len() + socket.send_queue()
+        );
+        socket.abort();
+        self.control_closing = true;
+        true
     }
 
     fn control_in<D: Device, E: Endpoint + ?Sized>(
@@ -161,10 +199,11 @@ impl Conduit {
     ) -> bool {
         let socket = host.tcp(self.control);
         let mut progress = false;
-        while socket.can_recv() {
+        while socket.can_recv() && ep.wants_control() {
             match socket.recv(|buf| {
-                ep.handle_control(buf);
-                (buf.len(), buf.len())
+                let n = buf.len().min(CONTROL_CHUNK);
+                ep.handle_control(&buf[..n]);
+                (n, n)
             }) {
                 Ok(n) if n > 0 => progress = true,
                 _ => break,

@@ -38,18 +38,51 @@ impl<D: Device + Wait> Wait for Capture<D> {
     }
 }
 
+/// Set once a stale endpoint deadline has been logged (see [`pause`]).
+static STALE_LOGGED: AtomicBool = AtomicBool::new(false);
+
 /// Sleeps until there is something to do (a frame, a stack timer, `deadline`), unless `busy`.
+///
+/// `deadline` comes from endpoints that were just handed the host's time (`host.now()`), which
+/// fires every timer due by then; one not later than that did not fire and will not (a bug in
+/// the endpoint). Waking up for it would spin at full CPU, so it is logged once and ignored:
+/// the loop still wakes for frames, stack timers and at least every [`MAX_SLEEP`].
 fn pause<D: Device + Wait>(host: &mut Host<D>, busy: bool, deadline: Option<Instant>) {
     if busy {
         return;
     }
     let now = Instant::now();
-    let mut delay = host.poll_delay(now).map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
-    if let Some(at) = deadline {
-        delay = delay.min(if at > now { at - now } else { Duration::ZERO });
+    let (delay, stale) = sleep_time(now, host.now(), host.poll_delay(now), deadline);
+    if stale && !STALE_LOGGED.swap(true, Ordering::Relaxed) {
+        log::warn!(
+            "an FTP timer due at {} did not fire when handed the time {} (a bug): ignored, \
+             the loop sleeps as if it were not set (logged once)",
+            deadline.unwrap_or(now),
+            host.now()
+        );
     }
     if delay > Duration::ZERO {
         host.device().wait(Some(delay));
+    }
+}
+
+/// How long [`pause`] sleeps at `now`, given the time the endpoints were last handed
+/// (`handed`), the stack's own delay and the endpoints' `deadline`; and whether that deadline
+/// is stale (not later than `handed`: ignored).
+fn sleep_time(
+    now: Instant,
+    handed: Instant,
+    stack: Option<Duration>,
+    deadline: Option<Instant>,
+) -> (Duration, bool) {
+    let delay = stack.map_or(MAX_SLEEP, |d| d.min(MAX_SLEEP));
+    match deadline {
+        Some(at) if at <= handed => (delay, true),
+        Some(at) => (
+            delay.min(if at > now { at - now } else { Duration::ZERO }),
+            false,
+        ),
+        None => (delay, false),
     }
 }
 
@@ -146,5 +179,31 @@ pub fn idle_until<D: Device + Wait, T>(
         }
         let due = [Some(Instant::now() + every), node.next_deadline()];
         pause(host, busy, due.into_iter().flatten().min());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_deadline_that_did_not_move_does_not_make_the_loop_spin() {
+        let handed = Instant::from_millis(10_000);
+        let now = Instant::from_millis(10_002);
+        let ms = Duration::from_millis;
+        // Due between the time handed and now: fire it at once.
+        let due = Some(Instant::from_millis(10_001));
+        assert_eq!(sleep_time(now, handed, None, due), (ms(0), false));
+        // Due later: sleep until then.
+        let later = Some(Instant::from_millis(10_050));
+        assert_eq!(sleep_time(now, handed, None, later), (ms(48), false));
+        assert_eq!(sleep_time(now, handed, Some(ms(5)), later), (ms(5), false));
+        // Not later than the time handed: the endpoint did not fire it; sleep as without it.
+        for stale in [10_000, 9_000] {
+            let at = Some(Instant::from_millis(stale));
+            assert_eq!(sleep_time(now, handed, None, at), (MAX_SLEEP, true));
+            assert_eq!(sleep_time(now, handed, Some(ms(7)), at), (ms(7), true));
+        }
+        assert_eq!(sleep_time(now, handed, None, None), (MAX_SLEEP, false));
     }
 }

@@ -81,8 +81,8 @@ fn with_offload_curl_over_ipv6_downloads_and_uploads_byte_identical() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --ip6 fd00:7::2/64 --root root --writable --offload \
-         --capture offload6.pcapng",
+        "--tun tun0 --ip 10.7.0.2/24 --ip6 fd00:7::2/64 --root root --writable \
+         --anonymous-writable --offload --capture offload6.pcapng",
     );
     let base = [
         "-g",

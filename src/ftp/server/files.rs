@@ -65,7 +65,7 @@ impl Session {
                 | Command::Rnfr(_)
                 | Command::Rnto(_)
         );
-        if writes && !self.config.writable {
+        if writes && !self.may_write() {
             self.reply(550, "Permission denied.");
             return;
         }

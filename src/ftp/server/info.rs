@@ -113,7 +113,7 @@ impl Session {
             self.reply(550, "Failed to get file status.");
             return;
         };
-        let line = listing::facts_line(&vpath, &meta, self.facts, self.config.writable);
+        let line = listing::facts_line(&vpath, &meta, self.facts, self.may_write());
         let lines = vec![format!("Listing {vpath}"), format!(" {line}"), "End".into()];
         self.send(Reply::multi(250, lines));
     }

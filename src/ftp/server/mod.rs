@@ -7,15 +7,18 @@
 //! time for listings comes in with [`Session::new`] and [`Session::set_now`], the monotonic time
 //! for its timers with `handle_time`, see `timers.rs`).
 //!
-//! Where each verb lives: this file holds the session, the dispatch and login (`USER PASS
-//! REIN`); `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
+//! Where each verb lives: this file holds the session, the dispatch and `USER`, `REIN`;
+//! `login.rs` `PASS` (accounts, anonymous users and what they may write, the failed-login
+//! limits; `guard.rs` the one shared by all sessions of a server); `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
 //! REST ALLO`, listings); `info.rs` the informational ones (`FEAT OPTS HELP STAT SITE MLST`);
 //! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`);
 //! `timers.rs` the idle timeout, the delay after a failed login and the data connection's
 //! deadline.
 
 mod files;
+pub mod guard;
 mod info;
+mod login;
 mod mode;
 mod timers;
 mod transfer;
@@ -31,7 +34,18 @@ use super::jail::Jail;
 use super::listing::Facts;
 use super::reply::Reply;
 use super::{DataAction, FinPolicy, Outbox};
+use guard::LoginGuard;
 use transfer::Transfer;
+
+/// Reply bytes not yet taken by the network layer above which a session handles no further
+/// command line (the lines wait, and [`Session::wants_control`] says to stop reading): a client
+/// that sends commands and never reads the replies cannot grow the server's memory.
+pub const MAX_UNSENT: usize = 64 * 1024;
+
+/// Complete command lines a session keeps waiting at most (held during a transfer, or behind a
+/// delayed reply or a full outbox) before [`Session::wants_control`] says to stop reading; each
+/// line is at most [`command::MAX_LINE`] bytes.
+pub const MAX_QUEUED_LINES: usize = 8;
 
 /// How a server is set up; shared by all its sessions.
 #[derive(Clone, Debug)]
@@ -68,11 +82,19 @@ pub struct ServerConfig {
     pub login_failure_delay: Duration,
     /// A transfer whose data connection has not come within this gets `425`. Default: 30 s.
     pub data_timeout: Duration,
+    /// Whether anonymous users may change files when `writable` is set; if not, they only
+    /// read (`550` to every write) and only accounts write. Safe default: `false`.
+    pub anonymous_writable: bool,
+    /// Failed logins counted by client address across every session made from this
+    /// configuration (clones share the counts); past its limit an address gets `421`.
+    /// Default: [`guard::DEFAULT_LIMIT`] per [`guard::DEFAULT_WINDOW`].
+    pub login_guard: LoginGuard,
 }
 
 impl ServerConfig {
-    /// A configuration with the safe defaults: no accounts, anonymous read-only, seed FIN
-    /// policy, `PORT` only to the peer and ports >= 1024, 3 login attempts, atomic uploads.
+    /// A configuration with the safe defaults: no accounts, anonymous read-only (even once
+    /// `writable` is set), seed FIN policy, `PORT` only to the peer and ports >= 1024, 3 login
+    /// attempts per session and 10 per minute per address, atomic uploads.
     pub fn new(root: impl Into<PathBuf>) -> Self {
         ServerConfig {
             root: root.into(),
@@ -87,6 +109,8 @@ impl ServerConfig {
             idle_timeout: Some(Duration::from_secs(300)),
             login_failure_delay: Duration::from_secs(1),
             data_timeout: Duration::from_secs(30),
+            anonymous_writable: false,
+            login_guard: LoginGuard::default(),
         }
     }
 }
@@ -142,10 +166,6 @@ struct Passive {
     announced: bool,
     /// The client has connected.
     connected: bool,
-}
-
-fn is_anonymous(user: &str) -> bool {
-    user.eq_ignore_ascii_case("anonymous") || user.eq_ignore_ascii_case("ftp")
 }
 
 /// Drops Telnet IAC sequences (IP, DM, ...) that clients put before `ABOR`.
@@ -213,9 +233,20 @@ impl Session {
         if self.closing {
             return;
         }
-        self.lines.push(bytes);
-        self.timers.activity();
+        if self.lines.push(bytes) > 0 {
+            self.timers.activity();
+        }
         self.process();
+    }
+
+    /// Whether the network layer should read more control bytes now: false while the replies
+    /// not yet taken exceed [`MAX_UNSENT`] or [`MAX_QUEUED_LINES`] lines wait. The session
+    /// still accepts bytes fed meanwhile; this is what keeps its memory bounded (the peer's
+    /// TCP window closes instead).
+    pub fn wants_control(&self) -> bool {
+        self.closing
+            || (self.out.bytes().len() < MAX_UNSENT
+                && self.held.len() + self.lines.pending() < MAX_QUEUED_LINES)
     }
 
     /// Reply bytes waiting to be sent on the control connection.
@@ -225,7 +256,12 @@ impl Session {
 
     /// Drops the first `n` bytes of [`Session::control_out`], now in a socket.
     pub fn control_sent(&mut self, n: usize) {
+        let full = self.out.bytes().len() >= MAX_UNSENT;
         self.out.sent(n);
+        if full {
+            // Lines left waiting for room in the outbox go on.
+            self.process();
+        }
     }
 
     /// The next data-connection action, if any.
@@ -253,13 +289,29 @@ impl Session {
     }
 
     /// Handles queued lines until a transfer starts or the session closes. During a transfer
-    /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end.
+    /// only `ABOR` and `STAT` are handled; other lines wait for the transfer to end (at most
+    /// [`MAX_QUEUED_LINES`]). Nothing is handled while [`MAX_UNSENT`] reply bytes wait.
     fn process(&mut self) {
         // A PASV/EPSV waits for its port before the next command is read, so its 227/229
         // comes before the reply to a command pipelined behind it.
         let offering = |s: &Self| s.passive.as_ref().is_some_and(|p| !p.announced);
         while !self.closing && !self.timers.holding() && !offering(self) {
+            if self.out.bytes().len() >= MAX_UNSENT {
+                // Back-pressure: the peer is not reading its replies.
+                break;
+            }
             if self.transfer.is_some() {
+                if self.held.len() >= MAX_QUEUED_LINES {
+                    // At most a few lines are held for after the transfer; the rest wait where
+                    // they are, but an `ABOR` or `STAT` among those already read is answered.
+                    match self.lines.take_first(is_urgent) {
+                        Some(l) => {
+                            self.handle_line(&l);
+                            continue;
+                        }
+                        None => break,
+                    }
+                }
                 match self.lines.next_line() {
                     Some(Line::Complete(l)) if is_urgent(&l) => self.handle_line(&l),
                     Some(line) => self.held.push_back(line),
@@ -364,45 +416,6 @@ impl Session {
         }
     }
 
-    fn pass(&mut self, pass: &str) {
-        if self.user.is_some() {
-            self.reply(230, "Already logged in.");
-            return;
-        }
-        let Some(name) = self.pending_user.take() else {
-            self.reply(503, "Login with USER first.");
-            return;
-        };
-        let ok = (self.config.anonymous && is_anonymous(&name))
-            || self
-                .config
-                .accounts
-                .iter()
-                .any(|(u, p)| *u == name && p == pass);
-        if ok {
-            self.user = Some(name);
-            self.reply(230, "Login successful.");
-            return;
-        }
-        self.failed_logins += 1;
-        let max = self.config.max_login_failures;
-        let (reply, close) = if max > 0 && self.failed_logins >= max {
-            (
-                Reply::new(421, "Login incorrect; too many failures, closing."),
-                true,
-            )
-        } else {
-            (Reply::new(530, "Login incorrect."), false)
-        };
-        let delay = self.config.login_failure_delay;
-        if !self.timers.hold(reply.clone(), close, delay) {
-            self.send(reply);
-            if close {
-                self.close();
-            }
-        }
-    }
-
     /// The reply just queued is the last one (`221`, `421`): nothing more is read, and a passive
     /// connection on offer is given up, since no transfer can use it any more and a late event
     /// about it must not be answered after the goodbye.
@@ -496,3 +509,7 @@ mod tests;
 #[cfg(test)]
 #[path = "../server_hostile_tests.rs"]
 mod hostile_tests;
+
+#[cfg(test)]
+#[path = "../server_limits_tests.rs"]
+mod limits_tests;

@@ -28,7 +28,8 @@ pub(super) struct Timers {
 }
 
 impl Timers {
-    /// Something happened on the control connection.
+    /// A complete command line came (bytes without a line end do not count: a client that
+    /// sends one byte a second is idle).
     pub(super) fn activity(&mut self) {
         self.active = true;
     }
@@ -44,14 +45,27 @@ impl Timers {
         true
     }
 
+    /// The last time handed in (zero before the first).
+    pub(super) fn now(&self) -> Duration {
+        self.now.unwrap_or_default()
+    }
+
     /// A reply is being held back.
     pub(super) fn holding(&self) -> bool {
         self.held.is_some()
     }
 }
 
+/// Rounds of firing in one [`Session::handle_time`]: each fires one timer, and what follows
+/// from it (lines handled after a held reply, the next transfer after a `425`) can only start
+/// timers due later, so two or three rounds settle it; the bound keeps a bug from looping.
+const MAX_ROUNDS: usize = 16;
+
 impl Session {
-    /// The monotonic time now (any origin, never going back): fires what is due.
+    /// The monotonic time now (any origin, never going back): fires what is due. Afterwards no
+    /// deadline that [`Session::next_deadline`] reports is due at `now`, unless the session
+    /// wants to close (the live loops rely on it: a deadline in the past would wake them at
+    /// once, again and again).
     pub fn handle_time(&mut self, now: Duration) {
         let t = &mut self.timers;
         if t.now.is_none() || t.active || self.transfer.is_some() {
@@ -62,50 +76,85 @@ impl Session {
         if let Some((_, _, delay, due @ None)) = &mut t.held {
             *due = Some(now + *delay);
         }
-        if let Some((_, _, _, Some(due))) = &t.held
+        for _ in 0..MAX_ROUNDS {
+            self.arm_data_deadline(now);
+            if !self.fire_one(now) {
+                break;
+            }
+        }
+        self.arm_data_deadline(now);
+    }
+
+    /// The data connection's deadline runs exactly while a transfer waits for its connection.
+    fn arm_data_deadline(&mut self, now: Duration) {
+        let waiting = self.transfer.as_ref().is_some_and(|t| !t.connected);
+        let t = &mut self.timers;
+        if !waiting {
+            t.data_deadline = None;
+        } else if t.data_deadline.is_none() {
+            // Never due at once, even with a zero timeout: `handle_time` must leave no deadline
+            // due at `now`.
+            let wait = self.config.data_timeout.max(Duration::from_millis(1));
+            t.data_deadline = Some(now + wait);
+        }
+    }
+
+    /// Fires the first timer due at `now`, if any; returns whether one fired.
+    fn fire_one(&mut self, now: Duration) -> bool {
+        if let Some((_, _, _, Some(due))) = &self.timers.held
             && now >= *due
-            && let Some((reply, close, _, _)) = t.held.take()
+            && let Some((reply, close, _, _)) = self.timers.held.take()
         {
+            // The client waited for us: its idle time starts now.
+            self.timers.last_activity = now;
             self.send(reply);
             if close {
                 self.close();
             }
             self.process();
+            return true;
         }
-        let waiting = self.transfer.as_ref().is_some_and(|t| !t.connected);
-        match (waiting, self.timers.data_deadline) {
-            (false, _) => self.timers.data_deadline = None,
-            (true, None) => self.timers.data_deadline = Some(now + self.config.data_timeout),
-            (true, Some(deadline)) if now >= deadline => {
-                self.timers.data_deadline = None;
-                self.actions.push_back(DataAction::Abort);
-                self.reply(425, "Failed to establish connection.");
-                self.end_transfer();
-            }
-            (true, Some(_)) => {}
+        if let Some(deadline) = self.data_deadline()
+            && now >= deadline
+        {
+            self.timers.data_deadline = None;
+            self.actions.push_back(DataAction::Abort);
+            self.reply(425, "Failed to establish connection.");
+            self.end_transfer();
+            return true;
         }
-        if let Some(idle) = self.config.idle_timeout
-            && !self.closing
-            && self.transfer.is_none()
-            && !self.timers.holding()
-            && now >= self.timers.last_activity + idle
+        if let Some(deadline) = self.idle_deadline()
+            && now >= deadline
         {
             self.reply(421, "Timeout.");
             self.close();
+            return true;
         }
+        false
+    }
+
+    /// When the waiting transfer gets `425`.
+    fn data_deadline(&self) -> Option<Duration> {
+        let waiting = self.transfer.as_ref().is_some_and(|t| !t.connected);
+        self.timers.data_deadline.filter(|_| waiting)
+    }
+
+    /// When an idle control connection gets `421`: only with no transfer and no held reply
+    /// (the client is waiting for us then, not idle), and not once closing.
+    fn idle_deadline(&self) -> Option<Duration> {
+        let idle = self.config.idle_timeout?;
+        let t = &self.timers;
+        let runs = t.now.is_some() && !self.closing && self.transfer.is_none() && !t.holding();
+        runs.then(|| t.last_activity + idle)
     }
 
     /// When [`Session::handle_time`] should next be called, if a timer runs.
     pub fn next_deadline(&self) -> Option<Duration> {
-        let t = &self.timers;
-        let held = t.held.as_ref().and_then(|h| h.3);
-        let idle = match self.config.idle_timeout {
-            Some(idle) if !self.closing && self.transfer.is_none() && t.now.is_some() => {
-                Some(t.last_activity + idle)
-            }
-            _ => None,
-        };
-        [held, t.data_deadline, idle].into_iter().flatten().min()
+        let held = self.timers.held.as_ref().and_then(|h| h.3);
+        [held, self.data_deadline(), self.idle_deadline()]
+            .into_iter()
+            .flatten()
+            .min()
     }
 }
 
@@ -208,5 +257,34 @@ mod tests {
         s.handle_time(secs(31));
         assert_eq!(s.poll_action(), Some(DataAction::Abort));
         assert_eq!(take(&mut s), "425 Failed to establish connection.\r\n");
+    }
+
+    /// The fuzz finding "a timer due now did not fire": a failed login's delayed reply fires
+    /// late, the lines behind it fail another login, and `next_deadline` still named the idle
+    /// deadline (long past) that `handle_time` does not fire while a reply is held.
+    #[test]
+    fn no_deadline_is_left_in_the_past_after_handle_time() {
+        let dir = TempDir::new("timers-stale");
+        let mut config = ServerConfig::new(&dir.0);
+        config.idle_timeout = Some(secs(5));
+        let jail = Jail::new(&dir.0).unwrap();
+        let peer = Ipv4Addr::new(10, 0, 0, 2);
+        let mut s = Session::new(
+            Arc::new(config),
+            Arc::new(jail),
+            peer.into(),
+            SystemTime::now(),
+        );
+        take(&mut s);
+        s.handle_control(b"USER a\r\nPASS b\r\nNOOP\r\nUSER a\r\nPASS b\r\n");
+        for now in [secs(1), secs(11), secs(12), secs(30)] {
+            s.handle_time(now);
+            if let Some(next) = s.next_deadline() {
+                assert!(
+                    next > now || s.wants_close(),
+                    "at {now:?} the next deadline is {next:?}"
+                );
+            }
+        }
     }
 }

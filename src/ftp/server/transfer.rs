@@ -314,7 +314,7 @@ impl Session {
     fn start_transfer(&mut self) {
         let now = self.now;
         let fin = self.config.fin;
-        let writable = self.config.writable;
+        let writable = self.may_write();
         let jail = self.jail.clone();
         let Some(t) = self.transfer.as_mut() else {
             return;

@@ -131,6 +131,14 @@ struct ServerArgs {
     /// keep-alive probes a quiet control connection sends every half of it), seconds.
     #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(2..=86_400))]
     timeout: u64,
+    /// Connections whose handshake is not complete (half-open) kept at once; past this the
+    /// oldest is dropped (a SYN flood cannot lock real clients out). Also the largest burst of
+    /// connects taken at once.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    half_open: u32,
+    /// Drop a half-open connection whose handshake has not completed within this, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    handshake_timeout: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -470,6 +478,8 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         max_login_failures: args.max_login_failures,
         data_timeout: Duration::from_secs(args.data_timeout),
         timeout: Duration::from_secs(args.timeout),
+        half_open: args.half_open as usize,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
     };
     live::run_server(&opts, &*stop_flag()?)
 }

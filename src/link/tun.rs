@@ -5,7 +5,10 @@
 //! buffers owned by the device (no allocation per frame), and [`Tun::wait`] to sleep on the file
 //! descriptor until a frame arrives or a timer is due. Failing to attach says which of the usual
 //! causes it is and how to fix it; an I/O error while running drops the frame, as a wire would,
-//! and is counted, never a panic (smoltcp's own `TunTapInterface` panics).
+//! and is counted, never a panic (smoltcp's own `TunTapInterface` panics). Repeating errors are
+//! logged once and then counted ([`RateLog`]); an error that means the device is gone (the
+//! interface deleted: `EBADFD`, `ENODEV`, `ENXIO`, `EIO`) makes it [`Tun::broken`], stops all
+//! further I/O on it, and the poll loop ends the program with that message.
 //!
 //! With offload on ([`Tun::open_offload`]), the device is opened with virtio-net headers
 //! (`IFF_VNET_HDR`, which the tun-tap crate cannot ask for, hence the raw ioctls) and tells
@@ -22,6 +25,8 @@ use std::path::Path;
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMeta};
 use smoltcp::time::{Duration, Instant};
 use tun_tap::{Iface, Mode};
+
+use crate::link::ratelog::RateLog;
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the kernel's default.
 const VNET_HDR: usize = 10;
@@ -85,7 +90,57 @@ pub struct Tun {
     vnet: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
+    health: Health,
+}
+
+/// What went wrong with a device's I/O: counts, rate-limited logs, and a fatal error.
+#[derive(Debug)]
+struct Health {
     errors: u64,
+    /// The error that made the device unusable.
+    fatal: Option<io::Error>,
+    read_log: RateLog,
+    write_log: RateLog,
+}
+
+impl Health {
+    fn new(name: &str) -> Self {
+        Health {
+            errors: 0,
+            fatal: None,
+            read_log: RateLog::new(format!("{name}: read error"), log::Level::Warn),
+            write_log: RateLog::new(format!("{name}: write error"), log::Level::Warn),
+        }
+    }
+
+    /// Counts an I/O error; one that means the device is gone makes it broken.
+    fn failed(&mut self, e: io::Error, write: bool) {
+        self.errors += 1;
+        if self.fatal.is_some() {
+            return;
+        }
+        if is_fatal(&e) {
+            log::error!("{}", describe_fatal(&e));
+            self.fatal = Some(e);
+        } else if write {
+            self.write_log.hit(&e);
+        } else {
+            self.read_log.hit(&e);
+        }
+    }
+}
+
+/// Whether an I/O error on a TUN descriptor means the interface is gone for good.
+fn is_fatal(e: &io::Error) -> bool {
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EBADFD | libc::ENODEV | libc::ENXIO | libc::EIO | libc::EBADF)
+    )
+}
+
+/// The message for a device that is gone.
+fn describe_fatal(e: &io::Error) -> String {
+    format!("the TUN device is gone ({e}): was the interface deleted or taken down for good?")
 }
 
 impl Tun {
@@ -153,7 +208,7 @@ impl Tun {
             vnet,
             rx: vec![0; room],
             tx: Vec::with_capacity(room),
-            errors: 0,
+            health: Health::new(name),
         })
     }
 
@@ -164,12 +219,23 @@ impl Tun {
 
     /// Frames dropped because of I/O errors.
     pub fn errors(&self) -> u64 {
-        self.errors
+        self.health.errors
+    }
+
+    /// Why the device can no longer be used (its interface was deleted), if it cannot.
+    pub fn broken(&self) -> Option<String> {
+        let e = self.health.fatal.as_ref()?;
+        Some(format!("{}: {}", self.name, describe_fatal(e)))
     }
 
     /// Sleeps until a frame can be read or `timeout` has passed (`None`: no limit). A signal
-    /// ends the sleep early.
+    /// ends the sleep early. A broken device only sleeps (its descriptor would wake at once).
     pub fn wait(&self, timeout: Option<Duration>) {
+        if self.health.fatal.is_some() {
+            let d = timeout.map_or(200, |d| d.total_millis().min(200));
+            std::thread::sleep(std::time::Duration::from_millis(d));
+            return;
+        }
         wait_readable(self.file.as_raw_fd(), timeout);
     }
 }
@@ -196,13 +262,15 @@ impl Device for Tun {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        if self.health.fatal.is_some() {
+            return None;
+        }
         let n = match (&self.file).read(&mut self.rx) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) => {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    self.errors += 1;
-                    log::warn!("{}: read error: {e}", self.name);
+                    self.health.failed(e, false);
                 }
                 return None;
             }
@@ -214,9 +282,8 @@ impl Device for Tun {
             },
             TxToken {
                 file: &self.file,
-                name: &self.name,
                 buf: &mut self.tx,
-                errors: &mut self.errors,
+                health: &mut self.health,
                 vnet: self.vnet,
                 gso: None,
             },
@@ -224,11 +291,13 @@ impl Device for Tun {
     }
 
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
+        if self.health.fatal.is_some() {
+            return None;
+        }
         Some(TxToken {
             file: &self.file,
-            name: &self.name,
             buf: &mut self.tx,
-            errors: &mut self.errors,
+            health: &mut self.health,
             vnet: self.vnet,
             gso: None,
         })
@@ -266,9 +335,8 @@ impl phy::RxToken for RxToken<'_> {
 /// Transmit token of a [`Tun`]: builds the frame in the device's buffer and writes it.
 pub struct TxToken<'a> {
     file: &'a File,
-    name: &'a str,
     buf: &'a mut Vec<u8>,
-    errors: &'a mut u64,
+    health: &'a mut Health,
     vnet: bool,
     /// The MSS to cut this frame into, when smoltcp asks for segmentation.
     gso: Option<u16>,
@@ -284,13 +352,12 @@ impl phy::TxToken for TxToken<'_> {
             vnet_header(hdr, frame, self.gso);
         }
         let mut file = self.file;
-        match file.write(&self.buf[..head + len]) {
-            Ok(_) => {}
-            // The kernel's queue is full: the frame is lost, as on a busy wire; TCP resends it.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *self.errors += 1,
-            Err(e) => {
-                *self.errors += 1;
-                log::warn!("{}: write error: {e}", self.name);
+        if self.health.fatal.is_none() {
+            match file.write(&self.buf[..head + len]) {
+                Ok(_) => {}
+                // The kernel's queue is full: the frame is lost, as on a busy wire; TCP resends.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.health.errors += 1,
+                Err(e) => self.health.failed(e, true),
             }
         }
         result

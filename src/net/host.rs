@@ -10,7 +10,10 @@
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Config, Interface, SocketSet};
+
+/// A socket of a [`Host`].
+pub use smoltcp::iface::SocketHandle;
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, CongestionControl, State};
 use smoltcp::time::{Duration, Instant};

@@ -10,6 +10,8 @@
 //! scripts/test.sh as root and in CI) anything missing fails the test, elsewhere the test skips
 //! and says why.
 
+#[path = "tun/attack_net.rs"]
+mod attack_net;
 mod common;
 #[path = "tun/ipv6.rs"]
 mod ipv6;

@@ -26,7 +26,8 @@ use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMet
 use smoltcp::time::{Duration, Instant};
 use tun_tap::{Iface, Mode};
 
-use crate::link::ratelog::RateLog;
+mod health;
+use health::{Health, describe_fatal};
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the kernel's default.
 const VNET_HDR: usize = 10;
@@ -91,56 +92,6 @@ pub struct Tun {
     rx: Vec<u8>,
     tx: Vec<u8>,
     health: Health,
-}
-
-/// What went wrong with a device's I/O: counts, rate-limited logs, and a fatal error.
-#[derive(Debug)]
-struct Health {
-    errors: u64,
-    /// The error that made the device unusable.
-    fatal: Option<io::Error>,
-    read_log: RateLog,
-    write_log: RateLog,
-}
-
-impl Health {
-    fn new(name: &str) -> Self {
-        Health {
-            errors: 0,
-            fatal: None,
-            read_log: RateLog::new(format!("{name}: read error"), log::Level::Warn),
-            write_log: RateLog::new(format!("{name}: write error"), log::Level::Warn),
-        }
-    }
-
-    /// Counts an I/O error; one that means the device is gone makes it broken.
-    fn failed(&mut self, e: io::Error, write: bool) {
-        self.errors += 1;
-        if self.fatal.is_some() {
-            return;
-        }
-        if is_fatal(&e) {
-            log::error!("{}", describe_fatal(&e));
-            self.fatal = Some(e);
-        } else if write {
-            self.write_log.hit(&e);
-        } else {
-            self.read_log.hit(&e);
-        }
-    }
-}
-
-/// Whether an I/O error on a TUN descriptor means the interface is gone for good.
-fn is_fatal(e: &io::Error) -> bool {
-    matches!(
-        e.raw_os_error(),
-        Some(libc::EBADFD | libc::ENODEV | libc::ENXIO | libc::EIO | libc::EBADF)
-    )
-}
-
-/// The message for a device that is gone.
-fn describe_fatal(e: &io::Error) -> String {
-    format!("the TUN device is gone ({e}): was the interface deleted or taken down for good?")
 }
 
 impl Tun {

@@ -9,6 +9,7 @@
 
 pub mod client;
 pub mod conduit;
+pub mod demux;
 pub mod explain;
 pub mod host;
 pub mod pool;

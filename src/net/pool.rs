@@ -8,7 +8,9 @@
 //! sessions. Half-open connections have their own limit (past it the oldest is dropped, as a
 //! kernel's SYN queue drops under a flood) and timeout, and the pool never holds more sockets
 //! than the room its owner gives it: a SYN flood from spoofed addresses costs a bounded number
-//! of sockets and cannot lock a real client out. Nothing here knows FTP.
+//! of sockets. The listeners are kept whatever the half-open ones, so a real client's SYN is
+//! taken during a flood, and its connection survives as long as fewer than `half_open` SYNs
+//! arrive within its round trip. Nothing here knows FTP.
 
 use std::collections::VecDeque;
 

@@ -6,7 +6,7 @@
 //! connections are not sessions), drives it through a [`Conduit`], and frees its sockets when it
 //! is over. A connection past `max_sessions` is accepted, told `421` and closed
 //! ([`crate::ftp::refusal::Refusal`]). Control sockets of every kind (listening, half-open,
-//! sessions, refusals) are bounded by `max_sessions + half_open`.
+//! sessions, refusals) are bounded by `max_sessions + half_open + listeners`.
 
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -53,7 +53,7 @@ impl ServerNet {
 
     /// Control sockets of every kind (listening, half-open, sessions, refusals) at most.
     pub fn control_sockets(&self) -> usize {
-        self.max_sessions.max(1) + self.half_open.max(1)
+        self.max_sessions.max(1) + self.half_open.max(1) + self.listeners.max(1)
     }
 }
 

@@ -69,6 +69,15 @@ pub fn segment(frame: &[u8]) -> Option<Segment> {
     })
 }
 
+/// Where a received frame goes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// To this shard.
+    To(u32),
+    /// Not yet: a SYN for a port whose listeners have all been taken during this poll.
+    Hold,
+}
+
 /// Which shard holds each connection, and which shards listen on each port.
 #[derive(Debug, Default)]
 pub struct Demux {
@@ -84,19 +93,23 @@ pub struct Demux {
 }
 
 impl Demux {
-    /// The shard that must see `frame`.
-    pub fn route(&mut self, frame: &[u8]) -> u32 {
+    /// The shard that must see `frame` (shard 0 for what no socket takes: the interface
+    /// answers it), or [`Route::Hold`].
+    pub fn route(&mut self, frame: &[u8]) -> Route {
         let Some(seg) = segment(frame) else {
-            return 0;
+            return Route::To(0);
         };
         if let Some(&shard) = self.routes.get(&seg.tuple) {
-            return shard;
+            return Route::To(shard);
         }
         if !seg.syn {
-            return 0;
+            return Route::To(0);
         }
         let port = seg.tuple.0.port;
-        let free = self.listening.get(&port).and_then(|shards| {
+        let Some(shards) = self.listening.get(&port) else {
+            return Route::To(0);
+        };
+        let free = {
             let mut free: Vec<u32> = shards
                 .iter()
                 .filter(|(s, n)| self.taken.get(&(port, **s)).copied().unwrap_or(0) < **n)
@@ -104,13 +117,15 @@ impl Demux {
                 .collect();
             free.sort_unstable();
             free.first().copied()
-        });
-        let Some(shard) = free else { return 0 };
+        };
+        let Some(shard) = free else {
+            return Route::Hold;
+        };
         *self.taken.entry((port, shard)).or_default() += 1;
         // The rest of the handshake goes to the same socket.
         self.routes.insert(seg.tuple, shard);
         self.fresh.push((seg.tuple, shard));
-        shard
+        Route::To(shard)
     }
 
     /// Forgets which listeners were taken during the last poll (the sockets now say).
@@ -270,20 +285,40 @@ mod tests {
         d.listens(5, 21, true);
         let syn = |p| frame(ep4(2, p), us, TcpControl::Syn, false);
         let ack = |p| frame(ep4(2, p), us, TcpControl::None, true);
-        assert_eq!(d.route(&syn(1000)), 3);
-        assert_eq!(d.route(&syn(1001)), 5, "shard 3's one listener is taken");
-        assert_eq!(d.route(&ack(1000)), 3, "the ACK goes where the SYN went");
-        assert_eq!(d.route(&ack(1001)), 5);
+        assert_eq!(d.route(&syn(1000)), Route::To(3));
+        assert_eq!(
+            d.route(&syn(1001)),
+            Route::To(5),
+            "shard 3's listener is taken"
+        );
+        assert_eq!(
+            d.route(&ack(1000)),
+            Route::To(3),
+            "the ACK goes where the SYN went"
+        );
+        assert_eq!(d.route(&ack(1001)), Route::To(5));
         assert_eq!(
             d.route(&syn(1002)),
-            0,
-            "no listener left: the interface answers"
+            Route::Hold,
+            "every listener taken: wait a poll"
         );
         d.prune(|_, t| t.1.port == 1000);
-        assert_eq!(d.route(&ack(1001)), 0, "unconfirmed routes are pruned");
-        assert_eq!(d.route(&ack(1000)), 3);
+        assert_eq!(
+            d.route(&ack(1001)),
+            Route::To(0),
+            "unconfirmed routes are pruned"
+        );
+        assert_eq!(d.route(&ack(1000)), Route::To(3));
         d.new_poll();
         d.listens(3, 21, false);
-        assert_eq!(d.route(&syn(1003)), 5);
+        assert_eq!(d.route(&syn(1003)), Route::To(5));
+        d.listens(5, 21, false);
+        let other = frame(ep4(2, 1004), ep4(1, 22), TcpControl::Syn, false);
+        assert_eq!(
+            d.route(&syn(1004)),
+            Route::To(0),
+            "no listener at all: the interface"
+        );
+        assert_eq!(d.route(&other), Route::To(0));
     }
 }

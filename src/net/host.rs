@@ -8,9 +8,10 @@
 //! nothing of FTP: connections carry a label given by whoever opened them.
 //!
 //! Sockets live in shards of at most [`SHARD_SIZE`] (smoltcp looks through every socket of a
-//! set for each received frame); a Host with more than one shard reads each frame ahead and
-//! hands it to the shard that holds its connection ([`crate::net::demux`]), so a frame costs
-//! the same with 10 or 10,000 connections. With one shard, polling is smoltcp's own.
+//! set for each received frame); the Host reads each frame ahead and hands it to the shard that
+//! holds its connection ([`crate::net::demux`]), so a frame costs the same with 10 or 10,000
+//! connections. A SYN that finds every listener of its port taken waits for the next poll
+//! (a backlog of one poll), so a node that adds listeners between polls resets no burst.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
@@ -138,8 +139,10 @@ pub struct Host<D: Device> {
     iface: Interface,
     shards: Vec<Shard>,
     demux: Demux,
-    /// A received frame read ahead of smoltcp (several shards).
+    /// A received frame read ahead of smoltcp.
     frame: Vec<u8>,
+    /// `frame` is a SYN held until the next poll (every listener was taken).
+    held: bool,
     device: D,
     recorder: Option<Recorder>,
     congestion: Congestion,
@@ -187,9 +190,13 @@ impl<D: Device> Host<D> {
         Host {
             name: config.name,
             iface,
-            shards: Vec::new(),
+            shards: vec![Shard {
+                set: SocketSet::new(Vec::new()),
+                len: 0,
+            }],
             demux: Demux::default(),
             frame: Vec::new(),
+            held: false,
             device,
             recorder: None,
             congestion: config.congestion,
@@ -403,6 +410,9 @@ impl<D: Device> Host<D> {
 
     /// When the stack next wants to be polled (`Some(now)` or earlier: at once).
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
+        if self.held {
+            return Some(now);
+        }
         let iface = &mut self.iface;
         self.shards
             .iter()

@@ -5,8 +5,9 @@
 //! enough sockets listening on one port that a burst of connects is taken (up to `spare` at
 //! once), follows each connection through its handshake (half-open: SYN-RECEIVED), and hands
 //! it over only once the handshake is complete, so half-open connections never count as
-//! sessions. Half-open connections have their own limit (past it the oldest is dropped, as a
-//! kernel's SYN queue drops under a flood) and timeout, and the pool never holds more sockets
+//! sessions. Half-open connections have their own limit (past it, when they would take the
+//! room of the listeners, the oldest is dropped, as a kernel's SYN queue drops under a flood)
+//! and timeout, and the pool never holds more sockets
 //! than the room its owner gives it: a SYN flood from spoofed addresses costs a bounded number
 //! of sockets. The listeners are kept whatever the half-open ones, so a real client's SYN is
 //! taken during a flood, and its connection survives as long as fewer than `half_open` SYNs
@@ -137,16 +138,25 @@ impl ListenerPool {
             }
         }
         self.half_open = kept;
-        while self.half_open.len() > self.config.half_open {
-            if let Some((handle, _)) = self.half_open.pop_front() {
-                drop_half_open(host, handle);
-                self.dropped.hit(format_args!(
-                    "more than {} half-open connections at once (a SYN flood?): the oldest goes",
-                    self.config.half_open
-                ));
-            }
-        }
         before != (accepted.len(), self.listening.len(), self.half_open.len())
+    }
+
+    /// Drops the oldest half-open connections while there are more than the limit and they
+    /// keep the pool from holding `spare` listeners within `room` sockets (a SYN flood):
+    /// a burst of real connects within the room is never cut.
+    pub fn trim<D: Device>(&mut self, host: &mut Host<D>, room: usize) {
+        while self.half_open.len() > self.config.half_open
+            && room.saturating_sub(self.half_open.len()) < self.config.spare
+        {
+            let Some((handle, _)) = self.half_open.pop_front() else {
+                break;
+            };
+            drop_half_open(host, handle);
+            self.dropped.hit(format_args!(
+                "more than {} half-open connections at once (a SYN flood?): the oldest goes",
+                self.config.half_open
+            ));
+        }
     }
 
     /// Adds listening sockets up to `spare`, holding at most `room` sockets in all (listening

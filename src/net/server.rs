@@ -117,6 +117,7 @@ impl ServerNode {
                 .net
                 .control_sockets()
                 .saturating_sub(self.sessions.len());
+            self.pool.trim(host, room);
             self.pool.refill(host, room);
         }
     }

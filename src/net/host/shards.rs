@@ -12,7 +12,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
 use super::{Host, SocketHandle, Tracked};
-use crate::net::demux::{Demux, Replay};
+use crate::net::demux::{Demux, Replay, Route};
 use crate::net::explain::Transition;
 
 /// One socket set of a [`Host`] and how many sockets it holds.
@@ -23,28 +23,33 @@ pub(super) struct Shard {
 
 impl<D: Device> Host<D> {
     /// smoltcp's poll over the shards: every received frame to the shard of its connection,
-    /// then every shard's egress. One shard: smoltcp's own poll.
+    /// then every shard's egress (what `Interface::poll` does for one set). A SYN for a port
+    /// whose listeners have all been taken during this poll is held, with every frame behind
+    /// it, until the next poll: the node can add listeners meanwhile (a backlog of one poll).
     pub(super) fn poll_shards(&mut self, now: Instant) -> bool {
-        if self.shards.len() <= 1 {
-            let Some(shard) = self.shards.first_mut() else {
-                return false;
-            };
-            let r = self.iface.poll(now, &mut self.device, &mut shard.set);
-            return r == PollResult::SocketStateChanged;
-        }
         let mut changed = false;
         self.iface.poll_maintenance(now);
         self.demux.new_poll();
+        let mut pending = std::mem::take(&mut self.held);
         loop {
-            let Some((rx, _)) = self.device.receive(now) else {
-                break;
+            if !pending {
+                let Some((rx, _)) = self.device.receive(now) else {
+                    break;
+                };
+                let frame = &mut self.frame;
+                smoltcp::phy::RxToken::consume(rx, |f| {
+                    frame.clear();
+                    frame.extend_from_slice(f);
+                });
+            }
+            pending = false;
+            let shard = match self.demux.route(&self.frame) {
+                Route::To(shard) => shard as usize,
+                Route::Hold => {
+                    self.held = true;
+                    break;
+                }
             };
-            let frame = &mut self.frame;
-            smoltcp::phy::RxToken::consume(rx, |f| {
-                frame.clear();
-                frame.extend_from_slice(f);
-            });
-            let shard = self.demux.route(&self.frame) as usize;
             let mut one = Replay {
                 inner: &mut self.device,
                 frame: Some(&self.frame),
@@ -70,9 +75,6 @@ impl<D: Device> Host<D> {
 
     /// Drops the routes taken during the last poll for SYNs that no listener took.
     pub(super) fn prune_routes(&mut self) {
-        if self.shards.len() <= 1 {
-            return;
-        }
         let tracked = &self.tracked;
         self.demux.prune(|shard, tuple| {
             let first = SocketHandle {

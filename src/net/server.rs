@@ -20,6 +20,7 @@ use crate::ftp::Endpoint;
 use crate::ftp::jail::Jail;
 use crate::ftp::refusal::Refusal;
 use crate::ftp::server::{ServerConfig, Session};
+use crate::link::ratelog::RateLog;
 use crate::net::conduit::{Conduit, DataOptions};
 use crate::net::host::{Host, SocketOptions};
 use crate::net::pool::{ListenerPool, PoolConfig};
@@ -69,6 +70,8 @@ pub struct ServerNode {
     served: u64,
     /// After [`ServerNode::shutdown`]: accept nothing more.
     closing: bool,
+    /// Sessions refused (told `421`), logged once per period.
+    refusals: RateLog,
 }
 
 /// One accepted control connection and what answers it.
@@ -106,6 +109,7 @@ impl ServerNode {
             counted: 0,
             served: 0,
             closing: false,
+            refusals: RateLog::new("refusing a session", log::Level::Warn),
         };
         node.refill(host);
         node
@@ -187,10 +191,8 @@ impl ServerNode {
                     now,
                 ))
             } else {
-                log::warn!(
-                    "refusing a session from {peer}: {} sessions open",
-                    self.sessions()
-                );
+                self.refusals
+                    .hit(format_args!("{peer}: {} sessions open", self.counted));
                 host.set_label(handle, "control connection (refused: too many sessions)");
                 Box::new(Refusal::new("Too many sessions, try again later."))
             };

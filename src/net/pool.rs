@@ -45,6 +45,7 @@ pub struct ListenerPool {
     /// Half-open connections, oldest first, with the time their SYN was seen.
     half_open: VecDeque<(SocketHandle, Instant)>,
     dropped: RateLog,
+    listen_failed: RateLog,
 }
 
 impl ListenerPool {
@@ -54,6 +55,10 @@ impl ListenerPool {
             dropped: RateLog::new(
                 format!("port {}: half-open connection dropped", config.port),
                 log::Level::Warn,
+            ),
+            listen_failed: RateLog::new(
+                format!("cannot listen on port {}", config.port),
+                log::Level::Error,
             ),
             config,
             label: label.into(),
@@ -169,7 +174,7 @@ impl ListenerPool {
         while self.listening.len() < want {
             let handle = host.add_tcp(self.config.socket, self.label.clone());
             if let Err(e) = host.tcp(handle).listen(self.config.port) {
-                log::error!("cannot listen on port {}: {e}", self.config.port);
+                self.listen_failed.hit(e);
                 host.remove(handle);
                 return false;
             }

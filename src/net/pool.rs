@@ -7,11 +7,11 @@
 //! it over only once the handshake is complete, so half-open connections never count as
 //! sessions. Half-open connections have their own limit (past it, when they would take the
 //! room of the listeners, the oldest is dropped, as a kernel's SYN queue drops under a flood)
-//! and timeout, and the pool never holds more sockets
-//! than the room its owner gives it: a SYN flood from spoofed addresses costs a bounded number
-//! of sockets. The listeners are kept whatever the half-open ones, so a real client's SYN is
-//! taken during a flood, and its connection survives as long as fewer than `half_open` SYNs
-//! arrive within its round trip. Nothing here knows FTP.
+//! and timeout, and the pool never holds more sockets than the room its owner gives it: a SYN
+//! flood from spoofed addresses costs a bounded number of sockets. The listeners are kept
+//! whatever the half-open ones, so a real client's SYN is taken during a flood, and its
+//! connection survives as long as fewer than `half_open` SYNs arrive within its round trip.
+//! Nothing here knows FTP.
 
 use std::collections::VecDeque;
 
@@ -96,8 +96,8 @@ impl ListenerPool {
 
     /// Looks at every socket after a poll: listeners that got a SYN become half-open, half-open
     /// connections whose handshake completed are pushed to `accepted` (the caller owns them
-    /// from now on), those that timed out or exceed the limit are dropped. Returns whether
-    /// anything changed.
+    /// from now on), those past the handshake timeout are dropped. Returns whether anything
+    /// changed.
     pub fn accept<D: Device>(
         &mut self,
         host: &mut Host<D>,
@@ -126,8 +126,7 @@ impl ListenerPool {
             }
         }
         let timeout = self.config.handshake_timeout;
-        let mut kept = VecDeque::with_capacity(self.half_open.len());
-        for (handle, since) in self.half_open.drain(..) {
+        self.half_open.retain(|&(handle, since)| {
             match host.tcp(handle).state() {
                 State::SynReceived if now >= since + timeout => {
                     drop_half_open(host, handle);
@@ -135,14 +134,14 @@ impl ListenerPool {
                         "no ACK for our SYN-ACK within {timeout} (spoofed SYNs?)"
                     ));
                 }
-                State::SynReceived => kept.push_back((handle, since)),
+                State::SynReceived => return true,
                 // A RST during the handshake puts smoltcp's socket back to LISTEN.
                 State::Listen => self.listening.push(handle),
                 State::Closed => host.remove(handle),
                 _ => accepted.push(handle),
             }
-        }
-        self.half_open = kept;
+            false
+        });
         before != (accepted.len(), self.listening.len(), self.half_open.len())
     }
 

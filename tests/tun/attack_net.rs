@@ -300,3 +300,53 @@ time.sleep(60)
     let (code, stderr) = exit_within(&mut client, since, GONE_LIMIT, "smolftp client");
     assert_clean_failure(code, &stderr, "smolftp client");
 }
+
+/// The interactive shell waiting at its prompt when the device goes: the next command ends it
+/// with the message and status 1 (the prompt is not torn down under a half-typed line).
+#[test]
+fn deleting_the_tun_device_under_the_shell_ends_it_at_the_next_command() {
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-del-shell");
+    ns.tun("tun0", "10.7.0.1/24");
+    let script = r#"
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(('10.7.0.1', 21))
+s.listen(1)
+c, _ = s.accept()
+c.sendall(b'220 hello\r\n')
+for line in c.makefile('rb'):
+    verb = line.split()[0].upper()
+    reply = {b'USER': b'331 pw', b'PASS': b'230 in', b'PWD': b'257 "/"'}
+    c.sendall(reply.get(verb, b'502 no') + b'\r\n')
+    if verb == b'PWD':
+        print('asked', file=sys.stderr, flush=True)
+time.sleep(60)
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script]);
+    let mut server = ns.spawn(cmd, &dir.0, "server");
+    assert!(
+        ns.wait_listen(21, secs(10)),
+        "the kernel-side server did not start"
+    );
+    // pwd, then a pause at the prompt (the device goes meanwhile), then pwd again.
+    let shell = format!(
+        "(echo pwd; sleep 3; echo pwd) | {} client --tun tun0 --ip 10.7.0.2/24 \
+         --timeout 30 10.7.0.1",
+        env!("CARGO_BIN_EXE_smolftp")
+    );
+    let mut cmd = ns.command("sh");
+    cmd.args(["-c", &shell]).current_dir(&dir.0);
+    let mut client = ns.spawn(cmd, &dir.0, "shell");
+    server.wait_for_stderr("asked", secs(15));
+    ns.ok(&["ip", "link", "del", "tun0"]);
+    let status = client.wait(secs(10));
+    let stderr = client.stderr_text();
+    let status = status.unwrap_or_else(|| panic!("the shell still runs: {stderr}"));
+    assert_clean_failure(status.code().unwrap_or(-1), &stderr, "the shell");
+}

@@ -94,11 +94,14 @@ pub struct Demux {
 
 impl Demux {
     /// The shard that must see `frame` (shard 0 for what no socket takes: the interface
-    /// answers it), or [`Route::Hold`].
-    pub fn route(&mut self, frame: &[u8]) -> Route {
+    /// answers it), or [`Route::Hold`]. With `one_set` (one shard), only SYNs are looked up.
+    pub fn route(&mut self, frame: &[u8], one_set: bool) -> Route {
         let Some(seg) = segment(frame) else {
             return Route::To(0);
         };
+        if one_set && !seg.syn {
+            return Route::To(0);
+        }
         if let Some(&shard) = self.routes.get(&seg.tuple) {
             return Route::To(shard);
         }
@@ -212,7 +215,54 @@ impl<D: Device> Device for Replay<'_, D> {
     }
 }
 
-/// The receive token of a [`Replay`].
+/// A device that hands smoltcp one frame with the reply token the real device gave with it
+/// (no copy), and has nothing else to transmit.
+pub struct Once<'a, T> {
+    frame: Option<&'a [u8]>,
+    tx: Option<T>,
+    caps: DeviceCapabilities,
+}
+
+impl<'a, T> Once<'a, T> {
+    /// `frame` and the token to answer it with; `caps` are the real device's.
+    pub fn new(frame: &'a [u8], tx: T, caps: DeviceCapabilities) -> Self {
+        Once {
+            frame: Some(frame),
+            tx: Some(tx),
+            caps,
+        }
+    }
+}
+
+impl<T: phy::TxToken> Device for Once<'_, T> {
+    type RxToken<'b>
+        = ReplayRx<'b>
+    where
+        Self: 'b;
+    type TxToken<'b>
+        = T
+    where
+        Self: 'b;
+
+    fn receive(&mut self, _: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        Some((
+            ReplayRx {
+                frame: self.frame.take()?,
+            },
+            self.tx.take()?,
+        ))
+    }
+
+    fn transmit(&mut self, _: Instant) -> Option<Self::TxToken<'_>> {
+        None
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.caps.clone()
+    }
+}
+
+/// The receive token of a [`Replay`] or a [`Once`].
 pub struct ReplayRx<'a> {
     frame: &'a [u8],
 }
@@ -285,40 +335,40 @@ mod tests {
         d.listens(5, 21, true);
         let syn = |p| frame(ep4(2, p), us, TcpControl::Syn, false);
         let ack = |p| frame(ep4(2, p), us, TcpControl::None, true);
-        assert_eq!(d.route(&syn(1000)), Route::To(3));
+        assert_eq!(d.route(&syn(1000), false), Route::To(3));
         assert_eq!(
-            d.route(&syn(1001)),
+            d.route(&syn(1001), false),
             Route::To(5),
             "shard 3's listener is taken"
         );
         assert_eq!(
-            d.route(&ack(1000)),
+            d.route(&ack(1000), false),
             Route::To(3),
             "the ACK goes where the SYN went"
         );
-        assert_eq!(d.route(&ack(1001)), Route::To(5));
+        assert_eq!(d.route(&ack(1001), false), Route::To(5));
         assert_eq!(
-            d.route(&syn(1002)),
+            d.route(&syn(1002), false),
             Route::Hold,
             "every listener taken: wait a poll"
         );
         d.prune(|_, t| t.1.port == 1000);
         assert_eq!(
-            d.route(&ack(1001)),
+            d.route(&ack(1001), false),
             Route::To(0),
             "unconfirmed routes are pruned"
         );
-        assert_eq!(d.route(&ack(1000)), Route::To(3));
+        assert_eq!(d.route(&ack(1000), false), Route::To(3));
         d.new_poll();
         d.listens(3, 21, false);
-        assert_eq!(d.route(&syn(1003)), Route::To(5));
+        assert_eq!(d.route(&syn(1003), false), Route::To(5));
         d.listens(5, 21, false);
         let other = frame(ep4(2, 1004), ep4(1, 22), TcpControl::Syn, false);
         assert_eq!(
-            d.route(&syn(1004)),
+            d.route(&syn(1004), false),
             Route::To(0),
             "no listener at all: the interface"
         );
-        assert_eq!(d.route(&other), Route::To(0));
+        assert_eq!(d.route(&other, false), Route::To(0));
     }
 }

@@ -12,7 +12,7 @@ use smoltcp::socket::tcp::{self, State};
 use smoltcp::time::Instant;
 
 use super::{Host, SocketHandle, Tracked};
-use crate::net::demux::{Demux, Replay, Route};
+use crate::net::demux::{Demux, Once, Replay, Route};
 use crate::net::explain::Transition;
 
 /// One socket set of a [`Host`] and how many sockets it holds.
@@ -30,35 +30,52 @@ impl<D: Device> Host<D> {
         let mut changed = false;
         self.iface.poll_maintenance(now);
         self.demux.new_poll();
-        let mut pending = std::mem::take(&mut self.held);
-        loop {
-            if !pending {
-                let Some((rx, _)) = self.device.receive(now) else {
-                    break;
-                };
-                let frame = &mut self.frame;
-                smoltcp::phy::RxToken::consume(rx, |f| {
-                    frame.clear();
-                    frame.extend_from_slice(f);
-                });
-            }
-            pending = false;
-            let shard = match self.demux.route(&self.frame) {
+        let one_set = self.shards.len() == 1;
+        if std::mem::take(&mut self.held) {
+            // Listeners were added since; if not (no room), the interface answers it.
+            let shard = match self.demux.route(&self.frame, one_set) {
                 Route::To(shard) => shard as usize,
-                Route::Hold => {
-                    self.held = true;
-                    break;
-                }
+                Route::Hold => 0,
             };
             let mut one = Replay {
                 inner: &mut self.device,
                 frame: Some(&self.frame),
             };
             let set = &mut self.shards[shard].set;
-            if self.iface.poll_ingress_single(now, &mut one, set)
-                == PollIngressSingleResult::SocketStateChanged
-            {
-                changed = true;
+            changed |= self.iface.poll_ingress_single(now, &mut one, set)
+                == PollIngressSingleResult::SocketStateChanged;
+        }
+        let caps = self.device.capabilities();
+        loop {
+            let Some((rx, tx)) = self.device.receive(now) else {
+                break;
+            };
+            let (iface, shards, demux, held) = (
+                &mut self.iface,
+                &mut self.shards,
+                &mut self.demux,
+                &mut self.frame,
+            );
+            // The frame is handed to smoltcp where it lies, with the device's own reply token.
+            let result =
+                smoltcp::phy::RxToken::consume(rx, |frame| match demux.route(frame, one_set) {
+                    Route::To(shard) => {
+                        let mut one = Once::new(frame, tx, caps.clone());
+                        let set = &mut shards[shard as usize].set;
+                        Some(iface.poll_ingress_single(now, &mut one, set))
+                    }
+                    Route::Hold => {
+                        held.clear();
+                        held.extend_from_slice(frame);
+                        None
+                    }
+                });
+            match result {
+                Some(r) => changed |= r == PollIngressSingleResult::SocketStateChanged,
+                None => {
+                    self.held = true;
+                    break;
+                }
             }
         }
         for shard in &mut self.shards {

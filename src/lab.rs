@@ -289,6 +289,8 @@ impl LabConfig {
                     passive_ports: self.passive_ports,
                     ..data
                 },
+                half_open: self.max_sessions.max(1),
+                handshake_timeout: ServerNet::HANDSHAKE_TIMEOUT,
             },
         );
         let mut clients = Vec::with_capacity(sessions.len());

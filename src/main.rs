@@ -145,6 +145,14 @@ struct ServerArgs {
     /// times within a minute, over all its connections (421); 0: no limit.
     #[arg(long, value_name = "N", default_value_t = 10)]
     max_failures_per_address: u32,
+    /// Connections whose handshake is not complete (half-open) kept at once; past this the
+    /// oldest is dropped (a SYN flood cannot lock real clients out). Also the largest burst of
+    /// connects taken at once.
+    #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
+    half_open: u32,
+    /// Drop a half-open connection whose handshake has not completed within this, seconds.
+    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    handshake_timeout: u64,
 }
 
 #[derive(clap::Args, Debug)]
@@ -608,6 +616,8 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         anonymous: !args.no_anonymous,
         anonymous_writable: args.anonymous_writable,
         max_failures_per_address: args.max_failures_per_address,
+        half_open: args.half_open as usize,
+        handshake_timeout: Duration::from_secs(args.handshake_timeout),
     };
     live::run_server(&opts, &*stop_flag()?)
 }

@@ -23,6 +23,8 @@ mod commands;
 mod ipv6;
 #[path = "sessions/passive_range.rs"]
 mod passive_range;
+#[path = "sessions/pool.rs"]
+mod pool;
 
 /// Sizes around the 1460-byte MSS, the 64 KiB window, and a few MiB.
 const SIZES: [usize; 9] = [

@@ -14,6 +14,8 @@
 mod attack_files;
 #[path = "tun/attack_session.rs"]
 mod attack_session;
+#[path = "tun/attack_net.rs"]
+mod attack_net;
 mod common;
 #[path = "tun/ipv6.rs"]
 mod ipv6;

@@ -7,6 +7,7 @@
 
 pub mod background;
 pub mod capture;
+pub mod ratelog;
 pub mod recorder;
 pub mod tun;
 pub mod wire;

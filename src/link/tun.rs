@@ -5,7 +5,10 @@
 //! buffers owned by the device (no allocation per frame), and [`Tun::wait`] to sleep on the file
 //! descriptor until a frame arrives or a timer is due. Failing to attach says which of the usual
 //! causes it is and how to fix it; an I/O error while running drops the frame, as a wire would,
-//! and is counted, never a panic (smoltcp's own `TunTapInterface` panics).
+//! and is counted, never a panic (smoltcp's own `TunTapInterface` panics). Repeating errors are
+//! logged once and then counted ([`RateLog`]); an error that means the device is gone (the
+//! interface deleted: `EBADFD`, `ENODEV`, `ENXIO`, `EIO`) makes it [`Tun::broken`], stops all
+//! further I/O on it, and the poll loop ends the program with that message.
 //!
 //! With offload on ([`Tun::open_offload`]), the device is opened with virtio-net headers
 //! (`IFF_VNET_HDR`, which the tun-tap crate cannot ask for, hence the raw ioctls) and tells
@@ -22,6 +25,9 @@ use std::path::Path;
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMeta};
 use smoltcp::time::{Duration, Instant};
 use tun_tap::{Iface, Mode};
+
+mod health;
+use health::{Health, describe_fatal};
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the kernel's default.
 const VNET_HDR: usize = 10;
@@ -85,7 +91,7 @@ pub struct Tun {
     vnet: bool,
     rx: Vec<u8>,
     tx: Vec<u8>,
-    errors: u64,
+    health: Health,
 }
 
 impl Tun {
@@ -153,7 +159,7 @@ impl Tun {
             vnet,
             rx: vec![0; room],
             tx: Vec::with_capacity(room),
-            errors: 0,
+            health: Health::new(name),
         })
     }
 
@@ -164,12 +170,23 @@ impl Tun {
 
     /// Frames dropped because of I/O errors.
     pub fn errors(&self) -> u64 {
-        self.errors
+        self.health.errors
+    }
+
+    /// Why the device can no longer be used (its interface was deleted), if it cannot.
+    pub fn broken(&self) -> Option<String> {
+        let e = self.health.fatal.as_ref()?;
+        Some(format!("{}: {}", self.name, describe_fatal(e)))
     }
 
     /// Sleeps until a frame can be read or `timeout` has passed (`None`: no limit). A signal
-    /// ends the sleep early.
+    /// ends the sleep early. A broken device only sleeps (its descriptor would wake at once).
     pub fn wait(&self, timeout: Option<Duration>) {
+        if self.health.fatal.is_some() {
+            let d = timeout.map_or(200, |d| d.total_millis().min(200));
+            std::thread::sleep(std::time::Duration::from_millis(d));
+            return;
+        }
         wait_readable(self.file.as_raw_fd(), timeout);
     }
 }
@@ -196,13 +213,15 @@ impl Device for Tun {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
+        if self.health.fatal.is_some() {
+            return None;
+        }
         let n = match (&self.file).read(&mut self.rx) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) => {
                 if e.kind() != io::ErrorKind::Interrupted {
-                    self.errors += 1;
-                    log::warn!("{}: read error: {e}", self.name);
+                    self.health.failed(e, false);
                 }
                 return None;
             }
@@ -214,9 +233,8 @@ impl Device for Tun {
             },
             TxToken {
                 file: &self.file,
-                name: &self.name,
                 buf: &mut self.tx,
-                errors: &mut self.errors,
+                health: &mut self.health,
                 vnet: self.vnet,
                 gso: None,
             },
@@ -224,11 +242,13 @@ impl Device for Tun {
     }
 
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
+        if self.health.fatal.is_some() {
+            return None;
+        }
         Some(TxToken {
             file: &self.file,
-            name: &self.name,
             buf: &mut self.tx,
-            errors: &mut self.errors,
+            health: &mut self.health,
             vnet: self.vnet,
             gso: None,
         })
@@ -266,9 +286,8 @@ impl phy::RxToken for RxToken<'_> {
 /// Transmit token of a [`Tun`]: builds the frame in the device's buffer and writes it.
 pub struct TxToken<'a> {
     file: &'a File,
-    name: &'a str,
     buf: &'a mut Vec<u8>,
-    errors: &'a mut u64,
+    health: &'a mut Health,
     vnet: bool,
     /// The MSS to cut this frame into, when smoltcp asks for segmentation.
     gso: Option<u16>,
@@ -284,13 +303,12 @@ impl phy::TxToken for TxToken<'_> {
             vnet_header(hdr, frame, self.gso);
         }
         let mut file = self.file;
-        match file.write(&self.buf[..head + len]) {
-            Ok(_) => {}
-            // The kernel's queue is full: the frame is lost, as on a busy wire; TCP resends it.
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => *self.errors += 1,
-            Err(e) => {
-                *self.errors += 1;
-                log::warn!("{}: write error: {e}", self.name);
+        if self.health.fatal.is_none() {
+            match file.write(&self.buf[..head + len]) {
+                Ok(_) => {}
+                // The kernel's queue is full: the frame is lost, as on a busy wire; TCP resends.
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.health.errors += 1,
+                Err(e) => self.health.failed(e, true),
             }
         }
         result

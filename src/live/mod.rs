@@ -161,6 +161,10 @@ pub struct ServerOptions {
     /// Failed logins per client address and minute, over all sessions, past which the address
     /// is refused (0: no limit).
     pub max_failures_per_address: u32,
+    /// Half-open connections kept at once (and listening sockets kept ready).
+    pub half_open: usize,
+    /// A handshake not completed within this is dropped.
+    pub handshake_timeout: StdDuration,
 }
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
@@ -211,7 +215,7 @@ fn serve_on<D: Device + Wait>(
         Arc::new(jail),
         ServerNet {
             control_port: 21,
-            listeners: 4.min(opts.max_sessions.max(1)),
+            listeners: opts.half_open,
             max_sessions: opts.max_sessions,
             control_socket,
             data: crate::net::conduit::DataOptions {
@@ -219,6 +223,8 @@ fn serve_on<D: Device + Wait>(
                 passive_ports: opts.passive_ports,
                 ..data
             },
+            half_open: opts.half_open,
+            handshake_timeout: Duration::from_micros(opts.handshake_timeout.as_micros() as u64),
         },
     );
     eprintln!(
@@ -233,7 +239,8 @@ fn serve_on<D: Device + Wait>(
             opts.net.tun
         );
     }
-    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3));
+    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3))
+        .map_err(|why| format!("server stopped after {} session(s): {why}", node.served()))?;
     eprintln!(
         "smolftp server: stopped after {} session(s){}",
         node.served(),
@@ -388,6 +395,7 @@ impl<D: Device + Wait> Session<'_, D> {
         match end {
             ClientEnd::Stopped => return Err("interrupted".into()),
             ClientEnd::TimedOut => return Err("timed out".into()),
+            ClientEnd::DeviceGone(why) => return Err(why),
             ClientEnd::Finished | ClientEnd::Paused => {}
         }
         if let Some(e) = node.client().error() {

@@ -189,8 +189,10 @@ impl<D: Device + Wait> Session<'_, D> {
         if let Some(why) = node.connect_failure() {
             return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
         }
-        if end == ClientEnd::Stopped {
-            return Err("interrupted".into());
+        match end {
+            ClientEnd::Stopped => return Err("interrupted".into()),
+            ClientEnd::DeviceGone(why) => return Err(why),
+            _ => {}
         }
         if let Some(e) = node.client().error() {
             return Err(e.to_string());

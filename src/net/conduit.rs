@@ -7,7 +7,7 @@
 //! real: queue the last bytes and close before the next poll for DATA+FIN; wait for every byte
 //! to be acknowledged, then close, for a FIN alone. It reads no FTP text.
 
-use smoltcp::iface::SocketHandle;
+use crate::net::host::SocketHandle;
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
 use smoltcp::wire::IpEndpoint;

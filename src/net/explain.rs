@@ -7,7 +7,7 @@
 //! FIN piggybacked; 10.0.0.1:20 ESTABLISHED -> FIN-WAIT-1`. Segment parsing and kinds come from
 //! the trace layer, so captures and ladders name things alike.
 
-use smoltcp::iface::SocketHandle;
+use crate::net::host::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::wire::IpEndpoint;
 

@@ -6,11 +6,17 @@
 //! `smolftp::tcp`, level info). When the device is recorded, the Host writes the frames of each
 //! poll with an explanation built from what it knew then ([`crate::net::explain`]). It knows
 //! nothing of FTP: connections carry a label given by whoever opened them.
+//!
+//! Sockets live in shards of at most [`SHARD_SIZE`] (smoltcp looks through every socket of a
+//! set for each received frame); the Host reads each frame ahead and hands it to the shard that
+//! holds its connection ([`crate::net::demux`]), so a frame costs the same with 10 or 10,000
+//! connections. A SYN that finds every listener of its port taken waits for the next poll
+//! (a backlog of one poll), so a node that adds listeners between polls resets no burst.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;
 
-use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
+use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::{self, CongestionControl, State};
 use smoltcp::time::{Duration, Instant};
@@ -19,7 +25,18 @@ use smoltcp::wire::{
 };
 
 use crate::link::Recorder;
+use crate::net::demux::{Demux, SHARD_SIZE, Tuple};
 use crate::net::explain::{self, Transition};
+
+mod shards;
+use shards::Shard;
+
+/// A socket of a [`Host`]: its shard and its handle there.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct SocketHandle {
+    shard: u32,
+    inner: smoltcp::iface::SocketHandle,
+}
 
 /// First port of the ephemeral range the Host hands out.
 const EPHEMERAL_FIRST: u16 = 49152;
@@ -77,6 +94,10 @@ struct Tracked {
     state: State,
     local: Option<IpEndpoint>,
     remote: Option<IpEndpoint>,
+    /// The 4-tuple the demultiplexer knows the socket by.
+    route: Option<Tuple>,
+    /// The port the demultiplexer counts it as listening on.
+    listening: Option<u16>,
 }
 
 /// A socket found by its 4-tuple, with its label.
@@ -116,7 +137,12 @@ impl<'t> Memo<'t> {
 pub struct Host<D: Device> {
     name: String,
     iface: Interface,
-    sockets: SocketSet<'static>,
+    shards: Vec<Shard>,
+    demux: Demux,
+    /// A received frame read ahead of smoltcp.
+    frame: Vec<u8>,
+    /// `frame` is a SYN held until the next poll (every listener was taken).
+    held: bool,
     device: D,
     recorder: Option<Recorder>,
     congestion: Congestion,
@@ -164,7 +190,13 @@ impl<D: Device> Host<D> {
         Host {
             name: config.name,
             iface,
-            sockets: SocketSet::new(Vec::new()),
+            shards: vec![Shard {
+                set: SocketSet::new(Vec::new()),
+                len: 0,
+            }],
+            demux: Demux::default(),
+            frame: Vec::new(),
+            held: false,
             device,
             recorder: None,
             congestion: config.congestion,
@@ -206,6 +238,11 @@ impl<D: Device> Host<D> {
         &self.device
     }
 
+    /// The device, to write frames the stack did not make (tests: spoofed segments).
+    pub fn device_mut(&mut self) -> &mut D {
+        &mut self.device
+    }
+
     /// Adds a TCP socket, named `label` in logs and frame comments.
     pub fn add_tcp(&mut self, options: SocketOptions, label: impl Into<String>) -> SocketHandle {
         let mut socket = tcp::Socket::new(
@@ -221,7 +258,22 @@ impl<D: Device> Host<D> {
             Congestion::Reno => CongestionControl::Reno,
             Congestion::Cubic => CongestionControl::Cubic,
         });
-        let handle = self.sockets.add(socket);
+        let shard = match self.shards.iter().position(|s| s.len < SHARD_SIZE) {
+            Some(i) => i,
+            None => {
+                self.shards.push(Shard {
+                    set: SocketSet::new(Vec::new()),
+                    len: 0,
+                });
+                self.shards.len() - 1
+            }
+        };
+        let inner = self.shards[shard].set.add(socket);
+        self.shards[shard].len += 1;
+        let handle = SocketHandle {
+            shard: shard as u32,
+            inner,
+        };
         self.tracked.insert(
             handle,
             Tracked {
@@ -229,6 +281,8 @@ impl<D: Device> Host<D> {
                 state: State::Closed,
                 local: None,
                 remote: None,
+                route: None,
+                listening: None,
             },
         );
         handle
@@ -243,14 +297,23 @@ impl<D: Device> Host<D> {
 
     /// The TCP socket behind `handle`.
     pub fn tcp(&mut self, handle: SocketHandle) -> &mut tcp::Socket<'static> {
-        self.sockets.get_mut::<tcp::Socket>(handle)
+        self.shards[handle.shard as usize]
+            .set
+            .get_mut::<tcp::Socket>(handle.inner)
     }
 
     /// Removes a socket (abort it first if it may still be open).
     pub fn remove(&mut self, handle: SocketHandle) {
-        self.track();
-        self.sockets.remove(handle);
-        self.tracked.remove(&handle);
+        self.observe(handle);
+        let shard = &mut self.shards[handle.shard as usize];
+        shard.set.remove(handle.inner);
+        shard.len -= 1;
+        if let Some(t) = self.tracked.remove(&handle) {
+            self.demux.moved(handle.shard, t.route, None);
+            if let Some(port) = t.listening {
+                self.demux.listens(handle.shard, port, false);
+            }
+        }
     }
 
     /// Opens a connection to `remote` from `local_port` (an ephemeral port when `None`),
@@ -274,20 +337,30 @@ impl<D: Device> Host<D> {
             None => self.ephemeral_port(),
         };
         let local = IpEndpoint::new(local_addr, port);
-        if self.sockets.iter().any(|(_, s)| match s {
-            smoltcp::socket::Socket::Tcp(t) => {
-                t.local_endpoint() == Some(local) && t.remote_endpoint() == Some(remote)
-            }
-            #[allow(unreachable_patterns)]
-            _ => false,
-        }) {
+        let tuple = (local, remote);
+        let in_use = self.demux.shard_of(&tuple).is_some_and(|shard| {
+            self.shards[shard as usize]
+                .set
+                .iter()
+                .any(|(_, s)| match s {
+                    smoltcp::socket::Socket::Tcp(t) => {
+                        t.local_endpoint() == Some(local) && t.remote_endpoint() == Some(remote)
+                    }
+                    #[allow(unreachable_patterns)]
+                    _ => false,
+                })
+        });
+        if in_use {
             return Err(ConnectError::InUse(local, remote));
         }
         let cx = self.iface.context();
-        self.sockets
-            .get_mut::<tcp::Socket>(handle)
+        self.shards[handle.shard as usize]
+            .set
+            .get_mut::<tcp::Socket>(handle.inner)
             .connect(cx, remote, local)
-            .map_err(|e| ConnectError::Refused(e.to_string()))
+            .map_err(|e| ConnectError::Refused(e.to_string()))?;
+        self.observe(handle);
+        Ok(())
     }
 
     /// Whether some socket is bound to, or listens on, local `port`.
@@ -306,7 +379,8 @@ impl<D: Device> Host<D> {
 
     /// The TCP sockets bound to, or listening on, local `port`.
     fn sockets_on(&self, port: u16) -> impl Iterator<Item = &tcp::Socket<'static>> {
-        self.sockets.iter().filter_map(move |(_, s)| match s {
+        let sockets = self.shards.iter().flat_map(|s| s.set.iter());
+        sockets.filter_map(move |(_, s)| match s {
             smoltcp::socket::Socket::Tcp(t)
                 if t.local_endpoint().map(|e| e.port) == Some(port)
                     || t.listen_endpoint().port == port =>
@@ -336,12 +410,23 @@ impl<D: Device> Host<D> {
 
     /// When the stack next wants to be polled (`Some(now)` or earlier: at once).
     pub fn poll_at(&mut self, now: Instant) -> Option<Instant> {
-        self.iface.poll_at(now, &self.sockets)
+        if self.held {
+            return Some(now);
+        }
+        let iface = &mut self.iface;
+        self.shards
+            .iter()
+            .filter_map(|s| iface.poll_at(now, &s.set))
+            .min()
     }
 
     /// How long the stack may sleep before it must be polled again (`None`: until a frame).
     pub fn poll_delay(&mut self, now: Instant) -> Option<Duration> {
-        self.iface.poll_delay(now, &self.sockets)
+        match self.poll_at(now) {
+            Some(at) if now < at => Some(at - now),
+            Some(_) => Some(Duration::ZERO),
+            None => None,
+        }
     }
 
     /// Polls the interface once: frames in and out, timers. Returns whether a socket may have
@@ -349,8 +434,9 @@ impl<D: Device> Host<D> {
     pub fn poll(&mut self, now: Instant) -> bool {
         self.now = now;
         self.track();
-        let changed = self.iface.poll(now, &mut self.device, &mut self.sockets);
+        let changed = self.poll_shards(now);
         self.track();
+        self.prune_routes();
         match &self.recorder {
             Some(recorder) => {
                 let tracked = &self.tracked;
@@ -378,51 +464,7 @@ impl<D: Device> Host<D> {
             }
             None => self.transitions.clear(),
         }
-        changed == smoltcp::iface::PollResult::SocketStateChanged
-    }
-
-    /// Compares every socket's state with the last one seen; logs and keeps the transitions.
-    fn track(&mut self) {
-        for (handle, socket) in self.sockets.iter() {
-            #[allow(irrefutable_let_patterns)]
-            let smoltcp::socket::Socket::Tcp(socket) = socket else {
-                continue;
-            };
-            let Some(t) = self.tracked.get_mut(&handle) else {
-                continue;
-            };
-            if let Some(l) = socket.local_endpoint() {
-                t.local = Some(l);
-            }
-            if let Some(r) = socket.remote_endpoint() {
-                t.remote = Some(r);
-            }
-            let state = socket.state();
-            if state == t.state {
-                continue;
-            }
-            let endpoints = match (t.local, t.remote) {
-                (Some(l), Some(r)) if state != State::Listen => format!("{l} -> {r}"),
-                _ => format!("*:{}", socket.listen_endpoint().port),
-            };
-            log::info!(
-                target: "smolftp::tcp",
-                "{}: {} {} -> {} ({})",
-                self.name, endpoints, t.state, state, t.label
-            );
-            self.transitions.push(Transition {
-                handle,
-                local: t.local,
-                from: t.state,
-                to: state,
-                told: false,
-            });
-            t.state = state;
-            if state == State::Listen {
-                // A socket that listens again starts a new connection.
-                t.remote = None;
-            }
-        }
+        changed
     }
 
     /// The TCP state of every socket, for checks that all connections are done.

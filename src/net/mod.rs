@@ -4,12 +4,15 @@
 //! device and its clock's view of time. [`conduit::Conduit`] carries out an FTP endpoint's
 //! actions on sockets; [`server::ServerNode`] and [`client::ClientNode`] run the FTP roles on a
 //! host; [`sim::Sim`] runs two hosts on an in-process cable, [`run`] one host on a real device;
-//! [`ports::PortRange`] is a server's passive port range. Nothing here parses FTP.
+//! [`ports::PortRange`] is a server's passive port range; [`pool::ListenerPool`] keeps a port
+//! listening and follows connections through their handshake. Nothing here parses FTP.
 
 pub mod client;
 pub mod conduit;
+pub mod demux;
 pub mod explain;
 pub mod host;
+pub mod pool;
 pub mod ports;
 pub mod run;
 pub mod server;

@@ -5,6 +5,8 @@
 //! work, then sleep on the device until a frame arrives or the stack's next timer is due. A
 //! stop flag (set by SIGINT/SIGTERM) ends the loop; the server then closes its connections and
 //! keeps polling, for a bounded time, until they are released, so the capture is complete.
+//! A device that is gone ([`Wait::broken`]: the TUN interface was deleted) ends the loop at once
+//! with its message.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::SystemTime;
@@ -24,17 +26,28 @@ const MAX_SLEEP: Duration = Duration::from_millis(200);
 pub trait Wait {
     /// Sleeps until a frame can be received or `timeout` has passed.
     fn wait(&self, timeout: Option<Duration>);
+    /// Why the device can no longer carry frames (e.g. its interface was deleted), if so.
+    /// Middleware must ask the device it wraps.
+    fn broken(&self) -> Option<String>;
 }
 
 impl Wait for Tun {
     fn wait(&self, timeout: Option<Duration>) {
         Tun::wait(self, timeout)
     }
+
+    fn broken(&self) -> Option<String> {
+        Tun::broken(self)
+    }
 }
 
 impl<D: Device + Wait> Wait for Capture<D> {
     fn wait(&self, timeout: Option<Duration>) {
         self.get_ref().wait(timeout)
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.get_ref().broken()
     }
 }
 
@@ -87,15 +100,18 @@ fn sleep_time(
 }
 
 /// Serves until `stop` is set, then closes every connection and waits up to `drain` for them
-/// to be released. Returns whether all were released in time.
+/// to be released. Returns whether all were released in time, or why the device is gone.
 pub fn serve<D: Device + Wait>(
     host: &mut Host<D>,
     node: &mut ServerNode,
     stop: &AtomicBool,
     drain: Duration,
-) -> bool {
+) -> Result<bool, String> {
     while !stop.load(Ordering::Relaxed) {
         host.poll(Instant::now());
+        if let Some(why) = host.device().broken() {
+            return Err(why);
+        }
         let busy = node.step(host, SystemTime::now());
         pause(host, busy, node.next_deadline());
     }
@@ -103,14 +119,17 @@ pub fn serve<D: Device + Wait>(
     let deadline = Instant::now() + drain;
     while Instant::now() < deadline {
         host.poll(Instant::now());
+        if let Some(why) = host.device().broken() {
+            return Err(why);
+        }
         node.step(host, SystemTime::now());
         if node.is_closed(host) {
             host.poll(Instant::now());
-            return true;
+            return Ok(true);
         }
         pause(host, false, None);
     }
-    false
+    Ok(false)
 }
 
 /// How a client run ended.
@@ -124,6 +143,8 @@ pub enum ClientEnd {
     Paused,
     /// The whole run took longer than the limit.
     TimedOut,
+    /// The device is gone (why).
+    DeviceGone(String),
 }
 
 /// Runs the client until its session is over, `stop` is set, `limit` has passed, or `on_step`
@@ -138,6 +159,9 @@ pub fn run_client<D: Device + Wait>(
     let start = Instant::now();
     loop {
         host.poll(Instant::now());
+        if let Some(why) = host.device().broken() {
+            return ClientEnd::DeviceGone(why);
+        }
         let busy = node.step(host);
         let go_on = on_step(node);
         if node.is_finished(host) {

@@ -3,7 +3,7 @@
 //! Layer: application (composes `ftp`, `net` and `link`). A lab is what `demo`, `bench` and the
 //! whole-session tests share: a server host (10.0.0.1) serving a directory, a client host
 //! (10.0.0.2) running a list of FTP steps, an in-process cable between them, optionally a
-//! capture tapped on the cable, and a clock (virtual or real).
+//! capture taken at one host's interface, and a clock (virtual or real).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -18,7 +18,7 @@ use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
-use crate::link::{Capture, Direction, NextArrival, Recorder, WireConfig, wire};
+use crate::link::{Capture, NextArrival, Recorder, WireConfig, wire};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
 use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
@@ -79,6 +79,19 @@ pub struct LabConfig {
     /// The client gives up when the server is silent this long while it waits (for a reply,
     /// the data connection or data); `None`: never.
     pub client_timeout: Option<StdDuration>,
+    /// Whose interface the capture shows (default: the server's).
+    pub tap: TapSide,
+}
+
+/// The host whose interface a lab's capture is taken at: its own frames are stamped when it
+/// sends them, its peer's when they arrive, as a capture on that machine would show them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TapSide {
+    /// The FTP server's interface (10.0.0.1).
+    #[default]
+    Server,
+    /// The FTP client's interface (10.0.0.2).
+    Client,
 }
 
 impl Default for LabConfig {
@@ -102,6 +115,7 @@ impl Default for LabConfig {
             max_sessions: 4,
             ipv6: false,
             client_timeout: Some(StdDuration::from_secs(60)),
+            tap: TapSide::Server,
         }
     }
 }
@@ -165,8 +179,8 @@ impl LabConfig {
         }
     }
 
-    /// Runs `steps` against a server serving `root`. With `recorder`, both ends of the cable are
-    /// tapped into it (one interface, seen from the server) and every frame is explained.
+    /// Runs `steps` against a server serving `root`. With `recorder`, the interface of the host
+    /// named by [`LabConfig::tap`] is recorded into it and every frame is explained.
     pub fn run(
         &self,
         root: &Path,
@@ -200,24 +214,35 @@ impl LabConfig {
         let Some(recorder) = recorder else {
             return self.run_on(server_end, client_end, None, root, sessions, clock);
         };
+        let (tapped, other, role) = match self.tap {
+            TapSide::Server => (self.server_ip(), self.client_ip(), "server"),
+            TapSide::Client => (self.client_ip(), self.server_ip(), "client"),
+        };
         let iface = recorder
             .add_interface(&format!(
-                "cable {} <-> {}, seen from {}",
-                self.server_ip(),
-                self.client_ip(),
-                self.server_ip()
+                "cable {tapped} <-> {other}, seen from {tapped} (the FTP {role}'s interface)"
             ))
             .map_err(|e| format!("cannot write the capture: {e}"))?;
-        let server_dev = Capture::tap(server_end, recorder.clone(), iface, Direction::Outbound);
-        let client_dev = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
-        let mut run = self.run_on(
-            server_dev,
-            client_dev,
-            Some(recorder),
-            root,
-            sessions,
-            clock,
-        )?;
+        // One tap, on one host's interface: what it sends is stamped when sent, what it
+        // receives when it arrives (never with its sender's clock).
+        let mut run = match self.tap {
+            TapSide::Server => self.run_on(
+                Capture::new(server_end, recorder.clone(), iface),
+                Capture::relay(client_end, recorder.clone()),
+                Some(recorder),
+                root,
+                sessions,
+                clock,
+            )?,
+            TapSide::Client => self.run_on(
+                Capture::relay(server_end, recorder.clone()),
+                Capture::new(client_end, recorder.clone(), iface),
+                Some(recorder),
+                root,
+                sessions,
+                clock,
+            )?,
+        };
         run.frames = recorder
             .finish()
             .map_err(|e| format!("cannot write the capture: {e}"))?;

@@ -11,7 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod choice;
-use choice::{CaptureFormat, Cc, Fin};
+use choice::{CaptureFormat, Cc, Fin, Tap};
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
@@ -213,6 +213,10 @@ struct DemoArgs {
     /// Do not print the ladder.
     #[arg(long, short)]
     quiet: bool,
+    /// Whose interface the capture is taken at: frames that host sends are stamped when sent,
+    /// frames it receives when they arrive.
+    #[arg(long, value_enum, default_value_t = Tap::Server)]
+    tap: Tap,
 }
 
 #[derive(clap::Args, Debug)]
@@ -334,6 +338,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         window: args.window as usize,
         passive: args.passive,
         ipv6: args.ipv6,
+        tap: args.tap.into(),
         ..LabConfig::default()
     };
     if let Some(account) = args.user {

@@ -39,6 +39,9 @@ enum Mode {
     /// Only what the device transmits, flagged with this direction: a tap on a cable records
     /// each frame once, at the end that sends it.
     TransmitOnly(Direction),
+    /// Nothing is written: what the device transmits is explained by its own host and the
+    /// explanation waits for the frame to be recorded where it arrives (see [`Capture::relay`]).
+    Relay,
 }
 
 /// Middleware device that records the frames of the device it wraps.
@@ -71,6 +74,19 @@ impl<D: Device> Capture<D> {
         }
     }
 
+    /// Records nothing, but has the frames `inner` transmits explained by the host that sends
+    /// them; a [`Capture`] on the receiving host's interface then writes them, when they
+    /// arrive, with that explanation. The capture of one interface thus tells each frame from
+    /// its sender's mind and stamps it as the interface saw it.
+    pub fn relay(inner: D, recorder: Recorder) -> Self {
+        Capture {
+            inner,
+            recorder,
+            interface: 0,
+            mode: Mode::Relay,
+        }
+    }
+
     /// The wrapped device.
     pub fn get_ref(&self) -> &D {
         &self.inner
@@ -96,7 +112,7 @@ impl<D: Device> Device for Capture<D> {
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let rx_dir = match self.mode {
             Mode::Both => Some(Direction::Inbound),
-            Mode::TransmitOnly(_) => None,
+            Mode::TransmitOnly(_) | Mode::Relay => None,
         };
         let tx_dir = self.tx_direction();
         let (rx, tx) = self.inner.receive(timestamp)?;
@@ -104,6 +120,7 @@ impl<D: Device> Device for Capture<D> {
             recorder: &self.recorder,
             interface: self.interface,
             time: timestamp,
+            relay: matches!(self.mode, Mode::Relay),
         };
         Some((
             RxToken {
@@ -128,6 +145,7 @@ impl<D: Device> Device for Capture<D> {
                     recorder: &self.recorder,
                     interface: self.interface,
                     time: timestamp,
+                    relay: matches!(self.mode, Mode::Relay),
                 },
                 tx_dir,
             ),
@@ -144,6 +162,7 @@ impl<D> Capture<D> {
         match self.mode {
             Mode::Both => Direction::Outbound,
             Mode::TransmitOnly(d) => d,
+            Mode::Relay => Direction::Inbound,
         }
     }
 }
@@ -153,6 +172,18 @@ struct Tap<'a> {
     recorder: &'a Recorder,
     interface: u32,
     time: Instant,
+    relay: bool,
+}
+
+impl Tap<'_> {
+    #[inline]
+    fn record(&self, dir: Direction, frame: &[u8]) {
+        if self.relay {
+            self.recorder.relay(self.time, frame);
+        } else {
+            self.recorder.record(self.interface, dir, self.time, frame);
+        }
+    }
 }
 
 /// Receive token of a [`Capture`].
@@ -167,7 +198,7 @@ impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
         let tap = self.tap;
         self.inner.consume(|frame| {
             if let Some((tap, dir)) = tap {
-                tap.recorder.record(tap.interface, dir, tap.time, frame);
+                tap.record(dir, frame);
             }
             f(frame)
         })
@@ -190,7 +221,7 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
         let (tap, dir) = self.tap;
         self.inner.consume(len, |frame| {
             let result = f(frame);
-            tap.recorder.record(tap.interface, dir, tap.time, frame);
+            tap.record(dir, frame);
             result
         })
     }

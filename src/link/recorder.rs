@@ -75,7 +75,14 @@ struct Held {
     start: usize,
     len: usize,
     guess: usize,
+    /// What an impairment did to this frame, or to frames of its connection this interface
+    /// never saw (written last in its comment, after `; fault: `).
+    fault: Option<String>,
 }
+
+/// Relayed explanations kept for frames that never arrive (lost on the cable) are dropped
+/// beyond this many.
+const RELAYED_LIMIT: usize = 4096;
 
 /// How the guesses of a direction fared in one `write_pending` call.
 #[derive(Clone, Copy, Default)]
@@ -120,6 +127,15 @@ struct Inner {
     /// Per direction, the comment that becomes the guess if the guess failed more often than
     /// not (see `write_pending`).
     latest: [String; 2],
+    /// Frames sent by a host whose interface is not recorded ([`Recorder::relay`]), waiting
+    /// for their sender's explanation.
+    relay: Vec<(Instant, Vec<u8>)>,
+    /// Explained relayed frames, oldest first, waiting to arrive at the recorded interface.
+    relayed: std::collections::VecDeque<(Vec<u8>, String)>,
+    /// The relay's own comment buffer (its explanations are not the recorded host's).
+    relay_text: String,
+    /// The comment actually written when it is not `comment` (relayed, or with a fault).
+    written_text: String,
     writer: Background,
     flush_each: bool,
     written: u64,
@@ -180,6 +196,10 @@ impl Recorder {
             comment: String::new(),
             guess: SIDES.map(Guess::new),
             latest: Default::default(),
+            relay: Vec::new(),
+            relayed: Default::default(),
+            relay_text: String::new(),
+            written_text: String::new(),
             writer: Background::new(out)?,
             flush_each,
             written: 0,
@@ -277,7 +297,30 @@ impl Recorder {
             start,
             len: frame.len(),
             guess,
+            fault: None,
         });
+    }
+
+    /// Keeps a copy of `frame`, sent at `time` by a host whose interface is not recorded, to be
+    /// explained by that host at its next [`Recorder::write_pending`]; when the same bytes
+    /// arrive at the recorded interface, they are written with that explanation.
+    pub(crate) fn relay(&self, time: Instant, frame: &[u8]) {
+        self.inner.borrow_mut().relay.push((time, frame.to_vec()));
+    }
+
+    /// Tells, in the comment of the frame recorded last (not written yet), what an impairment
+    /// did: the comment ends with `; fault: ` and the notes, joined by `; `.
+    pub fn fault_last(&self, note: &str) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(held) = inner.pending.last_mut() {
+            match &mut held.fault {
+                Some(f) => {
+                    f.push_str("; ");
+                    f.push_str(note);
+                }
+                None => held.fault = Some(note.to_string()),
+            }
+        }
     }
 
     /// Writes the frames recorded since the last call, each with the comment `explain` leaves in
@@ -288,6 +331,7 @@ impl Recorder {
     pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
+        inner.explain_relay(explain);
         if inner.pending.is_empty() {
             return;
         }
@@ -308,8 +352,41 @@ impl Recorder {
                 time: held.time,
                 data: &inner.batch.heads[data..data + held.len],
             };
-            let comment = &mut inner.comment;
-            explain(&frame, comment);
+            // A frame that crossed the cable from an unrecorded host carries its sender's
+            // explanation; the recorded host explains its own frames and any other.
+            let relayed = match held.direction {
+                Direction::Inbound if !inner.relayed.is_empty() => inner
+                    .relayed
+                    .iter()
+                    .position(|(bytes, _)| bytes.as_slice() == frame.data)
+                    .and_then(|i| inner.relayed.remove(i)),
+                _ => None,
+            };
+            let comment = match (relayed, &held.fault) {
+                (None, None) => {
+                    explain(&frame, &mut inner.comment);
+                    &inner.comment
+                }
+                (relayed, fault) => {
+                    let text = &mut inner.written_text;
+                    text.clear();
+                    match relayed {
+                        Some((_, explained)) => text.push_str(&explained),
+                        None => {
+                            explain(&frame, &mut inner.comment);
+                            text.push_str(&inner.comment);
+                        }
+                    }
+                    if let Some(fault) = fault {
+                        if !text.is_empty() {
+                            text.push_str("; ");
+                        }
+                        text.push_str("fault: ");
+                        text.push_str(fault);
+                    }
+                    &inner.written_text
+                }
+            };
             inner.written += 1;
             if inner.error.is_some() {
                 continue;
@@ -379,6 +456,24 @@ impl Recorder {
 }
 
 impl Inner {
+    /// Has the relayed frames explained by their sender (the host polling now) and keeps the
+    /// explanations until the frames arrive.
+    fn explain_relay(&mut self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
+        for (time, data) in std::mem::take(&mut self.relay) {
+            let frame = PendingFrame {
+                interface: 0,
+                direction: Direction::Inbound,
+                time,
+                data: &data,
+            };
+            explain(&frame, &mut self.relay_text);
+            if self.relayed.len() >= RELAYED_LIMIT {
+                self.relayed.pop_front();
+            }
+            self.relayed.push_back((data, self.relay_text.clone()));
+        }
+    }
+
     /// A reader at the other end of a pipe sees the file's header blocks before any frame.
     fn flush_header(&mut self) {
         if self.flush_each && self.pending.is_empty() && self.error.is_none() {

@@ -18,6 +18,7 @@ use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
+use crate::link::impair::{DirStats, Faults, Impair, ImpairPlan, Side};
 use crate::link::{Capture, NextArrival, Recorder, WireConfig, wire};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
@@ -81,6 +82,14 @@ pub struct LabConfig {
     pub client_timeout: Option<StdDuration>,
     /// Whose interface the capture shows (default: the server's).
     pub tap: TapSide,
+    /// Bit rate of each direction of the cable, bit/s (`None`: none).
+    pub rate: Option<u64>,
+    /// Frames that may wait for the link in each direction (`None`: no limit).
+    pub queue: Option<usize>,
+    /// Jitter of the one-way delay, either way (seeded; frames stay in order).
+    pub jitter: StdDuration,
+    /// Loss, duplication, reordering, corruption and targeted drops on the cable.
+    pub impair: ImpairPlan,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -116,6 +125,10 @@ impl Default for LabConfig {
             ipv6: false,
             client_timeout: Some(StdDuration::from_secs(60)),
             tap: TapSide::Server,
+            rate: None,
+            queue: None,
+            jitter: StdDuration::ZERO,
+            impair: ImpairPlan::default(),
         }
     }
 }
@@ -129,6 +142,9 @@ pub struct LabRuns {
     pub elapsed: StdDuration,
     /// Frames written to the capture (0 without one).
     pub frames: u64,
+    /// Per direction of the cable (`server->client`, `client->server`): what it carried and
+    /// what went wrong.
+    pub link: Vec<(String, DirStats)>,
 }
 
 /// What a lab session produced.
@@ -142,6 +158,8 @@ pub struct LabRun {
     pub elapsed: StdDuration,
     /// Frames written to the capture (0 without one).
     pub frames: u64,
+    /// Per direction of the cable: what it carried and what went wrong.
+    pub link: Vec<(String, DirStats)>,
 }
 
 impl LabConfig {
@@ -195,6 +213,7 @@ impl LabConfig {
             error,
             elapsed: runs.elapsed,
             frames: runs.frames,
+            link: runs.link,
         })
     }
 
@@ -207,12 +226,48 @@ impl LabConfig {
         recorder: Option<&Recorder>,
         clock: Clock,
     ) -> Result<LabRuns, String> {
-        let (server_end, client_end) = wire::pair(WireConfig {
-            mtu: self.mtu,
-            delay: Duration::from_micros(self.delay.as_micros() as u64),
-        });
+        let micros = |d: StdDuration| Duration::from_micros(d.as_micros() as u64);
+        // The impairments sit at the tapped host's interface (the server's without a capture):
+        // what it sends is recorded before its fate, what it receives after.
+        let at_server = recorder.is_none() || self.tap == TapSide::Server;
+        let faults = Faults::new(recorder.is_some());
+        let s2c = faults.add_direction("server->client", at_server);
+        let c2s = faults.add_direction("client->server", !at_server);
+        let (server_end, client_end) = wire::pair_told(
+            WireConfig {
+                mtu: self.mtu,
+                delay: micros(self.delay),
+                rate: self.rate,
+                queue: self.queue,
+                jitter: micros(self.jitter),
+                seed: self.impair.seed ^ 0x7177,
+            },
+            Some((faults.clone(), [c2s, s2c])),
+        );
+        let plan = &self.impair;
+        let to_client = Side {
+            rates: plan.to_client(),
+            dir: s2c,
+        };
+        let to_server = Side {
+            rates: plan.to_server(),
+            dir: c2s,
+        };
+        let impair = |end, out, inbound| {
+            Impair::new(
+                end,
+                out,
+                inbound,
+                plan.drops.clone(),
+                plan.seed,
+                faults.clone(),
+            )
+        };
         let Some(recorder) = recorder else {
-            return self.run_on(server_end, client_end, None, root, sessions, clock);
+            let server_dev = impair(server_end, to_client, to_server);
+            let mut run = self.run_on(server_dev, client_end, None, root, sessions, clock)?;
+            run.link = faults.stats();
+            return Ok(run);
         };
         let (tapped, other, role) = match self.tap {
             TapSide::Server => (self.server_ip(), self.client_ip(), "server"),
@@ -225,9 +280,10 @@ impl LabConfig {
             .map_err(|e| format!("cannot write the capture: {e}"))?;
         // One tap, on one host's interface: what it sends is stamped when sent, what it
         // receives when it arrives (never with its sender's clock).
+        let tap = |dev| Capture::new(dev, recorder.clone(), iface).with_faults(faults.clone());
         let mut run = match self.tap {
             TapSide::Server => self.run_on(
-                Capture::new(server_end, recorder.clone(), iface),
+                tap(impair(server_end, to_client, to_server)),
                 Capture::relay(client_end, recorder.clone()),
                 Some(recorder),
                 root,
@@ -236,13 +292,14 @@ impl LabConfig {
             )?,
             TapSide::Client => self.run_on(
                 Capture::relay(server_end, recorder.clone()),
-                Capture::new(client_end, recorder.clone(), iface),
+                tap(impair(client_end, to_server, to_client)),
                 Some(recorder),
                 root,
                 sessions,
                 clock,
             )?,
         };
+        run.link = faults.stats();
         run.frames = recorder
             .finish()
             .map_err(|e| format!("cannot write the capture: {e}"))?;
@@ -363,6 +420,7 @@ impl LabConfig {
                 .collect(),
             elapsed: StdDuration::from_micros((end - start).total_micros()),
             frames: 0,
+            link: Vec::new(),
         })
     }
 }

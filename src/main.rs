@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod choice;
+mod impair_args;
 use choice::{CaptureFormat, Cc, Fin, Tap};
+use impair_args::ImpairArgs;
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
@@ -176,9 +178,9 @@ struct DemoArgs {
     /// IP MTU of the cable, bytes.
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(576..=9000))]
     mtu: u16,
-    /// One-way delay of the cable, milliseconds.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    delay: u64,
+    /// One-way delay of the cable, milliseconds, 0 to 10000 (fractions allowed: 0.5).
+    #[arg(long, default_value = "1", value_parser = parse_delay_ms)]
+    delay: f64,
     /// Where the FIN of each data connection goes.
     #[arg(long, value_enum, default_value_t = Fin::Seed)]
     fin: Fin,
@@ -217,6 +219,27 @@ struct DemoArgs {
     /// frames it receives when they arrive.
     #[arg(long, value_enum, default_value_t = Tap::Server)]
     tap: Tap,
+    /// Bit rate of each direction of the cable, bit/s with k, M or G (e.g. 10M): a frame takes
+    /// size/rate to send, so back-to-back segments arrive spaced out (default: no limit).
+    #[arg(long, value_parser = smolftp::link::impair::parse_rate)]
+    rate: Option<u64>,
+    /// Frames that may wait for the link in each direction (drop-tail; needs --rate).
+    #[arg(long, value_name = "PACKETS", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    queue: Option<u32>,
+    /// Vary each frame's delay by up to this either way, milliseconds (seeded; no reordering).
+    #[arg(long, value_name = "MS", default_value = "0", value_parser = parse_delay_ms)]
+    jitter: f64,
+    #[command(flatten)]
+    impair: ImpairArgs,
+}
+
+fn parse_delay_ms(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|ms| (0.0..=10_000.0).contains(ms))
+        .ok_or(format!(
+            "{s} is not a delay from 0 to 10000 ms (e.g. 20 or 0.5)"
+        ))
 }
 
 #[derive(clap::Args, Debug)]
@@ -330,7 +353,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     let mut lab = LabConfig {
         seed: args.seed,
         mtu: args.mtu as usize,
-        delay: Duration::from_millis(args.delay),
+        delay: Duration::from_secs_f64(args.delay / 1000.0),
         fin: args.fin.into(),
         congestion: args.cc.into(),
         data_source_port: args.data_source_port,
@@ -339,6 +362,10 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         passive: args.passive,
         ipv6: args.ipv6,
         tap: args.tap.into(),
+        rate: args.rate,
+        queue: args.queue.map(|q| q as usize),
+        jitter: Duration::from_secs_f64(args.jitter / 1000.0),
+        impair: args.impair.plan(args.seed),
         ..LabConfig::default()
     };
     if let Some(account) = args.user {
@@ -352,6 +379,10 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         root: args.root,
         file: args.file,
     };
+    if args.queue.is_some() && args.rate.is_none() {
+        return Err("--queue needs --rate: without a bit rate no frame ever waits".into());
+    }
+    let impaired = !opts.lab.impair.is_none() || opts.lab.rate.is_some() || args.jitter > 0.0;
     let report = demo::run(&opts)?;
     // With `-o -` standard output carries the capture.
     if !args.quiet && opts.out != std::path::Path::new("-") {
@@ -365,6 +396,12 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         opts.file,
         report.file_bytes
     );
+    if impaired {
+        eprint!(
+            "smolftp demo: the cable, per direction:\n{}",
+            report.link_summary()
+        );
+    }
     Ok(())
 }
 

@@ -12,6 +12,7 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use crate::ftp::client::Step;
 use crate::lab::{self, EPOCH_SECS, LabConfig};
+use crate::link::impair::DirStats;
 use crate::link::{Format, Recorder};
 use crate::trace::{self, LadderOptions};
 
@@ -58,6 +59,23 @@ pub struct DemoReport {
     pub listing: String,
     /// Bytes of the downloaded file (identical to the served one: checked).
     pub file_bytes: u64,
+    /// Per direction of the cable: what it carried and what went wrong.
+    pub link: Vec<(String, DirStats)>,
+}
+
+impl DemoReport {
+    /// One line per direction of the cable: frames sent, lost, duplicated, ...
+    pub fn link_summary(&self) -> String {
+        self.link
+            .iter()
+            .map(|(label, s)| {
+                format!(
+                    "{label}: {} sent, {} lost, {} duplicated, {} reordered, {} corrupted, {} queue drops\n",
+                    s.sent, s.lost, s.duplicated, s.reordered, s.corrupted, s.queue_drops
+                )
+            })
+            .collect()
+    }
 }
 
 /// A directory removed when dropped.
@@ -183,5 +201,6 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         elapsed: run.elapsed,
         listing,
         file_bytes: got.len() as u64,
+        link: run.link,
     })
 }

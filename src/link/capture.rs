@@ -11,6 +11,7 @@ use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 
 use crate::link::Recorder;
+use crate::link::impair::Faults;
 
 /// Which way a frame went, seen from the recorded interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -50,6 +51,7 @@ pub struct Capture<D> {
     recorder: Recorder,
     interface: u32,
     mode: Mode,
+    faults: Option<Faults>,
 }
 
 impl<D: Device> Capture<D> {
@@ -60,7 +62,16 @@ impl<D: Device> Capture<D> {
             recorder,
             interface,
             mode: Mode::Both,
+            faults: None,
         }
+    }
+
+    /// Tells in each recorded frame's comment what the cable did to it, or to frames of its
+    /// connection this interface never saw, as written in `faults` by the impairments inside
+    /// this capture ([`crate::link::impair`]).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(faults);
+        self
     }
 
     /// Records only the frames `inner` transmits, flagged `direction` on `interface`. Put one
@@ -71,6 +82,7 @@ impl<D: Device> Capture<D> {
             recorder,
             interface,
             mode: Mode::TransmitOnly(direction),
+            faults: None,
         }
     }
 
@@ -84,6 +96,7 @@ impl<D: Device> Capture<D> {
             recorder,
             interface: 0,
             mode: Mode::Relay,
+            faults: None,
         }
     }
 
@@ -121,6 +134,7 @@ impl<D: Device> Device for Capture<D> {
             interface: self.interface,
             time: timestamp,
             relay: matches!(self.mode, Mode::Relay),
+            faults: self.faults.as_ref(),
         };
         Some((
             RxToken {
@@ -146,6 +160,7 @@ impl<D: Device> Device for Capture<D> {
                     interface: self.interface,
                     time: timestamp,
                     relay: matches!(self.mode, Mode::Relay),
+                    faults: self.faults.as_ref(),
                 },
                 tx_dir,
             ),
@@ -173,6 +188,7 @@ struct Tap<'a> {
     interface: u32,
     time: Instant,
     relay: bool,
+    faults: Option<&'a Faults>,
 }
 
 impl Tap<'_> {
@@ -182,6 +198,17 @@ impl Tap<'_> {
             self.recorder.relay(self.time, frame);
         } else {
             self.recorder.record(self.interface, dir, self.time, frame);
+            if let Some(note) = self.faults.and_then(|f| f.take_carried(frame)) {
+                self.recorder.fault_last(&note);
+            }
+        }
+    }
+
+    /// Tells on the frame just recorded what the cable did to it.
+    #[inline]
+    fn tell_fate(&self) {
+        if let Some(note) = self.faults.and_then(Faults::take_now) {
+            self.recorder.fault_last(&note);
         }
     }
 }
@@ -199,6 +226,7 @@ impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
         self.inner.consume(|frame| {
             if let Some((tap, dir)) = tap {
                 tap.record(dir, frame);
+                tap.tell_fate();
             }
             f(frame)
         })
@@ -219,11 +247,15 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
     #[inline]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let (tap, dir) = self.tap;
-        self.inner.consume(len, |frame| {
+        let result = self.inner.consume(len, |frame| {
             let result = f(frame);
             tap.record(dir, frame);
             result
-        })
+        });
+        if !tap.relay {
+            tap.tell_fate();
+        }
+        result
     }
 
     fn set_meta(&mut self, meta: phy::PacketMeta) {

@@ -1,0 +1,456 @@
+//! # Impairments: a cable that loses, duplicates, reorders and corrupts
+//!
+//! Layer: device middleware (phy), like smoltcp's `FaultInjector`. [`Impair`] wraps any smoltcp
+//! [`Device`] (the in-process cable's end, a TUN device) and impairs the frames it sends
+//! (outbound) and receives (inbound), each direction with its own [`Rates`] and its own seeded
+//! random numbers, plus targeted drops ([`DropSpec`]). Put a capture outside it
+//! (`Capture<Impair<D>>`): outbound frames are recorded before their fate (lost, corrupted "after
+//! the tap"), inbound ones after it (a lost one never reaches the tapped interface). Every fault
+//! is counted and told through the run's [`Faults`] book. Knows nothing of FTP.
+//!
+//! A duplicate goes out at the device's next call after the original; a reordered frame is held
+//! back until the next frame of its direction has passed (or [`HOLD_LIMIT`] has gone by); a
+//! corrupted frame has one bit of its TCP header or payload flipped, so the receiving stack's
+//! checksum check drops it.
+
+mod faults;
+mod plan;
+mod spec;
+
+use std::cell::RefCell;
+use std::collections::VecDeque;
+
+use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::time::{Duration, Instant};
+
+pub use faults::{DirStats, Fault, Faults};
+pub use plan::{ImpairDir, ImpairPlan, parse_percent, parse_rate};
+pub use spec::{DropKind, DropSpec, Peek};
+
+use crate::link::NextArrival;
+use crate::link::rng::Rng;
+
+/// How long a reordered frame waits for a later frame to overtake it before it goes anyway.
+pub const HOLD_LIMIT: Duration = Duration::from_millis(1);
+
+/// The chances, in percent, of each random fault in one direction.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Rates {
+    /// A frame is lost.
+    pub loss: f64,
+    /// A frame is delivered twice.
+    pub duplicate: f64,
+    /// A frame is held back behind the next one.
+    pub reorder: f64,
+    /// A frame has one bit flipped.
+    pub corrupt: f64,
+}
+
+impl Rates {
+    /// No random fault at all.
+    pub fn is_none(&self) -> bool {
+        self.loss <= 0.0 && self.duplicate <= 0.0 && self.reorder <= 0.0 && self.corrupt <= 0.0
+    }
+}
+
+/// One direction of an [`Impair`]: its rates and where it is counted in the [`Faults`] book.
+#[derive(Clone, Copy, Debug)]
+pub struct Side {
+    /// Chances of the random faults.
+    pub rates: Rates,
+    /// Its index in the book ([`Faults::add_direction`]); also its random stream.
+    pub dir: usize,
+}
+
+struct SideState {
+    side: Side,
+    rng: Rng,
+}
+
+/// What happens to one frame.
+#[derive(Default)]
+struct Fate {
+    lost: Option<String>,
+    corrupt_bit: Option<usize>,
+    duplicate: bool,
+    reorder: bool,
+}
+
+type Notes = Vec<(Fault, String)>;
+
+struct Shared {
+    faults: Faults,
+    sides: [SideState; 2],
+    active: [bool; 2],
+    drops: Vec<(DropSpec, u64)>,
+    outbox: VecDeque<Vec<u8>>,
+    held_out: Option<(Instant, Vec<u8>)>,
+    inbox: VecDeque<(Vec<u8>, Notes)>,
+    held_in: Option<(Instant, Vec<u8>, Notes)>,
+    spare: Vec<Vec<u8>>,
+    last: Instant,
+}
+
+/// Middleware device that impairs the frames of the device it wraps (see the module's doc).
+pub struct Impair<D> {
+    inner: D,
+    shared: RefCell<Shared>,
+}
+
+const OUT: usize = 0;
+const IN: usize = 1;
+
+impl<D: Device> Impair<D> {
+    /// Impairs `inner`'s outbound frames as `out` says and its inbound ones as `inbound` says,
+    /// drops the frames `drops` name (either way), seeded by `seed`, told in `faults`.
+    pub fn new(
+        inner: D,
+        out: Side,
+        inbound: Side,
+        drops: Vec<DropSpec>,
+        seed: u64,
+        faults: Faults,
+    ) -> Self {
+        let state = |side: Side| SideState {
+            side,
+            rng: Rng::new(seed, 0x1AB0 + side.dir as u64),
+        };
+        let has_drops = !drops.is_empty();
+        Impair {
+            inner,
+            shared: RefCell::new(Shared {
+                faults,
+                active: [
+                    has_drops || !out.rates.is_none(),
+                    has_drops || !inbound.rates.is_none(),
+                ],
+                sides: [state(out), state(inbound)],
+                drops: drops.into_iter().map(|d| (d, 0)).collect(),
+                outbox: VecDeque::new(),
+                held_out: None,
+                inbox: VecDeque::new(),
+                held_in: None,
+                spare: Vec::new(),
+                last: Instant::ZERO,
+            }),
+        }
+    }
+
+    /// The wrapped device.
+    pub fn get_ref(&self) -> &D {
+        &self.inner
+    }
+
+    /// The fault book.
+    pub fn faults(&self) -> Faults {
+        self.shared.borrow().faults.clone()
+    }
+
+    /// Sends the cable's own copies (duplicates, held frames whose time has come).
+    fn flush(&mut self, now: Instant) {
+        let sh = self.shared.get_mut();
+        sh.last = now;
+        if let Some((at, _)) = &sh.held_out
+            && now >= *at + HOLD_LIMIT
+            && let Some((_, frame)) = sh.held_out.take()
+        {
+            sh.outbox.push_back(frame);
+        }
+        if sh.outbox.is_empty() {
+            return;
+        }
+        sh.faults.set_flushing(true);
+        while let Some(frame) = sh.outbox.pop_front() {
+            if let Some(token) = self.inner.transmit(now) {
+                phy::TxToken::consume(token, frame.len(), |b| b.copy_from_slice(&frame));
+            }
+            sh.spare.push(frame);
+        }
+        sh.faults.set_flushing(false);
+    }
+
+    /// Takes inbound frames from the wrapped device until one can be delivered.
+    fn pull(&mut self, now: Instant) {
+        let sh = self.shared.get_mut();
+        for _ in 0..256 {
+            if !sh.inbox.is_empty() {
+                return;
+            }
+            let Some((rx, _)) = self.inner.receive(now) else {
+                if let Some((at, ..)) = &sh.held_in
+                    && now >= *at + HOLD_LIMIT
+                    && let Some((_, frame, notes)) = sh.held_in.take()
+                {
+                    sh.inbox.push_back((frame, notes));
+                }
+                return;
+            };
+            let mut buf = sh.spare.pop().unwrap_or_default();
+            phy::RxToken::consume(rx, |b| {
+                buf.clear();
+                buf.extend_from_slice(b);
+            });
+            let dir = sh.sides[IN].side.dir;
+            sh.faults.sent(dir);
+            let number = sh.faults.seen() + 1;
+            let fate = sh.decide(IN, &buf, number);
+            if let Some(why) = fate.lost {
+                sh.faults.tell(dir, Fault::Lost, &buf, &why);
+                sh.spare.push(buf);
+                continue;
+            }
+            let mut notes = Notes::new();
+            if let Some(bit) = fate.corrupt_bit {
+                buf[bit / 8] ^= 1 << (bit % 8);
+                let why = format!(
+                    "bit {bit} flipped (--corrupt {}%)",
+                    sh.sides[IN].side.rates.corrupt
+                );
+                notes.push((Fault::Corrupted, why));
+            }
+            if fate.reorder && sh.held_in.is_none() {
+                let why = format!("--reorder {}%", sh.sides[IN].side.rates.reorder);
+                notes.push((Fault::Reordered, why));
+                sh.held_in = Some((now, buf, notes));
+                continue;
+            }
+            if fate.duplicate {
+                let why = format!("--duplicate {}%", sh.sides[IN].side.rates.duplicate);
+                sh.inbox.push_back((buf.clone(), notes.clone()));
+                notes.push((Fault::Duplicated, why));
+                sh.inbox.push_back((buf, notes));
+            } else {
+                sh.inbox.push_back((buf, notes));
+            }
+            if let Some((_, frame, notes)) = sh.held_in.take() {
+                sh.inbox.push_back((frame, notes));
+            }
+        }
+    }
+}
+
+impl Shared {
+    /// Decides the fate of `frame` on side `s`; `number` is its frame number at the tapped
+    /// interface. The random numbers drawn do not depend on earlier fates.
+    fn decide(&mut self, s: usize, frame: &[u8], number: u64) -> Fate {
+        let mut fate = Fate::default();
+        if !self.drops.is_empty() {
+            let peek = Peek::of(frame);
+            for (spec, count) in &mut self.drops {
+                let hit = if spec.kind == DropKind::Frame {
+                    number == spec.nth && spec.counts(peek.as_ref())
+                } else if spec.counts(peek.as_ref()) {
+                    *count += 1;
+                    *count == spec.nth
+                } else {
+                    false
+                };
+                if hit && fate.lost.is_none() {
+                    fate.lost = Some(format!("--drop {spec}"));
+                }
+            }
+        }
+        let st = &mut self.sides[s];
+        let rates = st.side.rates;
+        if rates.is_none() {
+            return fate;
+        }
+        let rng = &mut st.rng;
+        let (lost, corrupt, dup, reorder) = (
+            rng.chance(rates.loss),
+            rng.chance(rates.corrupt),
+            rng.chance(rates.duplicate),
+            rng.chance(rates.reorder),
+        );
+        let start = Peek::of(frame).map_or(0, |p| p.tcp_offset) * 8;
+        let bits = (frame.len() * 8).saturating_sub(start).max(1) as u64;
+        let bit = start + rng.below(bits) as usize;
+        if lost && fate.lost.is_none() {
+            fate.lost = Some(format!("--loss {}%", rates.loss));
+        }
+        fate.corrupt_bit = (corrupt && bit < frame.len() * 8).then_some(bit);
+        fate.duplicate = dup;
+        fate.reorder = reorder;
+        fate
+    }
+}
+
+impl<D: Device> Device for Impair<D> {
+    type RxToken<'a>
+        = RxToken<'a, D::RxToken<'a>>
+    where
+        Self: 'a;
+    type TxToken<'a>
+        = TxToken<'a, D::TxToken<'a>>
+    where
+        Self: 'a;
+
+    #[inline]
+    fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        self.flush(timestamp);
+        if !self.shared.get_mut().active[IN] {
+            let (rx, tx) = self.inner.receive(timestamp)?;
+            let sh = self.shared.get_mut();
+            sh.faults.sent(sh.sides[IN].side.dir);
+            sh.faults.see();
+            return Some((
+                RxToken(Rx::Pass(rx)),
+                TxToken {
+                    inner: tx,
+                    shared: &self.shared,
+                    now: timestamp,
+                },
+            ));
+        }
+        self.pull(timestamp);
+        let sh = self.shared.get_mut();
+        let (frame, notes) = sh.inbox.pop_front()?;
+        let dir = sh.sides[IN].side.dir;
+        for (fault, why) in notes {
+            sh.faults.tell(dir, fault, &frame, &why);
+        }
+        sh.faults.see();
+        let tx = self.inner.transmit(timestamp)?;
+        Some((
+            RxToken(Rx::Owned(frame, &self.shared)),
+            TxToken {
+                inner: tx,
+                shared: &self.shared,
+                now: timestamp,
+            },
+        ))
+    }
+
+    #[inline]
+    fn transmit(&mut self, timestamp: Instant) -> Option<Self::TxToken<'_>> {
+        self.flush(timestamp);
+        let inner = self.inner.transmit(timestamp)?;
+        Some(TxToken {
+            inner,
+            shared: &self.shared,
+            now: timestamp,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+impl<D: NextArrival> NextArrival for Impair<D> {
+    fn next_arrival(&self) -> Option<Instant> {
+        let sh = self.shared.borrow();
+        let copies = (!sh.outbox.is_empty() || !sh.inbox.is_empty()).then_some(sh.last);
+        [
+            self.inner.next_arrival(),
+            copies,
+            sh.held_out.as_ref().map(|(at, _)| *at + HOLD_LIMIT),
+            sh.held_in.as_ref().map(|(at, ..)| *at + HOLD_LIMIT),
+        ]
+        .into_iter()
+        .flatten()
+        .min()
+    }
+}
+
+/// Receive token of an [`Impair`]: the wrapped device's, or a frame the middleware holds.
+pub struct RxToken<'a, R>(Rx<'a, R>);
+
+enum Rx<'a, R> {
+    /// Straight from the wrapped device.
+    Pass(R),
+    /// A frame taken in and impaired by the middleware.
+    Owned(Vec<u8>, &'a RefCell<Shared>),
+}
+
+impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
+    #[inline]
+    fn consume<T, F: FnOnce(&[u8]) -> T>(self, f: F) -> T {
+        match self.0 {
+            Rx::Pass(rx) => rx.consume(f),
+            Rx::Owned(frame, shared) => {
+                let result = f(&frame);
+                shared.borrow_mut().spare.push(frame);
+                result
+            }
+        }
+    }
+
+    fn meta(&self) -> phy::PacketMeta {
+        match &self.0 {
+            Rx::Pass(rx) => rx.meta(),
+            Rx::Owned(..) => phy::PacketMeta::default(),
+        }
+    }
+}
+
+/// Transmit token of an [`Impair`].
+pub struct TxToken<'a, T> {
+    inner: T,
+    shared: &'a RefCell<Shared>,
+    now: Instant,
+}
+
+impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
+    #[inline]
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let TxToken { inner, shared, now } = self;
+        let mut sh = shared.borrow_mut();
+        let dir = sh.sides[OUT].side.dir;
+        sh.faults.sent(dir);
+        sh.faults.see();
+        if !sh.active[OUT] {
+            drop(sh);
+            return inner.consume(len, f);
+        }
+        let mut buf = sh.spare.pop().unwrap_or_default();
+        drop(sh);
+        buf.clear();
+        buf.resize(len, 0);
+        let result = f(&mut buf);
+        let mut sh = shared.borrow_mut();
+        let number = sh.faults.seen();
+        let fate = sh.decide(OUT, &buf, number);
+        let rates = sh.sides[OUT].side.rates;
+        if let Some(why) = fate.lost {
+            sh.faults.tell(dir, Fault::Lost, &buf, &why);
+            sh.spare.push(buf);
+            return result;
+        }
+        if let Some(bit) = fate.corrupt_bit {
+            let why = format!("bit {bit} flipped (--corrupt {}%)", rates.corrupt);
+            sh.faults.tell(dir, Fault::Corrupted, &buf, &why);
+            buf[bit / 8] ^= 1 << (bit % 8);
+        }
+        if fate.reorder && sh.held_out.is_none() {
+            let why = format!("--reorder {}%", rates.reorder);
+            sh.faults.tell(dir, Fault::Reordered, &buf, &why);
+            sh.held_out = Some((now, buf));
+            return result;
+        }
+        if fate.duplicate {
+            let why = format!("--duplicate {}%", rates.duplicate);
+            sh.faults.tell(dir, Fault::Duplicated, &buf, &why);
+        }
+        drop(sh);
+        inner.consume(len, |b| b.copy_from_slice(&buf));
+        let mut sh = shared.borrow_mut();
+        if let Some((_, held)) = sh.held_out.take() {
+            if fate.duplicate {
+                sh.outbox.push_back(buf);
+            } else {
+                sh.spare.push(buf);
+            }
+            sh.outbox.push_back(held);
+        } else if fate.duplicate {
+            sh.outbox.push_back(buf);
+        } else {
+            sh.spare.push(buf);
+        }
+        result
+    }
+
+    fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.inner.set_meta(meta)
+    }
+}

@@ -90,6 +90,9 @@ pub struct LabConfig {
     pub jitter: StdDuration,
     /// Loss, duplication, reordering, corruption and targeted drops on the cable.
     pub impair: ImpairPlan,
+    /// The stacks give a connection up when its peer stays silent this long (60 s; a heavily
+    /// impaired cable backs retransmissions off beyond it).
+    pub stack_timeout: StdDuration,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -129,6 +132,7 @@ impl Default for LabConfig {
             queue: None,
             jitter: StdDuration::ZERO,
             impair: ImpairPlan::default(),
+            stack_timeout: StdDuration::from_secs(60),
         }
     }
 }
@@ -165,7 +169,11 @@ pub struct LabRun {
 impl LabConfig {
     /// Control and data socket settings of this lab (see [`socket_options`]).
     pub fn sockets(&self) -> (SocketOptions, DataOptions) {
-        socket_options(self.window, self.send_buffer, Duration::from_secs(60))
+        socket_options(
+            self.window,
+            self.send_buffer,
+            Duration::from_micros(self.stack_timeout.as_micros() as u64),
+        )
     }
 
     /// The server's address as the client sees it: IPv4, or IPv6 with [`LabConfig::ipv6`].

@@ -175,7 +175,7 @@ struct DemoArgs {
     /// Seed of the hosts' random numbers (initial sequence numbers, ...).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// IP MTU of the cable, bytes.
+    /// IP MTU of the cable, bytes, 576 to 9000 (with --ipv6, 1280 to 9000).
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(576..=9000))]
     mtu: u16,
     /// One-way delay of the cable, milliseconds, 0 to 10000 (fractions allowed: 0.5).
@@ -187,7 +187,7 @@ struct DemoArgs {
     /// Congestion control of both stacks.
     #[arg(long, value_enum, default_value_t = Cc::Reno)]
     cc: Cc,
-    /// Receive window of data connections, bytes.
+    /// Receive window of data connections, bytes, 1024 to 16777216.
     #[arg(long, default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
     window: u32,
     /// The server's data source port.
@@ -379,6 +379,13 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         root: args.root,
         file: args.file,
     };
+    if args.ipv6 && args.mtu < 1280 {
+        return Err(format!(
+            "--mtu {} is too small for IPv6, which needs at least 1280 bytes (RFC 8200): \
+             use --mtu 1280 or more, or drop --ipv6",
+            args.mtu
+        ));
+    }
     if args.queue.is_some() && args.rate.is_none() {
         return Err("--queue needs --rate: without a bit rate no frame ever waits".into());
     }

@@ -42,6 +42,8 @@ pub enum Fault {
     Reordered,
     /// A bit flipped.
     Corrupted,
+    /// Not a fault of this frame (counted nowhere): it overtakes a frame held back.
+    Overtakes,
 }
 
 struct Dir {
@@ -120,6 +122,7 @@ impl Faults {
             Fault::Duplicated => s.duplicated += 1,
             Fault::Reordered => s.reordered += 1,
             Fault::Corrupted => s.corrupted += 1,
+            Fault::Overtakes => {}
         }
         let (label, tapped) = (d.label.clone(), d.sender_tapped);
         if !b.telling {
@@ -169,6 +172,7 @@ impl Faults {
             (Fault::Corrupted, true) => format!(
                 "corrupted on the cable after this tap: {why}; the receiver's checksum check drops it ({label})"
             ),
+            (Fault::Overtakes, _) => format!("overtakes {why}, held back on the cable ({label})"),
             (Fault::Corrupted, false) => format!(
                 "corrupted on the cable: {why}; the checksum is wrong, so this stack drops it ({label})"
             ),

@@ -8,7 +8,7 @@
 //! the tap"), inbound ones after it (a lost one never reaches the tapped interface). Every fault
 //! is counted and told through the run's [`Faults`] book. Knows nothing of FTP.
 //!
-//! A duplicate goes out at the device's next call after the original; a reordered frame is held
+//! A duplicate follows the original after [`DUPLICATE_GAP`]; a reordered frame is held
 //! back until the next frame of its direction has passed (or [`HOLD_LIMIT`] has gone by); a
 //! corrupted frame has one bit of its TCP header or payload flipped, so the receiving stack's
 //! checksum check drops it.
@@ -32,6 +32,9 @@ use crate::link::rng::Rng;
 
 /// How long a reordered frame waits for a later frame to overtake it before it goes anyway.
 pub const HOLD_LIMIT: Duration = Duration::from_millis(1);
+/// How long after the original a duplicate follows it (so that the receiver has taken the
+/// original in, and answers the copy as the old segment it is).
+pub const DUPLICATE_GAP: Duration = Duration::from_micros(100);
 
 /// The chances, in percent, of each random fault in one direction.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -83,9 +86,12 @@ struct Shared {
     sides: [SideState; 2],
     active: [bool; 2],
     drops: Vec<(DropSpec, u64)>,
-    outbox: VecDeque<Vec<u8>>,
+    /// Outbound copies (duplicates, released held frames) and when they go.
+    outbox: VecDeque<(Instant, Vec<u8>)>,
     held_out: Option<(Instant, Vec<u8>)>,
     inbox: VecDeque<(Vec<u8>, Notes)>,
+    /// Inbound duplicates and when they are delivered.
+    dups_in: VecDeque<(Instant, Vec<u8>, Notes)>,
     held_in: Option<(Instant, Vec<u8>, Notes)>,
     spare: Vec<Vec<u8>>,
     last: Instant,
@@ -129,6 +135,7 @@ impl<D: Device> Impair<D> {
                 outbox: VecDeque::new(),
                 held_out: None,
                 inbox: VecDeque::new(),
+                dups_in: VecDeque::new(),
                 held_in: None,
                 spare: Vec::new(),
                 last: Instant::ZERO,
@@ -146,7 +153,7 @@ impl<D: Device> Impair<D> {
         self.shared.borrow().faults.clone()
     }
 
-    /// Sends the cable's own copies (duplicates, held frames whose time has come).
+    /// Sends the cable's own copies (duplicates, held frames) whose time has come.
     fn flush(&mut self, now: Instant) {
         let sh = self.shared.get_mut();
         sh.last = now;
@@ -154,18 +161,24 @@ impl<D: Device> Impair<D> {
             && now >= *at + HOLD_LIMIT
             && let Some((_, frame)) = sh.held_out.take()
         {
-            sh.outbox.push_back(frame);
+            sh.outbox.push_back((now, frame));
         }
-        if sh.outbox.is_empty() {
+        if !sh.outbox.iter().any(|(at, _)| *at <= now) {
             return;
         }
         sh.faults.set_flushing(true);
-        while let Some(frame) = sh.outbox.pop_front() {
+        let mut later = VecDeque::new();
+        while let Some((at, frame)) = sh.outbox.pop_front() {
+            if at > now {
+                later.push_back((at, frame));
+                continue;
+            }
             if let Some(token) = self.inner.transmit(now) {
                 phy::TxToken::consume(token, frame.len(), |b| b.copy_from_slice(&frame));
             }
             sh.spare.push(frame);
         }
+        sh.outbox = later;
         sh.faults.set_flushing(false);
     }
 
@@ -214,14 +227,25 @@ impl<D: Device> Impair<D> {
                 sh.held_in = Some((now, buf, notes));
                 continue;
             }
+            if let Some((_, held, _)) = &sh.held_in
+                && let Some(p) = Peek::of(held)
+            {
+                let why = format!(
+                    "{} (--reorder {}%)",
+                    p.describe(),
+                    sh.sides[IN].side.rates.reorder
+                );
+                notes.push((Fault::Overtakes, why));
+            }
             if fate.duplicate {
                 let why = format!("--duplicate {}%", sh.sides[IN].side.rates.duplicate);
-                sh.inbox.push_back((buf.clone(), notes.clone()));
-                notes.push((Fault::Duplicated, why));
-                sh.inbox.push_back((buf, notes));
-            } else {
-                sh.inbox.push_back((buf, notes));
+                let mut copy = notes.clone();
+                copy.retain(|(f, _)| *f != Fault::Overtakes);
+                copy.push((Fault::Duplicated, why));
+                sh.dups_in
+                    .push_back((now + DUPLICATE_GAP, buf.clone(), copy));
             }
+            sh.inbox.push_back((buf, notes));
             if let Some((_, frame, notes)) = sh.held_in.take() {
                 sh.inbox.push_back((frame, notes));
             }
@@ -302,9 +326,21 @@ impl<D: Device> Device for Impair<D> {
                 },
             ));
         }
-        self.pull(timestamp);
+        if self
+            .shared
+            .get_mut()
+            .dups_in
+            .front()
+            .is_none_or(|(at, ..)| *at > timestamp)
+        {
+            self.pull(timestamp);
+        }
         let sh = self.shared.get_mut();
-        let (frame, notes) = sh.inbox.pop_front()?;
+        let due = sh.dups_in.front().is_some_and(|(at, ..)| *at <= timestamp);
+        let (frame, notes) = match due {
+            true => sh.dups_in.pop_front().map(|(_, f, n)| (f, n))?,
+            false => sh.inbox.pop_front()?,
+        };
         let dir = sh.sides[IN].side.dir;
         for (fault, why) in notes {
             sh.faults.tell(dir, fault, &frame, &why);
@@ -340,10 +376,12 @@ impl<D: Device> Device for Impair<D> {
 impl<D: NextArrival> NextArrival for Impair<D> {
     fn next_arrival(&self) -> Option<Instant> {
         let sh = self.shared.borrow();
-        let copies = (!sh.outbox.is_empty() || !sh.inbox.is_empty()).then_some(sh.last);
+        let copies = (!sh.inbox.is_empty()).then_some(sh.last);
         [
             self.inner.next_arrival(),
             copies,
+            sh.outbox.iter().map(|(at, _)| *at).min(),
+            sh.dups_in.front().map(|(at, ..)| *at),
             sh.held_out.as_ref().map(|(at, _)| *at + HOLD_LIMIT),
             sh.held_in.as_ref().map(|(at, ..)| *at + HOLD_LIMIT),
         ]
@@ -436,14 +474,10 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
         inner.consume(len, |b| b.copy_from_slice(&buf));
         let mut sh = shared.borrow_mut();
         if let Some((_, held)) = sh.held_out.take() {
-            if fate.duplicate {
-                sh.outbox.push_back(buf);
-            } else {
-                sh.spare.push(buf);
-            }
-            sh.outbox.push_back(held);
-        } else if fate.duplicate {
-            sh.outbox.push_back(buf);
+            sh.outbox.push_back((now, held));
+        }
+        if fate.duplicate {
+            sh.outbox.push_back((now + DUPLICATE_GAP, buf));
         } else {
             sh.spare.push(buf);
         }

@@ -83,6 +83,9 @@ struct TunArgs {
     /// much faster, but the capture then shows those large segments, not the wire's.
     #[arg(long)]
     offload: bool,
+    /// Impairments between smoltcp and the TUN device (seeded by --seed).
+    #[command(flatten)]
+    impair: ImpairArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -490,7 +493,16 @@ fn net_options(args: TunArgs) -> NetOptions {
         congestion: args.cc.into(),
         buffer: (args.buffer_kib as usize) << 10,
         offload: args.offload,
+        impair: args.impair.plan(args.seed.unwrap_or_else(clock_seed)),
     }
+}
+
+/// A seed from the clock, for runs given no --seed.
+fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
 }
 
 /// A flag set by SIGINT and SIGTERM.

@@ -11,6 +11,8 @@
 //! and says why.
 
 mod common;
+#[path = "tun/impaired.rs"]
+mod impaired;
 #[path = "tun/ipv6.rs"]
 mod ipv6;
 #[path = "tun/quiet.rs"]

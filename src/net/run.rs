@@ -12,6 +12,7 @@ use std::time::SystemTime;
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 
+use crate::link::impair::Impair;
 use crate::link::{Capture, tun::Tun};
 use crate::net::client::ClientNode;
 use crate::net::host::Host;
@@ -34,6 +35,19 @@ impl Wait for Tun {
 
 impl<D: Device + Wait> Wait for Capture<D> {
     fn wait(&self, timeout: Option<Duration>) {
+        self.get_ref().wait(timeout)
+    }
+}
+
+impl<D: Device + Wait> Wait for Impair<D> {
+    /// Copies the impairments hold (duplicates, frames held back) are due within a
+    /// millisecond: wake up for them.
+    fn wait(&self, timeout: Option<Duration>) {
+        let cap = self.holds_frames().then_some(Duration::from_millis(1));
+        let timeout = match (timeout, cap) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        };
         self.get_ref().wait(timeout)
     }
 }

@@ -148,6 +148,17 @@ impl<D: Device> Impair<D> {
         &self.inner
     }
 
+    /// True if the middleware holds frames to deliver or send later (a device that sleeps
+    /// until a frame comes must wake up for them).
+    pub fn holds_frames(&self) -> bool {
+        let sh = self.shared.borrow();
+        !sh.outbox.is_empty()
+            || !sh.inbox.is_empty()
+            || !sh.dups_in.is_empty()
+            || sh.held_out.is_some()
+            || sh.held_in.is_some()
+    }
+
     /// The fault book.
     pub fn faults(&self) -> Faults {
         self.shared.borrow().faults.clone()

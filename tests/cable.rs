@@ -292,6 +292,32 @@ fn readme_recipe_rate_and_queue_slow_start_then_drops() {
 }
 
 #[test]
+fn drop_frame_n_takes_the_capture_numbering() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("cable-frame-n");
+    for tap in ["client", "server"] {
+        demo(
+            &dir.0,
+            "f.pcapng",
+            &["-q", "--drop", "frame:17", "--tap", tap],
+        );
+        let told: Vec<u64> = told(&dir.path("f.pcapng"), "--drop frame:17")
+            .into_iter()
+            .collect();
+        assert_eq!(told.len(), 1, "--tap {tap}: {told:?}");
+        // The client's frame 17 is its own (lost after the tap); at the server, frame 17
+        // would have been the client's ACK: lost before the tap, told on the next frame of
+        // its connection.
+        match tap {
+            "client" => assert_eq!(told[0], 17),
+            _ => assert!(told[0] > 17, "{told:?}"),
+        }
+    }
+}
+
+#[test]
 fn the_same_impaired_demo_gives_the_same_bytes() {
     let dir = Scratch::new("cable-determinism");
     let imp = [

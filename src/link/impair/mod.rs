@@ -273,7 +273,10 @@ impl Shared {
             let peek = Peek::of(frame);
             for (spec, count) in &mut self.drops {
                 let hit = if spec.kind == DropKind::Frame {
-                    number == spec.nth && spec.counts(peek.as_ref())
+                    // Once: a frame lost before the tap leaves its number to the next one.
+                    let hit = *count == 0 && number == spec.nth && spec.counts(peek.as_ref());
+                    *count += u64::from(hit);
+                    hit
                 } else if spec.counts(peek.as_ref()) {
                     *count += 1;
                     *count == spec.nth

@@ -134,6 +134,10 @@ struct Inner {
     relayed: std::collections::VecDeque<(Vec<u8>, String)>,
     /// The relay's own comment buffer (its explanations are not the recorded host's).
     relay_text: String,
+    /// Buffers of relayed frames that arrived, for the next ones.
+    spare_bytes: Vec<Vec<u8>>,
+    /// Buffers of their explanations.
+    spare_text: Vec<String>,
     /// The comment actually written when it is not `comment` (relayed, or with a fault).
     written_text: String,
     writer: Background,
@@ -199,6 +203,8 @@ impl Recorder {
             relay: Vec::new(),
             relayed: Default::default(),
             relay_text: String::new(),
+            spare_bytes: Vec::new(),
+            spare_text: Vec::new(),
             written_text: String::new(),
             writer: Background::new(out)?,
             flush_each,
@@ -305,7 +311,11 @@ impl Recorder {
     /// explained by that host at its next [`Recorder::write_pending`]; when the same bytes
     /// arrive at the recorded interface, they are written with that explanation.
     pub(crate) fn relay(&self, time: Instant, frame: &[u8]) {
-        self.inner.borrow_mut().relay.push((time, frame.to_vec()));
+        let mut inner = self.inner.borrow_mut();
+        let mut data = inner.spare_bytes.pop().unwrap_or_default();
+        data.clear();
+        data.extend_from_slice(frame);
+        inner.relay.push((time, data));
     }
 
     /// Tells, in the comment of the frame recorded last (not written yet), what an impairment
@@ -371,7 +381,11 @@ impl Recorder {
                     let text = &mut inner.written_text;
                     text.clear();
                     match relayed {
-                        Some((_, explained)) => text.push_str(&explained),
+                        Some((bytes, explained)) => {
+                            text.push_str(&explained);
+                            inner.spare_bytes.push(bytes);
+                            inner.spare_text.push(explained);
+                        }
                         None => {
                             explain(&frame, &mut inner.comment);
                             text.push_str(&inner.comment);
@@ -470,7 +484,9 @@ impl Inner {
             if self.relayed.len() >= RELAYED_LIMIT {
                 self.relayed.pop_front();
             }
-            self.relayed.push_back((data, self.relay_text.clone()));
+            let mut text = self.spare_text.pop().unwrap_or_default();
+            text.clone_from(&self.relay_text);
+            self.relayed.push_back((data, text));
         }
     }
 

@@ -1,10 +1,44 @@
-//! # Command-line flags of the cable's impairments
+//! # Command-line flags of the cable: its link model and its impairments
 //!
-//! Layer: command line (binary only). The flags shared by `demo` (on the in-process cable) and
-//! by `server` and `client` (between smoltcp and the TUN device), turned into the library's
-//! [`ImpairPlan`]. The doc comments are the help text.
+//! Layer: command line (binary only). The demo cable's `--rate`, `--queue`, `--jitter`, and the
+//! impairment flags shared by `demo` (on the in-process cable) and by `server` and `client`
+//! (between smoltcp and the TUN device), turned into the library's [`ImpairPlan`]. The doc
+//! comments are the help text.
 
 use smolftp::link::impair::{DropSpec, ImpairDir, ImpairPlan, Rates, parse_percent};
+
+/// The link model of the demo's cable, each direction on its own.
+#[derive(clap::Args, Debug, Clone)]
+pub struct LinkArgs {
+    /// Bit rate of each direction of the cable, bit/s with k, M or G (e.g. 10M): a frame takes
+    /// size/rate to send, so back-to-back segments arrive spaced out (default: no limit).
+    #[arg(long, value_parser = smolftp::link::impair::parse_rate)]
+    pub rate: Option<u64>,
+    /// Frames that may wait for the link in each direction (drop-tail; needs --rate).
+    #[arg(long, value_name = "PACKETS", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
+    pub queue: Option<u32>,
+    /// Vary each frame's delay by up to this either way, milliseconds (seeded; no reordering).
+    #[arg(long, value_name = "MS", default_value = "0", value_parser = parse_delay_ms)]
+    pub jitter: f64,
+}
+
+/// Parses a delay in milliseconds, 0 to 10000, fractions allowed.
+pub fn parse_delay_ms(s: &str) -> Result<f64, String> {
+    s.parse::<f64>()
+        .ok()
+        .filter(|ms| (0.0..=10_000.0).contains(ms))
+        .ok_or(format!(
+            "{s} is not a delay from 0 to 10000 ms (e.g. 20 or 0.5)"
+        ))
+}
+
+/// A seed from the clock, for runs given no --seed.
+pub fn clock_seed() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as u64)
+        .unwrap_or(1)
+}
 
 /// `--impair-dir`: which way the random faults act.
 #[derive(Clone, Copy, Debug, clap::ValueEnum)]

@@ -13,7 +13,7 @@ use clap::{Parser, Subcommand};
 mod choice;
 mod impair_args;
 use choice::{CaptureFormat, Cc, Fin, Tap};
-use impair_args::ImpairArgs;
+use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
@@ -222,27 +222,10 @@ struct DemoArgs {
     /// frames it receives when they arrive.
     #[arg(long, value_enum, default_value_t = Tap::Server)]
     tap: Tap,
-    /// Bit rate of each direction of the cable, bit/s with k, M or G (e.g. 10M): a frame takes
-    /// size/rate to send, so back-to-back segments arrive spaced out (default: no limit).
-    #[arg(long, value_parser = smolftp::link::impair::parse_rate)]
-    rate: Option<u64>,
-    /// Frames that may wait for the link in each direction (drop-tail; needs --rate).
-    #[arg(long, value_name = "PACKETS", value_parser = clap::value_parser!(u32).range(0..=1_000_000))]
-    queue: Option<u32>,
-    /// Vary each frame's delay by up to this either way, milliseconds (seeded; no reordering).
-    #[arg(long, value_name = "MS", default_value = "0", value_parser = parse_delay_ms)]
-    jitter: f64,
+    #[command(flatten)]
+    link: LinkArgs,
     #[command(flatten)]
     impair: ImpairArgs,
-}
-
-fn parse_delay_ms(s: &str) -> Result<f64, String> {
-    s.parse::<f64>()
-        .ok()
-        .filter(|ms| (0.0..=10_000.0).contains(ms))
-        .ok_or(format!(
-            "{s} is not a delay from 0 to 10000 ms (e.g. 20 or 0.5)"
-        ))
 }
 
 #[derive(clap::Args, Debug)]
@@ -365,9 +348,9 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         passive: args.passive,
         ipv6: args.ipv6,
         tap: args.tap.into(),
-        rate: args.rate,
-        queue: args.queue.map(|q| q as usize),
-        jitter: Duration::from_secs_f64(args.jitter / 1000.0),
+        rate: args.link.rate,
+        queue: args.link.queue.map(|q| q as usize),
+        jitter: Duration::from_secs_f64(args.link.jitter / 1000.0),
         impair: args.impair.plan(args.seed),
         ..LabConfig::default()
     };
@@ -389,10 +372,10 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
             args.mtu
         ));
     }
-    if args.queue.is_some() && args.rate.is_none() {
+    if args.link.queue.is_some() && args.link.rate.is_none() {
         return Err("--queue needs --rate: without a bit rate no frame ever waits".into());
     }
-    let impaired = !opts.lab.impair.is_none() || opts.lab.rate.is_some() || args.jitter > 0.0;
+    let impaired = !opts.lab.impair.is_none() || opts.lab.rate.is_some() || args.link.jitter > 0.0;
     let report = demo::run(&opts)?;
     // With `-o -` standard output carries the capture.
     if !args.quiet && opts.out != std::path::Path::new("-") {
@@ -495,14 +478,6 @@ fn net_options(args: TunArgs) -> NetOptions {
         offload: args.offload,
         impair: args.impair.plan(args.seed.unwrap_or_else(clock_seed)),
     }
-}
-
-/// A seed from the clock, for runs given no --seed.
-fn clock_seed() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos() as u64)
-        .unwrap_or(1)
 }
 
 /// A flag set by SIGINT and SIGTERM.

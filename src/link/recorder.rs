@@ -37,6 +37,9 @@ use crate::link::background::{Background, Batch};
 use layout::{EPB_HEAD, Guess, PCAP_HEAD, pad, push_tail, tail_len};
 
 mod layout;
+mod relay;
+
+use relay::Relay;
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
@@ -79,10 +82,6 @@ struct Held {
     /// never saw (written last in its comment, after `; fault: `).
     fault: Option<String>,
 }
-
-/// Relayed explanations kept for frames that never arrive (lost on the cable) are dropped
-/// beyond this many.
-const RELAYED_LIMIT: usize = 4096;
 
 /// How the guesses of a direction fared in one `write_pending` call.
 #[derive(Clone, Copy, Default)]
@@ -127,17 +126,8 @@ struct Inner {
     /// Per direction, the comment that becomes the guess if the guess failed more often than
     /// not (see `write_pending`).
     latest: [String; 2],
-    /// Frames sent by a host whose interface is not recorded ([`Recorder::relay`]), waiting
-    /// for their sender's explanation.
-    relay: Vec<(Instant, Vec<u8>)>,
-    /// Explained relayed frames, oldest first, waiting to arrive at the recorded interface.
-    relayed: std::collections::VecDeque<(Vec<u8>, String)>,
-    /// The relay's own comment buffer (its explanations are not the recorded host's).
-    relay_text: String,
-    /// Buffers of relayed frames that arrived, for the next ones.
-    spare_bytes: Vec<Vec<u8>>,
-    /// Buffers of their explanations.
-    spare_text: Vec<String>,
+    /// Frames of an unrecorded host and their sender's explanations ([`Recorder::relay`]).
+    relay: Relay,
     /// The comment actually written when it is not `comment` (relayed, or with a fault).
     written_text: String,
     writer: Background,
@@ -200,11 +190,7 @@ impl Recorder {
             comment: String::new(),
             guess: SIDES.map(Guess::new),
             latest: Default::default(),
-            relay: Vec::new(),
-            relayed: Default::default(),
-            relay_text: String::new(),
-            spare_bytes: Vec::new(),
-            spare_text: Vec::new(),
+            relay: Relay::default(),
             written_text: String::new(),
             writer: Background::new(out)?,
             flush_each,
@@ -311,11 +297,7 @@ impl Recorder {
     /// explained by that host at its next [`Recorder::write_pending`]; when the same bytes
     /// arrive at the recorded interface, they are written with that explanation.
     pub(crate) fn relay(&self, time: Instant, frame: &[u8]) {
-        let mut inner = self.inner.borrow_mut();
-        let mut data = inner.spare_bytes.pop().unwrap_or_default();
-        data.clear();
-        data.extend_from_slice(frame);
-        inner.relay.push((time, data));
+        self.inner.borrow_mut().relay.push(time, frame);
     }
 
     /// Tells, in the comment of the frame recorded last (not written yet), what an impairment
@@ -341,7 +323,7 @@ impl Recorder {
     pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
-        inner.explain_relay(explain);
+        inner.relay.explain(explain);
         if inner.pending.is_empty() {
             return;
         }
@@ -365,12 +347,8 @@ impl Recorder {
             // A frame that crossed the cable from an unrecorded host carries its sender's
             // explanation; the recorded host explains its own frames and any other.
             let relayed = match held.direction {
-                Direction::Inbound if !inner.relayed.is_empty() => inner
-                    .relayed
-                    .iter()
-                    .position(|(bytes, _)| bytes.as_slice() == frame.data)
-                    .and_then(|i| inner.relayed.remove(i)),
-                _ => None,
+                Direction::Inbound => inner.relay.take(frame.data),
+                Direction::Outbound => None,
             };
             let comment = match (relayed, &held.fault) {
                 (None, None) => {
@@ -383,8 +361,7 @@ impl Recorder {
                     match relayed {
                         Some((bytes, explained)) => {
                             text.push_str(&explained);
-                            inner.spare_bytes.push(bytes);
-                            inner.spare_text.push(explained);
+                            inner.relay.give_back(bytes, explained);
                         }
                         None => {
                             explain(&frame, &mut inner.comment);
@@ -470,26 +447,6 @@ impl Recorder {
 }
 
 impl Inner {
-    /// Has the relayed frames explained by their sender (the host polling now) and keeps the
-    /// explanations until the frames arrive.
-    fn explain_relay(&mut self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
-        for (time, data) in std::mem::take(&mut self.relay) {
-            let frame = PendingFrame {
-                interface: 0,
-                direction: Direction::Inbound,
-                time,
-                data: &data,
-            };
-            explain(&frame, &mut self.relay_text);
-            if self.relayed.len() >= RELAYED_LIMIT {
-                self.relayed.pop_front();
-            }
-            let mut text = self.spare_text.pop().unwrap_or_default();
-            text.clone_from(&self.relay_text);
-            self.relayed.push_back((data, text));
-        }
-    }
-
     /// A reader at the other end of a pipe sees the file's header blocks before any frame.
     fn flush_header(&mut self) {
         if self.flush_each && self.pending.is_empty() && self.error.is_none() {

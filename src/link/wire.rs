@@ -299,4 +299,28 @@ mod tests {
         assert!(a.receive(t1).is_none(), "a frame came back to its sender");
         assert_eq!(b.capabilities().max_transmission_unit, 1500);
     }
+
+    #[test]
+    fn a_bit_rate_spaces_frames_and_a_full_queue_drops() {
+        let config = WireConfig {
+            delay: Duration::from_millis(5),
+            rate: Some(10_000_000),
+            queue: Some(1),
+            ..WireConfig::default()
+        };
+        let (mut a, b) = pair(config);
+        let t0 = Instant::from_millis(100);
+        // 1250 bytes take 1 ms at 10 Mbit/s: one on the link, one waits, the third is dropped.
+        for byte in [1u8, 2, 3] {
+            a.transmit(t0).unwrap().consume(1250, |buf| buf.fill(byte));
+        }
+        assert_eq!(b.next_arrival(), Some(Instant::from_millis(106)));
+        assert_eq!(a.dropped(), 1);
+        let cable = b.cable.borrow();
+        let times: Vec<i64> = cable.queues[1]
+            .iter()
+            .map(|f| f.deliver_at.total_millis())
+            .collect();
+        assert_eq!(times, [106, 107]);
+    }
 }

@@ -3,7 +3,8 @@
 //! Layer: application. `smolftp demo` replays the active-mode session of the textbook figure
 //! (login, `PORT` 5001 + `LIST`, `PORT` 5002 + `RETR readme.txt`, `QUIT`) in a [`crate::lab`]:
 //! FTP server 10.0.0.1 and client 10.0.0.2 on two smoltcp hosts joined by an in-process cable,
-//! on the virtual clock, every frame recorded once as by a tap on the cable. It checks the
+//! on the virtual clock, every frame recorded once as a tap on one host's interface sees it
+//! (the server's by default), the cable slowed and impaired as the options say. It checks the
 //! download and returns the capture's ladder. Same options, byte-identical capture.
 
 use std::fs;

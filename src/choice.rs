@@ -5,6 +5,7 @@
 //! of clap. The doc comments are the help text of each value.
 
 use smolftp::ftp::FinPolicy;
+use smolftp::lab::TapSide;
 use smolftp::link::Format;
 use smolftp::net::host::Congestion;
 
@@ -64,6 +65,24 @@ impl From<Cc> for Congestion {
             Cc::None => Congestion::None,
             Cc::Reno => Congestion::Reno,
             Cc::Cubic => Congestion::Cubic,
+        }
+    }
+}
+
+/// `--tap`: whose interface the demo's capture is taken at ([`TapSide`]).
+#[derive(Clone, Copy, Debug, clap::ValueEnum)]
+pub enum Tap {
+    /// The FTP server's interface (10.0.0.1).
+    Server,
+    /// The FTP client's interface (10.0.0.2).
+    Client,
+}
+
+impl From<Tap> for TapSide {
+    fn from(t: Tap) -> Self {
+        match t {
+            Tap::Server => TapSide::Server,
+            Tap::Client => TapSide::Client,
         }
     }
 }

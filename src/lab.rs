@@ -3,7 +3,7 @@
 //! Layer: application (composes `ftp`, `net` and `link`). A lab is what `demo`, `bench` and the
 //! whole-session tests share: a server host (10.0.0.1) serving a directory, a client host
 //! (10.0.0.2) running a list of FTP steps, an in-process cable between them, optionally a
-//! capture tapped on the cable, and a clock (virtual or real).
+//! capture taken at one host's interface, and a clock (virtual or real).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::Path;
@@ -18,7 +18,8 @@ use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
-use crate::link::{Capture, Direction, NextArrival, Recorder, WireConfig, wire};
+use crate::link::impair::{DirStats, Faults, Impair, ImpairPlan, Side};
+use crate::link::{Capture, NextArrival, Recorder, WireConfig, wire};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
 use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
@@ -79,6 +80,30 @@ pub struct LabConfig {
     /// The client gives up when the server is silent this long while it waits (for a reply,
     /// the data connection or data); `None`: never.
     pub client_timeout: Option<StdDuration>,
+    /// Whose interface the capture shows (default: the server's).
+    pub tap: TapSide,
+    /// Bit rate of each direction of the cable, bit/s (`None`: none).
+    pub rate: Option<u64>,
+    /// Frames that may wait for the link in each direction (`None`: no limit).
+    pub queue: Option<usize>,
+    /// Jitter of the one-way delay, either way (seeded; frames stay in order).
+    pub jitter: StdDuration,
+    /// Loss, duplication, reordering, corruption and targeted drops on the cable.
+    pub impair: ImpairPlan,
+    /// The stacks give a connection up when its peer stays silent this long (60 s; a heavily
+    /// impaired cable backs retransmissions off beyond it).
+    pub stack_timeout: StdDuration,
+}
+
+/// The host whose interface a lab's capture is taken at: its own frames are stamped when it
+/// sends them, its peer's when they arrive, as a capture on that machine would show them.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum TapSide {
+    /// The FTP server's interface (10.0.0.1).
+    #[default]
+    Server,
+    /// The FTP client's interface (10.0.0.2).
+    Client,
 }
 
 impl Default for LabConfig {
@@ -102,6 +127,12 @@ impl Default for LabConfig {
             max_sessions: 4,
             ipv6: false,
             client_timeout: Some(StdDuration::from_secs(60)),
+            tap: TapSide::Server,
+            rate: None,
+            queue: None,
+            jitter: StdDuration::ZERO,
+            impair: ImpairPlan::default(),
+            stack_timeout: StdDuration::from_secs(60),
         }
     }
 }
@@ -115,6 +146,9 @@ pub struct LabRuns {
     pub elapsed: StdDuration,
     /// Frames written to the capture (0 without one).
     pub frames: u64,
+    /// Per direction of the cable (`server->client`, `client->server`): what it carried and
+    /// what went wrong.
+    pub link: Vec<(String, DirStats)>,
 }
 
 /// What a lab session produced.
@@ -128,12 +162,18 @@ pub struct LabRun {
     pub elapsed: StdDuration,
     /// Frames written to the capture (0 without one).
     pub frames: u64,
+    /// Per direction of the cable: what it carried and what went wrong.
+    pub link: Vec<(String, DirStats)>,
 }
 
 impl LabConfig {
     /// Control and data socket settings of this lab (see [`socket_options`]).
     pub fn sockets(&self) -> (SocketOptions, DataOptions) {
-        socket_options(self.window, self.send_buffer, Duration::from_secs(60))
+        socket_options(
+            self.window,
+            self.send_buffer,
+            Duration::from_micros(self.stack_timeout.as_micros() as u64),
+        )
     }
 
     /// The server's address as the client sees it: IPv4, or IPv6 with [`LabConfig::ipv6`].
@@ -165,8 +205,8 @@ impl LabConfig {
         }
     }
 
-    /// Runs `steps` against a server serving `root`. With `recorder`, both ends of the cable are
-    /// tapped into it (one interface, seen from the server) and every frame is explained.
+    /// Runs `steps` against a server serving `root`. With `recorder`, the interface of the host
+    /// named by [`LabConfig::tap`] is recorded into it and every frame is explained.
     pub fn run(
         &self,
         root: &Path,
@@ -181,6 +221,7 @@ impl LabConfig {
             error,
             elapsed: runs.elapsed,
             frames: runs.frames,
+            link: runs.link,
         })
     }
 
@@ -193,31 +234,80 @@ impl LabConfig {
         recorder: Option<&Recorder>,
         clock: Clock,
     ) -> Result<LabRuns, String> {
-        let (server_end, client_end) = wire::pair(WireConfig {
-            mtu: self.mtu,
-            delay: Duration::from_micros(self.delay.as_micros() as u64),
-        });
+        let micros = |d: StdDuration| Duration::from_micros(d.as_micros() as u64);
+        // The impairments sit at the tapped host's interface (the server's without a capture):
+        // what it sends is recorded before its fate, what it receives after.
+        let at_server = recorder.is_none() || self.tap == TapSide::Server;
+        let faults = Faults::new(recorder.is_some());
+        let s2c = faults.add_direction("server->client", at_server);
+        let c2s = faults.add_direction("client->server", !at_server);
+        let (server_end, client_end) = wire::pair_told(
+            WireConfig {
+                mtu: self.mtu,
+                delay: micros(self.delay),
+                rate: self.rate,
+                queue: self.queue,
+                jitter: micros(self.jitter),
+                seed: self.impair.seed ^ 0x7177,
+            },
+            Some((faults.clone(), [c2s, s2c])),
+        );
+        let plan = &self.impair;
+        let to_client = Side {
+            rates: plan.to_client(),
+            dir: s2c,
+        };
+        let to_server = Side {
+            rates: plan.to_server(),
+            dir: c2s,
+        };
+        let impair = |end, out, inbound| {
+            Impair::new(
+                end,
+                out,
+                inbound,
+                plan.drops.clone(),
+                plan.seed,
+                faults.clone(),
+            )
+        };
         let Some(recorder) = recorder else {
-            return self.run_on(server_end, client_end, None, root, sessions, clock);
+            let server_dev = impair(server_end, to_client, to_server);
+            let mut run = self.run_on(server_dev, client_end, None, root, sessions, clock)?;
+            run.link = faults.stats();
+            return Ok(run);
+        };
+        let (tapped, other, role) = match self.tap {
+            TapSide::Server => (self.server_ip(), self.client_ip(), "server"),
+            TapSide::Client => (self.client_ip(), self.server_ip(), "client"),
         };
         let iface = recorder
             .add_interface(&format!(
-                "cable {} <-> {}, seen from {}",
-                self.server_ip(),
-                self.client_ip(),
-                self.server_ip()
+                "cable {tapped} <-> {other}, seen from {tapped} (the FTP {role}'s interface)"
             ))
             .map_err(|e| format!("cannot write the capture: {e}"))?;
-        let server_dev = Capture::tap(server_end, recorder.clone(), iface, Direction::Outbound);
-        let client_dev = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
-        let mut run = self.run_on(
-            server_dev,
-            client_dev,
-            Some(recorder),
-            root,
-            sessions,
-            clock,
-        )?;
+        // One tap, on one host's interface: what it sends is stamped when sent, what it
+        // receives when it arrives (never with its sender's clock).
+        let tap = |dev| Capture::new(dev, recorder.clone(), iface).with_faults(faults.clone());
+        let mut run = match self.tap {
+            TapSide::Server => self.run_on(
+                tap(impair(server_end, to_client, to_server)),
+                Capture::relay(client_end, recorder.clone()),
+                Some(recorder),
+                root,
+                sessions,
+                clock,
+            )?,
+            TapSide::Client => self.run_on(
+                Capture::relay(server_end, recorder.clone()),
+                tap(impair(client_end, to_server, to_client)),
+                Some(recorder),
+                root,
+                sessions,
+                clock,
+            )?,
+        };
+        run.link = faults.stats();
         run.frames = recorder
             .finish()
             .map_err(|e| format!("cannot write the capture: {e}"))?;
@@ -345,6 +435,7 @@ impl LabConfig {
                 .collect(),
             elapsed: StdDuration::from_micros((end - start).total_micros()),
             frames: 0,
+            link: Vec::new(),
         })
     }
 }

@@ -11,7 +11,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod choice;
-use choice::{CaptureFormat, Cc, Fin};
+mod impair_args;
+use choice::{CaptureFormat, Cc, Fin, Tap};
+use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
@@ -83,6 +85,9 @@ struct TunArgs {
     /// much faster, but the capture then shows those large segments, not the wire's.
     #[arg(long)]
     offload: bool,
+    /// Impairments between smoltcp and the TUN device (seeded by --seed).
+    #[command(flatten)]
+    impair: ImpairArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -195,19 +200,19 @@ struct DemoArgs {
     /// Seed of the hosts' random numbers (initial sequence numbers, ...).
     #[arg(long, default_value_t = 1)]
     seed: u64,
-    /// IP MTU of the cable, bytes.
+    /// IP MTU of the cable, bytes, 576 to 9000 (with --ipv6, 1280 to 9000).
     #[arg(long, default_value_t = 1500, value_parser = clap::value_parser!(u16).range(576..=9000))]
     mtu: u16,
-    /// One-way delay of the cable, milliseconds.
-    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(0..=10_000))]
-    delay: u64,
+    /// One-way delay of the cable, milliseconds, 0 to 10000 (fractions allowed: 0.5).
+    #[arg(long, default_value = "1", value_parser = parse_delay_ms)]
+    delay: f64,
     /// Where the FIN of each data connection goes.
     #[arg(long, value_enum, default_value_t = Fin::Seed)]
     fin: Fin,
     /// Congestion control of both stacks.
     #[arg(long, value_enum, default_value_t = Cc::Reno)]
     cc: Cc,
-    /// Receive window of data connections, bytes.
+    /// Receive window of data connections, bytes, 1024 to 16777216.
     #[arg(long, default_value_t = 65535, value_parser = clap::value_parser!(u32).range(1024..=16_777_216))]
     window: u32,
     /// The server's data source port.
@@ -238,6 +243,14 @@ struct DemoArgs {
     /// Also draw the ladder as an SVG picture into this file.
     #[arg(long, value_name = "OUT.svg")]
     svg: Option<PathBuf>,
+    /// Whose interface the capture is taken at: frames that host sends are stamped when sent,
+    /// frames it receives when they arrive.
+    #[arg(long, value_enum, default_value_t = Tap::Server)]
+    tap: Tap,
+    #[command(flatten)]
+    link: LinkArgs,
+    #[command(flatten)]
+    impair: ImpairArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -386,7 +399,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     let mut lab = LabConfig {
         seed: args.seed,
         mtu: args.mtu as usize,
-        delay: Duration::from_millis(args.delay),
+        delay: Duration::from_secs_f64(args.delay / 1000.0),
         fin: args.fin.into(),
         congestion: args.cc.into(),
         data_source_port: args.data_source_port,
@@ -394,6 +407,11 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         window: args.window as usize,
         passive: args.passive,
         ipv6: args.ipv6,
+        tap: args.tap.into(),
+        rate: args.link.rate,
+        queue: args.link.queue.map(|q| q as usize),
+        jitter: Duration::from_secs_f64(args.link.jitter / 1000.0),
+        impair: args.impair.plan(args.seed),
         ..LabConfig::default()
     };
     if let Some(account) = args.user {
@@ -410,6 +428,17 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     if args.svg.is_some() && opts.out == std::path::Path::new("-") {
         return Err("--svg needs the capture in a file: give -o FILE instead of -o -".into());
     }
+    if args.ipv6 && args.mtu < 1280 {
+        return Err(format!(
+            "--mtu {} is too small for IPv6, which needs at least 1280 bytes (RFC 8200): \
+             use --mtu 1280 or more, or drop --ipv6",
+            args.mtu
+        ));
+    }
+    if args.link.queue.is_some() && args.link.rate.is_none() {
+        return Err("--queue needs --rate: without a bit rate no frame ever waits".into());
+    }
+    let impaired = !opts.lab.impair.is_none() || opts.lab.rate.is_some() || args.link.jitter > 0.0;
     let report = demo::run(&opts)?;
     if let Some(svg) = &args.svg {
         let frames = trace::read_capture(&opts.out).map_err(|e| e.to_string())?;
@@ -429,6 +458,12 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         opts.file,
         report.file_bytes
     );
+    if impaired {
+        eprint!(
+            "smolftp demo: the cable, per direction:\n{}",
+            report.link_summary()
+        );
+    }
     Ok(())
 }
 
@@ -584,6 +619,7 @@ fn net_options(args: TunArgs) -> NetOptions {
         congestion: args.cc.into(),
         buffer: (args.buffer_kib as usize) << 10,
         offload: args.offload,
+        impair: args.impair.plan(args.seed.unwrap_or_else(clock_seed)),
     }
 }
 

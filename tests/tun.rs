@@ -17,6 +17,8 @@ mod attack_session;
 #[path = "tun/attack_net.rs"]
 mod attack_net;
 mod common;
+#[path = "tun/impaired.rs"]
+mod impaired;
 #[path = "tun/ipv6.rs"]
 mod ipv6;
 #[path = "tun/quiet.rs"]

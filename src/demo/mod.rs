@@ -3,7 +3,8 @@
 //! Layer: application. `smolftp demo` replays the active-mode session of the textbook figure
 //! (login, `PORT` 5001 + `LIST`, `PORT` 5002 + `RETR readme.txt`, `QUIT`) in a [`crate::lab`]:
 //! FTP server 10.0.0.1 and client 10.0.0.2 on two smoltcp hosts joined by an in-process cable,
-//! on the virtual clock, every frame recorded once as by a tap on the cable. It checks the
+//! on the virtual clock, every frame recorded once as a tap on one host's interface sees it
+//! (the server's by default), the cable slowed and impaired as the options say. It checks the
 //! download and returns the capture's ladder. Same options, byte-identical capture.
 
 use std::fs;
@@ -12,6 +13,7 @@ use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
 use crate::ftp::client::Step;
 use crate::lab::{self, EPOCH_SECS, LabConfig};
+use crate::link::impair::DirStats;
 use crate::link::{Format, Recorder};
 use crate::trace::{self, LadderOptions};
 
@@ -58,6 +60,27 @@ pub struct DemoReport {
     pub listing: String,
     /// Bytes of the downloaded file (identical to the served one: checked).
     pub file_bytes: u64,
+    /// Per direction of the cable: what it carried and what went wrong.
+    pub link: Vec<(String, DirStats)>,
+}
+
+impl DemoReport {
+    /// One line per direction of the cable: frames sent, lost, duplicated, ...
+    pub fn link_summary(&self) -> String {
+        summary(&self.link)
+    }
+}
+
+/// One line per direction of the cable: frames sent, lost, duplicated, ...
+fn summary(link: &[(String, DirStats)]) -> String {
+    link.iter()
+        .map(|(label, s)| {
+            format!(
+                "{label}: {} sent, {} lost, {} duplicated, {} reordered, {} corrupted, {} queue drops\n",
+                s.sent, s.lost, s.duplicated, s.reordered, s.corrupted, s.queue_drops
+            )
+        })
+        .collect()
 }
 
 /// A directory removed when dropped.
@@ -125,7 +148,11 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
     // `-o -`: the capture goes to standard output once the session is over; it is written to
     // a scratch file first, which the ladder is drawn from.
     let to_stdout = opts.out == Path::new("-");
-    let capture = if to_stdout {
+    // A device or a FIFO (`-o /dev/null`, a pipe to Wireshark) cannot be read back for the
+    // ladder: it too gets the scratch file's bytes at the end.
+    let to_device = !to_stdout
+        && fs::metadata(&opts.out).is_ok_and(|m| !m.file_type().is_file() && !m.is_dir());
+    let capture = if to_stdout || to_device {
         scratch.0.join("capture")
     } else {
         opts.out.clone()
@@ -142,7 +169,12 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         .lab
         .run(&root, steps, Some(&recorder), lab::virtual_start())?;
     if let Some(e) = &run.error {
-        return Err(format!("the FTP client failed: {e}"));
+        let mut msg = format!("the FTP client failed: {e}");
+        if !opts.lab.impair.is_none() || opts.lab.rate.is_some() {
+            msg.push_str("\nthe cable, per direction:\n");
+            msg.push_str(&summary(&run.link));
+        }
+        return Err(msg);
     }
     let mut listing = String::new();
     for outcome in &run.outcomes {
@@ -169,6 +201,19 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         ));
     }
     let frames = trace::read_capture(&capture).map_err(|e| e.to_string())?;
+    if to_device {
+        let mut file = fs::File::open(&capture).map_err(|e| err("cannot read the capture", e))?;
+        let mut out = fs::OpenOptions::new()
+            .write(true)
+            .open(&opts.out)
+            .map_err(|e| err(&format!("cannot open {}", opts.out.display()), e))?;
+        std::io::copy(&mut file, &mut out).map_err(|e| {
+            err(
+                &format!("cannot write the capture to {}", opts.out.display()),
+                e,
+            )
+        })?;
+    }
     if to_stdout {
         let mut file = fs::File::open(&capture).map_err(|e| err("cannot read the capture", e))?;
         let mut out = std::io::stdout().lock();
@@ -183,5 +228,6 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         elapsed: run.elapsed,
         listing,
         file_bytes: got.len() as u64,
+        link: run.link,
     })
 }

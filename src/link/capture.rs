@@ -11,6 +11,7 @@ use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 
 use crate::link::Recorder;
+use crate::link::impair::Faults;
 
 /// Which way a frame went, seen from the recorded interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +40,9 @@ enum Mode {
     /// Only what the device transmits, flagged with this direction: a tap on a cable records
     /// each frame once, at the end that sends it.
     TransmitOnly(Direction),
+    /// Nothing is written: what the device transmits is explained by its own host and the
+    /// explanation waits for the frame to be recorded where it arrives (see [`Capture::relay`]).
+    Relay,
 }
 
 /// Middleware device that records the frames of the device it wraps.
@@ -47,6 +51,7 @@ pub struct Capture<D> {
     recorder: Recorder,
     interface: u32,
     mode: Mode,
+    faults: Option<Faults>,
 }
 
 impl<D: Device> Capture<D> {
@@ -57,7 +62,16 @@ impl<D: Device> Capture<D> {
             recorder,
             interface,
             mode: Mode::Both,
+            faults: None,
         }
+    }
+
+    /// Tells in each recorded frame's comment what the cable did to it, or to frames of its
+    /// connection this interface never saw, as written in `faults` by the impairments inside
+    /// this capture ([`crate::link::impair`]).
+    pub fn with_faults(mut self, faults: Faults) -> Self {
+        self.faults = Some(faults);
+        self
     }
 
     /// Records only the frames `inner` transmits, flagged `direction` on `interface`. Put one
@@ -68,6 +82,21 @@ impl<D: Device> Capture<D> {
             recorder,
             interface,
             mode: Mode::TransmitOnly(direction),
+            faults: None,
+        }
+    }
+
+    /// Records nothing, but has the frames `inner` transmits explained by the host that sends
+    /// them; a [`Capture`] on the receiving host's interface then writes them, when they
+    /// arrive, with that explanation. The capture of one interface thus tells each frame from
+    /// its sender's mind and stamps it as the interface saw it.
+    pub fn relay(inner: D, recorder: Recorder) -> Self {
+        Capture {
+            inner,
+            recorder,
+            interface: 0,
+            mode: Mode::Relay,
+            faults: None,
         }
     }
 
@@ -96,7 +125,7 @@ impl<D: Device> Device for Capture<D> {
     fn receive(&mut self, timestamp: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
         let rx_dir = match self.mode {
             Mode::Both => Some(Direction::Inbound),
-            Mode::TransmitOnly(_) => None,
+            Mode::TransmitOnly(_) | Mode::Relay => None,
         };
         let tx_dir = self.tx_direction();
         let (rx, tx) = self.inner.receive(timestamp)?;
@@ -104,6 +133,8 @@ impl<D: Device> Device for Capture<D> {
             recorder: &self.recorder,
             interface: self.interface,
             time: timestamp,
+            relay: matches!(self.mode, Mode::Relay),
+            faults: self.faults.as_ref(),
         };
         Some((
             RxToken {
@@ -128,6 +159,8 @@ impl<D: Device> Device for Capture<D> {
                     recorder: &self.recorder,
                     interface: self.interface,
                     time: timestamp,
+                    relay: matches!(self.mode, Mode::Relay),
+                    faults: self.faults.as_ref(),
                 },
                 tx_dir,
             ),
@@ -144,6 +177,7 @@ impl<D> Capture<D> {
         match self.mode {
             Mode::Both => Direction::Outbound,
             Mode::TransmitOnly(d) => d,
+            Mode::Relay => Direction::Inbound,
         }
     }
 }
@@ -153,6 +187,30 @@ struct Tap<'a> {
     recorder: &'a Recorder,
     interface: u32,
     time: Instant,
+    relay: bool,
+    faults: Option<&'a Faults>,
+}
+
+impl Tap<'_> {
+    #[inline]
+    fn record(&self, dir: Direction, frame: &[u8]) {
+        if self.relay {
+            self.recorder.relay(self.time, frame);
+        } else {
+            self.recorder.record(self.interface, dir, self.time, frame);
+            if let Some(note) = self.faults.and_then(|f| f.take_carried(frame)) {
+                self.recorder.fault_last(&note);
+            }
+        }
+    }
+
+    /// Tells on the frame just recorded what the cable did to it.
+    #[inline]
+    fn tell_fate(&self) {
+        if let Some(note) = self.faults.and_then(Faults::take_now) {
+            self.recorder.fault_last(&note);
+        }
+    }
 }
 
 /// Receive token of a [`Capture`].
@@ -167,7 +225,8 @@ impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
         let tap = self.tap;
         self.inner.consume(|frame| {
             if let Some((tap, dir)) = tap {
-                tap.recorder.record(tap.interface, dir, tap.time, frame);
+                tap.record(dir, frame);
+                tap.tell_fate();
             }
             f(frame)
         })
@@ -188,11 +247,15 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
     #[inline]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let (tap, dir) = self.tap;
-        self.inner.consume(len, |frame| {
+        let result = self.inner.consume(len, |frame| {
             let result = f(frame);
-            tap.recorder.record(tap.interface, dir, tap.time, frame);
+            tap.record(dir, frame);
             result
-        })
+        });
+        if !tap.relay {
+            tap.tell_fate();
+        }
+        result
     }
 
     fn set_meta(&mut self, meta: phy::PacketMeta) {

@@ -37,6 +37,9 @@ use crate::link::background::{Background, Batch};
 use layout::{EPB_HEAD, Guess, PCAP_HEAD, pad, push_tail, tail_len};
 
 mod layout;
+mod relay;
+
+use relay::Relay;
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
@@ -75,6 +78,9 @@ struct Held {
     start: usize,
     len: usize,
     guess: usize,
+    /// What an impairment did to this frame, or to frames of its connection this interface
+    /// never saw (written last in its comment, after `; fault: `).
+    fault: Option<String>,
 }
 
 /// How the guesses of a direction fared in one `write_pending` call.
@@ -120,6 +126,10 @@ struct Inner {
     /// Per direction, the comment that becomes the guess if the guess failed more often than
     /// not (see `write_pending`).
     latest: [String; 2],
+    /// Frames of an unrecorded host and their sender's explanations ([`Recorder::relay`]).
+    relay: Relay,
+    /// The comment actually written when it is not `comment` (relayed, or with a fault).
+    written_text: String,
     writer: Background,
     flush_each: bool,
     written: u64,
@@ -180,6 +190,8 @@ impl Recorder {
             comment: String::new(),
             guess: SIDES.map(Guess::new),
             latest: Default::default(),
+            relay: Relay::default(),
+            written_text: String::new(),
             writer: Background::new(out)?,
             flush_each,
             written: 0,
@@ -277,7 +289,30 @@ impl Recorder {
             start,
             len: frame.len(),
             guess,
+            fault: None,
         });
+    }
+
+    /// Keeps a copy of `frame`, sent at `time` by a host whose interface is not recorded, to be
+    /// explained by that host at its next [`Recorder::write_pending`]; when the same bytes
+    /// arrive at the recorded interface, they are written with that explanation.
+    pub(crate) fn relay(&self, time: Instant, frame: &[u8]) {
+        self.inner.borrow_mut().relay.push(time, frame);
+    }
+
+    /// Tells, in the comment of the frame recorded last (not written yet), what an impairment
+    /// did: the comment ends with `; fault: ` and the notes, joined by `; `.
+    pub fn fault_last(&self, note: &str) {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(held) = inner.pending.last_mut() {
+            match &mut held.fault {
+                Some(f) => {
+                    f.push_str("; ");
+                    f.push_str(note);
+                }
+                None => held.fault = Some(note.to_string()),
+            }
+        }
     }
 
     /// Writes the frames recorded since the last call, each with the comment `explain` leaves in
@@ -288,6 +323,7 @@ impl Recorder {
     pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
+        inner.relay.explain(explain);
         if inner.pending.is_empty() {
             return;
         }
@@ -308,8 +344,40 @@ impl Recorder {
                 time: held.time,
                 data: &inner.batch.heads[data..data + held.len],
             };
-            let comment = &mut inner.comment;
-            explain(&frame, comment);
+            // A frame that crossed the cable from an unrecorded host carries its sender's
+            // explanation; the recorded host explains its own frames and any other.
+            let relayed = match held.direction {
+                Direction::Inbound => inner.relay.take(frame.data),
+                Direction::Outbound => None,
+            };
+            let comment = match (relayed, &held.fault) {
+                (None, None) => {
+                    explain(&frame, &mut inner.comment);
+                    &inner.comment
+                }
+                (relayed, fault) => {
+                    let text = &mut inner.written_text;
+                    text.clear();
+                    match relayed {
+                        Some((bytes, explained)) => {
+                            text.push_str(&explained);
+                            inner.relay.give_back(bytes, explained);
+                        }
+                        None => {
+                            explain(&frame, &mut inner.comment);
+                            text.push_str(&inner.comment);
+                        }
+                    }
+                    if let Some(fault) = fault {
+                        if !text.is_empty() {
+                            text.push_str("; ");
+                        }
+                        text.push_str("fault: ");
+                        text.push_str(fault);
+                    }
+                    &inner.written_text
+                }
+            };
             inner.written += 1;
             if inner.error.is_some() {
                 continue;

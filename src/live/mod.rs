@@ -31,6 +31,7 @@ use crate::ftp::server::ServerConfig;
 use crate::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
 use crate::ftp::shell::{self, ShellCommand};
 use crate::lab::socket_options;
+use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
 use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
 use crate::net::client::ClientNode;
@@ -64,6 +65,8 @@ pub struct NetOptions {
     pub buffer: usize,
     /// TCP segmentation offload to the kernel ([`Tun::open_offload`]).
     pub offload: bool,
+    /// Impairments between the stack and the TUN device (none by default).
+    pub impair: ImpairPlan,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -90,6 +93,7 @@ impl NetOptions {
     /// Opens the TUN device and the capture, and hands both to `f` as one device type.
     fn with_device<T>(
         &self,
+        role: &str,
         f: impl FnOnce(DeviceChoice) -> Result<T, String>,
     ) -> Result<T, String> {
         let tun = if self.offload {
@@ -98,14 +102,67 @@ impl NetOptions {
             Tun::open(&self.tun, self.mtu)
         }
         .map_err(|e| e.to_string())?;
+        // The impairments sit between the stack and the device, inside the capture: what this
+        // host sends is recorded before its fate, what it receives after.
+        let faults = Faults::new(self.capture.is_some());
+        let plan = &self.impair;
+        let (out, inbound) = match role {
+            "server" => (
+                Side {
+                    rates: plan.to_client(),
+                    dir: faults.add_direction("server->client", true),
+                },
+                Side {
+                    rates: plan.to_server(),
+                    dir: faults.add_direction("client->server", false),
+                },
+            ),
+            _ => (
+                Side {
+                    rates: plan.to_server(),
+                    dir: faults.add_direction("client->server", true),
+                },
+                Side {
+                    rates: plan.to_client(),
+                    dir: faults.add_direction("server->client", false),
+                },
+            ),
+        };
+        let tun = Impair::new(
+            tun,
+            out,
+            inbound,
+            plan.drops.clone(),
+            plan.seed,
+            faults.clone(),
+        );
+        let result = self.on_device(tun, &faults, f);
+        if !plan.is_none() {
+            eprint!(
+                "smolftp {role}: the link, per direction:\n{}",
+                faults.summary()
+            );
+        }
+        result
+    }
+
+    fn on_device<T>(
+        &self,
+        tun: Impair<Tun>,
+        faults: &Faults,
+        f: impl FnOnce(DeviceChoice) -> Result<T, String>,
+    ) -> Result<T, String> {
         match &self.capture {
             None => f(DeviceChoice::Plain(tun)),
             Some(path) => {
                 let recorder = Recorder::create(path, self.format).map_err(|e| e.to_string())?;
                 let id = recorder
-                    .add_interface(&format!("{} ({})", self.tun, self.ip))
+                    .add_interface(&format!(
+                        "{} ({}, this host's interface)",
+                        self.tun, self.ip
+                    ))
                     .map_err(|e| format!("cannot write the capture: {e}"))?;
-                let device = Capture::new(tun, recorder.clone(), id);
+                let device = Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
                 let result = f(DeviceChoice::Captured(device, recorder.clone()));
                 let frames = recorder
                     .finish()
@@ -119,8 +176,8 @@ impl NetOptions {
 
 /// The device, recorded or not.
 enum DeviceChoice {
-    Plain(Tun),
-    Captured(Capture<Tun>, Recorder),
+    Plain(Impair<Tun>),
+    Captured(Capture<Impair<Tun>>, Recorder),
 }
 
 /// What `smolftp server` serves and how.
@@ -174,7 +231,7 @@ pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), String>
     if opts.writable {
         crate::ftp::upload::remove_stale(jail.root());
     }
-    opts.net.with_device(|device| match device {
+    opts.net.with_device("server", |device| match device {
         DeviceChoice::Plain(d) => serve_on(d, None, opts, jail, stop),
         DeviceChoice::Captured(d, r) => serve_on(d, Some(r), opts, jail, stop),
     })
@@ -291,7 +348,7 @@ pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), String>
         }
     }
     let interactive = opts.commands.is_empty();
-    opts.net.with_device(|device| match device {
+    opts.net.with_device("client", |device| match device {
         DeviceChoice::Plain(d) => client_on(d, None, opts, steps, interactive, stop),
         DeviceChoice::Captured(d, r) => client_on(d, Some(r), opts, steps, interactive, stop),
     })

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 
+use crate::link::impair::Impair;
 use crate::link::{Capture, tun::Tun};
 use crate::net::client::ClientNode;
 use crate::net::host::Host;
@@ -53,6 +54,22 @@ impl<D: Device + Wait> Wait for Capture<D> {
 
 /// Set once a stale endpoint deadline has been logged (see [`pause`]).
 static STALE_LOGGED: AtomicBool = AtomicBool::new(false);
+impl<D: Device + Wait> Wait for Impair<D> {
+    /// Copies the impairments hold (duplicates, frames held back) are due within a
+    /// millisecond: wake up for them.
+    fn wait(&self, timeout: Option<Duration>) {
+        let cap = self.holds_frames().then_some(Duration::from_millis(1));
+        let timeout = match (timeout, cap) {
+            (Some(t), Some(c)) => Some(t.min(c)),
+            (t, c) => t.or(c),
+        };
+        self.get_ref().wait(timeout)
+    }
+
+    fn broken(&self) -> Option<String> {
+        self.get_ref().broken()
+    }
+}
 
 /// Sleeps until there is something to do (a frame, a stack timer, `deadline`), unless `busy`.
 ///

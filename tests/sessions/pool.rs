@@ -57,6 +57,7 @@ impl Bench {
         let (s_end, c_end) = wire::pair(WireConfig {
             mtu: 1500,
             delay: Duration::from_millis(1),
+            ..WireConfig::default()
         });
         let mut server_host = host("server", SERVER, 1, s_end, now);
         let client_host = host("client", CLIENT, 2, c_end, now);

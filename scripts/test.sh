@@ -64,6 +64,8 @@ if [ "${CI:-}" = "true" ] || [ "$(id -u)" = 0 ]; then
   export SMOLFTP_REQUIRE_PEERS=1
 fi
 
+log "vendor check (scripts/vendor-check.sh)"
+bash scripts/vendor-check.sh
 log "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check

@@ -19,6 +19,9 @@ use crate::wire::{
 };
 
 mod congestion;
+mod info;
+
+pub use info::{SendReason, TcpInfo};
 
 macro_rules! tcp_trace {
     ($($arg:expr),*) => (net_log!(trace, $($arg),*));
@@ -524,6 +527,12 @@ pub struct Socket<'a> {
     /// If a fast retransmit needs to occur
     pending_fast_retransmit: bool,
 
+    /// What [`Socket::tcp_info`] reports beyond the socket's own state.
+    info: info::Tracker,
+
+    /// The initial congestion window in segments; `None`: RFC 5681's bound.
+    initial_window: Option<usize>,
+
     /// Duration for Delayed ACK. If None no ACKs will be delayed.
     ack_delay: Option<Duration>,
     /// Delayed ack timer. If set, packets containing exclusively
@@ -614,6 +623,8 @@ impl<'a> Socket<'a> {
             local_rx_last_seq: None,
             local_rx_dup_acks: 0,
             pending_fast_retransmit: false,
+            info: info::Tracker::default(),
+            initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
             ack_delay_timer: AckDelayTimer::Idle,
             challenge_ack_timer: Instant::from_secs(0),
@@ -688,6 +699,112 @@ impl<'a> Socket<'a> {
 
             #[cfg(feature = "socket-tcp-cubic")]
             AnyController::Cubic(_) => CongestionControl::Cubic,
+        }
+    }
+
+    /// Set the initial congestion window, in segments of the MSS in force once the handshake
+    /// is done (RFC 5681 section 3.1). `None`, the default, takes RFC 5681's upper bound:
+    /// `min(4 * MSS, max(2 * MSS, 4380))` bytes. It applies to connections established after
+    /// the call.
+    pub fn set_initial_window(&mut self, segments: Option<usize>) {
+        self.initial_window = segments;
+    }
+
+    /// Return the initial congestion window in segments set with
+    /// [`Socket::set_initial_window`].
+    pub fn initial_window(&self) -> Option<usize> {
+        self.initial_window
+    }
+
+    /// The connection is established: the congestion controller starts afresh, from the
+    /// initial window in segments of the MSS now in force.
+    fn start_congestion_control(&mut self, cx: &mut Context) {
+        let ip_header_len = match self.tuple.map(|t| t.local.addr) {
+            #[cfg(feature = "proto-ipv4")]
+            Some(IpAddress::Ipv4(_)) => crate::wire::IPV4_HEADER_LEN,
+            #[cfg(feature = "proto-ipv6")]
+            Some(IpAddress::Ipv6(_)) => crate::wire::IPV6_HEADER_LEN,
+            None => return,
+        };
+        let options_len = if self.tsval_generator.is_some() {
+            12
+        } else {
+            0
+        };
+        let local_mss = cx.ip_mtu() - ip_header_len - TCP_HEADER_LEN;
+        let mss = local_mss.min(self.remote_mss).saturating_sub(options_len);
+        let cwnd = match self.initial_window {
+            Some(segments) => segments.saturating_mul(mss),
+            None => (4 * mss).min((2 * mss).max(4380)),
+        };
+        self.set_congestion_control(self.congestion_control());
+        let controller = self.congestion_controller.inner_mut();
+        controller.set_mss(mss);
+        controller.set_initial_window(cwnd);
+    }
+
+    /// Return the congestion window in bytes, or `None` without congestion control.
+    pub fn congestion_window(&self) -> Option<usize> {
+        self.congestion_controller.inner().cwnd()
+    }
+
+    /// Return the slow start threshold in bytes, or `None` while it is infinite (before the
+    /// first loss) or without congestion control.
+    pub fn slow_start_threshold(&self) -> Option<usize> {
+        self.congestion_controller.inner().ssthresh()
+    }
+
+    /// Return a snapshot of the sender's state, in the spirit of Linux's `struct tcp_info`:
+    /// congestion window, RTT estimate, bytes in flight, windows, and why the last segment
+    /// was sent.
+    pub fn tcp_info(&self) -> TcpInfo {
+        let controller = self.congestion_controller.inner();
+        let rtt = |ms: u32| {
+            self.rtte
+                .have_measurement
+                .then(|| Duration::from_millis(ms as u64))
+        };
+        TcpInfo {
+            state: self.state,
+            cwnd: controller.cwnd(),
+            ssthresh: controller.ssthresh(),
+            srtt: rtt(self.rtte.srtt),
+            rttvar: rtt(self.rtte.rttvar),
+            rto: self.rtte.retransmission_timeout(),
+            rto_backoff: self.info.rto_backoff,
+            bytes_in_flight: self.flight_size(),
+            peer_window: self.remote_win_len,
+            advertised_window: self.info.advertised_window,
+            dup_acks: self.local_rx_dup_acks,
+            in_fast_recovery: controller.in_fast_recovery(),
+            last_sent: self.info.last_sent,
+        }
+    }
+
+    /// Keep (or stop keeping) a [`TcpInfo`] for every segment this socket sends, taken just
+    /// after the segment was handed to the device, until [`Socket::drain_sent_info`] takes
+    /// them: exact values per segment even when one poll sends several. The log grows until
+    /// drained.
+    #[cfg(feature = "alloc")]
+    pub fn set_sent_info_log(&mut self, enabled: bool) {
+        self.info.log = enabled.then(alloc::vec::Vec::new);
+    }
+
+    /// Take the snapshots kept since the last call, oldest first (see
+    /// [`Socket::set_sent_info_log`]).
+    #[cfg(feature = "alloc")]
+    pub fn drain_sent_info(&mut self) -> impl Iterator<Item = TcpInfo> + '_ {
+        self.info.log.iter_mut().flat_map(|log| log.drain(..))
+    }
+
+    /// Remember the snapshot of a segment just sent, if a log is kept.
+    fn log_sent(&mut self) {
+        #[cfg(feature = "alloc")]
+        if self.info.log.is_some() {
+            let info = self.tcp_info();
+            if let Some(log) = self.info.log.as_mut() {
+                log.push(info);
+            }
         }
     }
 
@@ -926,6 +1043,7 @@ impl<'a> Socket<'a> {
         self.remote_last_ts = None;
         self.ack_delay_timer = AckDelayTimer::Idle;
         self.challenge_ack_timer = Instant::from_secs(0);
+        self.info.reset();
 
         #[cfg(feature = "async")]
         {
@@ -1474,6 +1592,14 @@ impl<'a> Socket<'a> {
 
     fn ack_reply(&mut self, ip_repr: &IpRepr, repr: &TcpRepr) -> (IpRepr, TcpRepr<'static>) {
         let (mut ip_reply_repr, mut reply_repr) = Self::reply(ip_repr, repr);
+        let sending = info::Sending {
+            keep_alive: false,
+            zero_window_probe: false,
+            fast_retransmit: false,
+            delayed: false,
+            last_ack: self.remote_last_ack,
+            last_win: self.remote_last_win,
+        };
         reply_repr.timestamp = repr
             .timestamp
             .and_then(|tcp_ts| tcp_ts.generate_reply(self.tsval_generator));
@@ -1533,6 +1659,9 @@ impl<'a> Socket<'a> {
 
         // Since the sACK option may have changed the length of the payload, update that.
         ip_reply_repr.set_payload_len(reply_repr.buffer_len());
+        self.info
+            .classify(&reply_repr, sending, self.remote_win_shift);
+        self.log_sent();
         (ip_reply_repr, reply_repr)
     }
 
@@ -1936,6 +2065,7 @@ impl<'a> Socket<'a> {
             // ACK packets in the SYN-RECEIVED state change it to ESTABLISHED.
             (State::SynReceived, TcpControl::None) => {
                 self.set_state(State::Established);
+                self.start_congestion_control(cx);
             }
 
             // FIN packets in the SYN-RECEIVED state change it to CLOSE-WAIT.
@@ -1981,6 +2111,7 @@ impl<'a> Socket<'a> {
 
                 if repr.ack_number.is_some() {
                     self.set_state(State::Established);
+                    self.start_congestion_control(cx);
                 } else {
                     self.set_state(State::SynReceived);
                 }
@@ -2150,6 +2281,10 @@ impl<'a> Socket<'a> {
                     );
                 }
             };
+
+            if ack_number > self.local_seq_no {
+                self.info.on_new_ack();
+            }
 
             // We've processed everything in the incoming segment, so advance the local
             // sequence number past it.
@@ -2489,6 +2624,7 @@ impl<'a> Socket<'a> {
 
                 // Inform RTTE, so that it can can handle RTO backoff
                 self.rtte.on_rto();
+                self.info.on_rto();
             } else {
                 // If a fast rentrasmit timer expired, we should resend only the earliest unAcked segment
                 net_debug!("retransmitting for fast-retransmit");
@@ -2575,6 +2711,7 @@ impl<'a> Socket<'a> {
         };
 
         let mut is_zero_window_probe = false;
+        let mut is_fast_retransmit = false;
 
         #[cfg_attr(
             not(feature = "segmentation-offload"),
@@ -2637,6 +2774,7 @@ impl<'a> Socket<'a> {
                     repr.payload = self.tx_buffer.get_allocated(0, size);
 
                     self.pending_fast_retransmit = false;
+                    is_fast_retransmit = true;
 
                     0
                 } else {
@@ -2790,6 +2928,16 @@ impl<'a> Socket<'a> {
         ip_repr.set_payload_len(repr.buffer_len());
         emit(cx, packet_meta, (ip_repr, repr))?;
 
+        let sending = info::Sending {
+            keep_alive: is_keep_alive,
+            zero_window_probe: is_zero_window_probe,
+            fast_retransmit: is_fast_retransmit,
+            delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
+            last_ack: self.remote_last_ack,
+            last_win: self.remote_last_win,
+        };
+        self.info.classify(&repr, sending, self.remote_win_shift);
+
         // We've sent something, whether useful data or a keep-alive packet, so rewind
         // the keep-alive timer.
         self.timer.rewind_keep_alive(cx.now(), self.keep_alive);
@@ -2809,12 +2957,14 @@ impl<'a> Socket<'a> {
         // Leave the rest of the state intact if sending a zero-window probe.
         if is_zero_window_probe {
             self.timer.rewind_zero_window_probe(cx.now());
+            self.log_sent();
             return Ok(());
         }
 
         // Leave the rest of the state intact if sending a keep-alive packet, since those
         // carry a fake segment.
         if is_keep_alive {
+            self.log_sent();
             return Ok(());
         }
 
@@ -2826,6 +2976,8 @@ impl<'a> Socket<'a> {
             .max(repr.seq_number + repr.segment_len());
         self.remote_last_ack = repr.ack_number;
         self.remote_last_win = repr.window_len;
+        self.info
+            .on_sequence_sent(repr.seq_number + repr.segment_len());
 
         if repr.segment_len() > 0 {
             self.rtte
@@ -2842,6 +2994,8 @@ impl<'a> Socket<'a> {
             let rto = self.rtte.retransmission_timeout();
             self.timer.set_for_retransmit(cx.now(), rto);
         }
+
+        self.log_sent();
 
         if self.state == State::Closed {
             // When aborting a connection, forget about it after sending a single RST packet.
@@ -9871,5 +10025,188 @@ mod test {
         s.send_slice(b"def").unwrap();
         recv_nothing!(s);
         assert_eq!(s.state, State::Closed);
+    }
+
+    // =========================================================================================//
+    // Tests for the tcp_info snapshot and the reasons of sent segments.
+    // =========================================================================================//
+
+    fn recv_reason(s: &mut TestSocket, time: i64) -> Option<SendReason> {
+        recv(s, Instant::from_millis(time), |result| {
+            assert!(result.is_ok())
+        });
+        s.tcp_info().last_sent
+    }
+
+    #[test]
+    fn test_tcp_info_new_data_then_rto_retransmission() {
+        let mut s = socket_established();
+        s.remote_mss = 6;
+        s.set_sent_info_log(true);
+        assert_eq!(s.tcp_info().last_sent, None);
+        assert_eq!(s.tcp_info().srtt, None);
+        s.send_slice(b"abcdef012345").unwrap();
+        assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
+        assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
+        let sent: Vec<TcpInfo> = s.drain_sent_info().collect();
+        assert_eq!(sent.len(), 2);
+        assert_eq!(sent[0].bytes_in_flight, 6);
+        assert_eq!(sent[1].bytes_in_flight, 12);
+        assert_eq!(s.drain_sent_info().count(), 0);
+
+        let rto = s.tcp_info().rto;
+        assert_eq!(
+            recv_reason(&mut s, rto.total_millis() as i64),
+            Some(SendReason::RtoRetransmission(1))
+        );
+        let info = s.tcp_info();
+        assert_eq!(info.rto_backoff, 1);
+        assert_eq!(info.rto, rto * 2, "the timer backs off");
+        assert_eq!(
+            info.bytes_in_flight, 6,
+            "go-back-N: the rest is unsent again"
+        );
+
+        // An ACK of new data clears the backoff; what follows is resent, not new.
+        send!(s, time 1100, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            window_len: 64,
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.tcp_info().rto_backoff, 0);
+        assert_eq!(recv_reason(&mut s, 1100), Some(SendReason::Retransmission));
+    }
+
+    #[test]
+    fn test_tcp_info_fast_retransmission() {
+        let mut s = socket_established();
+        s.remote_mss = 6;
+        s.send_slice(b"abcdef012345ABCDEF").unwrap();
+        for _ in 0..3 {
+            assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
+        }
+        for _ in 0..4 {
+            send!(s, time 5, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1 + 6),
+                window_len: 64,
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.tcp_info().dup_acks, 3);
+        assert_eq!(recv_reason(&mut s, 5), Some(SendReason::FastRetransmission));
+    }
+
+    #[test]
+    fn test_tcp_info_acks_duplicate_ack_and_window_update() {
+        let mut s = socket_established();
+        s.set_ack_delay(None);
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"abcdef"[..],
+                ..SEND_TEMPL
+            }
+        );
+        assert_eq!(recv_reason(&mut s, 0), Some(SendReason::AckImmediate));
+        let window = s.tcp_info().advertised_window;
+        // Out of order: the same ACK again.
+        let reply = send(
+            &mut s,
+            Instant::from_millis(0),
+            &TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + 12,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"ABCDEF"[..],
+                ..SEND_TEMPL
+            },
+        );
+        assert_eq!(reply.map(|r| r.ack_number), Some(Some(REMOTE_SEQ + 1 + 6)));
+        let reason = s.tcp_info().last_sent;
+        if s.tcp_info().advertised_window == window {
+            assert_eq!(reason, Some(SendReason::DuplicateAck(1)));
+        } else {
+            assert_eq!(reason, Some(SendReason::WindowUpdate));
+        }
+    }
+
+    #[test]
+    fn test_tcp_info_syn_retransmission() {
+        let mut s = socket_syn_sent();
+        s.set_sent_info_log(true);
+        assert_eq!(recv_reason(&mut s, 0), Some(SendReason::Syn));
+        let rto = s.tcp_info().rto.total_millis() as i64;
+        assert_eq!(
+            recv_reason(&mut s, rto),
+            Some(SendReason::SynRetransmission(1))
+        );
+        assert_eq!(s.drain_sent_info().count(), 2);
+    }
+
+    // =========================================================================================//
+    // Tests for the initial window.
+    // =========================================================================================//
+
+    #[cfg(feature = "socket-tcp-reno")]
+    fn reno_established_by_handshake(initial_window: Option<usize>, mss: u16) -> TestSocket {
+        let mut s = socket_syn_sent_with_buffer_sizes(4096, 4096);
+        s.set_congestion_control(CongestionControl::Reno);
+        s.set_initial_window(initial_window);
+        recv(&mut s, Instant::from_millis(0), |result| {
+            assert!(result.is_ok())
+        });
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Syn,
+                seq_number: REMOTE_SEQ,
+                ack_number: Some(LOCAL_SEQ + 1),
+                max_seg_size: Some(mss),
+                window_len: 65535,
+                ..SEND_TEMPL
+            }
+        );
+        assert_eq!(s.state, State::Established);
+        s
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_initial_window_follows_the_mss() {
+        // A remote MSS below ours is the MSS in force.
+        let s = reno_established_by_handshake(None, 1460);
+        assert_eq!(
+            s.congestion_window(),
+            Some(3 * 1460),
+            "RFC 5681: 4380 bytes at 1460"
+        );
+        let s = reno_established_by_handshake(None, 536);
+        assert_eq!(s.congestion_window(), Some(4 * 536));
+        let s = reno_established_by_handshake(Some(2), 1000);
+        assert_eq!(s.congestion_window(), Some(2000));
+        assert_eq!(s.slow_start_threshold(), None);
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_initial_window_is_whole_segments() {
+        let mut s = reno_established_by_handshake(Some(2), 100);
+        s.set_nagle_enabled(false);
+        s.send_slice(&[0x55; 1000]).unwrap();
+        let mut sizes = Vec::new();
+        for _ in 0..4 {
+            let _ = s.socket.dispatch(&mut s.cx, |_, _, (_, repr)| {
+                sizes.push(repr.payload.len());
+                Ok::<(), ()>(())
+            });
+        }
+        assert_eq!(
+            sizes,
+            [100, 100],
+            "the first flight: the initial window, whole segments"
+        );
     }
 }

@@ -35,6 +35,26 @@ pub(super) trait Controller {
 
     /// Set the maximum segment size.
     fn set_mss(&mut self, mss: usize) {}
+
+    /// Start a connection with this congestion window, in bytes (RFC 5681 section 3.1: the
+    /// initial window, set once the MSS in force is known).
+    fn set_initial_window(&mut self, cwnd: usize) {}
+
+    /// The congestion window in bytes, `None` when the controller does not limit sending.
+    fn cwnd(&self) -> Option<usize> {
+        None
+    }
+
+    /// The slow start threshold in bytes, `None` while it is infinite (before the first loss)
+    /// or when the controller does not limit sending.
+    fn ssthresh(&self) -> Option<usize> {
+        None
+    }
+
+    /// Whether the controller is in fast recovery (after three duplicate ACKs).
+    fn in_fast_recovery(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug)]

@@ -240,6 +240,26 @@ impl Controller for Cubic {
             self.rwnd = remote_window;
         }
     }
+
+    fn cwnd(&self) -> Option<usize> {
+        Some(self.cwnd)
+    }
+
+    fn ssthresh(&self) -> Option<usize> {
+        (self.ssthresh != usize::MAX).then_some(self.ssthresh)
+    }
+
+    fn in_fast_recovery(&self) -> bool {
+        self.in_fast_recovery
+    }
+
+    fn set_initial_window(&mut self, cwnd: usize) {
+        self.cwnd = cwnd.max(self.mss);
+        self.w_max = self.cwnd;
+        self.w_est = self.cwnd as f64;
+        self.cwnd_prior = self.cwnd;
+        self.recompute_k();
+    }
 }
 
 /// Efficient cube root using f64 bit tricks and Newton-Raphson.

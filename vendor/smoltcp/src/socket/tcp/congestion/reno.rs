@@ -108,6 +108,22 @@ impl Controller for Reno {
             self.rwnd = remote_window;
         }
     }
+
+    fn cwnd(&self) -> Option<usize> {
+        Some(self.cwnd)
+    }
+
+    fn ssthresh(&self) -> Option<usize> {
+        (self.ssthresh != usize::MAX).then_some(self.ssthresh)
+    }
+
+    fn in_fast_recovery(&self) -> bool {
+        self.in_fast_recovery
+    }
+
+    fn set_initial_window(&mut self, cwnd: usize) {
+        self.cwnd = cwnd.max(self.mss);
+    }
 }
 
 #[cfg(test)]
@@ -457,5 +473,17 @@ mod test {
         reno.set_remote_window(64 * 1024 * 1024);
 
         println!("{reno:?}");
+    }
+
+    #[test]
+    fn cwnd_and_ssthresh_are_exposed() {
+        let mut reno = Reno::new();
+        reno.set_mss(MSS);
+        assert_eq!(reno.cwnd(), Some(2 * MSS));
+        assert_eq!(reno.ssthresh(), None, "ssthresh is infinite before a loss");
+        reno.on_loss(Instant::from_millis(0), 8 * MSS);
+        assert_eq!(reno.ssthresh(), Some(4 * MSS));
+        assert!(reno.in_fast_recovery());
+        assert_eq!(reno.cwnd(), Some(7 * MSS));
     }
 }

@@ -6,7 +6,7 @@
 //! capture tapped on the cable, and a clock (virtual or real).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
@@ -25,6 +25,7 @@ use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
 use crate::net::ports::PortRange;
 use crate::net::server::{ServerNet, ServerNode};
 use crate::net::sim::{Clock, Sim};
+use crate::net::stackview::StackLog;
 
 /// The moment the virtual clock starts, and the date of the demo's files: 2024-01-01 00:00 UTC.
 pub const EPOCH_SECS: u64 = 1_704_067_200;
@@ -79,6 +80,13 @@ pub struct LabConfig {
     /// The client gives up when the server is silent this long while it waits (for a reply,
     /// the data connection or data); `None`: never.
     pub client_timeout: Option<StdDuration>,
+    /// Initial congestion window of every TCP connection, in segments of its MSS (RFC 5681
+    /// 3.1); `None`: RFC 5681's bound. Two by default: the seed figure's look, the client's
+    /// ACKs falling between the file's data segments.
+    pub initial_window: Option<usize>,
+    /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
+    /// a capture for frame numbers.
+    pub stack_log: Option<PathBuf>,
 }
 
 impl Default for LabConfig {
@@ -102,6 +110,8 @@ impl Default for LabConfig {
             max_sessions: 4,
             ipv6: false,
             client_timeout: Some(StdDuration::from_secs(60)),
+            initial_window: Some(2),
+            stack_log: None,
         }
     }
 }
@@ -256,6 +266,16 @@ impl LabConfig {
             server_host.set_recorder(r.clone());
             client_host.set_recorder(r.clone());
         }
+        server_host.set_initial_window(self.initial_window);
+        client_host.set_initial_window(self.initial_window);
+        let stack_log = match &self.stack_log {
+            Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        if let Some(log) = &stack_log {
+            server_host.set_stack_log(log.clone());
+            client_host.set_stack_log(log.clone());
+        }
         let (control_socket, data) = self.sockets();
         let jail = Jail::new(root).map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
         let server_config = ServerConfig {
@@ -327,6 +347,10 @@ impl LabConfig {
         let end = sim
             .run(clock, wall, limit)
             .map_err(|e| format!("the session failed: {e}"))?;
+        if let Some(log) = &stack_log {
+            log.flush()
+                .map_err(|e| format!("cannot write the stack log: {e}"))?;
+        }
         Ok(LabRuns {
             sessions: sim
                 .clients

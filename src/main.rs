@@ -81,6 +81,13 @@ struct TunArgs {
     /// much faster, but the capture then shows those large segments, not the wire's.
     #[arg(long)]
     offload: bool,
+    /// Initial congestion window of every connection, in segments of its MSS (RFC 5681 3.1).
+    #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
+    initial_window: u8,
+    /// Write the stack's view of every frame it sends to FILE, one JSON object per line
+    /// (cwnd, ssthresh, srtt, rto, bytes in flight, windows, why it was sent).
+    #[arg(long, value_name = "FILE")]
+    stack_log: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -213,6 +220,13 @@ struct DemoArgs {
     /// Do not print the ladder.
     #[arg(long, short)]
     quiet: bool,
+    /// Initial congestion window of every connection, in segments of its MSS (RFC 5681 3.1).
+    #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
+    initial_window: u8,
+    /// Write the stack's view of every frame it sends to FILE, one JSON object per line
+    /// (cwnd, ssthresh, srtt, rto, bytes in flight, windows, why it was sent).
+    #[arg(long, value_name = "FILE")]
+    stack_log: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -334,6 +348,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         window: args.window as usize,
         passive: args.passive,
         ipv6: args.ipv6,
+        initial_window: Some(args.initial_window.into()),
+        stack_log: args.stack_log,
         ..LabConfig::default()
     };
     if let Some(account) = args.user {
@@ -441,6 +457,8 @@ fn net_options(args: TunArgs) -> NetOptions {
         congestion: args.cc.into(),
         buffer: (args.buffer_kib as usize) << 10,
         offload: args.offload,
+        initial_window: Some(args.initial_window.into()),
+        stack_log: args.stack_log,
     }
 }
 

@@ -64,6 +64,10 @@ pub struct PendingFrame<'a> {
     pub time: Instant,
     /// The raw IP packet.
     pub data: &'a [u8],
+    /// Its number in the capture, from 1 (Wireshark's `frame.number`).
+    pub number: u64,
+    /// The time of the capture's first frame (this one's, for frame 1).
+    pub first: Instant,
 }
 
 /// A recorded frame: its block starts at `start` in the batch's heads, and ends (in pcapng)
@@ -123,6 +127,8 @@ struct Inner {
     writer: Background,
     flush_each: bool,
     written: u64,
+    /// The time of the first frame explained.
+    first: Option<Instant>,
     error: Option<io::Error>,
 }
 
@@ -183,6 +189,7 @@ impl Recorder {
             writer: Background::new(out)?,
             flush_each,
             written: 0,
+            first: None,
             error: None,
         };
         inner.flush_header();
@@ -302,11 +309,14 @@ impl Recorder {
                 Layout::Pcap(_) => (PCAP_HEAD, None),
             };
             let data = head + held.start;
+            let first = *inner.first.get_or_insert(held.time);
             let frame = PendingFrame {
                 interface: held.interface,
                 direction: held.direction,
                 time: held.time,
                 data: &inner.batch.heads[data..data + held.len],
+                number: inner.written + 1,
+                first,
             };
             let comment = &mut inner.comment;
             explain(&frame, comment);

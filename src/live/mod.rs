@@ -37,6 +37,7 @@ use crate::net::host::{Congestion, Host, HostConfig};
 use crate::net::ports::PortRange;
 use crate::net::run::{self, ClientEnd, Wait};
 use crate::net::server::{ServerNet, ServerNode};
+use crate::net::stackview::StackLog;
 
 /// The host's side of the TUN device.
 #[derive(Clone, Debug)]
@@ -63,6 +64,10 @@ pub struct NetOptions {
     pub buffer: usize,
     /// TCP segmentation offload to the kernel ([`Tun::open_offload`]).
     pub offload: bool,
+    /// Initial congestion window, in segments; `None`: RFC 5681's bound.
+    pub initial_window: Option<usize>,
+    /// Stack log file (JSON Lines, one object per frame the host sends).
+    pub stack_log: Option<PathBuf>,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -84,6 +89,17 @@ impl NetOptions {
             seed: seed_or_clock(self.seed),
             congestion: self.congestion,
         }
+    }
+
+    /// Gives `host` the initial window and the stack log of these options.
+    fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), String> {
+        host.set_initial_window(self.initial_window);
+        if let Some(path) = &self.stack_log {
+            let log = StackLog::create(path).map_err(|e| e.to_string())?;
+            log.set_flush_each(true);
+            host.set_stack_log(log);
+        }
+        Ok(())
     }
 
     /// Opens the TUN device and the capture, and hands both to `f` as one device type.
@@ -176,6 +192,7 @@ fn serve_on<D: Device + Wait>(
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
+    opts.net.set_up(&mut host)?;
     let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
     let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
     let config = ServerConfig {
@@ -289,6 +306,7 @@ fn client_on<D: Device + Wait>(
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
+    opts.net.set_up(&mut host)?;
     let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
     let mut session = Session {
         host,

@@ -20,6 +20,8 @@ use smoltcp::wire::{
 
 use crate::link::Recorder;
 use crate::net::explain::{self, Transition};
+use crate::net::stackview::{Sent, StackLog, StackView, seconds};
+use crate::trace::Segment;
 
 /// First port of the ephemeral range the Host hands out.
 const EPHEMERAL_FIRST: u16 = 49152;
@@ -125,6 +127,8 @@ pub struct Host<D: Device> {
     next_port: u16,
     /// The time of the last poll: the host's clock, as the endpoints' timers see it.
     now: Instant,
+    /// The stack's own view of the frames it sends (comments, stack log, congestion events).
+    view: StackView,
 }
 
 /// Why a connection could not be opened.
@@ -172,6 +176,7 @@ impl<D: Device> Host<D> {
             transitions: Vec::new(),
             next_port: EPHEMERAL_FIRST,
             now,
+            view: StackView::default(),
         }
     }
 
@@ -179,6 +184,39 @@ impl<D: Device> Host<D> {
     /// [`crate::link::Capture`] writing to the same recorder).
     pub fn set_recorder(&mut self, recorder: Recorder) {
         self.recorder = Some(recorder);
+        self.keep_snapshots();
+    }
+
+    /// Starts the TCP connections opened from now on with an initial congestion window of
+    /// `segments` segments of their MSS (RFC 5681 3.1); `None`: RFC 5681's upper bound.
+    pub fn set_initial_window(&mut self, segments: Option<usize>) {
+        self.view.initial_window = segments;
+    }
+
+    /// Writes a line of the stack's view for every frame it sends into `log` (JSON Lines).
+    pub fn set_stack_log(&mut self, log: StackLog) {
+        self.view.set_log(log);
+        self.keep_snapshots();
+    }
+
+    /// Whether each socket keeps a snapshot per segment sent: when frames are recorded or
+    /// logged.
+    fn wants_snapshots(&self) -> bool {
+        self.recorder.is_some() || self.view.log().is_some()
+    }
+
+    fn keep_snapshots(&mut self) {
+        for (_, socket) in self.sockets.iter_mut() {
+            #[allow(irrefutable_let_patterns)]
+            if let smoltcp::socket::Socket::Tcp(socket) = socket {
+                socket.set_sent_info_log(true);
+            }
+        }
+    }
+
+    /// Per-segment snapshots the host could not pair with a recorded frame.
+    pub fn unmatched_snapshots(&self) -> u64 {
+        self.view.unmatched
     }
 
     /// The time of the last poll.
@@ -216,6 +254,8 @@ impl<D: Device> Host<D> {
         socket.set_nagle_enabled(options.nagle);
         socket.set_timeout(options.timeout);
         socket.set_keep_alive(options.keep_alive);
+        socket.set_initial_window(self.view.initial_window);
+        socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,
             Congestion::Reno => CongestionControl::Reno,
@@ -251,6 +291,7 @@ impl<D: Device> Host<D> {
         self.track();
         self.sockets.remove(handle);
         self.tracked.remove(&handle);
+        self.view.forget(handle);
     }
 
     /// Opens a connection to `remote` from `local_port` (an ephemeral port when `None`),
@@ -351,10 +392,15 @@ impl<D: Device> Host<D> {
         self.track();
         let changed = self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.track();
+        self.snapshots();
         match &self.recorder {
             Some(recorder) => {
                 let tracked = &self.tracked;
                 let transitions = &mut self.transitions;
+                let view = &mut self.view;
+                // The length of the explanation in the comment left by the last frame: a
+                // frame whose explanation is kept keeps it, not the view after it.
+                let mut explained = 0;
                 // The sockets do not change while the frames of this poll are explained, and a
                 // transfer asks about the same connection frame after frame.
                 let memo = Memo::default();
@@ -368,7 +414,26 @@ impl<D: Device> Host<D> {
                                 .map(|(h, t)| (*h, t.label.as_str()))
                         })
                     };
+                    comment.truncate(explained);
                     explain::frame(frame, lookup, transitions, &mut previous, comment);
+                    explained = comment.len();
+                    let Some(seg) = Segment::borrow_ip(frame.data) else {
+                        return;
+                    };
+                    let Some((handle, _)) = lookup(seg.src.into(), seg.dst.into()) else {
+                        return;
+                    };
+                    if let Some(info) = view.take(handle, seg.flags.rst) {
+                        let sent = Sent {
+                            t: seconds(frame.time, frame.first),
+                            frame: Some(frame.number),
+                            src: seg.src,
+                            dst: seg.dst,
+                            ack: seg.ack,
+                            info: &info,
+                        };
+                        view.tell(&sent, comment);
+                    }
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.
@@ -378,7 +443,41 @@ impl<D: Device> Host<D> {
             }
             None => self.transitions.clear(),
         }
+        let tracked = &self.tracked;
+        self.view.finish_poll(now, |handle| {
+            let t = tracked.get(&handle)?;
+            Some((t.local?.into(), t.remote?.into()))
+        });
         changed == smoltcp::iface::PollResult::SocketStateChanged
+    }
+
+    /// Takes the snapshots of the segments each socket sent in the last poll, and logs the
+    /// congestion events between them.
+    fn snapshots(&mut self) {
+        let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
+        if !events && !self.wants_snapshots() {
+            return;
+        }
+        for (handle, socket) in self.sockets.iter_mut() {
+            #[allow(irrefutable_let_patterns)]
+            let smoltcp::socket::Socket::Tcp(socket) = socket else {
+                continue;
+            };
+            let ends = self
+                .tracked
+                .get(&handle)
+                .map_or((None, None), |t| (t.local, t.remote));
+            for info in socket.drain_sent_info() {
+                if events {
+                    self.view.observe(&self.name, handle, ends, &info);
+                }
+                self.view.push(handle, info);
+            }
+            if events {
+                self.view
+                    .observe(&self.name, handle, ends, &socket.tcp_info());
+            }
+        }
     }
 
     /// Compares every socket's state with the last one seen; logs and keeps the transitions.

@@ -14,3 +14,4 @@ pub mod ports;
 pub mod run;
 pub mod server;
 pub mod sim;
+pub mod stackview;

@@ -1,0 +1,428 @@
+//! # The stack's own view of each frame it sends
+//!
+//! Layer: network (bookkeeping for captures). What only our own TCP knows, taken from the
+//! patched smoltcp's per-segment `TcpInfo` snapshots (vendor/patches/0002-tcp-info.patch): the
+//! congestion window, slow start threshold, RTT estimate, RTO, bytes in flight, the peer's
+//! window, and why the segment was sent. [`StackView`] keeps the snapshots of one poll per
+//! socket and hands each to the frame it describes: appended to the frame's comment
+//! (`cwnd=5840 ssthresh=inf srtt=2.0ms rttvar=1.0ms rto=1000ms inflight=2920 rwnd=65535; why:
+//! new data`) and written as one JSON line to the stack log (`--stack-log`). It also logs the
+//! congestion events it sees between snapshots (target `smolftp::tcp`, level info): slow start
+//! to congestion avoidance, fast recovery entered and left, RTO with backoff.
+
+use std::cell::RefCell;
+use std::collections::{BTreeMap, VecDeque};
+use std::fmt::Write as _;
+use std::fs::File;
+use std::io::{self, BufWriter, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::rc::Rc;
+
+use smoltcp::iface::SocketHandle;
+use smoltcp::socket::tcp::{SendReason, TcpInfo};
+use smoltcp::time::{Duration, Instant};
+use smoltcp::wire::IpEndpoint;
+
+/// Where the stack log goes: JSON Lines, one object per frame sent by a stack we own. Cloning
+/// gives another handle to the same file (the two hosts of a lab share one).
+#[derive(Clone)]
+pub struct StackLog {
+    inner: Rc<RefCell<LogInner>>,
+}
+
+struct LogInner {
+    out: BufWriter<Box<dyn Write>>,
+    /// Without a capture: the time of the first line, which `t` counts from.
+    first: Option<Instant>,
+    /// Flush after each poll that wrote (a long-running server's log is read as it runs).
+    flush_each: bool,
+    /// Something was written since the last flush.
+    dirty: bool,
+    error: Option<io::Error>,
+}
+
+impl StackLog {
+    /// A stack log written to `path` (created or truncated).
+    pub fn create(path: &Path) -> io::Result<StackLog> {
+        let file = File::create(path).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("cannot write the stack log {}: {e}", path.display()),
+            )
+        })?;
+        Ok(StackLog::to_writer(Box::new(file)))
+    }
+
+    /// A stack log written to `out`.
+    pub fn to_writer(out: Box<dyn Write>) -> StackLog {
+        StackLog {
+            inner: Rc::new(RefCell::new(LogInner {
+                out: BufWriter::new(out),
+                first: None,
+                flush_each: false,
+                dirty: false,
+                error: None,
+            })),
+        }
+    }
+
+    /// Flushes the log after every poll that wrote to it.
+    pub fn set_flush_each(&self, on: bool) {
+        self.inner.borrow_mut().flush_each = on;
+    }
+
+    /// At the end of a poll: flushes if asked to.
+    fn end_of_poll(&self) {
+        let mut inner = self.inner.borrow_mut();
+        if inner.flush_each && inner.dirty && inner.error.is_none() {
+            inner.dirty = false;
+            if let Err(e) = inner.out.flush() {
+                inner.error = Some(e);
+            }
+        }
+    }
+
+    /// Writes what is buffered; returns the first error met while writing, if any.
+    pub fn flush(&self) -> io::Result<()> {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(e) = inner.error.take() {
+            return Err(e);
+        }
+        inner.out.flush()
+    }
+
+    fn line(&self, text: &str) {
+        let mut inner = self.inner.borrow_mut();
+        inner.dirty = true;
+        if inner.error.is_none()
+            && let Err(e) = inner.out.write_all(text.as_bytes())
+        {
+            inner.error = Some(e);
+        }
+    }
+}
+
+/// One frame's sender, as the stack log names it.
+pub struct Sent<'a> {
+    /// Seconds since the capture's first frame.
+    pub t: f64,
+    /// The frame's number in the capture, if there is one.
+    pub frame: Option<u64>,
+    /// Source and destination.
+    pub src: SocketAddr,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// The acknowledgement number on the wire (named by duplicate ACKs).
+    pub ack: u32,
+    /// The snapshot.
+    pub info: &'a TcpInfo,
+}
+
+/// The snapshots of one host's sockets, waiting for the frames they describe.
+#[derive(Default)]
+pub struct StackView {
+    /// Initial window of new sockets, in segments (`None`: smoltcp's RFC 5681 bound).
+    pub initial_window: Option<usize>,
+    log: Option<StackLog>,
+    /// Per socket, the snapshots of the segments it sent in this poll, oldest first.
+    sent: BTreeMap<SocketHandle, VecDeque<TcpInfo>>,
+    /// Per socket, the last snapshot seen (congestion events are told by comparing).
+    last: BTreeMap<SocketHandle, TcpInfo>,
+    /// Snapshots that found no frame (a device that dropped a frame before the capture).
+    pub unmatched: u64,
+}
+
+impl StackView {
+    /// Writes a line per frame sent to `log`.
+    pub fn set_log(&mut self, log: StackLog) {
+        self.log = Some(log);
+    }
+
+    /// The stack log, if there is one.
+    pub fn log(&self) -> Option<&StackLog> {
+        self.log.as_ref()
+    }
+
+    /// Keeps `info`, the snapshot of a segment `handle` just sent.
+    pub fn push(&mut self, handle: SocketHandle, info: TcpInfo) {
+        self.sent.entry(handle).or_default().push_back(info);
+    }
+
+    /// Compares `info` with the last snapshot of `handle` and logs the congestion events
+    /// between them, naming the connection `local -> remote` of host `host`.
+    pub fn observe(
+        &mut self,
+        host: &str,
+        handle: SocketHandle,
+        ends: (Option<IpEndpoint>, Option<IpEndpoint>),
+        info: &TcpInfo,
+    ) {
+        if let Some(before) = self.last.insert(handle, *info) {
+            for event in congestion_events(&before, info) {
+                match ends {
+                    (Some(l), Some(r)) => {
+                        log::info!(target: "smolftp::tcp", "{host}: {l} -> {r}: {event}")
+                    }
+                    _ => log::info!(target: "smolftp::tcp", "{host}: {event}"),
+                }
+            }
+        }
+    }
+
+    /// Forgets a socket.
+    pub fn forget(&mut self, handle: SocketHandle) {
+        self.sent.remove(&handle);
+        self.last.remove(&handle);
+    }
+
+    /// The snapshot for a frame `handle` sent, whose RST flag is `rst`: the oldest kept, unless
+    /// it cannot be this frame's (smoltcp answers some bad segments with a RST of its own that
+    /// no snapshot describes).
+    pub fn take(&mut self, handle: SocketHandle, rst: bool) -> Option<TcpInfo> {
+        let queue = self.sent.get_mut(&handle)?;
+        let front = queue.front()?;
+        if (front.last_sent == Some(SendReason::Rst)) != rst {
+            return None;
+        }
+        queue.pop_front()
+    }
+
+    /// Drops the snapshots no frame took (end of a poll); with `log` and no capture, each
+    /// becomes a line without a frame number.
+    pub fn finish_poll(&mut self, now: Instant, ends: impl Fn(SocketHandle) -> Option<Ends>) {
+        if let Some(log) = &self.log {
+            log.end_of_poll();
+        }
+        for (handle, queue) in &mut self.sent {
+            if queue.is_empty() {
+                continue;
+            }
+            match (&self.log, ends(*handle)) {
+                (Some(log), Some((src, dst))) => {
+                    let first = *log.inner.borrow_mut().first.get_or_insert(now);
+                    for info in queue.drain(..) {
+                        write_line(
+                            log,
+                            &Sent {
+                                t: seconds(now, first),
+                                frame: None,
+                                src,
+                                dst,
+                                ack: 0,
+                                info: &info,
+                            },
+                        );
+                    }
+                }
+                _ => {
+                    self.unmatched += queue.len() as u64;
+                    queue.clear();
+                }
+            }
+        }
+    }
+
+    /// Appends the view of `sent` to a frame's comment and writes its stack log line.
+    pub fn tell(&self, sent: &Sent, comment: &mut String) {
+        if !comment.is_empty() {
+            comment.push_str("; ");
+        }
+        push_view(comment, sent.info, sent.ack);
+        if let Some(log) = &self.log {
+            write_line(log, sent);
+        }
+    }
+}
+
+/// A connection's source and destination, as the stack log writes them.
+pub type Ends = (SocketAddr, SocketAddr);
+
+/// Seconds from `first` to `t`.
+pub fn seconds(t: Instant, first: Instant) -> f64 {
+    (t - first).total_micros() as f64 / 1e6
+}
+
+fn ms(d: Duration) -> f64 {
+    d.total_micros() as f64 / 1000.0
+}
+
+/// `4 s`, `1.5 s` or `200 ms`.
+fn human(d: Duration) -> String {
+    let millis = d.total_millis();
+    if millis >= 1000 && millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else if millis >= 1000 {
+        format!("{:.1} s", millis as f64 / 1000.0)
+    } else {
+        format!("{millis} ms")
+    }
+}
+
+/// Why a segment was sent, in words; `ack` is its acknowledgement number on the wire.
+pub fn reason_words(info: &TcpInfo, ack: u32) -> String {
+    let backed_off =
+        |n: u8, what: &str| format!("{what} #{n}, timer backed off to {}", human(info.rto));
+    match info.last_sent {
+        None => "unknown".into(),
+        Some(reason) => match reason {
+            SendReason::Syn => "SYN (active open)".into(),
+            SendReason::SynRetransmission(n) => backed_off(n, "SYN retransmission"),
+            SendReason::SynAck => "SYN+ACK (passive open)".into(),
+            SendReason::SynAckRetransmission(n) => backed_off(n, "SYN+ACK retransmission"),
+            SendReason::NewData => "new data".into(),
+            SendReason::Fin => "FIN (no more data)".into(),
+            SendReason::RtoRetransmission(n) => backed_off(n, "RTO retransmission"),
+            SendReason::Retransmission => "retransmission (go-back-N after an RTO)".into(),
+            SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs".into(),
+            SendReason::ZeroWindowProbe => "zero-window probe".into(),
+            SendReason::WindowUpdate => "window update".into(),
+            SendReason::KeepAlive => "keep-alive".into(),
+            SendReason::AckImmediate => "pure ACK, immediate".into(),
+            SendReason::AckDelayed => "pure ACK, delayed (delayed-ACK timer)".into(),
+            SendReason::DuplicateAck(n) => format!("duplicate ACK #{n} for seq {ack}"),
+            SendReason::Rst => "RST".into(),
+            _ => format!("{reason:?}"),
+        },
+    }
+}
+
+/// Appends `cwnd=... rwnd=...; why: ...` (the contract of frame comments).
+pub fn push_view(text: &mut String, info: &TcpInfo, ack: u32) {
+    match info.cwnd {
+        Some(cwnd) => {
+            let _ = write!(text, "cwnd={cwnd}");
+        }
+        None => text.push_str("cwnd=none"),
+    }
+    match (info.cwnd, info.ssthresh) {
+        (_, Some(s)) => {
+            let _ = write!(text, " ssthresh={s}");
+        }
+        (Some(_), None) => text.push_str(" ssthresh=inf"),
+        (None, None) => text.push_str(" ssthresh=none"),
+    }
+    match (info.srtt, info.rttvar) {
+        (Some(srtt), Some(rttvar)) => {
+            let _ = write!(text, " srtt={:.1}ms rttvar={:.1}ms", ms(srtt), ms(rttvar));
+        }
+        _ => text.push_str(" srtt=- rttvar=-"),
+    }
+    let _ = write!(
+        text,
+        " rto={}ms inflight={} rwnd={}; why: {}",
+        info.rto.total_millis(),
+        info.bytes_in_flight,
+        info.peer_window,
+        reason_words(info, ack)
+    );
+}
+
+fn json_opt<T: std::fmt::Display>(text: &mut String, value: Option<T>) {
+    match value {
+        Some(v) => {
+            let _ = write!(text, "{v}");
+        }
+        None => text.push_str("null"),
+    }
+}
+
+/// Writes `text` as a JSON string (quotes and escapes).
+fn json_str(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The stack log line of one frame.
+pub fn json_line(sent: &Sent) -> String {
+    let info = sent.info;
+    let mut s = String::with_capacity(320);
+    let _ = write!(s, "{{\"t\":{:.6},\"frame\":", sent.t);
+    json_opt(&mut s, sent.frame);
+    s.push_str(",\"src\":");
+    json_str(&mut s, &sent.src.to_string());
+    s.push_str(",\"dst\":");
+    json_str(&mut s, &sent.dst.to_string());
+    s.push_str(",\"state\":");
+    json_str(&mut s, &info.state.to_string());
+    s.push_str(",\"cwnd\":");
+    json_opt(&mut s, info.cwnd);
+    s.push_str(",\"ssthresh\":");
+    json_opt(&mut s, info.ssthresh);
+    s.push_str(",\"srtt_ms\":");
+    json_opt(&mut s, info.srtt.map(|d| format!("{:.1}", ms(d))));
+    s.push_str(",\"rttvar_ms\":");
+    json_opt(&mut s, info.rttvar.map(|d| format!("{:.1}", ms(d))));
+    let _ = write!(
+        s,
+        ",\"rto_ms\":{},\"backoff\":{},\"inflight\":{},\"rwnd\":{},\"adv_wnd\":{},\"dup_acks\":{},\"recovery\":{},\"reason\":",
+        info.rto.total_millis(),
+        info.rto_backoff,
+        info.bytes_in_flight,
+        info.peer_window,
+        info.advertised_window,
+        info.dup_acks,
+        info.in_fast_recovery
+    );
+    json_str(&mut s, &reason_words(info, sent.ack));
+    s.push_str("}\n");
+    s
+}
+
+fn write_line(log: &StackLog, sent: &Sent) {
+    log.line(&json_line(sent));
+}
+
+/// The congestion events between two snapshots of one socket, in words.
+pub fn congestion_events(before: &TcpInfo, after: &TcpInfo) -> Vec<String> {
+    let mut events = Vec::new();
+    let cwnd = |i: &TcpInfo| i.cwnd.map_or("none".to_string(), |c| c.to_string());
+    let ssthresh = |i: &TcpInfo| i.ssthresh.map_or("inf".to_string(), |c| c.to_string());
+    if after.rto_backoff > before.rto_backoff {
+        events.push(format!(
+            "RTO #{}: timer backed off to {}, cwnd {} -> {}, ssthresh {}",
+            after.rto_backoff,
+            human(after.rto),
+            cwnd(before),
+            cwnd(after),
+            ssthresh(after)
+        ));
+    }
+    if after.in_fast_recovery && !before.in_fast_recovery {
+        events.push(format!(
+            "fast recovery entered after {} duplicate ACKs: cwnd {} -> {}, ssthresh {}",
+            after.dup_acks.max(3),
+            cwnd(before),
+            cwnd(after),
+            ssthresh(after)
+        ));
+    }
+    if before.in_fast_recovery && !after.in_fast_recovery && after.rto_backoff == 0 {
+        events.push(format!(
+            "fast recovery left: cwnd {} -> {}",
+            cwnd(before),
+            cwnd(after)
+        ));
+    }
+    if let (Some(b), Some(a), Some(s)) = (before.cwnd, after.cwnd, after.ssthresh)
+        && b < s
+        && a >= s
+        && !after.in_fast_recovery
+        && !before.in_fast_recovery
+    {
+        events.push(format!(
+            "slow start -> congestion avoidance: cwnd {a} reached ssthresh {s}"
+        ));
+    }
+    events
+}

@@ -141,9 +141,14 @@ pub struct LabRun {
 }
 
 impl LabConfig {
-    /// Control and data socket settings of this lab (see [`socket_options`]).
+    /// Control and data socket settings of this lab (see [`socket_options`]). The send buffer
+    /// is rounded up to whole segments of the cable's MSS: smoltcp sends what the buffer holds
+    /// (no Nagle on data connections), so a buffer that ends mid-segment would cut runts.
     pub fn sockets(&self) -> (SocketOptions, DataOptions) {
-        socket_options(self.window, self.send_buffer, Duration::from_secs(60))
+        let headers = if self.ipv6 { 60 } else { 40 };
+        let mss = self.mtu.saturating_sub(headers).max(1);
+        let send_buffer = self.send_buffer.div_ceil(mss) * mss;
+        socket_options(self.window, send_buffer, Duration::from_secs(60))
     }
 
     /// The server's address as the client sees it: IPv4, or IPv6 with [`LabConfig::ipv6`].
@@ -234,7 +239,10 @@ impl LabConfig {
         Ok(run)
     }
 
-    fn run_on<DS, DC>(
+    /// Runs `sessions` on devices the caller made (e.g. the two ends of a [`wire::pair`],
+    /// wrapped in a test's middleware and then in [`Capture::tap`]s writing to `recorder`):
+    /// what [`LabConfig::run_many`] does on its own cable. The caller finishes `recorder`.
+    pub fn run_on<DS, DC>(
         &self,
         server_dev: DS,
         client_dev: DC,

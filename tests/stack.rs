@@ -71,22 +71,39 @@ fn initial_window_is_whole_segments_at_three_mtus() {
             &dir.0,
             "c.pcapng",
             &[
-                "-q", "--mtu", &mtu_s, "--root", "root", "--file", "f.bin", "--window", "1048576",
-                "--initial-window", &iw_s,
+                "-q",
+                "--mtu",
+                &mtu_s,
+                "--root",
+                "root",
+                "--file",
+                "f.bin",
+                "--window",
+                "1048576",
+                "--initial-window",
+                &iw_s,
             ],
         );
         let rows = retr_rows(&dir.path("c.pcapng"));
         let data: Vec<&Row> = rows.iter().filter(|r| r.1 && r.2 > 0).collect();
         let sizes: Vec<usize> = data.iter().map(|r| r.2).collect();
-        assert_eq!(sizes, vec![mss; 20], "MTU {mtu}: 20 whole segments, no runt");
+        assert_eq!(
+            sizes,
+            vec![mss; 20],
+            "MTU {mtu}: 20 whole segments, no runt"
+        );
         let first = rows.iter().position(|r| r.1 && r.2 > 0).unwrap();
-        let flight = rows[first..]
-            .iter()
-            .take_while(|r| r.1 && r.2 > 0)
-            .count();
-        assert_eq!(flight, iw, "MTU {mtu}: the first flight is the initial window");
+        let flight = rows[first..].iter().take_while(|r| r.1 && r.2 > 0).count();
+        assert_eq!(
+            flight, iw,
+            "MTU {mtu}: the first flight is the initial window"
+        );
         let v = view(&data[0].5).expect("the first data segment has a stack view");
-        assert_eq!(v.cwnd, Some((iw * mss) as u64), "MTU {mtu}: cwnd = IW x MSS");
+        assert_eq!(
+            v.cwnd,
+            Some((iw * mss) as u64),
+            "MTU {mtu}: cwnd = IW x MSS"
+        );
         assert_eq!(v.ssthresh, None);
     }
 }
@@ -104,7 +121,9 @@ fn slow_start_grows_cwnd_by_the_bytes_each_ack_acknowledges() {
     demo(
         &dir.0,
         "c.pcapng",
-        &["-q", "--root", "root", "--file", "f.bin", "--window", "1048576"],
+        &[
+            "-q", "--root", "root", "--file", "f.bin", "--window", "1048576",
+        ],
     );
     let rows = retr_rows(&dir.path("c.pcapng"));
     let mut last: Option<(u64, View)> = None;
@@ -141,8 +160,8 @@ fn slow_start_grows_cwnd_by_the_bytes_each_ack_acknowledges() {
 }
 
 /// RFC 6298 at the granularity of smoltcp's clock (1 ms): srtt' = 7/8 srtt + 1/8 R, rttvar' =
-/// 3/4 rttvar + 1/4 |srtt - R| (the first sample: srtt = R, rttvar = R/2), rto = max(1 s, srtt
-/// + max(5 ms, 4 rttvar)). R comes from tshark's `tcp.analysis.ack_rtt` of the ACKs that reached
+/// 3/4 rttvar + 1/4 |srtt - R| (the first sample: srtt = R, rttvar = R/2), rto = max(1 s,
+/// srtt + max(5 ms, 4 rttvar)). R comes from tshark's `tcp.analysis.ack_rtt` of the ACKs that reached
 /// the server between two of its frames, plus a constant offset found from the first sample:
 /// zero where the capture is stamped as the server sees it, the cable's one-way delay where
 /// frames are stamped by their sender.
@@ -172,7 +191,11 @@ fn srtt_rttvar_rto_follow_rfc_6298_from_tshark_samples() {
         let stream = f["tcp.stream"].clone();
         let entry = state.entry(stream).or_default();
         if f["ip.src"] != "10.0.0.1" {
-            if let Ok(rtt) = f.get("tcp.analysis.ack_rtt").map_or("", |s| s).parse::<f64>() {
+            if let Ok(rtt) = f
+                .get("tcp.analysis.ack_rtt")
+                .map_or("", |s| s)
+                .parse::<f64>()
+            {
                 entry.1.push(rtt * 1000.0);
             }
             continue;
@@ -236,14 +259,31 @@ fn the_stack_log_is_deterministic_and_numbered_like_the_capture() {
     );
     let frames = smolftp::trace::read_capture(&dir.path("a.pcapng")).unwrap();
     let lines: Vec<&str> = a.lines().collect();
-    assert_eq!(lines.len(), frames.len(), "every frame of the demo is sent by a stack we own");
+    assert_eq!(
+        lines.len(),
+        frames.len(),
+        "every frame of the demo is sent by a stack we own"
+    );
     for (i, line) in lines.iter().enumerate() {
         assert!(line.starts_with('{') && line.ends_with('}'), "{line}");
         assert!(line.contains(&format!("\"frame\":{},", i + 1)), "{line}");
         for key in [
-            "\"t\":", "\"src\":", "\"dst\":", "\"state\":", "\"cwnd\":", "\"ssthresh\":",
-            "\"srtt_ms\":", "\"rttvar_ms\":", "\"rto_ms\":", "\"backoff\":", "\"inflight\":",
-            "\"rwnd\":", "\"adv_wnd\":", "\"dup_acks\":", "\"recovery\":", "\"reason\":",
+            "\"t\":",
+            "\"src\":",
+            "\"dst\":",
+            "\"state\":",
+            "\"cwnd\":",
+            "\"ssthresh\":",
+            "\"srtt_ms\":",
+            "\"rttvar_ms\":",
+            "\"rto_ms\":",
+            "\"backoff\":",
+            "\"inflight\":",
+            "\"rwnd\":",
+            "\"adv_wnd\":",
+            "\"dup_acks\":",
+            "\"recovery\":",
+            "\"reason\":",
         ] {
             assert!(line.contains(key), "{key} missing in {line}");
         }

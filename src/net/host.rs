@@ -424,12 +424,14 @@ impl<D: Device> Host<D> {
                         return;
                     };
                     if let Some(info) = view.take(handle, seg.flags.rst) {
+                        let ack = seg.flags.ack.then_some(seg.ack);
+                        let ack = view.relative_ack(handle, seg.flags.syn, ack);
                         let sent = Sent {
                             t: seconds(frame.time, frame.first),
                             frame: Some(frame.number),
                             src: seg.src,
                             dst: seg.dst,
-                            ack: seg.ack,
+                            ack,
                             info: &info,
                         };
                         view.tell(&sent, comment);

@@ -113,7 +113,7 @@ pub struct Sent<'a> {
     pub src: SocketAddr,
     /// Destination.
     pub dst: SocketAddr,
-    /// The acknowledgement number on the wire (named by duplicate ACKs).
+    /// The acknowledgement number, relative to the peer's ISN (named by duplicate ACKs).
     pub ack: u32,
     /// The snapshot.
     pub info: &'a TcpInfo,
@@ -131,6 +131,9 @@ pub struct StackView {
     last: BTreeMap<SocketHandle, TcpInfo>,
     /// Snapshots that found no frame (a device that dropped a frame before the capture).
     pub unmatched: u64,
+    /// Per socket, the acknowledgement number of the first segment it sent with ACK set: the
+    /// peer's ISN + 1, from which acknowledgement numbers count as Wireshark shows them.
+    first_ack: BTreeMap<SocketHandle, u32>,
 }
 
 impl StackView {
@@ -174,6 +177,24 @@ impl StackView {
     pub fn forget(&mut self, handle: SocketHandle) {
         self.sent.remove(&handle);
         self.last.remove(&handle);
+        self.first_ack.remove(&handle);
+    }
+
+    /// The acknowledgement number `ack` of a segment `handle` sent, relative to the peer's ISN
+    /// as Wireshark shows it (1 acknowledges the SYN). `syn`: the segment is a SYN (a new
+    /// connection on this socket starts the count again).
+    pub fn relative_ack(&mut self, handle: SocketHandle, syn: bool, ack: Option<u32>) -> u32 {
+        let Some(ack) = ack else {
+            if syn {
+                self.first_ack.remove(&handle);
+            }
+            return 0;
+        };
+        if syn {
+            self.first_ack.insert(handle, ack);
+        }
+        let first = *self.first_ack.entry(handle).or_insert(ack);
+        ack.wrapping_sub(first).wrapping_add(1)
     }
 
     /// The snapshot for a frame `handle` sent, whose RST flag is `rst`: the oldest kept, unless
@@ -400,8 +421,8 @@ pub fn congestion_events(before: &TcpInfo, after: &TcpInfo) -> Vec<String> {
     }
     if after.in_fast_recovery && !before.in_fast_recovery {
         events.push(format!(
-            "fast recovery entered after {} duplicate ACKs: cwnd {} -> {}, ssthresh {}",
-            after.dup_acks.max(3),
+            "fast recovery entered ({} duplicate ACKs received): cwnd {} -> {}, ssthresh {}",
+            after.dup_acks,
             cwnd(before),
             cwnd(after),
             ssthresh(after)

@@ -159,6 +159,10 @@ fn slow_start_grows_cwnd_by_the_bytes_each_ack_acknowledges() {
     assert!(v.cwnd.unwrap() >= 7 * mss, "cwnd grew to {:?}", v.cwnd);
 }
 
+/// Per connection: the server's (srtt, rttvar) in its last frame, and the ACK RTTs (ms) that
+/// tshark measured since.
+type Estimate = (Option<(f64, f64)>, Vec<f64>);
+
 /// RFC 6298 at the granularity of smoltcp's clock (1 ms): srtt' = 7/8 srtt + 1/8 R, rttvar' =
 /// 3/4 rttvar + 1/4 |srtt - R| (the first sample: srtt = R, rttvar = R/2), rto = max(1 s,
 /// srtt + max(5 ms, 4 rttvar)). R comes from tshark's `tcp.analysis.ack_rtt` of the ACKs that reached
@@ -184,7 +188,7 @@ fn srtt_rttvar_rto_follow_rfc_6298_from_tshark_samples() {
         ],
     );
     // Per server connection: (srtt, rttvar) before, and the ACK RTTs seen since.
-    let mut state: BTreeMap<String, (Option<(f64, f64)>, Vec<f64>)> = BTreeMap::new();
+    let mut state: BTreeMap<String, Estimate> = BTreeMap::new();
     let mut offset: Option<f64> = None;
     let mut samples = 0;
     for f in &frames {

@@ -15,6 +15,8 @@ mod common;
 mod ipv6;
 #[path = "tun/quiet.rs"]
 mod quiet;
+#[path = "tun/stack.rs"]
+mod stack;
 mod tunlab;
 
 use std::path::{Path, PathBuf};

@@ -206,12 +206,7 @@ impl<D: Device> Host<D> {
     }
 
     fn keep_snapshots(&mut self) {
-        for (_, socket) in self.sockets.iter_mut() {
-            #[allow(irrefutable_let_patterns)]
-            if let smoltcp::socket::Socket::Tcp(socket) = socket {
-                socket.set_sent_info_log(true);
-            }
-        }
+        self.view.keep_snapshots(&mut self.sockets);
     }
 
     /// Per-segment snapshots the host could not pair with a recorded frame.
@@ -392,7 +387,14 @@ impl<D: Device> Host<D> {
         self.track();
         let changed = self.iface.poll(now, &mut self.device, &mut self.sockets);
         self.track();
-        self.snapshots();
+        if self.wants_snapshots() || log::log_enabled!(target: "smolftp::tcp", log::Level::Info) {
+            let tracked = &self.tracked;
+            self.view.collect(&self.name, &mut self.sockets, |handle| {
+                tracked
+                    .get(&handle)
+                    .map_or((None, None), |t| (t.local, t.remote))
+            });
+        }
         match &self.recorder {
             Some(recorder) => {
                 let tracked = &self.tracked;
@@ -431,7 +433,7 @@ impl<D: Device> Host<D> {
                             frame: Some(frame.number),
                             src: seg.src,
                             dst: seg.dst,
-                            ack,
+                            ack: Some(ack),
                             info: &info,
                         };
                         view.tell(&sent, comment);
@@ -451,35 +453,6 @@ impl<D: Device> Host<D> {
             Some((t.local?.into(), t.remote?.into()))
         });
         changed == smoltcp::iface::PollResult::SocketStateChanged
-    }
-
-    /// Takes the snapshots of the segments each socket sent in the last poll, and logs the
-    /// congestion events between them.
-    fn snapshots(&mut self) {
-        let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
-        if !events && !self.wants_snapshots() {
-            return;
-        }
-        for (handle, socket) in self.sockets.iter_mut() {
-            #[allow(irrefutable_let_patterns)]
-            let smoltcp::socket::Socket::Tcp(socket) = socket else {
-                continue;
-            };
-            let ends = self
-                .tracked
-                .get(&handle)
-                .map_or((None, None), |t| (t.local, t.remote));
-            for info in socket.drain_sent_info() {
-                if events {
-                    self.view.observe(&self.name, handle, ends, &info);
-                }
-                self.view.push(handle, info);
-            }
-            if events {
-                self.view
-                    .observe(&self.name, handle, ends, &socket.tcp_info());
-            }
-        }
     }
 
     /// Compares every socket's state with the last one seen; logs and keeps the transitions.

@@ -10,18 +10,22 @@
 //! congestion events it sees between snapshots (target `smolftp::tcp`, level info): slow start
 //! to congestion avoidance, fast recovery entered and left, RTO with backoff.
 
+mod words;
+
+pub use words::{congestion_events, json_line, push_view, reason_words};
+
 use std::cell::RefCell;
 use std::collections::{BTreeMap, VecDeque};
-use std::fmt::Write as _;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
 
-use smoltcp::iface::SocketHandle;
+use smoltcp::iface::{SocketHandle, SocketSet};
+use smoltcp::socket::Socket;
 use smoltcp::socket::tcp::{SendReason, TcpInfo};
-use smoltcp::time::{Duration, Instant};
+use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
 /// Where the stack log goes: JSON Lines, one object per frame sent by a stack we own. Cloning
@@ -113,8 +117,9 @@ pub struct Sent<'a> {
     pub src: SocketAddr,
     /// Destination.
     pub dst: SocketAddr,
-    /// The acknowledgement number, relative to the peer's ISN (named by duplicate ACKs).
-    pub ack: u32,
+    /// The acknowledgement number, relative to the peer's ISN (named by duplicate ACKs);
+    /// `None` when no frame is at hand.
+    pub ack: Option<u32>,
     /// The snapshot.
     pub info: &'a TcpInfo,
 }
@@ -150,6 +155,42 @@ impl StackView {
     /// Keeps `info`, the snapshot of a segment `handle` just sent.
     pub fn push(&mut self, handle: SocketHandle, info: TcpInfo) {
         self.sent.entry(handle).or_default().push_back(info);
+    }
+
+    /// Makes every TCP socket of `sockets` keep a snapshot per segment sent.
+    pub fn keep_snapshots(&self, sockets: &mut SocketSet<'_>) {
+        for (_, socket) in sockets.iter_mut() {
+            #[allow(irrefutable_let_patterns)]
+            if let Socket::Tcp(socket) = socket {
+                socket.set_sent_info_log(true);
+            }
+        }
+    }
+
+    /// After a poll of host `host`: takes the snapshots of the segments each socket sent, and
+    /// logs the congestion events between them (`ends` names a socket's connection).
+    pub fn collect(
+        &mut self,
+        host: &str,
+        sockets: &mut SocketSet<'_>,
+        ends: impl Fn(SocketHandle) -> (Option<IpEndpoint>, Option<IpEndpoint>),
+    ) {
+        let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
+        for (handle, socket) in sockets.iter_mut() {
+            #[allow(irrefutable_let_patterns)]
+            let Socket::Tcp(socket) = socket else {
+                continue;
+            };
+            for info in socket.drain_sent_info() {
+                if events {
+                    self.observe(host, handle, ends(handle), &info);
+                }
+                self.push(handle, info);
+            }
+            if events {
+                self.observe(host, handle, ends(handle), &socket.tcp_info());
+            }
+        }
     }
 
     /// Compares `info` with the last snapshot of `handle` and logs the congestion events
@@ -230,7 +271,7 @@ impl StackView {
                                 frame: None,
                                 src,
                                 dst,
-                                ack: 0,
+                                ack: None,
                                 info: &info,
                             },
                         );
@@ -264,186 +305,6 @@ pub fn seconds(t: Instant, first: Instant) -> f64 {
     (t - first).total_micros() as f64 / 1e6
 }
 
-fn ms(d: Duration) -> f64 {
-    d.total_micros() as f64 / 1000.0
-}
-
-/// `4 s`, `1.5 s` or `200 ms`.
-fn human(d: Duration) -> String {
-    let millis = d.total_millis();
-    if millis >= 1000 && millis.is_multiple_of(1000) {
-        format!("{} s", millis / 1000)
-    } else if millis >= 1000 {
-        format!("{:.1} s", millis as f64 / 1000.0)
-    } else {
-        format!("{millis} ms")
-    }
-}
-
-/// Why a segment was sent, in words; `ack` is its acknowledgement number on the wire.
-pub fn reason_words(info: &TcpInfo, ack: u32) -> String {
-    let backed_off =
-        |n: u8, what: &str| format!("{what} #{n}, timer backed off to {}", human(info.rto));
-    match info.last_sent {
-        None => "unknown".into(),
-        Some(reason) => match reason {
-            SendReason::Syn => "SYN (active open)".into(),
-            SendReason::SynRetransmission(n) => backed_off(n, "SYN retransmission"),
-            SendReason::SynAck => "SYN+ACK (passive open)".into(),
-            SendReason::SynAckRetransmission(n) => backed_off(n, "SYN+ACK retransmission"),
-            SendReason::NewData => "new data".into(),
-            SendReason::Fin => "FIN (no more data)".into(),
-            SendReason::RtoRetransmission(n) => backed_off(n, "RTO retransmission"),
-            SendReason::Retransmission => "retransmission (go-back-N after an RTO)".into(),
-            SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs".into(),
-            SendReason::ZeroWindowProbe => "zero-window probe".into(),
-            SendReason::WindowUpdate => "window update".into(),
-            SendReason::KeepAlive => "keep-alive".into(),
-            SendReason::AckImmediate => "pure ACK, immediate".into(),
-            SendReason::AckDelayed => "pure ACK, delayed (delayed-ACK timer)".into(),
-            SendReason::DuplicateAck(n) => format!("duplicate ACK #{n} for seq {ack}"),
-            SendReason::Rst => "RST".into(),
-            _ => format!("{reason:?}"),
-        },
-    }
-}
-
-/// Appends `cwnd=... rwnd=...; why: ...` (the contract of frame comments).
-pub fn push_view(text: &mut String, info: &TcpInfo, ack: u32) {
-    match info.cwnd {
-        Some(cwnd) => {
-            let _ = write!(text, "cwnd={cwnd}");
-        }
-        None => text.push_str("cwnd=none"),
-    }
-    match (info.cwnd, info.ssthresh) {
-        (_, Some(s)) => {
-            let _ = write!(text, " ssthresh={s}");
-        }
-        (Some(_), None) => text.push_str(" ssthresh=inf"),
-        (None, None) => text.push_str(" ssthresh=none"),
-    }
-    match (info.srtt, info.rttvar) {
-        (Some(srtt), Some(rttvar)) => {
-            let _ = write!(text, " srtt={:.1}ms rttvar={:.1}ms", ms(srtt), ms(rttvar));
-        }
-        _ => text.push_str(" srtt=- rttvar=-"),
-    }
-    let _ = write!(
-        text,
-        " rto={}ms inflight={} rwnd={}; why: {}",
-        info.rto.total_millis(),
-        info.bytes_in_flight,
-        info.peer_window,
-        reason_words(info, ack)
-    );
-}
-
-fn json_opt<T: std::fmt::Display>(text: &mut String, value: Option<T>) {
-    match value {
-        Some(v) => {
-            let _ = write!(text, "{v}");
-        }
-        None => text.push_str("null"),
-    }
-}
-
-/// Writes `text` as a JSON string (quotes and escapes).
-fn json_str(out: &mut String, text: &str) {
-    out.push('"');
-    for c in text.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            c if (c as u32) < 0x20 => {
-                let _ = write!(out, "\\u{:04x}", c as u32);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
-}
-
-/// The stack log line of one frame.
-pub fn json_line(sent: &Sent) -> String {
-    let info = sent.info;
-    let mut s = String::with_capacity(320);
-    let _ = write!(s, "{{\"t\":{:.6},\"frame\":", sent.t);
-    json_opt(&mut s, sent.frame);
-    s.push_str(",\"src\":");
-    json_str(&mut s, &sent.src.to_string());
-    s.push_str(",\"dst\":");
-    json_str(&mut s, &sent.dst.to_string());
-    s.push_str(",\"state\":");
-    json_str(&mut s, &info.state.to_string());
-    s.push_str(",\"cwnd\":");
-    json_opt(&mut s, info.cwnd);
-    s.push_str(",\"ssthresh\":");
-    json_opt(&mut s, info.ssthresh);
-    s.push_str(",\"srtt_ms\":");
-    json_opt(&mut s, info.srtt.map(|d| format!("{:.1}", ms(d))));
-    s.push_str(",\"rttvar_ms\":");
-    json_opt(&mut s, info.rttvar.map(|d| format!("{:.1}", ms(d))));
-    let _ = write!(
-        s,
-        ",\"rto_ms\":{},\"backoff\":{},\"inflight\":{},\"rwnd\":{},\"adv_wnd\":{},\"dup_acks\":{},\"recovery\":{},\"reason\":",
-        info.rto.total_millis(),
-        info.rto_backoff,
-        info.bytes_in_flight,
-        info.peer_window,
-        info.advertised_window,
-        info.dup_acks,
-        info.in_fast_recovery
-    );
-    json_str(&mut s, &reason_words(info, sent.ack));
-    s.push_str("}\n");
-    s
-}
-
 fn write_line(log: &StackLog, sent: &Sent) {
     log.line(&json_line(sent));
-}
-
-/// The congestion events between two snapshots of one socket, in words.
-pub fn congestion_events(before: &TcpInfo, after: &TcpInfo) -> Vec<String> {
-    let mut events = Vec::new();
-    let cwnd = |i: &TcpInfo| i.cwnd.map_or("none".to_string(), |c| c.to_string());
-    let ssthresh = |i: &TcpInfo| i.ssthresh.map_or("inf".to_string(), |c| c.to_string());
-    if after.rto_backoff > before.rto_backoff {
-        events.push(format!(
-            "RTO #{}: timer backed off to {}, cwnd {} -> {}, ssthresh {}",
-            after.rto_backoff,
-            human(after.rto),
-            cwnd(before),
-            cwnd(after),
-            ssthresh(after)
-        ));
-    }
-    if after.in_fast_recovery && !before.in_fast_recovery {
-        events.push(format!(
-            "fast recovery entered ({} duplicate ACKs received): cwnd {} -> {}, ssthresh {}",
-            after.dup_acks,
-            cwnd(before),
-            cwnd(after),
-            ssthresh(after)
-        ));
-    }
-    if before.in_fast_recovery && !after.in_fast_recovery && after.rto_backoff == 0 {
-        events.push(format!(
-            "fast recovery left: cwnd {} -> {}",
-            cwnd(before),
-            cwnd(after)
-        ));
-    }
-    if let (Some(b), Some(a), Some(s)) = (before.cwnd, after.cwnd, after.ssthresh)
-        && b < s
-        && a >= s
-        && !after.in_fast_recovery
-        && !before.in_fast_recovery
-    {
-        events.push(format!(
-            "slow start -> congestion avoidance: cwnd {a} reached ssthresh {s}"
-        ));
-    }
-    events
 }

@@ -24,67 +24,112 @@ fn human(d: Duration) -> String {
     }
 }
 
+/// Appends `n` in decimal, without the formatting machinery (this runs once per frame).
+fn push_num(text: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        text.push(char::from(d));
+    }
+}
+
+/// Appends a duration in milliseconds with one decimal, e.g. `2.0ms`.
+fn push_ms(text: &mut String, d: Duration) {
+    let tenths = (d.total_micros() + 50) / 100;
+    push_num(text, tenths / 10);
+    text.push('.');
+    push_num(text, tenths % 10);
+    text.push_str("ms");
+}
+
 /// Why a segment was sent, in words; `ack` is its acknowledgement number, relative to the
 /// peer's ISN, when known.
 pub fn reason_words(info: &TcpInfo, ack: Option<u32>) -> String {
-    let backed_off =
-        |n: u8, what: &str| format!("{what} #{n}, timer backed off to {}", human(info.rto));
-    match info.last_sent {
-        None => "unknown".into(),
+    let mut text = String::new();
+    push_reason(&mut text, info, ack);
+    text
+}
+
+/// Appends [`reason_words`].
+fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
+    let mut backed_off = |n: u8, what: &str| {
+        let _ = write!(text, "{what} #{n}, timer backed off to {}", human(info.rto));
+    };
+    let words = match info.last_sent {
+        None => "unknown",
         Some(reason) => match reason {
-            SendReason::Syn => "SYN (active open)".into(),
-            SendReason::SynRetransmission(n) => backed_off(n, "SYN retransmission"),
-            SendReason::SynAck => "SYN+ACK (passive open)".into(),
-            SendReason::SynAckRetransmission(n) => backed_off(n, "SYN+ACK retransmission"),
-            SendReason::NewData => "new data".into(),
-            SendReason::Fin => "FIN (no more data)".into(),
-            SendReason::RtoRetransmission(n) => backed_off(n, "RTO retransmission"),
-            SendReason::Retransmission => "retransmission (go-back-N after an RTO)".into(),
-            SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs".into(),
-            SendReason::ZeroWindowProbe => "zero-window probe".into(),
-            SendReason::WindowUpdate => "window update".into(),
-            SendReason::KeepAlive => "keep-alive".into(),
-            SendReason::AckImmediate => "pure ACK, immediate".into(),
-            SendReason::AckDelayed => "pure ACK, delayed (delayed-ACK timer)".into(),
-            SendReason::DuplicateAck(n) => match ack {
-                Some(ack) => format!("duplicate ACK #{n} for seq {ack}"),
-                None => format!("duplicate ACK #{n}"),
-            },
-            SendReason::Rst => "RST".into(),
-            _ => format!("{reason:?}"),
+            SendReason::Syn => "SYN (active open)",
+            SendReason::SynRetransmission(n) => return backed_off(n, "SYN retransmission"),
+            SendReason::SynAck => "SYN+ACK (passive open)",
+            SendReason::SynAckRetransmission(n) => {
+                return backed_off(n, "SYN+ACK retransmission");
+            }
+            SendReason::NewData => "new data",
+            SendReason::Fin => "FIN (no more data)",
+            SendReason::RtoRetransmission(n) => return backed_off(n, "RTO retransmission"),
+            SendReason::Retransmission => "retransmission (go-back-N after an RTO)",
+            SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs",
+            SendReason::ZeroWindowProbe => "zero-window probe",
+            SendReason::WindowUpdate => "window update",
+            SendReason::KeepAlive => "keep-alive",
+            SendReason::AckImmediate => "pure ACK, immediate",
+            SendReason::AckDelayed => "pure ACK, delayed (delayed-ACK timer)",
+            SendReason::DuplicateAck(n) => {
+                let _ = match ack {
+                    Some(ack) => write!(text, "duplicate ACK #{n} for seq {ack}"),
+                    None => write!(text, "duplicate ACK #{n}"),
+                };
+                return;
+            }
+            SendReason::Rst => "RST",
+            _ => {
+                let _ = write!(text, "{reason:?}");
+                return;
+            }
         },
-    }
+    };
+    text.push_str(words);
 }
 
 /// Appends `cwnd=... rwnd=...; why: ...` (the contract of frame comments).
 pub fn push_view(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
+    text.push_str("cwnd=");
     match info.cwnd {
-        Some(cwnd) => {
-            let _ = write!(text, "cwnd={cwnd}");
-        }
-        None => text.push_str("cwnd=none"),
+        Some(cwnd) => push_num(text, cwnd as u64),
+        None => text.push_str("none"),
     }
+    text.push_str(" ssthresh=");
     match (info.cwnd, info.ssthresh) {
-        (_, Some(s)) => {
-            let _ = write!(text, " ssthresh={s}");
-        }
-        (Some(_), None) => text.push_str(" ssthresh=inf"),
-        (None, None) => text.push_str(" ssthresh=none"),
+        (_, Some(s)) => push_num(text, s as u64),
+        (Some(_), None) => text.push_str("inf"),
+        (None, None) => text.push_str("none"),
     }
     match (info.srtt, info.rttvar) {
         (Some(srtt), Some(rttvar)) => {
-            let _ = write!(text, " srtt={:.1}ms rttvar={:.1}ms", ms(srtt), ms(rttvar));
+            text.push_str(" srtt=");
+            push_ms(text, srtt);
+            text.push_str(" rttvar=");
+            push_ms(text, rttvar);
         }
         _ => text.push_str(" srtt=- rttvar=-"),
     }
-    let _ = write!(
-        text,
-        " rto={}ms inflight={} rwnd={}; why: {}",
-        info.rto.total_millis(),
-        info.bytes_in_flight,
-        info.peer_window,
-        reason_words(info, ack)
-    );
+    text.push_str(" rto=");
+    push_num(text, info.rto.total_millis());
+    text.push_str("ms inflight=");
+    push_num(text, info.bytes_in_flight as u64);
+    text.push_str(" rwnd=");
+    push_num(text, info.peer_window as u64);
+    text.push_str("; why: ");
+    push_reason(text, info, ack);
 }
 
 fn json_opt<T: std::fmt::Display>(text: &mut String, value: Option<T>) {
@@ -230,6 +275,25 @@ mod tests {
             text,
             "cwnd=none ssthresh=none srtt=- rttvar=- rto=1000ms inflight=2920 rwnd=65535; why: duplicate ACK #2 for seq 4381"
         );
+    }
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 1460, 65535, u64::MAX] {
+            let mut text = String::new();
+            push_num(&mut text, n);
+            assert_eq!(text, n.to_string());
+        }
+        for (micros, shown) in [
+            (0, "0.0ms"),
+            (2000, "2.0ms"),
+            (1250, "1.3ms"),
+            (999_949, "999.9ms"),
+        ] {
+            let mut text = String::new();
+            push_ms(&mut text, Duration::from_micros(micros));
+            assert_eq!(text, shown);
+        }
     }
 
     #[test]

@@ -24,6 +24,8 @@ have lftp || missing+=(lftp)
 have vsftpd || missing+=(vsftpd)
 have ip || missing+=(iproute2)
 python3 -c 'import ftplib' >/dev/null 2>&1 || missing+=(python3)
+# scripts/vendor-check.sh rebuilds vendor/smoltcp with patch(1).
+have patch || missing+=(patch)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then

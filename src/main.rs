@@ -81,7 +81,8 @@ struct TunArgs {
     /// much faster, but the capture then shows those large segments, not the wire's.
     #[arg(long)]
     offload: bool,
-    /// Initial congestion window of every connection, in segments of its MSS (RFC 5681 3.1).
+    /// Initial congestion window of every connection, 1 to 10 segments of its MSS (RFC 5681
+    /// 3.1 allows 2 to 4).
     #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
     initial_window: u8,
     /// Write the stack's view of every frame it sends to FILE, one JSON object per line
@@ -220,7 +221,8 @@ struct DemoArgs {
     /// Do not print the ladder.
     #[arg(long, short)]
     quiet: bool,
-    /// Initial congestion window of every connection, in segments of its MSS (RFC 5681 3.1).
+    /// Initial congestion window of every connection, 1 to 10 segments of its MSS (RFC 5681
+    /// 3.1 allows 2 to 4).
     #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
     initial_window: u8,
     /// Write the stack's view of every frame it sends to FILE, one JSON object per line

@@ -37,7 +37,11 @@ fn the_servers_frames_carry_its_view_and_a_stack_log_line_the_kernels_do_not() {
         .args(["-e", "frame.number", "-e", "ip.src", "-e", "frame.comment"])
         .output()
         .expect("run tshark");
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let log = std::fs::read_to_string(dir.path("server.jsonl")).expect("the stack log");
     let mut ours = 0;
     for line in String::from_utf8_lossy(&out.stdout).lines() {
@@ -52,14 +56,24 @@ fn the_servers_frames_carry_its_view_and_a_stack_log_line_the_kernels_do_not() {
                 "frame {number} has no stack log line"
             );
         } else {
-            assert!(!comment.contains("cwnd="), "kernel frame {number}: {comment}");
+            assert!(
+                !comment.contains("cwnd="),
+                "kernel frame {number}: {comment}"
+            );
         }
     }
     assert!(ours >= 10, "only {ours} frames from the server");
-    assert_eq!(log.lines().count(), ours, "one stack log line per frame the server sent");
+    assert_eq!(
+        log.lines().count(),
+        ours,
+        "one stack log line per frame the server sent"
+    );
     let first_data = log
         .lines()
         .find(|l| l.contains("\"src\":\"10.7.0.2:20\"") && l.contains("\"reason\":\"new data\""))
         .expect("a data segment from port 20");
-    assert!(first_data.contains("\"cwnd\":4380,"), "IW 3 x 1460: {first_data}");
+    assert!(
+        first_data.contains("\"cwnd\":4380,"),
+        "IW 3 x 1460: {first_data}"
+    );
 }

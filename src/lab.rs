@@ -274,6 +274,7 @@ impl LabConfig {
             server_host.set_recorder(r.clone());
             client_host.set_recorder(r.clone());
         }
+        client_host.set_stack_snapshots(server_host.stack_snapshots());
         server_host.set_initial_window(self.initial_window);
         client_host.set_initial_window(self.initial_window);
         let stack_log = match &self.stack_log {

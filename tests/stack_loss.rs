@@ -98,8 +98,21 @@ fn nth_data_segment(n: usize) -> Rule {
     }))
 }
 
-/// RETR of `size` bytes with the server's frames passing `rule`; returns the capture's path.
+/// RETR of `size` bytes with the server's frames passing `rule`, tapped as each end sends;
+/// returns the capture's path.
 fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::path::PathBuf {
+    lossy_retr_tapped(dir, size, lab, rule, false)
+}
+
+/// [`lossy_retr`]; with `at_client` the capture is the client's interface: the server's
+/// frames are recorded when they arrive (in the client's poll), the lost one never.
+fn lossy_retr_tapped(
+    dir: &Path,
+    size: usize,
+    lab: LabConfig,
+    rule: Rule,
+    at_client: bool,
+) -> std::path::PathBuf {
     let root = dir.join("root");
     std::fs::create_dir_all(&root).unwrap();
     let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
@@ -111,16 +124,35 @@ fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::path:
         mtu: lab.mtu,
         delay: Duration::from_micros(lab.delay.as_micros() as u64),
     });
-    let server = Capture::tap(
-        Dropper {
-            inner: server_end,
-            rule,
-        },
-        recorder.clone(),
-        iface,
-        Direction::Outbound,
-    );
+    let server = Dropper {
+        inner: server_end,
+        rule,
+    };
+    if at_client {
+        let client = Capture::new(client_end, recorder.clone(), iface);
+        return finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture);
+    }
+    let server = Capture::tap(server, recorder.clone(), iface, Direction::Outbound);
     let client = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
+    finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture)
+}
+
+/// Runs the RETR on the devices made and checks the file.
+#[allow(clippy::too_many_arguments)]
+fn finish_retr<DS, DC>(
+    dir: &Path,
+    lab: LabConfig,
+    recorder: &Recorder,
+    root: &Path,
+    server: DS,
+    client: DC,
+    bytes: &[u8],
+    capture: std::path::PathBuf,
+) -> std::path::PathBuf
+where
+    DS: Device + NextArrival,
+    DC: Device + NextArrival,
+{
     let local = dir.join("got.bin");
     let steps = vec![Step::Retr {
         remote: "f.bin".into(),
@@ -130,8 +162,8 @@ fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::path:
         .run_on(
             server,
             client,
-            Some(&recorder),
-            &root,
+            Some(recorder),
+            root,
             vec![steps],
             lab::virtual_start(),
         )
@@ -179,7 +211,8 @@ fn agree_both_ways(capture: &Path) -> Vec<(u64, String)> {
     let mut whys = Vec::new();
     for f in tshark(capture, Some("tcp"), &fields) {
         let number: u64 = f["frame.number"].parse().unwrap();
-        let v = view(&f["frame.comment"]).expect("every frame is ours and has a view");
+        let v = view(&f["frame.comment"])
+            .unwrap_or_else(|| panic!("frame {number} has no view: {}", f["frame.comment"]));
         // tshark marks a fast retransmission as a retransmission too.
         let mut flagged: Vec<&str> = FLAGS
             .iter()
@@ -371,4 +404,43 @@ fn congestion_events_are_logged_with_the_four_tuple() {
     };
     assert!(has("RTO #1: timer backed off to 2 s, cwnd "), "{events:#?}");
     assert!(has("slow start -> congestion avoidance"), "{events:#?}");
+}
+
+/// The capture tapped at the client: the server's frames are recorded when they arrive, in the
+/// client's poll, and the lost one never. Each frame still finds its sender's snapshot (by its
+/// header), so every frame has its view, and the fast retransmission says so.
+#[test]
+fn a_capture_tapped_at_the_receiver_still_gives_every_frame_its_senders_view() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = TempDir::new("stack-tap-client").unwrap();
+    let capture = lossy_retr_tapped(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20), true);
+    let frames = tshark(&capture, Some("tcp"), &["frame.number", "frame.comment"]);
+    let mut fast = 0;
+    for f in &frames {
+        let v = view(&f["frame.comment"]).unwrap_or_else(|| {
+            panic!(
+                "frame {} has no view: {}",
+                f["frame.number"], f["frame.comment"]
+            )
+        });
+        fast += usize::from(v.why.starts_with("fast retransmission"));
+    }
+    let whys: Vec<String> = frames
+        .iter()
+        .filter_map(|f| {
+            view(&f["frame.comment"]).map(|v| format!("{} {}", f["frame.number"], v.why))
+        })
+        .collect();
+    assert_eq!(fast, 1, "{whys:#?}");
+    let lost = tshark(
+        &capture,
+        Some("tcp.analysis.lost_segment"),
+        &["frame.number"],
+    );
+    assert!(
+        !lost.is_empty(),
+        "tshark sees the gap the lost segment left"
+    );
 }

@@ -7,8 +7,9 @@
 //! poll with an explanation built from what it knew then ([`crate::net::explain`]). It knows
 //! nothing of FTP: connections carry a label given by whoever opened them.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use smoltcp::iface::{Config, Interface, SocketHandle, SocketSet};
 use smoltcp::phy::Device;
@@ -20,8 +21,7 @@ use smoltcp::wire::{
 
 use crate::link::Recorder;
 use crate::net::explain::{self, Transition};
-use crate::net::stackview::{Sent, StackLog, StackView, seconds};
-use crate::trace::Segment;
+use crate::net::stackview::{Snapshots, StackLog, StackView};
 
 /// First port of the ephemeral range the Host hands out.
 const EPHEMERAL_FIRST: u16 = 49152;
@@ -209,9 +209,20 @@ impl<D: Device> Host<D> {
         self.view.keep_snapshots(&mut self.sockets);
     }
 
-    /// Per-segment snapshots the host could not pair with a recorded frame.
+    /// Per-segment snapshots that found no recorded frame.
     pub fn unmatched_snapshots(&self) -> u64 {
-        self.view.unmatched
+        self.view.unmatched()
+    }
+
+    /// Where this host's per-segment snapshots wait for their frames.
+    pub fn stack_snapshots(&self) -> Rc<RefCell<Snapshots>> {
+        self.view.shared()
+    }
+
+    /// Puts this host's snapshots with another host's of the same capture (a tap may record
+    /// a frame in the poll of the host that receives it).
+    pub fn set_stack_snapshots(&mut self, shared: Rc<RefCell<Snapshots>>) {
+        self.view.set_shared(shared);
     }
 
     /// The time of the last poll.
@@ -389,11 +400,14 @@ impl<D: Device> Host<D> {
         self.track();
         if self.wants_snapshots() || log::log_enabled!(target: "smolftp::tcp", log::Level::Info) {
             let tracked = &self.tracked;
-            self.view.collect(&self.name, &mut self.sockets, |handle| {
+            let ends = |handle| {
                 tracked
                     .get(&handle)
-                    .map_or((None, None), |t| (t.local, t.remote))
-            });
+                    .map_or((None, None), |t: &Tracked| (t.local, t.remote))
+            };
+            let recorded = self.recorder.is_some();
+            self.view
+                .collect(&self.name, &mut self.sockets, ends, recorded, now);
         }
         match &self.recorder {
             Some(recorder) => {
@@ -419,25 +433,7 @@ impl<D: Device> Host<D> {
                     comment.truncate(explained);
                     explain::frame(frame, lookup, transitions, &mut previous, comment);
                     explained = comment.len();
-                    let Some(seg) = Segment::borrow_ip(frame.data) else {
-                        return;
-                    };
-                    let Some((handle, _)) = lookup(seg.src.into(), seg.dst.into()) else {
-                        return;
-                    };
-                    if let Some(info) = view.take(handle, seg.flags.rst) {
-                        let ack = seg.flags.ack.then_some(seg.ack);
-                        let ack = view.relative_ack(handle, seg.flags.syn, ack);
-                        let sent = Sent {
-                            t: seconds(frame.time, frame.first),
-                            frame: Some(frame.number),
-                            src: seg.src,
-                            dst: seg.dst,
-                            ack: Some(ack),
-                            info: &info,
-                        };
-                        view.tell(&sent, comment);
-                    }
+                    view.tell(frame, comment);
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.
@@ -447,11 +443,6 @@ impl<D: Device> Host<D> {
             }
             None => self.transitions.clear(),
         }
-        let tracked = &self.tracked;
-        self.view.finish_poll(now, |handle| {
-            let t = tracked.get(&handle)?;
-            Some((t.local?.into(), t.remote?.into()))
-        });
         changed == smoltcp::iface::PollResult::SocketStateChanged
     }
 

@@ -15,7 +15,7 @@ mod words;
 pub use words::{congestion_events, json_line, push_view, reason_words};
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
@@ -24,9 +24,12 @@ use std::rc::Rc;
 
 use smoltcp::iface::{SocketHandle, SocketSet};
 use smoltcp::socket::Socket;
-use smoltcp::socket::tcp::{SendReason, TcpInfo};
+use smoltcp::socket::tcp::TcpInfo;
 use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
+
+use crate::link::PendingFrame;
+use crate::trace::Segment;
 
 /// Where the stack log goes: JSON Lines, one object per frame sent by a stack we own. Cloning
 /// gives another handle to the same file (the two hosts of a lab share one).
@@ -124,21 +127,105 @@ pub struct Sent<'a> {
     pub info: &'a TcpInfo,
 }
 
-/// The snapshots of one host's sockets, waiting for the frames they describe.
+/// What names a segment on the wire: source, destination, sequence and acknowledgement
+/// numbers (0 without ACK), payload length.
+type Key = (SocketAddr, SocketAddr, u32, u32, usize);
+
+/// Snapshots kept before the frame they describe is recorded at most this many segments ago.
+const KEEP: usize = 1 << 16;
+
+/// The snapshots of the segments our stacks sent, waiting for their frames. Shared by the
+/// hosts of one capture: a tap may record a frame in another host's poll than its sender's
+/// (when it arrives), and find its snapshot by the segment's header.
+#[derive(Default)]
+pub struct Snapshots {
+    /// Per segment, its snapshots (a segment sent twice alike has two), oldest first, each
+    /// with its number in `order` and the time it was sent.
+    pending: HashMap<Key, VecDeque<(u64, Instant, TcpInfo)>>,
+    /// The segments in the order they were sent, to forget those never recorded.
+    order: VecDeque<(u64, Key)>,
+    /// The number of the next snapshot.
+    next: u64,
+    /// Per connection (source, destination), the acknowledgement number of the first segment
+    /// with ACK: the peer's ISN + 1, from which acknowledgement numbers count as Wireshark
+    /// shows them.
+    first_ack: HashMap<(SocketAddr, SocketAddr), u32>,
+    /// Snapshots that found no frame (a frame lost before the tap).
+    unmatched: u64,
+}
+
+impl Snapshots {
+    fn push(&mut self, key: Key, sent: Instant, info: TcpInfo) {
+        let n = self.next;
+        self.next += 1;
+        self.pending
+            .entry(key)
+            .or_default()
+            .push_back((n, sent, info));
+        self.order.push_back((n, key));
+        while self.order.len() > KEEP {
+            let Some((n, key)) = self.order.pop_front() else {
+                break;
+            };
+            if let Some(queue) = self.pending.get_mut(&key)
+                && queue.front().is_some_and(|(m, _, _)| *m == n)
+            {
+                queue.pop_front();
+                self.unmatched += 1;
+                if queue.is_empty() {
+                    self.pending.remove(&key);
+                }
+            }
+        }
+    }
+
+    /// The snapshot of the segment `key` recorded at `time`: the first of those sent in the
+    /// last poll that sent it by then (one poll may send alike segments, e.g. duplicate ACKs).
+    /// A segment sent again alike later (a retransmission) has the same header; the copies
+    /// sent in earlier polls that no frame took were lost before the tap, and are dropped.
+    fn take(&mut self, key: &Key, time: Instant) -> Option<TcpInfo> {
+        let queue = self.pending.get_mut(key)?;
+        let last = queue.iter().rposition(|(_, sent, _)| *sent <= time)?;
+        let when = queue[last].1;
+        let i = queue.iter().position(|(_, sent, _)| *sent == when)?;
+        let (_, _, info) = queue.remove(i)?;
+        self.unmatched += i as u64;
+        queue.drain(..i);
+        if queue.is_empty() {
+            self.pending.remove(key);
+        }
+        Some(info)
+    }
+
+    /// The acknowledgement number `ack` (if ACK is set) of a segment from `src` to `dst`,
+    /// relative to the peer's ISN; `syn`: the segment is a SYN (a new connection starts the
+    /// count again).
+    fn relative_ack(
+        &mut self,
+        src: SocketAddr,
+        dst: SocketAddr,
+        syn: bool,
+        ack: Option<u32>,
+    ) -> Option<u32> {
+        if syn {
+            self.first_ack.remove(&(src, dst));
+        }
+        let ack = ack?;
+        let first = *self.first_ack.entry((src, dst)).or_insert(ack);
+        Some(ack.wrapping_sub(first).wrapping_add(1))
+    }
+}
+
+/// One host's part of the stack view: its sockets' snapshots go to the shared [`Snapshots`],
+/// its congestion events to the log.
 #[derive(Default)]
 pub struct StackView {
     /// Initial window of new sockets, in segments (`None`: smoltcp's RFC 5681 bound).
     pub initial_window: Option<usize>,
     log: Option<StackLog>,
-    /// Per socket, the snapshots of the segments it sent in this poll, oldest first.
-    sent: BTreeMap<SocketHandle, VecDeque<TcpInfo>>,
+    shared: Rc<RefCell<Snapshots>>,
     /// Per socket, the last snapshot seen (congestion events are told by comparing).
     last: BTreeMap<SocketHandle, TcpInfo>,
-    /// Snapshots that found no frame (a device that dropped a frame before the capture).
-    pub unmatched: u64,
-    /// Per socket, the acknowledgement number of the first segment it sent with ACK set: the
-    /// peer's ISN + 1, from which acknowledgement numbers count as Wireshark shows them.
-    first_ack: BTreeMap<SocketHandle, u32>,
 }
 
 impl StackView {
@@ -152,9 +239,20 @@ impl StackView {
         self.log.as_ref()
     }
 
-    /// Keeps `info`, the snapshot of a segment `handle` just sent.
-    pub fn push(&mut self, handle: SocketHandle, info: TcpInfo) {
-        self.sent.entry(handle).or_default().push_back(info);
+    /// The snapshots this view puts its sockets' in (give them to the other hosts of the same
+    /// capture with [`StackView::set_shared`]).
+    pub fn shared(&self) -> Rc<RefCell<Snapshots>> {
+        self.shared.clone()
+    }
+
+    /// Puts the snapshots in `shared`, with those of the other hosts of the same capture.
+    pub fn set_shared(&mut self, shared: Rc<RefCell<Snapshots>>) {
+        self.shared = shared;
+    }
+
+    /// Snapshots that found no frame.
+    pub fn unmatched(&self) -> u64 {
+        self.shared.borrow().unmatched
     }
 
     /// Makes every TCP socket of `sockets` keep a snapshot per segment sent.
@@ -167,13 +265,17 @@ impl StackView {
         }
     }
 
-    /// After a poll of host `host`: takes the snapshots of the segments each socket sent, and
-    /// logs the congestion events between them (`ends` names a socket's connection).
+    /// After a poll of host `host` at `now`: takes the snapshots of the segments each socket
+    /// sent, to wait for their frames (`recorded`) or, without a capture, to go to the stack
+    /// log at once; logs the congestion events between them (`ends` names a socket's
+    /// connection).
     pub fn collect(
         &mut self,
         host: &str,
         sockets: &mut SocketSet<'_>,
         ends: impl Fn(SocketHandle) -> (Option<IpEndpoint>, Option<IpEndpoint>),
+        recorded: bool,
+        now: Instant,
     ) {
         let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
         for (handle, socket) in sockets.iter_mut() {
@@ -181,21 +283,44 @@ impl StackView {
             let Socket::Tcp(socket) = socket else {
                 continue;
             };
-            for info in socket.drain_sent_info() {
+            let (local, remote) = ends(handle);
+            for sent in socket.drain_sent_info() {
                 if events {
-                    self.observe(host, handle, ends(handle), &info);
+                    self.observe(host, handle, (local, remote), &sent.info);
                 }
-                self.push(handle, info);
+                let (Some(src), Some(dst)) = (local, remote) else {
+                    continue;
+                };
+                let (src, dst) = (SocketAddr::from(src), SocketAddr::from(dst));
+                if recorded {
+                    let ack = sent.ack.map_or(0, |a| a.0 as u32);
+                    let key = (src, dst, sent.seq.0 as u32, ack, sent.payload_len);
+                    self.shared.borrow_mut().push(key, now, sent.info);
+                } else if let Some(log) = &self.log {
+                    let first = *log.inner.borrow_mut().first.get_or_insert(now);
+                    let line = Sent {
+                        t: seconds(now, first),
+                        frame: None,
+                        src,
+                        dst,
+                        ack: None,
+                        info: &sent.info,
+                    };
+                    write_line(log, &line);
+                }
             }
             if events {
-                self.observe(host, handle, ends(handle), &socket.tcp_info());
+                self.observe(host, handle, (local, remote), &socket.tcp_info());
             }
+        }
+        if let Some(log) = &self.log {
+            log.end_of_poll();
         }
     }
 
     /// Compares `info` with the last snapshot of `handle` and logs the congestion events
     /// between them, naming the connection `local -> remote` of host `host`.
-    pub fn observe(
+    fn observe(
         &mut self,
         host: &str,
         handle: SocketHandle,
@@ -216,89 +341,45 @@ impl StackView {
 
     /// Forgets a socket.
     pub fn forget(&mut self, handle: SocketHandle) {
-        self.sent.remove(&handle);
         self.last.remove(&handle);
-        self.first_ack.remove(&handle);
     }
 
-    /// The acknowledgement number `ack` of a segment `handle` sent, relative to the peer's ISN
-    /// as Wireshark shows it (1 acknowledges the SYN). `syn`: the segment is a SYN (a new
-    /// connection on this socket starts the count again).
-    pub fn relative_ack(&mut self, handle: SocketHandle, syn: bool, ack: Option<u32>) -> u32 {
-        let Some(ack) = ack else {
-            if syn {
-                self.first_ack.remove(&handle);
-            }
-            return 0;
+    /// If one of our stacks sent `frame`, appends its view to the frame's comment and writes
+    /// its stack log line.
+    pub fn tell(&self, frame: &PendingFrame, comment: &mut String) {
+        let Some(seg) = Segment::borrow_ip(frame.data) else {
+            return;
         };
-        if syn {
-            self.first_ack.insert(handle, ack);
-        }
-        let first = *self.first_ack.entry(handle).or_insert(ack);
-        ack.wrapping_sub(first).wrapping_add(1)
-    }
-
-    /// The snapshot for a frame `handle` sent, whose RST flag is `rst`: the oldest kept, unless
-    /// it cannot be this frame's (smoltcp answers some bad segments with a RST of its own that
-    /// no snapshot describes).
-    pub fn take(&mut self, handle: SocketHandle, rst: bool) -> Option<TcpInfo> {
-        let queue = self.sent.get_mut(&handle)?;
-        let front = queue.front()?;
-        if (front.last_sent == Some(SendReason::Rst)) != rst {
-            return None;
-        }
-        queue.pop_front()
-    }
-
-    /// Drops the snapshots no frame took (end of a poll); with `log` and no capture, each
-    /// becomes a line without a frame number.
-    pub fn finish_poll(&mut self, now: Instant, ends: impl Fn(SocketHandle) -> Option<Ends>) {
-        if let Some(log) = &self.log {
-            log.end_of_poll();
-        }
-        for (handle, queue) in &mut self.sent {
-            if queue.is_empty() {
-                continue;
-            }
-            match (&self.log, ends(*handle)) {
-                (Some(log), Some((src, dst))) => {
-                    let first = *log.inner.borrow_mut().first.get_or_insert(now);
-                    for info in queue.drain(..) {
-                        write_line(
-                            log,
-                            &Sent {
-                                t: seconds(now, first),
-                                frame: None,
-                                src,
-                                dst,
-                                ack: None,
-                                info: &info,
-                            },
-                        );
-                    }
-                }
-                _ => {
-                    self.unmatched += queue.len() as u64;
-                    queue.clear();
-                }
-            }
-        }
-    }
-
-    /// Appends the view of `sent` to a frame's comment and writes its stack log line.
-    pub fn tell(&self, sent: &Sent, comment: &mut String) {
+        let ack = if seg.flags.ack { seg.ack } else { 0 };
+        let key = (seg.src, seg.dst, seg.seq, ack, seg.payload.len());
+        let mut shared = self.shared.borrow_mut();
+        let Some(info) = shared.take(&key, frame.time) else {
+            return;
+        };
+        let ack = shared.relative_ack(
+            seg.src,
+            seg.dst,
+            seg.flags.syn,
+            seg.flags.ack.then_some(seg.ack),
+        );
+        drop(shared);
+        let sent = Sent {
+            t: seconds(frame.time, frame.first),
+            frame: Some(frame.number),
+            src: seg.src,
+            dst: seg.dst,
+            ack,
+            info: &info,
+        };
         if !comment.is_empty() {
             comment.push_str("; ");
         }
         push_view(comment, sent.info, sent.ack);
         if let Some(log) = &self.log {
-            write_line(log, sent);
+            write_line(log, &sent);
         }
     }
 }
-
-/// A connection's source and destination, as the stack log writes them.
-pub type Ends = (SocketAddr, SocketAddr);
 
 /// Seconds from `first` to `t`.
 pub fn seconds(t: Instant, first: Instant) -> f64 {

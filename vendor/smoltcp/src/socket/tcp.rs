@@ -21,7 +21,7 @@ use crate::wire::{
 mod congestion;
 mod info;
 
-pub use info::{SendReason, TcpInfo};
+pub use info::{SendReason, SentSegment, TcpInfo};
 
 macro_rules! tcp_trace {
     ($($arg:expr),*) => (net_log!(trace, $($arg),*));
@@ -781,10 +781,10 @@ impl<'a> Socket<'a> {
         }
     }
 
-    /// Keep (or stop keeping) a [`TcpInfo`] for every segment this socket sends, taken just
-    /// after the segment was handed to the device, until [`Socket::drain_sent_info`] takes
-    /// them: exact values per segment even when one poll sends several. The log grows until
-    /// drained.
+    /// Keep (or stop keeping) a [`SentSegment`] for every segment this socket sends: its
+    /// header's numbers and a [`TcpInfo`] taken just after it was handed to the device, until
+    /// [`Socket::drain_sent_info`] takes them: exact values per segment even when one poll
+    /// sends several. The log grows until drained.
     #[cfg(feature = "alloc")]
     pub fn set_sent_info_log(&mut self, enabled: bool) {
         self.info.log = enabled.then(alloc::vec::Vec::new);
@@ -793,7 +793,7 @@ impl<'a> Socket<'a> {
     /// Take the snapshots kept since the last call, oldest first (see
     /// [`Socket::set_sent_info_log`]).
     #[cfg(feature = "alloc")]
-    pub fn drain_sent_info(&mut self) -> impl Iterator<Item = TcpInfo> + '_ {
+    pub fn drain_sent_info(&mut self) -> impl Iterator<Item = SentSegment> + '_ {
         self.info.log.iter_mut().flat_map(|log| log.drain(..))
     }
 
@@ -801,9 +801,15 @@ impl<'a> Socket<'a> {
     fn log_sent(&mut self) {
         #[cfg(feature = "alloc")]
         if self.info.log.is_some() {
-            let info = self.tcp_info();
+            let (seq, ack, payload_len) = self.info.last_segment;
+            let sent = SentSegment {
+                seq,
+                ack,
+                payload_len,
+                info: self.tcp_info(),
+            };
             if let Some(log) = self.info.log.as_mut() {
-                log.push(info);
+                log.push(sent);
             }
         }
     }
@@ -10048,10 +10054,13 @@ mod test {
         s.send_slice(b"abcdef012345").unwrap();
         assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
         assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
-        let sent: Vec<TcpInfo> = s.drain_sent_info().collect();
+        let sent: Vec<SentSegment> = s.drain_sent_info().collect();
         assert_eq!(sent.len(), 2);
-        assert_eq!(sent[0].bytes_in_flight, 6);
-        assert_eq!(sent[1].bytes_in_flight, 12);
+        assert_eq!(sent[0].info.bytes_in_flight, 6);
+        assert_eq!(sent[1].info.bytes_in_flight, 12);
+        assert_eq!(sent[1].seq, LOCAL_SEQ + 1 + 6);
+        assert_eq!(sent[1].ack, Some(REMOTE_SEQ + 1));
+        assert_eq!(sent[1].payload_len, 6);
         assert_eq!(s.drain_sent_info().count(), 0);
 
         let rto = s.tcp_info().rto;

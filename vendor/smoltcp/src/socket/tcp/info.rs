@@ -84,6 +84,22 @@ pub struct TcpInfo {
     pub last_sent: Option<SendReason>,
 }
 
+/// A segment a socket sent, named by its header, with the socket's snapshot taken just after
+/// (see [`super::Socket::set_sent_info_log`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub struct SentSegment {
+    /// Its sequence number.
+    pub seq: TcpSeqNumber,
+    /// Its acknowledgement number, if it has the ACK flag.
+    pub ack: Option<TcpSeqNumber>,
+    /// Its payload length (SYN and FIN not counted).
+    pub payload_len: usize,
+    /// The socket's state just after the segment was sent.
+    pub info: TcpInfo,
+}
+
 /// What `dispatch` knows about a segment besides its header.
 #[derive(Debug, Clone, Copy)]
 pub(super) struct Sending {
@@ -110,8 +126,10 @@ pub(super) struct Tracker {
     pub last_sent: Option<SendReason>,
     /// The window advertised in the last segment, scaled.
     pub advertised_window: usize,
+    /// The last segment's sequence number, acknowledgement number and payload length.
+    pub last_segment: (TcpSeqNumber, Option<TcpSeqNumber>, usize),
     #[cfg(feature = "alloc")]
-    pub log: Option<alloc::vec::Vec<TcpInfo>>,
+    pub log: Option<alloc::vec::Vec<SentSegment>>,
 }
 
 impl Tracker {
@@ -180,6 +198,7 @@ impl Tracker {
             self.dup_acks_sent = 0;
         }
         self.last_sent = Some(reason);
+        self.last_segment = (repr.seq_number, repr.ack_number, repr.payload.len());
         self.advertised_window = match repr.control {
             TcpControl::Syn => repr.window_len as usize,
             _ => (repr.window_len as usize) << scale,

@@ -37,9 +37,8 @@ fn push_num(text: &mut String, n: u64) {
             break;
         }
     }
-    for &d in &digits[i..] {
-        text.push(char::from(d));
-    }
+    // ASCII digits only.
+    text.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
 }
 
 /// Appends a duration in milliseconds with one decimal, e.g. `2.0ms`.

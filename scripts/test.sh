@@ -30,6 +30,8 @@ python3 -c 'import ftplib' >/dev/null 2>&1 || missing+=(python3)
 have chromium || missing+=(chromium)
 have rsvg-convert || missing+=(librsvg2-bin)
 have tcpdump || missing+=(tcpdump)
+# scripts/vendor-check.sh rebuilds vendor/smoltcp with patch(1).
+have patch || missing+=(patch)
 
 if [ "${#missing[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
@@ -70,6 +72,8 @@ if [ "${CI:-}" = "true" ] || [ "$(id -u)" = 0 ]; then
   export SMOLFTP_REQUIRE_PEERS=1
 fi
 
+log "vendor check (scripts/vendor-check.sh)"
+bash scripts/vendor-check.sh
 log "cargo fmt --check"
 cargo fmt --all -- --check
 cargo fmt --manifest-path fuzz/Cargo.toml -- --check

@@ -6,7 +6,7 @@
 //! capture taken at one host's interface, and a clock (virtual or real).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
@@ -26,6 +26,7 @@ use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
 use crate::net::ports::PortRange;
 use crate::net::server::{ServerNet, ServerNode};
 use crate::net::sim::{Clock, Sim};
+use crate::net::stackview::StackLog;
 
 /// The moment the virtual clock starts, and the date of the demo's files: 2024-01-01 00:00 UTC.
 pub const EPOCH_SECS: u64 = 1_704_067_200;
@@ -93,6 +94,13 @@ pub struct LabConfig {
     /// The stacks give a connection up when its peer stays silent this long (60 s; a heavily
     /// impaired cable backs retransmissions off beyond it).
     pub stack_timeout: StdDuration,
+    /// Initial congestion window of every TCP connection, in segments of its MSS (RFC 5681
+    /// 3.1); `None`: RFC 5681's bound. Two by default: the seed figure's look, the client's
+    /// ACKs falling between the file's data segments.
+    pub initial_window: Option<usize>,
+    /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
+    /// a capture for frame numbers.
+    pub stack_log: Option<PathBuf>,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -133,6 +141,8 @@ impl Default for LabConfig {
             jitter: StdDuration::ZERO,
             impair: ImpairPlan::default(),
             stack_timeout: StdDuration::from_secs(60),
+            initial_window: Some(2),
+            stack_log: None,
         }
     }
 }
@@ -167,11 +177,16 @@ pub struct LabRun {
 }
 
 impl LabConfig {
-    /// Control and data socket settings of this lab (see [`socket_options`]).
+    /// Control and data socket settings of this lab (see [`socket_options`]). The send buffer
+    /// is rounded up to whole segments of the cable's MSS: smoltcp sends what the buffer holds
+    /// (no Nagle on data connections), so a buffer that ends mid-segment would cut runts.
     pub fn sockets(&self) -> (SocketOptions, DataOptions) {
+        let headers = if self.ipv6 { 60 } else { 40 };
+        let mss = self.mtu.saturating_sub(headers).max(1);
+        let send_buffer = self.send_buffer.div_ceil(mss) * mss;
         socket_options(
             self.window,
-            self.send_buffer,
+            send_buffer,
             Duration::from_micros(self.stack_timeout.as_micros() as u64),
         )
     }
@@ -314,7 +329,10 @@ impl LabConfig {
         Ok(run)
     }
 
-    fn run_on<DS, DC>(
+    /// Runs `sessions` on devices the caller made (e.g. the two ends of a [`wire::pair`],
+    /// wrapped in a test's middleware and then in [`Capture::tap`]s writing to `recorder`):
+    /// what [`LabConfig::run_many`] does on its own cable. The caller finishes `recorder`.
+    pub fn run_on<DS, DC>(
         &self,
         server_dev: DS,
         client_dev: DC,
@@ -345,6 +363,17 @@ impl LabConfig {
         if let Some(r) = recorder {
             server_host.set_recorder(r.clone());
             client_host.set_recorder(r.clone());
+        }
+        client_host.set_stack_snapshots(server_host.stack_snapshots());
+        server_host.set_initial_window(self.initial_window);
+        client_host.set_initial_window(self.initial_window);
+        let stack_log = match &self.stack_log {
+            Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
+            None => None,
+        };
+        if let Some(log) = &stack_log {
+            server_host.set_stack_log(log.clone());
+            client_host.set_stack_log(log.clone());
         }
         let (control_socket, data) = self.sockets();
         let jail = Jail::new(root).map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
@@ -424,6 +453,10 @@ impl LabConfig {
         let end = sim
             .run(clock, wall, limit)
             .map_err(|e| format!("the session failed: {e}"))?;
+        if let Some(log) = &stack_log {
+            log.flush()
+                .map_err(|e| format!("cannot write the stack log: {e}"))?;
+        }
         Ok(LabRuns {
             sessions: sim
                 .clients

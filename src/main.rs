@@ -88,6 +88,14 @@ struct TunArgs {
     /// Impairments between smoltcp and the TUN device (seeded by --seed).
     #[command(flatten)]
     impair: ImpairArgs,
+    /// Initial congestion window of every connection, 1 to 10 segments of its MSS (RFC 5681
+    /// 3.1 allows 2 to 4).
+    #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
+    initial_window: u8,
+    /// Write the stack's view of every frame it sends to FILE, one JSON object per line
+    /// (cwnd, ssthresh, srtt, rto, bytes in flight, windows, why it was sent).
+    #[arg(long, value_name = "FILE")]
+    stack_log: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -251,6 +259,14 @@ struct DemoArgs {
     link: LinkArgs,
     #[command(flatten)]
     impair: ImpairArgs,
+    /// Initial congestion window of every connection, 1 to 10 segments of its MSS (RFC 5681
+    /// 3.1 allows 2 to 4).
+    #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
+    initial_window: u8,
+    /// Write the stack's view of every frame it sends to FILE, one JSON object per line
+    /// (cwnd, ssthresh, srtt, rto, bytes in flight, windows, why it was sent).
+    #[arg(long, value_name = "FILE")]
+    stack_log: Option<PathBuf>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -412,6 +428,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         queue: args.link.queue.map(|q| q as usize),
         jitter: Duration::from_secs_f64(args.link.jitter / 1000.0),
         impair: args.impair.plan(args.seed),
+        initial_window: Some(args.initial_window.into()),
+        stack_log: args.stack_log,
         ..LabConfig::default()
     };
     if let Some(account) = args.user {
@@ -620,6 +638,8 @@ fn net_options(args: TunArgs) -> NetOptions {
         buffer: (args.buffer_kib as usize) << 10,
         offload: args.offload,
         impair: args.impair.plan(args.seed.unwrap_or_else(clock_seed)),
+        initial_window: Some(args.initial_window.into()),
+        stack_log: args.stack_log,
     }
 }
 

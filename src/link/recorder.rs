@@ -67,6 +67,14 @@ pub struct PendingFrame<'a> {
     pub time: Instant,
     /// The raw IP packet.
     pub data: &'a [u8],
+    /// Its number in the capture, from 1 (Wireshark's `frame.number`).
+    pub number: u64,
+    /// The time of the capture's first frame (this one's, for frame 1); with `number` 0, the
+    /// frame's own time.
+    pub first: Instant,
+    /// A frame that crossed the cable from an unrecorded host: the explanation its sender gave
+    /// when it sent it (see [`Recorder::relay`]); the recorded host only adds to it.
+    pub explained: Option<&'a str>,
 }
 
 /// A recorded frame: its block starts at `start` in the batch's heads, and ends (in pcapng)
@@ -128,11 +136,15 @@ struct Inner {
     latest: [String; 2],
     /// Frames of an unrecorded host and their sender's explanations ([`Recorder::relay`]).
     relay: Relay,
+    /// Where the recorded host adds to a relayed frame's explanation.
+    relayed_text: String,
     /// The comment actually written when it is not `comment` (relayed, or with a fault).
     written_text: String,
     writer: Background,
     flush_each: bool,
     written: u64,
+    /// The time of the first frame explained.
+    first: Option<Instant>,
     error: Option<io::Error>,
 }
 
@@ -191,10 +203,12 @@ impl Recorder {
             guess: SIDES.map(Guess::new),
             latest: Default::default(),
             relay: Relay::default(),
+            relayed_text: String::new(),
             written_text: String::new(),
             writer: Background::new(out)?,
             flush_each,
             written: 0,
+            first: None,
             error: None,
         };
         inner.flush_header();
@@ -338,11 +352,15 @@ impl Recorder {
                 Layout::Pcap(_) => (PCAP_HEAD, None),
             };
             let data = head + held.start;
+            let first = *inner.first.get_or_insert(held.time);
             let frame = PendingFrame {
                 interface: held.interface,
                 direction: held.direction,
                 time: held.time,
                 data: &inner.batch.heads[data..data + held.len],
+                number: inner.written + 1,
+                first,
+                explained: None,
             };
             // A frame that crossed the cable from an unrecorded host carries its sender's
             // explanation; the recorded host explains its own frames and any other.
@@ -360,7 +378,13 @@ impl Recorder {
                     text.clear();
                     match relayed {
                         Some((bytes, explained)) => {
-                            text.push_str(&explained);
+                            let frame = PendingFrame {
+                                explained: Some(&explained),
+                                ..frame
+                            };
+                            let scratch = &mut inner.relayed_text;
+                            explain(&frame, scratch);
+                            text.push_str(scratch);
                             inner.relay.give_back(bytes, explained);
                         }
                         None => {

@@ -39,6 +39,7 @@ use crate::net::host::{Congestion, Host, HostConfig};
 use crate::net::ports::PortRange;
 use crate::net::run::{self, ClientEnd, Wait};
 use crate::net::server::{ServerNet, ServerNode};
+use crate::net::stackview::StackLog;
 
 /// The host's side of the TUN device.
 #[derive(Clone, Debug)]
@@ -67,6 +68,10 @@ pub struct NetOptions {
     pub offload: bool,
     /// Impairments between the stack and the TUN device (none by default).
     pub impair: ImpairPlan,
+    /// Initial congestion window, in segments; `None`: RFC 5681's bound.
+    pub initial_window: Option<usize>,
+    /// Stack log file (JSON Lines, one object per frame the host sends).
+    pub stack_log: Option<PathBuf>,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -88,6 +93,17 @@ impl NetOptions {
             seed: seed_or_clock(self.seed),
             congestion: self.congestion,
         }
+    }
+
+    /// Gives `host` the initial window and the stack log of these options.
+    fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), String> {
+        host.set_initial_window(self.initial_window);
+        if let Some(path) = &self.stack_log {
+            let log = StackLog::create(path).map_err(|e| e.to_string())?;
+            log.set_flush_each(true);
+            host.set_stack_log(log);
+        }
+        Ok(())
     }
 
     /// Opens the TUN device and the capture, and hands both to `f` as one device type.
@@ -248,6 +264,7 @@ fn serve_on<D: Device + Wait>(
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
+    opts.net.set_up(&mut host)?;
     let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
     let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
     let config = ServerConfig {
@@ -366,6 +383,7 @@ fn client_on<D: Device + Wait>(
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
+    opts.net.set_up(&mut host)?;
     let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
     let mut session = Session {
         host,

@@ -13,8 +13,9 @@
 //! connections. A SYN that finds every listener of its port taken waits for the next poll
 //! (a backlog of one poll), so a node that adds listeners between polls resets no burst.
 
-use std::cell::Cell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
+use std::rc::Rc;
 
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::Device;
@@ -27,6 +28,7 @@ use smoltcp::wire::{
 use crate::link::Recorder;
 use crate::net::demux::{Demux, SHARD_SIZE, Tuple};
 use crate::net::explain::{self, Transition};
+use crate::net::stackview::{Snapshots, StackLog, StackView};
 
 mod shards;
 use shards::Shard;
@@ -151,6 +153,8 @@ pub struct Host<D: Device> {
     next_port: u16,
     /// The time of the last poll: the host's clock, as the endpoints' timers see it.
     now: Instant,
+    /// The stack's own view of the frames it sends (comments, stack log, congestion events).
+    view: StackView,
 }
 
 /// Why a connection could not be opened.
@@ -204,6 +208,7 @@ impl<D: Device> Host<D> {
             transitions: Vec::new(),
             next_port: EPHEMERAL_FIRST,
             now,
+            view: StackView::default(),
         }
     }
 
@@ -211,6 +216,46 @@ impl<D: Device> Host<D> {
     /// [`crate::link::Capture`] writing to the same recorder).
     pub fn set_recorder(&mut self, recorder: Recorder) {
         self.recorder = Some(recorder);
+        self.keep_snapshots();
+    }
+
+    /// Starts the TCP connections opened from now on with an initial congestion window of
+    /// `segments` segments of their MSS (RFC 5681 3.1); `None`: RFC 5681's upper bound.
+    pub fn set_initial_window(&mut self, segments: Option<usize>) {
+        self.view.initial_window = segments;
+    }
+
+    /// Writes a line of the stack's view for every frame it sends into `log` (JSON Lines).
+    pub fn set_stack_log(&mut self, log: StackLog) {
+        self.view.set_log(log);
+        self.keep_snapshots();
+    }
+
+    /// Whether each socket keeps a snapshot per segment sent: when frames are recorded or
+    /// logged.
+    fn wants_snapshots(&self) -> bool {
+        self.recorder.is_some() || self.view.log().is_some()
+    }
+
+    fn keep_snapshots(&mut self) {
+        self.view
+            .keep_snapshots(tcp_sockets(&mut self.shards).map(|(_, socket)| socket));
+    }
+
+    /// Per-segment snapshots that found no recorded frame.
+    pub fn unmatched_snapshots(&self) -> u64 {
+        self.view.unmatched()
+    }
+
+    /// Where this host's per-segment snapshots wait for their frames.
+    pub fn stack_snapshots(&self) -> Rc<RefCell<Snapshots>> {
+        self.view.shared()
+    }
+
+    /// Puts this host's snapshots with another host's of the same capture (a tap may record
+    /// a frame in the poll of the host that receives it).
+    pub fn set_stack_snapshots(&mut self, shared: Rc<RefCell<Snapshots>>) {
+        self.view.set_shared(shared);
     }
 
     /// The time of the last poll.
@@ -253,6 +298,8 @@ impl<D: Device> Host<D> {
         socket.set_nagle_enabled(options.nagle);
         socket.set_timeout(options.timeout);
         socket.set_keep_alive(options.keep_alive);
+        socket.set_initial_window(self.view.initial_window);
+        socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,
             Congestion::Reno => CongestionControl::Reno,
@@ -314,6 +361,7 @@ impl<D: Device> Host<D> {
                 self.demux.listens(handle.shard, port, false);
             }
         }
+        self.view.forget(handle);
     }
 
     /// Opens a connection to `remote` from `local_port` (an ephemeral port when `None`),
@@ -437,14 +485,31 @@ impl<D: Device> Host<D> {
         let changed = self.poll_shards(now);
         self.track();
         self.prune_routes();
+        if self.wants_snapshots() || log::log_enabled!(target: "smolftp::tcp", log::Level::Info) {
+            let tracked = &self.tracked;
+            let ends = |handle| {
+                tracked
+                    .get(&handle)
+                    .map_or((None, None), |t: &Tracked| (t.local, t.remote))
+            };
+            let recorded = self.recorder.is_some();
+            self.view
+                .collect(&self.name, tcp_sockets(&mut self.shards), ends, recorded, now);
+        }
         match &self.recorder {
             Some(recorder) => {
                 let tracked = &self.tracked;
                 let transitions = &mut self.transitions;
+                let view = &mut self.view;
+                // The length of the explanation in the comment left by the last frame: a
+                // frame whose explanation is kept keeps it, not the view after it.
+                let mut explained = 0;
                 // The sockets do not change while the frames of this poll are explained, and a
                 // transfer asks about the same connection frame after frame.
                 let memo = Memo::default();
                 let mut previous = explain::Previous::default();
+                // Frames explained ahead, in their sender's poll, for the recorded host.
+                let mut ahead = explain::Previous::default();
                 recorder.write_pending(&mut |frame, comment| {
                     let lookup = |local, remote| {
                         memo.get(local, remote, || {
@@ -454,7 +519,22 @@ impl<D: Device> Host<D> {
                                 .map(|(h, t)| (*h, t.label.as_str()))
                         })
                     };
+                    if let Some(text) = frame.explained {
+                        // Explained by its sender when it left: this host adds the view.
+                        comment.clear();
+                        comment.push_str(text);
+                        view.tell(frame, comment);
+                        return;
+                    }
+                    if frame.number == 0 {
+                        // Explained now, as it leaves; numbered and viewed when it arrives.
+                        explain::frame(frame, lookup, transitions, &mut ahead, comment);
+                        return;
+                    }
+                    comment.truncate(explained);
                     explain::frame(frame, lookup, transitions, &mut previous, comment);
+                    explained = comment.len();
+                    view.tell(frame, comment);
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.
@@ -471,4 +551,17 @@ impl<D: Device> Host<D> {
     pub fn states(&self) -> impl Iterator<Item = (SocketHandle, State)> + '_ {
         self.tracked.iter().map(|(h, t)| (*h, t.state))
     }
+}
+
+/// Every TCP socket of `shards`, with its handle.
+fn tcp_sockets(
+    shards: &mut [Shard],
+) -> impl Iterator<Item = (SocketHandle, &mut tcp::Socket<'static>)> {
+    shards.iter_mut().enumerate().flat_map(|(i, shard)| {
+        shard.set.iter_mut().filter_map(move |(inner, socket)| {
+            let shard = i as u32;
+            <tcp::Socket as smoltcp::socket::AnySocket>::downcast_mut(socket)
+                .map(|s| (SocketHandle { shard, inner }, s))
+        })
+    })
 }

@@ -17,3 +17,4 @@ pub mod ports;
 pub mod run;
 pub mod server;
 pub mod sim;
+pub mod stackview;

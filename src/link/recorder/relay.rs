@@ -49,6 +49,10 @@ impl Relay {
                 direction: Direction::Inbound,
                 time,
                 data: &data,
+                // Numbered only when it arrives at the recorded host.
+                number: 0,
+                first: time,
+                explained: None,
             };
             explain(&frame, &mut self.text);
             if self.explained.len() >= RELAYED_LIMIT {

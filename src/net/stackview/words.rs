@@ -1,0 +1,355 @@
+//! Words and lines of the stack view: the comment part (`cwnd=... rwnd=...; why: ...`), the
+//! stack log's JSON line, the reason in words, and the congestion events between snapshots.
+
+use std::fmt::Write as _;
+
+use smoltcp::socket::tcp::{SendReason, TcpInfo};
+use smoltcp::time::Duration;
+
+use super::Sent;
+
+fn ms(d: Duration) -> f64 {
+    d.total_micros() as f64 / 1000.0
+}
+
+/// `4 s`, `1.5 s` or `200 ms`.
+fn human(d: Duration) -> String {
+    let millis = d.total_millis();
+    if millis >= 1000 && millis.is_multiple_of(1000) {
+        format!("{} s", millis / 1000)
+    } else if millis >= 1000 {
+        format!("{:.1} s", millis as f64 / 1000.0)
+    } else {
+        format!("{millis} ms")
+    }
+}
+
+/// Appends `n` in decimal, without the formatting machinery (this runs once per frame).
+fn push_num(text: &mut String, n: u64) {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    let mut n = n;
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    // ASCII digits only.
+    text.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+}
+
+/// Appends a duration in milliseconds with one decimal, e.g. `2.0ms`.
+fn push_ms(text: &mut String, d: Duration) {
+    let tenths = (d.total_micros() + 50) / 100;
+    push_num(text, tenths / 10);
+    text.push('.');
+    push_num(text, tenths % 10);
+    text.push_str("ms");
+}
+
+/// Why a segment was sent, in words; `ack` is its acknowledgement number, relative to the
+/// peer's ISN, when known.
+pub fn reason_words(info: &TcpInfo, ack: Option<u32>) -> String {
+    let mut text = String::new();
+    push_reason(&mut text, info, ack);
+    text
+}
+
+/// Appends [`reason_words`].
+fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
+    let mut backed_off = |n: u8, what: &str| {
+        let _ = write!(text, "{what} #{n}, timer backed off to {}", human(info.rto));
+    };
+    let words = match info.last_sent {
+        None => "unknown",
+        Some(reason) => match reason {
+            SendReason::Syn => "SYN (active open)",
+            SendReason::SynRetransmission(n) => return backed_off(n, "SYN retransmission"),
+            SendReason::SynAck => "SYN+ACK (passive open)",
+            SendReason::SynAckRetransmission(n) => {
+                return backed_off(n, "SYN+ACK retransmission");
+            }
+            SendReason::NewData => "new data",
+            SendReason::Fin => "FIN (no more data)",
+            SendReason::RtoRetransmission(n) => return backed_off(n, "RTO retransmission"),
+            SendReason::Retransmission => "retransmission (go-back-N after an RTO)",
+            SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs",
+            SendReason::ZeroWindowProbe => "zero-window probe",
+            SendReason::WindowUpdate => "window update",
+            SendReason::KeepAlive => "keep-alive",
+            SendReason::AckImmediate => "pure ACK, immediate",
+            SendReason::AckDelayed => "pure ACK, delayed (delayed-ACK timer)",
+            SendReason::DuplicateAck(n) => {
+                let _ = match ack {
+                    Some(ack) => write!(text, "duplicate ACK #{n} for seq {ack}"),
+                    None => write!(text, "duplicate ACK #{n}"),
+                };
+                return;
+            }
+            SendReason::Rst => "RST",
+            _ => {
+                let _ = write!(text, "{reason:?}");
+                return;
+            }
+        },
+    };
+    text.push_str(words);
+}
+
+/// Appends `cwnd=... rwnd=...; why: ...` (the contract of frame comments).
+pub fn push_view(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
+    text.push_str("cwnd=");
+    match info.cwnd {
+        Some(cwnd) => push_num(text, cwnd as u64),
+        None => text.push_str("none"),
+    }
+    text.push_str(" ssthresh=");
+    match (info.cwnd, info.ssthresh) {
+        (_, Some(s)) => push_num(text, s as u64),
+        (Some(_), None) => text.push_str("inf"),
+        (None, None) => text.push_str("none"),
+    }
+    match (info.srtt, info.rttvar) {
+        (Some(srtt), Some(rttvar)) => {
+            text.push_str(" srtt=");
+            push_ms(text, srtt);
+            text.push_str(" rttvar=");
+            push_ms(text, rttvar);
+        }
+        _ => text.push_str(" srtt=- rttvar=-"),
+    }
+    text.push_str(" rto=");
+    push_num(text, info.rto.total_millis());
+    text.push_str("ms inflight=");
+    push_num(text, info.bytes_in_flight as u64);
+    text.push_str(" rwnd=");
+    push_num(text, info.peer_window as u64);
+    text.push_str("; why: ");
+    push_reason(text, info, ack);
+}
+
+fn json_opt<T: std::fmt::Display>(text: &mut String, value: Option<T>) {
+    match value {
+        Some(v) => {
+            let _ = write!(text, "{v}");
+        }
+        None => text.push_str("null"),
+    }
+}
+
+/// Writes `text` as a JSON string (quotes and escapes).
+fn json_str(out: &mut String, text: &str) {
+    out.push('"');
+    for c in text.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            c if (c as u32) < 0x20 => {
+                let _ = write!(out, "\\u{:04x}", c as u32);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+/// The stack log line of one frame.
+pub fn json_line(sent: &Sent) -> String {
+    let info = sent.info;
+    let mut s = String::with_capacity(320);
+    let _ = write!(s, "{{\"t\":{:.6},\"frame\":", sent.t);
+    json_opt(&mut s, sent.frame);
+    s.push_str(",\"src\":");
+    json_str(&mut s, &sent.src.to_string());
+    s.push_str(",\"dst\":");
+    json_str(&mut s, &sent.dst.to_string());
+    s.push_str(",\"state\":");
+    json_str(&mut s, &info.state.to_string());
+    s.push_str(",\"cwnd\":");
+    json_opt(&mut s, info.cwnd);
+    s.push_str(",\"ssthresh\":");
+    json_opt(&mut s, info.ssthresh);
+    s.push_str(",\"srtt_ms\":");
+    json_opt(&mut s, info.srtt.map(|d| format!("{:.1}", ms(d))));
+    s.push_str(",\"rttvar_ms\":");
+    json_opt(&mut s, info.rttvar.map(|d| format!("{:.1}", ms(d))));
+    let _ = write!(
+        s,
+        ",\"rto_ms\":{},\"backoff\":{},\"inflight\":{},\"rwnd\":{},\"adv_wnd\":{},\"dup_acks\":{},\"recovery\":{},\"reason\":",
+        info.rto.total_millis(),
+        info.rto_backoff,
+        info.bytes_in_flight,
+        info.peer_window,
+        info.advertised_window,
+        info.dup_acks,
+        info.in_fast_recovery
+    );
+    json_str(&mut s, &reason_words(info, sent.ack));
+    s.push_str("}\n");
+    s
+}
+
+/// The congestion events between two snapshots of one socket, in words.
+pub fn congestion_events(before: &TcpInfo, after: &TcpInfo) -> Vec<String> {
+    let mut events = Vec::new();
+    let cwnd = |i: &TcpInfo| i.cwnd.map_or("none".to_string(), |c| c.to_string());
+    let ssthresh = |i: &TcpInfo| i.ssthresh.map_or("inf".to_string(), |c| c.to_string());
+    if after.rto_backoff > before.rto_backoff {
+        events.push(format!(
+            "RTO #{}: timer backed off to {}, cwnd {} -> {}, ssthresh {}",
+            after.rto_backoff,
+            human(after.rto),
+            cwnd(before),
+            cwnd(after),
+            ssthresh(after)
+        ));
+    }
+    if after.in_fast_recovery && !before.in_fast_recovery {
+        events.push(format!(
+            "fast recovery entered ({} duplicate ACKs received): cwnd {} -> {}, ssthresh {}",
+            after.dup_acks,
+            cwnd(before),
+            cwnd(after),
+            ssthresh(after)
+        ));
+    }
+    if before.in_fast_recovery && !after.in_fast_recovery && after.rto_backoff == 0 {
+        events.push(format!(
+            "fast recovery left: cwnd {} -> {}",
+            cwnd(before),
+            cwnd(after)
+        ));
+    }
+    if let (Some(b), Some(a), Some(s)) = (before.cwnd, after.cwnd, after.ssthresh)
+        && b < s
+        && a >= s
+        && !after.in_fast_recovery
+        && !before.in_fast_recovery
+    {
+        events.push(format!(
+            "slow start -> congestion avoidance: cwnd {a} reached ssthresh {s}"
+        ));
+    }
+    events
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::socket::tcp::{self, State};
+
+    /// A snapshot to change: that of a fresh socket.
+    fn info() -> TcpInfo {
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 64]),
+            tcp::SocketBuffer::new(vec![0; 64]),
+        );
+        socket.tcp_info()
+    }
+
+    #[test]
+    fn the_view_follows_the_comment_contract() {
+        let mut i = info();
+        i.cwnd = Some(5840);
+        i.srtt = Some(Duration::from_millis(2));
+        i.rttvar = Some(Duration::from_millis(1));
+        i.bytes_in_flight = 2920;
+        i.peer_window = 65535;
+        i.last_sent = Some(SendReason::NewData);
+        let mut text = String::new();
+        push_view(&mut text, &i, None);
+        assert_eq!(
+            text,
+            "cwnd=5840 ssthresh=inf srtt=2.0ms rttvar=1.0ms rto=1000ms inflight=2920 rwnd=65535; why: new data"
+        );
+        i.cwnd = None;
+        i.srtt = None;
+        i.last_sent = Some(SendReason::DuplicateAck(2));
+        text.clear();
+        push_view(&mut text, &i, Some(4381));
+        assert_eq!(
+            text,
+            "cwnd=none ssthresh=none srtt=- rttvar=- rto=1000ms inflight=2920 rwnd=65535; why: duplicate ACK #2 for seq 4381"
+        );
+    }
+
+    #[test]
+    fn numbers_are_written_as_display_writes_them() {
+        for n in [0, 1, 9, 10, 99, 100, 1460, 65535, u64::MAX] {
+            let mut text = String::new();
+            push_num(&mut text, n);
+            assert_eq!(text, n.to_string());
+        }
+        for (micros, shown) in [
+            (0, "0.0ms"),
+            (2000, "2.0ms"),
+            (1250, "1.3ms"),
+            (999_949, "999.9ms"),
+        ] {
+            let mut text = String::new();
+            push_ms(&mut text, Duration::from_micros(micros));
+            assert_eq!(text, shown);
+        }
+    }
+
+    #[test]
+    fn the_stack_log_line_follows_the_json_contract() {
+        let mut i = info();
+        i.state = State::Established;
+        i.cwnd = Some(5840);
+        i.rto = Duration::from_millis(4000);
+        i.rto_backoff = 2;
+        i.last_sent = Some(SendReason::RtoRetransmission(2));
+        let line = json_line(&Sent {
+            t: 0.012345,
+            frame: Some(17),
+            src: "10.0.0.1:20".parse().unwrap(),
+            dst: "[fd00::2]:5002".parse().unwrap(),
+            ack: Some(1),
+            info: &i,
+        });
+        assert_eq!(
+            line,
+            "{\"t\":0.012345,\"frame\":17,\"src\":\"10.0.0.1:20\",\"dst\":\"[fd00::2]:5002\",\
+             \"state\":\"ESTABLISHED\",\"cwnd\":5840,\"ssthresh\":null,\"srtt_ms\":null,\
+             \"rttvar_ms\":null,\"rto_ms\":4000,\"backoff\":2,\"inflight\":0,\"rwnd\":0,\
+             \"adv_wnd\":0,\"dup_acks\":0,\"recovery\":false,\
+             \"reason\":\"RTO retransmission #2, timer backed off to 4 s\"}\n"
+        );
+    }
+
+    #[test]
+    fn congestion_events_are_told_between_snapshots() {
+        let mut before = info();
+        before.cwnd = Some(2920);
+        before.ssthresh = Some(4380);
+        let mut after = before;
+        after.cwnd = Some(4380);
+        assert_eq!(
+            congestion_events(&before, &after),
+            ["slow start -> congestion avoidance: cwnd 4380 reached ssthresh 4380"]
+        );
+        after.in_fast_recovery = true;
+        after.dup_acks = 3;
+        assert_eq!(
+            congestion_events(&before, &after),
+            ["fast recovery entered (3 duplicate ACKs received): cwnd 2920 -> 4380, ssthresh 4380"]
+        );
+        assert_eq!(
+            congestion_events(&after, &before),
+            ["fast recovery left: cwnd 4380 -> 2920"]
+        );
+        let mut rto = before;
+        rto.rto_backoff = 1;
+        rto.rto = Duration::from_millis(2000);
+        rto.cwnd = Some(1460);
+        assert_eq!(
+            congestion_events(&before, &rto),
+            ["RTO #1: timer backed off to 2 s, cwnd 2920 -> 1460, ssthresh 4380"]
+        );
+        assert!(congestion_events(&before, &before).is_empty());
+    }
+}

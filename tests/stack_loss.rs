@@ -1,0 +1,447 @@
+//! The stack's "why" under loss, with tshark as the oracle: a test device on the cable drops
+//! chosen frames after the capture saw them (as a lossy cable would), and a small receive
+//! window keeps flights short. Every frame tshark flags as a retransmission, fast
+//! retransmission, duplicate ACK, window update or zero-window probe carries that reason in
+//! our comment, and every frame our comment gives such a reason is so flagged (both ways).
+//! Reno's reactions show in the comments: a fast retransmission halves the flight into
+//! ssthresh (cwnd = ssthresh + 3 MSS); an RTO sets cwnd to one MSS, ssthresh to half the
+//! flight, and doubles the timer.
+
+mod common;
+#[path = "stack/view.rs"]
+mod view;
+
+use std::cell::RefCell;
+use std::path::Path;
+use std::rc::Rc;
+use std::time::Duration as StdDuration;
+
+use smolftp::demo::TempDir;
+use smolftp::ftp::client::Step;
+use smolftp::lab::{self, LabConfig};
+use smolftp::link::{Capture, Direction, Format, NextArrival, Recorder, WireConfig, WireEnd, wire};
+use smolftp::trace::Segment;
+use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::time::{Duration, Instant};
+use view::{have_tshark, tshark, view};
+
+/// Which frames a [`Dropper`] loses: called with each frame its end sends.
+type Rule = Rc<RefCell<dyn FnMut(&[u8]) -> bool>>;
+
+/// A cable end that loses the frames `rule` picks (after a capture around it recorded them).
+struct Dropper {
+    inner: WireEnd,
+    rule: Rule,
+}
+
+struct DropTx<'a, T> {
+    inner: T,
+    rule: &'a Rule,
+}
+
+impl<T: phy::TxToken> phy::TxToken for DropTx<'_, T> {
+    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
+        let mut frame = vec![0; len];
+        let result = f(&mut frame);
+        if !(self.rule.borrow_mut())(&frame) {
+            self.inner.consume(len, |buf| buf.copy_from_slice(&frame));
+        }
+        result
+    }
+}
+
+impl Device for Dropper {
+    type RxToken<'a> = <WireEnd as Device>::RxToken<'a>;
+    type TxToken<'a> = DropTx<'a, <WireEnd as Device>::TxToken<'a>>;
+
+    fn receive(&mut self, t: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
+        let (rx, tx) = self.inner.receive(t)?;
+        Some((
+            rx,
+            DropTx {
+                inner: tx,
+                rule: &self.rule,
+            },
+        ))
+    }
+
+    fn transmit(&mut self, t: Instant) -> Option<Self::TxToken<'_>> {
+        Some(DropTx {
+            inner: self.inner.transmit(t)?,
+            rule: &self.rule,
+        })
+    }
+
+    fn capabilities(&self) -> DeviceCapabilities {
+        self.inner.capabilities()
+    }
+}
+
+impl NextArrival for Dropper {
+    fn next_arrival(&self) -> Option<Instant> {
+        self.inner.next_arrival()
+    }
+}
+
+/// Drops the `n`th (from 1) data segment the server sends from port 20, once.
+fn nth_data_segment(n: usize) -> Rule {
+    let mut seen = 0;
+    Rc::new(RefCell::new(move |frame: &[u8]| {
+        let Some(seg) = Segment::borrow_ip(frame) else {
+            return false;
+        };
+        if seg.src.port() != 20 || seg.payload.is_empty() {
+            return false;
+        }
+        seen += 1;
+        seen == n
+    }))
+}
+
+/// RETR of `size` bytes with the server's frames passing `rule`, tapped as each end sends;
+/// returns the capture's path.
+fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::path::PathBuf {
+    lossy_retr_tapped(dir, size, lab, rule, false)
+}
+
+/// [`lossy_retr`]; with `at_client` the capture is the client's interface: the server's
+/// frames are recorded when they arrive (in the client's poll), the lost one never.
+fn lossy_retr_tapped(
+    dir: &Path,
+    size: usize,
+    lab: LabConfig,
+    rule: Rule,
+    at_client: bool,
+) -> std::path::PathBuf {
+    let root = dir.join("root");
+    std::fs::create_dir_all(&root).unwrap();
+    let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+    std::fs::write(root.join("f.bin"), &bytes).unwrap();
+    let capture = dir.join("c.pcapng");
+    let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
+    let iface = recorder.add_interface("lossy cable").unwrap();
+    let (server_end, client_end) = wire::pair(WireConfig {
+        mtu: lab.mtu,
+        delay: Duration::from_micros(lab.delay.as_micros() as u64),
+        ..WireConfig::default()
+    });
+    let server = Dropper {
+        inner: server_end,
+        rule,
+    };
+    if at_client {
+        let client = Capture::new(client_end, recorder.clone(), iface);
+        return finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture);
+    }
+    let server = Capture::tap(server, recorder.clone(), iface, Direction::Outbound);
+    let client = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
+    finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture)
+}
+
+/// Runs the RETR on the devices made and checks the file.
+#[allow(clippy::too_many_arguments)]
+fn finish_retr<DS, DC>(
+    dir: &Path,
+    lab: LabConfig,
+    recorder: &Recorder,
+    root: &Path,
+    server: DS,
+    client: DC,
+    bytes: &[u8],
+    capture: std::path::PathBuf,
+) -> std::path::PathBuf
+where
+    DS: Device + NextArrival,
+    DC: Device + NextArrival,
+{
+    let local = dir.join("got.bin");
+    let steps = vec![Step::Retr {
+        remote: "f.bin".into(),
+        local: local.clone(),
+    }];
+    let run = lab
+        .run_on(
+            server,
+            client,
+            Some(recorder),
+            root,
+            vec![steps],
+            lab::virtual_start(),
+        )
+        .expect("the session runs");
+    recorder.finish().unwrap();
+    assert!(run.sessions[0].1.is_none(), "{:?}", run.sessions[0].1);
+    assert_eq!(std::fs::read(&local).unwrap(), bytes, "the file is intact");
+    capture
+}
+
+/// tshark's analysis flag for what our comment's `why` says, if it is one tshark flags.
+fn flag_of(why: &str) -> Option<&'static str> {
+    if why.starts_with("fast retransmission") {
+        Some("fast_retransmission")
+    } else if why.contains("retransmission") {
+        Some("retransmission")
+    } else if why.starts_with("duplicate ACK") {
+        Some("duplicate_ack")
+    } else if why == "window update" {
+        Some("window_update")
+    } else if why == "zero-window probe" {
+        Some("zero_window_probe")
+    } else if why == "keep-alive" {
+        Some("keep_alive")
+    } else {
+        None
+    }
+}
+
+const FLAGS: [&str; 6] = [
+    "fast_retransmission",
+    "retransmission",
+    "duplicate_ack",
+    "window_update",
+    "zero_window_probe",
+    "keep_alive",
+];
+
+/// Compares tshark's flags with our reasons on every frame; returns the reasons seen.
+fn agree_both_ways(capture: &Path) -> Vec<(u64, String)> {
+    let mut fields = vec!["frame.number".to_string(), "frame.comment".to_string()];
+    fields.extend(FLAGS.iter().map(|f| format!("tcp.analysis.{f}")));
+    let fields: Vec<&str> = fields.iter().map(String::as_str).collect();
+    let mut mismatches = Vec::new();
+    let mut whys = Vec::new();
+    for f in tshark(capture, Some("tcp"), &fields) {
+        let number: u64 = f["frame.number"].parse().unwrap();
+        let v = view(&f["frame.comment"])
+            .unwrap_or_else(|| panic!("frame {number} has no view: {}", f["frame.comment"]));
+        // tshark marks a fast retransmission as a retransmission too.
+        let mut flagged: Vec<&str> = FLAGS
+            .iter()
+            .copied()
+            .filter(|flag| !f[&format!("tcp.analysis.{flag}")].is_empty())
+            .collect();
+        if flagged.contains(&"fast_retransmission") {
+            flagged.retain(|x| *x != "retransmission");
+        }
+        let ours: Vec<&str> = flag_of(&v.why).into_iter().collect();
+        if flagged != ours {
+            mismatches.push(format!(
+                "frame {number}: tshark {flagged:?}, ours {ours:?} ({})",
+                v.why
+            ));
+        }
+        whys.push((number, v.why));
+    }
+    assert!(
+        mismatches.is_empty(),
+        "tshark and our reasons disagree:\n{}",
+        mismatches.join("\n")
+    );
+    whys
+}
+
+fn lab(mtu: usize, window: usize) -> LabConfig {
+    LabConfig {
+        mtu,
+        window,
+        delay: StdDuration::from_millis(5),
+        ..LabConfig::default()
+    }
+}
+
+/// One data segment lost in a long flight: duplicate ACKs, a fast retransmission (Reno halves
+/// the flight into ssthresh and inflates cwnd by the three duplicates), agreed with tshark.
+#[test]
+fn a_lost_segment_gives_dup_acks_and_a_fast_retransmission_as_tshark_sees_them() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = TempDir::new("stack-fastrtx").unwrap();
+    let mss = 536;
+    let capture = lossy_retr(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20));
+    let whys = agree_both_ways(&capture);
+    let count = |p: &str| whys.iter().filter(|(_, w)| w.starts_with(p)).count();
+    assert!(count("duplicate ACK") >= 3, "{whys:?}");
+    assert_eq!(count("fast retransmission"), 1, "{whys:?}");
+    assert_eq!(count("RTO retransmission"), 0, "{whys:?}");
+    let comments = tshark(&capture, Some("tcp.srcport == 20"), &["frame.comment"]);
+    let views: Vec<view::View> = comments
+        .iter()
+        .filter_map(|f| view(&f["frame.comment"]))
+        .collect();
+    let i = views
+        .iter()
+        .position(|v| v.why.starts_with("fast retransmission"))
+        .unwrap();
+    let before = &views[i - 1];
+    let fr = &views[i];
+    let ssthresh = fr.ssthresh.expect("a loss sets ssthresh");
+    assert_eq!(
+        ssthresh,
+        (before.inflight / 2).max(2 * mss),
+        "ssthresh = half the flight"
+    );
+    assert_eq!(
+        fr.cwnd,
+        Some(ssthresh + 3 * mss),
+        "cwnd = ssthresh + 3 MSS (fast recovery)"
+    );
+}
+
+/// The last segment lost: no duplicate ACKs come, the retransmission timer fires: cwnd falls
+/// to one MSS, ssthresh to half the flight, the timer doubles; tshark flags the resent segment.
+#[test]
+fn a_lost_tail_is_resent_by_the_rto_with_cwnd_one_mss() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = TempDir::new("stack-rto").unwrap();
+    let mss = 1460;
+    // 5 segments: 2 in the first flight, 3 in the second, whose last (DATA+FIN) is lost.
+    let capture = lossy_retr(
+        &dir.0,
+        5 * mss as usize,
+        lab(1500, 65535),
+        nth_data_segment(5),
+    );
+    let whys = agree_both_ways(&capture);
+    let comments = tshark(&capture, Some("tcp.srcport == 20"), &["frame.comment"]);
+    let views: Vec<view::View> = comments
+        .iter()
+        .filter_map(|f| view(&f["frame.comment"]))
+        .collect();
+    let i = views
+        .iter()
+        .position(|v| v.why.starts_with("RTO retransmission #1"))
+        .unwrap_or_else(|| panic!("no RTO retransmission in {whys:?}"));
+    let (before, rto) = (&views[i - 1], &views[i]);
+    assert_eq!(rto.cwnd, Some(mss), "cwnd = 1 MSS after an RTO");
+    assert_eq!(
+        rto.ssthresh,
+        Some((before.inflight / 2).max(2 * mss)),
+        "ssthresh = half the flight"
+    );
+    assert_eq!(rto.rto, 2 * before.rto, "the timer backs off");
+    assert!(rto.why.contains("timer backed off to 2 s"), "{}", rto.why);
+}
+
+/// A small window (8 KiB) and a lost segment: the receiver's window updates break the run of
+/// duplicate ACKs (RFC 5681: a duplicate ACK repeats the window too), so the RTO resends; every
+/// duplicate ACK and window update agrees with tshark both ways.
+#[test]
+fn a_small_window_with_a_loss_agrees_with_tshark_both_ways() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = TempDir::new("stack-smallwin").unwrap();
+    let capture = lossy_retr(&dir.0, 60_000, lab(576, 8 * 1024), nth_data_segment(12));
+    let whys = agree_both_ways(&capture);
+    let has = |p: &str| whys.iter().any(|(_, w)| w.starts_with(p));
+    assert!(has("duplicate ACK #1"), "{whys:?}");
+    assert!(has("window update"), "{whys:?}");
+    assert!(has("RTO retransmission #1"), "{whys:?}");
+}
+
+/// Log lines of target `smolftp::tcp`, with the thread that logged them (tests run in threads
+/// of their own, and a lab runs in its caller's thread).
+struct Lines(std::sync::Mutex<Vec<(std::thread::ThreadId, String)>>);
+
+impl log::Log for Lines {
+    fn enabled(&self, m: &log::Metadata) -> bool {
+        m.target() == "smolftp::tcp" && m.level() <= log::Level::Info
+    }
+    fn log(&self, r: &log::Record) {
+        if self.enabled(r.metadata()) {
+            let line = r.args().to_string();
+            self.0
+                .lock()
+                .unwrap()
+                .push((std::thread::current().id(), line));
+        }
+    }
+    fn flush(&self) {}
+}
+
+static LINES: Lines = Lines(std::sync::Mutex::new(Vec::new()));
+
+/// This thread's congestion events (state transitions left out).
+fn my_events() -> Vec<String> {
+    let me = std::thread::current().id();
+    LINES
+        .0
+        .lock()
+        .unwrap()
+        .iter()
+        .filter(|(t, l)| *t == me && !l.ends_with(')'))
+        .map(|(_, l)| l.clone())
+        .collect()
+}
+
+/// `RUST_LOG=smolftp::tcp=info` tells each congestion event with its 4-tuple: fast recovery
+/// entered and left, the RTO with its backoff, slow start giving way to congestion avoidance.
+#[test]
+fn congestion_events_are_logged_with_the_four_tuple() {
+    if log::set_logger(&LINES).is_ok() {
+        log::set_max_level(log::LevelFilter::Info);
+    }
+    let dir = TempDir::new("stack-events").unwrap();
+    lossy_retr(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20));
+    let events = my_events();
+    let tuple = "server: 10.0.0.1:20 -> 10.0.0.2:5001: ";
+    let has = |what: &str| {
+        events
+            .iter()
+            .any(|l| l.starts_with(tuple) && l.contains(what))
+    };
+    assert!(has("fast recovery entered ("), "{events:#?}");
+    assert!(has("fast recovery left"), "{events:#?}");
+    let dir = TempDir::new("stack-events-rto").unwrap();
+    lossy_retr(&dir.0, 60_000, lab(576, 8 * 1024), nth_data_segment(12));
+    let events = my_events();
+    let has = |what: &str| {
+        events
+            .iter()
+            .any(|l| l.starts_with(tuple) && l.contains(what))
+    };
+    assert!(has("RTO #1: timer backed off to 2 s, cwnd "), "{events:#?}");
+    assert!(has("slow start -> congestion avoidance"), "{events:#?}");
+}
+
+/// The capture tapped at the client: the server's frames are recorded when they arrive, in the
+/// client's poll, and the lost one never. Each frame still finds its sender's snapshot (by its
+/// header), so every frame has its view, and the fast retransmission says so.
+#[test]
+fn a_capture_tapped_at_the_receiver_still_gives_every_frame_its_senders_view() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = TempDir::new("stack-tap-client").unwrap();
+    let capture = lossy_retr_tapped(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20), true);
+    let frames = tshark(&capture, Some("tcp"), &["frame.number", "frame.comment"]);
+    let mut fast = 0;
+    for f in &frames {
+        let v = view(&f["frame.comment"]).unwrap_or_else(|| {
+            panic!(
+                "frame {} has no view: {}",
+                f["frame.number"], f["frame.comment"]
+            )
+        });
+        fast += usize::from(v.why.starts_with("fast retransmission"));
+    }
+    let whys: Vec<String> = frames
+        .iter()
+        .filter_map(|f| {
+            view(&f["frame.comment"]).map(|v| format!("{} {}", f["frame.number"], v.why))
+        })
+        .collect();
+    assert_eq!(fast, 1, "{whys:#?}");
+    let lost = tshark(
+        &capture,
+        Some("tcp.analysis.lost_segment"),
+        &["frame.number"],
+    );
+    assert!(
+        !lost.is_empty(),
+        "tshark sees the gap the lost segment left"
+    );
+}

@@ -364,6 +364,21 @@ fn cli_refuses_what_cannot_work_and_writes_to_devices() {
     fail(&["demo", "--rate", "10X"], "bit rate");
     let o = smolftp(&dir.0, &["demo", "-q", "-o", "/dev/null"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // A FIFO (as a live Wireshark would read): the capture flows through it whole.
+    let fifo = dir.path("fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.is_ok_and(|s| s.success()), "mkfifo failed");
+    let reader = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || std::fs::read(fifo).expect("read the FIFO"))
+    };
+    let o = smolftp(&dir.0, &["demo", "-q", "-o", fifo.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let bytes = reader.join().expect("reader");
+    assert!(
+        bytes.len() > 1000 && bytes[..4] == [0x0a, 0x0d, 0x0d, 0x0a],
+        "not pcapng"
+    );
     let o = smolftp(&dir.0, &["demo", "-q", "-o", "/dev/null", "--loss", "100"]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(

@@ -6,7 +6,7 @@
 //! frame the tapped interface records now goes into that frame's comment; a frame lost before
 //! it reached the tapped interface is told in the comment of the next frame of its connection.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::fmt::Write as _;
 use std::rc::Rc;
 
@@ -60,21 +60,35 @@ struct Board {
     flushing: bool,
     now: Option<String>,
     carry: Vec<(Peek, String)>,
-    seen: u64,
 }
 
 /// Notes kept for frames lost before the tap: beyond this many the oldest are forgotten.
 const CARRY_LIMIT: usize = 1024;
 
+/// Directions whose frames are counted in cells (the hot path takes no borrow); more are not
+/// counted as sent.
+const CELLS: usize = 4;
+
+#[derive(Default)]
+struct Book {
+    board: RefCell<Board>,
+    /// Frames sent per direction.
+    sent: [Cell<u64>; CELLS],
+    /// Frames the tapped interface has seen.
+    seen: Cell<u64>,
+    /// True while the board holds a note (`now` or `carry`).
+    notes: Cell<bool>,
+}
+
 /// The fault book of one run; clones share it.
 #[derive(Clone, Default)]
-pub struct Faults(Rc<RefCell<Board>>);
+pub struct Faults(Rc<Book>);
 
 impl Faults {
     /// An empty book; with `telling`, notes are kept for a capture (without one, only counts).
     pub fn new(telling: bool) -> Faults {
         let f = Faults::default();
-        f.0.borrow_mut().telling = telling;
+        f.0.board.borrow_mut().telling = telling;
         f
     }
 
@@ -82,7 +96,7 @@ impl Faults {
     /// the interface that sends its frames (so they are recorded before any fault). Returns
     /// its index.
     pub fn add_direction(&self, label: &str, sender_tapped: bool) -> usize {
-        let mut b = self.0.borrow_mut();
+        let mut b = self.0.board.borrow_mut();
         b.dirs.push(Dir {
             label: label.to_string(),
             sender_tapped,
@@ -94,8 +108,8 @@ impl Faults {
     /// Counts a frame handed to direction `dir`.
     #[inline]
     pub(crate) fn sent(&self, dir: usize) {
-        if let Some(d) = self.0.borrow_mut().dirs.get_mut(dir) {
-            d.stats.sent += 1;
+        if let Some(c) = self.0.sent.get(dir) {
+            c.set(c.get() + 1);
         }
     }
 
@@ -103,7 +117,7 @@ impl Faults {
     /// now (a frame its interface sent, or one it receives now), or, for a frame the
     /// interface never saw, on the next frame of the same connection. `why` names the flag.
     pub(crate) fn tell(&self, dir: usize, fault: Fault, frame: &[u8], why: &str) {
-        let mut b = self.0.borrow_mut();
+        let mut b = self.0.board.borrow_mut();
         let flushing = b.flushing;
         let Some(d) = b.dirs.get_mut(dir) else {
             return;
@@ -151,6 +165,7 @@ impl Faults {
                 b.carry.remove(0);
             }
             b.carry.push((peek, note));
+            self.0.notes.set(true);
             return;
         }
         let note = match (fault, tapped) {
@@ -184,23 +199,33 @@ impl Faults {
             }
             None => b.now = Some(note),
         }
+        self.0.notes.set(true);
     }
 
     /// While `on`, frames handed to the cable are its own copies (duplicates, held frames).
     pub(crate) fn set_flushing(&self, on: bool) {
-        self.0.borrow_mut().flushing = on;
+        self.0.board.borrow_mut().flushing = on;
     }
 
     /// The note for the frame the tap just recorded, if any.
     #[inline]
     pub(crate) fn take_now(&self) -> Option<String> {
-        self.0.borrow_mut().now.take()
+        if !self.0.notes.get() {
+            return None;
+        }
+        let mut b = self.0.board.borrow_mut();
+        let now = b.now.take();
+        self.0.notes.set(!b.carry.is_empty());
+        now
     }
 
     /// Notes of frames lost before the tap on the connection of `frame`, if any.
     #[inline]
     pub(crate) fn take_carried(&self, frame: &[u8]) -> Option<String> {
-        let mut b = self.0.borrow_mut();
+        if !self.0.notes.get() {
+            return None;
+        }
+        let mut b = self.0.board.borrow_mut();
         if b.carry.is_empty() {
             return None;
         }
@@ -219,28 +244,33 @@ impl Faults {
             }
             false
         });
+        self.0.notes.set(b.now.is_some() || !b.carry.is_empty());
         notes
     }
 
     /// Frames the tapped interface has seen (sent, or received) so far: the next one is
     /// number `seen() + 1` in its capture.
     pub(crate) fn seen(&self) -> u64 {
-        self.0.borrow().seen
+        self.0.seen.get()
     }
 
     /// Counts a frame the tapped interface sees.
     #[inline]
     pub(crate) fn see(&self) {
-        self.0.borrow_mut().seen += 1;
+        self.0.seen.set(self.0.seen.get() + 1);
     }
 
     /// Per direction: its label and counts.
     pub fn stats(&self) -> Vec<(String, DirStats)> {
-        self.0
-            .borrow()
-            .dirs
+        let b = self.0.board.borrow();
+        b.dirs
             .iter()
-            .map(|d| (d.label.clone(), d.stats))
+            .enumerate()
+            .map(|(i, d)| {
+                let mut stats = d.stats;
+                stats.sent += self.0.sent.get(i).map_or(0, Cell::get);
+                (d.label.clone(), stats)
+            })
             .collect()
     }
 

@@ -310,7 +310,10 @@ fn analyze_segment(
         while k < rev.segments.len() {
             let u = rev.segments[k];
             if ack == u.next {
-                t.ack_rtt = Some((now.saturating_sub(u.time), u.frame));
+                // Wireshark shows no RTT of zero (an answer stamped with its question's time,
+                // as a tap on the answering host sees a SYN+ACK).
+                let rtt = now.saturating_sub(u.time);
+                t.ack_rtt = (!rtt.is_zero()).then_some((rtt, u.frame));
             } else if gt(ack, u.seq) && le(ack, u.next) {
                 rev.segments[k].seq = ack;
                 k += 1;

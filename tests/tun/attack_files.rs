@@ -25,9 +25,10 @@ fn ftplib(
     ns.run(cmd, &dir.0, tag, secs(90)).success(tag).stdout
 }
 
-/// A `--writable` server on tun0 (10.7.0.2) serving `<dir>/root`.
+/// A `--writable` server on tun0 (10.7.0.2) serving `<dir>/root`, where the anonymous user
+/// that ftplib logs in as may write (`--anonymous-writable`).
 fn writable_server(ns: &Netns, dir: &Scratch) -> Proc {
-    kernel_facing_server_with(ns, dir, "--writable")
+    kernel_facing_server_with(ns, dir, "--writable --anonymous-writable")
 }
 
 /// The sorted names in `dir`.

@@ -223,15 +223,16 @@ fn reordered_frames_arrive_out_of_order() {
         .copied()
         .filter(|n| {
             let late = &all[*n as usize - 1];
-            all[..*n as usize - 1].iter().any(|r| {
-                r.stream == late.stream && r.sport == late.sport && r.seq > late.seq
-            })
+            all[..*n as usize - 1]
+                .iter()
+                .any(|r| r.stream == late.stream && r.sport == late.sport && r.seq > late.seq)
         })
         .collect();
-    eprintln!(
-        "late data frames: {late_data:?}; overtaken within their connection: {overtaken:?}"
+    eprintln!("late data frames: {late_data:?}; overtaken within their connection: {overtaken:?}");
+    assert!(
+        !overtaken.is_empty(),
+        "no data segment overtaken in its connection"
     );
-    assert!(!overtaken.is_empty(), "no data segment overtaken in its connection");
     for n in &overtaken {
         assert!(
             ooo.contains(n),

@@ -20,7 +20,7 @@ fn curl_through_a_lossy_server_gets_and_puts_16_mib_intact() {
     let server = start_server(
         &ns,
         &dir,
-        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --loss 3 --seed 7 \
+        "--tun tun0 --ip 10.7.0.2/24 --root root --writable --anonymous-writable --loss 3 --seed 7 \
          --timeout 600 --capture loss.pcapng",
     );
     let got = dir.path("got.bin");

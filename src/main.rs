@@ -46,6 +46,8 @@ enum Command {
     Client(ClientArgs),
     /// Draw a connection of a capture as a time-sequence graph, and its cwnd from a stack log.
     Graph(GraphArgs),
+    /// Answer the classic TCP lab questions for each connection of a capture (the answer key).
+    Report(ReportArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -313,6 +315,21 @@ struct GraphArgs {
 }
 
 #[derive(clap::Args, Debug)]
+struct ReportArgs {
+    /// A pcap or pcapng file (ours or tcpdump's).
+    file: PathBuf,
+    /// Only the connections with this port, or the N-th connection (`#N`).
+    #[arg(long, value_name = "PORT|N")]
+    conn: Option<String>,
+    /// JSON for programs instead of text.
+    #[arg(long)]
+    json: bool,
+    /// The stack log our stack wrote for this capture: adds cwnd/ssthresh and the stack's srtt.
+    #[arg(long, value_name = "LOG")]
+    stack_log: Option<PathBuf>,
+}
+
+#[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// Size of the file to transfer, MiB.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -398,6 +415,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => run_demo(args),
         Command::Ladder(args) => run_ladder(args),
         Command::Graph(args) => run_graph(args),
+        Command::Report(args) => run_report(args),
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),
@@ -546,6 +564,16 @@ fn run_graph(args: GraphArgs) -> Result<(), String> {
         write(out, trace::graph::cwnd_svg(&records, &a, c)?)?;
     }
     Ok(())
+}
+
+fn run_report(args: ReportArgs) -> Result<(), String> {
+    let text = trace::report::report_file(
+        &args.file,
+        args.conn.as_deref(),
+        args.stack_log.as_deref(),
+        args.json,
+    )?;
+    print_out(&text)
 }
 
 /// Writes the SVG and HTML ladders that were asked for; true if any was.

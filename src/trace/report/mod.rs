@@ -218,7 +218,7 @@ fn connection(
             .filter(|e| e.segment.src == s && !e.segment.is_empty())
             .collect();
         // Karn: a sequence range sent twice gives no sample.
-        let resent = |seq: u32| data.iter().filter(|e| e.segment.seq == seq).count() > 1;
+        let sent_twice = |seq: u32| data.iter().filter(|e| e.segment.seq == seq).count() > 1;
         for e in &data {
             let rel = e.rel_seq;
             lo = Some(lo.map_or(rel, |l: u32| l.min(rel)));
@@ -227,7 +227,7 @@ fn connection(
             let acker = es
                 .iter()
                 .find(|x| x.tcp.ack_rtt.is_some_and(|(_, f)| f == e.frame));
-            let karn = e.tcp.retransmission || resent(e.segment.seq);
+            let karn = resent(&e.tcp) || sent_twice(e.segment.seq);
             let sample = acker
                 .filter(|_| !karn)
                 .and_then(|x| x.tcp.ack_rtt.map(|(d, _)| d.as_secs_f64()));
@@ -280,7 +280,7 @@ fn connection(
         .map(|&m| (m, *receiver_windows.iter().max().unwrap_or(&m)));
     let fins: Vec<FinInfo> = es
         .iter()
-        .filter(|e| e.segment.flags.fin && !e.tcp.retransmission)
+        .filter(|e| e.segment.flags.fin && !resent(&e.tcp))
         .map(|e| FinInfo {
             frame: e.frame,
             from: e.segment.src,
@@ -300,7 +300,7 @@ fn connection(
         rtt,
         rwnd,
         window_limited: es.iter().any(|e| e.tcp.window_full || e.tcp.zero_window),
-        retransmissions: es.iter().filter(|e| e.tcp.retransmission).count(),
+        retransmissions: es.iter().filter(|e| resent(&e.tcp)).count(),
         fast_retransmissions: es.iter().filter(|e| e.tcp.fast_retransmission).count(),
         dup_acks: es.iter().filter(|e| e.tcp.dup_ack.is_some()).count(),
         bytes: lo.map_or(0, |l| u64::from(hi.wrapping_sub(l))),
@@ -318,6 +318,11 @@ fn connection(
                 .and_then(|r| r.srtt_ms)
         }),
     }
+}
+
+/// Wireshark's `tcp.analysis.retransmission`, which fast and spurious ones carry too.
+fn resent(t: &super::TcpAnalysis) -> bool {
+    t.retransmission || t.fast_retransmission || t.spurious_retransmission
 }
 
 fn other(c: &Connection, s: SocketAddr) -> SocketAddr {
@@ -366,7 +371,7 @@ fn release(es: &[&super::classify::Entry], fins: &[FinInfo]) -> String {
 fn control_commands(a: &Analysis) -> Vec<(u32, String)> {
     a.entries
         .iter()
-        .filter(|e| e.segment.dst.port() == 21 && !e.segment.is_empty() && !e.tcp.retransmission)
+        .filter(|e| e.segment.dst.port() == 21 && !e.segment.is_empty() && !resent(&e.tcp))
         .flat_map(|e| {
             String::from_utf8_lossy(&e.segment.payload)
                 .lines()

@@ -122,9 +122,7 @@ pub fn grade(key: &Key, answers: &BTreeMap<usize, String>) -> Vec<Verdict> {
                 None => (false, format!("{name}: no answer")),
                 Some(got) => match want.as_f64() {
                     Some(w) => match got.trim().parse::<f64>() {
-                        Ok(g) if (g - w).abs() <= tol + 1e-9 * w.abs().max(1.0) => {
-                            (true, format!("{name}: right"))
-                        }
+                        Ok(g) if (g - w).abs() <= tol + 1e-9 => (true, format!("{name}: right")),
                         Ok(_) => (
                             false,
                             format!(

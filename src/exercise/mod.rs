@@ -96,6 +96,8 @@ pub struct Variant {
     pub window: u32,
     /// Frames the cable drops (`--drop` specs).
     pub drops: Vec<String>,
+    /// The client's first data port (the PORT command's port; the download uses the next).
+    pub data_port_base: u16,
 }
 
 /// FNV-1a over `bytes`.
@@ -157,6 +159,7 @@ impl Variant {
             rate: None,
             window: 65535,
             drops: Vec::new(),
+            data_port_base: m.range(5001, 9000) as u16,
         };
         match template {
             Template::HandshakeAndRelease => {}
@@ -168,8 +171,9 @@ impl Variant {
             }
             Template::FastRetransmit => {
                 v.mtu = 1500;
-                v.size = m.range(150_000, 250_000) as usize;
-                v.drops = vec![format!("data:{}@20>5002", m.range(15, 40))];
+                v.size = m.range(200_000, 300_000) as usize;
+                let port = v.data_port_base + 1;
+                v.drops = vec![format!("data:{}@20>{port}", m.range(30, 45))];
             }
             Template::RtoBackoff => {
                 let k = m.range(1, 3);
@@ -205,6 +209,7 @@ impl Variant {
             jitter: Duration::from_millis(self.jitter_ms.into()),
             rate: self.rate,
             window: self.window as usize,
+            data_port_base: self.data_port_base,
             impair: ImpairPlan {
                 drops,
                 seed: self.seed,
@@ -220,6 +225,7 @@ impl Variant {
             "seed": self.seed, "file": self.file, "size": self.size, "mtu": self.mtu,
             "delay_ms": self.delay_ms, "jitter_ms": self.jitter_ms, "rate": self.rate,
             "window": self.window, "drops": self.drops,
+            "data_port_base": self.data_port_base,
         })
     }
 }

@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 
 mod choice;
 mod impair_args;
+mod teach_args;
 use choice::{CaptureFormat, Cc, Fin, Tap};
 use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
+use teach_args::{ExerciseArgs, GradeArgs, ReportArgs, run_exercise, run_grade, run_report};
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
@@ -319,58 +321,6 @@ struct GraphArgs {
 }
 
 #[derive(clap::Args, Debug)]
-struct ReportArgs {
-    /// A pcap or pcapng file (ours or tcpdump's).
-    file: PathBuf,
-    /// Only the connections with this port, or the N-th connection (`#N`).
-    #[arg(long, value_name = "PORT|N")]
-    conn: Option<String>,
-    /// JSON for programs instead of text.
-    #[arg(long)]
-    json: bool,
-    /// The stack log our stack wrote for this capture: adds cwnd/ssthresh and the stack's srtt.
-    #[arg(long, value_name = "LOG")]
-    stack_log: Option<PathBuf>,
-}
-
-#[derive(clap::Args, Debug)]
-struct ExerciseArgs {
-    /// The student's ID (from the roster): with --secret it decides the variant.
-    #[arg(long)]
-    student: String,
-    /// The course's secret: students who know only their ID cannot make a classmate's key.
-    #[arg(long)]
-    secret: String,
-    /// Directory to write capture.pcapng, worksheet.md and key.json into.
-    #[arg(long)]
-    out: PathBuf,
-    /// The lab: handshake-and-release, rtt, fast-retransmit, rto-backoff, flow-control,
-    /// slow-start.
-    #[arg(long, default_value = "handshake-and-release")]
-    template: String,
-}
-
-#[derive(clap::Args, Debug)]
-#[command(group(clap::ArgGroup::new("what").required(true).args(["key", "batch"])))]
-struct GradeArgs {
-    /// The key.json of the student.
-    #[arg(long, requires = "answers")]
-    key: Option<PathBuf>,
-    /// The student's answers: lines `N: answer`, or JSON `{"1": answer, ...}`.
-    answers: Option<PathBuf>,
-    /// Grade a class: CLASS/ID/key.json for each student (as `exercise --out CLASS/ID` made
-    /// them); answers in CLASS/ID/answers.txt, or DIR/ID.txt with --answers-dir.
-    #[arg(long, value_name = "CLASS", conflicts_with = "key")]
-    batch: Option<PathBuf>,
-    /// With --batch: the directory of the answers files, ID.txt or ID.json.
-    #[arg(long, value_name = "DIR", requires = "batch")]
-    answers_dir: Option<PathBuf>,
-    /// With --batch: write the CSV here instead of standard output.
-    #[arg(long, value_name = "FILE", requires = "batch")]
-    csv: Option<PathBuf>,
-}
-
-#[derive(clap::Args, Debug)]
 struct BenchArgs {
     /// Size of the file to transfer, MiB.
     #[arg(long, default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..=65_536))]
@@ -607,58 +557,6 @@ fn run_graph(args: GraphArgs) -> Result<(), String> {
         write(out, trace::graph::cwnd_svg(&records, &a, c)?)?;
     }
     Ok(())
-}
-
-fn run_report(args: ReportArgs) -> Result<(), String> {
-    let text = trace::report::report_file(
-        &args.file,
-        args.conn.as_deref(),
-        args.stack_log.as_deref(),
-        args.json,
-    )?;
-    print_out(&text)
-}
-
-fn run_exercise(args: ExerciseArgs) -> Result<(), String> {
-    let template = smolftp::exercise::Template::parse(&args.template)?;
-    let made = smolftp::exercise::make(template, &args.student, &args.secret, &args.out)?;
-    eprintln!(
-        "smolftp exercise: {} for {}: {} frames, {} questions in {}",
-        template.name(),
-        args.student,
-        made.frames,
-        made.questions,
-        args.out.display()
-    );
-    Ok(())
-}
-
-/// Exit 0 only if every answer is right (or the class CSV was written).
-fn run_grade(args: GradeArgs) -> ExitCode {
-    use smolftp::exercise::grade;
-    let result = match (&args.key, &args.answers, &args.batch) {
-        (Some(key), Some(answers), _) => grade::grade_files(key, answers).and_then(|(page, ok)| {
-            print_out(&page)?;
-            Ok(ok)
-        }),
-        (_, _, Some(class)) => {
-            grade::grade_class(class, args.answers_dir.as_deref()).and_then(|csv| match &args.csv {
-                Some(p) => std::fs::write(p, csv)
-                    .map(|_| true)
-                    .map_err(|e| format!("cannot write {}: {e}", p.display())),
-                None => print_out(&csv).map(|_| true),
-            })
-        }
-        _ => Err("give --key KEY ANSWERS, or --batch CLASS".into()),
-    };
-    match result {
-        Ok(true) => ExitCode::SUCCESS,
-        Ok(false) => ExitCode::FAILURE,
-        Err(message) => {
-            eprintln!("smolftp: {message}");
-            ExitCode::FAILURE
-        }
-    }
 }
 
 /// Writes the SVG and HTML ladders that were asked for; true if any was.

@@ -240,3 +240,53 @@ pub fn grade_class(class: &Path, answers: Option<&Path>) -> Result<String, Strin
     }
     Ok(csv)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn answers_parse_as_text_or_json_and_say_where_a_line_is_wrong() {
+        let a = parse_answers("a.txt", "# me\n1: PORT 1,2\n2. 42\n3 yes\n\n").unwrap();
+        assert_eq!(a[&1], "PORT 1,2");
+        assert_eq!(a[&2], "42");
+        assert_eq!(a[&3], "yes");
+        let j = parse_answers("a.json", r#"{"1": "x", "2": 4.5}"#).unwrap();
+        assert_eq!((j[&1].as_str(), j[&2].as_str()), ("x", "4.5"));
+        let e = parse_answers("a.txt", "1: x\nthe answer is 4\n").unwrap_err();
+        assert!(e.starts_with("a.txt:2:"), "{e}");
+        assert!(parse_answers("a.json", r#"{"one": 1}"#).is_err());
+    }
+
+    #[test]
+    fn numbers_within_tolerance_words_ignoring_case() {
+        let key = Key {
+            student: "s".into(),
+            template: "rtt".into(),
+            questions: vec![
+                json!({"id": "isn", "answer": 4000000000u64, "tolerance": 0.0}),
+                json!({"id": "rtt", "answer": 12.5, "tolerance": 1.0}),
+                json!({"id": "release", "answer": "four-segment", "tolerance": 0.0}),
+            ],
+        };
+        let got = |a: &[&str]| {
+            a.iter()
+                .enumerate()
+                .map(|(i, s)| (i + 1, s.to_string()))
+                .collect::<BTreeMap<_, _>>()
+        };
+        let v = grade(&key, &got(&["4000000000", "13.4", " Four-Segment "]));
+        assert!(v.iter().all(|v| v.right), "{v:?}");
+        let v = grade(&key, &got(&["4000000001", "13.6", "three-segment"]));
+        assert!(v.iter().all(|v| !v.right), "{v:?}");
+        assert_eq!(
+            v[0].message,
+            "question 1 (isn): wrong: 4000000001 is not 4000000000"
+        );
+        assert!(v[1].message.contains("(within 1)"), "{}", v[1].message);
+        let v = grade(&key, &got(&["many"]));
+        assert!(v[0].message.contains("not a number"));
+        assert_eq!(v[2].message, "question 3 (release): no answer");
+    }
+}

@@ -308,3 +308,27 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
         frames: run.frames,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variants_depend_on_id_secret_and_template_only() {
+        for t in Template::ALL {
+            assert_eq!(Template::parse(t.name()), Ok(t));
+            let a = Variant::new(t, "s1", "k");
+            assert_eq!(a, Variant::new(t, "s1", "k"));
+            assert_ne!(a.seed, Variant::new(t, "s2", "k").seed);
+            assert_ne!(a.seed, Variant::new(t, "s1", "k2").seed);
+            assert!(a.lab().is_ok(), "{t:?}: {:?}", a.drops);
+        }
+        assert!(
+            Template::parse("nope")
+                .unwrap_err()
+                .contains("flow-control")
+        );
+        // Stable across builds: the hash is ours, not std's.
+        assert_eq!(fnv(b"a"), 0xaf63_dc4c_8601_ec8c);
+    }
+}

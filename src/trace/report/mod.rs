@@ -457,3 +457,25 @@ pub fn report_file(
         render_text(&name, &all)
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_estimator_follows_rfc_6298_by_hand() {
+        let steps = estimate(&[(1, 0.100), (2, 0.200), (3, 0.100)]);
+        // First: R, R/2, R + 4 R/2.
+        assert_eq!((steps[0].estimated, steps[0].dev), (0.100, 0.050));
+        assert!((steps[0].timeout - 0.300).abs() < 1e-12);
+        // Second: DevRTT uses the old EstimatedRTT: 0.75*0.05 + 0.25*0.1 = 0.0625; then
+        // EstimatedRTT = 0.875*0.1 + 0.125*0.2 = 0.1125.
+        assert!((steps[1].dev - 0.0625).abs() < 1e-12);
+        assert!((steps[1].estimated - 0.1125).abs() < 1e-12);
+        // Third: 0.75*0.0625 + 0.25*0.0125 = 0.05; 0.875*0.1125 + 0.0125 = 0.1109375.
+        assert!((steps[2].dev - 0.05).abs() < 1e-12);
+        assert!((steps[2].estimated - 0.1109375).abs() < 1e-12);
+        assert_eq!(steps[2].frame, 3);
+        assert!(estimate(&[]).is_empty());
+    }
+}

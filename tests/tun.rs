@@ -12,10 +12,10 @@
 
 #[path = "tun/attack_files.rs"]
 mod attack_files;
-#[path = "tun/attack_net.rs"]
-mod attack_net;
 #[path = "tun/attack_session.rs"]
 mod attack_session;
+#[path = "tun/attack_net.rs"]
+mod attack_net;
 mod common;
 #[path = "tun/impaired.rs"]
 mod impaired;

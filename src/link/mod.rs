@@ -7,8 +7,8 @@
 
 pub mod background;
 pub mod capture;
-pub mod impair;
 pub mod ratelog;
+pub mod impair;
 pub mod recorder;
 pub(crate) mod rng;
 pub mod tun;

@@ -493,13 +493,8 @@ impl<D: Device> Host<D> {
                     .map_or((None, None), |t: &Tracked| (t.local, t.remote))
             };
             let recorded = self.recorder.is_some();
-            self.view.collect(
-                &self.name,
-                tcp_sockets(&mut self.shards),
-                ends,
-                recorded,
-                now,
-            );
+            self.view
+                .collect(&self.name, tcp_sockets(&mut self.shards), ends, recorded, now);
         }
         match &self.recorder {
             Some(recorder) => {

@@ -297,10 +297,7 @@ impl StackView {
     }
 
     /// Makes every TCP socket of `sockets` keep a snapshot per segment sent.
-    pub fn keep_snapshots<'a, 'b: 'a>(
-        &self,
-        sockets: impl Iterator<Item = &'a mut tcp::Socket<'b>>,
-    ) {
+    pub fn keep_snapshots<'a, 'b: 'a>(&self, sockets: impl Iterator<Item = &'a mut tcp::Socket<'b>>) {
         for socket in sockets {
             socket.set_sent_info_log(true);
         }

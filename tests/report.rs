@@ -76,6 +76,11 @@ fn impaired_demos_report_as_tshark_counts() {
     demo(&dir.0, "win.pcapng", &["-q", "--window", "1024"]);
     let r = oracle::assert_report_matches_tshark(&dir.path("win.pcapng"), "--window 1024");
     assert_eq!(r["connections"][2]["window_limited"], true);
+    // Tapped at the client: its ACKs leave as the data arrives, a zero RTT, which tshark
+    // does not show and the report takes as no sample.
+    demo(&dir.0, "tap.pcapng", &["-q", "--tap", "client"]);
+    let r = oracle::assert_report_matches_tshark(&dir.path("tap.pcapng"), "--tap client");
+    assert_eq!(r["connections"][2]["rtt"].as_array().unwrap().len(), 0);
     demo(&dir.0, "v6.pcapng", &["-q", "--passive", "--ipv6"]);
     let r = oracle::assert_report_matches_tshark(&dir.path("v6.pcapng"), "--passive --ipv6");
     assert_eq!(r["connections"][2]["ftp_mode"], "passive");

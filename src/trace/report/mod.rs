@@ -228,9 +228,13 @@ fn connection(
                 .iter()
                 .find(|x| x.tcp.ack_rtt.is_some_and(|(_, f)| f == e.frame));
             let karn = resent(&e.tcp) || sent_twice(e.segment.seq);
+            // A zero RTT (the ACK left as the segment arrived: a tap on the receiver) is no
+            // sample, and tshark shows none.
             let sample = acker
                 .filter(|_| !karn)
-                .and_then(|x| x.tcp.ack_rtt.map(|(d, _)| d.as_secs_f64()));
+                .and_then(|x| x.tcp.ack_rtt)
+                .filter(|(d, _)| !d.is_zero())
+                .map(|(d, _)| d.as_secs_f64());
             if let (Some(r), Some(x)) = (sample, acker) {
                 samples.push((x.frame, e.frame, r));
             }

@@ -42,6 +42,14 @@ fn the_demo_report_agrees_with_tshark_and_tells_the_seed_story() {
     assert_eq!(c[2]["bytes"], 3686);
     assert_eq!(c[2]["fins"][0]["piggybacked"], true, "DATA+FIN");
     assert_eq!(c[2]["release"], "four-segment");
+    // QUIT: the server's 221 carries its FIN, the client's FIN carries the ACK of it.
+    assert_eq!(c[0]["release"], "three-segment");
+    assert_eq!(c[0]["fins"][0]["from"], "10.0.0.1:21");
+    assert_eq!(c[0]["fins"][0]["piggybacked"], true);
+    assert_eq!(
+        c[1]["fins"][0]["piggybacked"], false,
+        "the listing's FIN goes alone"
+    );
     assert_eq!(c[2]["retransmissions"], 0);
 }
 

@@ -121,7 +121,8 @@ pub fn grade(key: &Key, answers: &BTreeMap<usize, String>) -> Vec<Verdict> {
             let (right, message) = match answers.get(&n) {
                 None => (false, format!("{name}: no answer")),
                 Some(got) => match want.as_f64() {
-                    Some(w) => match got.trim().parse::<f64>() {
+                    // A unit after the number (`21.6 ms`) is allowed.
+                    Some(w) => match got.split_whitespace().next().unwrap_or("").parse::<f64>() {
                         Ok(g) if (g - w).abs() <= tol + 1e-9 => (true, format!("{name}: right")),
                         Ok(_) => (
                             false,
@@ -276,7 +277,7 @@ mod tests {
                 .map(|(i, s)| (i + 1, s.to_string()))
                 .collect::<BTreeMap<_, _>>()
         };
-        let v = grade(&key, &got(&["4000000000", "13.4", " Four-Segment "]));
+        let v = grade(&key, &got(&["4000000000", "13.4 ms", " Four-Segment "]));
         assert!(v.iter().all(|v| v.right), "{v:?}");
         let v = grade(&key, &got(&["4000000001", "13.6", "three-segment"]));
         assert!(v.iter().all(|v| !v.right), "{v:?}");

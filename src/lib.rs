@@ -24,6 +24,7 @@
 
 pub mod bench;
 pub mod demo;
+pub mod exercise;
 pub mod ftp;
 pub mod lab;
 pub mod link;

@@ -12,8 +12,10 @@ use clap::{Parser, Subcommand};
 
 mod choice;
 mod impair_args;
+mod teach_args;
 use choice::{CaptureFormat, Cc, Fin, Tap};
 use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
+use teach_args::{ExerciseArgs, GradeArgs, ReportArgs, run_exercise, run_grade, run_report};
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
@@ -46,6 +48,12 @@ enum Command {
     Client(ClientArgs),
     /// Draw a connection of a capture as a time-sequence graph, and its cwnd from a stack log.
     Graph(GraphArgs),
+    /// Answer the classic TCP lab questions for each connection of a capture (the answer key).
+    Report(ReportArgs),
+    /// Make a student's variant of a lab: capture, worksheet.md and key.json.
+    Exercise(ExerciseArgs),
+    /// Check a student's answers against key.json, or a whole class (--batch) into a CSV.
+    Grade(GradeArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -398,6 +406,9 @@ fn main() -> ExitCode {
         Command::Demo(args) => run_demo(args),
         Command::Ladder(args) => run_ladder(args),
         Command::Graph(args) => run_graph(args),
+        Command::Report(args) => run_report(args),
+        Command::Exercise(args) => run_exercise(args),
+        Command::Grade(args) => return run_grade(args),
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),

@@ -11,6 +11,8 @@ mod common;
 mod kernel;
 #[path = "analysis/kinds.rs"]
 mod kinds;
+#[path = "report/oracle.rs"]
+mod oracle;
 mod tunlab;
 
 use std::path::Path;

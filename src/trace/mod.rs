@@ -18,6 +18,7 @@ pub mod graph;
 pub mod ladder;
 pub mod plot;
 pub mod read;
+pub mod report;
 pub mod segment;
 pub mod stacklog;
 #[cfg(test)]

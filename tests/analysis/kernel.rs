@@ -138,6 +138,8 @@ fn kernel_captures_of_vsftpd_and_curl_read_as_in_tshark() {
             frames[0].link
         );
         let rows = assert_same_analysis(&file, tag);
+        // `smolftp report`'s answers (ISNs, SampleRTTs, estimator, windows, throughput).
+        super::oracle::assert_report_matches_tshark(&file, tag);
         assert!(rows.len() > 40, "{tag}: only {} TCP frames", rows.len());
         // Every frame once in the ladder, and each of its filters selects just its frame
         // (checked on the data connections' first frames and the control connection, to keep

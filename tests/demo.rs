@@ -96,6 +96,30 @@ fn every_frame_is_explained() {
         piggy.contains("10.0.0.1:20 ESTABLISHED -> FIN-WAIT-1"),
         "{piggy}"
     );
+    // Payload previews: the file's first segment shows its start; a segment that cuts into a
+    // line starts at its first whole word; control lines are shown whole.
+    let data: Vec<&str> = frames
+        .iter()
+        .filter_map(|f| f.comment.as_deref())
+        .filter(|c| c.starts_with("RETR readme.txt data connection: data, "))
+        .collect();
+    assert!(
+        data[0].contains(" bytes \"smolftp demo: readme.txt\""),
+        "{}",
+        data[0]
+    );
+    assert!(
+        data[1].contains(" bytes \"...port 20 to port 5002"),
+        "{}",
+        data[1]
+    );
+    assert!(
+        frames
+            .iter()
+            .filter_map(|f| f.comment.as_deref())
+            .any(|c| c.contains("bytes \"331 Please specify the password.\"")),
+        "the control replies are previewed from their start"
+    );
 }
 
 #[test]

@@ -7,6 +7,9 @@
 //! FIN piggybacked; 10.0.0.1:20 ESTABLISHED -> FIN-WAIT-1`. Segment parsing and kinds come from
 //! the trace layer, so captures and ladders name things alike.
 
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
 use crate::net::host::SocketHandle;
 use smoltcp::socket::tcp::State;
 use smoltcp::wire::IpEndpoint;
@@ -88,13 +91,46 @@ fn preview_line(payload: &[u8]) -> Option<&str> {
     std::str::from_utf8(&head[..n]).ok()
 }
 
+/// Where each stream this host sends stands: the next byte it will send and whether that byte
+/// starts a line, from its own SYN or SYN+ACK and data. A segment that cuts into a line (the
+/// second segment of a file) has its preview start at its first whole word, after `...`.
+#[derive(Debug, Default)]
+pub struct Streams(HashMap<(SocketAddr, SocketAddr), (u32, bool)>);
+
+impl Streams {
+    /// Whether the data of `seg`, sent by this host, starts inside a line (`false` when unknown,
+    /// e.g. a retransmission); and remembers where the stream goes on.
+    fn cuts_in(&mut self, seg: &Segment<&[u8]>) -> bool {
+        let Some((next, line_start)) = self.0.get_mut(&(seg.src, seg.dst)) else {
+            return false;
+        };
+        let cuts = *next == seg.seq && !*line_start;
+        if *next == seg.seq {
+            *next = seg.seq.wrapping_add(seg.payload.len() as u32);
+            *line_start = seg.payload.last() == Some(&b'\n');
+        }
+        cuts
+    }
+
+    /// Forgets both streams of the connection between `a` and `b`.
+    pub fn forget(&mut self, a: SocketAddr, b: SocketAddr) {
+        self.0.remove(&(a, b));
+        self.0.remove(&(b, a));
+    }
+}
+
 /// Appends the preview of a first line, ` "like this"`, cut to 45 bytes and `...` when longer
-/// than 48.
-fn push_preview(text: &mut String, line: Option<&str>) {
-    let Some(line) = line else {
+/// than 48; `cut_in`: the segment starts mid-stream, so the preview starts at its first whole
+/// word, after `...`.
+fn push_preview(text: &mut String, line: Option<&str>, cut_in: bool) {
+    let Some(mut line) = line else {
         return;
     };
     text.push_str(" \"");
+    if cut_in && let Some(space) = line.find(' ').filter(|&i| i + 1 < line.len()) {
+        text.push_str("...");
+        line = &line[space + 1..];
+    }
     if line.len() > 48 {
         text.push_str(&line[..45]);
         text.push_str("...");
@@ -117,7 +153,7 @@ fn describe(
     text: &mut String,
     kind: SegmentKind,
     seg: &Segment<&[u8]>,
-    preview: Option<&str>,
+    (preview, cut_in): (Option<&str>, bool),
     moves: &[Transition],
     sent: bool,
 ) {
@@ -150,14 +186,14 @@ fn describe(
             text.push_str("data, ");
             push_decimal(text, seg.len());
             text.push_str(" bytes");
-            push_preview(text, preview);
+            push_preview(text, preview, cut_in);
             return;
         }
         SegmentKind::DataFin => {
             text.push_str("last data segment (");
             push_decimal(text, seg.len());
             text.push_str(" bytes), FIN piggybacked");
-            push_preview(text, preview);
+            push_preview(text, preview, cut_in);
             return;
         }
         SegmentKind::Fin if sent => "FIN alone, no data: releases this side of the connection",
@@ -192,6 +228,7 @@ pub fn frame<'t>(
     frame: &PendingFrame,
     lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, &'t str)>,
     transitions: &mut [Transition],
+    streams: &mut Streams,
     previous: &mut Previous,
     text: &mut String,
 ) {
@@ -208,6 +245,11 @@ pub fn frame<'t>(
         Some(found) => (true, Some(found)),
         None => (false, lookup(dst, src)),
     };
+    if sent && seg.flags.syn {
+        streams
+            .0
+            .insert((seg.src, seg.dst), (seg.seq.wrapping_add(1), true));
+    }
     let Some((handle, label)) = found else {
         *previous = Previous(None);
         text.clear();
@@ -230,6 +272,7 @@ pub fn frame<'t>(
         SegmentKind::Data | SegmentKind::DataFin => preview_line(seg.payload),
         _ => None,
     };
+    let cut_in = sent && !seg.payload.is_empty() && streams.cuts_in(&seg) && preview.is_some();
     let plain = moves.is_empty()
         && match kind {
             SegmentKind::Ack => true,
@@ -255,7 +298,7 @@ pub fn frame<'t>(
     } else {
         text.push_str(": received ");
     }
-    describe(text, kind, &seg, preview, &moves, sent);
+    describe(text, kind, &seg, (preview, cut_in), &moves, sent);
     for m in &moves {
         let _ = match m.local {
             Some(who) => write!(text, "; {who} {} -> {}", m.from, m.to),
@@ -317,7 +360,7 @@ mod tests {
         }
         for case in cases {
             let mut text = String::new();
-            push_preview(&mut text, preview_line(&case));
+            push_preview(&mut text, preview_line(&case), false);
             assert_eq!(text, preview_reference(&case), "payload {case:?}");
         }
     }

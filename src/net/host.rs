@@ -150,6 +150,8 @@ pub struct Host<D: Device> {
     congestion: Congestion,
     tracked: BTreeMap<SocketHandle, Tracked>,
     transitions: Vec<Transition>,
+    /// Where the streams this host sends began, for the payload previews.
+    streams: explain::Streams,
     next_port: u16,
     /// The time of the last poll: the host's clock, as the endpoints' timers see it.
     now: Instant,
@@ -206,6 +208,7 @@ impl<D: Device> Host<D> {
             congestion: config.congestion,
             tracked: BTreeMap::new(),
             transitions: Vec::new(),
+            streams: explain::Streams::default(),
             next_port: EPHEMERAL_FIRST,
             now,
             view: StackView::default(),
@@ -356,6 +359,9 @@ impl<D: Device> Host<D> {
         shard.set.remove(handle.inner);
         shard.len -= 1;
         if let Some(t) = self.tracked.remove(&handle) {
+            if let (Some(local), Some(remote)) = (t.local, t.remote) {
+                self.streams.forget(local.into(), remote.into());
+            }
             self.demux.moved(handle.shard, t.route, None);
             if let Some(port) = t.listening {
                 self.demux.listens(handle.shard, port, false);
@@ -505,6 +511,7 @@ impl<D: Device> Host<D> {
             Some(recorder) => {
                 let tracked = &self.tracked;
                 let transitions = &mut self.transitions;
+                let streams = &mut self.streams;
                 let view = &mut self.view;
                 // The length of the explanation in the comment left by the last frame: a
                 // frame whose explanation is kept keeps it, not the view after it.
@@ -533,11 +540,11 @@ impl<D: Device> Host<D> {
                     }
                     if frame.number == 0 {
                         // Explained now, as it leaves; numbered and viewed when it arrives.
-                        explain::frame(frame, lookup, transitions, &mut ahead, comment);
+                        explain::frame(frame, lookup, transitions, streams, &mut ahead, comment);
                         return;
                     }
                     comment.truncate(explained);
-                    explain::frame(frame, lookup, transitions, &mut previous, comment);
+                    explain::frame(frame, lookup, transitions, streams, &mut previous, comment);
                     explained = comment.len();
                     view.tell(frame, comment);
                 });

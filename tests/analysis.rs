@@ -18,24 +18,9 @@ mod tunlab;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Scratch, demo};
+use common::{Scratch, demo, have_tshark};
 use kinds::{every_kind, raw_pcap};
 use smolftp::trace::{self, Frame, LinkType};
-
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
-            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set): apt-get install -y tshark"
-        );
-        eprintln!("skipping: tshark is not installed");
-    }
-    ok
-}
 
 /// The analysis fields compared, as tshark names them.
 const FLAGS: [&str; 11] = [

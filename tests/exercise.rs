@@ -11,7 +11,7 @@ mod oracle;
 use std::path::Path;
 use std::process::Command;
 
-use common::{Scratch, smolftp};
+use common::{Scratch, have_tshark, smolftp};
 use serde_json::Value;
 
 const TEMPLATES: [&str; 6] = [
@@ -22,21 +22,6 @@ const TEMPLATES: [&str; 6] = [
     "flow-control",
     "slow-start",
 ];
-
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
-            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set): apt-get install -y tshark"
-        );
-        eprintln!("skipping: tshark is not installed");
-    }
-    ok
-}
 
 fn exercise(dir: &Path, student: &str, template: &str, out: &str) -> Value {
     let o = smolftp(

@@ -6,24 +6,7 @@ mod common;
 #[path = "report/oracle.rs"]
 mod oracle;
 
-use std::process::Command;
-
-use common::{Scratch, demo};
-
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
-            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set): apt-get install -y tshark"
-        );
-        eprintln!("skipping: tshark is not installed");
-    }
-    ok
-}
+use common::{Scratch, demo, have_tshark};
 
 #[test]
 fn the_demo_report_agrees_with_tshark_and_tells_the_seed_story() {

@@ -5,49 +5,12 @@
 mod common;
 
 use std::path::Path;
-use std::process::Command;
 
-use common::{Scratch, demo};
-
-/// True if tshark can run; panics if it cannot but must.
-fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
-            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set) but cannot be run: \
-             apt-get install -y tshark"
-        );
-        eprintln!("skipping: tshark is not installed (sudo apt-get install tshark)");
-    }
-    ok
-}
+use common::{Scratch, demo, have_tshark};
 
 /// `tshark -r FILE [-Y FILTER] -T fields -e F...`: one Vec of fields per frame.
 fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r")
-        .arg(file)
-        .args(["-T", "fields", "-E", "separator=|"]);
-    if let Some(f) = filter {
-        cmd.args(["-Y", f]);
-    }
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark failed on {filter:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('|').map(str::to_string).collect())
-        .collect()
+    common::tshark_fields(file, &[], filter, fields)
 }
 
 /// The segments between port 20 and `port` as tshark shows them: `>` server to client.

@@ -2,24 +2,8 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::process::Command;
 
-/// True if tshark can run; panics if it cannot but must (`SMOLFTP_REQUIRE_PEERS`).
-pub fn have_tshark() -> bool {
-    let ok = Command::new("tshark")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !ok {
-        assert!(
-            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
-            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set) but cannot be run: \
-             apt-get install -y tshark"
-        );
-        eprintln!("skipping: tshark is not installed (sudo apt-get install tshark)");
-    }
-    ok
-}
+pub use crate::common::have_tshark;
 
 const FIELDS: [&str; 14] = [
     "frame.number",
@@ -65,32 +49,15 @@ impl Row {
 }
 
 fn tshark(file: &Path, filter: Option<&str>, fields: &[&str]) -> Vec<Vec<String>> {
-    let mut cmd = Command::new("tshark");
-    cmd.arg("-r")
-        .arg(file)
-        .args([
-            "-o",
-            "tcp.check_checksum:TRUE",
-            "-o",
-            "tcp.relative_sequence_numbers:TRUE",
-        ])
-        .args(["-T", "fields", "-E", "separator=\t", "-E", "occurrence=f"]);
-    if let Some(f) = filter {
-        cmd.args(["-Y", f]);
-    }
-    for f in fields {
-        cmd.args(["-e", f]);
-    }
-    let out = cmd.output().expect("run tshark");
-    assert!(
-        out.status.success(),
-        "tshark failed on {filter:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(|l| l.split('\t').map(str::to_string).collect())
-        .collect()
+    let options = [
+        "-o",
+        "tcp.check_checksum:TRUE",
+        "-o",
+        "tcp.relative_sequence_numbers:TRUE",
+        "-E",
+        "occurrence=f",
+    ];
+    crate::common::tshark_fields(file, &options, filter, fields)
 }
 
 /// The frames of `file` that `filter` selects (all without), with [`FIELDS`].

@@ -73,3 +73,52 @@ pub fn data_sequence(capture: &Path, port: u16) -> Vec<String> {
         })
         .collect()
 }
+
+/// True if tshark can run; panics if it cannot but must (`SMOLFTP_REQUIRE_PEERS`, set by
+/// scripts/test.sh in CI and as root), else says why the test skips.
+pub fn have_tshark() -> bool {
+    let ok = Command::new("tshark")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !ok {
+        assert!(
+            std::env::var_os("SMOLFTP_REQUIRE_PEERS").is_none(),
+            "tshark is required here (SMOLFTP_REQUIRE_PEERS is set) but cannot be run: \
+             apt-get install -y tshark"
+        );
+        eprintln!("skipping: tshark is not installed (sudo apt-get install tshark)");
+    }
+    ok
+}
+
+/// `tshark -r FILE OPTIONS... [-Y FILTER] -T fields -E separator=TAB -e F...`: the fields of
+/// every frame the filter selects, in order.
+pub fn tshark_fields(
+    file: &Path,
+    options: &[&str],
+    filter: Option<&str>,
+    fields: &[&str],
+) -> Vec<Vec<String>> {
+    let mut cmd = Command::new("tshark");
+    cmd.arg("-r")
+        .arg(file)
+        .args(options)
+        .args(["-T", "fields", "-E", "separator=\t"]);
+    if let Some(f) = filter {
+        cmd.args(["-Y", f]);
+    }
+    for f in fields {
+        cmd.args(["-e", f]);
+    }
+    let out = cmd.output().expect("run tshark");
+    assert!(
+        out.status.success(),
+        "tshark failed on {filter:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| l.split('\t').map(str::to_string).collect())
+        .collect()
+}

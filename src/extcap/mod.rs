@@ -170,6 +170,18 @@ fn hold_control_out(path: PathBuf) {
     });
 }
 
+/// True when the reading end of the FIFO `fd` writes to is closed (poll reports an error).
+fn reader_gone(fd: std::os::fd::RawFd) -> bool {
+    let mut p = libc::pollfd {
+        fd,
+        events: 0,
+        revents: 0,
+    };
+    // SAFETY: one valid pollfd, no wait.
+    let n = unsafe { libc::poll(&mut p, 1, 0) };
+    n > 0 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
 fn capture(r: &Request) -> Result<(), String> {
     let speed = speed(r)?;
     let fifo = r.fifo.clone().ok_or("--capture needs --fifo PATH")?;
@@ -204,7 +216,8 @@ fn capture(r: &Request) -> Result<(), String> {
         .write(true)
         .open(&fifo)
         .map_err(|e| format!("cannot open the FIFO {}: {e}", fifo.display()))?;
-    stream::replay(&blocks, &mut out, speed, &stop)?;
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&out);
+    stream::replay(&blocks, &mut out, speed, &stop, &|| reader_gone(fd))?;
     Ok(())
 }
 

@@ -105,12 +105,14 @@ pub enum End {
 }
 
 /// Writes `blocks` to `out`, each packet `speed` times as fast as the lab's clock spaced them
-/// (`speed` 0: no waiting); `stop` set by another thread ends the replay between packets.
+/// (`speed` 0: no waiting); `stop` set by another thread, or `hung_up` (the reader is gone)
+/// true while waiting, ends the replay between packets.
 pub fn replay(
     blocks: &[Block<'_>],
     out: &mut dyn Write,
     speed: f64,
     stop: &AtomicBool,
+    hung_up: &dyn Fn() -> bool,
 ) -> Result<End, String> {
     let start = Instant::now();
     let first = blocks.iter().find_map(|b| b.time);
@@ -121,7 +123,13 @@ pub fn replay(
             let due = Duration::from_secs_f64(((t - t0) / speed).max(0.0));
             // Sleep in short steps, so a stop is heard within 50 ms.
             while let Some(left) = due.checked_sub(start.elapsed()) {
-                if stop.load(Ordering::Relaxed) || left.is_zero() {
+                if left.is_zero() {
+                    break;
+                }
+                if hung_up() {
+                    return Ok(End::Stopped);
+                }
+                if stop.load(Ordering::Relaxed) {
                     break;
                 }
                 std::thread::sleep(left.min(Duration::from_millis(50)));
@@ -197,12 +205,23 @@ mod tests {
         let stop = AtomicBool::new(false);
         let mut out = Vec::new();
         let start = Instant::now();
-        assert_eq!(replay(&b, &mut out, 1.0, &stop).unwrap(), End::Done);
+        assert_eq!(
+            replay(&b, &mut out, 1.0, &stop, &|| false).unwrap(),
+            End::Done
+        );
         assert!(start.elapsed() >= Duration::from_millis(100), "paced");
         assert_eq!(out, data);
         stop.store(true, Ordering::Relaxed);
         let mut out = Vec::new();
-        assert_eq!(replay(&b, &mut out, 0.0, &stop).unwrap(), End::Stopped);
+        assert_eq!(
+            replay(&b, &mut out, 0.0, &stop, &|| false).unwrap(),
+            End::Stopped
+        );
         assert!(out.is_empty());
+        stop.store(false, Ordering::Relaxed);
+        let mut out = Vec::new();
+        let r = replay(&b, &mut out, 0.001, &stop, &|| true).unwrap();
+        assert_eq!(r, End::Stopped, "a reader gone ends the wait");
+        assert!(out.len() < data.len());
     }
 }

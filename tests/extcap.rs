@@ -351,3 +351,54 @@ fn closing_the_fifo_stops_a_slow_capture() {
         "pcapng section header first"
     );
 }
+
+#[test]
+fn closing_the_control_pipe_stops_the_capture() {
+    use std::io::Read;
+    let dir = Scratch::new("extcap-control");
+    let fifo = dir.path("fifo");
+    let control = dir.path("control-in");
+    for f in [&fifo, &control] {
+        assert!(Command::new("mkfifo").arg(f).status().unwrap().success());
+    }
+    let mut child = Command::new(env!("CARGO_BIN_EXE_smolftp"))
+        .args([
+            "extcap",
+            "--capture",
+            "--extcap-interface",
+            "smolftp-demo",
+            "--fifo",
+        ])
+        .arg(&fifo)
+        .arg("--extcap-control-in")
+        .arg(&control)
+        .args(["--speed", "0.001", "--delay", "100"])
+        .spawn()
+        .expect("run the extcap");
+    // Wireshark holds the control pipe open while it captures, and reads the FIFO to its end.
+    let writer = std::fs::OpenOptions::new()
+        .write(true)
+        .open(&control)
+        .unwrap();
+    let mut reader = std::fs::File::open(&fifo).unwrap();
+    let mut head = [0u8; 64];
+    reader.read_exact(&mut head).unwrap();
+    drop(writer);
+    let mut rest = Vec::new();
+    // Ends (EOF) when the extcap stops and closes the FIFO; not hours later.
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = reader.read_to_end(&mut rest);
+        let _ = tx.send(());
+    });
+    let stopped = rx.recv_timeout(std::time::Duration::from_secs(10)).is_ok();
+    if !stopped {
+        let _ = child.kill();
+    }
+    let status = child.wait().unwrap();
+    assert!(
+        stopped,
+        "the extcap did not stop within 10 s of the control pipe's close"
+    );
+    assert!(status.success(), "a stop is not a failure: {status}");
+}

@@ -224,3 +224,39 @@ fn lua_fields_and_the_fault_filter_under_impairments() {
         "a filter on the reason finds the retransmissions"
     );
 }
+
+/// Every field and filter of the `smolftp` profile (wireshark/profile/) is one tshark knows,
+/// with the Lua script loaded: renaming a field breaks this test, not the students' colors.
+#[test]
+fn the_profile_names_only_fields_that_exist() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("ws-profile");
+    demo(&dir.0, "d.pcapng", &["--quiet"]);
+    let profile = Path::new(env!("CARGO_MANIFEST_DIR")).join("wireshark/profile");
+    let colors = std::fs::read_to_string(profile.join("colorfilters")).unwrap();
+    let mut filters: Vec<String> = colors
+        .lines()
+        .filter(|l| l.starts_with('@'))
+        .map(|l| {
+            l.split('@')
+                .nth(2)
+                .expect("@name@filter@colors")
+                .to_string()
+        })
+        .collect();
+    assert!(filters.len() >= 10);
+    let prefs = std::fs::read_to_string(profile.join("preferences")).unwrap();
+    let columns: Vec<String> = prefs
+        .split("%Cus:")
+        .skip(1)
+        .map(|c| c.split(':').next().unwrap().to_string())
+        .collect();
+    assert!(columns.contains(&"smolftp.cwnd".to_string()));
+    filters.extend(columns);
+    for f in &filters {
+        // tshark refuses an unknown field or a bad filter.
+        tshark_lua(&dir.path("d.pcapng"), Some(f), &["frame.number"]);
+    }
+}

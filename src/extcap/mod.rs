@@ -115,7 +115,7 @@ pub fn run(args: &[String], demo: &clap::Command) -> Result<(), String> {
     let r = parse(args)?;
     if r.interfaces {
         print!(
-            "extcap {{version={}}}{{display=smolftp lab}}\n\
+            "extcap {{version={}}}\n\
              interface {{value={INTERFACE}}}{{display=smolftp lab: FTP demo on the in-process cable}}\n",
             env!("CARGO_PKG_VERSION")
         );

@@ -11,6 +11,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 mod choice;
+mod extcap;
 mod impair_args;
 mod teach_args;
 use choice::{CaptureFormat, Cc, Fin, Tap};
@@ -54,6 +55,17 @@ enum Command {
     Exercise(ExerciseArgs),
     /// Check a student's answers against key.json, or a whole class (--batch) into a CSV.
     Grade(GradeArgs),
+    /// Be a Wireshark capture interface (extcap protocol; run by Wireshark, installed by
+    /// scripts/install-wireshark.sh): the demo with the options of Wireshark's dialog.
+    Extcap(ExtcapArgs),
+}
+
+#[derive(clap::Args, Debug)]
+struct ExtcapArgs {
+    /// The extcap flags Wireshark passes (--extcap-interfaces, --extcap-config, --capture
+    /// --fifo PATH, ...), `--speed FACTOR`, and any flag of `smolftp demo`.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    args: Vec<String>,
 }
 
 #[derive(clap::Args, Debug)]
@@ -412,6 +424,14 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),
+        Command::Extcap(args) => {
+            let mut cli = <Cli as clap::CommandFactory>::command();
+            cli.build();
+            match cli.find_subcommand("demo") {
+                Some(demo) => extcap::run(&args.args, demo),
+                None => Err("no demo subcommand".into()),
+            }
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

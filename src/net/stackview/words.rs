@@ -276,6 +276,35 @@ mod tests {
         );
     }
 
+    /// The Wireshark post-dissector (wireshark/smolftp.lua) reads the keys of the view in the
+    /// order written here: the two may not drift.
+    #[test]
+    fn the_lua_dissector_knows_every_key_of_the_view() {
+        let lua = include_str!("../../../wireshark/smolftp.lua");
+        let mut text = String::new();
+        push_view(&mut text, &info(), None);
+        let (view, why) = text.split_once("; ").expect("view; why");
+        let keys: Vec<&str> = view
+            .split(' ')
+            .map(|kv| kv.split_once('=').expect("key=value").0)
+            .collect();
+        let table = lua
+            .split_once("local VIEW_KEYS = {")
+            .and_then(|(_, rest)| rest.split_once("\n}"))
+            .expect("VIEW_KEYS table in smolftp.lua")
+            .0;
+        let lua_keys: Vec<&str> = table
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("{ \"")?.split('"').next())
+            .collect();
+        assert_eq!(keys, lua_keys, "view keys vs smolftp.lua VIEW_KEYS");
+        assert!(why.starts_with("why: "));
+        assert!(lua.contains("local WHY_PREFIX = \"why: \""));
+        assert!(lua.contains("local VIEW_PREFIX = \"cwnd=\""));
+        assert!(lua.contains("local FAULT_PREFIX = \"fault: \""));
+        assert!(lua.contains("local SEP = \"; \""));
+    }
+
     #[test]
     fn numbers_are_written_as_display_writes_them() {
         for n in [0, 1, 9, 10, 99, 100, 1460, 65535, u64::MAX] {

@@ -166,86 +166,90 @@ type Estimate = (Option<(f64, f64)>, Vec<f64>);
 /// RFC 6298 at the granularity of smoltcp's clock (1 ms): srtt' = 7/8 srtt + 1/8 R, rttvar' =
 /// 3/4 rttvar + 1/4 |srtt - R| (the first sample: srtt = R, rttvar = R/2), rto = max(1 s,
 /// srtt + max(5 ms, 4 rttvar)). R comes from tshark's `tcp.analysis.ack_rtt` of the ACKs that reached
-/// the server between two of its frames, plus a constant offset found from the first sample:
-/// zero where the capture is stamped as the server sees it, the cable's one-way delay where
-/// frames are stamped by their sender.
+/// the server between two of its frames: the capture is the server's interface, so they are
+/// the RTTs its stack measured. Once on a cable with a fixed delay (the control connection's
+/// delayed ACKs vary the samples), once with `--jitter`.
 #[test]
 fn srtt_rttvar_rto_follow_rfc_6298_from_tshark_samples() {
     if !have_tshark() {
         return;
     }
-    let dir = Scratch::new("rfc6298");
-    demo(&dir.0, "c.pcapng", &["-q", "--delay", "3"]);
-    let frames = tshark(
-        &dir.path("c.pcapng"),
-        Some("tcp"),
-        &[
-            "frame.number",
-            "tcp.stream",
-            "ip.src",
-            "tcp.analysis.ack_rtt",
-            "frame.comment",
-        ],
-    );
-    // Per server connection: (srtt, rttvar) before, and the ACK RTTs seen since.
-    let mut state: BTreeMap<String, Estimate> = BTreeMap::new();
-    let mut offset: Option<f64> = None;
-    let mut samples = 0;
-    for f in &frames {
-        let stream = f["tcp.stream"].clone();
-        let entry = state.entry(stream).or_default();
-        if f["ip.src"] != "10.0.0.1" {
-            if let Ok(rtt) = f
-                .get("tcp.analysis.ack_rtt")
-                .map_or("", |s| s)
-                .parse::<f64>()
-            {
-                entry.1.push(rtt * 1000.0);
-            }
-            continue;
-        }
-        let v = view(&f["frame.comment"]).expect("every server frame has a view");
-        let (Some(srtt), Some(rttvar)) = (v.srtt, v.rttvar) else {
-            assert_eq!(v.rto, 1000, "before any sample, the RTO is 1 s");
-            continue;
-        };
-        let expected_rto = ((srtt + (4.0 * rttvar).max(5.0)) as u64).clamp(1000, 60_000);
-        assert_eq!(v.rto, expected_rto, "frame {}: rto", f["frame.number"]);
-        let before = entry.0.replace((srtt, rttvar));
-        let seen = std::mem::take(&mut entry.1);
-        if before == Some((srtt, rttvar)) {
-            continue;
-        }
-        // A sample was taken since the last frame: one of the ACKs seen explains it.
-        let explains = |r: f64| match before {
-            None => srtt == r && rttvar == (r as u64 / 2) as f64,
-            Some((s, v)) => {
-                srtt == ((7.0 * s + r) / 8.0).ceil()
-                    && rttvar == ((3.0 * v + (s - r).abs()) / 4.0).ceil()
-            }
-        };
-        let off = *offset.get_or_insert_with(|| {
-            let first = seen.last().copied().expect("a sample needs an ACK");
-            (srtt - first).round()
-        });
-        assert!(
-            off == 0.0 || off == 3.0,
-            "the offset between tshark's and the stack's RTT is {off} ms"
+    // The control connection's delayed ACKs vary the RTT; so does a cable with jitter.
+    let runs: [(&str, &[&str]); 2] = [
+        ("rfc6298", &["-q", "--delay", "3"]),
+        (
+            "rfc6298-jitter",
+            &["-q", "--delay", "5", "--jitter", "2", "--seed", "4"],
+        ),
+    ];
+    for (tag, flags) in runs {
+        let dir = Scratch::new(tag);
+        demo(&dir.0, "c.pcapng", flags);
+        let frames = tshark(
+            &dir.path("c.pcapng"),
+            Some("tcp"),
+            &[
+                "frame.number",
+                "tcp.stream",
+                "ip.src",
+                "tcp.analysis.ack_rtt",
+                "frame.comment",
+            ],
         );
-        let ok = seen.iter().any(|rtt| {
-            [-1.0, 0.0, 1.0]
-                .iter()
-                .any(|g| explains((rtt + off + g).round()))
-        });
-        assert!(
-            ok,
-            "frame {}: srtt {srtt} rttvar {rttvar} (before {before:?}) follows from none of the \
+        // Per server connection: (srtt, rttvar) before, and the ACK RTTs seen since.
+        let mut state: BTreeMap<String, Estimate> = BTreeMap::new();
+        let mut samples = 0;
+        for f in &frames {
+            let stream = f["tcp.stream"].clone();
+            let entry = state.entry(stream).or_default();
+            if f["ip.src"] != "10.0.0.1" {
+                if let Ok(rtt) = f
+                    .get("tcp.analysis.ack_rtt")
+                    .map_or("", |s| s)
+                    .parse::<f64>()
+                {
+                    entry.1.push(rtt * 1000.0);
+                }
+                continue;
+            }
+            let v = view(&f["frame.comment"]).expect("every server frame has a view");
+            let (Some(srtt), Some(rttvar)) = (v.srtt, v.rttvar) else {
+                assert_eq!(v.rto, 1000, "before any sample, the RTO is 1 s");
+                continue;
+            };
+            let expected_rto = ((srtt + (4.0 * rttvar).max(5.0)) as u64).clamp(1000, 60_000);
+            assert_eq!(v.rto, expected_rto, "frame {}: rto", f["frame.number"]);
+            let before = entry.0.replace((srtt, rttvar));
+            let seen = std::mem::take(&mut entry.1);
+            if before == Some((srtt, rttvar)) {
+                continue;
+            }
+            // A sample was taken since the last frame: one of the ACKs seen explains it.
+            let explains = |r: f64| match before {
+                None => srtt == r && rttvar == (r as u64 / 2) as f64,
+                Some((s, v)) => {
+                    srtt == ((7.0 * s + r) / 8.0).ceil()
+                        && rttvar == ((3.0 * v + (s - r).abs()) / 4.0).ceil()
+                }
+            };
+            // The capture is stamped as the server's interface sees it: tshark's RTT is the
+            // stack's, to the stack's millisecond clock.
+            let off = 0.0;
+            let ok = seen.iter().any(|rtt| {
+                [-1.0, 0.0, 1.0]
+                    .iter()
+                    .any(|g| explains((rtt + off + g).round()))
+            });
+            assert!(
+                ok,
+                "frame {}: srtt {srtt} rttvar {rttvar} (before {before:?}) follows from none of the \
              samples {seen:?} (+{off} ms)",
-            f["frame.number"]
-        );
-        samples += 1;
+                f["frame.number"]
+            );
+            samples += 1;
+        }
+        assert!(samples >= 4, "{tag}: only {samples} RTT samples checked");
     }
-    assert!(samples >= 4, "only {samples} RTT samples checked");
 }
 
 /// The same demo twice gives the same capture and the same stack log, byte for byte; the log

@@ -101,6 +101,9 @@ pub struct LabConfig {
     /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
     /// a capture for frame numbers.
     pub stack_log: Option<PathBuf>,
+    /// The lower bound of every TCP connection's retransmission timeout (RFC 6298 2.4);
+    /// `None`: 1 s as the RFC asks.
+    pub min_rto: Option<StdDuration>,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -143,6 +146,7 @@ impl Default for LabConfig {
             stack_timeout: StdDuration::from_secs(60),
             initial_window: Some(2),
             stack_log: None,
+            min_rto: None,
         }
     }
 }
@@ -367,6 +371,8 @@ impl LabConfig {
         client_host.set_stack_snapshots(server_host.stack_snapshots());
         server_host.set_initial_window(self.initial_window);
         client_host.set_initial_window(self.initial_window);
+        server_host.set_min_rto(self.min_rto);
+        client_host.set_min_rto(self.min_rto);
         let stack_log = match &self.stack_log {
             Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
             None => None,

@@ -155,6 +155,8 @@ pub struct Host<D: Device> {
     now: Instant,
     /// The stack's own view of the frames it sends (comments, stack log, congestion events).
     view: StackView,
+    /// The lower bound of the RTO of sockets added from now on; `None`: smoltcp's (1 s).
+    min_rto: Option<smoltcp::time::Duration>,
 }
 
 /// Why a connection could not be opened.
@@ -209,7 +211,14 @@ impl<D: Device> Host<D> {
             next_port: EPHEMERAL_FIRST,
             now,
             view: StackView::default(),
+            min_rto: None,
         }
+    }
+
+    /// Gives the TCP sockets added from now on this lower bound of their retransmission
+    /// timeout (RFC 6298 2.4; `None`: 1 s as the RFC asks).
+    pub fn set_min_rto(&mut self, min_rto: Option<std::time::Duration>) {
+        self.min_rto = min_rto.map(|d| smoltcp::time::Duration::from_micros(d.as_micros() as u64));
     }
 
     /// Records explained frames of this host into `recorder` (its device must be a
@@ -299,6 +308,9 @@ impl<D: Device> Host<D> {
         socket.set_timeout(options.timeout);
         socket.set_keep_alive(options.keep_alive);
         socket.set_initial_window(self.view.initial_window);
+        if let Some(min_rto) = self.min_rto {
+            socket.set_min_rto(min_rto);
+        }
         socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,
@@ -493,8 +505,13 @@ impl<D: Device> Host<D> {
                     .map_or((None, None), |t: &Tracked| (t.local, t.remote))
             };
             let recorded = self.recorder.is_some();
-            self.view
-                .collect(&self.name, tcp_sockets(&mut self.shards), ends, recorded, now);
+            self.view.collect(
+                &self.name,
+                tcp_sockets(&mut self.shards),
+                ends,
+                recorded,
+                now,
+            );
         }
         match &self.recorder {
             Some(recorder) => {

@@ -176,6 +176,9 @@ struct RttEstimator {
     timestamp: Option<(Instant, TcpSeqNumber)>,
     max_seq_sent: Option<TcpSeqNumber>,
     rto_count: u8,
+    /// The lower bound of a computed RTO in milliseconds (RFC 6298 2.4), see
+    /// [`Socket::set_min_rto`].
+    min_rto: u32,
 }
 
 impl Default for RttEstimator {
@@ -188,6 +191,7 @@ impl Default for RttEstimator {
             timestamp: None,
             max_seq_sent: None,
             rto_count: 0,
+            min_rto: RTTE_MIN_RTO,
         }
     }
 }
@@ -217,7 +221,7 @@ impl RttEstimator {
 
         // RFC 6298 (2.2), (2.3)
         let margin = RTTE_MIN_MARGIN.max(self.rttvar * RTTE_K);
-        self.rto = (self.srtt + margin).clamp(RTTE_MIN_RTO, RTTE_MAX_RTO);
+        self.rto = (self.srtt + margin).clamp(self.min_rto, RTTE_MAX_RTO);
 
         self.rto_count = 0;
 
@@ -526,6 +530,11 @@ pub struct Socket<'a> {
     local_rx_dup_acks: u8,
     /// If a fast retransmit needs to occur
     pending_fast_retransmit: bool,
+    /// RFC 6582 (NewReno): the highest sequence number sent when fast retransmit began;
+    /// `Some` while in loss recovery. An ACK below it is a partial ACK.
+    recover: Option<TcpSeqNumber>,
+    /// The pending fast retransmit answers a partial ACK (RFC 6582 3.2 step 5).
+    partial_ack_retransmit: bool,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -623,6 +632,8 @@ impl<'a> Socket<'a> {
             local_rx_last_seq: None,
             local_rx_dup_acks: 0,
             pending_fast_retransmit: false,
+            recover: None,
+            partial_ack_retransmit: false,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -700,6 +711,20 @@ impl<'a> Socket<'a> {
             #[cfg(feature = "socket-tcp-cubic")]
             AnyController::Cubic(_) => CongestionControl::Cubic,
         }
+    }
+
+    /// Set the lower bound of the retransmission timeout computed from round-trip time
+    /// samples (RFC 6298 2.4). The RFC asks for 1 second, the default; Linux uses 200 ms, which
+    /// a lab on a short path may prefer. The value is clamped to [1 ms, 60 s]. The initial RTO
+    /// before the first sample stays 1 second (RFC 6298 2.1), and the timer still backs off
+    /// by doubling (5.5).
+    pub fn set_min_rto(&mut self, min_rto: Duration) {
+        self.rtte.min_rto = (min_rto.total_millis() as u32).clamp(1, RTTE_MAX_RTO);
+    }
+
+    /// The lower bound of a computed retransmission timeout, see [`Socket::set_min_rto`].
+    pub fn min_rto(&self) -> Duration {
+        Duration::from_millis(self.rtte.min_rto as u64)
     }
 
     /// Set the initial congestion window, in segments of the MSS in force once the handshake
@@ -1030,7 +1055,10 @@ impl<'a> Socket<'a> {
 
         self.state = State::Closed;
         self.timer = Timer::new();
-        self.rtte = RttEstimator::default();
+        self.rtte = RttEstimator {
+            min_rto: self.rtte.min_rto,
+            ..RttEstimator::default()
+        };
         self.assembler = Assembler::new();
         self.tx_buffer.clear();
         self.rx_buffer.clear();
@@ -1049,6 +1077,8 @@ impl<'a> Socket<'a> {
         self.remote_last_ts = None;
         self.ack_delay_timer = AckDelayTimer::Idle;
         self.challenge_ack_timer = Instant::from_secs(0);
+        self.recover = None;
+        self.partial_ack_retransmit = false;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -1383,9 +1413,9 @@ impl<'a> Socket<'a> {
                 let delay = self.rtte.retransmission_timeout();
                 tcp_trace!("starting zero-window-probe timer for t+{}", delay);
 
-                // We don't have access to the current time here, so use Instant::ZERO instead.
+                // We don't have access to the current time here, so use Instant::from_millis(0) instead.
                 // this will cause the first ZWP to be sent immediately, but that's okay.
-                self.timer.set_for_zero_window_probe(Instant::ZERO, delay);
+                self.timer.set_for_zero_window_probe(Instant::from_millis(0), delay);
             }
 
             #[cfg(any(test, feature = "verbose"))]
@@ -1602,6 +1632,7 @@ impl<'a> Socket<'a> {
             keep_alive: false,
             zero_window_probe: false,
             fast_retransmit: false,
+            partial_ack_retransmit: false,
             delayed: false,
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -2253,8 +2284,13 @@ impl<'a> Socket<'a> {
                         }
                     );
 
-                    if self.local_rx_dup_acks == 3 {
+                    // RFC 6582 (3.2 step 4): duplicate ACKs during recovery only inflate the
+                    // window; the hole they point at is repaired by the partial ACK's
+                    // retransmission.
+                    if self.local_rx_dup_acks == 3 && self.recover.is_none() {
                         self.timer.set_for_fast_retransmit();
+                        // RFC 6582 (3.2 step 2): remember the highest sequence number sent.
+                        self.recover = Some(self.remote_last_seq);
                         net_debug!("started fast retransmit");
                     }
 
@@ -2279,12 +2315,30 @@ impl<'a> Socket<'a> {
                     // Notify of fresh ACK
                     self.rtte.on_ack(cx.now(), ack_number);
                     let new_flight_size = self.flight_size().saturating_sub(ack_len);
-                    self.congestion_controller.inner_mut().on_ack(
-                        cx.now(),
-                        ack_len,
-                        new_flight_size,
-                        &self.rtte,
-                    );
+                    match self.recover {
+                        // RFC 6582 (3.2 step 5): a partial ACK. The next hole is lost too:
+                        // retransmit it at once and stay in recovery.
+                        Some(recover) if ack_len > 0 && ack_number < recover => {
+                            net_debug!("partial ACK {} (recover {})", ack_number, recover);
+                            self.pending_fast_retransmit = true;
+                            self.partial_ack_retransmit = true;
+                            self.congestion_controller
+                                .inner_mut()
+                                .on_partial_ack(cx.now(), ack_len);
+                        }
+                        _ => {
+                            // RFC 6582 (3.2 step 3): a full ACK ends recovery.
+                            if ack_len > 0 {
+                                self.recover = None;
+                            }
+                            self.congestion_controller.inner_mut().on_ack(
+                                cx.now(),
+                                ack_len,
+                                new_flight_size,
+                                &self.rtte,
+                            );
+                        }
+                    }
                 }
             };
 
@@ -2628,6 +2682,11 @@ impl<'a> Socket<'a> {
                 // to be sent again.
                 self.remote_last_seq = self.local_seq_no;
 
+                // RFC 6582 (4): a timeout ends fast recovery.
+                self.recover = None;
+                self.pending_fast_retransmit = false;
+                self.partial_ack_retransmit = false;
+
                 // Inform RTTE, so that it can can handle RTO backoff
                 self.rtte.on_rto();
                 self.info.on_rto();
@@ -2718,6 +2777,7 @@ impl<'a> Socket<'a> {
 
         let mut is_zero_window_probe = false;
         let mut is_fast_retransmit = false;
+        let mut is_partial_ack_retransmit = false;
 
         #[cfg_attr(
             not(feature = "segmentation-offload"),
@@ -2781,6 +2841,7 @@ impl<'a> Socket<'a> {
 
                     self.pending_fast_retransmit = false;
                     is_fast_retransmit = true;
+                    is_partial_ack_retransmit = mem::take(&mut self.partial_ack_retransmit);
 
                     0
                 } else {
@@ -2938,6 +2999,7 @@ impl<'a> Socket<'a> {
             keep_alive: is_keep_alive,
             zero_window_probe: is_zero_window_probe,
             fast_retransmit: is_fast_retransmit,
+            partial_ack_retransmit: is_partial_ack_retransmit,
             delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -10217,5 +10279,195 @@ mod test {
             [100, 100],
             "the first flight: the initial window, whole segments"
         );
+    }
+
+    // =========================================================================================//
+    // Tests for NewReno partial ACKs (RFC 6582).
+    // =========================================================================================//
+
+    /// Sends "aaaBBBcccDDD" in four 3-byte segments and answers with three duplicate ACKs of
+    /// the first: the fast retransmission of "aaa" is taken.
+    fn socket_in_fast_recovery() -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        for t in [1050, 1055, 1060] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12));
+        recv!(s, time 1100, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::FastRetransmission));
+        s
+    }
+
+    #[test]
+    fn test_newreno_partial_ack_retransmits_next_hole() {
+        // "aaa" and "ccc" were lost: the ACK of the retransmitted "aaa" stops at "ccc".
+        let mut s = socket_in_fast_recovery();
+        send!(s, time 1150, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        // The partial ACK retransmits the next hole at once, without waiting for three more
+        // duplicate ACKs or the retransmission timer.
+        recv!(s, time 1150, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::PartialAckRetransmission));
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12), "still in recovery");
+        recv_nothing!(s, time 1150);
+
+        // The full ACK ends recovery.
+        send!(s, time 1200, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 12),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None);
+        recv_nothing!(s, time 1200);
+    }
+
+    #[test]
+    fn test_newreno_dup_acks_in_recovery_do_not_retransmit_again() {
+        let mut s = socket_in_fast_recovery();
+        send!(s, time 1150, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1150, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        // "DDD" arrived before: the peer repeats its ACK three times. The hole was just
+        // repaired; a second fast retransmission would be spurious.
+        for t in [1160, 1165, 1170] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1 + 6),
+                ..SEND_TEMPL
+            });
+        }
+        recv_nothing!(s, time 1175);
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12));
+    }
+
+    #[test]
+    fn test_newreno_rto_ends_recovery() {
+        let mut s = socket_in_fast_recovery();
+        // Nothing more is acknowledged: the retransmission timer expires.
+        recv!(s, time 3000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.recover, None);
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_newreno_partial_ack_deflates_reno_window() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().on_loss(Instant::from_millis(0), 12);
+        let cwnd = s.congestion_window().unwrap();
+        s.congestion_controller
+            .inner_mut()
+            .on_partial_ack(Instant::from_millis(0), 6);
+        // Deflated by the 6 bytes acknowledged, one MSS added back, still in recovery.
+        assert_eq!(s.congestion_window(), Some(cwnd - 6 + 3));
+        assert!(s.congestion_controller.inner().in_fast_recovery());
+    }
+
+    // =========================================================================================//
+    // Tests for the configurable minimum RTO (RFC 6298 2.4).
+    // =========================================================================================//
+
+    #[test]
+    fn test_min_rto_default_is_one_second() {
+        let mut r = RttEstimator::default();
+        r.sample(2);
+        assert_eq!(r.retransmission_timeout(), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn test_min_rto_lower_bound_applies_to_samples() {
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        assert_eq!(s.min_rto(), Duration::from_millis(200));
+        // Before a sample the RTO is the initial 1 s (RFC 6298 2.1).
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(1000));
+        s.rtte.sample(2);
+        // srtt 2 + max(5, 4 * 1) = 7 ms, rounded up to the 200 ms floor.
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(200));
+        s.rtte.sample(300);
+        assert!(s.rtte.retransmission_timeout() > Duration::from_millis(200));
+    }
+
+    #[test]
+    fn test_min_rto_backs_off_by_doubling_and_survives_reset() {
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        s.rtte.sample(2);
+        s.rtte.on_rto();
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(400));
+        s.rtte.on_rto();
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(800));
+        s.reset();
+        assert_eq!(s.min_rto(), Duration::from_millis(200), "a setting, not connection state");
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn test_min_rto_retransmits_after_the_lower_bound() {
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        s.rtte.sample(2);
+        s.send_slice(b"abcdef").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().rto_backoff, 1);
+        assert_eq!(s.tcp_info().rto, Duration::from_millis(400));
     }
 }

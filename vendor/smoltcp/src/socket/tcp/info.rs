@@ -33,6 +33,9 @@ pub enum SendReason {
     Retransmission,
     /// The first unacknowledged segment sent again after three duplicate ACKs.
     FastRetransmission,
+    /// The first unacknowledged segment sent again during fast recovery because an ACK
+    /// covered only part of what was outstanding when recovery began (RFC 6582, NewReno).
+    PartialAckRetransmission,
     /// One byte beyond the peer's zero window, to learn when it opens.
     ZeroWindowProbe,
     /// A segment without data that acknowledges nothing new but advertises a new window.
@@ -106,6 +109,8 @@ pub(super) struct Sending {
     pub keep_alive: bool,
     pub zero_window_probe: bool,
     pub fast_retransmit: bool,
+    /// The fast retransmission answers a partial ACK.
+    pub partial_ack_retransmit: bool,
     /// The delayed ACK timer was running.
     pub delayed: bool,
     /// The acknowledgement number of the last segment sent.
@@ -178,6 +183,7 @@ impl Tracker {
             },
             _ if sending.keep_alive => SendReason::KeepAlive,
             _ if sending.zero_window_probe => SendReason::ZeroWindowProbe,
+            _ if sending.partial_ack_retransmit => SendReason::PartialAckRetransmission,
             _ if sending.fast_retransmit => SendReason::FastRetransmission,
             _ if again && backoff > 0 => SendReason::RtoRetransmission(backoff),
             _ if again => SendReason::Retransmission,

@@ -1556,7 +1556,35 @@ impl<'a> Socket<'a> {
         self.congestion_controller
             .inner()
             .window()
+            .saturating_add(self.limited_transmit_allowance())
             .saturating_sub(self.flight_size())
+    }
+
+    /// RFC 3042 (Limited Transmit): each of the first two duplicate ACKs lets one new segment
+    /// go beyond the congestion window, so that a small window still draws the three
+    /// duplicate ACKs fast retransmit needs.
+    fn limited_transmit_allowance(&self) -> usize {
+        if self.recover.is_none() && (1..=2).contains(&self.local_rx_dup_acks) {
+            self.local_rx_dup_acks as usize * self.remote_mss
+        } else {
+            0
+        }
+    }
+
+    /// The number of duplicate ACKs that starts fast retransmit: 3, or fewer when fewer than
+    /// four segments are outstanding and no new segment can be sent to draw more (RFC 5827,
+    /// Early Retransmit: `oseg - 1`).
+    fn dup_ack_threshold(&self) -> u8 {
+        let flight = self.flight_size();
+        let mss = self.remote_mss.max(1);
+        let oseg = flight.div_ceil(mss);
+        let unsent = self.tx_buffer.len().saturating_sub(flight);
+        let window_open = self.local_seq_no + self.remote_win_len > self.remote_last_seq;
+        if (2..4).contains(&oseg) && (unsent == 0 || !window_open) {
+            (oseg - 1) as u8
+        } else {
+            3
+        }
     }
 
     /// Return the amount of octets queued in the receive buffer. This value can be larger than
@@ -2287,7 +2315,11 @@ impl<'a> Socket<'a> {
                     // RFC 6582 (3.2 step 4): duplicate ACKs during recovery only inflate the
                     // window; the hole they point at is repaired by the partial ACK's
                     // retransmission.
-                    if self.local_rx_dup_acks == 3 && self.recover.is_none() {
+                    let threshold = self.dup_ack_threshold();
+                    if self.recover.is_none()
+                        && (self.local_rx_dup_acks == 3
+                            || (threshold < 3 && self.local_rx_dup_acks == threshold))
+                    {
                         self.timer.set_for_fast_retransmit();
                         // RFC 6582 (3.2 step 2): remember the highest sequence number sent.
                         self.recover = Some(self.remote_last_seq);
@@ -2404,6 +2436,8 @@ impl<'a> Socket<'a> {
         }
 
         let assembler_was_empty = self.assembler.is_empty();
+        // An ACK for more than one full-sized segment is already owed (see below).
+        let ack_was_owed = self.immediate_ack_to_transmit();
 
         // Try adding payload octets to the assembler.
         let Ok(contig_len) = self
@@ -2478,6 +2512,14 @@ impl<'a> Socket<'a> {
             // This is fine because smoltcp assumes that it can always transmit zero or one
             // packets for every packet it receives.
             tcp_trace!("ACKing incoming segment");
+            Some(self.ack_reply(ip_repr, repr))
+        } else if ack_was_owed && payload_len >= self.remote_mss {
+            // RFC 5681 (4.2) / RFC 1122 (4.2.3.2): ACK at least every second full-sized
+            // segment. The ACK owed for the segments before this full-sized one has not been
+            // sent yet (they all arrived before the next dispatch): answer now. Otherwise a flight that
+            // arrives at once shares one ACK, and the sender, whose window grows and whose
+            // loss detection counts per ACK, sees one ACK per flight; losing it costs an RTO.
+            tcp_trace!("ACKing a second full-sized segment");
             Some(self.ack_reply(ip_repr, repr))
         } else {
             None
@@ -2682,8 +2724,10 @@ impl<'a> Socket<'a> {
                 // to be sent again.
                 self.remote_last_seq = self.local_seq_no;
 
-                // RFC 6582 (4): a timeout ends fast recovery.
+                // RFC 6582 (4): a timeout ends fast recovery; the duplicate ACKs counted
+                // so far no longer allow Limited Transmit (RFC 3042) beyond the loss window.
                 self.recover = None;
+                self.local_rx_dup_acks = 0;
                 self.pending_fast_retransmit = false;
                 self.partial_ack_retransmit = false;
 
@@ -10469,5 +10513,234 @@ mod test {
         }));
         assert_eq!(s.tcp_info().rto_backoff, 1);
         assert_eq!(s.tcp_info().rto, Duration::from_millis(400));
+    }
+
+    // =========================================================================================//
+    // Tests for Limited Transmit (RFC 3042) and Early Retransmit (RFC 5827).
+    // =========================================================================================//
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_limited_transmit_sends_one_new_segment_per_dup_ack() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(6);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        // The congestion window (6 bytes) lets two segments go.
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"BBB"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1000);
+        // "aaa" is lost; "BBB" draws a duplicate ACK, which lets "ccc" go.
+        send!(s, time 1010, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1010, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1010);
+        assert_eq!(s.congestion_window(), Some(6), "cwnd itself is unchanged");
+    }
+
+    #[test]
+    fn test_early_retransmit_with_few_segments_outstanding() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        // The last data there is: three segments, "aaa" lost.
+        s.send_slice(b"aaaBBBccc").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // Only two duplicate ACKs can come; with three segments outstanding and nothing new
+        // to send, two are enough (oseg - 1).
+        for t in [1010, 1011] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1012, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::FastRetransmission));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_no_early_retransmit_with_new_data_to_send() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(9);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1000);
+        // "DDD" waits for the congestion window: the first duplicate ACK sends it (Limited
+        // Transmit) and four segments are out, so the second is not enough to retransmit.
+        send!(s, time 1010, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1010, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
+        send!(s, time 1011, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None, "two duplicate ACKs do not start recovery here");
+        recv_nothing!(s, time 1011);
+        // The third does.
+        send!(s, time 1012, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1012, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_limited_transmit_ends_at_rto() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(6);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeee").unwrap();
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"BBB"[..],
+            ..RECV_TEMPL
+        }));
+        for t in [1010, 1011] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1011, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1011, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
+        // The timer expires: one segment (the loss window), not three.
+        recv!(s, time 3000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 3000);
+    }
+
+    // =========================================================================================//
+    // Tests for an ACK every second full-sized segment (RFC 5681 4.2).
+    // =========================================================================================//
+
+    #[test]
+    fn test_ack_every_second_segment_at_once() {
+        let mut s = socket_established();
+        s.remote_mss = 6;
+        // Three full-sized segments arrive before the socket sends anything: the ACK owed
+        // after the second goes out with the third, not at the next dispatch.
+        for (i, chunk) in [&b"abcdef"[..], b"ghijkl"].into_iter().enumerate() {
+            send!(s, TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + 6 * i,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: chunk,
+                ..SEND_TEMPL
+            });
+        }
+        send!(s, TcpRepr {
+            seq_number: REMOTE_SEQ + 1 + 12,
+            ack_number: Some(LOCAL_SEQ + 1),
+            payload: &b"mnopqr"[..],
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1 + 18),
+            window_len: 46,
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s);
     }
 }

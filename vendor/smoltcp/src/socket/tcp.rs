@@ -1552,6 +1552,16 @@ impl<'a> Socket<'a> {
         self.remote_last_seq - self.local_seq_no
     }
 
+    /// Whether `repr` selectively acknowledges data beyond `ack_number`: then it is a
+    /// duplicate ACK even if its window changed (RFC 6675 2, "DupAck"). A receiver whose
+    /// application reads while a hole is open announces a larger window on every ACK.
+    fn sacks_beyond(repr: &TcpRepr, ack_number: TcpSeqNumber) -> bool {
+        repr.sack_ranges
+            .iter()
+            .flatten()
+            .any(|&(_, right)| TcpSeqNumber(right as i32) > ack_number)
+    }
+
     fn cwnd_remaining(&self) -> usize {
         self.congestion_controller
             .inner()
@@ -2296,7 +2306,7 @@ impl<'a> Socket<'a> {
                     if repr.payload.is_empty()
                         && last_rx_ack == ack_number
                         && ack_number < self.remote_last_seq
-                        && !is_window_update =>
+                        && (!is_window_update || Self::sacks_beyond(repr, ack_number)) =>
                 {
                     // Increment duplicate ACK count
                     self.local_rx_dup_acks = self.local_rx_dup_acks.saturating_add(1);
@@ -10742,5 +10752,69 @@ mod test {
             ..RECV_TEMPL
         }));
         recv_nothing!(s);
+    }
+
+    // =========================================================================================//
+    // Tests for duplicate ACKs with SACK blocks (RFC 6675 2).
+    // =========================================================================================//
+
+    #[test]
+    fn test_dup_ack_with_sack_and_new_window_counts() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "aaa" is lost; each later segment is SACKed while the window grows.
+        for (i, win) in [(2u32, 64u16), (3, 128), (4, 256)] {
+            let sack = (LOCAL_SEQ + 1 + 3).0 as u32;
+            send!(s, time 1010, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: win,
+                sack_ranges: [Some((sack, sack + 3 * (i - 1))), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.local_rx_dup_acks, 3);
+        recv!(s, time 1011, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    fn test_window_update_without_sack_is_not_a_dup_ack() {
+        let mut s = socket_established();
+        s.send_slice(b"abc").unwrap();
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        for win in [64u16, 128, 256] {
+            send!(s, time 1010, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: win,
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.local_rx_dup_acks, 0);
     }
 }

@@ -98,6 +98,33 @@ fn nth_data_segment(n: usize) -> Rule {
     }))
 }
 
+/// Drops the `n`th (from 1) data segment the server sends from port 20 and its first
+/// retransmission: the fast retransmission is lost too, so only the timer repairs it.
+fn nth_data_segment_and_its_retransmission(n: usize) -> Rule {
+    let mut seen = 0;
+    let mut lost: Option<(u32, usize)> = None;
+    Rc::new(RefCell::new(move |frame: &[u8]| {
+        let Some(seg) = Segment::borrow_ip(frame) else {
+            return false;
+        };
+        if seg.src.port() != 20 || seg.payload.is_empty() {
+            return false;
+        }
+        seen += 1;
+        match &mut lost {
+            None if seen == n => {
+                lost = Some((seg.seq, 1));
+                true
+            }
+            Some((seq, times)) if *seq == seg.seq && *times < 2 => {
+                *times += 1;
+                true
+            }
+            _ => false,
+        }
+    }))
+}
+
 /// RETR of `size` bytes with the server's frames passing `rule`, tapped as each end sends;
 /// returns the capture's path.
 fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::path::PathBuf {
@@ -334,7 +361,12 @@ fn a_small_window_with_a_loss_agrees_with_tshark_both_ways() {
         return;
     }
     let dir = TempDir::new("stack-smallwin").unwrap();
-    let capture = lossy_retr(&dir.0, 60_000, lab(576, 8 * 1024), nth_data_segment(12));
+    let capture = lossy_retr(
+        &dir.0,
+        60_000,
+        lab(576, 8 * 1024),
+        nth_data_segment_and_its_retransmission(12),
+    );
     let whys = agree_both_ways(&capture);
     let has = |p: &str| whys.iter().any(|(_, w)| w.starts_with(p));
     assert!(has("duplicate ACK #1"), "{whys:?}");
@@ -396,7 +428,12 @@ fn congestion_events_are_logged_with_the_four_tuple() {
     assert!(has("fast recovery entered ("), "{events:#?}");
     assert!(has("fast recovery left"), "{events:#?}");
     let dir = TempDir::new("stack-events-rto").unwrap();
-    lossy_retr(&dir.0, 60_000, lab(576, 8 * 1024), nth_data_segment(12));
+    lossy_retr(
+        &dir.0,
+        60_000,
+        lab(576, 8 * 1024),
+        nth_data_segment_and_its_retransmission(12),
+    );
     let events = my_events();
     let has = |what: &str| {
         events

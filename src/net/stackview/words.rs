@@ -93,6 +93,9 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
                 return;
             }
             SendReason::Rst => "RST",
+            SendReason::ChallengeAck => {
+                "challenge ACK (RFC 5961): an RST or SYN that may be a blind attacker's guess"
+            }
             _ => {
                 let _ = write!(text, "{reason:?}");
                 return;

@@ -1756,6 +1756,33 @@ impl<'a> Socket<'a> {
         Some(self.ack_reply(ip_repr, repr))
     }
 
+    /// Whether an RST at `seq` is at the exact sequence number RFC 5961 (3.2) accepts: the next
+    /// expected (`rcv_nxt`), or, as Linux also accepts, the end of the highest out-of-order
+    /// data held (the peer may have sent more, which was lost, before it reset).
+    fn rst_at_exact_seq(&self, seq: TcpSeqNumber, rcv_nxt: TcpSeqNumber) -> bool {
+        seq == rcv_nxt
+            || self
+                .assembler
+                .iter_data()
+                .map(|(_, end)| end)
+                .max()
+                .is_some_and(|end| seq == rcv_nxt + end)
+    }
+
+    /// A challenge ACK for an RST or SYN that RFC 5961 does not let act (3.2, 4.2), rate
+    /// limited as every challenge ACK is (section 7), named as such in [`Socket::tcp_info`].
+    fn rfc5961_challenge_ack(
+        &mut self,
+        cx: &mut Context,
+        ip_repr: &IpRepr,
+        repr: &TcpRepr,
+    ) -> Option<(IpRepr, TcpRepr<'static>)> {
+        self.info.challenge = true;
+        let reply = self.challenge_ack_reply(cx, ip_repr, repr);
+        self.info.challenge = false;
+        reply
+    }
+
     pub(crate) fn accepts(&self, _cx: &mut Context, ip_repr: &IpRepr, repr: &TcpRepr) -> bool {
         if self.state == State::Closed {
             return false;
@@ -1859,6 +1886,22 @@ impl<'a> Socket<'a> {
             (State::SynSent, _, _) => {
                 net_debug!("expecting a SYN|ACK");
                 return None;
+            }
+            // RFC 5961 (4.2): a SYN in a synchronized state is answered with a challenge ACK
+            // (a restarted peer's SYN carries no ACK).
+            (
+                State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Syn,
+                None,
+            ) => {
+                net_debug!("SYN in a synchronized state: challenge ACK");
+                return self.rfc5961_challenge_ack(cx, ip_repr, repr);
             }
             // Every packet after the initial SYN must be an acknowledgement.
             (_, _, None) => {
@@ -2095,6 +2138,20 @@ impl<'a> Socket<'a> {
                 return None;
             }
 
+            // RFC 5961 (3.2): an RST in the window but not exactly at RCV.NXT may be a blind
+            // attacker's guess. Challenge it with an ACK: a peer that really reset answers it
+            // with an RST at the exact sequence number.
+            (state, TcpControl::Rst)
+                if state != State::SynSent && !self.rst_at_exact_seq(segment_start, window_start) =>
+            {
+                net_debug!(
+                    "RST at {} in the window but not at {}: challenge ACK",
+                    segment_start,
+                    window_start
+                );
+                return self.rfc5961_challenge_ack(cx, ip_repr, repr);
+            }
+
             // RSTs in any other state close the socket.
             (_, TcpControl::Rst) => {
                 tcp_trace!("received RST");
@@ -2254,6 +2311,22 @@ impl<'a> Socket<'a> {
                     return self.challenge_ack_reply(cx, ip_repr, repr);
                 }
                 // Partial ACK: fall through to advance SND.UNA normally.
+            }
+
+            // RFC 5961 (4.2): a SYN in a synchronized state, whatever its sequence number, is
+            // answered with a challenge ACK; it neither resets nor restarts the connection.
+            (
+                State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Syn,
+            ) => {
+                net_debug!("SYN in a synchronized state: challenge ACK");
+                return self.rfc5961_challenge_ack(cx, ip_repr, repr);
             }
 
             _ => {
@@ -10816,5 +10889,59 @@ mod test {
             });
         }
         assert_eq!(s.local_rx_dup_acks, 0);
+    }
+
+    // =========================================================================================//
+    // Tests for RFC 5961 (blind reset and SYN attacks).
+    // =========================================================================================//
+
+    #[test]
+    fn test_rfc5961_in_window_rst_gets_a_challenge_ack() {
+        let mut s = socket_established();
+        send!(s, time 0, TcpRepr {
+            control: TcpControl::Rst,
+            seq_number: REMOTE_SEQ + 1 + 10,
+            ack_number: None,
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.state, State::Established, "the connection lives");
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::ChallengeAck));
+        // Rate limited: a second guess within the second gets no answer.
+        send!(s, time 10, TcpRepr {
+            control: TcpControl::Rst,
+            seq_number: REMOTE_SEQ + 1 + 20,
+            ack_number: None,
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.state, State::Established);
+        // The exact RST closes it.
+        send!(s, time 20, TcpRepr {
+            control: TcpControl::Rst,
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: None,
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.state, State::Closed);
+    }
+
+    #[test]
+    fn test_rfc5961_syn_in_established_gets_a_challenge_ack() {
+        let mut s = socket_established();
+        send!(s, time 0, TcpRepr {
+            control: TcpControl::Syn,
+            seq_number: REMOTE_SEQ + 1 + 10,
+            ack_number: None,
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.state, State::Established);
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::ChallengeAck));
     }
 }

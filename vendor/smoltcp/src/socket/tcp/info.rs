@@ -51,6 +51,10 @@ pub enum SendReason {
     DuplicateAck(u8),
     /// A reset.
     Rst,
+    /// An ACK answering an RST or SYN that may be a blind attacker's (RFC 5961 3.2, 4.2): an
+    /// RST in the window but not at the next expected sequence number, or a SYN on an
+    /// established connection.
+    ChallengeAck,
 }
 
 /// A snapshot of a TCP socket's state, see [`super::Socket::tcp_info`].
@@ -129,6 +133,8 @@ pub(super) struct Tracker {
     /// Duplicate ACKs sent in a row.
     dup_acks_sent: u8,
     pub last_sent: Option<SendReason>,
+    /// The segment being built is an RFC 5961 challenge ACK.
+    pub challenge: bool,
     /// The window advertised in the last segment, scaled.
     pub advertised_window: usize,
     /// The last segment's sequence number, acknowledgement number and payload length.
@@ -181,6 +187,7 @@ impl Tracker {
                 (true, false) => SendReason::SynAck,
                 (true, true) => SendReason::SynAckRetransmission(backoff),
             },
+            _ if self.challenge => SendReason::ChallengeAck,
             _ if sending.keep_alive => SendReason::KeepAlive,
             _ if sending.zero_window_probe => SendReason::ZeroWindowProbe,
             _ if sending.partial_ack_retransmit => SendReason::PartialAckRetransmission,

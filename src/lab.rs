@@ -485,7 +485,9 @@ impl LabConfig {
 /// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
 /// for `timeout` are given up. A control connection may be quiet for far longer (a user thinking
 /// at the `ftp>` prompt; the server's own idle timer is 300 s), so it sends TCP keep-alive probes
-/// every `timeout / 2` of quiet: a peer that is there answers them. A server offers the default
+/// every `timeout / 6` of quiet: a peer that is there answers them. Five chances per timeout, not
+/// one: on a lossy path a probe or its answer is lost (at 10 % loss both ways, one in five), and
+/// a control connection quiet through a long transfer must not time out for that. A server offers the default
 /// passive range, [`PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
 pub fn socket_options(
     window: usize,
@@ -498,7 +500,7 @@ pub fn socket_options(
         ack_delay: Some(Duration::from_millis(10)),
         nagle: true,
         timeout: Some(timeout),
-        keep_alive: Some(timeout / 2),
+        keep_alive: Some(timeout / 6),
     };
     let data = DataOptions {
         socket: SocketOptions {

@@ -1730,6 +1730,23 @@ impl<'a> Socket<'a> {
                     .next()
                     .map(|(left, right)| (left.0 as u32, right.0 as u32));
             }
+
+            // RFC 2018 (4): report as many blocks as fit, up to three, so that the sender
+            // learns of every hole in a window even when some ACKs are lost. The first block
+            // is the one above; the others follow from the highest sequence numbers down (the
+            // most recently received, as data mostly arrives in order).
+            if let Some(first) = reply_repr.sack_ranges[0] {
+                let mut others = self
+                    .assembler
+                    .iter_data()
+                    .map(|(left, right)| ((ack + left).0 as u32, (ack + right).0 as u32))
+                    .filter(|&block| block != first)
+                    .collect::<heapless::Vec<(u32, u32), { crate::config::ASSEMBLER_MAX_SEGMENT_COUNT }>>();
+                others.reverse();
+                for (slot, block) in reply_repr.sack_ranges[1..].iter_mut().zip(others) {
+                    *slot = Some(block);
+                }
+            }
         }
 
         // Since the sACK option may have changed the length of the payload, update that.
@@ -10943,5 +10960,37 @@ mod test {
         }));
         assert_eq!(s.state, State::Established);
         assert_eq!(s.tcp_info().last_sent, Some(SendReason::ChallengeAck));
+    }
+
+    // =========================================================================================//
+    // Tests for up to three SACK blocks (RFC 2018 4).
+    // =========================================================================================//
+
+    #[test]
+    fn test_sack_reports_up_to_three_blocks() {
+        let mut s = socket_established();
+        s.remote_has_sack = true;
+        let base = REMOTE_SEQ.0 as u32 + 1;
+        // Four blocks with holes between them: 4..6, 10..12, 16..18, 22..24 (relative).
+        let mut last = None;
+        for start in [4u32, 10, 16, 22] {
+            last = send(&mut s, Instant::from_millis(0), &TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + start as usize,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"xx"[..],
+                ..SEND_TEMPL
+            });
+        }
+        let ack = last.expect("an out-of-order segment is acknowledged at once");
+        assert_eq!(ack.ack_number, Some(REMOTE_SEQ + 1));
+        // The block of the segment that just came first, then the highest others.
+        assert_eq!(
+            ack.sack_ranges,
+            [
+                Some((base + 22, base + 24)),
+                Some((base + 16, base + 18)),
+                Some((base + 10, base + 12)),
+            ]
+        );
     }
 }

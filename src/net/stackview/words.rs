@@ -77,6 +77,9 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
             SendReason::RtoRetransmission(n) => return backed_off(n, "RTO retransmission"),
             SendReason::Retransmission => "retransmission (go-back-N after an RTO)",
             SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs",
+            SendReason::SackRetransmission => {
+                "SACK retransmission (RFC 6675): a hole below data the peer has"
+            }
             SendReason::PartialAckRetransmission => {
                 "partial-ACK retransmission (NewReno, RFC 6582): the next hole, still in recovery"
             }

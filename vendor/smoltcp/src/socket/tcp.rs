@@ -161,6 +161,9 @@ const RTTE_MIN_RTO: u32 = 1000;
 // seconds
 const RTTE_MAX_RTO: u32 = 60_000;
 
+/// How many SACKed ranges the sender remembers (RFC 6675 scoreboard).
+const SACK_SCOREBOARD_LEN: usize = 8;
+
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct RttEstimator {
@@ -535,6 +538,13 @@ pub struct Socket<'a> {
     recover: Option<TcpSeqNumber>,
     /// The pending fast retransmit answers a partial ACK (RFC 6582 3.2 step 5).
     partial_ack_retransmit: bool,
+    /// RFC 6675 scoreboard: the ranges above SND.UNA the peer reported in SACK blocks, sorted
+    /// and merged.
+    sacked: heapless::Vec<(TcpSeqNumber, TcpSeqNumber), SACK_SCOREBOARD_LEN>,
+    /// RFC 6675 HighRxt: one past the highest sequence number retransmitted in this recovery.
+    high_rxt: Option<TcpSeqNumber>,
+    /// The start of a hole to retransmit next (RFC 6675 NextSeg).
+    pending_sack_retransmit: Option<TcpSeqNumber>,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -634,6 +644,9 @@ impl<'a> Socket<'a> {
             pending_fast_retransmit: false,
             recover: None,
             partial_ack_retransmit: false,
+            sacked: heapless::Vec::new(),
+            high_rxt: None,
+            pending_sack_retransmit: None,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -1079,6 +1092,9 @@ impl<'a> Socket<'a> {
         self.challenge_ack_timer = Instant::from_secs(0);
         self.recover = None;
         self.partial_ack_retransmit = false;
+        self.sacked.clear();
+        self.high_rxt = None;
+        self.pending_sack_retransmit = None;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -1552,6 +1568,63 @@ impl<'a> Socket<'a> {
         self.remote_last_seq - self.local_seq_no
     }
 
+    /// RFC 6675 scoreboard update from an incoming ACK: forgets what `ack` covers, adds the
+    /// segment's SACK blocks (those above `ack` and below what was sent), merged and sorted.
+    fn update_scoreboard(&mut self, repr: &TcpRepr, ack: TcpSeqNumber) {
+        self.sacked.retain(|&(_, right)| right > ack);
+        for &(left, right) in repr.sack_ranges.iter().flatten() {
+            let (mut left, mut right) = (TcpSeqNumber(left as i32), TcpSeqNumber(right as i32));
+            if right <= ack || left >= right || right > self.remote_last_seq {
+                continue;
+            }
+            if left < ack {
+                left = ack;
+            }
+            let mut i = 0;
+            while i < self.sacked.len() {
+                let (a, b) = self.sacked[i];
+                if a <= right && left <= b {
+                    if a < left {
+                        left = a;
+                    }
+                    if b > right {
+                        right = b;
+                    }
+                    self.sacked.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            let pos = self
+                .sacked
+                .iter()
+                .position(|&(a, _)| a > left)
+                .unwrap_or(self.sacked.len());
+            if self.sacked.is_full() {
+                if pos == self.sacked.len() {
+                    continue;
+                }
+                self.sacked.pop();
+            }
+            let _ = self.sacked.insert(pos, (left, right));
+        }
+    }
+
+    /// RFC 6675 NextSeg (rule 1, simplified): the first hole at or above `from` with SACKed
+    /// data above it, as (start, end).
+    fn next_hole(&self, from: TcpSeqNumber) -> Option<(TcpSeqNumber, TcpSeqNumber)> {
+        let mut start = from;
+        for &(a, b) in &self.sacked {
+            if start < a {
+                return Some((start, a));
+            }
+            if start < b {
+                start = b;
+            }
+        }
+        None
+    }
+
     /// Whether `repr` selectively acknowledges data beyond `ack_number`: then it is a
     /// duplicate ACK even if its window changed (RFC 6675 2, "DupAck"). A receiver whose
     /// application reads while a hole is open announces a larger window on every ACK.
@@ -1671,6 +1744,7 @@ impl<'a> Socket<'a> {
             zero_window_probe: false,
             fast_retransmit: false,
             partial_ack_retransmit: false,
+            sack_retransmit: false,
             delayed: false,
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -2452,8 +2526,12 @@ impl<'a> Socket<'a> {
                         // retransmit it at once and stay in recovery.
                         Some(recover) if ack_len > 0 && ack_number < recover => {
                             net_debug!("partial ACK {} (recover {})", ack_number, recover);
-                            self.pending_fast_retransmit = true;
-                            self.partial_ack_retransmit = true;
+                            // With SACK the hole at the new SND.UNA may have been
+                            // retransmitted already (NextSeg below goes on from HighRxt).
+                            if !self.high_rxt.is_some_and(|h| ack_number < h) {
+                                self.pending_fast_retransmit = true;
+                                self.partial_ack_retransmit = true;
+                            }
                             self.congestion_controller
                                 .inner_mut()
                                 .on_partial_ack(cx.now(), ack_len);
@@ -2462,6 +2540,8 @@ impl<'a> Socket<'a> {
                             // RFC 6582 (3.2 step 3): a full ACK ends recovery.
                             if ack_len > 0 {
                                 self.recover = None;
+                                self.high_rxt = None;
+                                self.pending_sack_retransmit = None;
                             }
                             self.congestion_controller.inner_mut().on_ack(
                                 cx.now(),
@@ -2489,6 +2569,19 @@ impl<'a> Socket<'a> {
             // deallocated from the buffer.
             if self.remote_last_seq < self.local_seq_no {
                 self.remote_last_seq = self.local_seq_no
+            }
+
+            if self.remote_has_sack {
+                self.update_scoreboard(repr, ack_number);
+                // RFC 6675 (5, NextSeg rule 1): during recovery each ACK may send the next
+                // hole below SACKed data that was not retransmitted yet.
+                if self.recover.is_some() && !self.pending_fast_retransmit {
+                    let from = match self.high_rxt {
+                        Some(h) if h > self.local_seq_no => h,
+                        _ => self.local_seq_no,
+                    };
+                    self.pending_sack_retransmit = self.next_hole(from).map(|(start, _)| start);
+                }
             }
         }
 
@@ -2635,7 +2728,9 @@ impl<'a> Socket<'a> {
 
     fn seq_to_transmit(&self, cx: &mut Context) -> bool {
         // Fast retransmits should always send, even if later congestion checks would disallow
-        if self.pending_fast_retransmit && !self.tx_buffer.is_empty() {
+        if (self.pending_fast_retransmit || self.pending_sack_retransmit.is_some())
+            && !self.tx_buffer.is_empty()
+        {
             return true;
         }
 
@@ -2828,6 +2923,9 @@ impl<'a> Socket<'a> {
                 // so far no longer allow Limited Transmit (RFC 3042) beyond the loss window.
                 self.recover = None;
                 self.local_rx_dup_acks = 0;
+                self.sacked.clear();
+                self.high_rxt = None;
+                self.pending_sack_retransmit = None;
                 self.pending_fast_retransmit = false;
                 self.partial_ack_retransmit = false;
 
@@ -2922,6 +3020,7 @@ impl<'a> Socket<'a> {
         let mut is_zero_window_probe = false;
         let mut is_fast_retransmit = false;
         let mut is_partial_ack_retransmit = false;
+        let mut is_sack_retransmit = false;
 
         #[cfg_attr(
             not(feature = "segmentation-offload"),
@@ -2978,10 +3077,43 @@ impl<'a> Socket<'a> {
                 let local_mss = cx.ip_mtu() - ip_repr.header_len() - TCP_HEADER_LEN;
                 let effective_mss = local_mss.min(self.remote_mss).saturating_sub(options_len);
 
-                let offset = if self.pending_fast_retransmit {
+                let sack_hole = self
+                    .pending_sack_retransmit
+                    .take()
+                    .filter(|&seq| seq >= self.local_seq_no && seq < self.remote_last_seq)
+                    .filter(|_| !self.pending_fast_retransmit);
+                let offset = if let Some(seq) = sack_hole {
+                    // RFC 6675: retransmit the hole NextSeg chose, up to the SACKed data.
+                    let offset = seq - self.local_seq_no;
+                    let hole_end = self
+                        .next_hole(seq)
+                        .map(|(_, end)| end)
+                        .unwrap_or(self.remote_last_seq);
+                    let size = effective_mss
+                        .min(hole_end - seq)
+                        .min(self.tx_buffer.len().saturating_sub(offset));
+                    repr.seq_number = seq;
+                    repr.payload = self.tx_buffer.get_allocated(offset, size);
+                    self.high_rxt = Some(seq + size);
+                    if let Some((_, sampled)) = self.rtte.timestamp
+                        && sampled >= seq
+                        && sampled < seq + size
+                    {
+                        self.rtte.on_retransmit();
+                    }
+                    is_fast_retransmit = true;
+                    is_sack_retransmit = true;
+                    offset
+                } else if self.pending_fast_retransmit {
                     let size = effective_mss.min(self.tx_buffer.len());
                     repr.seq_number = self.local_seq_no;
                     repr.payload = self.tx_buffer.get_allocated(0, size);
+                    if self.recover.is_some() {
+                        let end = self.local_seq_no + size;
+                        if !self.high_rxt.is_some_and(|h| h >= end) {
+                            self.high_rxt = Some(end);
+                        }
+                    }
 
                     self.pending_fast_retransmit = false;
                     is_fast_retransmit = true;
@@ -3144,6 +3276,7 @@ impl<'a> Socket<'a> {
             zero_window_probe: is_zero_window_probe,
             fast_retransmit: is_fast_retransmit,
             partial_ack_retransmit: is_partial_ack_retransmit,
+            sack_retransmit: is_sack_retransmit,
             delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -10992,5 +11125,114 @@ mod test {
                 Some((base + 10, base + 12)),
             ]
         );
+    }
+
+    // =========================================================================================//
+    // Tests for SACK-based loss recovery (RFC 6675).
+    // =========================================================================================//
+
+    #[test]
+    fn test_sack_recovery_retransmits_the_next_hole_without_waiting_for_a_partial_ack() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeee").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD", b"eee"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "aaa" and "ccc" are lost; the peer SACKs what came.
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        let sacks = [
+            [Some((base + 3, base + 6)), None, None],
+            [Some((base + 9, base + 12)), Some((base + 3, base + 6)), None],
+            [Some((base + 9, base + 15)), Some((base + 3, base + 6)), None],
+        ];
+        for (t, sack) in [1010, 1011, 1012].into_iter().zip(sacks) {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges: sack,
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.sacked.len(), 2, "{:?}", s.sacked);
+        // One more duplicate ACK: the scoreboard shows the hole at "ccc" below SACKed data.
+        send!(s, time 1014, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: sacks[2],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1014, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::SackRetransmission));
+        recv_nothing!(s, time 1014);
+        // The retransmitted "aaa" arrives: a partial ACK, but "ccc" was resent already.
+        send!(s, time 1020, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            sack_ranges: [Some((base + 9, base + 15)), None, None],
+            ..SEND_TEMPL
+        });
+        recv_nothing!(s, time 1020);
+        // Then "ccc": everything is acknowledged, recovery ends.
+        send!(s, time 1021, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 15),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None);
+        assert!(s.sacked.is_empty());
+    }
+
+    #[test]
+    fn test_sack_scoreboard_merges_and_forgets_what_is_acked() {
+        let mut s = socket_established();
+        s.remote_last_seq = LOCAL_SEQ + 1 + 100;
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        let ack = LOCAL_SEQ + 1;
+        let repr = TcpRepr {
+            sack_ranges: [
+                Some((base + 40, base + 50)),
+                Some((base + 10, base + 20)),
+                Some((base + 20, base + 30)),
+            ],
+            ..SEND_TEMPL
+        };
+        s.update_scoreboard(&repr, ack);
+        assert_eq!(
+            s.sacked.as_slice(),
+            &[(ack + 10, ack + 30), (ack + 40, ack + 50)]
+        );
+        assert_eq!(s.next_hole(ack), Some((ack, ack + 10)));
+        assert_eq!(s.next_hole(ack + 12), Some((ack + 30, ack + 40)));
+        assert_eq!(s.next_hole(ack + 45), None, "no SACKed data above");
+        // A block beyond what was sent is ignored; the cumulative ACK prunes.
+        let repr = TcpRepr {
+            sack_ranges: [Some((base + 200, base + 210)), None, None],
+            ..SEND_TEMPL
+        };
+        s.update_scoreboard(&repr, ack + 35);
+        assert_eq!(s.sacked.as_slice(), &[(ack + 40, ack + 50)]);
     }
 }

@@ -36,6 +36,9 @@ pub enum SendReason {
     /// The first unacknowledged segment sent again during fast recovery because an ACK
     /// covered only part of what was outstanding when recovery began (RFC 6582, NewReno).
     PartialAckRetransmission,
+    /// A hole below data the peer selectively acknowledged, sent again during loss recovery
+    /// (RFC 6675, SACK-based recovery).
+    SackRetransmission,
     /// One byte beyond the peer's zero window, to learn when it opens.
     ZeroWindowProbe,
     /// A segment without data that acknowledges nothing new but advertises a new window.
@@ -115,6 +118,8 @@ pub(super) struct Sending {
     pub fast_retransmit: bool,
     /// The fast retransmission answers a partial ACK.
     pub partial_ack_retransmit: bool,
+    /// The retransmission fills a hole below SACKed data (RFC 6675).
+    pub sack_retransmit: bool,
     /// The delayed ACK timer was running.
     pub delayed: bool,
     /// The acknowledgement number of the last segment sent.
@@ -190,6 +195,7 @@ impl Tracker {
             _ if self.challenge => SendReason::ChallengeAck,
             _ if sending.keep_alive => SendReason::KeepAlive,
             _ if sending.zero_window_probe => SendReason::ZeroWindowProbe,
+            _ if sending.sack_retransmit => SendReason::SackRetransmission,
             _ if sending.partial_ack_retransmit => SendReason::PartialAckRetransmission,
             _ if sending.fast_retransmit => SendReason::FastRetransmission,
             _ if again && backoff > 0 => SendReason::RtoRetransmission(backoff),

@@ -104,6 +104,8 @@ pub struct LabConfig {
     /// The lower bound of every TCP connection's retransmission timeout (RFC 6298 2.4);
     /// `None`: 1 s as the RFC asks.
     pub min_rto: Option<StdDuration>,
+    /// Tail loss probes (RFC 8985 7) on every TCP connection.
+    pub tail_loss_probe: bool,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -147,6 +149,7 @@ impl Default for LabConfig {
             initial_window: Some(2),
             stack_log: None,
             min_rto: None,
+            tail_loss_probe: false,
         }
     }
 }
@@ -373,6 +376,8 @@ impl LabConfig {
         client_host.set_initial_window(self.initial_window);
         server_host.set_min_rto(self.min_rto);
         client_host.set_min_rto(self.min_rto);
+        server_host.set_tail_loss_probe(self.tail_loss_probe);
+        client_host.set_tail_loss_probe(self.tail_loss_probe);
         let stack_log = match &self.stack_log {
             Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
             None => None,

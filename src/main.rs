@@ -100,6 +100,10 @@ struct TunArgs {
     /// uses 200). The timer still starts at 1 s and doubles on each expiry.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     min_rto: u32,
+    /// Send tail loss probes (RFC 8985): after about two round trips without an ACK, one
+    /// segment to draw an ACK before the retransmission timer fires.
+    #[arg(long)]
+    tlp: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -275,6 +279,10 @@ struct DemoArgs {
     /// uses 200). The timer still starts at 1 s and doubles on each expiry.
     #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
     min_rto: u32,
+    /// Send tail loss probes (RFC 8985): after about two round trips without an ACK, one
+    /// segment to draw an ACK before the retransmission timer fires.
+    #[arg(long)]
+    tlp: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -439,6 +447,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         initial_window: Some(args.initial_window.into()),
         stack_log: args.stack_log,
         min_rto: Some(Duration::from_millis(args.min_rto.into())),
+        tail_loss_probe: args.tlp,
         ..LabConfig::default()
     };
     if let Some(account) = args.user {
@@ -650,6 +659,7 @@ fn net_options(args: TunArgs) -> NetOptions {
         initial_window: Some(args.initial_window.into()),
         stack_log: args.stack_log,
         min_rto: Some(Duration::from_millis(args.min_rto.into())),
+        tail_loss_probe: args.tlp,
     }
 }
 

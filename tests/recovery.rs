@@ -72,6 +72,7 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
             client_timeout: Some(Duration::from_secs(900)),
             stack_timeout: Duration::from_secs(900),
             min_rto: Some(min_rto),
+            tail_loss_probe: std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some(),
             impair: ImpairPlan {
                 rates: Rates {
                     loss: 10.0,

@@ -157,6 +157,8 @@ pub struct Host<D: Device> {
     view: StackView,
     /// The lower bound of the RTO of sockets added from now on; `None`: smoltcp's (1 s).
     min_rto: Option<smoltcp::time::Duration>,
+    /// Sockets added from now on send tail loss probes (RFC 8985).
+    tail_loss_probe: bool,
 }
 
 /// Why a connection could not be opened.
@@ -212,7 +214,13 @@ impl<D: Device> Host<D> {
             now,
             view: StackView::default(),
             min_rto: None,
+            tail_loss_probe: false,
         }
+    }
+
+    /// Makes the TCP sockets added from now on send tail loss probes (RFC 8985 7).
+    pub fn set_tail_loss_probe(&mut self, enabled: bool) {
+        self.tail_loss_probe = enabled;
     }
 
     /// Gives the TCP sockets added from now on this lower bound of their retransmission
@@ -311,6 +319,7 @@ impl<D: Device> Host<D> {
         if let Some(min_rto) = self.min_rto {
             socket.set_min_rto(min_rto);
         }
+        socket.set_tail_loss_probe(self.tail_loss_probe);
         socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,

@@ -77,6 +77,9 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
             SendReason::RtoRetransmission(n) => return backed_off(n, "RTO retransmission"),
             SendReason::Retransmission => "retransmission (go-back-N after an RTO)",
             SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs",
+            SendReason::TailLossProbe => {
+                "tail loss probe (RFC 8985): no ACK for 2 RTTs, one segment to draw one"
+            }
             SendReason::SackRetransmission => {
                 "SACK retransmission (RFC 6675): a hole below data the peer has"
             }

@@ -545,6 +545,14 @@ pub struct Socket<'a> {
     high_rxt: Option<TcpSeqNumber>,
     /// The start of a hole to retransmit next (RFC 6675 NextSeg).
     pending_sack_retransmit: Option<TcpSeqNumber>,
+    /// Tail loss probes (RFC 8985 7) are sent; see [`Socket::set_tail_loss_probe`].
+    tlp_enabled: bool,
+    /// When the probe timeout (PTO) expires, if armed.
+    tlp_at: Option<Instant>,
+    /// A probe was sent and no new data was acknowledged since: no other probe.
+    tlp_sent: bool,
+    /// The pending SACK-path retransmission is a tail loss probe.
+    tlp_probe: bool,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -647,6 +655,10 @@ impl<'a> Socket<'a> {
             sacked: heapless::Vec::new(),
             high_rxt: None,
             pending_sack_retransmit: None,
+            tlp_enabled: false,
+            tlp_at: None,
+            tlp_sent: false,
+            tlp_probe: false,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -724,6 +736,46 @@ impl<'a> Socket<'a> {
             #[cfg(feature = "socket-tcp-cubic")]
             AnyController::Cubic(_) => CongestionControl::Cubic,
         }
+    }
+
+    /// Enable or disable tail loss probes (RFC 8985 7, TLP): when no ACK has come for about two
+    /// smoothed round-trip times and no loss recovery is under way, send one probe (new data
+    /// if the windows allow, else the last segment again) so that a lost tail or a lost ACK is
+    /// repaired by fast recovery instead of the retransmission timer. Off by default.
+    pub fn set_tail_loss_probe(&mut self, enabled: bool) {
+        self.tlp_enabled = enabled;
+        if !enabled {
+            self.tlp_at = None;
+        }
+    }
+
+    /// The probe timeout (RFC 8985 7.2): 2 x SRTT, plus the peer's worst delayed ACK when one
+    /// segment is in flight, at least 10 ms and at most the RTO; `None` before an RTT sample.
+    fn probe_timeout(&self) -> Option<Duration> {
+        if !self.rtte.have_measurement {
+            return None;
+        }
+        let srtt = self.rtte.srtt;
+        let mut pto = 2 * srtt;
+        if self.flight_size() <= self.remote_mss {
+            pto = pto.max(srtt * 3 / 2 + 200);
+        }
+        Some(Duration::from_millis(pto.clamp(10, self.rtte.rto) as u64))
+    }
+
+    /// Arms the probe timer if a probe may be sent (RFC 8985 7.2).
+    fn arm_tail_loss_probe(&mut self, now: Instant) {
+        self.tlp_at = match self.probe_timeout() {
+            Some(pto)
+                if self.tlp_enabled
+                    && !self.tlp_sent
+                    && self.recover.is_none()
+                    && self.flight_size() > 0 =>
+            {
+                Some(now + pto)
+            }
+            _ => None,
+        };
     }
 
     /// Set the lower bound of the retransmission timeout computed from round-trip time
@@ -1095,6 +1147,9 @@ impl<'a> Socket<'a> {
         self.sacked.clear();
         self.high_rxt = None;
         self.pending_sack_retransmit = None;
+        self.tlp_at = None;
+        self.tlp_sent = false;
+        self.tlp_probe = false;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -1640,6 +1695,7 @@ impl<'a> Socket<'a> {
             .inner()
             .window()
             .saturating_add(self.limited_transmit_allowance())
+            .saturating_add(if self.tlp_probe { self.remote_mss } else { 0 })
             .saturating_sub(self.flight_size())
     }
 
@@ -1745,6 +1801,7 @@ impl<'a> Socket<'a> {
             fast_retransmit: false,
             partial_ack_retransmit: false,
             sack_retransmit: false,
+            tail_loss_probe: false,
             delayed: false,
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -2497,6 +2554,7 @@ impl<'a> Socket<'a> {
                         self.timer.set_for_fast_retransmit();
                         // RFC 6582 (3.2 step 2): remember the highest sequence number sent.
                         self.recover = Some(self.remote_last_seq);
+                        self.high_rxt = None;
                         net_debug!("started fast retransmit");
                     }
 
@@ -2556,6 +2614,7 @@ impl<'a> Socket<'a> {
 
             if ack_number > self.local_seq_no {
                 self.info.on_new_ack();
+                self.tlp_sent = false;
             }
 
             // We've processed everything in the incoming segment, so advance the local
@@ -2569,6 +2628,10 @@ impl<'a> Socket<'a> {
             // deallocated from the buffer.
             if self.remote_last_seq < self.local_seq_no {
                 self.remote_last_seq = self.local_seq_no
+            }
+
+            if ack_len > 0 {
+                self.arm_tail_loss_probe(cx.now());
             }
 
             if self.remote_has_sack {
@@ -2899,6 +2962,31 @@ impl<'a> Socket<'a> {
             .pre_transmit(cx.now());
 
         // Check if any state needs to be changed because of a timer.
+        // RFC 8985 (7.3): the probe timer expired before the retransmission timer.
+        if let Some(at) = self.tlp_at
+            && cx.now() >= at
+        {
+            self.tlp_at = None;
+            if matches!(self.timer, Timer::Retransmit { .. })
+                && self.recover.is_none()
+                && !self.tlp_sent
+                && self.flight_size() > 0
+            {
+                let unsent = self.tx_buffer.len().saturating_sub(self.flight_size());
+                let window_open = self.local_seq_no + self.remote_win_len > self.remote_last_seq;
+                self.tlp_sent = true;
+                if unsent > 0 && window_open {
+                    net_debug!("tail loss probe: new data");
+                    self.tlp_probe = true;
+                } else {
+                    let last = self.flight_size().min(self.remote_mss).max(1);
+                    net_debug!("tail loss probe: the last segment again");
+                    self.pending_sack_retransmit = Some(self.remote_last_seq - last);
+                    self.tlp_probe = true;
+                }
+            }
+        }
+
         if self.timed_out(cx.now()) {
             // If a timeout expires, we should abort the connection.
             net_debug!("timeout exceeded");
@@ -2926,6 +3014,8 @@ impl<'a> Socket<'a> {
                 self.sacked.clear();
                 self.high_rxt = None;
                 self.pending_sack_retransmit = None;
+                self.tlp_at = None;
+                self.tlp_probe = false;
                 self.pending_fast_retransmit = false;
                 self.partial_ack_retransmit = false;
 
@@ -3021,6 +3111,7 @@ impl<'a> Socket<'a> {
         let mut is_fast_retransmit = false;
         let mut is_partial_ack_retransmit = false;
         let mut is_sack_retransmit = false;
+        let is_tail_loss_probe = self.tlp_probe;
 
         #[cfg_attr(
             not(feature = "segmentation-offload"),
@@ -3277,6 +3368,7 @@ impl<'a> Socket<'a> {
             fast_retransmit: is_fast_retransmit,
             partial_ack_retransmit: is_partial_ack_retransmit,
             sack_retransmit: is_sack_retransmit,
+            tail_loss_probe: is_tail_loss_probe && repr.segment_len() > 0,
             delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -3340,6 +3432,17 @@ impl<'a> Socket<'a> {
             self.timer.set_for_retransmit(cx.now(), rto);
         }
 
+        if repr.segment_len() > 0 {
+            if mem::take(&mut self.tlp_probe) {
+                // RFC 8985 (7.3): after the probe, the retransmission timer.
+                let rto = self.rtte.retransmission_timeout();
+                self.timer.set_for_retransmit(cx.now(), rto);
+            } else {
+                // RFC 8985 (7.2): (re)start the probe timer after sending data.
+                self.arm_tail_loss_probe(cx.now());
+            }
+        }
+
         self.log_sent();
 
         if self.state == State::Closed {
@@ -3392,7 +3495,16 @@ impl<'a> Socket<'a> {
             };
 
             // We wait for the earliest of our timers to fire.
-            *[self.timer.poll_at(), timeout_poll_at, delayed_ack_poll_at]
+            let tlp_poll_at = match self.tlp_at {
+                Some(at) => PollAt::Time(at),
+                None => PollAt::Ingress,
+            };
+            *[
+                self.timer.poll_at(),
+                timeout_poll_at,
+                delayed_ack_poll_at,
+                tlp_poll_at,
+            ]
                 .iter()
                 .min()
                 .unwrap_or(&PollAt::Ingress)
@@ -11234,5 +11346,70 @@ mod test {
         };
         s.update_scoreboard(&repr, ack + 35);
         assert_eq!(s.sacked.as_slice(), &[(ack + 40, ack + 50)]);
+    }
+
+    // =========================================================================================//
+    // Tests for tail loss probes (RFC 8985 7).
+    // =========================================================================================//
+
+    fn socket_with_tail_in_flight(tlp: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.set_tail_loss_probe(tlp);
+        s.remote_mss = 3;
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdef").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        s
+    }
+
+    #[test]
+    fn test_tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+        let mut s = socket_with_tail_in_flight(true);
+        // No ACK comes: after 2 x SRTT (200 ms), long before the RTO (1 s), the last segment
+        // goes again to draw an ACK.
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+        // One probe only; then the retransmission timer.
+        recv_nothing!(s, time 1100);
+        recv!(s, time 1200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    fn test_no_tail_loss_probe_unless_enabled() {
+        let mut s = socket_with_tail_in_flight(false);
+        recv_nothing!(s, time 999);
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
     }
 }

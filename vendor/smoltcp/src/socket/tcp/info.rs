@@ -39,6 +39,9 @@ pub enum SendReason {
     /// A hole below data the peer selectively acknowledged, sent again during loss recovery
     /// (RFC 6675, SACK-based recovery).
     SackRetransmission,
+    /// A tail loss probe (RFC 8985 7): no ACK came for about two round-trip times, so one
+    /// segment (new data, or the last one again) is sent to draw an ACK before the RTO.
+    TailLossProbe,
     /// One byte beyond the peer's zero window, to learn when it opens.
     ZeroWindowProbe,
     /// A segment without data that acknowledges nothing new but advertises a new window.
@@ -120,6 +123,8 @@ pub(super) struct Sending {
     pub partial_ack_retransmit: bool,
     /// The retransmission fills a hole below SACKed data (RFC 6675).
     pub sack_retransmit: bool,
+    /// The segment is a tail loss probe (RFC 8985).
+    pub tail_loss_probe: bool,
     /// The delayed ACK timer was running.
     pub delayed: bool,
     /// The acknowledgement number of the last segment sent.
@@ -195,6 +200,7 @@ impl Tracker {
             _ if self.challenge => SendReason::ChallengeAck,
             _ if sending.keep_alive => SendReason::KeepAlive,
             _ if sending.zero_window_probe => SendReason::ZeroWindowProbe,
+            _ if sending.tail_loss_probe => SendReason::TailLossProbe,
             _ if sending.sack_retransmit => SendReason::SackRetransmission,
             _ if sending.partial_ack_retransmit => SendReason::PartialAckRetransmission,
             _ if sending.fast_retransmit => SendReason::FastRetransmission,

@@ -91,8 +91,10 @@ CONF
 ip netns exec "$ns_vsftpd" vsftpd "$work/vsftpd.conf" &
 pids+=($!)
 # `ip netns exec` execs the program, so $! is smolftp's own PID.
-ip netns exec "$ns_client" "$smolftp" server --tun lbench --ip 10.8.0.2/24 --min-rto 200 \
-  --root "$work/root" 2>"$work/server.log" &
+# SERVER_FLAGS: the smolftp server's TCP flags (default `--min-rto 200`; add `--tlp`).
+# shellcheck disable=SC2086
+ip netns exec "$ns_client" "$smolftp" server --tun lbench --ip 10.8.0.2/24 \
+  ${SERVER_FLAGS:---min-rto 200} --root "$work/root" 2>"$work/server.log" &
 pids+=($!)
 for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
 
@@ -116,7 +118,8 @@ median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { print a[int((NR 
 
 printf 'RETR of %s MiB with curl -P -, random loss both ways (nft), median of %s runs, seconds\n' \
   "$size_mib" "$runs"
-printf '%-6s %-34s %-34s %s\n' loss "smolftp --min-rto 200 (runs)" "vsftpd (runs)" "ratio"
+printf 'smolftp server flags: %s\n' "${SERVER_FLAGS:---min-rto 200}"
+printf '%-6s %-34s %-34s %s\n' loss "smolftp (runs)" "vsftpd (runs)" "ratio"
 for loss in "${losses[@]}"; do
   set_loss "$loss"
   s=(); v=()

@@ -101,6 +101,11 @@ pub struct LabConfig {
     /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
     /// a capture for frame numbers.
     pub stack_log: Option<PathBuf>,
+    /// The lower bound of every TCP connection's retransmission timeout (RFC 6298 2.4);
+    /// `None`: 1 s as the RFC asks.
+    pub min_rto: Option<StdDuration>,
+    /// Tail loss probes (RFC 8985 7) on every TCP connection.
+    pub tail_loss_probe: bool,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -143,6 +148,8 @@ impl Default for LabConfig {
             stack_timeout: StdDuration::from_secs(60),
             initial_window: Some(2),
             stack_log: None,
+            min_rto: None,
+            tail_loss_probe: false,
         }
     }
 }
@@ -367,6 +374,10 @@ impl LabConfig {
         client_host.set_stack_snapshots(server_host.stack_snapshots());
         server_host.set_initial_window(self.initial_window);
         client_host.set_initial_window(self.initial_window);
+        server_host.set_min_rto(self.min_rto);
+        client_host.set_min_rto(self.min_rto);
+        server_host.set_tail_loss_probe(self.tail_loss_probe);
+        client_host.set_tail_loss_probe(self.tail_loss_probe);
         let stack_log = match &self.stack_log {
             Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
             None => None,
@@ -479,7 +490,9 @@ impl LabConfig {
 /// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
 /// for `timeout` are given up. A control connection may be quiet for far longer (a user thinking
 /// at the `ftp>` prompt; the server's own idle timer is 300 s), so it sends TCP keep-alive probes
-/// every `timeout / 2` of quiet: a peer that is there answers them. A server offers the default
+/// every `timeout / 6` of quiet: a peer that is there answers them. Five chances per timeout, not
+/// one: on a lossy path a probe or its answer is lost (at 10 % loss both ways, one in five), and
+/// a control connection quiet through a long transfer must not time out for that. A server offers the default
 /// passive range, [`PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
 pub fn socket_options(
     window: usize,
@@ -492,7 +505,7 @@ pub fn socket_options(
         ack_delay: Some(Duration::from_millis(10)),
         nagle: true,
         timeout: Some(timeout),
-        keep_alive: Some(timeout / 2),
+        keep_alive: Some(timeout / 6),
     };
     let data = DataOptions {
         socket: SocketOptions {

@@ -98,6 +98,49 @@ fn nth_data_segment(n: usize) -> Rule {
     }))
 }
 
+/// Drops the `n`th (from 1) data segment the server sends from port 20 and its first
+/// retransmission: the fast retransmission is lost too, so only the timer repairs it.
+fn nth_data_segment_and_its_retransmission(n: usize) -> Rule {
+    let mut seen = 0;
+    let mut lost: Option<(u32, usize)> = None;
+    Rc::new(RefCell::new(move |frame: &[u8]| {
+        let Some(seg) = Segment::borrow_ip(frame) else {
+            return false;
+        };
+        if seg.src.port() != 20 || seg.payload.is_empty() {
+            return false;
+        }
+        seen += 1;
+        match &mut lost {
+            None if seen == n => {
+                lost = Some((seg.seq, 1));
+                true
+            }
+            Some((seq, times)) if *seq == seg.seq && *times < 2 => {
+                *times += 1;
+                true
+            }
+            _ => false,
+        }
+    }))
+}
+
+/// Drops the data segments the server sends from port 20 whose number (from 1) is in
+/// `lost`, once each: a burst.
+fn data_segments(lost: std::ops::Range<usize>) -> Rule {
+    let mut seen = 0;
+    Rc::new(RefCell::new(move |frame: &[u8]| {
+        let Some(seg) = Segment::borrow_ip(frame) else {
+            return false;
+        };
+        if seg.src.port() != 20 || seg.payload.is_empty() {
+            return false;
+        }
+        seen += 1;
+        lost.contains(&seen)
+    }))
+}
+
 /// RETR of `size` bytes with the server's frames passing `rule`, tapped as each end sends;
 /// returns the capture's path.
 fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::path::PathBuf {
@@ -334,7 +377,12 @@ fn a_small_window_with_a_loss_agrees_with_tshark_both_ways() {
         return;
     }
     let dir = TempDir::new("stack-smallwin").unwrap();
-    let capture = lossy_retr(&dir.0, 60_000, lab(576, 8 * 1024), nth_data_segment(12));
+    let capture = lossy_retr(
+        &dir.0,
+        60_000,
+        lab(576, 8 * 1024),
+        nth_data_segment_and_its_retransmission(12),
+    );
     let whys = agree_both_ways(&capture);
     let has = |p: &str| whys.iter().any(|(_, w)| w.starts_with(p));
     assert!(has("duplicate ACK #1"), "{whys:?}");
@@ -396,7 +444,12 @@ fn congestion_events_are_logged_with_the_four_tuple() {
     assert!(has("fast recovery entered ("), "{events:#?}");
     assert!(has("fast recovery left"), "{events:#?}");
     let dir = TempDir::new("stack-events-rto").unwrap();
-    lossy_retr(&dir.0, 60_000, lab(576, 8 * 1024), nth_data_segment(12));
+    lossy_retr(
+        &dir.0,
+        60_000,
+        lab(576, 8 * 1024),
+        nth_data_segment_and_its_retransmission(12),
+    );
     let events = my_events();
     let has = |what: &str| {
         events
@@ -444,4 +497,35 @@ fn a_capture_tapped_at_the_receiver_still_gives_every_frame_its_senders_view() {
         !lost.is_empty(),
         "tshark sees the gap the lost segment left"
     );
+}
+
+/// A burst of three data segments lost in one window: NewReno (RFC 6582) repairs it in one
+/// recovery, a fast retransmission and then a retransmission per partial ACK, without an RTO.
+/// tshark: no retransmission comes after an idle gap as long as the minimum RTO (1 s).
+#[test]
+fn a_burst_of_three_losses_in_one_window_is_repaired_without_an_rto() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = TempDir::new("stack-burst").unwrap();
+    let capture = lossy_retr(&dir.0, 200_000, lab(576, 65535), data_segments(20..23));
+    let whys = agree_both_ways(&capture);
+    let count = |p: &str| whys.iter().filter(|(_, w)| w.starts_with(p)).count();
+    assert_eq!(count("fast retransmission"), 1, "{whys:?}");
+    assert_eq!(count("partial-ACK retransmission"), 2, "{whys:?}");
+    assert_eq!(count("RTO retransmission"), 0, "{whys:?}");
+    let retransmissions = tshark(
+        &capture,
+        Some("tcp.analysis.retransmission && tcp.srcport == 20"),
+        &["frame.number", "frame.time_delta"],
+    );
+    assert_eq!(retransmissions.len(), 3, "{retransmissions:?}");
+    for f in &retransmissions {
+        let idle: f64 = f["frame.time_delta"].parse().unwrap();
+        assert!(
+            idle < 1.0,
+            "frame {} is a retransmission after {idle} s of silence: an RTO",
+            f["frame.number"]
+        );
+    }
 }

@@ -72,6 +72,10 @@ pub struct NetOptions {
     pub initial_window: Option<usize>,
     /// Stack log file (JSON Lines, one object per frame the host sends).
     pub stack_log: Option<PathBuf>,
+    /// The lower bound of the retransmission timeout (RFC 6298 2.4); `None`: 1 s.
+    pub min_rto: Option<std::time::Duration>,
+    /// Tail loss probes (RFC 8985 7).
+    pub tail_loss_probe: bool,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -98,6 +102,8 @@ impl NetOptions {
     /// Gives `host` the initial window and the stack log of these options.
     fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), String> {
         host.set_initial_window(self.initial_window);
+        host.set_min_rto(self.min_rto);
+        host.set_tail_loss_probe(self.tail_loss_probe);
         if let Some(path) = &self.stack_log {
             let log = StackLog::create(path).map_err(|e| e.to_string())?;
             log.set_flush_each(true);

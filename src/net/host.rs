@@ -157,6 +157,10 @@ pub struct Host<D: Device> {
     now: Instant,
     /// The stack's own view of the frames it sends (comments, stack log, congestion events).
     view: StackView,
+    /// The lower bound of the RTO of sockets added from now on; `None`: smoltcp's (1 s).
+    min_rto: Option<smoltcp::time::Duration>,
+    /// Sockets added from now on send tail loss probes (RFC 8985).
+    tail_loss_probe: bool,
 }
 
 /// Why a connection could not be opened.
@@ -212,7 +216,20 @@ impl<D: Device> Host<D> {
             next_port: EPHEMERAL_FIRST,
             now,
             view: StackView::default(),
+            min_rto: None,
+            tail_loss_probe: false,
         }
+    }
+
+    /// Makes the TCP sockets added from now on send tail loss probes (RFC 8985 7).
+    pub fn set_tail_loss_probe(&mut self, enabled: bool) {
+        self.tail_loss_probe = enabled;
+    }
+
+    /// Gives the TCP sockets added from now on this lower bound of their retransmission
+    /// timeout (RFC 6298 2.4; `None`: 1 s as the RFC asks).
+    pub fn set_min_rto(&mut self, min_rto: Option<std::time::Duration>) {
+        self.min_rto = min_rto.map(|d| smoltcp::time::Duration::from_micros(d.as_micros() as u64));
     }
 
     /// Records explained frames of this host into `recorder` (its device must be a
@@ -302,6 +319,10 @@ impl<D: Device> Host<D> {
         socket.set_timeout(options.timeout);
         socket.set_keep_alive(options.keep_alive);
         socket.set_initial_window(self.view.initial_window);
+        if let Some(min_rto) = self.min_rto {
+            socket.set_min_rto(min_rto);
+        }
+        socket.set_tail_loss_probe(self.tail_loss_probe);
         socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,

@@ -64,7 +64,7 @@ time.sleep(60)
 
 /// A user who thinks at the `ftp>` prompt for longer than `--timeout` keeps the session: the
 /// shell goes on polling while it waits for a line, and the quiet control connection sends TCP
-/// keep-alive probes (every timeout / 2) that the server's kernel answers.
+/// keep-alive probes (every timeout / 6) that the server's kernel answers.
 #[test]
 fn a_quiet_shell_session_stays_up_with_keep_alive_probes() {
     let Some(python) = peer("python3") else {

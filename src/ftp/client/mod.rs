@@ -110,6 +110,23 @@ struct Transfer {
     total: Option<u64>,
 }
 
+impl Transfer {
+    /// For a download whose local file was opened and is not complete, what the user must be
+    /// told: `; FILE is left incomplete: N bytes (`reget` resumes it)`.
+    fn incomplete_local(&self) -> Option<String> {
+        let (Local::Sink(Some(_)), Step::Retr { local, .. } | Step::Reget { local, .. }) =
+            (&self.local, &self.step)
+        else {
+            return None;
+        };
+        Some(format!(
+            "; {} is left incomplete: {} bytes (`reget` resumes it)",
+            local.display(),
+            self.offset + self.bytes
+        ))
+    }
+}
+
 /// A transfer in progress, for a progress display.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Progress<'a> {
@@ -273,7 +290,11 @@ impl Client {
         match self.state {
             State::Quit | State::Done => {}
             _ => {
-                self.fatal("control connection closed by the server".to_string());
+                let left = match &self.state {
+                    State::Transfer(t) => t.incomplete_local().unwrap_or_default(),
+                    _ => String::new(),
+                };
+                self.fatal(format!("control connection closed by the server{left}"));
                 if let State::Transfer(t) = &self.state
                     && t.data != Data::Done
                 {

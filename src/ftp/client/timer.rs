@@ -71,8 +71,10 @@ impl Client {
             }
             State::Transfer(t) if t.stage == Stage::Command && t.data == Data::Connected => {
                 format!(
-                    "timed out: no data for `{}` in {secs} s ({} bytes so far)",
-                    t.step, t.bytes
+                    "timed out: no data for `{}` in {secs} s ({} bytes so far){}",
+                    t.step,
+                    t.bytes,
+                    t.incomplete_local().unwrap_or_default()
                 )
             }
             _ => format!(
@@ -181,6 +183,35 @@ mod tests {
     }
 
     #[test]
+    fn a_control_connection_closed_mid_download_says_the_file_is_incomplete() {
+        let dir = crate::ftp::jail::tests::TempDir::new("client-closed");
+        let local = dir.0.join("big");
+        let mut c = logged_in(
+            vec![Step::Retr {
+                remote: "big".into(),
+                local: local.clone(),
+            }],
+            1,
+        );
+        c.poll_action();
+        feed(&mut c, "200 PORT ok\r\n");
+        feed(&mut c, "150 Opening (100 bytes)\r\n");
+        c.handle_data_event(DataEvent::Connected);
+        c.write_data(b"0123456789");
+        c.handle_control_closed();
+        let error = c.error().unwrap();
+        assert!(
+            error.starts_with("control connection closed by the server; "),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("big is left incomplete: 10 bytes (`reget` resumes it)"),
+            "{error}"
+        );
+        assert_eq!(std::fs::read(&local).unwrap(), b"0123456789");
+    }
+
+    #[test]
     fn data_that_stops_flowing_is_aborted_and_moving_data_is_not() {
         let dir = crate::ftp::jail::tests::TempDir::new("client-timer");
         let local = dir.0.join("big");
@@ -205,9 +236,14 @@ mod tests {
         c.handle_time(secs(100));
         assert!(!c.is_finished());
         c.handle_time(secs(101));
-        assert_eq!(
-            c.error(),
-            Some("timed out: no data for `RETR big` in 10 s (10 bytes so far)")
+        let error = c.error().unwrap();
+        assert!(
+            error.starts_with("timed out: no data for `RETR big` in 10 s (10 bytes so far); "),
+            "{error}"
+        );
+        assert!(
+            error.ends_with("big is left incomplete: 10 bytes (`reget` resumes it)"),
+            "{error}"
         );
         assert_eq!(c.poll_action(), Some(DataAction::Abort));
     }

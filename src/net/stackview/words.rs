@@ -77,6 +77,15 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
             SendReason::RtoRetransmission(n) => return backed_off(n, "RTO retransmission"),
             SendReason::Retransmission => "retransmission (go-back-N after an RTO)",
             SendReason::FastRetransmission => "fast retransmission after 3 duplicate ACKs",
+            SendReason::TailLossProbe => {
+                "tail loss probe (RFC 8985): no ACK for 2 RTTs, one segment to draw one"
+            }
+            SendReason::SackRetransmission => {
+                "SACK retransmission (RFC 6675): a hole below data the peer has"
+            }
+            SendReason::PartialAckRetransmission => {
+                "partial-ACK retransmission (NewReno, RFC 6582): the next hole, still in recovery"
+            }
             SendReason::ZeroWindowProbe => "zero-window probe",
             SendReason::WindowUpdate => "window update",
             SendReason::KeepAlive => "keep-alive",
@@ -90,6 +99,9 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
                 return;
             }
             SendReason::Rst => "RST",
+            SendReason::ChallengeAck => {
+                "challenge ACK (RFC 5961): an RST or SYN that may be a blind attacker's guess"
+            }
             _ => {
                 let _ = write!(text, "{reason:?}");
                 return;

@@ -161,6 +161,9 @@ const RTTE_MIN_RTO: u32 = 1000;
 // seconds
 const RTTE_MAX_RTO: u32 = 60_000;
 
+/// How many SACKed ranges the sender remembers (RFC 6675 scoreboard).
+const SACK_SCOREBOARD_LEN: usize = 8;
+
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct RttEstimator {
@@ -176,6 +179,9 @@ struct RttEstimator {
     timestamp: Option<(Instant, TcpSeqNumber)>,
     max_seq_sent: Option<TcpSeqNumber>,
     rto_count: u8,
+    /// The lower bound of a computed RTO in milliseconds (RFC 6298 2.4), see
+    /// [`Socket::set_min_rto`].
+    min_rto: u32,
 }
 
 impl Default for RttEstimator {
@@ -188,6 +194,7 @@ impl Default for RttEstimator {
             timestamp: None,
             max_seq_sent: None,
             rto_count: 0,
+            min_rto: RTTE_MIN_RTO,
         }
     }
 }
@@ -217,7 +224,7 @@ impl RttEstimator {
 
         // RFC 6298 (2.2), (2.3)
         let margin = RTTE_MIN_MARGIN.max(self.rttvar * RTTE_K);
-        self.rto = (self.srtt + margin).clamp(RTTE_MIN_RTO, RTTE_MAX_RTO);
+        self.rto = (self.srtt + margin).clamp(self.min_rto, RTTE_MAX_RTO);
 
         self.rto_count = 0;
 
@@ -526,6 +533,26 @@ pub struct Socket<'a> {
     local_rx_dup_acks: u8,
     /// If a fast retransmit needs to occur
     pending_fast_retransmit: bool,
+    /// RFC 6582 (NewReno): the highest sequence number sent when fast retransmit began;
+    /// `Some` while in loss recovery. An ACK below it is a partial ACK.
+    recover: Option<TcpSeqNumber>,
+    /// The pending fast retransmit answers a partial ACK (RFC 6582 3.2 step 5).
+    partial_ack_retransmit: bool,
+    /// RFC 6675 scoreboard: the ranges above SND.UNA the peer reported in SACK blocks, sorted
+    /// and merged.
+    sacked: heapless::Vec<(TcpSeqNumber, TcpSeqNumber), SACK_SCOREBOARD_LEN>,
+    /// RFC 6675 HighRxt: one past the highest sequence number retransmitted in this recovery.
+    high_rxt: Option<TcpSeqNumber>,
+    /// The start of a hole to retransmit next (RFC 6675 NextSeg).
+    pending_sack_retransmit: Option<TcpSeqNumber>,
+    /// Tail loss probes (RFC 8985 7) are sent; see [`Socket::set_tail_loss_probe`].
+    tlp_enabled: bool,
+    /// When the probe timeout (PTO) expires, if armed.
+    tlp_at: Option<Instant>,
+    /// A probe was sent and no new data was acknowledged since: no other probe.
+    tlp_sent: bool,
+    /// The pending SACK-path retransmission is a tail loss probe.
+    tlp_probe: bool,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -623,6 +650,15 @@ impl<'a> Socket<'a> {
             local_rx_last_seq: None,
             local_rx_dup_acks: 0,
             pending_fast_retransmit: false,
+            recover: None,
+            partial_ack_retransmit: false,
+            sacked: heapless::Vec::new(),
+            high_rxt: None,
+            pending_sack_retransmit: None,
+            tlp_enabled: false,
+            tlp_at: None,
+            tlp_sent: false,
+            tlp_probe: false,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -700,6 +736,60 @@ impl<'a> Socket<'a> {
             #[cfg(feature = "socket-tcp-cubic")]
             AnyController::Cubic(_) => CongestionControl::Cubic,
         }
+    }
+
+    /// Enable or disable tail loss probes (RFC 8985 7, TLP): when no ACK has come for about two
+    /// smoothed round-trip times and no loss recovery is under way, send one probe (new data
+    /// if the windows allow, else the last segment again) so that a lost tail or a lost ACK is
+    /// repaired by fast recovery instead of the retransmission timer. Off by default.
+    pub fn set_tail_loss_probe(&mut self, enabled: bool) {
+        self.tlp_enabled = enabled;
+        if !enabled {
+            self.tlp_at = None;
+        }
+    }
+
+    /// The probe timeout (RFC 8985 7.2): 2 x SRTT, plus the peer's worst delayed ACK when one
+    /// segment is in flight, at least 10 ms and at most the RTO; `None` before an RTT sample.
+    fn probe_timeout(&self) -> Option<Duration> {
+        if !self.rtte.have_measurement {
+            return None;
+        }
+        let srtt = self.rtte.srtt;
+        let mut pto = 2 * srtt;
+        if self.flight_size() <= self.remote_mss {
+            pto = pto.max(srtt * 3 / 2 + 200);
+        }
+        Some(Duration::from_millis(pto.clamp(10, self.rtte.rto) as u64))
+    }
+
+    /// Arms the probe timer if a probe may be sent (RFC 8985 7.2).
+    fn arm_tail_loss_probe(&mut self, now: Instant) {
+        self.tlp_at = match self.probe_timeout() {
+            Some(pto)
+                if self.tlp_enabled
+                    && !self.tlp_sent
+                    && self.recover.is_none()
+                    && self.flight_size() > 0 =>
+            {
+                Some(now + pto)
+            }
+            _ => None,
+        };
+    }
+
+    /// Set the lower bound of the retransmission timeout computed from round-trip time
+    /// samples (RFC 6298 2.4). The RFC asks for 1 second, the default; Linux uses 200 ms, which
+    /// a lab on a short path may prefer. The value is clamped to [1 ms, 60 s]. The initial RTO
+    /// before the first sample stays 1 second (RFC 6298 2.1), and the timer still backs off
+    /// by doubling (5.5).
+    pub fn set_min_rto(&mut self, min_rto: Duration) {
+        self.rtte.min_rto = (min_rto.total_millis() as u32).clamp(1, RTTE_MAX_RTO);
+    }
+
+    /// The lower bound of a computed retransmission timeout, see [`Socket::set_min_rto`].
+    pub fn min_rto(&self) -> Duration {
+        Duration::from_millis(self.rtte.min_rto as u64)
     }
 
     /// Set the initial congestion window, in segments of the MSS in force once the handshake
@@ -1030,7 +1120,10 @@ impl<'a> Socket<'a> {
 
         self.state = State::Closed;
         self.timer = Timer::new();
-        self.rtte = RttEstimator::default();
+        self.rtte = RttEstimator {
+            min_rto: self.rtte.min_rto,
+            ..RttEstimator::default()
+        };
         self.assembler = Assembler::new();
         self.tx_buffer.clear();
         self.rx_buffer.clear();
@@ -1049,6 +1142,14 @@ impl<'a> Socket<'a> {
         self.remote_last_ts = None;
         self.ack_delay_timer = AckDelayTimer::Idle;
         self.challenge_ack_timer = Instant::from_secs(0);
+        self.recover = None;
+        self.partial_ack_retransmit = false;
+        self.sacked.clear();
+        self.high_rxt = None;
+        self.pending_sack_retransmit = None;
+        self.tlp_at = None;
+        self.tlp_sent = false;
+        self.tlp_probe = false;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -1383,9 +1484,9 @@ impl<'a> Socket<'a> {
                 let delay = self.rtte.retransmission_timeout();
                 tcp_trace!("starting zero-window-probe timer for t+{}", delay);
 
-                // We don't have access to the current time here, so use Instant::ZERO instead.
+                // We don't have access to the current time here, so use Instant::from_millis(0) instead.
                 // this will cause the first ZWP to be sent immediately, but that's okay.
-                self.timer.set_for_zero_window_probe(Instant::ZERO, delay);
+                self.timer.set_for_zero_window_probe(Instant::from_millis(0), delay);
             }
 
             #[cfg(any(test, feature = "verbose"))]
@@ -1522,11 +1623,107 @@ impl<'a> Socket<'a> {
         self.remote_last_seq - self.local_seq_no
     }
 
+    /// RFC 6675 scoreboard update from an incoming ACK: forgets what `ack` covers, adds the
+    /// segment's SACK blocks (those above `ack` and below what was sent), merged and sorted.
+    fn update_scoreboard(&mut self, repr: &TcpRepr, ack: TcpSeqNumber) {
+        self.sacked.retain(|&(_, right)| right > ack);
+        for &(left, right) in repr.sack_ranges.iter().flatten() {
+            let (mut left, mut right) = (TcpSeqNumber(left as i32), TcpSeqNumber(right as i32));
+            if right <= ack || left >= right || right > self.remote_last_seq {
+                continue;
+            }
+            if left < ack {
+                left = ack;
+            }
+            let mut i = 0;
+            while i < self.sacked.len() {
+                let (a, b) = self.sacked[i];
+                if a <= right && left <= b {
+                    if a < left {
+                        left = a;
+                    }
+                    if b > right {
+                        right = b;
+                    }
+                    self.sacked.remove(i);
+                } else {
+                    i += 1;
+                }
+            }
+            let pos = self
+                .sacked
+                .iter()
+                .position(|&(a, _)| a > left)
+                .unwrap_or(self.sacked.len());
+            if self.sacked.is_full() {
+                if pos == self.sacked.len() {
+                    continue;
+                }
+                self.sacked.pop();
+            }
+            let _ = self.sacked.insert(pos, (left, right));
+        }
+    }
+
+    /// RFC 6675 NextSeg (rule 1, simplified): the first hole at or above `from` with SACKed
+    /// data above it, as (start, end).
+    fn next_hole(&self, from: TcpSeqNumber) -> Option<(TcpSeqNumber, TcpSeqNumber)> {
+        let mut start = from;
+        for &(a, b) in &self.sacked {
+            if start < a {
+                return Some((start, a));
+            }
+            if start < b {
+                start = b;
+            }
+        }
+        None
+    }
+
+    /// Whether `repr` selectively acknowledges data beyond `ack_number`: then it is a
+    /// duplicate ACK even if its window changed (RFC 6675 2, "DupAck"). A receiver whose
+    /// application reads while a hole is open announces a larger window on every ACK.
+    fn sacks_beyond(repr: &TcpRepr, ack_number: TcpSeqNumber) -> bool {
+        repr.sack_ranges
+            .iter()
+            .flatten()
+            .any(|&(_, right)| TcpSeqNumber(right as i32) > ack_number)
+    }
+
     fn cwnd_remaining(&self) -> usize {
         self.congestion_controller
             .inner()
             .window()
+            .saturating_add(self.limited_transmit_allowance())
+            .saturating_add(if self.tlp_probe { self.remote_mss } else { 0 })
             .saturating_sub(self.flight_size())
+    }
+
+    /// RFC 3042 (Limited Transmit): each of the first two duplicate ACKs lets one new segment
+    /// go beyond the congestion window, so that a small window still draws the three
+    /// duplicate ACKs fast retransmit needs.
+    fn limited_transmit_allowance(&self) -> usize {
+        if self.recover.is_none() && (1..=2).contains(&self.local_rx_dup_acks) {
+            self.local_rx_dup_acks as usize * self.remote_mss
+        } else {
+            0
+        }
+    }
+
+    /// The number of duplicate ACKs that starts fast retransmit: 3, or fewer when fewer than
+    /// four segments are outstanding and no new segment can be sent to draw more (RFC 5827,
+    /// Early Retransmit: `oseg - 1`).
+    fn dup_ack_threshold(&self) -> u8 {
+        let flight = self.flight_size();
+        let mss = self.remote_mss.max(1);
+        let oseg = flight.div_ceil(mss);
+        let unsent = self.tx_buffer.len().saturating_sub(flight);
+        let window_open = self.local_seq_no + self.remote_win_len > self.remote_last_seq;
+        if (2..4).contains(&oseg) && (unsent == 0 || !window_open) {
+            (oseg - 1) as u8
+        } else {
+            3
+        }
     }
 
     /// Return the amount of octets queued in the receive buffer. This value can be larger than
@@ -1602,6 +1799,9 @@ impl<'a> Socket<'a> {
             keep_alive: false,
             zero_window_probe: false,
             fast_retransmit: false,
+            partial_ack_retransmit: false,
+            sack_retransmit: false,
+            tail_loss_probe: false,
             delayed: false,
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -1661,6 +1861,23 @@ impl<'a> Socket<'a> {
                     .next()
                     .map(|(left, right)| (left.0 as u32, right.0 as u32));
             }
+
+            // RFC 2018 (4): report as many blocks as fit, up to three, so that the sender
+            // learns of every hole in a window even when some ACKs are lost. The first block
+            // is the one above; the others follow from the highest sequence numbers down (the
+            // most recently received, as data mostly arrives in order).
+            if let Some(first) = reply_repr.sack_ranges[0] {
+                let mut others = self
+                    .assembler
+                    .iter_data()
+                    .map(|(left, right)| ((ack + left).0 as u32, (ack + right).0 as u32))
+                    .filter(|&block| block != first)
+                    .collect::<heapless::Vec<(u32, u32), { crate::config::ASSEMBLER_MAX_SEGMENT_COUNT }>>();
+                others.reverse();
+                for (slot, block) in reply_repr.sack_ranges[1..].iter_mut().zip(others) {
+                    *slot = Some(block);
+                }
+            }
         }
 
         // Since the sACK option may have changed the length of the payload, update that.
@@ -1685,6 +1902,33 @@ impl<'a> Socket<'a> {
         self.challenge_ack_timer = cx.now() + Duration::from_secs(1);
 
         Some(self.ack_reply(ip_repr, repr))
+    }
+
+    /// Whether an RST at `seq` is at the exact sequence number RFC 5961 (3.2) accepts: the next
+    /// expected (`rcv_nxt`), or, as Linux also accepts, the end of the highest out-of-order
+    /// data held (the peer may have sent more, which was lost, before it reset).
+    fn rst_at_exact_seq(&self, seq: TcpSeqNumber, rcv_nxt: TcpSeqNumber) -> bool {
+        seq == rcv_nxt
+            || self
+                .assembler
+                .iter_data()
+                .map(|(_, end)| end)
+                .max()
+                .is_some_and(|end| seq == rcv_nxt + end)
+    }
+
+    /// A challenge ACK for an RST or SYN that RFC 5961 does not let act (3.2, 4.2), rate
+    /// limited as every challenge ACK is (section 7), named as such in [`Socket::tcp_info`].
+    fn rfc5961_challenge_ack(
+        &mut self,
+        cx: &mut Context,
+        ip_repr: &IpRepr,
+        repr: &TcpRepr,
+    ) -> Option<(IpRepr, TcpRepr<'static>)> {
+        self.info.challenge = true;
+        let reply = self.challenge_ack_reply(cx, ip_repr, repr);
+        self.info.challenge = false;
+        reply
     }
 
     pub(crate) fn accepts(&self, _cx: &mut Context, ip_repr: &IpRepr, repr: &TcpRepr) -> bool {
@@ -1790,6 +2034,22 @@ impl<'a> Socket<'a> {
             (State::SynSent, _, _) => {
                 net_debug!("expecting a SYN|ACK");
                 return None;
+            }
+            // RFC 5961 (4.2): a SYN in a synchronized state is answered with a challenge ACK
+            // (a restarted peer's SYN carries no ACK).
+            (
+                State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Syn,
+                None,
+            ) => {
+                net_debug!("SYN in a synchronized state: challenge ACK");
+                return self.rfc5961_challenge_ack(cx, ip_repr, repr);
             }
             // Every packet after the initial SYN must be an acknowledgement.
             (_, _, None) => {
@@ -2026,6 +2286,20 @@ impl<'a> Socket<'a> {
                 return None;
             }
 
+            // RFC 5961 (3.2): an RST in the window but not exactly at RCV.NXT may be a blind
+            // attacker's guess. Challenge it with an ACK: a peer that really reset answers it
+            // with an RST at the exact sequence number.
+            (state, TcpControl::Rst)
+                if state != State::SynSent && !self.rst_at_exact_seq(segment_start, window_start) =>
+            {
+                net_debug!(
+                    "RST at {} in the window but not at {}: challenge ACK",
+                    segment_start,
+                    window_start
+                );
+                return self.rfc5961_challenge_ack(cx, ip_repr, repr);
+            }
+
             // RSTs in any other state close the socket.
             (_, TcpControl::Rst) => {
                 tcp_trace!("received RST");
@@ -2187,6 +2461,22 @@ impl<'a> Socket<'a> {
                 // Partial ACK: fall through to advance SND.UNA normally.
             }
 
+            // RFC 5961 (4.2): a SYN in a synchronized state, whatever its sequence number, is
+            // answered with a challenge ACK; it neither resets nor restarts the connection.
+            (
+                State::Established
+                | State::FinWait1
+                | State::FinWait2
+                | State::CloseWait
+                | State::Closing
+                | State::LastAck
+                | State::TimeWait,
+                TcpControl::Syn,
+            ) => {
+                net_debug!("SYN in a synchronized state: challenge ACK");
+                return self.rfc5961_challenge_ack(cx, ip_repr, repr);
+            }
+
             _ => {
                 net_debug!("unexpected packet {}", repr);
                 return None;
@@ -2237,7 +2527,7 @@ impl<'a> Socket<'a> {
                     if repr.payload.is_empty()
                         && last_rx_ack == ack_number
                         && ack_number < self.remote_last_seq
-                        && !is_window_update =>
+                        && (!is_window_update || Self::sacks_beyond(repr, ack_number)) =>
                 {
                     // Increment duplicate ACK count
                     self.local_rx_dup_acks = self.local_rx_dup_acks.saturating_add(1);
@@ -2253,8 +2543,18 @@ impl<'a> Socket<'a> {
                         }
                     );
 
-                    if self.local_rx_dup_acks == 3 {
+                    // RFC 6582 (3.2 step 4): duplicate ACKs during recovery only inflate the
+                    // window; the hole they point at is repaired by the partial ACK's
+                    // retransmission.
+                    let threshold = self.dup_ack_threshold();
+                    if self.recover.is_none()
+                        && (self.local_rx_dup_acks == 3
+                            || (threshold < 3 && self.local_rx_dup_acks == threshold))
+                    {
                         self.timer.set_for_fast_retransmit();
+                        // RFC 6582 (3.2 step 2): remember the highest sequence number sent.
+                        self.recover = Some(self.remote_last_seq);
+                        self.high_rxt = None;
                         net_debug!("started fast retransmit");
                     }
 
@@ -2279,17 +2579,42 @@ impl<'a> Socket<'a> {
                     // Notify of fresh ACK
                     self.rtte.on_ack(cx.now(), ack_number);
                     let new_flight_size = self.flight_size().saturating_sub(ack_len);
-                    self.congestion_controller.inner_mut().on_ack(
-                        cx.now(),
-                        ack_len,
-                        new_flight_size,
-                        &self.rtte,
-                    );
+                    match self.recover {
+                        // RFC 6582 (3.2 step 5): a partial ACK. The next hole is lost too:
+                        // retransmit it at once and stay in recovery.
+                        Some(recover) if ack_len > 0 && ack_number < recover => {
+                            net_debug!("partial ACK {} (recover {})", ack_number, recover);
+                            // With SACK the hole at the new SND.UNA may have been
+                            // retransmitted already (NextSeg below goes on from HighRxt).
+                            if !self.high_rxt.is_some_and(|h| ack_number < h) {
+                                self.pending_fast_retransmit = true;
+                                self.partial_ack_retransmit = true;
+                            }
+                            self.congestion_controller
+                                .inner_mut()
+                                .on_partial_ack(cx.now(), ack_len);
+                        }
+                        _ => {
+                            // RFC 6582 (3.2 step 3): a full ACK ends recovery.
+                            if ack_len > 0 {
+                                self.recover = None;
+                                self.high_rxt = None;
+                                self.pending_sack_retransmit = None;
+                            }
+                            self.congestion_controller.inner_mut().on_ack(
+                                cx.now(),
+                                ack_len,
+                                new_flight_size,
+                                &self.rtte,
+                            );
+                        }
+                    }
                 }
             };
 
             if ack_number > self.local_seq_no {
                 self.info.on_new_ack();
+                self.tlp_sent = false;
             }
 
             // We've processed everything in the incoming segment, so advance the local
@@ -2303,6 +2628,23 @@ impl<'a> Socket<'a> {
             // deallocated from the buffer.
             if self.remote_last_seq < self.local_seq_no {
                 self.remote_last_seq = self.local_seq_no
+            }
+
+            if ack_len > 0 {
+                self.arm_tail_loss_probe(cx.now());
+            }
+
+            if self.remote_has_sack {
+                self.update_scoreboard(repr, ack_number);
+                // RFC 6675 (5, NextSeg rule 1): during recovery each ACK may send the next
+                // hole below SACKed data that was not retransmitted yet.
+                if self.recover.is_some() && !self.pending_fast_retransmit {
+                    let from = match self.high_rxt {
+                        Some(h) if h > self.local_seq_no => h,
+                        _ => self.local_seq_no,
+                    };
+                    self.pending_sack_retransmit = self.next_hole(from).map(|(start, _)| start);
+                }
             }
         }
 
@@ -2350,6 +2692,8 @@ impl<'a> Socket<'a> {
         }
 
         let assembler_was_empty = self.assembler.is_empty();
+        // An ACK for more than one full-sized segment is already owed (see below).
+        let ack_was_owed = self.immediate_ack_to_transmit();
 
         // Try adding payload octets to the assembler.
         let Ok(contig_len) = self
@@ -2425,6 +2769,14 @@ impl<'a> Socket<'a> {
             // packets for every packet it receives.
             tcp_trace!("ACKing incoming segment");
             Some(self.ack_reply(ip_repr, repr))
+        } else if ack_was_owed && payload_len >= self.remote_mss {
+            // RFC 5681 (4.2) / RFC 1122 (4.2.3.2): ACK at least every second full-sized
+            // segment. The ACK owed for the segments before this full-sized one has not been
+            // sent yet (they all arrived before the next dispatch): answer now. Otherwise a flight that
+            // arrives at once shares one ACK, and the sender, whose window grows and whose
+            // loss detection counts per ACK, sees one ACK per flight; losing it costs an RTO.
+            tcp_trace!("ACKing a second full-sized segment");
+            Some(self.ack_reply(ip_repr, repr))
         } else {
             None
         }
@@ -2439,7 +2791,9 @@ impl<'a> Socket<'a> {
 
     fn seq_to_transmit(&self, cx: &mut Context) -> bool {
         // Fast retransmits should always send, even if later congestion checks would disallow
-        if self.pending_fast_retransmit && !self.tx_buffer.is_empty() {
+        if (self.pending_fast_retransmit || self.pending_sack_retransmit.is_some())
+            && !self.tx_buffer.is_empty()
+        {
             return true;
         }
 
@@ -2608,6 +2962,31 @@ impl<'a> Socket<'a> {
             .pre_transmit(cx.now());
 
         // Check if any state needs to be changed because of a timer.
+        // RFC 8985 (7.3): the probe timer expired before the retransmission timer.
+        if let Some(at) = self.tlp_at
+            && cx.now() >= at
+        {
+            self.tlp_at = None;
+            if matches!(self.timer, Timer::Retransmit { .. })
+                && self.recover.is_none()
+                && !self.tlp_sent
+                && self.flight_size() > 0
+            {
+                let unsent = self.tx_buffer.len().saturating_sub(self.flight_size());
+                let window_open = self.local_seq_no + self.remote_win_len > self.remote_last_seq;
+                self.tlp_sent = true;
+                if unsent > 0 && window_open {
+                    net_debug!("tail loss probe: new data");
+                    self.tlp_probe = true;
+                } else {
+                    let last = self.flight_size().min(self.remote_mss).max(1);
+                    net_debug!("tail loss probe: the last segment again");
+                    self.pending_sack_retransmit = Some(self.remote_last_seq - last);
+                    self.tlp_probe = true;
+                }
+            }
+        }
+
         if self.timed_out(cx.now()) {
             // If a timeout expires, we should abort the connection.
             net_debug!("timeout exceeded");
@@ -2627,6 +3006,18 @@ impl<'a> Socket<'a> {
                 // had sent them. This will cause all data in the queue
                 // to be sent again.
                 self.remote_last_seq = self.local_seq_no;
+
+                // RFC 6582 (4): a timeout ends fast recovery; the duplicate ACKs counted
+                // so far no longer allow Limited Transmit (RFC 3042) beyond the loss window.
+                self.recover = None;
+                self.local_rx_dup_acks = 0;
+                self.sacked.clear();
+                self.high_rxt = None;
+                self.pending_sack_retransmit = None;
+                self.tlp_at = None;
+                self.tlp_probe = false;
+                self.pending_fast_retransmit = false;
+                self.partial_ack_retransmit = false;
 
                 // Inform RTTE, so that it can can handle RTO backoff
                 self.rtte.on_rto();
@@ -2718,6 +3109,9 @@ impl<'a> Socket<'a> {
 
         let mut is_zero_window_probe = false;
         let mut is_fast_retransmit = false;
+        let mut is_partial_ack_retransmit = false;
+        let mut is_sack_retransmit = false;
+        let is_tail_loss_probe = self.tlp_probe;
 
         #[cfg_attr(
             not(feature = "segmentation-offload"),
@@ -2774,13 +3168,47 @@ impl<'a> Socket<'a> {
                 let local_mss = cx.ip_mtu() - ip_repr.header_len() - TCP_HEADER_LEN;
                 let effective_mss = local_mss.min(self.remote_mss).saturating_sub(options_len);
 
-                let offset = if self.pending_fast_retransmit {
+                let sack_hole = self
+                    .pending_sack_retransmit
+                    .take()
+                    .filter(|&seq| seq >= self.local_seq_no && seq < self.remote_last_seq)
+                    .filter(|_| !self.pending_fast_retransmit);
+                let offset = if let Some(seq) = sack_hole {
+                    // RFC 6675: retransmit the hole NextSeg chose, up to the SACKed data.
+                    let offset = seq - self.local_seq_no;
+                    let hole_end = self
+                        .next_hole(seq)
+                        .map(|(_, end)| end)
+                        .unwrap_or(self.remote_last_seq);
+                    let size = effective_mss
+                        .min(hole_end - seq)
+                        .min(self.tx_buffer.len().saturating_sub(offset));
+                    repr.seq_number = seq;
+                    repr.payload = self.tx_buffer.get_allocated(offset, size);
+                    self.high_rxt = Some(seq + size);
+                    if let Some((_, sampled)) = self.rtte.timestamp
+                        && sampled >= seq
+                        && sampled < seq + size
+                    {
+                        self.rtte.on_retransmit();
+                    }
+                    is_fast_retransmit = true;
+                    is_sack_retransmit = true;
+                    offset
+                } else if self.pending_fast_retransmit {
                     let size = effective_mss.min(self.tx_buffer.len());
                     repr.seq_number = self.local_seq_no;
                     repr.payload = self.tx_buffer.get_allocated(0, size);
+                    if self.recover.is_some() {
+                        let end = self.local_seq_no + size;
+                        if !self.high_rxt.is_some_and(|h| h >= end) {
+                            self.high_rxt = Some(end);
+                        }
+                    }
 
                     self.pending_fast_retransmit = false;
                     is_fast_retransmit = true;
+                    is_partial_ack_retransmit = mem::take(&mut self.partial_ack_retransmit);
 
                     0
                 } else {
@@ -2938,6 +3366,9 @@ impl<'a> Socket<'a> {
             keep_alive: is_keep_alive,
             zero_window_probe: is_zero_window_probe,
             fast_retransmit: is_fast_retransmit,
+            partial_ack_retransmit: is_partial_ack_retransmit,
+            sack_retransmit: is_sack_retransmit,
+            tail_loss_probe: is_tail_loss_probe && repr.segment_len() > 0,
             delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
             last_ack: self.remote_last_ack,
             last_win: self.remote_last_win,
@@ -3001,6 +3432,17 @@ impl<'a> Socket<'a> {
             self.timer.set_for_retransmit(cx.now(), rto);
         }
 
+        if repr.segment_len() > 0 {
+            if mem::take(&mut self.tlp_probe) {
+                // RFC 8985 (7.3): after the probe, the retransmission timer.
+                let rto = self.rtte.retransmission_timeout();
+                self.timer.set_for_retransmit(cx.now(), rto);
+            } else {
+                // RFC 8985 (7.2): (re)start the probe timer after sending data.
+                self.arm_tail_loss_probe(cx.now());
+            }
+        }
+
         self.log_sent();
 
         if self.state == State::Closed {
@@ -3053,7 +3495,16 @@ impl<'a> Socket<'a> {
             };
 
             // We wait for the earliest of our timers to fire.
-            *[self.timer.poll_at(), timeout_poll_at, delayed_ack_poll_at]
+            let tlp_poll_at = match self.tlp_at {
+                Some(at) => PollAt::Time(at),
+                None => PollAt::Ingress,
+            };
+            *[
+                self.timer.poll_at(),
+                timeout_poll_at,
+                delayed_ack_poll_at,
+                tlp_poll_at,
+            ]
                 .iter()
                 .min()
                 .unwrap_or(&PollAt::Ingress)
@@ -10217,5 +10668,748 @@ mod test {
             [100, 100],
             "the first flight: the initial window, whole segments"
         );
+    }
+
+    // =========================================================================================//
+    // Tests for NewReno partial ACKs (RFC 6582).
+    // =========================================================================================//
+
+    /// Sends "aaaBBBcccDDD" in four 3-byte segments and answers with three duplicate ACKs of
+    /// the first: the fast retransmission of "aaa" is taken.
+    fn socket_in_fast_recovery() -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        for t in [1050, 1055, 1060] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12));
+        recv!(s, time 1100, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::FastRetransmission));
+        s
+    }
+
+    #[test]
+    fn test_newreno_partial_ack_retransmits_next_hole() {
+        // "aaa" and "ccc" were lost: the ACK of the retransmitted "aaa" stops at "ccc".
+        let mut s = socket_in_fast_recovery();
+        send!(s, time 1150, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        // The partial ACK retransmits the next hole at once, without waiting for three more
+        // duplicate ACKs or the retransmission timer.
+        recv!(s, time 1150, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::PartialAckRetransmission));
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12), "still in recovery");
+        recv_nothing!(s, time 1150);
+
+        // The full ACK ends recovery.
+        send!(s, time 1200, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 12),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None);
+        recv_nothing!(s, time 1200);
+    }
+
+    #[test]
+    fn test_newreno_dup_acks_in_recovery_do_not_retransmit_again() {
+        let mut s = socket_in_fast_recovery();
+        send!(s, time 1150, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1150, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        // "DDD" arrived before: the peer repeats its ACK three times. The hole was just
+        // repaired; a second fast retransmission would be spurious.
+        for t in [1160, 1165, 1170] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1 + 6),
+                ..SEND_TEMPL
+            });
+        }
+        recv_nothing!(s, time 1175);
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12));
+    }
+
+    #[test]
+    fn test_newreno_rto_ends_recovery() {
+        let mut s = socket_in_fast_recovery();
+        // Nothing more is acknowledged: the retransmission timer expires.
+        recv!(s, time 3000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.recover, None);
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_newreno_partial_ack_deflates_reno_window() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().on_loss(Instant::from_millis(0), 12);
+        let cwnd = s.congestion_window().unwrap();
+        s.congestion_controller
+            .inner_mut()
+            .on_partial_ack(Instant::from_millis(0), 6);
+        // Deflated by the 6 bytes acknowledged, one MSS added back, still in recovery.
+        assert_eq!(s.congestion_window(), Some(cwnd - 6 + 3));
+        assert!(s.congestion_controller.inner().in_fast_recovery());
+    }
+
+    // =========================================================================================//
+    // Tests for the configurable minimum RTO (RFC 6298 2.4).
+    // =========================================================================================//
+
+    #[test]
+    fn test_min_rto_default_is_one_second() {
+        let mut r = RttEstimator::default();
+        r.sample(2);
+        assert_eq!(r.retransmission_timeout(), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn test_min_rto_lower_bound_applies_to_samples() {
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        assert_eq!(s.min_rto(), Duration::from_millis(200));
+        // Before a sample the RTO is the initial 1 s (RFC 6298 2.1).
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(1000));
+        s.rtte.sample(2);
+        // srtt 2 + max(5, 4 * 1) = 7 ms, rounded up to the 200 ms floor.
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(200));
+        s.rtte.sample(300);
+        assert!(s.rtte.retransmission_timeout() > Duration::from_millis(200));
+    }
+
+    #[test]
+    fn test_min_rto_backs_off_by_doubling_and_survives_reset() {
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        s.rtte.sample(2);
+        s.rtte.on_rto();
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(400));
+        s.rtte.on_rto();
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(800));
+        s.reset();
+        assert_eq!(s.min_rto(), Duration::from_millis(200), "a setting, not connection state");
+        assert_eq!(s.rtte.retransmission_timeout(), Duration::from_millis(1000));
+    }
+
+    #[test]
+    fn test_min_rto_retransmits_after_the_lower_bound() {
+        let mut s = socket_established();
+        s.set_min_rto(Duration::from_millis(200));
+        s.rtte.sample(2);
+        s.send_slice(b"abcdef").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abcdef"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().rto_backoff, 1);
+        assert_eq!(s.tcp_info().rto, Duration::from_millis(400));
+    }
+
+    // =========================================================================================//
+    // Tests for Limited Transmit (RFC 3042) and Early Retransmit (RFC 5827).
+    // =========================================================================================//
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_limited_transmit_sends_one_new_segment_per_dup_ack() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(6);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        // The congestion window (6 bytes) lets two segments go.
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"BBB"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1000);
+        // "aaa" is lost; "BBB" draws a duplicate ACK, which lets "ccc" go.
+        send!(s, time 1010, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1010, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1010);
+        assert_eq!(s.congestion_window(), Some(6), "cwnd itself is unchanged");
+    }
+
+    #[test]
+    fn test_early_retransmit_with_few_segments_outstanding() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        // The last data there is: three segments, "aaa" lost.
+        s.send_slice(b"aaaBBBccc").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // Only two duplicate ACKs can come; with three segments outstanding and nothing new
+        // to send, two are enough (oseg - 1).
+        for t in [1010, 1011] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1012, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::FastRetransmission));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_no_early_retransmit_with_new_data_to_send() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(9);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1000);
+        // "DDD" waits for the congestion window: the first duplicate ACK sends it (Limited
+        // Transmit) and four segments are out, so the second is not enough to retransmit.
+        send!(s, time 1010, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1010, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
+        send!(s, time 1011, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None, "two duplicate ACKs do not start recovery here");
+        recv_nothing!(s, time 1011);
+        // The third does.
+        send!(s, time 1012, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1012, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_limited_transmit_ends_at_rto() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(6);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeee").unwrap();
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"BBB"[..],
+            ..RECV_TEMPL
+        }));
+        for t in [1010, 1011] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1011, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1011, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
+        // The timer expires: one segment (the loss window), not three.
+        recv!(s, time 3000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 3000);
+    }
+
+    // =========================================================================================//
+    // Tests for an ACK every second full-sized segment (RFC 5681 4.2).
+    // =========================================================================================//
+
+    #[test]
+    fn test_ack_every_second_segment_at_once() {
+        let mut s = socket_established();
+        s.remote_mss = 6;
+        // Three full-sized segments arrive before the socket sends anything: the ACK owed
+        // after the second goes out with the third, not at the next dispatch.
+        for (i, chunk) in [&b"abcdef"[..], b"ghijkl"].into_iter().enumerate() {
+            send!(s, TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + 6 * i,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: chunk,
+                ..SEND_TEMPL
+            });
+        }
+        send!(s, TcpRepr {
+            seq_number: REMOTE_SEQ + 1 + 12,
+            ack_number: Some(LOCAL_SEQ + 1),
+            payload: &b"mnopqr"[..],
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1 + 18),
+            window_len: 46,
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s);
+    }
+
+    // =========================================================================================//
+    // Tests for duplicate ACKs with SACK blocks (RFC 6675 2).
+    // =========================================================================================//
+
+    #[test]
+    fn test_dup_ack_with_sack_and_new_window_counts() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "aaa" is lost; each later segment is SACKed while the window grows.
+        for (i, win) in [(2u32, 64u16), (3, 128), (4, 256)] {
+            let sack = (LOCAL_SEQ + 1 + 3).0 as u32;
+            send!(s, time 1010, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: win,
+                sack_ranges: [Some((sack, sack + 3 * (i - 1))), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.local_rx_dup_acks, 3);
+        recv!(s, time 1011, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    fn test_window_update_without_sack_is_not_a_dup_ack() {
+        let mut s = socket_established();
+        s.send_slice(b"abc").unwrap();
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        for win in [64u16, 128, 256] {
+            send!(s, time 1010, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: win,
+                ..SEND_TEMPL
+            });
+        }
+        assert_eq!(s.local_rx_dup_acks, 0);
+    }
+
+    // =========================================================================================//
+    // Tests for RFC 5961 (blind reset and SYN attacks).
+    // =========================================================================================//
+
+    #[test]
+    fn test_rfc5961_in_window_rst_gets_a_challenge_ack() {
+        let mut s = socket_established();
+        send!(s, time 0, TcpRepr {
+            control: TcpControl::Rst,
+            seq_number: REMOTE_SEQ + 1 + 10,
+            ack_number: None,
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.state, State::Established, "the connection lives");
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::ChallengeAck));
+        // Rate limited: a second guess within the second gets no answer.
+        send!(s, time 10, TcpRepr {
+            control: TcpControl::Rst,
+            seq_number: REMOTE_SEQ + 1 + 20,
+            ack_number: None,
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.state, State::Established);
+        // The exact RST closes it.
+        send!(s, time 20, TcpRepr {
+            control: TcpControl::Rst,
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: None,
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.state, State::Closed);
+    }
+
+    #[test]
+    fn test_rfc5961_syn_in_established_gets_a_challenge_ack() {
+        let mut s = socket_established();
+        send!(s, time 0, TcpRepr {
+            control: TcpControl::Syn,
+            seq_number: REMOTE_SEQ + 1 + 10,
+            ack_number: None,
+            ..SEND_TEMPL
+        }, Some(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.state, State::Established);
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::ChallengeAck));
+    }
+
+    // =========================================================================================//
+    // Tests for up to three SACK blocks (RFC 2018 4).
+    // =========================================================================================//
+
+    #[test]
+    fn test_sack_reports_up_to_three_blocks() {
+        let mut s = socket_established();
+        s.remote_has_sack = true;
+        let base = REMOTE_SEQ.0 as u32 + 1;
+        // Four blocks with holes between them: 4..6, 10..12, 16..18, 22..24 (relative).
+        let mut last = None;
+        for start in [4u32, 10, 16, 22] {
+            last = send(&mut s, Instant::from_millis(0), &TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + start as usize,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"xx"[..],
+                ..SEND_TEMPL
+            });
+        }
+        let ack = last.expect("an out-of-order segment is acknowledged at once");
+        assert_eq!(ack.ack_number, Some(REMOTE_SEQ + 1));
+        // The block of the segment that just came first, then the highest others.
+        assert_eq!(
+            ack.sack_ranges,
+            [
+                Some((base + 22, base + 24)),
+                Some((base + 16, base + 18)),
+                Some((base + 10, base + 12)),
+            ]
+        );
+    }
+
+    // =========================================================================================//
+    // Tests for SACK-based loss recovery (RFC 6675).
+    // =========================================================================================//
+
+    #[test]
+    fn test_sack_recovery_retransmits_the_next_hole_without_waiting_for_a_partial_ack() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeee").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD", b"eee"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "aaa" and "ccc" are lost; the peer SACKs what came.
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        let sacks = [
+            [Some((base + 3, base + 6)), None, None],
+            [Some((base + 9, base + 12)), Some((base + 3, base + 6)), None],
+            [Some((base + 9, base + 15)), Some((base + 3, base + 6)), None],
+        ];
+        for (t, sack) in [1010, 1011, 1012].into_iter().zip(sacks) {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges: sack,
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.sacked.len(), 2, "{:?}", s.sacked);
+        // One more duplicate ACK: the scoreboard shows the hole at "ccc" below SACKed data.
+        send!(s, time 1014, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: sacks[2],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1014, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::SackRetransmission));
+        recv_nothing!(s, time 1014);
+        // The retransmitted "aaa" arrives: a partial ACK, but "ccc" was resent already.
+        send!(s, time 1020, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            sack_ranges: [Some((base + 9, base + 15)), None, None],
+            ..SEND_TEMPL
+        });
+        recv_nothing!(s, time 1020);
+        // Then "ccc": everything is acknowledged, recovery ends.
+        send!(s, time 1021, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 15),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None);
+        assert!(s.sacked.is_empty());
+    }
+
+    #[test]
+    fn test_sack_scoreboard_merges_and_forgets_what_is_acked() {
+        let mut s = socket_established();
+        s.remote_last_seq = LOCAL_SEQ + 1 + 100;
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        let ack = LOCAL_SEQ + 1;
+        let repr = TcpRepr {
+            sack_ranges: [
+                Some((base + 40, base + 50)),
+                Some((base + 10, base + 20)),
+                Some((base + 20, base + 30)),
+            ],
+            ..SEND_TEMPL
+        };
+        s.update_scoreboard(&repr, ack);
+        assert_eq!(
+            s.sacked.as_slice(),
+            &[(ack + 10, ack + 30), (ack + 40, ack + 50)]
+        );
+        assert_eq!(s.next_hole(ack), Some((ack, ack + 10)));
+        assert_eq!(s.next_hole(ack + 12), Some((ack + 30, ack + 40)));
+        assert_eq!(s.next_hole(ack + 45), None, "no SACKed data above");
+        // A block beyond what was sent is ignored; the cumulative ACK prunes.
+        let repr = TcpRepr {
+            sack_ranges: [Some((base + 200, base + 210)), None, None],
+            ..SEND_TEMPL
+        };
+        s.update_scoreboard(&repr, ack + 35);
+        assert_eq!(s.sacked.as_slice(), &[(ack + 40, ack + 50)]);
+    }
+
+    // =========================================================================================//
+    // Tests for tail loss probes (RFC 8985 7).
+    // =========================================================================================//
+
+    fn socket_with_tail_in_flight(tlp: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.set_tail_loss_probe(tlp);
+        s.remote_mss = 3;
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdef").unwrap();
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 0, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        s
+    }
+
+    #[test]
+    fn test_tail_loss_probe_resends_the_last_segment_after_two_srtt() {
+        let mut s = socket_with_tail_in_flight(true);
+        // No ACK comes: after 2 x SRTT (200 ms), long before the RTO (1 s), the last segment
+        // goes again to draw an ACK.
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+        // One probe only; then the retransmission timer.
+        recv_nothing!(s, time 1100);
+        recv!(s, time 1200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
+    }
+
+    #[test]
+    fn test_no_tail_loss_probe_unless_enabled() {
+        let mut s = socket_with_tail_in_flight(false);
+        recv_nothing!(s, time 999);
+        recv!(s, time 1000, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"abc"[..],
+            ..RECV_TEMPL
+        }));
     }
 }

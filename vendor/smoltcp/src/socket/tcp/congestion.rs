@@ -29,6 +29,10 @@ pub(super) trait Controller {
     /// Fired after an inferred loss via three duplicate acks.
     fn on_loss(&mut self, now: Instant, in_flight: usize) {}
 
+    /// Fired during fast recovery on an ACK of `len` new bytes that does not cover everything
+    /// outstanding when recovery began (RFC 6582: a partial ACK); recovery goes on.
+    fn on_partial_ack(&mut self, now: Instant, len: usize) {}
+
     fn pre_transmit(&mut self, now: Instant) {}
 
     fn post_transmit(&mut self, now: Instant, len: usize) {}

@@ -33,6 +33,15 @@ pub enum SendReason {
     Retransmission,
     /// The first unacknowledged segment sent again after three duplicate ACKs.
     FastRetransmission,
+    /// The first unacknowledged segment sent again during fast recovery because an ACK
+    /// covered only part of what was outstanding when recovery began (RFC 6582, NewReno).
+    PartialAckRetransmission,
+    /// A hole below data the peer selectively acknowledged, sent again during loss recovery
+    /// (RFC 6675, SACK-based recovery).
+    SackRetransmission,
+    /// A tail loss probe (RFC 8985 7): no ACK came for about two round-trip times, so one
+    /// segment (new data, or the last one again) is sent to draw an ACK before the RTO.
+    TailLossProbe,
     /// One byte beyond the peer's zero window, to learn when it opens.
     ZeroWindowProbe,
     /// A segment without data that acknowledges nothing new but advertises a new window.
@@ -48,6 +57,10 @@ pub enum SendReason {
     DuplicateAck(u8),
     /// A reset.
     Rst,
+    /// An ACK answering an RST or SYN that may be a blind attacker's (RFC 5961 3.2, 4.2): an
+    /// RST in the window but not at the next expected sequence number, or a SYN on an
+    /// established connection.
+    ChallengeAck,
 }
 
 /// A snapshot of a TCP socket's state, see [`super::Socket::tcp_info`].
@@ -106,6 +119,12 @@ pub(super) struct Sending {
     pub keep_alive: bool,
     pub zero_window_probe: bool,
     pub fast_retransmit: bool,
+    /// The fast retransmission answers a partial ACK.
+    pub partial_ack_retransmit: bool,
+    /// The retransmission fills a hole below SACKed data (RFC 6675).
+    pub sack_retransmit: bool,
+    /// The segment is a tail loss probe (RFC 8985).
+    pub tail_loss_probe: bool,
     /// The delayed ACK timer was running.
     pub delayed: bool,
     /// The acknowledgement number of the last segment sent.
@@ -124,6 +143,8 @@ pub(super) struct Tracker {
     /// Duplicate ACKs sent in a row.
     dup_acks_sent: u8,
     pub last_sent: Option<SendReason>,
+    /// The segment being built is an RFC 5961 challenge ACK.
+    pub challenge: bool,
     /// The window advertised in the last segment, scaled.
     pub advertised_window: usize,
     /// The last segment's sequence number, acknowledgement number and payload length.
@@ -176,8 +197,12 @@ impl Tracker {
                 (true, false) => SendReason::SynAck,
                 (true, true) => SendReason::SynAckRetransmission(backoff),
             },
+            _ if self.challenge => SendReason::ChallengeAck,
             _ if sending.keep_alive => SendReason::KeepAlive,
             _ if sending.zero_window_probe => SendReason::ZeroWindowProbe,
+            _ if sending.tail_loss_probe => SendReason::TailLossProbe,
+            _ if sending.sack_retransmit => SendReason::SackRetransmission,
+            _ if sending.partial_ack_retransmit => SendReason::PartialAckRetransmission,
             _ if sending.fast_retransmit => SendReason::FastRetransmission,
             _ if again && backoff > 0 => SendReason::RtoRetransmission(backoff),
             _ if again => SendReason::Retransmission,

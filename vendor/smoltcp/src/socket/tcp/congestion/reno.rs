@@ -83,6 +83,18 @@ impl Controller for Reno {
         }
     }
 
+    fn on_partial_ack(&mut self, _now: Instant, len: usize) {
+        // RFC 6582 (3.2 step 5): deflate the window by the amount of new data acknowledged,
+        // then add back one MSS for the segment retransmitted now.
+        if self.in_fast_recovery {
+            self.cwnd = self
+                .cwnd
+                .saturating_sub(len)
+                .saturating_add(self.mss)
+                .max(self.mss);
+        }
+    }
+
     fn on_rto(&mut self, _now: Instant, in_flight: usize) {
         // RFC 5681: when the retransmission timer fires for a segment that has
         // already been retransmitted by the timer (no new data was ACKed since

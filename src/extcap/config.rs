@@ -105,6 +105,13 @@ pub const KNOBS: &[Knob] = &[
         Kind::Unsigned(1, 10),
         "TCP",
     ),
+    knob(
+        "min_rto",
+        "Minimum RTO (ms)",
+        Kind::Unsigned(1, 60_000),
+        "TCP",
+    ),
+    knob("tlp", "Tail loss probes", Kind::Flag, "TCP"),
     knob("fin", "FIN placement", Kind::Selector, "TCP"),
     knob("passive", "Passive mode (EPSV)", Kind::Flag, "FTP"),
     knob("ipv6", "IPv6", Kind::Flag, "FTP"),

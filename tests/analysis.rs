@@ -190,6 +190,52 @@ fn the_small_window_demo_has_tsharks_zero_windows_and_window_updates() {
     assert_eq!(count(5 + 7), 3, "three window updates");
 }
 
+#[test]
+fn lossy_demos_have_tsharks_retransmissions_and_duplicate_acks() {
+    if !have_tshark() {
+        return;
+    }
+    let dir = Scratch::new("analysis-lossy");
+    std::fs::create_dir_all(dir.path("root")).expect("root");
+    let body: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 251) as u8).collect();
+    std::fs::write(dir.path("root/big.bin"), body).expect("file");
+    // Random loss, jitter and a rate (SACK recovery, window updates between duplicate ACKs:
+    // Wireshark counts those until the ack number changes), then loss and reordering.
+    let runs: [(&str, &[&str]); 2] = [
+        (
+            "lossy-a",
+            &[
+                "--loss", "3", "--seed", "5", "--delay", "5", "--rate", "20M", "--jitter", "1",
+            ],
+        ),
+        (
+            "lossy-b",
+            &[
+                "--loss",
+                "5",
+                "--reorder",
+                "3",
+                "--duplicate",
+                "2",
+                "--seed",
+                "9",
+            ],
+        ),
+    ];
+    for (name, flags) in runs {
+        let out = format!("{name}.pcapng");
+        let mut args = vec!["--quiet", "--root", "root", "--file", "big.bin"];
+        args.extend_from_slice(flags);
+        demo(&dir.0, &out, &args);
+        let rows = assert_same_analysis(&dir.path(&out), name);
+        let flagged = |k: usize| rows.iter().filter(|r| r[k] == "1").count();
+        assert!(
+            flagged(5) + flagged(6) > 0,
+            "{name}: no retransmission at all"
+        );
+    }
+}
+
 /// `smolftp ladder ARGS` in `dir`: its standard output.
 fn ladder(dir: &Scratch, args: &[&str]) -> String {
     let out = common::smolftp(&dir.0, &[&["ladder"][..], args].concat());

@@ -246,7 +246,9 @@ fn analyze_segment(
             t.dup_ack = Some((fwd.dup_acks, fwd.last_non_dup_ack));
         }
     }
-    if t.dup_ack.is_none() {
+    // Wireshark counts duplicate ACKs until the ack number changes: a window update with the
+    // same ack leaves the count (packet-tcp.c, `finished_fwd`).
+    if ack != fwd.last_ack {
         fwd.last_non_dup_ack = frame;
         fwd.dup_acks = 0;
     }

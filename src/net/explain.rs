@@ -98,8 +98,8 @@ fn preview_line(payload: &[u8]) -> Option<&str> {
 pub struct Streams(HashMap<(SocketAddr, SocketAddr), (u32, bool)>);
 
 impl Streams {
-    /// Whether the data of `seg`, sent by this host, starts inside a line (`false` when unknown,
-    /// e.g. a retransmission); and remembers where the stream goes on.
+    /// Whether the text of `seg`, sent by this host, starts inside a line (`false` when unknown,
+    /// e.g. a retransmission or after binary data); and remembers where the stream goes on.
     fn cuts_in(&mut self, seg: &Segment<&[u8]>) -> bool {
         let Some((next, line_start)) = self.0.get_mut(&(seg.src, seg.dst)) else {
             return false;
@@ -272,7 +272,9 @@ pub fn frame<'t>(
         SegmentKind::Data | SegmentKind::DataFin => preview_line(seg.payload),
         _ => None,
     };
-    let cut_in = sent && !seg.payload.is_empty() && streams.cuts_in(&seg) && preview.is_some();
+    // Only text segments (those with a preview) are followed: bulk binary data costs no
+    // lookup, and a stream whose place is lost is simply previewed from the segment's start.
+    let cut_in = sent && preview.is_some() && streams.cuts_in(&seg);
     let plain = moves.is_empty()
         && match kind {
             SegmentKind::Ack => true,

@@ -5,10 +5,7 @@
 //! fields of the team's contract (`t`, `frame`, `src`, `dst`, `state`, `cwnd`, `ssthresh`,
 //! `srtt_ms`, `rttvar_ms`, `rto_ms`, `backoff`, `inflight`, `rwnd`, `adv_wnd`, `dup_acks`,
 //! `recovery`, `reason`; `null` where unknown, `ssthresh: null` meaning infinite). Unknown
-//! fields are ignored, so the log may grow. A small hand-written parser for flat objects:
-//! the log needs no more of JSON, and errors name the line and column.
-
-use std::collections::BTreeMap;
+//! fields are ignored, so the log may grow. Errors name the line and column.
 
 /// One line of the stack log.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -45,167 +42,26 @@ pub struct StackRecord {
     pub reason: Option<String>,
 }
 
-#[derive(Clone, Debug, PartialEq)]
-enum Value {
-    Str(String),
-    Num(f64),
-    Bool(bool),
-    Null,
-}
-
-struct Parser<'a> {
-    s: &'a [u8],
-    at: usize,
-}
-
-impl Parser<'_> {
-    fn ws(&mut self) {
-        while self.s.get(self.at).is_some_and(|b| b.is_ascii_whitespace()) {
-            self.at += 1;
-        }
-    }
-
-    fn err(&self, what: &str) -> String {
-        format!("column {}: {what}", self.at + 1)
-    }
-
-    fn eat(&mut self, b: u8) -> Result<(), String> {
-        self.ws();
-        if self.s.get(self.at) == Some(&b) {
-            self.at += 1;
-            Ok(())
-        } else {
-            Err(self.err(&format!("expected '{}'", b as char)))
-        }
-    }
-
-    fn string(&mut self) -> Result<String, String> {
-        self.eat(b'"')?;
-        let mut out = Vec::new();
-        // Each step consumes at least one byte.
-        loop {
-            match self.s.get(self.at) {
-                None => return Err(self.err("unterminated string")),
-                Some(b'"') => {
-                    self.at += 1;
-                    break;
-                }
-                Some(b'\\') => {
-                    let c = *self
-                        .s
-                        .get(self.at + 1)
-                        .ok_or_else(|| self.err("bad escape"))?;
-                    self.at += 2;
-                    match c {
-                        b'n' => out.push(b'\n'),
-                        b't' => out.push(b'\t'),
-                        b'r' => out.push(b'\r'),
-                        b'b' | b'f' => {}
-                        b'u' => {
-                            let hex = self
-                                .s
-                                .get(self.at..self.at + 4)
-                                .ok_or_else(|| self.err("bad \\u"))?;
-                            let code = u32::from_str_radix(&String::from_utf8_lossy(hex), 16)
-                                .map_err(|_| self.err("bad \\u"))?;
-                            self.at += 4;
-                            let ch = char::from_u32(code).unwrap_or('\u{fffd}');
-                            out.extend_from_slice(ch.to_string().as_bytes());
-                        }
-                        other => out.push(other),
-                    }
-                }
-                Some(&b) => {
-                    out.push(b);
-                    self.at += 1;
-                }
-            }
-        }
-        Ok(String::from_utf8_lossy(&out).into_owned())
-    }
-
-    fn value(&mut self) -> Result<Value, String> {
-        self.ws();
-        let rest = &self.s[self.at.min(self.s.len())..];
-        for (word, v) in [
-            (&b"null"[..], Value::Null),
-            (b"true", Value::Bool(true)),
-            (b"false", Value::Bool(false)),
-        ] {
-            if rest.starts_with(word) {
-                self.at += word.len();
-                return Ok(v);
-            }
-        }
-        if rest.first() == Some(&b'"') {
-            return self.string().map(Value::Str);
-        }
-        let n = rest
-            .iter()
-            .take_while(|b| b.is_ascii_digit() || matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'))
-            .count();
-        let text = std::str::from_utf8(&rest[..n]).unwrap_or("");
-        let v: f64 = text
-            .parse()
-            .map_err(|_| self.err("expected a number, string, true, false or null"))?;
-        self.at += n;
-        Ok(Value::Num(v))
-    }
-
-    fn object(&mut self) -> Result<BTreeMap<String, Value>, String> {
-        let mut out = BTreeMap::new();
-        self.eat(b'{')?;
-        self.ws();
-        if self.s.get(self.at) == Some(&b'}') {
-            self.at += 1;
-            return Ok(out);
-        }
-        // Each round consumes a key and a value: bounded by the line's length.
-        loop {
-            self.ws();
-            let key = self.string()?;
-            self.eat(b':')?;
-            let v = self.value()?;
-            out.insert(key, v);
-            self.ws();
-            match self.s.get(self.at) {
-                Some(b',') => self.at += 1,
-                Some(b'}') => {
-                    self.at += 1;
-                    break;
-                }
-                _ => return Err(self.err("expected ',' or '}' (only flat objects are read)")),
-            }
-        }
-        self.ws();
-        if self.at != self.s.len() {
-            return Err(self.err("text after the object"));
-        }
-        Ok(out)
-    }
-}
-
-/// Parses a stack log; `name` is used in error messages (`FILE:LINE: column C: ...`).
+/// Parses a stack log; `name` is used in error messages (`FILE:LINE: column C: ...`). Each line
+/// is a flat JSON object (read with serde_json); unknown fields are ignored.
 pub fn parse_stack_log(name: &str, text: &str) -> Result<Vec<StackRecord>, String> {
+    use serde_json::Value;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
         let at = |e: String| format!("{name}:{}: {e}", n + 1);
-        let mut p = Parser {
-            s: line.as_bytes(),
-            at: 0,
+        let o = match serde_json::from_str::<Value>(line) {
+            Ok(Value::Object(o)) => o,
+            Ok(_) => return Err(at("column 1: expected an object".into())),
+            Err(e) => return Err(at(format!("column {}: {e}", e.column()))),
         };
-        let o = p.object().map_err(at)?;
-        let num = |k: &str| match o.get(k) {
-            Some(Value::Num(v)) => Some(*v),
-            _ => None,
-        };
-        let text = |k: &str| match o.get(k) {
-            Some(Value::Str(s)) => Some(s.clone()),
-            _ => None,
-        };
+        if o.values().any(|v| v.is_object() || v.is_array()) {
+            return Err(at("only flat objects are read".into()));
+        }
+        let num = |k: &str| o.get(k).and_then(Value::as_f64);
+        let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
         let need = |k: &str| text(k).ok_or_else(|| at(format!("no \"{k}\" string")));
         out.push(StackRecord {
             t: num("t").ok_or_else(|| at("no \"t\" number".into()))?,
@@ -221,10 +77,7 @@ pub fn parse_stack_log(name: &str, text: &str) -> Result<Vec<StackRecord>, Strin
             inflight: num("inflight"),
             rwnd: num("rwnd"),
             dup_acks: num("dup_acks"),
-            recovery: match o.get("recovery") {
-                Some(Value::Bool(b)) => Some(*b),
-                _ => None,
-            },
+            recovery: o.get("recovery").and_then(Value::as_bool),
             reason: text("reason"),
         });
     }

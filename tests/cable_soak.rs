@@ -4,11 +4,12 @@
 //! slowest simulated session is printed. `SMOLFTP_SOAK_SEEDS=N` runs N seeds instead of 100
 //! (scripts/soak.sh runs 1000).
 
-use std::fs;
+mod common;
+
 use std::time::Duration;
 
+use common::RoundTrip;
 use smolftp::demo::TempDir;
-use smolftp::ftp::client::Step;
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
@@ -41,20 +42,11 @@ fn impaired_sessions_complete_intact() {
     // scratch directory, or, with SMOLFTP_SOAK_CAPTURE=DIR, kept as DIR/soak-SEED.pcapng.
     let captures = std::env::var_os("SMOLFTP_SOAK_CAPTURE").map(std::path::PathBuf::from);
     let dir = TempDir::new("soak").expect("temp dir");
-    let root = dir.0.join("root");
-    let local = dir.0.join("local");
-    fs::create_dir_all(&root).unwrap();
-    fs::create_dir_all(&local).unwrap();
-    let down = content(256 * 1024, 1);
-    let up = content(256 * 1024, 2);
-    fs::write(root.join("down.bin"), &down).unwrap();
-    fs::write(local.join("up.bin"), &up).unwrap();
+    let trip = RoundTrip::new(&dir.0, content(256 * 1024, 1), content(256 * 1024, 2));
     let mut slowest = (Duration::ZERO, 0);
     let mut faults = 0u64;
     let mut failures = Vec::new();
     for seed in first..first + seeds {
-        let _ = fs::remove_file(root.join("up.bin"));
-        let _ = fs::remove_file(local.join("down.bin"));
         let cfg = LabConfig {
             seed,
             writable: true,
@@ -76,16 +68,7 @@ fn impaired_sessions_complete_intact() {
             },
             ..LabConfig::default()
         };
-        let steps = vec![
-            Step::Retr {
-                remote: "down.bin".into(),
-                local: local.join("down.bin"),
-            },
-            Step::Stor {
-                local: local.join("up.bin"),
-                remote: "up.bin".into(),
-            },
-        ];
+        let steps = trip.steps();
         let capture = match &captures {
             Some(d) => d.join(format!("soak-{seed}.pcapng")),
             None => dir.0.join("soak.pcapng"),
@@ -93,20 +76,10 @@ fn impaired_sessions_complete_intact() {
         let recorder =
             Recorder::create(&capture, Format::Pcapng).expect("cannot create the capture");
         let run = cfg
-            .run(&root, steps, Some(&recorder), lab::virtual_start())
+            .run(&trip.root, steps, Some(&recorder), lab::virtual_start())
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         // Every seed runs; the failures are listed at the end.
-        let failure = if let Some(e) = &run.error {
-            Some(format!("the session failed: {e}"))
-        } else if let Some(o) = run.outcomes.iter().find(|o| !o.ok) {
-            Some(format!("{} -> {}", o.step, o.reply))
-        } else if fs::read(local.join("down.bin")).ok().as_ref() != Some(&down) {
-            Some("RETR not intact".into())
-        } else if fs::read(root.join("up.bin")).ok().as_ref() != Some(&up) {
-            Some("STOR not intact".into())
-        } else {
-            None
-        };
+        let failure = trip.failure(&run);
         if let Some(f) = failure {
             eprintln!(
                 "soak: seed {seed} failed after {:.3} s: {f}",

@@ -4,11 +4,12 @@
 //! starts at seed S, `SMOLFTP_RECOVERY_MIN_RTO=MS` sets the stacks' minimum RTO (default
 //! 1000, the RFC's).
 
-use std::fs;
+mod common;
+
 use std::time::Duration;
 
+use common::RoundTrip;
 use smolftp::demo::TempDir;
-use smolftp::ftp::client::Step;
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
@@ -51,20 +52,11 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
     let first = env("SMOLFTP_RECOVERY_FIRST", 1);
     let min_rto = Duration::from_millis(env("SMOLFTP_RECOVERY_MIN_RTO", 1000));
     let dir = TempDir::new("recovery").expect("temp dir");
-    let root = dir.0.join("root");
-    let local = dir.0.join("local");
-    fs::create_dir_all(&root).unwrap();
-    fs::create_dir_all(&local).unwrap();
-    let down = content(1 << 20, 1);
-    let up = content(1 << 20, 2);
-    fs::write(root.join("down.bin"), &down).unwrap();
-    fs::write(local.join("up.bin"), &up).unwrap();
+    let trip = RoundTrip::new(&dir.0, content(1 << 20, 1), content(1 << 20, 2));
     let mut times = Vec::new();
     let mut lost = 0u64;
     let mut failures = Vec::new();
     for seed in first..first + seeds {
-        let _ = fs::remove_file(root.join("up.bin"));
-        let _ = fs::remove_file(local.join("down.bin"));
         let cfg = LabConfig {
             seed,
             writable: true,
@@ -83,16 +75,7 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
             },
             ..LabConfig::default()
         };
-        let steps = vec![
-            Step::Retr {
-                remote: "down.bin".into(),
-                local: local.join("down.bin"),
-            },
-            Step::Stor {
-                local: local.join("up.bin"),
-                remote: "up.bin".into(),
-            },
-        ];
+        let steps = trip.steps();
         // SMOLFTP_RECOVERY_CAPTURE=DIR keeps DIR/recovery-SEED.pcapng and .jsonl (stack log).
         let kept = std::env::var_os("SMOLFTP_RECOVERY_CAPTURE").map(std::path::PathBuf::from);
         let recorder = kept.as_ref().map(|d| {
@@ -106,17 +89,11 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
             ..cfg
         };
         let run = cfg
-            .run(&root, steps, recorder.as_ref(), lab::virtual_start())
+            .run(&trip.root, steps, recorder.as_ref(), lab::virtual_start())
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         let run_lost: u64 = run.link.iter().map(|(_, s)| s.lost).sum();
-        let failure = if let Some(e) = &run.error {
-            Some(format!("the session failed: {e}"))
-        } else if let Some(o) = run.outcomes.iter().find(|o| !o.ok) {
-            Some(format!("{} -> {}", o.step, o.reply))
-        } else if fs::read(local.join("down.bin")).ok().as_ref() != Some(&down) {
-            Some("RETR not intact".into())
-        } else if fs::read(root.join("up.bin")).ok().as_ref() != Some(&up) {
-            Some("STOR not intact".into())
+        let failure = if let Some(f) = trip.failure(&run) {
+            Some(f)
         } else if run.elapsed > bound(run_lost, min_rto) {
             Some(format!(
                 "took {:.3} s, over the bound of {:.0} s for {run_lost} lost frames",
@@ -163,12 +140,7 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
 #[test]
 fn the_control_connection_outlives_a_long_lossy_transfer() {
     let dir = TempDir::new("recovery-control").expect("temp dir");
-    let root = dir.0.join("root");
-    let local = dir.0.join("local");
-    fs::create_dir_all(&root).unwrap();
-    fs::create_dir_all(&local).unwrap();
-    fs::write(root.join("down.bin"), content(1 << 20, 1)).unwrap();
-    fs::write(local.join("up.bin"), content(1 << 20, 2)).unwrap();
+    let trip = RoundTrip::new(&dir.0, content(1 << 20, 1), content(1 << 20, 2));
     let mut closed = Vec::new();
     for seed in 1..=10 {
         let cfg = LabConfig {
@@ -185,18 +157,9 @@ fn the_control_connection_outlives_a_long_lossy_transfer() {
             },
             ..LabConfig::default()
         };
-        let steps = vec![
-            Step::Retr {
-                remote: "down.bin".into(),
-                local: local.join("down.bin"),
-            },
-            Step::Stor {
-                local: local.join("up.bin"),
-                remote: "up.bin".into(),
-            },
-        ];
+        let steps = trip.steps();
         let run = cfg
-            .run(&root, steps, None, lab::virtual_start())
+            .run(&trip.root, steps, None, lab::virtual_start())
             .unwrap_or_else(|e| panic!("seed {seed}: {e}"));
         if let Some(e) = run.error.filter(|e| e.contains("control connection")) {
             closed.push((seed, e));

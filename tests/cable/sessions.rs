@@ -7,12 +7,12 @@ use std::fs;
 use std::path::Path;
 
 use smolftp::demo::TempDir;
-use smolftp::ftp::client::Step;
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairDir, ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
 
 use super::oracle::{Row, have_tshark, rows, where_};
+use crate::common::RoundTrip;
 
 /// Pseudo-random bytes (xorshift64).
 pub fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -31,13 +31,7 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
 /// Runs RETR + STOR of 256 KiB under `rates` in `dir`; asserts both intact; returns the
 /// capture's path.
 fn session(dir: &TempDir, rates: Rates, impair_dir: ImpairDir) -> std::path::PathBuf {
-    let root = dir.0.join("root");
-    let local = dir.0.join("local");
-    fs::create_dir_all(&root).unwrap();
-    fs::create_dir_all(&local).unwrap();
-    let (down, up) = (content(256 << 10, 3), content(256 << 10, 4));
-    fs::write(root.join("down.bin"), &down).unwrap();
-    fs::write(local.join("up.bin"), &up).unwrap();
+    let trip = RoundTrip::new(&dir.0, content(256 << 10, 3), content(256 << 10, 4));
     let capture = dir.0.join("s.pcapng");
     let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
     let cfg = LabConfig {
@@ -50,29 +44,11 @@ fn session(dir: &TempDir, rates: Rates, impair_dir: ImpairDir) -> std::path::Pat
         },
         ..LabConfig::default()
     };
-    let steps = vec![
-        Step::Retr {
-            remote: "down.bin".into(),
-            local: local.join("down.bin"),
-        },
-        Step::Stor {
-            local: local.join("up.bin"),
-            remote: "up.bin".into(),
-        },
-    ];
+    let steps = trip.steps();
     let run = cfg
-        .run(&root, steps, Some(&recorder), lab::virtual_start())
+        .run(&trip.root, steps, Some(&recorder), lab::virtual_start())
         .expect("lab");
-    assert_eq!(run.error, None, "{rates:?}");
-    assert!(run.outcomes.iter().all(|o| o.ok), "{rates:?}");
-    assert!(
-        fs::read(local.join("down.bin")).unwrap() == down,
-        "RETR not intact"
-    );
-    assert!(
-        fs::read(root.join("up.bin")).unwrap() == up,
-        "STOR not intact"
-    );
+    assert_eq!(trip.failure(&run), None, "{rates:?}");
     capture
 }
 

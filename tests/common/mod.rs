@@ -122,3 +122,66 @@ pub fn tshark_fields(
         .map(|l| l.split('\t').map(str::to_string).collect())
         .collect()
 }
+
+/// A RETR of `down.bin` then a STOR of `up.bin` between a served directory (`root`) and the
+/// client's (`local`), both under one scratch directory, with the bytes they must move.
+pub struct RoundTrip {
+    /// The server's directory.
+    pub root: PathBuf,
+    /// The client's directory.
+    pub local: PathBuf,
+    /// What RETR must bring.
+    pub down: Vec<u8>,
+    /// What STOR must leave on the server.
+    pub up: Vec<u8>,
+}
+
+impl RoundTrip {
+    /// Makes `dir/root/down.bin` and `dir/local/up.bin`.
+    pub fn new(dir: &Path, down: Vec<u8>, up: Vec<u8>) -> RoundTrip {
+        let (root, local) = (dir.join("root"), dir.join("local"));
+        std::fs::create_dir_all(&root).expect("root dir");
+        std::fs::create_dir_all(&local).expect("local dir");
+        std::fs::write(root.join("down.bin"), &down).expect("down.bin");
+        std::fs::write(local.join("up.bin"), &up).expect("up.bin");
+        RoundTrip {
+            root,
+            local,
+            down,
+            up,
+        }
+    }
+
+    /// The two steps, with the results of an earlier round removed first.
+    pub fn steps(&self) -> Vec<smolftp::ftp::client::Step> {
+        use smolftp::ftp::client::Step;
+        let _ = std::fs::remove_file(self.root.join("up.bin"));
+        let _ = std::fs::remove_file(self.local.join("down.bin"));
+        vec![
+            Step::Retr {
+                remote: "down.bin".into(),
+                local: self.local.join("down.bin"),
+            },
+            Step::Stor {
+                local: self.local.join("up.bin"),
+                remote: "up.bin".into(),
+            },
+        ]
+    }
+
+    /// What went wrong with `run`, if anything: a failed session or step, or a file that did
+    /// not arrive intact.
+    pub fn failure(&self, run: &smolftp::lab::LabRun) -> Option<String> {
+        if let Some(e) = &run.error {
+            Some(format!("the session failed: {e}"))
+        } else if let Some(o) = run.outcomes.iter().find(|o| !o.ok) {
+            Some(format!("{} -> {}", o.step, o.reply))
+        } else if std::fs::read(self.local.join("down.bin")).ok().as_ref() != Some(&self.down) {
+            Some("RETR not intact".into())
+        } else if std::fs::read(self.root.join("up.bin")).ok().as_ref() != Some(&self.up) {
+            Some("STOR not intact".into())
+        } else {
+            None
+        }
+    }
+}

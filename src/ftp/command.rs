@@ -4,9 +4,12 @@
 //! and splits the control byte stream into lines with [`LineBuffer`]. Touches no socket, file or
 //! clock; used by both the server session and the client.
 
+use std::borrow::Cow;
 use std::collections::VecDeque;
 use std::fmt;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+
+use super::verb::Verb;
 
 /// Longest control line accepted, in bytes, not counting the CRLF.
 pub const MAX_LINE: usize = 2048;
@@ -23,10 +26,7 @@ pub enum TransferType {
 impl fmt::Display for TransferType {
     /// The argument of the `TYPE` command: `A` or `I`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TransferType::Ascii => f.write_str("A"),
-            TransferType::Image => f.write_str("I"),
-        }
+        f.write_str(super::verb::type_letter(*self))
     }
 }
 
@@ -119,6 +119,101 @@ pub enum Command {
     Unknown(String),
 }
 
+impl Command {
+    /// The verb and the argument as they go on the wire (the argument in its canonical form:
+    /// `TYPE A`, `PORT 10,0,0,2,19,137`); an unknown verb's own word.
+    fn parts(&self) -> (&str, Option<Cow<'_, str>>) {
+        match self {
+            Command::User(a) => ("USER", text(a)),
+            Command::Pass(a) => ("PASS", text(a)),
+            Command::Syst => ("SYST", None),
+            Command::Feat => ("FEAT", None),
+            Command::Pwd => ("PWD", None),
+            Command::Cwd(a) => ("CWD", text(a)),
+            Command::Cdup => ("CDUP", None),
+            Command::Type(t) => ("TYPE", Some(Cow::Borrowed(super::verb::type_letter(*t)))),
+            Command::Mode => ("MODE", Some(Cow::Borrowed("S"))),
+            Command::Stru => ("STRU", Some(Cow::Borrowed("F"))),
+            Command::Noop => ("NOOP", None),
+            Command::Port(addr) => {
+                let [a, b, c, d] = addr.ip().octets();
+                let (hi, lo) = (addr.port() >> 8, addr.port() & 0xff);
+                ("PORT", Some(format!("{a},{b},{c},{d},{hi},{lo}").into()))
+            }
+            Command::Eprt(SocketAddr::V4(a)) => {
+                ("EPRT", Some(format!("|1|{}|{}|", a.ip(), a.port()).into()))
+            }
+            Command::Eprt(SocketAddr::V6(a)) => {
+                ("EPRT", Some(format!("|2|{}|{}|", a.ip(), a.port()).into()))
+            }
+            Command::Pasv => ("PASV", None),
+            Command::Epsv(a) => ("EPSV", opt(a)),
+            Command::List(a) => ("LIST", opt(a)),
+            Command::Nlst(a) => ("NLST", opt(a)),
+            Command::Retr(a) => ("RETR", text(a)),
+            Command::Stor(a) => ("STOR", text(a)),
+            Command::Size(a) => ("SIZE", text(a)),
+            Command::Quit => ("QUIT", None),
+            Command::Acct => ("ACCT", None),
+            Command::Smnt => ("SMNT", None),
+            Command::Rein => ("REIN", None),
+            Command::Stou(a) => ("STOU", opt(a)),
+            Command::Appe(a) => ("APPE", text(a)),
+            Command::Allo => ("ALLO", None),
+            Command::Rest(n) => ("REST", Some(n.to_string().into())),
+            Command::Rnfr(a) => ("RNFR", text(a)),
+            Command::Rnto(a) => ("RNTO", text(a)),
+            Command::Abor => ("ABOR", None),
+            Command::Dele(a) => ("DELE", text(a)),
+            Command::Rmd(a) => ("RMD", text(a)),
+            Command::Mkd(a) => ("MKD", text(a)),
+            Command::Site(a) => ("SITE", text(a)),
+            Command::Stat(a) => ("STAT", opt(a)),
+            Command::Help => ("HELP", None),
+            Command::Mdtm(a) => ("MDTM", text(a)),
+            Command::Mlst(a) => ("MLST", opt(a)),
+            Command::Mlsd(a) => ("MLSD", opt(a)),
+            Command::Opts(a) => ("OPTS", text(a)),
+            Command::Unknown(verb) => (verb, None),
+        }
+    }
+
+    /// This command's row of the verb table; `None` for an unknown verb.
+    pub fn verb(&self) -> Option<&'static Verb> {
+        match self {
+            Command::Unknown(_) => None,
+            known => super::verb::find(known.parts().0),
+        }
+    }
+
+    /// The trace label of the data connection this command opens, e.g. `RETR readme.txt data
+    /// connection`; `None` for a command that opens none.
+    pub fn data_label(&self) -> Option<String> {
+        let verb = self.verb().filter(|v| v.data.is_some())?;
+        let (_, arg) = self.parts();
+        Some(verb.data_label(arg.as_deref()))
+    }
+}
+
+fn text(s: &str) -> Option<Cow<'_, str>> {
+    Some(Cow::Borrowed(s))
+}
+
+fn opt(s: &Option<String>) -> Option<Cow<'_, str>> {
+    s.as_deref().map(Cow::Borrowed)
+}
+
+impl fmt::Display for Command {
+    /// The command line without CRLF, in the form [`parse`] reads back to the same command:
+    /// `RETR readme.txt`, `TYPE I`, `PORT 10,0,0,2,19,137`, `EPRT |2|fd00::2|5001|`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.parts() {
+            (verb, Some(arg)) => write!(f, "{verb} {arg}"),
+            (verb, None) => f.write_str(verb),
+        }
+    }
+}
+
 /// Why a control line could not be parsed; each kind maps to one reply code.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ParseError {
@@ -167,7 +262,7 @@ impl fmt::Display for ParseError {
 
 impl std::error::Error for ParseError {}
 
-fn bad_arg(msg: &str) -> ParseError {
+pub(super) fn bad_arg(msg: &str) -> ParseError {
     ParseError::BadArgument(msg.to_string())
 }
 
@@ -203,74 +298,13 @@ pub fn parse(line: &[u8]) -> Result<Command, ParseError> {
         None => (text, ""),
     };
     let verb = verb.to_ascii_uppercase();
-    let required = |arg: &str| {
-        if arg.is_empty() {
-            Err(bad_arg("Missing argument."))
-        } else {
-            Ok(arg.to_string())
-        }
-    };
-    let no_arg = |cmd: Command| {
-        if arg.is_empty() {
-            Ok(cmd)
-        } else {
-            Err(bad_arg("This command takes no argument."))
-        }
-    };
-    match verb.as_str() {
-        "USER" => required(arg).map(Command::User),
-        "PASS" => Ok(Command::Pass(arg.to_string())),
-        "SYST" => no_arg(Command::Syst),
-        "FEAT" => no_arg(Command::Feat),
-        "PWD" | "XPWD" => no_arg(Command::Pwd),
-        "CWD" | "XCWD" => required(arg).map(Command::Cwd),
-        "CDUP" | "XCUP" => no_arg(Command::Cdup),
-        "TYPE" => parse_type(arg).map(Command::Type),
-        "MODE" => single_letter(arg, "S", "Bad MODE command.").map(|_| Command::Mode),
-        "STRU" => single_letter(arg, "F", "Bad STRU command.").map(|_| Command::Stru),
-        "NOOP" => no_arg(Command::Noop),
-        "PORT" => parse_port(arg).map(Command::Port),
-        "EPRT" => parse_eprt(arg).map(Command::Eprt),
-        "PASV" => no_arg(Command::Pasv),
-        "EPSV" => Ok(Command::Epsv(optional(arg))),
-        "LIST" => Ok(Command::List(list_path(arg))),
-        "NLST" => Ok(Command::Nlst(list_path(arg))),
-        "RETR" => required(arg).map(Command::Retr),
-        "STOR" => required(arg).map(Command::Stor),
-        "SIZE" => required(arg).map(Command::Size),
-        "QUIT" => no_arg(Command::Quit),
-        "ACCT" => Ok(Command::Acct),
-        "SMNT" => Ok(Command::Smnt),
-        "REIN" => no_arg(Command::Rein),
-        "STOU" => Ok(Command::Stou(optional(arg))),
-        "APPE" => required(arg).map(Command::Appe),
-        "ALLO" => Ok(Command::Allo),
-        "REST" => arg
-            .parse::<u64>()
-            .map(Command::Rest)
-            .map_err(|_| bad_arg("REST needs a byte offset.")),
-        "RNFR" => required(arg).map(Command::Rnfr),
-        "RNTO" => required(arg).map(Command::Rnto),
-        "ABOR" => no_arg(Command::Abor),
-        "DELE" => required(arg).map(Command::Dele),
-        "RMD" | "XRMD" => required(arg).map(Command::Rmd),
-        "MKD" | "XMKD" => required(arg).map(Command::Mkd),
-        "SITE" => required(arg).map(Command::Site),
-        "STAT" => Ok(Command::Stat(list_path(arg))),
-        "HELP" => Ok(Command::Help),
-        "MDTM" => required(arg).map(Command::Mdtm),
-        "MLST" => Ok(Command::Mlst(optional(arg))),
-        "MLSD" => Ok(Command::Mlsd(optional(arg))),
-        "OPTS" => required(arg).map(Command::Opts),
-        _ => Ok(Command::Unknown(verb)),
+    match super::verb::find(&verb) {
+        Some(v) => v.parse_arg(arg),
+        None => Ok(Command::Unknown(verb)),
     }
 }
 
-fn optional(arg: &str) -> Option<String> {
-    (!arg.is_empty()).then(|| arg.to_string())
-}
-
-fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
+pub(super) fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
     if arg.is_empty() {
         return Err(bad_arg("Missing argument."));
     }
@@ -288,7 +322,7 @@ fn parse_type(arg: &str) -> Result<TransferType, ParseError> {
     }
 }
 
-fn single_letter(arg: &str, accepted: &str, msg: &str) -> Result<(), ParseError> {
+pub(super) fn single_letter(arg: &str, accepted: &str, msg: &str) -> Result<(), ParseError> {
     if arg.is_empty() {
         Err(bad_arg("Missing argument."))
     } else if arg.eq_ignore_ascii_case(accepted) {
@@ -298,7 +332,7 @@ fn single_letter(arg: &str, accepted: &str, msg: &str) -> Result<(), ParseError>
     }
 }
 
-fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
+pub(super) fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
     let err = || bad_arg("Illegal PORT command.");
     let mut nums = [0u8; 6];
     let mut count = 0;
@@ -323,7 +357,7 @@ fn parse_port(arg: &str) -> Result<SocketAddrV4, ParseError> {
 
 /// Parses the argument of `EPRT` (RFC 2428): `<d>proto<d>address<d>port<d>`, where `<d>` is
 /// any printable ASCII character except space, proto 1 is IPv4 and 2 is IPv6.
-fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
+pub(super) fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
     let err = || bad_arg("Illegal EPRT command.");
     let delim = arg.chars().next().ok_or_else(err)?;
     if !(33..=126).contains(&u32::from(delim)) {
@@ -354,7 +388,7 @@ fn parse_eprt(arg: &str) -> Result<SocketAddr, ParseError> {
 }
 
 /// Drops leading option words (starting with `-`) and returns the remaining path, if any.
-fn list_path(arg: &str) -> Option<String> {
+pub(super) fn list_path(arg: &str) -> Option<String> {
     let mut rest = arg.trim_start();
     while rest.starts_with('-') {
         rest = match rest.find(char::is_whitespace) {
@@ -450,5 +484,4 @@ impl LineBuffer {
 }
 
 #[cfg(test)]
-#[path = "command_tests.rs"]
 mod tests;

@@ -29,6 +29,7 @@ pub mod step;
 #[cfg(test)]
 mod testpump;
 pub mod upload;
+pub mod verb;
 
 use std::net::{IpAddr, SocketAddr};
 

@@ -6,7 +6,7 @@
 use std::fmt;
 use std::path::PathBuf;
 
-use super::command::TransferType;
+use super::command::{Command, TransferType};
 use super::reply::Reply;
 
 /// One thing the client does after logging in.
@@ -97,70 +97,63 @@ pub enum Step {
 }
 
 impl Step {
-    /// True for steps that use a data connection.
-    pub fn is_transfer(&self) -> bool {
-        matches!(
-            self,
-            Step::List(_)
-                | Step::Nlst(_)
-                | Step::Mlsd(_)
-                | Step::Retr { .. }
-                | Step::Reget { .. }
-                | Step::Stor { .. }
-                | Step::Appe { .. }
-                | Step::Stou { .. }
-        )
+    /// The command this step sends (the `RETR` of a `reget`, the `RNFR` of a rename); `None`
+    /// for a quoted line, sent as typed.
+    pub fn command(&self) -> Option<Command> {
+        Some(match self {
+            Step::List(p) => Command::List(p.clone()),
+            Step::Nlst(p) => Command::Nlst(p.clone()),
+            Step::Mlsd(p) => Command::Mlsd(p.clone()),
+            Step::Retr { remote, .. } | Step::Reget { remote, .. } => Command::Retr(remote.clone()),
+            Step::Stor { remote, .. } => Command::Stor(remote.clone()),
+            Step::Appe { remote, .. } => Command::Appe(remote.clone()),
+            Step::Stou { remote, .. } => Command::Stou(remote.clone()),
+            Step::Cwd(p) => Command::Cwd(p.clone()),
+            Step::Cdup => Command::Cdup,
+            Step::Pwd => Command::Pwd,
+            Step::Type(t) => Command::Type(*t),
+            Step::Size(p) => Command::Size(p.clone()),
+            Step::Mdtm(p) => Command::Mdtm(p.clone()),
+            Step::Mlst(p) => Command::Mlst(p.clone()),
+            Step::Syst => Command::Syst,
+            Step::Feat => Command::Feat,
+            Step::Noop => Command::Noop,
+            Step::Mkd(p) => Command::Mkd(p.clone()),
+            Step::Rmd(p) => Command::Rmd(p.clone()),
+            Step::Dele(p) => Command::Dele(p.clone()),
+            Step::Rename { from, .. } => Command::Rnfr(from.clone()),
+            Step::Quote(_) => return None,
+        })
     }
 
-    /// The trace label of this step's data connection, e.g. `RETR readme.txt data connection`.
+    /// True for steps that use a data connection (as the verb table says of their command).
+    pub fn is_transfer(&self) -> bool {
+        self.command()
+            .and_then(|c| c.verb())
+            .is_some_and(|v| v.data.is_some())
+    }
+
+    /// The trace label of this step's data connection, e.g. `RETR readme.txt data connection`
+    /// (from the verb table, as the server names it).
     pub fn data_label(&self) -> String {
-        match self {
-            Step::List(_) => "LIST data connection".to_string(),
-            Step::Nlst(_) => "NLST data connection".to_string(),
-            Step::Mlsd(_) => "MLSD data connection".to_string(),
-            other => format!("{other} data connection"),
-        }
+        self.command()
+            .and_then(|c| c.data_label())
+            .unwrap_or_else(|| format!("{self} data connection"))
     }
 }
 
 impl fmt::Display for Step {
     /// The FTP command line for this step, without CRLF, e.g. `RETR readme.txt`; for the
     /// two-command steps the one that matters to a reader (`RETR` of `reget`, `RNFR` of a
-    /// rename).
+    /// rename); a quoted line as typed, without CR and LF.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Step::List(None) => f.write_str("LIST"),
-            Step::List(Some(p)) => write!(f, "LIST {p}"),
-            Step::Nlst(None) => f.write_str("NLST"),
-            Step::Nlst(Some(p)) => write!(f, "NLST {p}"),
-            Step::Mlsd(None) => f.write_str("MLSD"),
-            Step::Mlsd(Some(p)) => write!(f, "MLSD {p}"),
-            Step::Retr { remote, .. } | Step::Reget { remote, .. } => write!(f, "RETR {remote}"),
-            Step::Stor { remote, .. } => write!(f, "STOR {remote}"),
-            Step::Appe { remote, .. } => write!(f, "APPE {remote}"),
-            Step::Stou { remote: None, .. } => f.write_str("STOU"),
-            Step::Stou {
-                remote: Some(r), ..
-            } => write!(f, "STOU {r}"),
-            Step::Cwd(p) => write!(f, "CWD {p}"),
-            Step::Cdup => f.write_str("CDUP"),
-            Step::Pwd => f.write_str("PWD"),
-            Step::Type(t) => write!(f, "TYPE {t}"),
-            Step::Size(p) => write!(f, "SIZE {p}"),
-            Step::Mdtm(p) => write!(f, "MDTM {p}"),
-            Step::Mlst(None) => f.write_str("MLST"),
-            Step::Mlst(Some(p)) => write!(f, "MLST {p}"),
-            Step::Syst => f.write_str("SYST"),
-            Step::Feat => f.write_str("FEAT"),
-            Step::Noop => f.write_str("NOOP"),
-            Step::Mkd(p) => write!(f, "MKD {p}"),
-            Step::Rmd(p) => write!(f, "RMD {p}"),
-            Step::Dele(p) => write!(f, "DELE {p}"),
-            Step::Rename { from, .. } => write!(f, "RNFR {from}"),
-            Step::Quote(line) => {
+        match (self.command(), self) {
+            (Some(cmd), _) => cmd.fmt(f),
+            (None, Step::Quote(line)) => {
                 let clean: String = line.chars().filter(|c| !matches!(c, '\r' | '\n')).collect();
                 f.write_str(&clean)
             }
+            (None, _) => Ok(()),
         }
     }
 }

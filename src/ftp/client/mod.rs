@@ -18,7 +18,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use super::ascii::CrlfReader;
-use super::command::{Line, LineBuffer};
+use super::command::{Command, Line, LineBuffer};
 use super::reply::{Reply, ReplyParser};
 pub use super::step::{Outcome, Step};
 use super::{DataAction, DataEvent, FinPolicy, Outbox};
@@ -321,6 +321,20 @@ impl Client {
         self.error.as_deref()
     }
 
+    /// Sends `cmd`.
+    fn send(&mut self, cmd: &Command) {
+        self.send_line(&cmd.to_string());
+    }
+
+    /// Sends the command of `step`, or its quoted line as typed.
+    fn send_step(&mut self, step: &Step) {
+        match step.command() {
+            Some(cmd) => self.send(&cmd),
+            None => self.send_line(&step.to_string()),
+        }
+    }
+
+    /// Sends one line (a command written out, or a quoted line).
     fn send_line(&mut self, line: &str) {
         log::debug!("-> {line}");
         // A new wait begins.
@@ -340,7 +354,7 @@ impl Client {
     }
 
     fn quit(&mut self) {
-        self.send_line("QUIT");
+        self.send(&Command::Quit);
         self.state = State::Quit;
     }
 
@@ -360,8 +374,7 @@ impl Client {
         self.state = match state {
             State::Greeting if reply.is_positive_preliminary() => State::Greeting,
             State::Greeting if reply.code == 220 => {
-                let user = format!("USER {}", self.config.user);
-                self.send_line(&user);
+                self.send(&Command::User(self.config.user.clone()));
                 State::User
             }
             State::Greeting => {
@@ -373,8 +386,7 @@ impl Client {
                 return;
             }
             State::User if reply.code == 331 => {
-                let pass = format!("PASS {}", self.config.pass);
-                self.send_line(&pass);
+                self.send(&Command::Pass(self.config.pass.clone()));
                 State::Pass
             }
             s @ (State::User | State::Pass) if reply.is_positive_preliminary() => s,
@@ -385,7 +397,7 @@ impl Client {
             }
             s @ State::Simple(_) if reply.is_positive_preliminary() => s,
             State::Simple(Step::Rename { from, to }) if reply.code == 350 => {
-                self.send_line(&format!("RNTO {to}"));
+                self.send(&Command::Rnto(to.clone()));
                 State::Simple(Step::Rename { from, to })
             }
             State::Simple(step) => {

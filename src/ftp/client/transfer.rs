@@ -6,6 +6,7 @@
 //! the data connection's end have come; plus the reply parsers that go with them.
 
 use std::fs::OpenOptions;
+use std::net::SocketAddrV4;
 
 use super::*;
 
@@ -48,7 +49,7 @@ impl Client {
                 {
                     t.pasv_sent = true;
                     self.no_epsv = true;
-                    self.send_line("PASV");
+                    self.send(&Command::Pasv);
                     return;
                 }
             }
@@ -58,8 +59,8 @@ impl Client {
             }
             Stage::Rest if reply.code == 350 => {
                 t.stage = Stage::Command;
-                let line = t.step.to_string();
-                self.send_line(&line);
+                let step = t.step.clone();
+                self.send_step(&step);
                 return;
             }
             Stage::Rest => {
@@ -99,14 +100,15 @@ impl Client {
         let State::Transfer(t) = &mut self.state else {
             return;
         };
-        let line = if t.offset > 0 {
+        if t.offset > 0 {
             t.stage = Stage::Rest;
-            format!("REST {}", t.offset)
+            let rest = Command::Rest(t.offset);
+            self.send(&rest);
         } else {
             t.stage = Stage::Command;
-            t.step.to_string()
-        };
-        self.send_line(&line);
+            let step = t.step.clone();
+            self.send_step(&step);
+        }
     }
 
     /// Records the transfer once both its final reply and the end of its data connection came.
@@ -157,7 +159,7 @@ impl Client {
                 return;
             };
             if !step.is_transfer() {
-                self.send_line(&step.to_string());
+                self.send_step(&step);
                 self.state = State::Simple(step);
                 return;
             }
@@ -192,7 +194,11 @@ impl Client {
                 _ => Local::Listing(Vec::new()),
             };
             if self.config.passive {
-                self.send_line(if self.no_epsv { "PASV" } else { "EPSV" });
+                self.send(&if self.no_epsv {
+                    Command::Pasv
+                } else {
+                    Command::Epsv(None)
+                });
             } else {
                 let port = self.next_port;
                 // After 65535 go on at 1024: port 0 cannot be listened on.
@@ -201,15 +207,13 @@ impl Client {
                     port,
                     label: step.data_label(),
                 });
-                let line = match self.config.local_ip {
+                let cmd = match self.config.local_ip {
                     IpAddr::V4(ip) if self.config.server_ip.is_ipv4() => {
-                        let [a, b, c, d] = ip.octets();
-                        format!("PORT {a},{b},{c},{d},{},{}", port >> 8, port & 0xff)
+                        Command::Port(SocketAddrV4::new(ip, port))
                     }
-                    IpAddr::V4(ip) => format!("EPRT |1|{ip}|{port}|"),
-                    IpAddr::V6(ip) => format!("EPRT |2|{ip}|{port}|"),
+                    ip => Command::Eprt(SocketAddr::new(ip, port)),
                 };
-                self.send_line(&line);
+                self.send(&cmd);
             }
             self.state = State::Transfer(Box::new(Transfer {
                 step,

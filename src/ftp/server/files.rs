@@ -10,7 +10,6 @@ use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use super::super::command::Command;
 use super::super::listing;
 use super::super::upload::{self, FileId};
 use super::transfer::{ListKind, PartFile, Payload, Prepared};
@@ -47,123 +46,102 @@ impl Session {
         self.jail.metadata(&vpath).ok().map(|(_, meta)| meta)
     }
 
-    /// Runs a file command; the caller has checked the login.
-    pub(super) fn file_command(
-        &mut self,
-        cmd: Command,
-        rest: Option<u64>,
-        rename_from: Option<PathBuf>,
-    ) {
-        let writes = matches!(
-            cmd,
-            Command::Stor(_)
-                | Command::Stou(_)
-                | Command::Appe(_)
-                | Command::Dele(_)
-                | Command::Rmd(_)
-                | Command::Mkd(_)
-                | Command::Rnfr(_)
-                | Command::Rnto(_)
-        );
-        if writes && !self.may_write() {
-            self.reply(550, "Permission denied.");
-            return;
-        }
-        match cmd {
-            Command::List(path) => self.listing(path, ListKind::List),
-            Command::Nlst(path) => self.listing(path, ListKind::Nlst),
-            Command::Mlsd(path) => self.listing(path, ListKind::Mlsd(self.facts)),
-            Command::Retr(path) => self.retr(path, rest.unwrap_or(0)),
-            Command::Stor(path) => {
-                let mode = rest.map_or(UploadMode::Replace, UploadMode::Resume);
-                self.upload("STOR", path, mode);
-            }
-            Command::Stou(path) => self.stou(path),
-            Command::Appe(path) => self.upload("APPE", path, UploadMode::Append),
-            Command::Rest(n) => {
-                self.rest = Some(n);
-                self.reply(350, &format!("Restart position accepted ({n})."));
-            }
-            Command::Allo => self.reply(202, "ALLO command ignored."),
-            Command::Size(path) => {
-                let size = self
-                    .metadata(&path)
-                    .filter(|m| m.is_file())
-                    .map(|m| m.len());
-                match size {
-                    Some(n) => self.reply(213, &n.to_string()),
-                    None => self.reply(550, "Could not get file size."),
-                }
-            }
-            Command::Mdtm(path) => {
-                let mtime = self
-                    .metadata(&path)
-                    .filter(|m| m.is_file())
-                    .and_then(|m| m.modified().ok());
-                match mtime {
-                    Some(t) => self.reply(213, &listing::mlsx_time(t)),
-                    None => self.reply(550, "Could not get file modification time."),
-                }
-            }
-            Command::Dele(path) => {
-                let done = self
-                    .resolve_entry(&path)
-                    .filter(|p| p.symlink_metadata().is_ok_and(|m| !m.is_dir()))
-                    .is_some_and(|p| std::fs::remove_file(p).is_ok());
-                match done {
-                    true => self.reply(250, "Delete operation successful."),
-                    false => self.reply(550, "Delete operation failed."),
-                }
-            }
-            Command::Rmd(path) => {
-                let done = self
-                    .resolve_entry(&path)
-                    .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
-                    .is_some_and(|p| std::fs::remove_dir(p).is_ok());
-                match done {
-                    true => self.reply(250, "Remove directory operation successful."),
-                    false => self.reply(550, "Remove directory operation failed."),
-                }
-            }
-            Command::Mkd(path) => {
-                let made = self
-                    .resolve_entry(&path)
-                    .is_some_and(|p| std::fs::create_dir(p).is_ok());
-                match (made, self.vpath(&path)) {
-                    (true, Some(v)) => self.reply(257, &format!("{} created", quote_path(&v))),
-                    _ => self.reply(550, "Create directory operation failed."),
-                }
-            }
-            Command::Rnfr(path) => match self.resolve_entry(&path) {
-                Some(p) if p.symlink_metadata().is_ok() => {
-                    self.rename_from = Some(p);
-                    self.reply(350, "Ready for RNTO.");
-                }
-                _ => self.reply(550, "RNFR command failed."),
-            },
-            Command::Rnto(path) => {
-                let Some(from) = rename_from else {
-                    self.reply(503, "RNFR required first.");
-                    return;
-                };
-                let to = self.resolve_entry(&path);
-                if to.as_deref().is_some_and(reserved_name) {
-                    self.reply(RESERVED.0, RESERVED.1);
-                    return;
-                }
-                match to.is_some_and(|to| std::fs::rename(from, to).is_ok()) {
-                    true => self.reply(250, "Rename successful."),
-                    false => self.reply(550, "Rename failed."),
-                }
-            }
-            other => {
-                log::debug!("no handler for {other:?}");
-                self.reply(502, "Command not implemented.");
-            }
+    /// `STOR path`, or after `REST n` a write in place from offset n.
+    pub(super) fn stor(&mut self, path: String, rest: Option<u64>) {
+        let mode = rest.map_or(UploadMode::Replace, UploadMode::Resume);
+        self.upload("STOR", path, mode);
+    }
+
+    /// `APPE path`.
+    pub(super) fn appe(&mut self, path: String) {
+        self.upload("APPE", path, UploadMode::Append);
+    }
+
+    /// `SIZE path`.
+    pub(super) fn size(&mut self, path: &str) {
+        let size = self.metadata(path).filter(|m| m.is_file()).map(|m| m.len());
+        match size {
+            Some(n) => self.reply(213, &n.to_string()),
+            None => self.reply(550, "Could not get file size."),
         }
     }
 
-    fn listing(&mut self, path: Option<String>, kind: ListKind) {
+    /// `MDTM path`.
+    pub(super) fn mdtm(&mut self, path: &str) {
+        let mtime = self
+            .metadata(path)
+            .filter(|m| m.is_file())
+            .and_then(|m| m.modified().ok());
+        match mtime {
+            Some(t) => self.reply(213, &listing::mlsx_time(t)),
+            None => self.reply(550, "Could not get file modification time."),
+        }
+    }
+
+    /// `DELE path`: a file or a symlink, never a directory.
+    pub(super) fn dele(&mut self, path: &str) {
+        let done = self
+            .resolve_entry(path)
+            .filter(|p| p.symlink_metadata().is_ok_and(|m| !m.is_dir()))
+            .is_some_and(|p| std::fs::remove_file(p).is_ok());
+        match done {
+            true => self.reply(250, "Delete operation successful."),
+            false => self.reply(550, "Delete operation failed."),
+        }
+    }
+
+    /// `RMD path`.
+    pub(super) fn rmd(&mut self, path: &str) {
+        let done = self
+            .resolve_entry(path)
+            .filter(|p| p.symlink_metadata().is_ok_and(|m| m.is_dir()))
+            .is_some_and(|p| std::fs::remove_dir(p).is_ok());
+        match done {
+            true => self.reply(250, "Remove directory operation successful."),
+            false => self.reply(550, "Remove directory operation failed."),
+        }
+    }
+
+    /// `MKD path`.
+    pub(super) fn mkd(&mut self, path: &str) {
+        let made = self
+            .resolve_entry(path)
+            .is_some_and(|p| std::fs::create_dir(p).is_ok());
+        match (made, self.vpath(path)) {
+            (true, Some(v)) => self.reply(257, &format!("{} created", quote_path(&v))),
+            _ => self.reply(550, "Create directory operation failed."),
+        }
+    }
+
+    /// `RNFR path`: remembered for the next command.
+    pub(super) fn rnfr(&mut self, path: &str) {
+        match self.resolve_entry(path) {
+            Some(p) if p.symlink_metadata().is_ok() => {
+                self.rename_from = Some(p);
+                self.reply(350, "Ready for RNTO.");
+            }
+            _ => self.reply(550, "RNFR command failed."),
+        }
+    }
+
+    /// `RNTO path`, right after a `RNFR` (`from`).
+    pub(super) fn rnto(&mut self, path: &str, from: Option<PathBuf>) {
+        let Some(from) = from else {
+            self.reply(503, "RNFR required first.");
+            return;
+        };
+        let to = self.resolve_entry(path);
+        if to.as_deref().is_some_and(reserved_name) {
+            self.reply(RESERVED.0, RESERVED.1);
+            return;
+        }
+        match to.is_some_and(|to| std::fs::rename(from, to).is_ok()) {
+            true => self.reply(250, "Rename successful."),
+            false => self.reply(550, "Rename failed."),
+        }
+    }
+
+    pub(super) fn listing(&mut self, path: Option<String>, kind: ListKind) {
         let Some(plan) = self.take_port() else {
             return;
         };
@@ -194,7 +172,7 @@ impl Session {
         })
     }
 
-    fn retr(&mut self, arg: String, offset: u64) {
+    pub(super) fn retr(&mut self, arg: String, offset: u64) {
         let Some(plan) = self.take_port() else {
             return;
         };
@@ -223,7 +201,7 @@ impl Session {
     /// `STOU [name]`: the first of `name`, `name.1`, `name.2`, ... that can be created anew
     /// (`O_EXCL|O_NOFOLLOW`: nothing, not even a dangling symlink, is there), which reserves it
     /// against every other upload.
-    fn stou(&mut self, arg: Option<String>) {
+    pub(super) fn stou(&mut self, arg: Option<String>) {
         let Some(plan) = self.take_port() else {
             return;
         };

@@ -1,62 +1,49 @@
-//! Informational verbs of the server session: `FEAT OPTS HELP STAT SITE MLST`.
+//! Informational verbs of the server session: `FEAT OPTS HELP STAT SITE MLST` (`HELP` and
+//! `FEAT` list what the verb table, [`crate::ftp::verb`], says).
 
-use super::super::command::Command;
 use super::super::listing::{self, Facts};
 use super::super::reply::Reply;
+use super::super::verb;
 use super::Session;
 
-/// The verbs `HELP` lists.
-const VERBS: [&str; 44] = [
-    "ABOR", "ACCT", "ALLO", "APPE", "CDUP", "CWD", "DELE", "EPRT", "EPSV", "FEAT", "HELP", "LIST",
-    "MDTM", "MKD", "MLSD", "MLST", "MODE", "NLST", "NOOP", "OPTS", "PASS", "PASV", "PORT", "PWD",
-    "QUIT", "REIN", "REST", "RETR", "RMD", "RNFR", "RNTO", "SITE", "SIZE", "SMNT", "STAT", "STOR",
-    "STOU", "STRU", "SYST", "TYPE", "USER", "XCUP", "XCWD", "XPWD",
-];
-
 impl Session {
-    /// Runs `cmd` if it is an informational verb; false if it is not one.
-    pub(super) fn info_command(&mut self, cmd: &Command) -> bool {
-        match cmd {
-            Command::Feat => {
-                let lines = vec![
-                    "Features:".to_string(),
-                    " MDTM".into(),
-                    format!(" MLST {}", self.facts.feat()),
-                    " REST STREAM".into(),
-                    " SIZE".into(),
-                    " TVFS".into(),
-                    " UTF8".into(),
-                    "End".into(),
-                ];
-                self.send(Reply::multi(211, lines));
-            }
-            Command::Opts(arg) => self.opts(arg),
-            Command::Help => {
-                let mut lines = vec!["The following commands are recognized.".to_string()];
-                for row in VERBS.chunks(8) {
-                    lines.push(format!(" {}", row.join(" ")));
-                }
-                lines.push("Help OK.".into());
-                self.send(Reply::multi(214, lines));
-            }
-            Command::Site(arg) if arg.trim().eq_ignore_ascii_case("HELP") => {
-                let lines = vec![
-                    "The following SITE commands are recognized.".to_string(),
-                    " HELP".into(),
-                    "Help OK.".into(),
-                ];
-                self.send(Reply::multi(214, lines));
-            }
-            Command::Site(_) => self.reply(504, "Unknown SITE command."),
-            Command::Stat(None) => self.stat(),
-            Command::Stat(Some(path)) => self.stat_path(path),
-            Command::Mlst(path) => self.mlst(path.as_deref().unwrap_or("")),
-            _ => return false,
-        }
-        true
+    /// `FEAT`: the features of the verb table, `MLST` with the facts in force.
+    pub(super) fn feat(&mut self) {
+        let mut lines = vec!["Features:".to_string()];
+        lines.extend(
+            verb::features(&self.facts.feat())
+                .into_iter()
+                .map(|f| format!(" {f}")),
+        );
+        lines.push("End".into());
+        self.send(Reply::multi(211, lines));
     }
 
-    fn opts(&mut self, arg: &str) {
+    /// `HELP`: the verbs of the verb table, eight to a line.
+    pub(super) fn help(&mut self) {
+        let mut lines = vec!["The following commands are recognized.".to_string()];
+        for row in verb::help_names().chunks(8) {
+            lines.push(format!(" {}", row.join(" ")));
+        }
+        lines.push("Help OK.".into());
+        self.send(Reply::multi(214, lines));
+    }
+
+    /// `SITE HELP` (the only `SITE` command).
+    pub(super) fn site(&mut self, arg: &str) {
+        if arg.trim().eq_ignore_ascii_case("HELP") {
+            let lines = vec![
+                "The following SITE commands are recognized.".to_string(),
+                " HELP".into(),
+                "Help OK.".into(),
+            ];
+            self.send(Reply::multi(214, lines));
+        } else {
+            self.reply(504, "Unknown SITE command.");
+        }
+    }
+
+    pub(super) fn opts(&mut self, arg: &str) {
         let (opt, value) = match arg.trim().split_once(char::is_whitespace) {
             Some((o, v)) => (o.to_ascii_uppercase(), v.trim()),
             None => (arg.trim().to_ascii_uppercase(), ""),
@@ -72,7 +59,7 @@ impl Session {
         }
     }
 
-    fn stat(&mut self) {
+    pub(super) fn stat(&mut self) {
         let mut lines = vec![
             "FTP server status:".to_string(),
             format!(" Connected to {}", self.peer),
@@ -87,7 +74,7 @@ impl Session {
         self.send(Reply::multi(211, lines));
     }
 
-    fn stat_path(&mut self, arg: &str) {
+    pub(super) fn stat_path(&mut self, arg: &str) {
         let Some(real) = self.resolve(arg) else {
             self.reply(550, "Failed to open path.");
             return;
@@ -104,7 +91,7 @@ impl Session {
         self.send(Reply::multi(213, lines));
     }
 
-    fn mlst(&mut self, arg: &str) {
+    pub(super) fn mlst(&mut self, arg: &str) {
         let found = self.vpath(arg).and_then(|v| {
             let (_, meta) = self.jail.metadata(&v).ok()?;
             Some((v, meta))

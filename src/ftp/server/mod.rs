@@ -7,14 +7,18 @@
 //! time for listings comes in with [`Session::new`] and [`Session::set_now`], the monotonic time
 //! for its timers with `handle_time`, see `timers.rs`).
 //!
-//! Where each verb lives: this file holds the session, the dispatch and `USER`, `REIN`;
-//! `login.rs` `PASS` (accounts, anonymous users and what they may write, the failed-login
-//! limits; `guard.rs` the one shared by all sessions of a server); `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM
-//! REST ALLO`, listings); `info.rs` the informational ones (`FEAT OPTS HELP STAT SITE MLST`);
-//! `transfer.rs` the data connection (events, `read_data`/`write_data`, ASCII, `ABOR`);
-//! `timers.rs` the idle timeout, the delay after a failed login and the data connection's
-//! deadline.
+//! Where each verb lives: what a verb is (arguments, login, writes, data connection, HELP and
+//! FEAT) is its row in [`crate::ftp::verb`]; `dispatch.rs` parses a line, applies the login and
+//! write gates and sends each verb to its handler in one match. This file holds the session
+//! and `USER`, `REIN`, `CWD`; `login.rs` `PASS` (accounts, anonymous users and what they may
+//! write, the failed-login limits; `guard.rs` the one shared by all sessions of a server);
+//! `mode.rs` the data-connection modes (`PORT EPRT PASV EPSV`); `files.rs` the file verbs
+//! (`RETR STOR STOU APPE DELE RNFR RNTO MKD RMD SIZE MDTM`, listings); `info.rs` the
+//! informational ones (`FEAT OPTS HELP STAT SITE MLST`); `transfer.rs` the data connection
+//! (events, `read_data`/`write_data`, ASCII, `ABOR`); `timers.rs` the idle timeout, the delay
+//! after a failed login and the data connection's deadline.
 
+mod dispatch;
 mod files;
 pub mod guard;
 mod info;
@@ -29,7 +33,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use super::command::{self, Command, Line, LineBuffer, TransferType};
+use super::command::{Line, LineBuffer};
 use super::jail::Jail;
 use super::listing::Facts;
 use super::reply::Reply;
@@ -44,7 +48,7 @@ pub const MAX_UNSENT: usize = 64 * 1024;
 
 /// Complete command lines a session keeps waiting at most (held during a transfer, or behind a
 /// delayed reply or a full outbox) before [`Session::wants_control`] says to stop reading; each
-/// line is at most [`command::MAX_LINE`] bytes.
+/// line is at most [`crate::ftp::command::MAX_LINE`] bytes.
 pub const MAX_QUEUED_LINES: usize = 8;
 
 /// How a server is set up; shared by all its sessions.
@@ -322,95 +326,6 @@ impl Session {
                     Some(Line::TooLong) => self.reply(500, "Command line too long."),
                     Some(Line::Complete(line)) => self.handle_line(&line),
                     None => break,
-                }
-            }
-        }
-    }
-
-    fn handle_line(&mut self, line: &[u8]) {
-        let line = strip_telnet(line);
-        let cmd = match command::parse(line) {
-            Ok(cmd) => cmd,
-            Err(e) => {
-                let verb = command::verb_of(line);
-                let pre_login_ok = matches!(
-                    verb.as_str(),
-                    "USER" | "PASS" | "QUIT" | "FEAT" | "SYST" | "NOOP" | "HELP" | "OPTS"
-                );
-                if self.user.is_none() && !verb.is_empty() && !pre_login_ok && e.code() != 500 {
-                    self.reply(530, "Please login with USER and PASS.");
-                } else {
-                    self.reply(e.code(), e.message());
-                }
-                return;
-            }
-        };
-        let pre_login_ok = matches!(
-            cmd,
-            Command::User(_)
-                | Command::Pass(_)
-                | Command::Quit
-                | Command::Feat
-                | Command::Syst
-                | Command::Noop
-                | Command::Help
-                | Command::Opts(_)
-        );
-        if self.user.is_none() && !pre_login_ok {
-            self.reply(530, "Please login with USER and PASS.");
-            return;
-        }
-        self.execute(cmd);
-    }
-
-    fn execute(&mut self, cmd: Command) {
-        // REST and RNFR apply to the very next command only.
-        let rest = self.rest.take();
-        let rename_from = self.rename_from.take();
-        match cmd {
-            Command::User(name) => {
-                self.user = None;
-                self.pending_user = Some(name);
-                self.reply(331, "Please specify the password.");
-            }
-            Command::Pass(pass) => self.pass(&pass),
-            Command::Acct => self.reply(502, "ACCT not implemented."),
-            Command::Smnt => self.reply(502, "SMNT not implemented."),
-            Command::Rein => self.rein(),
-            Command::Syst => self.reply(215, "UNIX Type: L8"),
-            Command::Pwd => {
-                let text = format!("{} is the current directory", quote_path(&self.cwd));
-                self.reply(257, &text);
-            }
-            Command::Cwd(path) => self.cwd(&path),
-            Command::Cdup => self.cwd(".."),
-            Command::Type(TransferType::Ascii) => {
-                self.ascii = true;
-                self.reply(200, "Switching to ASCII mode.");
-            }
-            Command::Type(TransferType::Image) => {
-                self.ascii = false;
-                self.reply(200, "Switching to Binary mode.");
-            }
-            Command::Mode => self.reply(200, "Mode set to S."),
-            Command::Stru => self.reply(200, "Structure set to F."),
-            Command::Noop => self.reply(200, "NOOP ok."),
-            Command::Port(addr) => self.port_cmd(addr),
-            Command::Eprt(addr) => self.eprt_cmd(addr),
-            Command::Pasv => self.pasv_cmd(),
-            Command::Epsv(arg) => self.epsv_cmd(arg.as_deref()),
-            Command::Abor => self.abor(),
-            Command::Quit => {
-                self.reply(221, "Goodbye.");
-                self.close();
-            }
-            Command::Unknown(verb) => {
-                log::debug!("unimplemented verb {verb}");
-                self.reply(502, "Command not implemented.");
-            }
-            other => {
-                if !self.info_command(&other) {
-                    self.file_command(other, rest, rename_from);
                 }
             }
         }

@@ -237,9 +237,9 @@ impl Session {
     }
 
     fn begin(&mut self, plan: DataPlan, verb: &'static str, arg: String, payload: Payload) {
-        let label = match verb {
-            "LIST" | "NLST" | "MLSD" => format!("{verb} data connection"),
-            _ => format!("{verb} {arg} data connection"),
+        let label = match super::super::verb::find(verb) {
+            Some(v) => v.data_label(Some(&arg)),
+            None => format!("{verb} {arg} data connection"),
         };
         self.transfer = Some(Transfer {
             verb,

@@ -203,3 +203,58 @@ fn eprt_bad_forms() {
     let err = parse(b"EPRT |3|10.0.0.2|5001|").unwrap_err();
     assert_eq!(err.code(), 522);
 }
+
+/// Every verb of the table, by its name and every alias, with arguments of its kind: the
+/// command's `Display` parses back to the same command and names the same row.
+#[test]
+fn display_of_every_verb_round_trips_through_the_parser() {
+    use super::super::verb::{Arg, VERBS};
+    let mut checked = 0;
+    for row in &VERBS {
+        let args: Vec<&str> = match row.arg {
+            Arg::None => vec![""],
+            Arg::Required => vec!["readme.txt", "my dir/a b"],
+            Arg::Optional | Arg::Text => vec!["", "pub", "a b"],
+            Arg::Ignored => vec!["", "100 R 10"],
+            Arg::Listing => vec!["", "-la /pub", "pub dir"],
+            Arg::Typed(_) => match row.name {
+                "TYPE" => vec!["A", "a n", "I", "L 8"],
+                "MODE" => vec!["S", "s"],
+                "STRU" => vec!["F"],
+                "PORT" => vec!["10,0,0,2,19,137", "255,255,255,255,255,255"],
+                "EPRT" => vec!["|1|10.0.0.2|5001|", "!2!fd00::2!5002!"],
+                "REST" => vec!["0", "4096"],
+                other => panic!("no sample argument for {other}"),
+            },
+        };
+        let names = std::iter::once(row.name)
+            .chain(row.aliases.iter().copied())
+            .chain(row.quiet_aliases.iter().copied());
+        for name in names {
+            for arg in &args {
+                let line = format!("{name} {arg}");
+                let cmd = parse(line.as_bytes()).unwrap_or_else(|e| panic!("{line:?}: {e}"));
+                assert_eq!(cmd.verb().map(|v| v.name), Some(row.name), "{line:?}");
+                let wire = cmd.to_string();
+                assert!(wire.starts_with(row.name), "{line:?} -> {wire:?}");
+                assert_eq!(parse(wire.as_bytes()), Ok(cmd), "{line:?} -> {wire:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert!(checked > VERBS.len());
+    let unknown = parse(b"frob x").unwrap();
+    assert_eq!(unknown, Command::Unknown("FROB".into()));
+    assert_eq!(parse(unknown.to_string().as_bytes()), Ok(unknown));
+}
+
+#[test]
+fn display_writes_what_the_client_always_sent() {
+    let port = Command::Port(addr([10, 0, 0, 2], 5001));
+    assert_eq!(port.to_string(), "PORT 10,0,0,2,19,137");
+    let v6: SocketAddr = "[fd00::2]:5001".parse().unwrap();
+    assert_eq!(Command::Eprt(v6).to_string(), "EPRT |2|fd00::2|5001|");
+    assert_eq!(Command::Pass(String::new()).to_string(), "PASS ");
+    assert_eq!(Command::Rest(4096).to_string(), "REST 4096");
+    assert_eq!(Command::Epsv(None).to_string(), "EPSV");
+}

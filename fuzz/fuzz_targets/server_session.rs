@@ -15,7 +15,8 @@
 //!   (listen, connect, pull all data, push UPLOAD, report `Finished`);
 //! - `!read [N]`, `!readall`, `!write BYTES`: `read_data` / `write_data` calls;
 //! - in UPLOAD and BYTES, the two characters `\n` stand for an LF;
-//! - `!time [MS]`: the monotonic clock moves on (`handle_time`); `!now SECS`: `set_now`;
+//! - `!time [MS]`: the monotonic clock moves on (`handle_timeout`); `!now SECS`: the wall clock
+//!   handed in with every later input is set;
 //! - `!sent [N]`: only N bytes of the pending replies are taken (`control_sent`).
 //!
 //! Any other `!` record is control bytes too. `SMOLFTP_FUZZ_TRACE=1` prints each run's data
@@ -41,7 +42,7 @@ use smolftp::ftp::jail::Jail;
 use smolftp::ftp::reply::ReplyParser;
 use smolftp::ftp::server::guard::LoginGuard;
 use smolftp::ftp::server::{ServerConfig, Session};
-use smolftp::ftp::{DataAction, DataEvent, FinPolicy};
+use smolftp::ftp::{DataAction, DataError, DataEvent, Endpoint, Event, FinPolicy, Now};
 use std::collections::{BTreeSet, VecDeque};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
@@ -220,7 +221,7 @@ impl<'a> Op<'a> {
             b"listening4" => listening(v4()),
             b"listening6" => listening(v6()),
             b"connected" => Op::Event(DataEvent::Connected),
-            b"failed" => Op::Event(DataEvent::Failed("reset by peer".into())),
+            b"failed" => Op::Event(DataEvent::Failed(DataError::Reset)),
             b"finished" => Op::Event(DataEvent::Finished),
             b"pump" => Op::Pump(unescape(arg)),
             b"read" => Op::Read(number(arg, 512usize).min(1 << 16)),
@@ -289,15 +290,24 @@ struct Harness {
     /// A data connection (or passive listener) was asked for and not released yet.
     data_open: bool,
     clock: Duration,
+    /// The wall clock handed in with every input (`!now`).
+    wall: SystemTime,
+    /// The session said it ended ([`Event::Ended`]).
+    ended: bool,
 }
 
 impl Harness {
+    /// The time handed in with the next input.
+    fn now(&self) -> Now {
+        Now::new(self.clock, self.wall)
+    }
+
     fn new(place: &Place, letters: &[u8], input_len: usize) -> Harness {
         let (config, peer) = config(&place.root, letters);
         let config = Arc::new(config);
         let jail = Arc::new(Jail::new(&place.root).expect("jail"));
-        let now = UNIX_EPOCH + Duration::from_secs(1_748_736_000);
-        let s = Session::new(config.clone(), jail, peer, now);
+        let wall = UNIX_EPOCH + Duration::from_secs(1_748_736_000);
+        let s = Session::new(config.clone(), jail, peer, Now::new(Duration::ZERO, wall));
         let per_op = 16 * 1024 + 64 * input_len;
         let mut h = Harness {
             s,
@@ -315,6 +325,8 @@ impl Harness {
             pending: VecDeque::new(),
             data_open: false,
             clock: Duration::ZERO,
+            wall,
+            ended: false,
         };
         h.after_call();
         assert!(h.transcript.starts_with(b"220 "), "no 220 greeting");
@@ -354,6 +366,13 @@ impl Harness {
             );
         }
         self.check_replies();
+        while let Some(event) = self.s.poll_event() {
+            assert_eq!(event, Event::Ended, "a server session gives no other event");
+            assert!(!self.ended, "Ended given twice");
+            assert!(self.s.wants_close(), "Ended while the session goes on");
+            self.ended = true;
+        }
+        assert_eq!(self.ended, self.s.wants_close(), "the end not told");
         if self.s.wants_close() && self.closed_at.is_none() {
             // Where the last reply line starts: the one that closes.
             let t = &self.transcript[..self.transcript.len().saturating_sub(2)];
@@ -439,14 +458,17 @@ impl Harness {
         if matches!(ev, DataEvent::Failed(_) | DataEvent::Finished) {
             self.data_open = false;
         }
-        self.s.handle_data_event(ev);
+        self.s.handle_data_event(ev, self.now());
         self.after_call();
     }
 
-    fn read(&mut self, n: usize) -> usize {
+    /// One `read_data` of `n` bytes; whether it said the end.
+    fn read(&mut self, n: usize) -> bool {
         let mut buf = vec![0u8; n];
-        let got = self.s.read_data(&mut buf);
+        let read = self.s.read_data(&mut buf);
+        let got = read.len;
         assert!(got <= n, "read_data said {got} into {n} bytes");
+        assert!(got > 0 || read.end, "0 bytes and not the end");
         self.data_out += got;
         assert!(
             self.data_out <= self.budget,
@@ -458,11 +480,15 @@ impl Harness {
             "the sentinel was read"
         );
         self.after_call();
-        got
+        read.end
     }
 
+    /// Reads to the end; the end is told with the last bytes: nothing follows it.
     fn read_all(&mut self) {
-        while self.read(4096) > 0 {}
+        while !self.read(4096) {}
+        let mut buf = vec![0u8; 16];
+        assert_eq!(self.s.read_data(&mut buf).len, 0, "bytes after the end");
+        self.after_call();
     }
 
     fn write(&mut self, data: &[u8]) {
@@ -510,7 +536,7 @@ impl Harness {
         self.budget += self.per_op;
         match op {
             Op::Control(bytes) => {
-                self.s.handle_control(bytes);
+                self.s.handle_control(bytes, self.now());
                 self.after_call();
             }
             Op::Event(ev) => self.event(ev),
@@ -522,8 +548,8 @@ impl Harness {
             Op::Write(data) => self.write(&data),
             Op::Time(ms) => {
                 self.clock += Duration::from_millis(ms);
-                self.s.handle_time(self.clock);
-                if let Some(next) = self.s.next_deadline() {
+                self.s.handle_timeout(self.now());
+                if let Some(next) = self.s.poll_timeout() {
                     assert!(
                         next > self.clock || self.s.wants_close(),
                         "a timer due now did not fire"
@@ -538,7 +564,7 @@ impl Harness {
                     UNIX_EPOCH.checked_sub(Duration::from_secs(secs.unsigned_abs()))
                 };
                 if let Some(t) = t {
-                    self.s.set_now(t);
+                    self.wall = t;
                 }
             }
             Op::Sent(n) => {

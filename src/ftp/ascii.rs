@@ -4,9 +4,36 @@
 //! file ends its lines with LF. The sender of a `TYPE A` transfer converts LF to CRLF, the
 //! receiver CRLF back to LF: the server on `RETR`/`STOR`, the client on the other side of the
 //! same transfers. Both work chunk by chunk, carrying one flag across chunks. No I/O of its own:
-//! [`CrlfReader`] reads from whatever it is given.
+//! [`CrlfReader`] reads from whatever it is given. [`read_file`] and [`at_end`] are the
+//! sender's reads of a file in either type: they tell the end of the data with its last bytes,
+//! so the network layer can put the FIN on them without reading ahead.
 
-use std::io::{self, Read};
+use std::fs::File;
+use std::io::{self, Read, Seek};
+
+use super::Read as DataRead;
+
+/// Reads a file into `buf`, saying whether the bytes are its last (see [`at_end`]).
+pub(crate) fn read_file(file: &mut File, buf: &mut [u8]) -> io::Result<DataRead> {
+    let n = loop {
+        match file.read(buf) {
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            other => break other?,
+        }
+    };
+    Ok(DataRead {
+        len: n,
+        end: n == 0 || at_end(file),
+    })
+}
+
+/// Whether a file read so far has no byte left now (its position is at its length): the
+/// next read would give 0. A file that grows meanwhile is read on; one whose size cannot be
+/// learnt is not at its end until a read gives 0.
+pub(crate) fn at_end(file: &mut File) -> bool {
+    let len = file.metadata().map(|m| m.len());
+    matches!((file.stream_position(), len), (Ok(pos), Ok(len)) if pos >= len)
+}
 
 /// Converts bare LF to CRLF (the sending side); `prev_cr` carries the last byte across chunks,
 /// so a CRLF already in the data stays as it is.
@@ -50,6 +77,11 @@ pub(crate) struct CrlfReader {
 }
 
 impl CrlfReader {
+    /// Every converted byte has been handed out: what follows comes from the source.
+    pub(crate) fn drained(&self) -> bool {
+        self.pos >= self.pending.len()
+    }
+
     /// Fills `buf` from `src`, LF turned into CRLF; 0 at the end of `src`. Reads at most
     /// `buf.len()` raw bytes at a time and keeps what does not fit for the next call.
     pub(crate) fn read(&mut self, src: &mut impl Read, buf: &mut [u8]) -> io::Result<usize> {

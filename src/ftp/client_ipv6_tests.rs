@@ -2,6 +2,10 @@
 //! fallback) in passive mode.
 
 use super::*;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, Endpoint};
 
 fn config(passive: bool) -> ClientConfig {
     ClientConfig {
@@ -17,7 +21,7 @@ fn config(passive: bool) -> ClientConfig {
 }
 
 fn feed(c: &mut Client, text: &str) -> String {
-    c.handle_control(text.as_bytes());
+    c.handle_control(text.as_bytes(), t0());
     let out = String::from_utf8_lossy(c.control_out()).into_owned();
     let n = c.control_out().len();
     c.control_sent(n);

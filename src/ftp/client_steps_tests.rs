@@ -6,6 +6,10 @@ use super::tests::{client_config, content, feed, server, setup};
 use super::*;
 use crate::ftp::command::TransferType;
 use crate::ftp::testpump::Pump;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, DataEvent, Endpoint};
 
 /// Runs `steps` against a writable server in `s.root`; returns the pump once the client quit.
 fn run(s: &super::tests::Setup, passive: bool, steps: Vec<Step>) -> Pump {
@@ -317,7 +321,7 @@ fn reget_sends_rest_right_before_retr() {
         feed(&mut c, "350 Restart position accepted (5).\r\n"),
         "RETR r.bin\r\n"
     );
-    c.handle_data_event(DataEvent::Connected);
+    c.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(c.poll_action(), Some(DataAction::Receive));
     feed(
         &mut c,
@@ -325,7 +329,7 @@ fn reget_sends_rest_right_before_retr() {
     );
     assert_eq!(c.progress().unwrap().total, Some(3), "the rest of the file");
     c.write_data(b"678");
-    c.handle_data_event(DataEvent::Finished);
+    c.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(feed(&mut c, "226 done\r\n"), "QUIT\r\n");
     assert!(c.outcomes()[0].ok && c.outcomes()[0].bytes == 3);
     assert_eq!(std::fs::read(&local).unwrap(), b"12345678");
@@ -381,7 +385,7 @@ fn a_refused_rest_fails_the_reget_and_leaves_the_file() {
         assert_eq!(feed(&mut c, ok), "REST 5\r\n");
         while c.poll_action().is_some() {}
         if passive {
-            c.handle_data_event(DataEvent::Connected);
+            c.handle_data_event(DataEvent::Connected, t0());
             assert_eq!(c.poll_action(), Some(DataAction::Receive));
         }
         // A server without REST: 502; the data connection is given up, no RETR.

@@ -7,11 +7,14 @@ use crate::ftp::jail::Jail;
 use crate::ftp::jail::tests::TempDir;
 use crate::ftp::server::{ServerConfig, Session};
 use crate::ftp::testpump::Pump;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, DataEvent, Endpoint};
 use std::net::Ipv4Addr;
 use std::path::Path;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::SystemTime;
 
 pub(super) fn client_config() -> ClientConfig {
     ClientConfig {
@@ -48,7 +51,7 @@ pub(super) fn server(root: &Path, writable: bool) -> Session {
         Arc::new(cfg),
         Arc::new(jail),
         Ipv4Addr::new(10, 0, 0, 2).into(),
-        SystemTime::now(),
+        t0(),
     )
 }
 
@@ -261,7 +264,7 @@ fn login_refused_is_fatal() {
 
 /// Feeds server text to a client and returns what it sent.
 pub(super) fn feed(c: &mut Client, text: &str) -> String {
-    c.handle_control(text.as_bytes());
+    c.handle_control(text.as_bytes(), t0());
     let out = String::from_utf8_lossy(c.control_out()).into_owned();
     let n = c.control_out().len();
     c.control_sent(n);
@@ -286,12 +289,12 @@ fn scripted_dialogue() {
         })
     );
     assert_eq!(feed(&mut c, "200 ok\r\n"), "LIST /pub\r\n");
-    c.handle_data_event(DataEvent::Connected);
+    c.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(c.poll_action(), Some(DataAction::Receive));
     assert_eq!(feed(&mut c, "150 here\r\n"), "");
     c.write_data(b"a\r\n");
     assert_eq!(feed(&mut c, "226 done\r\n"), "");
-    c.handle_data_event(DataEvent::Finished);
+    c.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(c.control_out(), b"QUIT\r\n");
     c.control_sent(6);
     assert!(!c.is_finished());
@@ -300,7 +303,7 @@ fn scripted_dialogue() {
     assert_eq!(c.outcomes()[0].listing.as_deref(), Some(&b"a\r\n"[..]));
     // Replies with nothing outstanding are ignored.
     assert_eq!(feed(&mut c, "200 late\r\n500 x\r\n"), "");
-    c.handle_control_closed();
+    c.handle_control_closed(t0());
     assert_eq!(c.error(), None);
 }
 
@@ -308,7 +311,7 @@ fn scripted_dialogue() {
 fn control_closed_and_bad_greeting() {
     let mut c = Client::new(client_config(), vec![]);
     feed(&mut c, "220 hi\r\n");
-    c.handle_control_closed();
+    c.handle_control_closed(t0());
     assert!(c.is_finished());
     assert!(c.error().unwrap().contains("closed"));
 
@@ -345,12 +348,12 @@ fn garbage_never_panics() {
     for _ in 0..3000 {
         seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12345);
         let text = codes[(seed >> 16) as usize % codes.len()];
-        c.handle_control(text.as_bytes());
-        c.handle_control(b"\r\n");
+        c.handle_control(text.as_bytes(), t0());
+        c.handle_control(b"\r\n", t0());
         match (seed >> 8) % 5 {
-            0 => c.handle_data_event(DataEvent::Connected),
-            1 => c.handle_data_event(DataEvent::Finished),
-            2 => c.handle_data_event(DataEvent::Failed("x".into())),
+            0 => c.handle_data_event(DataEvent::Connected, t0()),
+            1 => c.handle_data_event(DataEvent::Finished, t0()),
+            2 => c.handle_data_event(DataEvent::Failed(DataError::Reset), t0()),
             3 => c.write_data(b"data"),
             _ => {
                 let mut buf = [0u8; 8];
@@ -495,9 +498,9 @@ fn passive_falls_back_to_pasv_and_ignores_its_address() {
             label: "NLST data connection".into()
         })
     );
-    c.handle_data_event(DataEvent::Connected);
+    c.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(c.poll_action(), Some(DataAction::Receive));
-    c.handle_data_event(DataEvent::Finished);
+    c.handle_data_event(DataEvent::Finished, t0());
     // The next transfer goes straight to PASV.
     assert_eq!(feed(&mut c, "226 done\r\n"), "PASV\r\n");
 }
@@ -512,42 +515,48 @@ fn server_offers_passive_ports_and_starts_a_transfer_already_connected() {
         srv.control_sent(n);
         out
     };
-    srv.handle_control(b"USER anonymous\r\nPASS x\r\n");
+    srv.handle_control(b"USER anonymous\r\nPASS x\r\n", t0());
     take(&mut srv);
-    srv.handle_control(b"PASV\r\n");
+    srv.handle_control(b"PASV\r\n", t0());
     assert!(matches!(
         srv.poll_action(),
         Some(DataAction::ListenPassive { from, .. }) if from == Ipv4Addr::new(10, 0, 0, 2)
     ));
     assert_eq!(take(&mut srv), "", "the reply waits for the port");
-    srv.handle_data_event(DataEvent::Listening("10.0.0.1:50001".parse().unwrap()));
+    srv.handle_data_event(
+        DataEvent::Listening("10.0.0.1:50001".parse().unwrap()),
+        t0(),
+    );
     assert_eq!(
         take(&mut srv),
         "227 Entering Passive Mode (10,0,0,1,195,81).\r\n"
     );
     // The client connects before it sends RETR, as curl does.
-    srv.handle_data_event(DataEvent::Connected);
-    srv.handle_control(b"RETR readme.txt\r\n");
+    srv.handle_data_event(DataEvent::Connected, t0());
+    srv.handle_control(b"RETR readme.txt\r\n", t0());
     assert!(take(&mut srv).starts_with("150 "));
     assert!(matches!(srv.poll_action(), Some(DataAction::Send { .. })));
 
     let mut srv = server(&s.root, false);
-    srv.handle_control(b"USER anonymous\r\nPASS x\r\nEPSV\r\n");
+    srv.handle_control(b"USER anonymous\r\nPASS x\r\nEPSV\r\n", t0());
     take(&mut srv);
     assert!(matches!(
         srv.poll_action(),
         Some(DataAction::ListenPassive { .. })
     ));
-    srv.handle_data_event(DataEvent::Listening("10.0.0.1:50002".parse().unwrap()));
+    srv.handle_data_event(
+        DataEvent::Listening("10.0.0.1:50002".parse().unwrap()),
+        t0(),
+    );
     assert_eq!(
         take(&mut srv),
         "229 Entering Extended Passive Mode (|||50002|).\r\n"
     );
     // PORT after EPSV gives the passive port up.
-    srv.handle_control(b"PORT 10,0,0,2,19,137\r\n");
+    srv.handle_control(b"PORT 10,0,0,2,19,137\r\n", t0());
     assert_eq!(srv.poll_action(), Some(DataAction::Abort));
     assert_eq!(take(&mut srv), "200 PORT command successful.\r\n");
-    srv.handle_control(b"EPSV 2\r\n");
+    srv.handle_control(b"EPSV 2\r\n", t0());
     assert_eq!(
         take(&mut srv),
         "522 Network protocol not supported, use (1).\r\n"

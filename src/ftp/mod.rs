@@ -2,19 +2,17 @@
 //!
 //! Layer: application protocol. This module holds the FTP commands and replies, the server
 //! session and client state machines, the listing formats, the jailed file view and the rules
-//! for writing uploads. It is fed control-connection bytes and data-connection events and
-//! answers with control bytes and [`DataAction`]s; it never touches a socket, smoltcp or a
-//! clock. The network layer (`crate::net`) carries out the actions.
+//! for writing uploads, and the verb table ([`verb`]) that says what each command is. It is
+//! fed control-connection bytes and data-connection events and answers with control bytes,
+//! [`DataAction`]s and [`Event`]s; it never touches a socket, smoltcp or a clock. The network
+//! layer (`crate::net`) carries out the actions.
 //!
-//! The contract both state machines share with the network layer:
-//!
-//! 1. Control bytes in: `handle_control(&bytes)`.
-//! 2. Control bytes out: `control_out()` gives the pending bytes, `control_sent(n)` drops the
-//!    first `n` once they are in a socket.
-//! 3. Data connection: `poll_action()` until `None`, after every call into the session. At most
-//!    one data connection exists per session at a time.
-//! 4. Data events: `handle_data_event(DataEvent)`; outgoing data is pulled with `read_data`, incoming
-//!    data is pushed with `write_data`.
+//! The contract both state machines share with the network layer is [`Endpoint`], shaped like
+//! quinn-proto's `Connection`: inputs are `handle_*(.., now)` calls, each with the time as one
+//! [`Now`] value; outputs are polled (`control_out`/`control_sent` for the control bytes,
+//! `poll_action`, `poll_event`, `poll_timeout`) after every input, until they give nothing.
+//! Outgoing data is pulled with `read_data`, which says when it is the last; incoming data is
+//! pushed with `write_data`. At most one data connection exists per session at a time.
 
 mod ascii;
 pub mod client;
@@ -31,7 +29,9 @@ mod testpump;
 pub mod upload;
 pub mod verb;
 
+use std::fmt;
 use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime};
 
 /// Where the FIN of a data connection goes, relative to its data.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,8 +98,8 @@ pub enum DataAction {
         /// Human name of the connection for traces.
         label: String,
     },
-    /// The connection is up: send the bytes pulled with `read_data` until it returns 0, then
-    /// close with this FIN placement. When closed, report [`DataEvent::Finished`].
+    /// The connection is up: send the bytes pulled with `read_data` until it says the end,
+    /// then close with this FIN placement. When closed, report [`DataEvent::Finished`].
     Send {
         /// Whether the FIN rides on the last data segment or travels alone.
         fin: FinPlacement,
@@ -119,11 +119,96 @@ pub enum DataEvent {
     Listening(SocketAddr),
     /// The TCP connection is established.
     Connected,
-    /// The connection could not be made or broke; the text says why.
-    Failed(String),
+    /// The connection could not be made or broke.
+    Failed(DataError),
     /// `Send`: every byte is queued and our FIN is on its way. `Receive`: the peer's FIN has
     /// arrived, every byte was pushed with `write_data`, and our FIN is on its way.
     Finished,
+}
+
+/// Why a data connection could not be made or broke.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DataError {
+    /// Connecting out failed at once (the network layer's words: a 4-tuple in use, say).
+    Connect(String),
+    /// Listening on `port` failed, for the reason given.
+    Listen {
+        /// The port asked for.
+        port: u16,
+        /// Why it failed.
+        why: String,
+    },
+    /// Every port of the passive range (named) is in use.
+    NoPassivePort(String),
+    /// No local address of the control connection's family to announce.
+    NoLocalAddress,
+    /// Connecting out: refused (RST) or no answer.
+    Refused,
+    /// The connection was reset or closed under us.
+    Reset,
+}
+
+impl fmt::Display for DataError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DataError::Connect(why) => f.write_str(why),
+            DataError::Listen { port, why } => write!(f, "cannot listen on port {port}: {why}"),
+            DataError::NoPassivePort(range) => write!(f, "no free passive port in {range}"),
+            DataError::NoLocalAddress => f.write_str("no local address to announce"),
+            DataError::Refused => f.write_str("connection refused or timed out"),
+            DataError::Reset => f.write_str("connection reset"),
+        }
+    }
+}
+
+impl std::error::Error for DataError {}
+
+/// What [`Endpoint::read_data`] gave: `len` bytes, and whether they are the last.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Read {
+    /// Bytes written into the buffer.
+    pub len: usize,
+    /// No byte follows these: the data has ended (always so when `len` is 0).
+    pub end: bool,
+}
+
+impl Read {
+    /// `len` bytes, more to come.
+    pub fn more(len: usize) -> Read {
+        Read { len, end: false }
+    }
+
+    /// `len` bytes, the last ones (0: nothing more at all).
+    pub fn last(len: usize) -> Read {
+        Read { len, end: true }
+    }
+}
+
+/// The time handed to an endpoint with every input: one value, so a session has no clock of
+/// its own and no second way of learning the time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Now {
+    /// Monotonic time, any origin, never going back: timers run on it.
+    pub mono: Duration,
+    /// Wall-clock time: dates in listings.
+    pub wall: SystemTime,
+}
+
+impl Now {
+    /// The time `mono` on the monotonic clock and `wall` on the wall clock.
+    pub fn new(mono: Duration, wall: SystemTime) -> Now {
+        Now { mono, wall }
+    }
+}
+
+/// News an endpoint gives the layer that drives it ([`Endpoint::poll_event`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// Client: a step finished, with its outcome.
+    StepDone(step::Outcome),
+    /// The session is over: close the control connection once [`Endpoint::control_out`] is
+    /// empty. Given once.
+    Ended,
 }
 
 /// Control bytes a state machine has said and the network layer has not taken yet (what
@@ -149,89 +234,38 @@ impl Outbox {
 }
 
 /// The sans-IO surface that the server session and the client share with the network layer.
+///
+/// Inputs take the time ([`Now`]); after each, the driver takes the outputs: the control bytes,
+/// then [`Endpoint::poll_action`] and [`Endpoint::poll_event`] until `None`, and asks
+/// [`Endpoint::poll_timeout`] when to call [`Endpoint::handle_timeout`].
 pub trait Endpoint {
     /// Bytes received on the control connection.
-    fn handle_control(&mut self, bytes: &[u8]);
+    fn handle_control(&mut self, bytes: &[u8], now: Now);
+    /// The peer closed the control connection.
+    fn handle_control_closed(&mut self, now: Now);
+    /// News of the data connection.
+    fn handle_data_event(&mut self, event: DataEvent, now: Now);
+    /// The time has come (or passed) for [`Endpoint::poll_timeout`]: timers that are due fire.
+    /// Afterwards no timeout that `poll_timeout` reports is due at `now.mono`, unless the
+    /// session has ended.
+    fn handle_timeout(&mut self, now: Now);
     /// Control bytes waiting to be sent.
     fn control_out(&self) -> &[u8];
     /// The first `n` bytes of [`Endpoint::control_out`] are in the socket.
     fn control_sent(&mut self, n: usize);
     /// The next thing to do with the data connection.
     fn poll_action(&mut self) -> Option<DataAction>;
-    /// News of the data connection.
-    fn handle_data_event(&mut self, event: DataEvent);
-    /// Outgoing data (during `Send`) into `buf`; 0 means the end.
-    fn read_data(&mut self, buf: &mut [u8]) -> usize;
+    /// The next news for the driver (a client step done, the session over).
+    fn poll_event(&mut self) -> Option<Event>;
+    /// When [`Endpoint::handle_timeout`] should next be called (monotonic), if a timer runs.
+    fn poll_timeout(&self) -> Option<Duration>;
+    /// Outgoing data (during `Send`) into `buf`, saying when it is the last.
+    fn read_data(&mut self, buf: &mut [u8]) -> Read;
     /// Incoming data (during `Receive`).
     fn write_data(&mut self, data: &[u8]);
-    /// The control connection is to be closed once [`Endpoint::control_out`] is empty.
-    fn wants_close(&self) -> bool;
-    /// The peer closed the control connection.
-    fn control_closed(&mut self) {}
-    /// The monotonic time now (any origin): timers that are due fire.
-    fn handle_time(&mut self, _now: std::time::Duration) {}
-    /// When [`Endpoint::handle_time`] should next be called, if a timer runs.
-    fn next_deadline(&self) -> Option<std::time::Duration> {
-        None
-    }
     /// Whether to read more control bytes now (false: leave them in the socket, so the peer's
     /// window closes, until the endpoint has caught up). Bytes fed anyway are still taken.
     fn wants_control(&self) -> bool {
         true
     }
 }
-
-/// Forwards [`Endpoint`] to a type's inherent methods of the same names.
-macro_rules! endpoint_impl {
-    ($ty:ty, wants_close: $wants:ident, closed: |$s:ident| $closed:expr $(, $timers:ident)?
-     $(, back_pressure: $bp:ident)?) => {
-        impl Endpoint for $ty {
-            fn handle_control(&mut self, bytes: &[u8]) {
-                <$ty>::handle_control(self, bytes)
-            }
-            fn control_out(&self) -> &[u8] {
-                <$ty>::control_out(self)
-            }
-            fn control_sent(&mut self, n: usize) {
-                <$ty>::control_sent(self, n)
-            }
-            fn poll_action(&mut self) -> Option<DataAction> {
-                <$ty>::poll_action(self)
-            }
-            fn handle_data_event(&mut self, event: DataEvent) {
-                <$ty>::handle_data_event(self, event)
-            }
-            fn read_data(&mut self, buf: &mut [u8]) -> usize {
-                <$ty>::read_data(self, buf)
-            }
-            fn write_data(&mut self, data: &[u8]) {
-                <$ty>::write_data(self, data)
-            }
-            fn wants_close(&self) -> bool {
-                <$ty>::$wants(self)
-            }
-            fn control_closed(&mut self) {
-                let $s = self;
-                $closed
-            }
-            $(
-                fn handle_time(&mut self, now: std::time::Duration) {
-                    let _ = stringify!($timers);
-                    <$ty>::handle_time(self, now)
-                }
-                fn next_deadline(&self) -> Option<std::time::Duration> {
-                    <$ty>::next_deadline(self)
-                }
-            )?
-            $(
-                fn wants_control(&self) -> bool {
-                    <$ty>::$bp(self)
-                }
-            )?
-        }
-    };
-}
-
-endpoint_impl!(server::Session, wants_close: wants_close, closed: |_s| (), timers,
-               back_pressure: wants_control);
-endpoint_impl!(client::Client, wants_close: is_finished, closed: |s| s.handle_control_closed(), timers);

@@ -5,12 +5,15 @@
 //! learns why instead of seeing a reset.
 
 use crate::ftp::reply::Reply;
-use crate::ftp::{DataAction, DataEvent, Endpoint, Outbox};
+use std::time::Duration;
+
+use crate::ftp::{DataAction, DataEvent, Endpoint, Event, Now, Outbox, Read};
 
 /// An endpoint that says `421` and asks for the connection to be closed.
 #[derive(Debug)]
 pub struct Refusal {
     out: Outbox,
+    ended_told: bool,
 }
 
 impl Refusal {
@@ -18,12 +21,18 @@ impl Refusal {
     pub fn new(text: &str) -> Self {
         let mut out = Outbox::default();
         out.push(&Reply::new(421, text).to_bytes());
-        Refusal { out }
+        Refusal {
+            out,
+            ended_told: false,
+        }
     }
 }
 
 impl Endpoint for Refusal {
-    fn handle_control(&mut self, _bytes: &[u8]) {}
+    fn handle_control(&mut self, _bytes: &[u8], _now: Now) {}
+    fn handle_control_closed(&mut self, _now: Now) {}
+    fn handle_data_event(&mut self, _event: DataEvent, _now: Now) {}
+    fn handle_timeout(&mut self, _now: Now) {}
     fn control_out(&self) -> &[u8] {
         self.out.bytes()
     }
@@ -33,19 +42,26 @@ impl Endpoint for Refusal {
     fn poll_action(&mut self) -> Option<DataAction> {
         None
     }
-    fn handle_data_event(&mut self, _event: DataEvent) {}
-    fn read_data(&mut self, _buf: &mut [u8]) -> usize {
-        0
+    /// [`Event::Ended`] at once: the connection closes after the `421`.
+    fn poll_event(&mut self) -> Option<Event> {
+        (!std::mem::replace(&mut self.ended_told, true)).then_some(Event::Ended)
+    }
+    fn poll_timeout(&self) -> Option<Duration> {
+        None
+    }
+    fn read_data(&mut self, _buf: &mut [u8]) -> Read {
+        Read::last(0)
     }
     fn write_data(&mut self, _data: &[u8]) {}
-    fn wants_close(&self) -> bool {
-        true
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[allow(unused_imports)]
+    use crate::ftp::testpump::{at, t0};
+    #[allow(unused_imports)]
+    use crate::ftp::{DataError, Endpoint};
 
     #[test]
     fn says_421_then_wants_to_close() {
@@ -54,7 +70,8 @@ mod tests {
             r.control_out(),
             b"421 Too many sessions, try again later.\r\n"
         );
-        assert!(r.wants_close());
+        assert_eq!(r.poll_event(), Some(Event::Ended));
+        assert_eq!(r.poll_event(), None);
         r.control_sent(4);
         assert_eq!(r.control_out(), b"Too many sessions, try again later.\r\n");
         assert_eq!(r.poll_action(), None);

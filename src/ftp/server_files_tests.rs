@@ -7,12 +7,15 @@ use crate::ftp::jail::tests::TempDir;
 use crate::ftp::server::Session;
 use crate::ftp::server::tests::{config, readme, temporaries};
 use crate::ftp::testpump::raw_transfer;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
 use crate::ftp::upload::PartNames;
 use crate::ftp::{DataAction, DataEvent};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, Endpoint};
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, UNIX_EPOCH};
 
 const PORT: &str = "PORT 10,0,0,2,19,137";
 const SEED: u64 = 15;
@@ -50,9 +53,8 @@ impl Place {
     /// A logged-in session of a writable server on this root.
     fn session(&self) -> Session {
         let cfg = Arc::new(config(&self.root, true));
-        let now = UNIX_EPOCH + Duration::from_secs(1_748_736_000);
-        let mut s = Session::new(cfg, self.jail.clone(), [10, 0, 0, 2].into(), now);
-        s.handle_control(b"USER anonymous\r\nPASS x\r\n");
+        let mut s = Session::new(cfg, self.jail.clone(), [10, 0, 0, 2].into(), t0());
+        s.handle_control(b"USER anonymous\r\nPASS x\r\n", t0());
         take_out(&mut s);
         s
     }
@@ -79,7 +81,7 @@ fn take_out(s: &mut Session) -> String {
 }
 
 fn cmd(s: &mut Session, line: &str) -> String {
-    s.handle_control(format!("{line}\r\n").as_bytes());
+    s.handle_control(format!("{line}\r\n").as_bytes(), t0());
     take_out(s)
 }
 
@@ -92,9 +94,9 @@ fn upload(s: &mut Session, line: &str, data: &[u8]) -> String {
 /// Starts an upload with `line` and connects its data connection; the 150 reply.
 fn begin_upload(s: &mut Session, line: &str) -> String {
     cmd(s, PORT);
-    s.handle_control(format!("{line}\r\n").as_bytes());
+    s.handle_control(format!("{line}\r\n").as_bytes(), t0());
     assert!(matches!(s.poll_action(), Some(DataAction::Connect { .. })));
-    s.handle_data_event(DataEvent::Connected);
+    s.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(s.poll_action(), Some(DataAction::Receive));
     take_out(s)
 }
@@ -193,10 +195,10 @@ fn two_uploads_to_one_name_each_write_their_own_and_the_later_wins_whole() {
             b.write_data(&db[i * 1000..(i + 1) * 1000]);
         }
     }
-    b.handle_data_event(DataEvent::Finished);
+    b.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(take_out(&mut b), "226 Transfer complete.\r\n");
     assert_eq!(std::fs::read(p.root.join("same.bin")).unwrap(), db);
-    a.handle_data_event(DataEvent::Finished);
+    a.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(take_out(&mut a), "226 Transfer complete.\r\n");
     assert_eq!(std::fs::read(p.root.join("same.bin")).unwrap(), da);
     assert!(temporaries(&p.root).is_empty());
@@ -228,9 +230,9 @@ fn stou_names_are_unique_and_a_failed_one_leaves_nothing() {
     assert_eq!(begin_upload(&mut b, "STOU u"), "150 FILE: u.2\r\n");
     a.write_data(b"first");
     b.write_data(b"second");
-    b.handle_data_event(DataEvent::Failed("reset".into()));
+    b.handle_data_event(DataEvent::Failed(DataError::Reset), t0());
     assert!(take_out(&mut b).starts_with("426 "));
-    a.handle_data_event(DataEvent::Finished);
+    a.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(take_out(&mut a), "226 Transfer complete.\r\n");
     assert_eq!(std::fs::read(p.root.join("u.1")).unwrap(), b"first");
     assert!(!p.root.join("u.2").exists(), "the failed STOU's name stays");

@@ -4,8 +4,13 @@
 use super::tests::{Script, readme, temporaries};
 use super::transfer::disk_error;
 use super::*;
+#[allow(unused_imports)]
+use crate::ftp::reply::Reply;
 use crate::ftp::testpump::raw_transfer;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
 use crate::ftp::{DataAction, DataEvent};
+use crate::ftp::{DataError, Endpoint, Read};
 use std::io;
 
 const PORT: &str = "PORT 10,0,0,2,19,137";
@@ -196,13 +201,11 @@ fn port_bounce_is_refused() {
         Arc::new(cfg),
         jail,
         std::net::Ipv4Addr::new(10, 0, 0, 2).into(),
-        UNIX_EPOCH,
+        t0(),
     );
-    s.handle_control(b"USER ftp\r\nPASS x\r\nPORT 10,0,0,3,0,21\r\n");
+    s.handle_control(b"USER ftp\r\nPASS x\r\nPORT 10,0,0,3,0,21\r\n", t0());
     assert!(String::from_utf8_lossy(s.control_out()).ends_with("200 PORT command successful.\r\n"));
 }
-
-use std::time::UNIX_EPOCH;
 
 #[test]
 fn login_failures_and_user_probe() {
@@ -258,13 +261,13 @@ fn hostile_lines() {
 #[test]
 fn disk_errors_map_to_451_and_452() {
     let full = io::Error::from_raw_os_error(28);
-    assert_eq!(disk_error(&full, "writing to").0, 452);
+    assert_eq!(disk_error(&full, "writing to").code, 452);
     let full = io::Error::from(io::ErrorKind::StorageFull);
-    assert_eq!(disk_error(&full, "writing to").0, 452);
+    assert_eq!(disk_error(&full, "writing to").code, 452);
     let other = io::Error::from(io::ErrorKind::PermissionDenied);
     assert_eq!(
         disk_error(&other, "writing to"),
-        (451, "Failure writing to local file.".into())
+        Reply::new(451, "Failure writing to local file.")
     );
 }
 
@@ -273,11 +276,11 @@ fn abor_and_stat_during_transfer() {
     let mut t = session(true);
     t.cmd(format!("{PORT}\r\nRETR readme.txt\r\n").as_bytes());
     t.actions();
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     t.out();
     t.actions();
     let mut buf = [0u8; 100];
-    assert_eq!(t.s.read_data(&mut buf), 100);
+    assert_eq!(t.s.read_data(&mut buf), Read::more(100));
     let stat = t.cmd(b"NOOP\r\nSTAT\r\n");
     assert!(stat.starts_with("211-FTP server status:\r\n"), "{stat}");
     assert!(stat.contains(" Transfer in progress: RETR readme.txt: 100 of 4231 bytes sent\r\n"));
@@ -286,10 +289,10 @@ fn abor_and_stat_during_transfer() {
         "426 Connection closed; transfer aborted.\r\n226 ABOR successful.\r\n200 NOOP ok.\r\n"
     );
     assert_eq!(t.actions(), vec![DataAction::Abort]);
-    assert_eq!(t.s.read_data(&mut buf), 0);
+    assert_eq!(t.s.read_data(&mut buf), Read::last(0));
     // An upload aborted mid-way leaves neither the file nor its temporary.
     t.cmd(format!("{PORT}\r\nSTOR up.bin\r\n").as_bytes());
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     t.s.write_data(b"partial");
     t.out();
     assert_eq!(temporaries(&t.root).len(), 1);
@@ -430,7 +433,7 @@ fn a_refused_transfer_gives_up_the_passive_connection() {
         for (line, want) in cases {
             t.offer(b"PASV\r\n", 50000);
             if connected {
-                t.s.handle_data_event(DataEvent::Connected);
+                t.s.handle_data_event(DataEvent::Connected, t0());
             }
             let got = t.cmd(format!("{line}\r\n").as_bytes());
             assert!(got.ends_with(&format!("{want}\r\n")), "{line}: {got}");
@@ -459,9 +462,9 @@ fn closing_gives_up_the_passive_connection() {
         t.offer(b"PASV\r\n", 50000);
     };
     let late_events = |t: &mut Script| {
-        t.s.handle_data_event(DataEvent::Connected);
-        t.s.handle_data_event(DataEvent::Failed("reset".into()));
-        t.s.handle_data_event(DataEvent::Finished);
+        t.s.handle_data_event(DataEvent::Connected, t0());
+        t.s.handle_data_event(DataEvent::Failed(DataError::Reset), t0());
+        t.s.handle_data_event(DataEvent::Finished, t0());
         assert_eq!(t.out(), "", "a reply after the goodbye");
         assert!(t.actions().is_empty());
     };
@@ -476,12 +479,12 @@ fn closing_gives_up_the_passive_connection() {
     let mut cfg = tests::config(&t.root, false);
     cfg.idle_timeout = Some(std::time::Duration::from_secs(5));
     let jail = Arc::new(Jail::new(&t.root).unwrap());
-    t.s = Session::new(Arc::new(cfg), jail, t.s.peer(), UNIX_EPOCH);
+    t.s = Session::new(Arc::new(cfg), jail, t.s.peer(), t0());
     t.out();
     t.cmd(b"USER anonymous\r\nPASS x\r\n");
     passive(&mut t);
-    t.s.handle_time(std::time::Duration::ZERO);
-    t.s.handle_time(std::time::Duration::from_secs(5));
+    t.s.handle_timeout(at(std::time::Duration::ZERO));
+    t.s.handle_timeout(at(std::time::Duration::from_secs(5)));
     assert_eq!(t.out(), "421 Timeout.\r\n");
     assert_eq!(t.actions(), [DataAction::Abort]);
     late_events(&mut t);

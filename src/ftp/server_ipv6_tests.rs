@@ -1,9 +1,12 @@
 //! Script tests of the data-connection mode verbs over IPv4 and IPv6: `EPRT`, `EPSV` and the
 //! `522` answers to `PORT`/`PASV` on an IPv6 control connection.
 
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, Endpoint};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::UNIX_EPOCH;
 
 use crate::ftp::jail::Jail;
 use crate::ftp::jail::tests::TempDir;
@@ -19,15 +22,15 @@ fn session(peer: &str) -> (TempDir, Session) {
     let cfg = Arc::new(super::super::tests::config(&root, false));
     let jail = Arc::new(Jail::new(&root).unwrap());
     let peer: IpAddr = peer.parse().unwrap();
-    let mut s = Session::new(cfg, jail, peer, UNIX_EPOCH);
-    s.handle_control(b"USER anonymous\r\nPASS x\r\n");
+    let mut s = Session::new(cfg, jail, peer, t0());
+    s.handle_control(b"USER anonymous\r\nPASS x\r\n", t0());
     let n = s.control_out().len();
     s.control_sent(n);
     (dir, s)
 }
 
 fn cmd(s: &mut Session, line: &str) -> String {
-    s.handle_control(format!("{line}\r\n").as_bytes());
+    s.handle_control(format!("{line}\r\n").as_bytes(), t0());
     let text = String::from_utf8_lossy(s.control_out()).into_owned();
     let n = s.control_out().len();
     s.control_sent(n);
@@ -86,7 +89,7 @@ fn ipv6_eprt_connects_to_the_client() {
         &actions(&mut s)[..],
         [DataAction::Connect { peer: p, .. }] if *p == peer
     ));
-    s.handle_data_event(DataEvent::Connected);
+    s.handle_data_event(DataEvent::Connected, t0());
     assert!(cmd(&mut s, "NOOP").starts_with("150 "));
 }
 
@@ -100,7 +103,10 @@ fn ipv6_epsv_listens_for_the_client() {
             &actions(&mut s)[..],
             [DataAction::ListenPassive { from: f, .. }] if *f == from
         ));
-        s.handle_data_event(DataEvent::Listening("[fd00::1]:50000".parse().unwrap()));
+        s.handle_data_event(
+            DataEvent::Listening("[fd00::1]:50000".parse().unwrap()),
+            t0(),
+        );
         assert_eq!(
             cmd(&mut s, "NOOP"),
             "229 Entering Extended Passive Mode (|||50000|).\r\n200 NOOP ok.\r\n"
@@ -137,6 +143,6 @@ fn ipv4_eprt_and_epsv_2() {
         &actions(&mut s)[..],
         [DataAction::Connect { peer: p, .. }] if *p == peer
     ));
-    s.handle_data_event(DataEvent::Connected);
+    s.handle_data_event(DataEvent::Connected, t0());
     assert!(cmd(&mut s, "NOOP").starts_with("150 "));
 }

@@ -4,9 +4,13 @@
 
 use super::*;
 use crate::ftp::jail::tests::TempDir;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
 use crate::ftp::{DataAction, DataEvent};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, Endpoint};
 use std::net::Ipv4Addr;
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 fn secs(s: u64) -> Duration {
     Duration::from_secs(s)
@@ -26,8 +30,7 @@ fn setup(tag: &str) -> (TempDir, ServerConfig) {
 
 fn session(dir: &TempDir, cfg: &Arc<ServerConfig>, peer: [u8; 4]) -> Session {
     let jail = Arc::new(Jail::new(&dir.0).unwrap());
-    let now = UNIX_EPOCH + secs(1_748_736_000);
-    let mut s = Session::new(cfg.clone(), jail, Ipv4Addr::from(peer).into(), now);
+    let mut s = Session::new(cfg.clone(), jail, Ipv4Addr::from(peer).into(), t0());
     take(&mut s);
     s
 }
@@ -40,7 +43,7 @@ fn take(s: &mut Session) -> String {
 }
 
 fn cmd(s: &mut Session, bytes: &[u8]) -> String {
-    s.handle_control(bytes);
+    s.handle_control(bytes, t0());
     take(s)
 }
 
@@ -67,7 +70,7 @@ fn replies_to_a_client_that_never_reads_stay_bounded() {
     let flood = b"HELP\r\n".repeat(20_000);
     let mut peak = 0;
     for chunk in flood.chunks(510) {
-        s.handle_control(chunk);
+        s.handle_control(chunk, t0());
         peak = peak.max(s.control_out().len());
     }
     assert!(peak <= ROOM, "{peak} reply bytes waiting");
@@ -84,7 +87,7 @@ fn the_network_layer_is_told_to_stop_reading_and_to_go_on() {
     let mut fed = 0;
     while fed < flood.len() && s.wants_control() {
         let n = (flood.len() - fed).min(512);
-        s.handle_control(&flood[fed..fed + n]);
+        s.handle_control(&flood[fed..fed + n], t0());
         fed += n;
     }
     assert!(!s.wants_control());
@@ -110,12 +113,12 @@ fn lines_held_during_a_transfer_are_bounded() {
     );
     cmd(&mut s, b"RETR readme.txt\r\n");
     assert!(matches!(s.poll_action(), Some(DataAction::Connect { .. })));
-    s.handle_data_event(DataEvent::Connected);
+    s.handle_data_event(DataEvent::Connected, t0());
     assert!(take(&mut s).starts_with("150 "));
     // The client never reads the data and sends NOOPs.
     let noops = b"NOOP\r\n".repeat(10_000);
     for chunk in noops.chunks(512) {
-        s.handle_control(chunk);
+        s.handle_control(chunk, t0());
         assert!(
             s.held.len() <= MAX_QUEUED_LINES,
             "{} lines held",
@@ -125,8 +128,8 @@ fn lines_held_during_a_transfer_are_bounded() {
     assert!(!s.wants_control());
     // The transfer ends: the held lines and those behind them are answered, in order.
     let mut buf = vec![0u8; 65536];
-    while s.read_data(&mut buf) > 0 {}
-    s.handle_data_event(DataEvent::Finished);
+    while !s.read_data(&mut buf).end {}
+    s.handle_data_event(DataEvent::Finished, t0());
     let all = drain(&mut s);
     assert!(all.starts_with("226 "), "{}", &all[..40.min(all.len())]);
     assert_eq!(all.matches("200 NOOP ok.\r\n").count(), 10_000);
@@ -137,13 +140,13 @@ fn one_byte_a_second_without_a_line_end_is_idle() {
     let (dir, mut cfg) = setup("limits-slowloris");
     cfg.idle_timeout = Some(secs(5));
     let mut s = session(&dir, &Arc::new(cfg), [10, 0, 0, 2]);
-    s.handle_time(secs(100));
+    s.handle_timeout(at(secs(100)));
     cmd(&mut s, b"USER alice\r\nPASS wonder\r\n");
-    s.handle_time(secs(100));
+    s.handle_timeout(at(secs(100)));
     let mut told = None;
     for t in 1..=12 {
-        s.handle_control(b"N");
-        s.handle_time(secs(100 + t));
+        s.handle_control(b"N", t0());
+        s.handle_timeout(at(secs(100 + t)));
         if take(&mut s) == "421 Timeout.\r\n" {
             told = Some(t);
             break;
@@ -158,14 +161,14 @@ fn a_long_partial_line_is_refused_and_does_not_count_as_activity() {
     let (dir, mut cfg) = setup("limits-partial");
     cfg.idle_timeout = Some(secs(5));
     let mut s = session(&dir, &Arc::new(cfg), [10, 0, 0, 2]);
-    s.handle_time(secs(0));
+    s.handle_timeout(at(secs(0)));
     assert_eq!(
         cmd(&mut s, &[b'x'; 100_000]),
         "500 Command line too long.\r\n"
     );
-    s.handle_time(secs(1));
+    s.handle_timeout(at(secs(1)));
     assert_eq!(cmd(&mut s, &[b'x'; 100_000]), "", "one 500 per line");
-    s.handle_time(secs(6));
+    s.handle_timeout(at(secs(6)));
     assert_eq!(take(&mut s), "421 Timeout.\r\n");
 }
 
@@ -232,7 +235,7 @@ fn failed_logins_are_limited_per_address_across_sessions() {
     let mut replies = String::new();
     for i in 0..4 {
         let mut s = session(&dir, &cfg, [10, 0, 0, 2]);
-        s.handle_time(secs(10 + i));
+        s.handle_timeout(at(secs(10 + i)));
         for _ in 0..3 {
             replies.push_str(&cmd(&mut s, b"USER alice\r\nPASS guess\r\n"));
         }
@@ -247,18 +250,18 @@ fn failed_logins_are_limited_per_address_across_sessions() {
     );
     // The right password from that address is refused too, for a while; another address is not.
     let mut s = session(&dir, &cfg, [10, 0, 0, 2]);
-    s.handle_time(secs(20));
+    s.handle_timeout(at(secs(20)));
     assert_eq!(
         cmd(&mut s, b"USER alice\r\nPASS wonder\r\n"),
         "331 Please specify the password.\r\n421 Too many failed logins from your address, try later.\r\n"
     );
     assert!(s.wants_close());
     let mut s = session(&dir, &cfg, [10, 0, 0, 3]);
-    s.handle_time(secs(20));
+    s.handle_timeout(at(secs(20)));
     assert!(cmd(&mut s, b"USER alice\r\nPASS wonder\r\n").ends_with("230 Login successful.\r\n"));
     // A minute after the last failure the address may log in again.
     let mut s = session(&dir, &cfg, [10, 0, 0, 2]);
-    s.handle_time(secs(81));
+    s.handle_timeout(at(secs(81)));
     assert!(cmd(&mut s, b"USER alice\r\nPASS wonder\r\n").ends_with("230 Login successful.\r\n"));
 }
 
@@ -272,7 +275,7 @@ fn abor_behind_a_full_queue_of_held_lines_is_answered() {
     );
     cmd(&mut s, b"RETR readme.txt\r\n");
     assert!(matches!(s.poll_action(), Some(DataAction::Connect { .. })));
-    s.handle_data_event(DataEvent::Connected);
+    s.handle_data_event(DataEvent::Connected, t0());
     take(&mut s);
     s.poll_action();
     // Ten NOOPs (two more than are held) and an ABOR, in one segment.

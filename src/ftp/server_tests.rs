@@ -3,9 +3,13 @@
 
 use super::*;
 use crate::ftp::jail::tests::TempDir;
+#[allow(unused_imports)]
+use crate::ftp::testpump::{at, t0};
+#[allow(unused_imports)]
+use crate::ftp::{DataError, Endpoint, Read};
 use crate::ftp::{DataEvent, FinPlacement};
 use std::net::{Ipv4Addr, SocketAddrV4};
-use std::time::{Duration, UNIX_EPOCH};
+use std::time::Duration;
 
 pub(crate) fn config(root: &std::path::Path, writable: bool) -> ServerConfig {
     ServerConfig {
@@ -42,8 +46,7 @@ impl Script {
         std::fs::write(root.join("pub/a\"b.txt"), b"q").unwrap();
         let cfg = Arc::new(config(&root, writable));
         let jail = Arc::new(Jail::new(&root).unwrap());
-        let now = UNIX_EPOCH + Duration::from_secs(1_748_736_000);
-        let s = Session::new(cfg, jail, Ipv4Addr::new(10, 0, 0, 2).into(), now);
+        let s = Session::new(cfg, jail, Ipv4Addr::new(10, 0, 0, 2).into(), t0());
         let mut sc = Script { _dir: dir, root, s };
         assert_eq!(sc.out(), "220 smolftp ready\r\n");
         sc
@@ -58,7 +61,7 @@ impl Script {
 
     /// Sends bytes and returns the replies they produced.
     pub(crate) fn cmd(&mut self, bytes: &[u8]) -> String {
-        self.s.handle_control(bytes);
+        self.s.handle_control(bytes, t0());
         self.out()
     }
 
@@ -72,7 +75,7 @@ impl Script {
             [DataAction::ListenPassive { .. }]
         ));
         let at = std::net::SocketAddr::from(([10, 0, 0, 1], port));
-        self.s.handle_data_event(DataEvent::Listening(at));
+        self.s.handle_data_event(DataEvent::Listening(at), t0());
         self.out()
     }
 
@@ -92,11 +95,14 @@ impl Script {
         let mut got = Vec::new();
         let mut buf = vec![0; chunk];
         loop {
-            let n = self.s.read_data(&mut buf);
-            if n == 0 {
+            let read = self.s.read_data(&mut buf);
+            got.extend_from_slice(&buf[..read.len]);
+            if read.end {
+                // The end was told with the last bytes: nothing follows.
+                assert_eq!(self.s.read_data(&mut buf), Read::last(0));
                 return got;
             }
-            got.extend_from_slice(&buf[..n]);
+            assert!(read.len > 0, "0 bytes and not the end");
         }
     }
 }
@@ -137,7 +143,7 @@ fn retr_full_script() {
     );
     // Commands during the transfer are queued.
     assert_eq!(t.cmd(b"NOOP\r\n"), "");
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(
         t.out(),
         "150 Opening BINARY mode data connection for readme.txt (4231 bytes).\r\n"
@@ -149,7 +155,7 @@ fn retr_full_script() {
         }]
     );
     assert_eq!(t.read_all(1000), readme());
-    t.s.handle_data_event(DataEvent::Finished);
+    t.s.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(t.out(), "226 Transfer complete.\r\n200 NOOP ok.\r\n");
     // The PORT was used up.
     assert_eq!(
@@ -175,7 +181,7 @@ fn list_and_nlst() {
             label: "LIST data connection".into()
         }]
     );
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(t.out(), "150 Here comes the directory listing.\r\n");
     assert_eq!(
         t.actions(),
@@ -188,7 +194,7 @@ fn list_and_nlst() {
     assert_eq!(lines.len(), 2, "{listing}");
     assert!(lines[0].starts_with("drwx") && lines[0].ends_with(" pub"));
     assert!(lines[1].contains(" 4231 ") && lines[1].ends_with(" readme.txt"));
-    t.s.handle_data_event(DataEvent::Finished);
+    t.s.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(t.out(), "226 Directory send OK.\r\n");
 
     t.cmd(b"PORT 10,0,0,2,19,138\r\n");
@@ -196,11 +202,11 @@ fn list_and_nlst() {
     assert!(
         matches!(&t.actions()[..], [DataAction::Connect { label, .. }] if label == "NLST data connection")
     );
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     t.out();
     t.actions();
     assert_eq!(t.read_all(100), b"a\"b.txt\r\n");
-    t.s.handle_data_event(DataEvent::Finished);
+    t.s.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(t.out(), "226 Directory send OK.\r\n");
 
     t.cmd(b"PORT 10,0,0,2,19,139\r\n");
@@ -325,12 +331,12 @@ fn stor_writes_file() {
             label: "STOR up.bin data connection".into()
         }]
     );
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(t.out(), "150 Ok to send data.\r\n");
     assert_eq!(t.actions(), vec![DataAction::Receive]);
     t.s.write_data(b"hello ");
     t.s.write_data(b"world");
-    t.s.handle_data_event(DataEvent::Finished);
+    t.s.handle_data_event(DataEvent::Finished, t0());
     assert_eq!(t.out(), "226 Transfer complete.\r\n");
     assert_eq!(
         std::fs::read(t.root.join("up.bin")).unwrap(),
@@ -350,22 +356,22 @@ fn data_failures() {
     t.login();
     t.cmd(b"PORT 10,0,0,2,19,137\r\nRETR readme.txt\r\nNOOP\r\n");
     assert_eq!(t.actions().len(), 1);
-    t.s.handle_data_event(DataEvent::Failed("RST".into()));
+    t.s.handle_data_event(DataEvent::Failed(DataError::Reset), t0());
     assert_eq!(
         t.out(),
         "425 Can't open data connection.\r\n200 NOOP ok.\r\n"
     );
     t.cmd(b"PORT 10,0,0,2,19,137\r\nRETR readme.txt\r\n");
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Connected, t0());
     t.out();
     let mut buf = [0u8; 100];
-    assert_eq!(t.s.read_data(&mut buf), 100);
-    t.s.handle_data_event(DataEvent::Failed("reset".into()));
+    assert_eq!(t.s.read_data(&mut buf), Read::more(100));
+    t.s.handle_data_event(DataEvent::Failed(DataError::Reset), t0());
     assert_eq!(t.out(), "426 Connection closed; transfer aborted.\r\n");
-    assert_eq!(t.s.read_data(&mut buf), 0);
+    assert_eq!(t.s.read_data(&mut buf), Read::last(0));
     // Stray events are ignored.
-    t.s.handle_data_event(DataEvent::Finished);
-    t.s.handle_data_event(DataEvent::Connected);
+    t.s.handle_data_event(DataEvent::Finished, t0());
+    t.s.handle_data_event(DataEvent::Connected, t0());
     assert_eq!(t.out(), "");
 }
 
@@ -379,12 +385,12 @@ fn garbage_never_panics() {
         let bytes: Vec<u8> = (0..len)
             .map(|i| (seed.rotate_left(i) & 0xff) as u8)
             .collect();
-        t.s.handle_control(&bytes);
-        t.s.handle_data_event(DataEvent::Connected);
+        t.s.handle_control(&bytes, t0());
+        t.s.handle_data_event(DataEvent::Connected, t0());
         let mut buf = [0u8; 16];
         t.s.read_data(&mut buf);
         t.s.write_data(&bytes);
-        t.s.handle_data_event(DataEvent::Finished);
+        t.s.handle_data_event(DataEvent::Finished, t0());
         t.out();
         t.actions();
     }
@@ -406,7 +412,10 @@ fn a_command_behind_pasv_is_answered_after_the_227() {
         sc.actions()[..],
         [DataAction::Abort, DataAction::ListenPassive { .. }]
     ));
-    sc.s.handle_data_event(DataEvent::Failed("no free passive port".into()));
+    sc.s.handle_data_event(
+        DataEvent::Failed(DataError::NoPassivePort("50000-50000".into())),
+        t0(),
+    );
     let out = sc.out();
     assert!(
         out.starts_with("425 Can't open passive data connection.\r\n257 "),
@@ -415,7 +424,7 @@ fn a_command_behind_pasv_is_answered_after_the_227() {
     // An offer that breaks after it was announced is not answered out of turn: the next
     // transfer finds no data connection set up.
     assert!(sc.offer(b"EPSV\r\n", 50001).starts_with("229 "));
-    sc.s.handle_data_event(DataEvent::Failed("connection reset".into()));
+    sc.s.handle_data_event(DataEvent::Failed(DataError::Reset), t0());
     assert_eq!(sc.out(), "");
     assert!(sc.cmd(b"LIST\r\n").starts_with("425 "));
 }

@@ -18,9 +18,28 @@ fn passive_at(from: IpAddr) -> SocketAddr {
     SocketAddr::new(ip, PASSIVE_PORT)
 }
 
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use super::client::Client;
 use super::server::Session;
-use super::{DataAction, DataEvent};
+use super::{DataAction, DataError, DataEvent, Endpoint, Now};
+
+/// The tests' wall clock: 2025-06-01 00:00:00 UTC (listing dates in the tests are relative to
+/// it).
+pub(crate) fn wall() -> SystemTime {
+    UNIX_EPOCH + Duration::from_secs(1_748_736_000)
+}
+
+/// The tests' time: `mono` on the monotonic clock, [`wall`] on the wall clock.
+pub(crate) fn at(mono: Duration) -> Now {
+    Now::new(mono, wall())
+}
+
+/// The tests' time for inputs whose monotonic time does not matter (only `handle_timeout`
+/// runs timers): zero, and [`wall`].
+pub(crate) fn t0() -> Now {
+    at(Duration::ZERO)
+}
 
 /// Which side sends on the data connection (as each side sees it from its own action).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -96,25 +115,25 @@ impl Pump {
         let mut progress = false;
         let bytes = self.client.control_out().to_vec();
         if !bytes.is_empty() {
-            self.server.handle_control(&bytes);
+            self.server.handle_control(&bytes, t0());
             self.client.control_sent(bytes.len());
             progress = true;
         }
         let bytes = self.server.control_out().to_vec();
         if !bytes.is_empty() {
-            self.client.handle_control(&bytes);
+            self.client.handle_control(&bytes, t0());
             self.server.control_sent(bytes.len());
             progress = true;
         }
         if self.client_finish_pending {
             self.client_finish_pending = false;
-            self.client.handle_data_event(DataEvent::Finished);
+            self.client.handle_data_event(DataEvent::Finished, t0());
             progress = true;
         }
         if self.server.wants_close() && self.server.control_out().is_empty() && !self.control_closed
         {
             self.control_closed = true;
-            self.client.handle_control_closed();
+            self.client.handle_control_closed(t0());
             progress = true;
         }
         progress |= self.actions();
@@ -122,31 +141,34 @@ impl Pump {
             assert!(s == c, "both sides want to send or both receive");
             let mut buf = vec![0u8; self.chunk];
             loop {
-                let n = match s {
+                let read = match s {
                     Side::Server => self.server.read_data(&mut buf),
                     Side::Client => self.client.read_data(&mut buf),
                 };
-                if n == 0 {
-                    break;
+                let n = read.len;
+                if n > 0 {
+                    match s {
+                        Side::Server => self.client.write_data(&buf[..n]),
+                        Side::Client => self.server.write_data(&buf[..n]),
+                    }
                 }
-                match s {
-                    Side::Server => self.client.write_data(&buf[..n]),
-                    Side::Client => self.server.write_data(&buf[..n]),
+                if read.end || n == 0 {
+                    break;
                 }
             }
             self.reset_link();
             match s {
                 Side::Server => {
-                    self.server.handle_data_event(DataEvent::Finished);
+                    self.server.handle_data_event(DataEvent::Finished, t0());
                     if self.client_finish_late {
                         self.client_finish_pending = true;
                     } else {
-                        self.client.handle_data_event(DataEvent::Finished);
+                        self.client.handle_data_event(DataEvent::Finished, t0());
                     }
                 }
                 Side::Client => {
-                    self.client.handle_data_event(DataEvent::Finished);
-                    self.server.handle_data_event(DataEvent::Finished);
+                    self.client.handle_data_event(DataEvent::Finished, t0());
+                    self.server.handle_data_event(DataEvent::Finished, t0());
                 }
             }
             progress = true;
@@ -169,7 +191,7 @@ impl Pump {
                     DataAction::Abort => {
                         if self.connected {
                             self.server
-                                .handle_data_event(DataEvent::Failed("reset by client".into()));
+                                .handle_data_event(DataEvent::Failed(DataError::Reset), t0());
                         }
                         self.reset_link();
                     }
@@ -187,7 +209,7 @@ impl Pump {
                     DataAction::Abort => {
                         if self.connected {
                             self.client
-                                .handle_data_event(DataEvent::Failed("reset by server".into()));
+                                .handle_data_event(DataEvent::Failed(DataError::Reset), t0());
                         }
                         self.reset_link();
                     }
@@ -195,7 +217,8 @@ impl Pump {
                     DataAction::ListenPassive { from, .. } => {
                         self.server_listening = Some(PASSIVE_PORT);
                         let at = passive_at(from);
-                        self.server.handle_data_event(DataEvent::Listening(at));
+                        self.server
+                            .handle_data_event(DataEvent::Listening(at), t0());
                     }
                 }
             }
@@ -210,22 +233,22 @@ impl Pump {
     fn connect_passive(&mut self, peer: SocketAddr) {
         if self.server_listening == Some(peer.port()) && !self.connected {
             self.connected = true;
-            self.server.handle_data_event(DataEvent::Connected);
-            self.client.handle_data_event(DataEvent::Connected);
+            self.server.handle_data_event(DataEvent::Connected, t0());
+            self.client.handle_data_event(DataEvent::Connected, t0());
         } else {
             self.client
-                .handle_data_event(DataEvent::Failed("connection refused".into()));
+                .handle_data_event(DataEvent::Failed(DataError::Refused), t0());
         }
     }
 
     fn connect(&mut self, peer: SocketAddr) {
         if self.listening == Some(peer.port()) && !self.connected {
             self.connected = true;
-            self.server.handle_data_event(DataEvent::Connected);
-            self.client.handle_data_event(DataEvent::Connected);
+            self.server.handle_data_event(DataEvent::Connected, t0());
+            self.client.handle_data_event(DataEvent::Connected, t0());
         } else {
             self.server
-                .handle_data_event(DataEvent::Failed("connection refused".into()));
+                .handle_data_event(DataEvent::Failed(DataError::Refused), t0());
         }
     }
 }
@@ -242,30 +265,33 @@ pub(crate) fn raw_transfer(
     chunk: usize,
     fail_after: Option<usize>,
 ) -> (String, Vec<u8>) {
-    server.handle_control(format!("{line}\r\n").as_bytes());
+    server.handle_control(format!("{line}\r\n").as_bytes(), t0());
     let mut got = Vec::new();
     let end = |moved: usize| match fail_after {
-        Some(n) if moved >= n => DataEvent::Failed("reset".into()),
+        Some(n) if moved >= n => DataEvent::Failed(DataError::Reset),
         _ => DataEvent::Finished,
     };
     while let Some(a) = server.poll_action() {
         match a {
-            DataAction::Connect { .. } => server.handle_data_event(DataEvent::Connected),
+            DataAction::Connect { .. } => server.handle_data_event(DataEvent::Connected, t0()),
             DataAction::ListenPassive { from, .. } => {
                 let at = passive_at(from);
-                server.handle_data_event(DataEvent::Listening(at));
-                server.handle_data_event(DataEvent::Connected);
+                server.handle_data_event(DataEvent::Listening(at), t0());
+                server.handle_data_event(DataEvent::Connected, t0());
             }
             DataAction::Send { .. } => {
                 let mut buf = vec![0u8; chunk];
                 loop {
-                    let n = server.read_data(&mut buf);
-                    if n == 0 || fail_after.is_some_and(|f| got.len() >= f) {
+                    let read = server.read_data(&mut buf);
+                    if read.len == 0 || fail_after.is_some_and(|f| got.len() >= f) {
                         break;
                     }
-                    got.extend_from_slice(&buf[..n]);
+                    got.extend_from_slice(&buf[..read.len]);
+                    if read.end {
+                        break;
+                    }
                 }
-                server.handle_data_event(end(got.len()));
+                server.handle_data_event(end(got.len()), t0());
             }
             DataAction::Receive => {
                 let mut moved = 0;
@@ -276,7 +302,7 @@ pub(crate) fn raw_transfer(
                     server.write_data(piece);
                     moved += piece.len();
                 }
-                server.handle_data_event(end(moved));
+                server.handle_data_event(end(moved), t0());
             }
             DataAction::Abort => {}
             DataAction::Listen { .. } => panic!("server asked to listen"),

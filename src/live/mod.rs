@@ -12,7 +12,7 @@
 mod output;
 mod prompt;
 
-use output::{Bar, report};
+use output::{Bar, report_new};
 
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -461,15 +461,15 @@ impl<D: Device + Wait> Session<'_, D> {
                 &mut fresh
             }
         };
-        let mut shown = 0;
+        let mut done = Vec::new();
         let mut bar = Bar::default();
         let end = run::run_client(&mut self.host, node, self.stop, None, |n| {
             bar.update(n.client());
-            shown = report(n.client().outcomes(), shown, &mut bar);
+            done.extend(report_new(n, &mut bar));
             true
         });
         bar.clear();
-        report(node.client().outcomes(), shown, &mut bar);
+        done.extend(report_new(node, &mut bar));
         if let Some(why) = node.connect_failure() {
             return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
         }
@@ -482,7 +482,7 @@ impl<D: Device + Wait> Session<'_, D> {
         if let Some(e) = node.client().error() {
             return Err(e.to_string());
         }
-        Ok(node.client().outcomes().to_vec())
+        Ok(done)
     }
 
     fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, String> {

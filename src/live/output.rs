@@ -1,17 +1,32 @@
 //! # What the client prints
 //!
-//! Layer: application. Outcomes as they come (listings on stdout, results and failures on
+//! Layer: application. Outcomes as they come (the client's events) (listings on stdout, results and failures on
 //! stderr) and a progress bar on stderr when it is a terminal.
 
 use std::io::IsTerminal;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
+use crate::ftp::Event;
 use crate::ftp::client::{Client, Outcome, Step};
+use crate::net::client::ClientNode;
 
-/// Prints the outcomes from `shown` on; returns the new count.
-pub(super) fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize {
-    for o in &outcomes[shown.min(outcomes.len())..] {
+/// Prints the outcomes of the steps `node`'s client finished since the last call (its
+/// [`Event::StepDone`]s); returns them.
+pub(super) fn report_new(node: &mut ClientNode, bar: &mut Bar) -> Vec<Outcome> {
+    let mut done = Vec::new();
+    while let Some(event) = node.poll_event() {
+        if let Event::StepDone(outcome) = event {
+            report(&outcome, bar);
+            done.push(outcome);
+        }
+    }
+    done
+}
+
+/// Prints one outcome.
+fn report(o: &Outcome, bar: &mut Bar) {
+    {
         bar.clear();
         if let Some(listing) = &o.listing {
             print!("{}", String::from_utf8_lossy(listing));
@@ -47,7 +62,6 @@ pub(super) fn report(outcomes: &[Outcome], shown: usize, bar: &mut Bar) -> usize
             eprintln!("{} failed: {reply}{local}", o.step);
         }
     }
-    outcomes.len()
 }
 
 /// A progress bar on standard error, only when it is a terminal.

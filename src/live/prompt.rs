@@ -129,13 +129,8 @@ impl<D: Device + Wait> Session<'_, D> {
                         node = Some(self.login(server, &user, &pass)?);
                     }
                     if let Some(n) = node.as_mut() {
-                        let before = n.client().outcomes().len();
                         n.client_mut().push_step(step);
-                        self.settle(n)?;
-                        failures += n.client().outcomes()[before..]
-                            .iter()
-                            .filter(|o| !o.ok)
-                            .count();
+                        failures += self.settle(n)?;
                         if n.client().is_finished() {
                             eprintln!(
                                 "The server closed the connection; the next command reconnects."
@@ -176,13 +171,14 @@ impl<D: Device + Wait> Session<'_, D> {
         Ok(n)
     }
 
-    /// Runs the node until its client is idle (or finished); prints what happened.
-    fn settle(&mut self, node: &mut ClientNode) -> Result<(), String> {
+    /// Runs the node until its client is idle (or finished); prints what happened. Returns
+    /// how many steps failed.
+    fn settle(&mut self, node: &mut ClientNode) -> Result<usize, String> {
         let mut bar = Bar::default();
-        let mut shown = node.client().outcomes().len();
+        let mut failed = 0;
         let end = run::run_client(&mut self.host, node, self.stop, None, |n| {
             bar.update(n.client());
-            shown = report(n.client().outcomes(), shown, &mut bar);
+            failed += report_new(n, &mut bar).iter().filter(|o| !o.ok).count();
             !n.client().is_idle()
         });
         bar.clear();
@@ -197,7 +193,7 @@ impl<D: Device + Wait> Session<'_, D> {
         if let Some(e) = node.client().error() {
             return Err(e.to_string());
         }
-        Ok(())
+        Ok(failed)
     }
 
     fn close(&mut self, node: Option<ClientNode>) {

@@ -8,8 +8,10 @@ use std::net::SocketAddr;
 use smoltcp::phy::Device;
 use smoltcp::wire::IpEndpoint;
 
-use crate::ftp::Endpoint;
+use std::time::SystemTime;
+
 use crate::ftp::client::Client;
+use crate::ftp::{Endpoint, Event, Now};
 use crate::net::conduit::{Conduit, DataOptions};
 use crate::net::host::{ConnectError, Host, SocketOptions};
 
@@ -63,10 +65,13 @@ impl ClientNode {
             ));
         }
         self.connected |= matches!(state, State::Established | State::CloseWait);
-        let progress = self.conduit.step(host, &mut self.client, &self.data);
-        if !self.client.wants_close() && state == State::Closed && self.conduit.is_finished(host) {
+        // The client reads no wall clock: the machine's is handed in for the contract's sake.
+        let wall = SystemTime::now();
+        let progress = self.conduit.step(host, &mut self.client, &self.data, wall);
+        if !self.client.is_finished() && state == State::Closed && self.conduit.is_finished(host) {
             // Refused or timed out before or during the session.
-            self.client.control_closed();
+            let mono = std::time::Duration::from_micros(host.now().total_micros().max(0) as u64);
+            self.client.handle_control_closed(Now::new(mono, wall));
         }
         progress
     }
@@ -83,14 +88,22 @@ impl ClientNode {
 
     /// True when the session is over and its connections are closed.
     pub fn is_finished<D: Device>(&self, host: &mut Host<D>) -> bool {
-        self.client.wants_close() && self.conduit.is_finished(host)
+        self.client.is_finished() && self.conduit.is_finished(host)
     }
 
     /// When the client's timeout is next due.
     pub fn next_deadline(&self) -> Option<smoltcp::time::Instant> {
         self.client
-            .next_deadline()
+            .poll_timeout()
             .map(|d| smoltcp::time::Instant::from_micros(d.as_micros() as i64))
+    }
+
+    /// The client's next event: each step's outcome as it finishes, then the end of the
+    /// session ([`Event::Ended`]; [`Client::error`] says if it failed).
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.conduit
+            .poll_event()
+            .or_else(|| self.client.poll_event())
     }
 
     /// The client state machine (outcomes, errors).

@@ -2,20 +2,33 @@
 //!
 //! Layer: network (maps FTP actions to sockets). A [`Conduit`] drives one sans-IO FTP
 //! [`Endpoint`] (a server session or a client) over its control socket and its data connection:
-//! it moves control bytes both ways, carries out [`DataAction`]s (connect from port 20, listen on
-//! 5001, send, receive, abort) and reports [`DataEvent`]s. This is where the FIN placement is made
-//! real: queue the last bytes and close before the next poll for DATA+FIN; wait for every byte
-//! to be acknowledged, then close, for a FIN alone. It reads no FTP text.
+//! it moves control bytes both ways, carries out [`DataAction`](crate::ftp::DataAction)s
+//! (connect from port 20, listen on 5001, send, receive, abort) and reports
+//! [`DataEvent`](crate::ftp::DataEvent)s, handing the endpoint the time ([`Now`]) with each
+//! input. This is where the FIN placement is made real: queue the last bytes and close before
+//! the next poll for DATA+FIN; wait for every byte to be acknowledged, then close, for a FIN
+//! alone. It reads no FTP text.
+//!
+//! One [`Conduit::step`] settles everything that can be done without polling the stack: its
+//! work (read control bytes, carry out actions, move data, write control bytes) is a set of
+//! pending items, visited in a fixed order; an item that moves something marks the items it
+//! can give work to, and the step ends when none is pending. `data.rs` holds the data
+//! connection: the actions and the sending and receiving.
 
-use crate::net::host::SocketHandle;
+mod data;
+#[cfg(test)]
+mod tests;
+
+use std::collections::VecDeque;
+use std::time::SystemTime;
+
 use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
-use smoltcp::wire::IpEndpoint;
-use std::net::{IpAddr, SocketAddr};
 
-use crate::ftp::{DataAction, DataEvent, Endpoint, FinPlacement};
-use crate::net::host::{Host, SocketOptions};
+use crate::ftp::{Endpoint, Event, Now};
+use crate::net::host::{Host, SocketHandle, SocketOptions};
 use crate::net::ports::PortRange;
+use data::{Data, Phase};
 
 /// How data connections are made.
 #[derive(Clone, Copy, Debug)]
@@ -28,23 +41,6 @@ pub struct DataOptions {
     pub passive_ports: PortRange,
 }
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-enum Phase {
-    /// Connecting out (server, active mode).
-    Connecting,
-    /// Waiting for the peer to connect (client, active mode).
-    Listening,
-    /// Up; the endpoint has not said yet whether to send or receive.
-    Connected,
-    Sending(FinPlacement),
-    Receiving,
-    /// Finished, failed or aborted: waiting for the socket to close.
-    Done,
-}
-
-/// Size of the look-ahead read made when the send buffer is full (see [`Conduit`]).
-const PEEK: usize = 4096;
-
 /// Most control bytes handed to the endpoint at once: between two pieces the endpoint is asked
 /// whether it wants more ([`Endpoint::wants_control`]), so what one read can make it queue
 /// (replies, waiting lines) stays small whatever the socket's buffer holds.
@@ -55,15 +51,47 @@ pub const CONTROL_CHUNK: usize = 512;
 /// window for ever, and with them its session's place; past this the connection is reset.
 pub const CLOSE_LINGER: smoltcp::time::Duration = smoltcp::time::Duration::from_secs(10);
 
-#[derive(Debug)]
-struct Data {
-    handle: SocketHandle,
-    phase: Phase,
-    /// Passive mode: only a connection from this address is accepted.
-    only_from: Option<IpAddr>,
-    /// Bytes read from the endpoint that did not fit into the socket yet.
-    peek: Vec<u8>,
-    eof: bool,
+/// One kind of work of a [`Conduit::step`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Work {
+    /// Control bytes from the socket to the endpoint (and the peer's close).
+    ControlIn,
+    /// The endpoint's data actions carried out.
+    Actions,
+    /// The data connection: its state news, bytes sent or received.
+    Data,
+    /// Control bytes from the endpoint to the socket (and our close).
+    ControlOut,
+}
+
+impl Work {
+    /// The order work is visited in, round after round: actions both before and after the
+    /// data connection moves, so what its news asks for is done in the same round.
+    const ORDER: [Work; 5] = [
+        Work::ControlIn,
+        Work::Actions,
+        Work::Data,
+        Work::Actions,
+        Work::ControlOut,
+    ];
+
+    fn bit(self) -> u8 {
+        1 << self as u8
+    }
+
+    /// The work that may have something to do once this work has moved something: an
+    /// endpoint that was fed may reply and act, and may handle lines it held (so want more
+    /// control bytes); what it asked of the data connection is seen by [`Work::Data`]; sending
+    /// replies may let it handle lines that waited for room, or close the connection.
+    fn wakes(self) -> u8 {
+        let all = Work::ControlIn.bit() | Work::Actions.bit() | Work::Data.bit();
+        match self {
+            Work::ControlIn => Work::Actions.bit() | Work::ControlOut.bit(),
+            Work::Actions => Work::ControlIn.bit() | Work::Data.bit() | Work::ControlOut.bit(),
+            Work::Data => Work::ControlIn.bit() | Work::Actions.bit() | Work::ControlOut.bit(),
+            Work::ControlOut => all | Work::ControlOut.bit(),
+        }
+    }
 }
 
 /// One FTP endpoint's sockets: the control connection and at most one data connection at a
@@ -77,6 +105,10 @@ pub struct Conduit {
     control_gone: bool,
     /// When the endpoint first wanted the control connection closed (see [`CLOSE_LINGER`]).
     close_wanted: Option<smoltcp::time::Instant>,
+    /// The endpoint said its session is over ([`Event::Ended`]).
+    ended: bool,
+    /// The endpoint's events, for the node that owns this conduit.
+    events: VecDeque<Event>,
 }
 
 /// Sends our FIN on a control connection and stops its keep-alive probes: a peer that never
@@ -98,12 +130,19 @@ impl Conduit {
             control_closing: false,
             control_gone: false,
             close_wanted: None,
+            ended: false,
+            events: VecDeque::new(),
         }
     }
 
     /// The control socket.
     pub fn control(&self) -> SocketHandle {
         self.control
+    }
+
+    /// The next event of the endpoint (a client step done, the session over), in order.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     /// True once the control connection is closed and every data socket is closed or in
@@ -139,28 +178,40 @@ impl Conduit {
         }
     }
 
-    /// Does everything that can be done now without polling the stack. Returns whether
-    /// anything happened.
+    /// Does everything that can be done now without polling the stack, handing the endpoint
+    /// the host's clock and `wall`: fires its timers, then works until no work is pending.
+    /// Returns whether anything happened.
     pub fn step<D: Device, E: Endpoint + ?Sized>(
         &mut self,
         host: &mut Host<D>,
         ep: &mut E,
         opts: &DataOptions,
+        wall: SystemTime,
     ) -> bool {
+        let mono = std::time::Duration::from_micros(host.now().total_micros().max(0) as u64);
+        let now = Now::new(mono, wall);
+        ep.handle_timeout(now);
+        self.take_events(ep);
         let mut progress = false;
-        ep.handle_time(std::time::Duration::from_micros(
-            host.now().total_micros().max(0) as u64,
-        ));
-        // Each round can produce events that produce actions: a few rounds settle it.
-        for _ in 0..8 {
-            let mut again = self.control_in(host, ep);
-            again |= self.actions(host, ep, opts);
-            again |= self.data_step(host, ep);
-            again |= self.actions(host, ep, opts);
-            again |= self.control_out(host, ep);
-            progress |= again;
-            if !again {
+        let mut pending = Work::ControlIn.wakes() | Work::ControlOut.wakes();
+        for work in Work::ORDER.iter().cycle() {
+            if pending == 0 {
                 break;
+            }
+            if pending & work.bit() == 0 {
+                continue;
+            }
+            pending &= !work.bit();
+            let moved = match work {
+                Work::ControlIn => self.control_in(host, ep, now),
+                Work::Actions => self.actions(host, ep, opts, now),
+                Work::Data => self.data_step(host, ep, now),
+                Work::ControlOut => self.control_out(host, ep),
+            };
+            self.take_events(ep);
+            if moved {
+                progress = true;
+                pending |= work.wakes();
             }
         }
         self.reap(host);
@@ -168,10 +219,19 @@ impl Conduit {
         progress
     }
 
+    /// Takes the endpoint's events: [`Event::Ended`] is noted, and all are kept for
+    /// [`Conduit::poll_event`].
+    fn take_events<E: Endpoint + ?Sized>(&mut self, ep: &mut E) {
+        while let Some(event) = ep.poll_event() {
+            self.ended |= event == Event::Ended;
+            self.events.push_back(event);
+        }
+    }
+
     /// Resets a control connection that has not closed within [`CLOSE_LINGER`] of its
     /// endpoint wanting it closed (the peer reads nothing: replies and FIN stay unsent).
     fn linger<D: Device, E: Endpoint + ?Sized>(&mut self, host: &mut Host<D>, ep: &E) -> bool {
-        if !ep.wants_close() {
+        if !self.ended {
             return false;
         }
         let now = host.now();
@@ -196,13 +256,14 @@ impl Conduit {
         &mut self,
         host: &mut Host<D>,
         ep: &mut E,
+        now: Now,
     ) -> bool {
         let socket = host.tcp(self.control);
         let mut progress = false;
         while socket.can_recv() && ep.wants_control() {
             match socket.recv(|buf| {
                 let n = buf.len().min(CONTROL_CHUNK);
-                ep.handle_control(&buf[..n]);
+                ep.handle_control(&buf[..n], now);
                 (n, n)
             }) {
                 Ok(n) if n > 0 => progress = true,
@@ -216,7 +277,7 @@ impl Conduit {
             );
         if peer_closed && !self.control_gone {
             self.control_gone = true;
-            ep.control_closed();
+            ep.handle_control_closed(now);
             progress = true;
         }
         progress
@@ -238,13 +299,15 @@ impl Conduit {
                 _ => break,
             }
         }
+        // The endpoint may have ended just now (a reply sent, lines it held handled).
+        self.take_events(ep);
         // Not before the handshake is over: what is queued (a 421, say) must go out first.
         let opening = matches!(
             socket.state(),
             State::Listen | State::SynSent | State::SynReceived
         );
         let drained = ep.control_out().is_empty() || !socket.may_send();
-        if (ep.wants_close() || self.control_gone) && drained && !opening && !self.control_closing {
+        if (self.ended || self.control_gone) && drained && !opening && !self.control_closing {
             close_control(socket);
             self.control_closing = true;
             self.drop_idle_data(host);
@@ -270,107 +333,6 @@ impl Conduit {
         }
     }
 
-    fn actions<D: Device, E: Endpoint + ?Sized>(
-        &mut self,
-        host: &mut Host<D>,
-        ep: &mut E,
-        opts: &DataOptions,
-    ) -> bool {
-        let mut progress = false;
-        while let Some(action) = ep.poll_action() {
-            progress = true;
-            match action {
-                DataAction::Connect { peer, label } => {
-                    self.retire(host);
-                    let handle = host.add_tcp(opts.socket, label);
-                    let remote = IpEndpoint::from(peer);
-                    match host.connect(handle, remote, opts.source_port) {
-                        Ok(()) => self.data = Some(Data::new(handle, Phase::Connecting)),
-                        Err(e) => {
-                            host.remove(handle);
-                            ep.handle_data_event(DataEvent::Failed(e.to_string()));
-                        }
-                    }
-                }
-                DataAction::Listen { port, label } => {
-                    self.retire(host);
-                    let handle = host.add_tcp(opts.socket, label);
-                    match host.tcp(handle).listen(port) {
-                        Ok(()) => self.data = Some(Data::new(handle, Phase::Listening)),
-                        Err(e) => {
-                            host.remove(handle);
-                            let why = format!("cannot listen on port {port}: {e}");
-                            ep.handle_data_event(DataEvent::Failed(why));
-                        }
-                    }
-                }
-                DataAction::ListenPassive { from, label } => {
-                    self.retire(host);
-                    let handle = host.add_tcp(opts.socket, label);
-                    // A port nothing is bound to, or else one left only to sockets in TIME-WAIT
-                    // or closed (the offer given up just above, say): so a small range serves
-                    // one transfer after another, not one per TIME-WAIT.
-                    let range = opts.passive_ports;
-                    let free = range
-                        .ports()
-                        .find(|p| !host.port_in_use(*p))
-                        .or_else(|| range.ports().find(|p| !host.port_held(*p)));
-                    let listening = free.and_then(|p| host.tcp(handle).listen(p).ok().map(|_| p));
-                    // Announce the address the control connection arrived at: it is of the
-                    // client's family (IPv4 or IPv6).
-                    let local = host.tcp(self.control).local_endpoint().map(|e| e.addr);
-                    let ip: Option<IpAddr> = match local {
-                        Some(addr) => Some(addr.into()),
-                        None if from.is_ipv6() => host.ipv6().map(IpAddr::V6),
-                        None => host.ipv4().map(IpAddr::V4),
-                    };
-                    match (listening, ip) {
-                        (Some(port), Some(ip)) => {
-                            let mut data = Data::new(handle, Phase::Listening);
-                            data.only_from = Some(from);
-                            self.data = Some(data);
-                            let at = SocketAddr::new(ip, port);
-                            ep.handle_data_event(DataEvent::Listening(at));
-                        }
-                        (None, _) => {
-                            host.remove(handle);
-                            // The session answers 425; the operator is the one who can act.
-                            log::warn!(
-                                "every passive port of {range} is in use: PASV/EPSV answered \
-                                 425 (widen the range: --passive-ports)"
-                            );
-                            let why = format!("no free passive port in {range}");
-                            ep.handle_data_event(DataEvent::Failed(why));
-                        }
-                        (Some(_), None) => {
-                            host.remove(handle);
-                            let why = "no local address to announce".to_string();
-                            ep.handle_data_event(DataEvent::Failed(why));
-                        }
-                    }
-                }
-                DataAction::Send { fin } => self.set_phase(Phase::Sending(fin)),
-                DataAction::Receive => self.set_phase(Phase::Receiving),
-                DataAction::Abort => {
-                    if let Some(d) = &mut self.data {
-                        host.tcp(d.handle).abort();
-                        d.phase = Phase::Done;
-                    }
-                    self.retire(host);
-                }
-            }
-        }
-        progress
-    }
-
-    fn set_phase(&mut self, phase: Phase) {
-        if let Some(d) = &mut self.data
-            && d.phase == Phase::Connected
-        {
-            d.phase = phase;
-        }
-    }
-
     /// Moves the data connection, finished or not, to the closing list.
     fn retire<D: Device>(&mut self, host: &mut Host<D>) {
         if let Some(d) = self.data.take() {
@@ -379,56 +341,6 @@ impl Conduit {
             }
             self.closing.push(d.handle);
         }
-    }
-
-    fn data_step<D: Device, E: Endpoint + ?Sized>(
-        &mut self,
-        host: &mut Host<D>,
-        ep: &mut E,
-    ) -> bool {
-        let Some(d) = &mut self.data else {
-            return false;
-        };
-        let socket = host.tcp(d.handle);
-        let state = socket.state();
-        let (progress, event) = match d.phase {
-            Phase::Listening
-                if d.only_from.is_some()
-                    && !matches!(state, State::Listen | State::Closed)
-                    && socket.remote_endpoint().map(|e| e.addr) != d.only_from.map(Into::into) =>
-            {
-                // Passive mode: a connection from anyone but the client is refused (RST) and
-                // the port listens again.
-                let intruder = socket.remote_endpoint();
-                let port = socket.local_endpoint().map_or(0, |e| e.port);
-                socket.abort();
-                let _ = socket.listen(port);
-                log::warn!("refused a passive data connection from {intruder:?}");
-                (true, None)
-            }
-            Phase::Connecting | Phase::Listening => {
-                if matches!(state, State::Established | State::CloseWait) {
-                    d.phase = Phase::Connected;
-                    (true, Some(DataEvent::Connected))
-                } else if state == State::Closed && d.phase == Phase::Connecting {
-                    d.phase = Phase::Done;
-                    let why = "connection refused or timed out".to_string();
-                    (true, Some(DataEvent::Failed(why)))
-                } else {
-                    (false, None)
-                }
-            }
-            Phase::Connected | Phase::Done => (false, None),
-            Phase::Sending(fin) => d.send(socket, ep, fin),
-            Phase::Receiving => d.receive(socket, ep),
-        };
-        if let Some(event) = event {
-            ep.handle_data_event(event);
-        }
-        if self.data.as_ref().is_some_and(|d| d.phase == Phase::Done) {
-            self.retire(host);
-        }
-        progress
     }
 
     /// Forgets data sockets that have fully closed.
@@ -441,105 +353,5 @@ impl Conduit {
                 true
             }
         });
-    }
-}
-
-impl Data {
-    fn new(handle: SocketHandle, phase: Phase) -> Self {
-        Data {
-            handle,
-            phase,
-            only_from: None,
-            peek: Vec::new(),
-            eof: false,
-        }
-    }
-
-    /// Fills the send buffer from the endpoint and closes as `fin` says.
-    ///
-    /// For DATA+FIN the end of the data must be known before its last bytes reach the wire, so
-    /// when the buffer fills up, one small look-ahead read ([`PEEK`] bytes) is kept aside: if it
-    /// comes back empty, the data has ended and the FIN can still join the bytes in the buffer.
-    fn send<E: Endpoint + ?Sized>(
-        &mut self,
-        socket: &mut smoltcp::socket::tcp::Socket<'static>,
-        ep: &mut E,
-        fin: FinPlacement,
-    ) -> (bool, Option<DataEvent>) {
-        if !socket.may_send() {
-            self.phase = Phase::Done;
-            return (true, Some(DataEvent::Failed("connection reset".into())));
-        }
-        let mut progress = false;
-        while !self.eof && socket.can_send() {
-            let n = if self.peek.is_empty() {
-                socket
-                    .send(|buf| {
-                        let n = ep.read_data(buf);
-                        (n, n)
-                    })
-                    .unwrap_or(0)
-            } else {
-                let n = socket.send_slice(&self.peek).unwrap_or(0);
-                self.peek.drain(..n);
-                if n == 0 {
-                    break;
-                }
-                progress = true;
-                continue;
-            };
-            if n == 0 {
-                self.eof = true;
-            }
-            progress = true;
-        }
-        if !self.eof && self.peek.is_empty() {
-            self.peek.resize(PEEK, 0);
-            let n = ep.read_data(&mut self.peek);
-            self.peek.truncate(n);
-            self.eof = n == 0;
-        }
-        let done = self.eof
-            && self.peek.is_empty()
-            && match fin {
-                FinPlacement::Piggyback => true,
-                FinPlacement::Separate => socket.send_queue() == 0,
-            };
-        if done {
-            socket.close();
-            self.phase = Phase::Done;
-            return (true, Some(DataEvent::Finished));
-        }
-        (progress, None)
-    }
-
-    /// Hands received bytes to the endpoint; on the peer's FIN, closes our side at once.
-    fn receive<E: Endpoint + ?Sized>(
-        &mut self,
-        socket: &mut smoltcp::socket::tcp::Socket<'static>,
-        ep: &mut E,
-    ) -> (bool, Option<DataEvent>) {
-        let mut progress = false;
-        while socket.can_recv() {
-            match socket.recv(|buf| {
-                ep.write_data(buf);
-                (buf.len(), buf.len())
-            }) {
-                Ok(n) if n > 0 => progress = true,
-                _ => break,
-            }
-        }
-        match socket.state() {
-            State::CloseWait if socket.recv_queue() == 0 => {
-                socket.close();
-                self.phase = Phase::Done;
-                (true, Some(DataEvent::Finished))
-            }
-            State::Closed | State::TimeWait | State::Closing | State::LastAck => {
-                self.phase = Phase::Done;
-                (true, Some(DataEvent::Failed("connection reset".into())))
-            }
-            _ => (progress, None),
-        }
     }
 }

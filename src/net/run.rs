@@ -165,13 +165,14 @@ pub enum ClientEnd {
 }
 
 /// Runs the client until its session is over, `stop` is set, `limit` has passed, or `on_step`
-/// (called after every round of work, e.g. for a progress display) returns false.
+/// (called after every round of work, e.g. for a progress display or to take the client's
+/// events with [`ClientNode::poll_event`]) returns false.
 pub fn run_client<D: Device + Wait>(
     host: &mut Host<D>,
     node: &mut ClientNode,
     stop: &AtomicBool,
     limit: Option<Duration>,
-    mut on_step: impl FnMut(&ClientNode) -> bool,
+    mut on_step: impl FnMut(&mut ClientNode) -> bool,
 ) -> ClientEnd {
     let start = Instant::now();
     loop {

@@ -16,10 +16,10 @@ use smoltcp::phy::Device;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::Duration;
 
-use crate::ftp::Endpoint;
 use crate::ftp::jail::Jail;
 use crate::ftp::refusal::Refusal;
 use crate::ftp::server::{ServerConfig, Session};
+use crate::ftp::{Endpoint, Now};
 use crate::link::ratelog::RateLog;
 use crate::net::conduit::{Conduit, DataOptions};
 use crate::net::host::{Host, SocketOptions};
@@ -156,7 +156,7 @@ impl ServerNode {
     pub fn next_deadline(&self) -> Option<smoltcp::time::Instant> {
         self.sessions
             .iter()
-            .filter_map(|s| s.endpoint.next_deadline())
+            .filter_map(|s| s.endpoint.poll_timeout())
             .min()
             .map(|d| smoltcp::time::Instant::from_micros(d.as_micros() as i64))
             .into_iter()
@@ -184,11 +184,13 @@ impl ServerNode {
             let endpoint: Box<dyn Endpoint> = if counted {
                 self.served += 1;
                 self.counted += 1;
+                let mono =
+                    std::time::Duration::from_micros(host.now().total_micros().max(0) as u64);
                 Box::new(Session::new(
                     self.config.clone(),
                     self.jail.clone(),
                     peer,
-                    now,
+                    Now::new(mono, now),
                 ))
             } else {
                 self.refusals
@@ -205,7 +207,11 @@ impl ServerNode {
         }
         // Sessions.
         for s in &mut self.sessions {
-            progress |= s.conduit.step(host, s.endpoint.as_mut(), &self.net.data);
+            progress |= s
+                .conduit
+                .step(host, s.endpoint.as_mut(), &self.net.data, now);
+            // A server session's events (its end) matter only to its conduit.
+            while s.conduit.poll_event().is_some() {}
         }
         let before = self.sessions.len();
         let pool = &mut self.pool;

@@ -5,16 +5,17 @@
 //! the local side (a listing in memory, a file written or read). Under `TYPE A` a file's line
 //! ends are converted as RFC 959 asks of both ends: CRLF on the wire, LF in the local file.
 
-use std::io::{Read, Write};
+use std::io::Write;
 
-use super::super::ascii::crlf_to_lf;
+use super::super::ascii::{at_end, crlf_to_lf, read_file};
 use super::super::command::{self, Command, TransferType};
 use super::transfer::open_sink;
 use super::*;
+use crate::ftp::{DataEvent, Read};
 
 impl Client {
-    /// Reports what happened to the data connection.
-    pub fn handle_data_event(&mut self, ev: DataEvent) {
+    /// What happened to the data connection.
+    pub(super) fn data_event(&mut self, ev: DataEvent) {
         self.timer.activity();
         let State::Transfer(t) = &mut self.state else {
             log::debug!("data event {ev:?} with no transfer");
@@ -55,40 +56,43 @@ impl Client {
         }
     }
 
-    /// Fills `buf` with outgoing data for a `Send` transfer (`STOR`, `APPE`, `STOU`); 0 means no
-    /// more.
-    pub fn read_data(&mut self, buf: &mut [u8]) -> usize {
+    /// Fills `buf` with outgoing data for a `Send` transfer (`STOR`, `APPE`, `STOU`), saying
+    /// when it is the last.
+    pub(super) fn read_source(&mut self, buf: &mut [u8]) -> Read {
         let State::Transfer(t) = &mut self.state else {
-            return 0;
+            return Read::last(0);
         };
         if t.data != Data::Connected || t.error.is_some() {
-            return 0;
+            return Read::last(0);
         }
         let Local::Source(file) = &mut t.local else {
-            return 0;
+            return Read::last(0);
         };
         let read = if t.ascii {
-            t.crlf.read(file, buf)
+            t.crlf.read(file, buf).map(|n| Read {
+                len: n,
+                end: n == 0 || (t.crlf.drained() && at_end(file)),
+            })
         } else {
-            read_retry(file, buf)
+            read_file(file, buf)
         };
         match read {
-            Ok(n) => {
-                t.bytes += n as u64;
-                if n > 0 {
+            Ok(read) => {
+                t.bytes += read.len as u64;
+                if read.len > 0 {
                     self.timer.activity();
                 }
-                n
+                read
             }
             Err(e) => {
                 t.error = Some(format!("read error: {e}"));
-                0
+                Read::last(0)
             }
         }
     }
 
     /// Takes incoming data of a `Receive` transfer (`LIST`, `NLST`, `MLSD`, `RETR`, reget).
-    pub fn write_data(&mut self, data: &[u8]) {
+    pub(super) fn write_sink_data(&mut self, data: &[u8]) {
         let State::Transfer(t) = &mut self.state else {
             return;
         };
@@ -139,14 +143,5 @@ fn write_sink(t: &mut Transfer, data: &[u8]) {
     {
         t.error = Some(format!("write error: {e}"));
         *file = None;
-    }
-}
-
-fn read_retry(file: &mut File, buf: &mut [u8]) -> std::io::Result<usize> {
-    loop {
-        match file.read(buf) {
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }

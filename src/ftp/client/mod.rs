@@ -7,7 +7,8 @@
 //! bytes and [`DataAction`]s, following the contract in [`crate::ftp`]. It reads and writes
 //! local files for downloads and uploads; it never touches sockets, smoltcp or the clock.
 //!
-//! This file holds the state, the public surface and login; `transfer.rs` starts each step and
+//! This file holds the state, the public surface and login; `endpoint.rs` the
+//! [`crate::ftp::Endpoint`] implementation; `transfer.rs` starts each step and
 //! follows a transfer's replies (`PORT`/`EPRT`/`EPSV`/`PASV`, `REST`, the command, the final
 //! reply); `data.rs` takes the data events and moves the bytes between the data connection
 //! and the local file (converting line ends under `TYPE A`).
@@ -21,11 +22,12 @@ use super::ascii::CrlfReader;
 use super::command::{Command, Line, LineBuffer};
 use super::reply::{Reply, ReplyParser};
 pub use super::step::{Outcome, Step};
-use super::{DataAction, DataEvent, FinPolicy, Outbox};
+use super::{DataAction, Event, FinPolicy, Outbox};
 #[cfg(test)]
 use transfer::announced_size;
 
 mod data;
+mod endpoint;
 mod timer;
 mod transfer;
 
@@ -161,6 +163,10 @@ pub struct Client {
     actions: VecDeque<DataAction>,
     next_port: u16,
     outcomes: Vec<Outcome>,
+    /// Steps done and not yet polled ([`Endpoint::poll_event`](crate::ftp::Endpoint)).
+    events: VecDeque<Event>,
+    /// [`Event::Ended`] has been given.
+    ended_told: bool,
     error: Option<String>,
     /// Wait for more steps instead of sending `QUIT` when they run out.
     keep_open: bool,
@@ -188,6 +194,8 @@ impl Client {
             actions: VecDeque::new(),
             next_port,
             outcomes: Vec::new(),
+            events: VecDeque::new(),
+            ended_told: false,
             error: None,
             keep_open: false,
             no_epsv: false,
@@ -248,45 +256,8 @@ impl Client {
         }
     }
 
-    /// Feeds bytes received on the control connection.
-    pub fn handle_control(&mut self, bytes: &[u8]) {
-        if !bytes.is_empty() {
-            self.timer.activity();
-        }
-        self.lines.push(bytes);
-        while let Some(line) = self.lines.next_line() {
-            let line = match line {
-                Line::Complete(l) => l,
-                Line::TooLong => {
-                    log::warn!("overlong reply line ignored");
-                    continue;
-                }
-            };
-            match self.parser.feed_line(&line) {
-                Ok(Some(reply)) => self.on_reply(reply),
-                Ok(None) => {}
-                Err(e) => log::warn!("{e}"),
-            }
-        }
-    }
-
-    /// Command bytes waiting to be sent on the control connection.
-    pub fn control_out(&self) -> &[u8] {
-        self.out.bytes()
-    }
-
-    /// Drops the first `n` bytes of [`Client::control_out`], now in a socket.
-    pub fn control_sent(&mut self, n: usize) {
-        self.out.sent(n);
-    }
-
-    /// The next data-connection action, if any.
-    pub fn poll_action(&mut self) -> Option<DataAction> {
-        self.actions.pop_front()
-    }
-
     /// The server closed the control connection: fatal unless we sent `QUIT`.
-    pub fn handle_control_closed(&mut self) {
+    fn control_closed(&mut self) {
         match self.state {
             State::Quit | State::Done => {}
             _ => {
@@ -303,6 +274,12 @@ impl Client {
             }
         }
         self.state = State::Done;
+    }
+
+    /// Records the outcome of a step, and tells it ([`Event::StepDone`]).
+    fn record(&mut self, outcome: Outcome) {
+        self.events.push_back(Event::StepDone(outcome.clone()));
+        self.outcomes.push(outcome);
     }
 
     /// True once `221` arrived after `QUIT`, or after a fatal error: close the control
@@ -404,7 +381,7 @@ impl Client {
                 if reply.is_positive_completion() {
                     self.note_type(&step);
                 }
-                self.outcomes.push(Outcome::of_reply(step, reply));
+                self.record(Outcome::of_reply(step, reply));
                 self.next_step();
                 return;
             }

@@ -6,8 +6,9 @@
 //! with an error that says what was awaited. A TCP timeout alone does not catch this: a server
 //! that acknowledges every segment but never replies keeps the connection alive forever.
 //!
-//! The network layer hands in a monotonic time with [`Client::handle_time`] (any origin) and
-//! asks [`Client::next_deadline`] when to call again, as for the server's timers.
+//! The network layer hands in the time with `handle_timeout` (its monotonic part, any origin)
+//! and asks `poll_timeout` when to call again ([`crate::ftp::Endpoint`]), as for the server's
+//! timers.
 
 use std::time::Duration;
 
@@ -41,7 +42,7 @@ impl Client {
 
     /// The monotonic time now (any origin, never going back): gives up if the server has been
     /// silent for the timeout.
-    pub fn handle_time(&mut self, now: Duration) {
+    pub(super) fn fire_timer(&mut self, now: Duration) {
         let first = self.timer.now.is_none();
         self.timer.now = Some(now);
         if first || !self.waiting() {
@@ -91,8 +92,8 @@ impl Client {
         self.state = State::Done;
     }
 
-    /// When [`Client::handle_time`] should next be called, if the timeout runs.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    /// When [`Client::fire_timer`] should next be called, if the timeout runs.
+    pub(super) fn next_timeout(&self) -> Option<Duration> {
         let limit = self.config.timeout?;
         (self.waiting() && self.timer.now.is_some()).then(|| self.timer.last_activity + limit)
     }
@@ -101,7 +102,11 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::super::{Client, ClientConfig, Step};
+    #[allow(unused_imports)]
+    use crate::ftp::testpump::{at, t0};
     use crate::ftp::{DataAction, DataEvent};
+    #[allow(unused_imports)]
+    use crate::ftp::{DataError, Endpoint};
     use std::time::Duration;
 
     fn secs(s: u64) -> Duration {
@@ -120,47 +125,47 @@ mod tests {
 
     /// Feeds `text` as reply bytes and takes what the client sends.
     fn feed(c: &mut Client, text: &str) -> String {
-        c.handle_control(text.as_bytes());
+        c.handle_control(text.as_bytes(), t0());
         let out = String::from_utf8_lossy(c.control_out()).into_owned();
         c.control_sent(out.len());
         out
     }
 
     /// Greeting and login, at time `at`.
-    fn logged_in(steps: Vec<Step>, at: u64) -> Client {
+    fn logged_in(steps: Vec<Step>, start: u64) -> Client {
         let mut c = client(steps, Some(secs(10)));
-        c.handle_time(secs(0));
+        c.handle_timeout(at(secs(0)));
         feed(&mut c, "220 hi\r\n");
         feed(&mut c, "331 pw\r\n");
         feed(&mut c, "230 in\r\n");
-        c.handle_time(secs(at));
+        c.handle_timeout(at(secs(start)));
         c
     }
 
     #[test]
     fn a_silent_server_ends_the_session_with_what_was_awaited() {
         let mut c = client(vec![], Some(secs(10)));
-        c.handle_time(secs(100));
-        assert_eq!(c.next_deadline(), Some(secs(110)));
-        c.handle_time(secs(109));
+        c.handle_timeout(at(secs(100)));
+        assert_eq!(c.poll_timeout(), Some(secs(110)));
+        c.handle_timeout(at(secs(109)));
         assert!(!c.is_finished());
-        c.handle_time(secs(110));
+        c.handle_timeout(at(secs(110)));
         assert!(c.is_finished());
         assert_eq!(
             c.error(),
             Some("timed out: no greeting from the server within 10 s")
         );
-        assert_eq!(c.next_deadline(), None);
+        assert_eq!(c.poll_timeout(), None);
 
         // No reply to PASS: the message names the command, never the password.
         let mut c = client(vec![], Some(secs(10)));
-        c.handle_time(secs(0));
+        c.handle_timeout(at(secs(0)));
         feed(&mut c, "220 hi\r\n");
-        c.handle_time(secs(9));
+        c.handle_timeout(at(secs(9)));
         assert_eq!(feed(&mut c, "331 pw\r\n"), "PASS s3cret\r\n");
-        c.handle_time(secs(18));
+        c.handle_timeout(at(secs(18)));
         assert!(!c.is_finished(), "the reply to USER restarted the clock");
-        c.handle_time(secs(19));
+        c.handle_timeout(at(secs(19)));
         assert_eq!(c.error(), Some("timed out: no reply to `PASS` within 10 s"));
     }
 
@@ -169,11 +174,11 @@ mod tests {
         let mut c = logged_in(vec![Step::List(None)], 1);
         assert!(matches!(c.poll_action(), Some(DataAction::Listen { .. })));
         assert_eq!(feed(&mut c, "200 PORT ok\r\n"), "LIST\r\n");
-        c.handle_time(secs(2));
+        c.handle_timeout(at(secs(2)));
         feed(&mut c, "150 here it comes\r\n");
-        c.handle_time(secs(11));
+        c.handle_timeout(at(secs(11)));
         assert!(!c.is_finished());
-        c.handle_time(secs(12));
+        c.handle_timeout(at(secs(12)));
         assert_eq!(
             c.error(),
             Some("timed out: the data connection for `LIST` did not open within 10 s")
@@ -196,9 +201,9 @@ mod tests {
         c.poll_action();
         feed(&mut c, "200 PORT ok\r\n");
         feed(&mut c, "150 Opening (100 bytes)\r\n");
-        c.handle_data_event(DataEvent::Connected);
+        c.handle_data_event(DataEvent::Connected, t0());
         c.write_data(b"0123456789");
-        c.handle_control_closed();
+        c.handle_control_closed(t0());
         let error = c.error().unwrap();
         assert!(
             error.starts_with("control connection closed by the server; "),
@@ -225,17 +230,17 @@ mod tests {
         c.poll_action();
         feed(&mut c, "200 PORT ok\r\n");
         feed(&mut c, "150 Opening (100 bytes)\r\n");
-        c.handle_data_event(DataEvent::Connected);
+        c.handle_data_event(DataEvent::Connected, t0());
         assert_eq!(c.poll_action(), Some(DataAction::Receive));
         // A byte every 9 s keeps the transfer alive for far longer than the timeout.
         for t in (10..100).step_by(9) {
-            c.handle_time(secs(t));
+            c.handle_timeout(at(secs(t)));
             c.write_data(b"x");
         }
         // The last byte came at 91 s.
-        c.handle_time(secs(100));
+        c.handle_timeout(at(secs(100)));
         assert!(!c.is_finished());
-        c.handle_time(secs(101));
+        c.handle_timeout(at(secs(101)));
         let error = c.error().unwrap();
         assert!(
             error.starts_with("timed out: no data for `RETR big` in 10 s (10 bytes so far); "),
@@ -253,27 +258,27 @@ mod tests {
         // Interactive and idle: the user may think for an hour.
         let mut c = client(vec![], Some(secs(10)));
         c.keep_open = true;
-        c.handle_time(secs(0));
+        c.handle_timeout(at(secs(0)));
         feed(&mut c, "220 hi\r\n331 pw\r\n230 in\r\n");
         assert!(c.is_idle());
-        c.handle_time(secs(3600));
-        assert_eq!(c.next_deadline(), None);
+        c.handle_timeout(at(secs(3600)));
+        assert_eq!(c.poll_timeout(), None);
         assert!(!c.is_finished());
         // A step typed an hour later gets its full 10 s.
         c.push_step(Step::Pwd);
-        c.handle_time(secs(3609));
+        c.handle_timeout(at(secs(3609)));
         assert!(!c.is_finished());
         feed(&mut c, "257 \"/\"\r\n");
         // QUIT with no 221: the session is over, without an error.
         c.finish();
-        c.handle_time(secs(3620));
+        c.handle_timeout(at(secs(3620)));
         assert!(c.is_finished());
         assert_eq!(c.error(), None);
 
         let mut c = client(vec![], None);
-        c.handle_time(secs(0));
-        c.handle_time(secs(1_000_000));
+        c.handle_timeout(at(secs(0)));
+        c.handle_timeout(at(secs(1_000_000)));
         assert!(!c.is_finished());
-        assert_eq!(c.next_deadline(), None);
+        assert_eq!(c.poll_timeout(), None);
     }
 }

@@ -135,7 +135,7 @@ impl Client {
             Local::Listing(data) => Some(data),
             _ => None,
         };
-        self.outcomes.push(Outcome {
+        self.record(Outcome {
             step: t.step,
             reply,
             ok,
@@ -175,7 +175,7 @@ impl Client {
                         Err(e) => {
                             let msg = format!("cannot open {}: {e}", local.display());
                             let reply = Reply::new(550, format!("Local file not opened: {e}."));
-                            self.outcomes.push(Outcome {
+                            self.record(Outcome {
                                 local_error: Some(msg),
                                 ..Outcome::of_reply(step, reply)
                             });

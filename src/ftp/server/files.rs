@@ -11,6 +11,7 @@ use std::io::{Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
 use super::super::listing;
+use super::super::reply::Reply;
 use super::super::upload::{self, FileId};
 use super::transfer::{ListKind, PartFile, Payload, Prepared};
 use super::{Session, quote_path};
@@ -31,7 +32,14 @@ enum UploadMode {
 
 /// The refusal of a name that has the form of an upload temporary (they are removed when a
 /// writable server starts).
-const RESERVED: (u16, &str) = (553, "File name not allowed.");
+fn reserved() -> Reply {
+    Reply::new(553, "File name not allowed.")
+}
+
+/// The refusal of an upload whose file cannot be made.
+fn cannot_create() -> Reply {
+    Reply::new(553, "Could not create file.")
+}
 
 /// True when `path` ends in a name of the upload temporaries' form.
 fn reserved_name(path: &Path) -> bool {
@@ -132,7 +140,7 @@ impl Session {
         };
         let to = self.resolve_entry(path);
         if to.as_deref().is_some_and(reserved_name) {
-            self.reply(RESERVED.0, RESERVED.1);
+            self.send(reserved());
             return;
         }
         match to.is_some_and(|to| std::fs::rename(from, to).is_ok()) {
@@ -158,9 +166,9 @@ impl Session {
     fn listing_payload(&self, arg: &str, kind: ListKind) -> Prepared {
         let real = self
             .resolve(arg)
-            .ok_or((550, "Failed to open directory."))?;
+            .ok_or_else(|| Reply::new(550, "Failed to open directory."))?;
         if matches!(kind, ListKind::Mlsd(_)) && !real.is_dir() {
-            return Err((501, "MLSD needs a directory."));
+            return Err(Reply::new(501, "MLSD needs a directory."));
         }
         let name = arg.rsplit('/').next().unwrap_or("").to_string();
         Ok(Payload::Listing {
@@ -186,9 +194,9 @@ impl Session {
             let meta = file.metadata().ok()?;
             meta.is_file().then_some((file, meta.len()))
         });
-        let (mut file, size) = opened.ok_or((550, "Failed to open file."))?;
+        let (mut file, size) = opened.ok_or_else(|| Reply::new(550, "Failed to open file."))?;
         if offset > size || file.seek(SeekFrom::Start(offset)).is_err() {
-            return Err((554, "Restart offset past the end of the file."));
+            return Err(Reply::new(554, "Restart offset past the end of the file."));
         }
         Ok(Payload::Retr {
             file,
@@ -212,7 +220,10 @@ impl Session {
                 let prepared = self.open_upload(dest, UploadMode::Unique, Some(id), unique);
                 (name, prepared)
             }
-            None => (base, Err((553, "Could not find a unique file name."))),
+            None => (
+                base,
+                Err(Reply::new(553, "Could not find a unique file name.")),
+            ),
         };
         self.begin_or_refuse(plan, "STOU", name, prepared);
     }
@@ -240,9 +251,9 @@ impl Session {
         let prepared = self
             .vpath(&arg)
             .and_then(|v| self.jail.resolve_new(&v).ok())
-            .ok_or((553, "Could not create file."))
+            .ok_or_else(cannot_create)
             .and_then(|dest| match reserved_name(&dest) {
-                true => Err(RESERVED),
+                true => Err(reserved()),
                 false => self.open_upload(dest, mode, None, None),
             });
         self.begin_or_refuse(plan, verb, arg, prepared);
@@ -257,11 +268,10 @@ impl Session {
         reserved: Option<FileId>,
         unique: Option<String>,
     ) -> Prepared {
-        const CANNOT: (u16, &str) = (553, "Could not create file.");
         let atomic = self.config.atomic_uploads;
         let opened = match mode {
             UploadMode::Replace | UploadMode::Unique if atomic => {
-                let dir = dest.parent().ok_or(CANNOT)?;
+                let dir = dest.parent().ok_or_else(cannot_create)?;
                 upload::create_part(dir, self.jail.part_names()).and_then(|(f, temp)| {
                     let part = PartFile {
                         temp_id: FileId::of(&f.metadata()?),
@@ -282,11 +292,11 @@ impl Session {
                 // anything is opened, so no empty file is left behind.
                 let len = match std::fs::symlink_metadata(&dest) {
                     Ok(m) if m.is_file() => m.len(),
-                    Ok(_) => return Err(CANNOT),
+                    Ok(_) => return Err(cannot_create()),
                     Err(_) => 0,
                 };
                 if n > len {
-                    return Err((554, "Restart offset past the end of the file."));
+                    return Err(Reply::new(554, "Restart offset past the end of the file."));
                 }
                 upload::open_in_place(&dest, false, false).and_then(|mut f| {
                     f.set_len(n)?;
@@ -297,7 +307,7 @@ impl Session {
         };
         let (file, part): (File, _) = opened.map_err(|e| {
             log::warn!("cannot open {} for an upload: {e}", dest.display());
-            CANNOT
+            cannot_create()
         })?;
         Ok(Payload::Stor {
             file: Some(file),

@@ -3,9 +3,10 @@
 //! Layer: application protocol. One [`Session`] per control connection: it is fed control bytes
 //! and data-connection events and answers with reply bytes and [`DataAction`]s, following the
 //! contract in [`crate::ftp`]. Active (`PORT`) and passive (`PASV`, `EPSV`) mode. It reads and
-//! writes files through the [`Jail`]; it never touches sockets, smoltcp or the clock (the wall
-//! time for listings comes in with [`Session::new`] and [`Session::set_now`], the monotonic time
-//! for its timers with `handle_time`, see `timers.rs`).
+//! writes files through the [`Jail`]; it never touches sockets, smoltcp or the clock: the time
+//! comes with every input as one [`Now`] (its wall clock dates listings, its monotonic clock
+//! runs the timers of `timers.rs` when handed in with `handle_timeout`). `endpoint.rs` holds
+//! the [`crate::ftp::Endpoint`] implementation.
 //!
 //! Where each verb lives: what a verb is (arguments, login, writes, data connection, HELP and
 //! FEAT) is its row in [`crate::ftp::verb`]; `dispatch.rs` parses a line, applies the login and
@@ -19,6 +20,7 @@
 //! after a failed login and the data connection's deadline.
 
 mod dispatch;
+mod endpoint;
 mod files;
 pub mod guard;
 mod info;
@@ -37,17 +39,17 @@ use super::command::{Line, LineBuffer};
 use super::jail::Jail;
 use super::listing::Facts;
 use super::reply::Reply;
-use super::{DataAction, FinPolicy, Outbox};
+use super::{DataAction, FinPolicy, Now, Outbox};
 use guard::LoginGuard;
 use transfer::Transfer;
 
 /// Reply bytes not yet taken by the network layer above which a session handles no further
-/// command line (the lines wait, and [`Session::wants_control`] says to stop reading): a client
+/// command line (the lines wait, and [`crate::ftp::Endpoint::wants_control`] says to stop reading): a client
 /// that sends commands and never reads the replies cannot grow the server's memory.
 pub const MAX_UNSENT: usize = 64 * 1024;
 
 /// Complete command lines a session keeps waiting at most (held during a transfer, or behind a
-/// delayed reply or a full outbox) before [`Session::wants_control`] says to stop reading; each
+/// delayed reply or a full outbox) before [`crate::ftp::Endpoint::wants_control`] says to stop reading; each
 /// line is at most [`crate::ftp::command::MAX_LINE`] bytes.
 pub const MAX_QUEUED_LINES: usize = 8;
 
@@ -124,7 +126,10 @@ pub struct Session {
     config: Arc<ServerConfig>,
     jail: Arc<Jail>,
     peer: IpAddr,
+    /// The wall clock of the last input, for listing dates.
     now: SystemTime,
+    /// [`crate::ftp::Event::Ended`] has been given.
+    ended_told: bool,
     lines: LineBuffer,
     /// Lines that arrived during a transfer, handled once it ends.
     held: VecDeque<Line>,
@@ -186,13 +191,15 @@ fn is_urgent(line: &[u8]) -> bool {
 }
 
 impl Session {
-    /// A new session for a client at `peer`; queues the `220` greeting.
-    pub fn new(config: Arc<ServerConfig>, jail: Arc<Jail>, peer: IpAddr, now: SystemTime) -> Self {
+    /// A new session for a client at `peer`, at `now` (its wall clock dates listings until
+    /// the next input brings a newer one); queues the `220` greeting.
+    pub fn new(config: Arc<ServerConfig>, jail: Arc<Jail>, peer: IpAddr, now: Now) -> Self {
         let mut s = Session {
             config,
             jail,
             peer,
-            now,
+            now: now.wall,
+            ended_told: false,
             lines: LineBuffer::new(),
             held: VecDeque::new(),
             out: Outbox::default(),
@@ -225,52 +232,6 @@ impl Session {
     /// The logged-in user, if any.
     pub fn user(&self) -> Option<&str> {
         self.user.as_deref()
-    }
-
-    /// Updates the time used for listing dates.
-    pub fn set_now(&mut self, now: SystemTime) {
-        self.now = now;
-    }
-
-    /// Feeds bytes received on the control connection.
-    pub fn handle_control(&mut self, bytes: &[u8]) {
-        if self.closing {
-            return;
-        }
-        if self.lines.push(bytes) > 0 {
-            self.timers.activity();
-        }
-        self.process();
-    }
-
-    /// Whether the network layer should read more control bytes now: false while the replies
-    /// not yet taken exceed [`MAX_UNSENT`] or [`MAX_QUEUED_LINES`] lines wait. The session
-    /// still accepts bytes fed meanwhile; this is what keeps its memory bounded (the peer's
-    /// TCP window closes instead).
-    pub fn wants_control(&self) -> bool {
-        self.closing
-            || (self.out.bytes().len() < MAX_UNSENT
-                && self.held.len() + self.lines.pending() < MAX_QUEUED_LINES)
-    }
-
-    /// Reply bytes waiting to be sent on the control connection.
-    pub fn control_out(&self) -> &[u8] {
-        self.out.bytes()
-    }
-
-    /// Drops the first `n` bytes of [`Session::control_out`], now in a socket.
-    pub fn control_sent(&mut self, n: usize) {
-        let full = self.out.bytes().len() >= MAX_UNSENT;
-        self.out.sent(n);
-        if full {
-            // Lines left waiting for room in the outbox go on.
-            self.process();
-        }
-    }
-
-    /// The next data-connection action, if any.
-    pub fn poll_action(&mut self) -> Option<DataAction> {
-        self.actions.pop_front()
     }
 
     /// True once `QUIT` was answered (or the session gave up with `421`): close the control

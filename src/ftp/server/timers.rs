@@ -1,8 +1,8 @@
 //! # Server timers
 //!
 //! Layer: application protocol (sans-IO). The session's sense of time: the network layer hands
-//! in a monotonic time with [`Session::handle_time`] (any origin) and asks
-//! [`Session::next_deadline`] when to call again. Three timers: the idle control connection
+//! in the time with `handle_timeout` (its monotonic part, any origin, runs these timers) and
+//! asks `poll_timeout` when to call again ([`crate::ftp::Endpoint`]). Three timers: the idle control connection
 //! (`421`), the delayed answer to a failed login (nothing else is read meanwhile), and the data
 //! connection that never arrives (`425`).
 
@@ -17,7 +17,7 @@ use crate::ftp::reply::Reply;
 pub(super) struct Timers {
     /// The last time handed in; `None` before the first.
     now: Option<Duration>,
-    /// A line came or data moved: the idle clock restarts at the next `handle_time`.
+    /// A line came or data moved: the idle clock restarts at the next `handle_timeout`.
     active: bool,
     /// When the client last did something.
     last_activity: Duration,
@@ -56,17 +56,17 @@ impl Timers {
     }
 }
 
-/// Rounds of firing in one [`Session::handle_time`]: each fires one timer, and what follows
+/// Rounds of firing in one [`Session::fire_timers`]: each fires one timer, and what follows
 /// from it (lines handled after a held reply, the next transfer after a `425`) can only start
 /// timers due later, so two or three rounds settle it; the bound keeps a bug from looping.
 const MAX_ROUNDS: usize = 16;
 
 impl Session {
     /// The monotonic time now (any origin, never going back): fires what is due. Afterwards no
-    /// deadline that [`Session::next_deadline`] reports is due at `now`, unless the session
+    /// deadline that [`Session::next_timeout`] reports is due at `now`, unless the session
     /// wants to close (the live loops rely on it: a deadline in the past would wake them at
     /// once, again and again).
-    pub fn handle_time(&mut self, now: Duration) {
+    pub(super) fn fire_timers(&mut self, now: Duration) {
         let t = &mut self.timers;
         if t.now.is_none() || t.active || self.transfer.is_some() {
             t.last_activity = now;
@@ -92,7 +92,7 @@ impl Session {
         if !waiting {
             t.data_deadline = None;
         } else if t.data_deadline.is_none() {
-            // Never due at once, even with a zero timeout: `handle_time` must leave no deadline
+            // Never due at once, even with a zero timeout: `fire_timers` must leave no deadline
             // due at `now`.
             let wait = self.config.data_timeout.max(Duration::from_millis(1));
             t.data_deadline = Some(now + wait);
@@ -148,8 +148,8 @@ impl Session {
         runs.then(|| t.last_activity + idle)
     }
 
-    /// When [`Session::handle_time`] should next be called, if a timer runs.
-    pub fn next_deadline(&self) -> Option<Duration> {
+    /// When [`Session::fire_timers`] should next be called, if a timer runs.
+    pub(super) fn next_timeout(&self) -> Option<Duration> {
         let held = self.timers.held.as_ref().and_then(|h| h.3);
         [held, self.data_deadline(), self.idle_deadline()]
             .into_iter()
@@ -164,9 +164,13 @@ mod tests {
     use crate::ftp::DataAction;
     use crate::ftp::jail::Jail;
     use crate::ftp::jail::tests::TempDir;
+    #[allow(unused_imports)]
+    use crate::ftp::testpump::{at, t0};
+    #[allow(unused_imports)]
+    use crate::ftp::{DataError, Endpoint};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
-    use std::time::{Duration, SystemTime};
+    use std::time::Duration;
 
     fn secs(s: u64) -> Duration {
         Duration::from_secs(s)
@@ -177,12 +181,7 @@ mod tests {
         let config = ServerConfig::new(&dir.0);
         let jail = Jail::new(&dir.0).unwrap();
         let peer = Ipv4Addr::new(10, 0, 0, 2);
-        let mut s = Session::new(
-            Arc::new(config),
-            Arc::new(jail),
-            peer.into(),
-            SystemTime::now(),
-        );
+        let mut s = Session::new(Arc::new(config), Arc::new(jail), peer.into(), t0());
         take(&mut s);
         s
     }
@@ -195,7 +194,7 @@ mod tests {
     }
 
     fn cmd(s: &mut Session, bytes: &[u8]) -> String {
-        s.handle_control(bytes);
+        s.handle_control(bytes, t0());
         take(s)
     }
 
@@ -203,7 +202,7 @@ mod tests {
     fn a_failed_login_is_answered_late_and_holds_the_next_lines() {
         let dir = TempDir::new("timers-login");
         let mut s = session(&dir);
-        s.handle_time(secs(100));
+        s.handle_timeout(at(secs(100)));
         assert_eq!(
             cmd(&mut s, b"USER alice\r\n"),
             "331 Please specify the password.\r\n"
@@ -213,11 +212,11 @@ mod tests {
             "",
             "nothing before the delay"
         );
-        s.handle_time(secs(100));
-        assert_eq!(s.next_deadline(), Some(secs(101)));
-        s.handle_time(secs(100) + Duration::from_millis(999));
+        s.handle_timeout(at(secs(100)));
+        assert_eq!(s.poll_timeout(), Some(secs(101)));
+        s.handle_timeout(at(secs(100) + Duration::from_millis(999)));
         assert_eq!(take(&mut s), "");
-        s.handle_time(secs(101));
+        s.handle_timeout(at(secs(101)));
         assert_eq!(
             take(&mut s),
             "530 Login incorrect.\r\n215 UNIX Type: L8\r\n"
@@ -228,15 +227,15 @@ mod tests {
     fn an_idle_session_is_told_421_and_an_active_one_is_not() {
         let dir = TempDir::new("timers-idle");
         let mut s = session(&dir);
-        s.handle_time(secs(0));
+        s.handle_timeout(at(secs(0)));
         cmd(&mut s, b"USER anonymous\r\nPASS x\r\n");
-        s.handle_time(secs(200));
+        s.handle_timeout(at(secs(200)));
         assert_eq!(cmd(&mut s, b"NOOP\r\n"), "200 NOOP ok.\r\n");
-        s.handle_time(secs(201));
-        s.handle_time(secs(450));
+        s.handle_timeout(at(secs(201)));
+        s.handle_timeout(at(secs(450)));
         assert_eq!(take(&mut s), "", "249 s after the NOOP: still fine");
-        assert_eq!(s.next_deadline(), Some(secs(501)));
-        s.handle_time(secs(501));
+        assert_eq!(s.poll_timeout(), Some(secs(501)));
+        s.handle_timeout(at(secs(501)));
         assert_eq!(take(&mut s), "421 Timeout.\r\n");
         assert!(s.wants_close());
     }
@@ -245,16 +244,16 @@ mod tests {
     fn a_data_connection_that_never_comes_gets_425() {
         let dir = TempDir::new("timers-data");
         let mut s = session(&dir);
-        s.handle_time(secs(0));
+        s.handle_timeout(at(secs(0)));
         cmd(
             &mut s,
             b"USER anonymous\r\nPASS x\r\nPORT 10,0,0,2,19,137\r\n",
         );
         cmd(&mut s, b"NLST\r\n");
         assert!(matches!(s.poll_action(), Some(DataAction::Connect { .. })));
-        s.handle_time(secs(1));
-        assert_eq!(s.next_deadline(), Some(secs(31)));
-        s.handle_time(secs(31));
+        s.handle_timeout(at(secs(1)));
+        assert_eq!(s.poll_timeout(), Some(secs(31)));
+        s.handle_timeout(at(secs(31)));
         assert_eq!(s.poll_action(), Some(DataAction::Abort));
         assert_eq!(take(&mut s), "425 Failed to establish connection.\r\n");
     }
@@ -269,17 +268,12 @@ mod tests {
         config.idle_timeout = Some(secs(5));
         let jail = Jail::new(&dir.0).unwrap();
         let peer = Ipv4Addr::new(10, 0, 0, 2);
-        let mut s = Session::new(
-            Arc::new(config),
-            Arc::new(jail),
-            peer.into(),
-            SystemTime::now(),
-        );
+        let mut s = Session::new(Arc::new(config), Arc::new(jail), peer.into(), t0());
         take(&mut s);
-        s.handle_control(b"USER a\r\nPASS b\r\nNOOP\r\nUSER a\r\nPASS b\r\n");
+        s.handle_control(b"USER a\r\nPASS b\r\nNOOP\r\nUSER a\r\nPASS b\r\n", t0());
         for now in [secs(1), secs(11), secs(12), secs(30)] {
-            s.handle_time(now);
-            if let Some(next) = s.next_deadline() {
+            s.handle_timeout(at(now));
+            if let Some(next) = s.poll_timeout() {
                 assert!(
                     next > now || s.wants_close(),
                     "at {now:?} the next deadline is {next:?}"

@@ -2,14 +2,14 @@
 //! `read_data`/`write_data` (with `TYPE A` CRLF conversion), atomic uploads and `ABOR`.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::path::PathBuf;
 
-use super::super::ascii::{CrlfReader, crlf_to_lf};
+use super::super::ascii::{CrlfReader, at_end, crlf_to_lf, read_file};
 use super::super::listing::{self, Facts};
 use super::super::reply::Reply;
 use super::super::upload::{self, FileId};
-use super::super::{DataAction, DataEvent};
+use super::super::{DataAction, DataEvent, Read};
 use super::{DataPlan, Session};
 
 /// Which listing a transfer sends.
@@ -72,8 +72,8 @@ pub(super) enum Payload {
 }
 
 /// What a transfer command prepared before its data connection is used: the payload, or the
-/// error reply (code and text) that refuses the command.
-pub(super) type Prepared = Result<Payload, (u16, &'static str)>;
+/// error reply that refuses the command.
+pub(super) type Prepared = Result<Payload, Reply>;
 
 /// The one data transfer of a session.
 pub(super) struct Transfer {
@@ -83,26 +83,26 @@ pub(super) struct Transfer {
     pub payload: Payload,
     pub connected: bool,
     /// A local read/write error, answered when the connection finishes (451 or 452).
-    pub error: Option<(u16, String)>,
+    pub error: Option<Reply>,
     /// Bytes moved on the data connection so far.
     pub bytes: u64,
 }
 
 /// The reply code and text for a local disk error: 452 when the disk is full, else 451.
-pub(super) fn disk_error(e: &io::Error, what: &str) -> (u16, String) {
+pub(super) fn disk_error(e: &io::Error, what: &str) -> Reply {
     if e.kind() == io::ErrorKind::StorageFull
         || e.kind() == io::ErrorKind::QuotaExceeded
-        || e.raw_os_error() == Some(28)
+        || e.raw_os_error() == Some(libc::ENOSPC)
     {
-        (452, "Insufficient storage space.".to_string())
+        Reply::new(452, "Insufficient storage space.")
     } else {
-        (451, format!("Failure {what} local file."))
+        Reply::new(451, format!("Failure {what} local file."))
     }
 }
 
 impl Transfer {
     /// Finishes an upload: writes a held CR, renames the temporary file. Err is the reply.
-    fn commit(&mut self) -> Result<(), (u16, String)> {
+    fn commit(&mut self) -> Result<(), Reply> {
         if let Payload::Stor {
             file,
             part,
@@ -127,18 +127,15 @@ impl Transfer {
 }
 
 impl Session {
-    /// Reports what happened to the data connection.
-    pub fn handle_data_event(&mut self, ev: DataEvent) {
+    /// What happened to the data connection.
+    pub(super) fn data_event(&mut self, ev: DataEvent) {
         let Some(t) = self.transfer.as_mut() else {
             self.passive_event(ev);
             return;
         };
         match (ev, t.connected) {
             (DataEvent::Listening(_), _) => log::debug!("late Listening event"),
-            (DataEvent::Connected, false) => {
-                t.connected = true;
-                self.start_transfer();
-            }
+            (DataEvent::Connected, false) => self.start_transfer(),
             (DataEvent::Connected, true) => log::debug!("duplicate Connected event"),
             (DataEvent::Finished, true) => {
                 let result = match t.error.take() {
@@ -146,7 +143,7 @@ impl Session {
                     None => t.commit(),
                 };
                 match result {
-                    Err((code, text)) => self.reply(code, &text),
+                    Err(reply) => self.send(reply),
                     Ok(()) if matches!(t.payload, Payload::Listing { .. }) => {
                         self.reply(226, "Directory send OK.")
                     }
@@ -167,46 +164,52 @@ impl Session {
         }
     }
 
-    /// Fills `buf` with outgoing data for a `Send` transfer; 0 means no more.
-    pub fn read_data(&mut self, buf: &mut [u8]) -> usize {
+    /// Fills `buf` with outgoing data for a `Send` transfer, saying when it is the last.
+    pub(super) fn read_payload(&mut self, buf: &mut [u8]) -> Read {
         let Some(t) = self.transfer.as_mut() else {
-            return 0;
+            return Read::last(0);
         };
         if !t.connected || t.error.is_some() || buf.is_empty() {
-            return 0;
+            return Read::last(0);
         }
-        let n = match &mut t.payload {
+        let read = match &mut t.payload {
             Payload::Listing { data, pos, .. } => {
                 let n = buf.len().min(data.len().saturating_sub(*pos));
                 buf[..n].copy_from_slice(&data[*pos..*pos + n]);
                 *pos += n;
-                Ok(n)
+                Ok(Read {
+                    len: n,
+                    end: *pos >= data.len(),
+                })
             }
             Payload::Retr {
                 file, ascii: false, ..
-            } => read_retry(file, buf),
-            Payload::Retr { file, crlf, .. } => crlf.read(file, buf),
-            Payload::Stor { .. } => Ok(0),
+            } => read_file(file, buf),
+            Payload::Retr { file, crlf, .. } => crlf.read(file, buf).map(|n| Read {
+                len: n,
+                end: n == 0 || (crlf.drained() && at_end(file)),
+            }),
+            Payload::Stor { .. } => Ok(Read::last(0)),
         };
-        match n {
-            Ok(n) => {
-                t.bytes += n as u64;
-                n
+        match read {
+            Ok(read) => {
+                t.bytes += read.len as u64;
+                read
             }
             Err(e) => self.read_failed(e),
         }
     }
 
-    fn read_failed(&mut self, e: io::Error) -> usize {
+    fn read_failed(&mut self, e: io::Error) -> Read {
         log::warn!("read error during RETR: {e}");
         if let Some(t) = self.transfer.as_mut() {
             t.error = Some(disk_error(&e, "reading"));
         }
-        0
+        Read::last(0)
     }
 
     /// Takes incoming data of a `Receive` transfer (`STOR`, `STOU`, `APPE`).
-    pub fn write_data(&mut self, data: &[u8]) {
+    pub(super) fn write_payload(&mut self, data: &[u8]) {
         let Some(t) = self.transfer.as_mut() else {
             return;
         };
@@ -252,7 +255,7 @@ impl Session {
         match plan {
             DataPlan::Active(peer) => self.actions.push_back(DataAction::Connect { peer, label }),
             // The client connected after PASV, before this command: go.
-            DataPlan::Passive { connected: true } => self.handle_data_event(DataEvent::Connected),
+            DataPlan::Passive { connected: true } => self.start_transfer(),
             // It will connect: DataEvent::Connected starts the transfer.
             DataPlan::Passive { connected: false } => {}
         }
@@ -271,11 +274,11 @@ impl Session {
     ) {
         match prepared {
             Ok(payload) => self.begin(plan, verb, arg, payload),
-            Err((code, text)) => {
+            Err(refusal) => {
                 if matches!(plan, DataPlan::Passive { .. }) {
                     self.actions.push_back(DataAction::Abort);
                 }
-                self.reply(code, text);
+                self.send(refusal);
             }
         }
     }
@@ -312,6 +315,9 @@ impl Session {
 
     /// The data connection is up: send the 150 reply and the Send/Receive action.
     fn start_transfer(&mut self) {
+        if let Some(t) = self.transfer.as_mut() {
+            t.connected = true;
+        }
         let now = self.now;
         let fin = self.config.fin;
         let writable = self.may_write();
@@ -336,7 +342,7 @@ impl Session {
                     Ok(bytes) => *data = bytes,
                     Err(e) => {
                         log::warn!("listing failed: {e}");
-                        t.error = Some((451, "Failure reading directory.".to_string()));
+                        t.error = Some(Reply::new(451, "Failure reading directory."));
                     }
                 }
                 (
@@ -370,14 +376,5 @@ impl Session {
         };
         self.send(reply);
         self.actions.push_back(action);
-    }
-}
-
-fn read_retry(file: &mut File, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        match file.read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-            other => return other,
-        }
     }
 }

@@ -58,10 +58,8 @@ impl Endpoint for Refusal {
 #[cfg(test)]
 mod tests {
     use super::*;
-    #[allow(unused_imports)]
-    use crate::ftp::testpump::{at, t0};
-    #[allow(unused_imports)]
-    use crate::ftp::{DataError, Endpoint};
+
+    use crate::ftp::Endpoint;
 
     #[test]
     fn says_421_then_wants_to_close() {

@@ -272,5 +272,4 @@ fn remove_if_unheld(path: &Path) -> Option<u64> {
 }
 
 #[cfg(test)]
-#[path = "upload_tests.rs"]
 mod tests;

@@ -401,13 +401,4 @@ impl Client {
 }
 
 #[cfg(test)]
-#[path = "../client_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-#[path = "../client_ipv6_tests.rs"]
-mod ipv6_tests;
-
-#[cfg(test)]
-#[path = "../client_steps_tests.rs"]
-mod steps_tests;

@@ -102,11 +102,9 @@ impl Client {
 #[cfg(test)]
 mod tests {
     use super::super::{Client, ClientConfig, Step};
-    #[allow(unused_imports)]
+    use crate::ftp::Endpoint;
     use crate::ftp::testpump::{at, t0};
     use crate::ftp::{DataAction, DataEvent};
-    #[allow(unused_imports)]
-    use crate::ftp::{DataError, Endpoint};
     use std::time::Duration;
 
     fn secs(s: u64) -> Duration {

@@ -320,5 +320,4 @@ impl Session {
 }
 
 #[cfg(test)]
-#[path = "../server_files_tests.rs"]
 mod tests;

@@ -379,13 +379,4 @@ fn quote_path(path: &str) -> String {
 }
 
 #[cfg(test)]
-#[path = "../server_tests.rs"]
 mod tests;
-
-#[cfg(test)]
-#[path = "../server_hostile_tests.rs"]
-mod hostile_tests;
-
-#[cfg(test)]
-#[path = "../server_limits_tests.rs"]
-mod limits_tests;

@@ -153,5 +153,4 @@ impl Session {
 }
 
 #[cfg(test)]
-#[path = "../server_ipv6_tests.rs"]
 mod tests;

@@ -162,12 +162,10 @@ impl Session {
 mod tests {
     use super::super::{ServerConfig, Session};
     use crate::ftp::DataAction;
+    use crate::ftp::Endpoint;
     use crate::ftp::jail::Jail;
     use crate::ftp::jail::tests::TempDir;
-    #[allow(unused_imports)]
     use crate::ftp::testpump::{at, t0};
-    #[allow(unused_imports)]
-    use crate::ftp::{DataError, Endpoint};
     use std::net::Ipv4Addr;
     use std::sync::Arc;
     use std::time::Duration;

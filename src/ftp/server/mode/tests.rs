@@ -1,10 +1,8 @@
 //! Script tests of the data-connection mode verbs over IPv4 and IPv6: `EPRT`, `EPSV` and the
 //! `522` answers to `PORT`/`PASV` on an IPv6 control connection.
 
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
-#[allow(unused_imports)]
-use crate::ftp::{DataError, Endpoint};
+use crate::ftp::Endpoint;
+use crate::ftp::testpump::t0;
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 

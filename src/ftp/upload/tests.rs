@@ -3,10 +3,6 @@
 
 use super::*;
 use crate::ftp::jail::tests::TempDir;
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
-#[allow(unused_imports)]
-use crate::ftp::{DataError, Endpoint};
 use std::os::unix::fs::symlink;
 
 #[test]

@@ -7,11 +7,9 @@ use crate::ftp::jail::tests::TempDir;
 use crate::ftp::server::Session;
 use crate::ftp::server::tests::{config, readme, temporaries};
 use crate::ftp::testpump::raw_transfer;
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
+use crate::ftp::testpump::t0;
 use crate::ftp::upload::PartNames;
 use crate::ftp::{DataAction, DataEvent};
-#[allow(unused_imports)]
 use crate::ftp::{DataError, Endpoint};
 use std::os::unix::fs::symlink;
 use std::path::PathBuf;

@@ -2,13 +2,11 @@
 //! never reads, lines held during a transfer, one byte a second without a line end, anonymous
 //! users on a writable server, password guessing over many connections.
 
-use super::*;
+use super::super::*;
+use crate::ftp::Endpoint;
 use crate::ftp::jail::tests::TempDir;
-#[allow(unused_imports)]
 use crate::ftp::testpump::{at, t0};
 use crate::ftp::{DataAction, DataEvent};
-#[allow(unused_imports)]
-use crate::ftp::{DataError, Endpoint};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 

@@ -1,11 +1,12 @@
 //! Script tests for the server session: feed control bytes and data events, check replies and
 //! actions.
 
+mod hostile;
+mod limits;
+
 use super::*;
 use crate::ftp::jail::tests::TempDir;
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
-#[allow(unused_imports)]
+use crate::ftp::testpump::t0;
 use crate::ftp::{DataError, Endpoint, Read};
 use crate::ftp::{DataEvent, FinPlacement};
 use std::net::{Ipv4Addr, SocketAddrV4};

@@ -1,13 +1,11 @@
 //! Hostile-input and new-command tests for the server session: table-driven scripts (lines in,
 //! replies and actions out) and data round trips through [`crate::ftp::testpump::raw_transfer`].
 
-use super::tests::{Script, readme, temporaries};
-use super::transfer::disk_error;
-use super::*;
-#[allow(unused_imports)]
+use super::super::transfer::disk_error;
+use super::super::*;
+use super::{Script, readme, temporaries};
 use crate::ftp::reply::Reply;
 use crate::ftp::testpump::raw_transfer;
-#[allow(unused_imports)]
 use crate::ftp::testpump::{at, t0};
 use crate::ftp::{DataAction, DataEvent};
 use crate::ftp::{DataError, Endpoint, Read};

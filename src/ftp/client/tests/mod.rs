@@ -1,5 +1,8 @@
 //! Client tests: against a server [`Session`] through the in-memory pump, and scripted.
 
+mod ipv6;
+mod steps;
+
 use super::*;
 use crate::ftp::FinPlacement;
 use crate::ftp::command::TransferType;
@@ -7,9 +10,7 @@ use crate::ftp::jail::Jail;
 use crate::ftp::jail::tests::TempDir;
 use crate::ftp::server::{ServerConfig, Session};
 use crate::ftp::testpump::Pump;
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
-#[allow(unused_imports)]
+use crate::ftp::testpump::t0;
 use crate::ftp::{DataError, DataEvent, Endpoint};
 use std::net::Ipv4Addr;
 use std::path::Path;

@@ -1,11 +1,9 @@
 //! Client tests towards an IPv6 server: `EPRT |2|...|` in active mode, `EPSV` alone (no `PASV`
 //! fallback) in passive mode.
 
-use super::*;
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
-#[allow(unused_imports)]
-use crate::ftp::{DataError, Endpoint};
+use super::super::*;
+use crate::ftp::Endpoint;
+use crate::ftp::testpump::t0;
 
 fn config(passive: bool) -> ClientConfig {
     ClientConfig {

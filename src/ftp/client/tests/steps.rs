@@ -2,17 +2,15 @@
 //! REST+RETR of `reget`) and of what happens to local files, against a server [`Session`]
 //! through the in-memory pump.
 
-use super::tests::{client_config, content, feed, server, setup};
-use super::*;
+use super::super::*;
+use super::{client_config, content, feed, server, setup};
 use crate::ftp::command::TransferType;
 use crate::ftp::testpump::Pump;
-#[allow(unused_imports)]
-use crate::ftp::testpump::{at, t0};
-#[allow(unused_imports)]
-use crate::ftp::{DataError, DataEvent, Endpoint};
+use crate::ftp::testpump::t0;
+use crate::ftp::{DataEvent, Endpoint};
 
 /// Runs `steps` against a writable server in `s.root`; returns the pump once the client quit.
-fn run(s: &super::tests::Setup, passive: bool, steps: Vec<Step>) -> Pump {
+fn run(s: &super::Setup, passive: bool, steps: Vec<Step>) -> Pump {
     let mut config = client_config();
     config.passive = passive;
     let mut pump = Pump::new(server(&s.root, true), Client::new(config, steps));

@@ -72,6 +72,7 @@ impl ClientNode {
             // Refused or timed out before or during the session.
             let mono = std::time::Duration::from_micros(host.now().total_micros().max(0) as u64);
             self.client.handle_control_closed(Now::new(mono, wall));
+            self.conduit.take_events(&mut self.client);
         }
         progress
     }
@@ -101,9 +102,7 @@ impl ClientNode {
     /// The client's next event: each step's outcome as it finishes, then the end of the
     /// session ([`Event::Ended`]; [`Client::error`] says if it failed).
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.conduit
-            .poll_event()
-            .or_else(|| self.client.poll_event())
+        self.conduit.poll_event()
     }
 
     /// The client state machine (outcomes, errors).

@@ -220,8 +220,9 @@ impl Conduit {
     }
 
     /// Takes the endpoint's events: [`Event::Ended`] is noted, and all are kept for
-    /// [`Conduit::poll_event`].
-    fn take_events<E: Endpoint + ?Sized>(&mut self, ep: &mut E) {
+    /// [`Conduit::poll_event`]. [`Conduit::step`] does it after every call into the endpoint;
+    /// a node that calls into it directly does it afterwards.
+    pub fn take_events<E: Endpoint + ?Sized>(&mut self, ep: &mut E) {
         while let Some(event) = ep.poll_event() {
             self.ended |= event == Event::Ended;
             self.events.push_back(event);

@@ -5,7 +5,7 @@
 //! that opens many connections guesses in parallel. The [`LoginGuard`] counts the failed logins
 //! of every session of a server by client address, in a sliding window of time: past the
 //! limit, every further `PASS` from that address is refused (`421`, closing) until the oldest
-//! failures leave the window. It is fed the sessions' monotonic time (`handle_time`); it reads
+//! failures leave the window. It is fed the sessions' monotonic time (`handle_timeout`); it reads
 //! no clock and touches no socket. Its memory is bounded: at most `limit` times per address, at
 //! most [`MAX_ADDRESSES`] addresses (the one that failed least recently is forgotten first).
 //! IPv6 clients are counted by their /64 network, since one host easily has a whole /64.

@@ -235,7 +235,8 @@ impl Session {
     }
 
     /// True once `QUIT` was answered (or the session gave up with `421`): close the control
-    /// connection when `control_out()` is empty.
+    /// connection when `control_out()` is empty. The network layer learns it from
+    /// [`crate::ftp::Event::Ended`].
     pub fn wants_close(&self) -> bool {
         self.closing
     }

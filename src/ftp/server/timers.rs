@@ -258,9 +258,9 @@ mod tests {
 
     /// The fuzz finding "a timer due now did not fire": a failed login's delayed reply fires
     /// late, the lines behind it fail another login, and `next_deadline` still named the idle
-    /// deadline (long past) that `handle_time` does not fire while a reply is held.
+    /// deadline (long past) that `handle_timeout` does not fire while a reply is held.
     #[test]
-    fn no_deadline_is_left_in_the_past_after_handle_time() {
+    fn no_deadline_is_left_in_the_past_after_handle_timeout() {
         let dir = TempDir::new("timers-stale");
         let mut config = ServerConfig::new(&dir.0);
         config.idle_timeout = Some(secs(5));

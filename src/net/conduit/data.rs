@@ -11,6 +11,7 @@ use super::{Conduit, DataOptions};
 use crate::ftp::{DataAction, DataError, DataEvent, Endpoint, FinPlacement, Now, Read};
 use crate::net::host::{Host, SocketHandle};
 
+/// Where the data connection stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
     /// Connecting out (server, active mode).
@@ -19,7 +20,9 @@ pub(super) enum Phase {
     Listening,
     /// Up; the endpoint has not said yet whether to send or receive.
     Connected,
+    /// Sending what the endpoint gives, then the FIN placed so.
     Sending(FinPlacement),
+    /// Receiving until the peer's FIN.
     Receiving,
     /// Finished, failed or aborted: waiting for the socket to close.
     Done,
@@ -37,6 +40,8 @@ pub(super) struct Data {
 }
 
 impl Conduit {
+    /// Carries out the endpoint's data actions, until it has none; what fails at once (or a
+    /// passive port found) is reported to it at once.
     pub(super) fn actions<D: Device, E: Endpoint + ?Sized>(
         &mut self,
         host: &mut Host<D>,
@@ -137,6 +142,7 @@ impl Conduit {
         progress
     }
 
+    /// The endpoint said what to do with a connection that is up.
     fn set_phase(&mut self, phase: Phase) {
         if let Some(d) = &mut self.data
             && d.phase == Phase::Connected
@@ -145,6 +151,8 @@ impl Conduit {
         }
     }
 
+    /// The data connection's news (up, refused, finished, reset) for the endpoint, and its
+    /// bytes moved as the phase says.
     pub(super) fn data_step<D: Device, E: Endpoint + ?Sized>(
         &mut self,
         host: &mut Host<D>,
@@ -197,6 +205,7 @@ impl Conduit {
 }
 
 impl Data {
+    /// A data connection on the socket `handle`, in `phase`.
     pub(super) fn new(handle: SocketHandle, phase: Phase) -> Self {
         Data {
             handle,

@@ -459,3 +459,48 @@ fn after_epsv_all_only_epsv_sets_up_data_connections() {
         "200 PORT command successful.\r\n"
     );
 }
+
+/// `read_data` tells the end with the last bytes, exactly, whatever the buffer: a file (binary
+/// and `TYPE A`) and a listing read with a buffer of exactly their size end in that one read,
+/// so the network layer can put the FIN on them without reading ahead; with a smaller buffer
+/// every read but the last says more is coming.
+#[test]
+fn read_data_says_the_end_with_the_last_bytes() {
+    let wire_readme = {
+        let mut out = Vec::new();
+        crate::ftp::ascii::lf_to_crlf(&readme(), &mut false, &mut out);
+        out
+    };
+    for (setup, line, want) in [
+        ("TYPE I\r\n", "RETR readme.txt", readme()),
+        ("TYPE A\r\n", "RETR readme.txt", wire_readme),
+        ("TYPE I\r\n", "NLST", b"pub\r\nreadme.txt\r\n".to_vec()),
+    ] {
+        for chunk in [want.len(), want.len() - 1, 7] {
+            let mut t = Script::new(false);
+            t.login();
+            t.cmd(setup.as_bytes());
+            t.cmd(format!("PORT 10,0,0,2,19,137\r\n{line}\r\n").as_bytes());
+            t.actions();
+            t.s.handle_data_event(DataEvent::Connected, t0());
+            t.out();
+            let mut buf = vec![0u8; chunk];
+            let mut got = Vec::new();
+            loop {
+                let read = t.s.read_data(&mut buf);
+                got.extend_from_slice(&buf[..read.len]);
+                let last = got.len() == want.len();
+                assert_eq!(
+                    read.end,
+                    last,
+                    "{line} {setup:?} in {chunk}: end at {}",
+                    got.len()
+                );
+                if read.end {
+                    break;
+                }
+            }
+            assert_eq!(got, want, "{line} {setup:?} in {chunk}");
+        }
+    }
+}

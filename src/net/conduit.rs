@@ -75,6 +75,9 @@ impl Work {
         Work::ControlOut,
     ];
 
+    /// Every kind of work: where a step starts.
+    const ALL: u8 = 0b1111;
+
     fn bit(self) -> u8 {
         1 << self as u8
     }
@@ -84,12 +87,11 @@ impl Work {
     /// control bytes); what it asked of the data connection is seen by [`Work::Data`]; sending
     /// replies may let it handle lines that waited for room, or close the connection.
     fn wakes(self) -> u8 {
-        let all = Work::ControlIn.bit() | Work::Actions.bit() | Work::Data.bit();
         match self {
             Work::ControlIn => Work::Actions.bit() | Work::ControlOut.bit(),
             Work::Actions => Work::ControlIn.bit() | Work::Data.bit() | Work::ControlOut.bit(),
             Work::Data => Work::ControlIn.bit() | Work::Actions.bit() | Work::ControlOut.bit(),
-            Work::ControlOut => all | Work::ControlOut.bit(),
+            Work::ControlOut => Work::ALL,
         }
     }
 }
@@ -193,7 +195,7 @@ impl Conduit {
         ep.handle_timeout(now);
         self.take_events(ep);
         let mut progress = false;
-        let mut pending = Work::ControlIn.wakes() | Work::ControlOut.wakes();
+        let mut pending = Work::ALL;
         for work in Work::ORDER.iter().cycle() {
             if pending == 0 {
                 break;

@@ -109,3 +109,13 @@ fn a_pipelined_pasv_retr_abor_burst_settles_in_one_step() {
         "{text}"
     );
 }
+
+#[test]
+fn every_kind_of_work_is_visited_and_all_of_it_starts_a_step() {
+    let kinds = [Work::ControlIn, Work::Actions, Work::Data, Work::ControlOut];
+    let all = kinds.iter().fold(0, |acc, w| acc | w.bit());
+    assert_eq!(Work::ALL, all);
+    assert!(kinds.iter().all(|w| Work::ORDER.contains(w)));
+    // What sends replies can give every other kind of work something to do.
+    assert_eq!(Work::ControlOut.wakes(), Work::ALL);
+}

@@ -10,7 +10,6 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::demo::TempDir;
 use crate::ftp::client::Step;
 use crate::lab::LabConfig;
 use crate::link::{Format, Recorder};
@@ -50,6 +49,13 @@ impl Measure {
     pub fn gbps(&self, size: u64) -> f64 {
         size as f64 * 8.0 / self.elapsed.as_secs_f64() / 1e9
     }
+}
+
+/// A new, empty scratch directory inside `parent`, removed when dropped.
+fn scratch_in(parent: &Path, tag: &str) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("smolftp-{tag}-"))
+        .tempdir_in(parent)
 }
 
 /// Writes `size` bytes of a fixed pseudo-random pattern to `path`.
@@ -114,20 +120,20 @@ fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Meas
 
 /// Runs the benchmark; returns (capture off, capture on), the best of `runs` each.
 pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), String> {
-    let scratch = TempDir::new_in(&opts.dir, "bench").map_err(|e| {
+    let scratch = scratch_in(&opts.dir, "bench").map_err(|e| {
         format!(
             "cannot make a scratch directory in {}: {e}",
             opts.dir.display()
         )
     })?;
-    let root = scratch.0.join("root");
+    let root = scratch.path().join("root");
     fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     make_file(&root.join("big.bin"), opts.size)
         .map_err(|e| format!("cannot write the test file: {e}"))?;
     let capture = opts
         .capture
         .clone()
-        .unwrap_or_else(|| scratch.0.join("bench.pcapng"));
+        .unwrap_or_else(|| scratch.path().join("bench.pcapng"));
     let best = |with: Option<&Path>| -> Result<Measure, String> {
         let mut best: Option<Measure> = None;
         for _ in 0..opts.runs {
@@ -165,10 +171,10 @@ pub struct SessionsMeasure {
 /// Runs `n` sessions at once on one server host (each: login, LIST, RETR of 1 MiB, QUIT) on
 /// the real clock, checks every byte, and measures the memory they took.
 pub fn sessions(n: usize, dir: &Path) -> Result<SessionsMeasure, String> {
-    let scratch = TempDir::new_in(dir, "bench-sessions")
+    let scratch = scratch_in(dir, "bench-sessions")
         .map_err(|e| format!("cannot make a scratch directory in {}: {e}", dir.display()))?;
-    let root = scratch.0.join("root");
-    let local = scratch.0.join("local");
+    let root = scratch.path().join("root");
+    let local = scratch.path().join("local");
     fs::create_dir_all(&root).map_err(|e| e.to_string())?;
     fs::create_dir_all(&local).map_err(|e| e.to_string())?;
     make_file(&root.join("one.bin"), 1 << 20).map_err(|e| e.to_string())?;

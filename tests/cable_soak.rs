@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::RoundTrip;
-use smolftp::demo::TempDir;
+use common::{RoundTrip, Scratch};
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
@@ -41,7 +40,7 @@ fn impaired_sessions_complete_intact() {
     // Every session is recorded (the capture's fault notes are exercised too), into the
     // scratch directory, or, with SMOLFTP_SOAK_CAPTURE=DIR, kept as DIR/soak-SEED.pcapng.
     let captures = std::env::var_os("SMOLFTP_SOAK_CAPTURE").map(std::path::PathBuf::from);
-    let dir = TempDir::new("soak").expect("temp dir");
+    let dir = Scratch::new("soak");
     let trip = RoundTrip::new(&dir.0, content(256 * 1024, 1), content(256 * 1024, 2));
     let mut slowest = (Duration::ZERO, 0);
     let mut faults = 0u64;

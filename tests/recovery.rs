@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::RoundTrip;
-use smolftp::demo::TempDir;
+use common::{RoundTrip, Scratch};
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
@@ -51,7 +50,7 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
     let seeds = env("SMOLFTP_RECOVERY_SEEDS", 100);
     let first = env("SMOLFTP_RECOVERY_FIRST", 1);
     let min_rto = Duration::from_millis(env("SMOLFTP_RECOVERY_MIN_RTO", 1000));
-    let dir = TempDir::new("recovery").expect("temp dir");
+    let dir = Scratch::new("recovery");
     let trip = RoundTrip::new(&dir.0, content(1 << 20, 1), content(1 << 20, 2));
     let mut times = Vec::new();
     let mut lost = 0u64;
@@ -139,7 +138,7 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
 /// beyond the client's 60 s): this test is about the control connection only.
 #[test]
 fn the_control_connection_outlives_a_long_lossy_transfer() {
-    let dir = TempDir::new("recovery-control").expect("temp dir");
+    let dir = Scratch::new("recovery-control");
     let trip = RoundTrip::new(&dir.0, content(1 << 20, 1), content(1 << 20, 2));
     let mut closed = Vec::new();
     for seed in 1..=10 {

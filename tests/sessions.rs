@@ -7,7 +7,6 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use smolftp::demo::TempDir;
 use smolftp::ftp::FinPolicy;
 use smolftp::ftp::client::{Outcome, Step};
 use smolftp::ftp::command::TransferType;
@@ -55,15 +54,18 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
 
 /// A scratch directory holding `root/` (served) and `local/` (the client's files).
 struct Scratch {
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
     root: PathBuf,
     local: PathBuf,
 }
 
 fn scratch(tag: &str) -> Scratch {
-    let dir = TempDir::new(&format!("sessions-{tag}")).expect("cannot make a temp dir");
-    let root = dir.0.join("root");
-    let local = dir.0.join("local");
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("smolftp-sessions-{tag}-"))
+        .tempdir()
+        .expect("cannot make a temp dir");
+    let root = dir.path().join("root");
+    let local = dir.path().join("local");
     fs::create_dir_all(&root).expect("cannot make root/");
     fs::create_dir_all(&local).expect("cannot make local/");
     Scratch {

@@ -9,7 +9,7 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, UNIX_EPOCH};
 
 use crate::ftp::client::Step;
 use crate::lab::{self, EPOCH_SECS, LabConfig};
@@ -83,36 +83,6 @@ fn summary(link: &[(String, DirStats)]) -> String {
         .collect()
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A new, empty directory under the system's temp directory.
-    pub fn new(tag: &str) -> std::io::Result<TempDir> {
-        TempDir::new_in(&std::env::temp_dir(), tag)
-    }
-
-    /// A new, empty directory inside `parent`.
-    pub fn new_in(parent: &Path, tag: &str) -> std::io::Result<TempDir> {
-        let path = parent.join(format!(
-            "smolftp-{tag}-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Writes the demo's served directory: `readme.txt`, mode 0644, dated [`EPOCH_SECS`], so that
 /// its listing is the same on every machine and every day.
 pub fn write_demo_root(dir: &Path) -> std::io::Result<()> {
@@ -134,17 +104,20 @@ fn err(context: &str, e: impl std::fmt::Display) -> String {
 
 /// Runs the seed session and writes its capture to `opts.out`.
 pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
-    let scratch = TempDir::new("demo").map_err(|e| err("cannot make a scratch directory", e))?;
+    let scratch = tempfile::Builder::new()
+        .prefix("smolftp-demo-")
+        .tempdir()
+        .map_err(|e| err("cannot make a scratch directory", e))?;
     let root = match &opts.root {
         Some(root) => root.clone(),
         None => {
-            let root = scratch.0.join("root");
+            let root = scratch.path().join("root");
             fs::create_dir_all(&root).map_err(|e| err("cannot make the served directory", e))?;
             write_demo_root(&root).map_err(|e| err("cannot write readme.txt", e))?;
             root
         }
     };
-    let local_file = scratch.0.join("download");
+    let local_file = scratch.path().join("download");
     // `-o -`: the capture goes to standard output once the session is over; it is written to
     // a scratch file first, which the ladder is drawn from.
     let to_stdout = opts.out == Path::new("-");
@@ -153,7 +126,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
     let to_device = !to_stdout
         && fs::metadata(&opts.out).is_ok_and(|m| !m.file_type().is_file() && !m.is_dir());
     let capture = if to_stdout || to_device {
-        scratch.0.join("capture")
+        scratch.path().join("capture")
     } else {
         opts.out.clone()
     };

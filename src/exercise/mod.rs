@@ -17,7 +17,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::demo::{self, DemoOptions, TempDir};
+use crate::demo::{self, DemoOptions};
 use crate::lab::{EPOCH_SECS, LabConfig};
 use crate::link::impair::{DropSpec, ImpairPlan};
 
@@ -263,13 +263,15 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
     }
     fs::create_dir_all(out).map_err(|e| format!("cannot make {}: {e}", out.display()))?;
     let v = Variant::new(template, student, secret);
-    let scratch =
-        TempDir::new("exercise").map_err(|e| format!("cannot make a scratch directory: {e}"))?;
-    let root = scratch.0.join("root");
+    let scratch = tempfile::Builder::new()
+        .prefix("smolftp-exercise-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a scratch directory: {e}"))?;
+    let root = scratch.path().join("root");
     fs::create_dir_all(&root).map_err(|e| format!("cannot make the served directory: {e}"))?;
     write_file(&root, &v).map_err(|e| format!("cannot write the served file: {e}"))?;
     let capture = out.join("capture.pcapng");
-    let log = scratch.0.join("stack.jsonl");
+    let log = scratch.path().join("stack.jsonl");
     let mut lab = v.lab()?;
     lab.stack_log = Some(log.clone());
     let run = demo::run(&DemoOptions {

@@ -25,8 +25,11 @@ use crate::net::conduit::DataOptions;
 use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
 use crate::net::ports::PortRange;
 use crate::net::server::{ServerNet, ServerNode};
-use crate::net::sim::{Clock, Sim};
+use crate::net::sim::{Clock, Sim, smol_duration};
 use crate::net::stackview::StackLog;
+
+mod error;
+pub use error::RunError;
 
 /// The moment the virtual clock starts, and the date of the demo's files: 2024-01-01 00:00 UTC.
 pub const EPOCH_SECS: u64 = 1_704_067_200;
@@ -191,11 +194,7 @@ impl LabConfig {
         let headers = if self.ipv6 { 60 } else { 40 };
         let mss = self.mtu.saturating_sub(headers).max(1);
         let send_buffer = self.send_buffer.div_ceil(mss) * mss;
-        socket_options(
-            self.window,
-            send_buffer,
-            Duration::from_micros(self.stack_timeout.as_micros() as u64),
-        )
+        socket_options(self.window, send_buffer, smol_duration(self.stack_timeout))
     }
 
     /// The server's address as the client sees it: IPv4, or IPv6 with [`LabConfig::ipv6`].
@@ -235,7 +234,7 @@ impl LabConfig {
         steps: Vec<Step>,
         recorder: Option<&Recorder>,
         clock: Clock,
-    ) -> Result<LabRun, String> {
+    ) -> Result<LabRun, RunError> {
         let mut runs = self.run_many(root, vec![steps], recorder, clock)?;
         let (outcomes, error) = runs.sessions.pop().unwrap_or_default();
         Ok(LabRun {
@@ -255,8 +254,7 @@ impl LabConfig {
         sessions: Vec<Vec<Step>>,
         recorder: Option<&Recorder>,
         clock: Clock,
-    ) -> Result<LabRuns, String> {
-        let micros = |d: StdDuration| Duration::from_micros(d.as_micros() as u64);
+    ) -> Result<LabRuns, RunError> {
         // The impairments sit at the tapped host's interface (the server's without a capture):
         // what it sends is recorded before its fate, what it receives after.
         let at_server = recorder.is_none() || self.tap == TapSide::Server;
@@ -266,10 +264,10 @@ impl LabConfig {
         let (server_end, client_end) = wire::pair_told(
             WireConfig {
                 mtu: self.mtu,
-                delay: micros(self.delay),
+                delay: smol_duration(self.delay),
                 rate: self.rate,
                 queue: self.queue,
-                jitter: micros(self.jitter),
+                jitter: smol_duration(self.jitter),
                 seed: self.impair.seed ^ 0x7177,
             },
             Some((faults.clone(), [c2s, s2c])),
@@ -307,7 +305,7 @@ impl LabConfig {
             .add_interface(&format!(
                 "cable {tapped} <-> {other}, seen from {tapped} (the FTP {role}'s interface)"
             ))
-            .map_err(|e| format!("cannot write the capture: {e}"))?;
+            .map_err(RunError::Capture)?;
         // One tap, on one host's interface: what it sends is stamped when sent, what it
         // receives when it arrives (never with its sender's clock).
         let tap = |dev| Capture::new(dev, recorder.clone(), iface).with_faults(faults.clone());
@@ -330,9 +328,7 @@ impl LabConfig {
             )?,
         };
         run.link = faults.stats();
-        run.frames = recorder
-            .finish()
-            .map_err(|e| format!("cannot write the capture: {e}"))?;
+        run.frames = recorder.finish().map_err(RunError::Capture)?;
         Ok(run)
     }
 
@@ -347,7 +343,7 @@ impl LabConfig {
         root: &Path,
         sessions: Vec<Vec<Step>>,
         clock: Clock,
-    ) -> Result<LabRuns, String>
+    ) -> Result<LabRuns, RunError>
     where
         DS: Device + NextArrival,
         DC: Device + NextArrival,
@@ -379,7 +375,7 @@ impl LabConfig {
         server_host.set_tail_loss_probe(self.tail_loss_probe);
         client_host.set_tail_loss_probe(self.tail_loss_probe);
         let stack_log = match &self.stack_log {
-            Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
+            Some(path) => Some(StackLog::create(path).map_err(RunError::Told)?),
             None => None,
         };
         if let Some(log) = &stack_log {
@@ -387,7 +383,10 @@ impl LabConfig {
             client_host.set_stack_log(log.clone());
         }
         let (control_socket, data) = self.sockets();
-        let jail = Jail::new(root).map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
+        let jail = Jail::new(root).map_err(|source| RunError::Serve {
+            root: root.to_path_buf(),
+            source,
+        })?;
         if self.writable {
             crate::ftp::upload::remove_stale(jail.root());
         }
@@ -424,7 +423,7 @@ impl LabConfig {
                 // the handshake was lost waits for the greeting while the server's SYN+ACK is
                 // sent again; give the handshake as long as any silent peer (the 5 s of a TUN
                 // server left 1 in 500 impaired soak sessions without a greeting).
-                handshake_timeout: Duration::from_micros(self.stack_timeout.as_micros() as u64),
+                handshake_timeout: smol_duration(self.stack_timeout),
             },
         );
         let mut clients = Vec::with_capacity(sessions.len());
@@ -434,9 +433,11 @@ impl LabConfig {
                     user: self.login.0.clone(),
                     pass: self.login.1.clone(),
                     local_ip: self.client_ip(),
+                    // Saturating: past port 65535 every session shares the last ports, and
+                    // the host refuses the clashing ones.
                     data_port_base: self
                         .data_port_base
-                        .saturating_add((i as u16).saturating_mul(16)),
+                        .saturating_add(u16::try_from(i).unwrap_or(u16::MAX).saturating_mul(16)),
                     fin: self.fin,
                     passive: self.passive,
                     server_ip: self.server_ip(),
@@ -451,7 +452,7 @@ impl LabConfig {
                 control_socket,
                 data,
             )
-            .map_err(|e| format!("cannot open the control connection: {e}"))?;
+            .map_err(RunError::ControlConnection)?;
             clients.push(node);
         }
         let mut sim = Sim {
@@ -464,13 +465,11 @@ impl LabConfig {
             Clock::Virtual(_) => UNIX_EPOCH + StdDuration::from_secs(EPOCH_SECS),
             Clock::Real => SystemTime::now(),
         };
-        let limit = Duration::from_micros(self.limit.as_micros() as u64);
-        let end = sim
-            .run(clock, wall, limit)
-            .map_err(|e| format!("the session failed: {e}"))?;
+        let limit = smol_duration(self.limit);
+        let end = sim.run(clock, wall, limit).map_err(RunError::Session)?;
         if let Some(log) = &stack_log {
             log.flush()
-                .map_err(|e| format!("cannot write the stack log: {e}"))?;
+                .map_err(RunError::io("cannot write the stack log"))?;
         }
         Ok(LabRuns {
             sessions: sim

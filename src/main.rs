@@ -726,7 +726,7 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         half_open: args.half_open as usize,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
     };
-    live::run_server(&opts, &*stop_flag()?)
+    live::run_server(&opts, &*stop_flag()?).map_err(String::from)
 }
 
 fn run_client(args: ClientArgs) -> Result<(), String> {
@@ -741,5 +741,5 @@ fn run_client(args: ClientArgs) -> Result<(), String> {
         passive: args.passive,
         commands: args.commands,
     };
-    live::run_client(&opts, &*stop_flag()?)
+    live::run_client(&opts, &*stop_flag()?).map_err(String::from)
 }

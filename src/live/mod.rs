@@ -30,7 +30,7 @@ use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
 use crate::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
 use crate::ftp::shell::{self, ShellCommand};
-use crate::lab::socket_options;
+use crate::lab::{RunError, socket_options};
 use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
 use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
@@ -39,6 +39,7 @@ use crate::net::host::{Congestion, Host, HostConfig};
 use crate::net::ports::PortRange;
 use crate::net::run::{self, ClientEnd, Wait};
 use crate::net::server::{ServerNet, ServerNode};
+use crate::net::sim::smol_duration;
 use crate::net::stackview::StackLog;
 
 /// The host's side of the TUN device.
@@ -82,6 +83,7 @@ fn seed_or_clock(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
+            // The low 64 bits of the nanoseconds: a seed, truncated on purpose.
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     })
@@ -100,12 +102,12 @@ impl NetOptions {
     }
 
     /// Gives `host` the initial window and the stack log of these options.
-    fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), String> {
+    fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), RunError> {
         host.set_initial_window(self.initial_window);
         host.set_min_rto(self.min_rto);
         host.set_tail_loss_probe(self.tail_loss_probe);
         if let Some(path) = &self.stack_log {
-            let log = StackLog::create(path).map_err(|e| e.to_string())?;
+            let log = StackLog::create(path).map_err(RunError::Told)?;
             log.set_flush_each(true);
             host.set_stack_log(log);
         }
@@ -116,14 +118,13 @@ impl NetOptions {
     fn with_device<T>(
         &self,
         role: &str,
-        f: impl FnOnce(DeviceChoice) -> Result<T, String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(DeviceChoice) -> Result<T, RunError>,
+    ) -> Result<T, RunError> {
         let tun = if self.offload {
             Tun::open_offload(&self.tun, self.mtu)
         } else {
             Tun::open(&self.tun, self.mtu)
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         // The impairments sit between the stack and the device, inside the capture: what this
         // host sends is recorded before its fate, what it receives after.
         let faults = Faults::new(self.capture.is_some());
@@ -172,23 +173,23 @@ impl NetOptions {
         &self,
         tun: Impair<Tun>,
         faults: &Faults,
-        f: impl FnOnce(DeviceChoice) -> Result<T, String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(DeviceChoice) -> Result<T, RunError>,
+    ) -> Result<T, RunError> {
         match &self.capture {
             None => f(DeviceChoice::Plain(tun)),
             Some(path) => {
-                let recorder = Recorder::create(path, self.format).map_err(|e| e.to_string())?;
+                let recorder = Recorder::create(path, self.format).map_err(RunError::Told)?;
                 let id = recorder
                     .add_interface(&format!(
                         "{} ({}, this host's interface)",
                         self.tun, self.ip
                     ))
-                    .map_err(|e| format!("cannot write the capture: {e}"))?;
+                    .map_err(RunError::Capture)?;
                 let device = Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
                 let result = f(DeviceChoice::Captured(device, recorder.clone()));
                 let frames = recorder
                     .finish()
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    .map_err(RunError::io(format!("cannot write {}", path.display())))?;
                 log::info!("{frames} frames written to {}", path.display());
                 result
             }
@@ -247,9 +248,11 @@ pub struct ServerOptions {
 }
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
-pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), String> {
-    let jail =
-        Jail::new(&opts.root).map_err(|e| format!("cannot serve {}: {e}", opts.root.display()))?;
+pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), RunError> {
+    let jail = Jail::new(&opts.root).map_err(|source| RunError::Serve {
+        root: opts.root.clone(),
+        source,
+    })?;
     if opts.writable {
         crate::ftp::upload::remove_stale(jail.root());
     }
@@ -265,13 +268,13 @@ fn serve_on<D: Device + Wait>(
     opts: &ServerOptions,
     jail: Jail,
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let mut host = Host::new(opts.net.host_config("server"), device, Instant::now());
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
     opts.net.set_up(&mut host)?;
-    let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
+    let timeout = smol_duration(opts.timeout);
     let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
     let config = ServerConfig {
         root: opts.root.clone(),
@@ -304,7 +307,7 @@ fn serve_on<D: Device + Wait>(
                 ..data
             },
             half_open: opts.half_open,
-            handshake_timeout: Duration::from_micros(opts.handshake_timeout.as_micros() as u64),
+            handshake_timeout: smol_duration(opts.handshake_timeout),
         },
     );
     eprintln!(
@@ -319,8 +322,12 @@ fn serve_on<D: Device + Wait>(
             opts.net.tun
         );
     }
-    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3))
-        .map_err(|why| format!("server stopped after {} session(s): {why}", node.served()))?;
+    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3)).map_err(|why| {
+        RunError::Failed(format!(
+            "server stopped after {} session(s): {why}",
+            node.served()
+        ))
+    })?;
     eprintln!(
         "smolftp server: stopped after {} session(s){}",
         node.served(),
@@ -357,16 +364,16 @@ pub struct ClientOptions {
 }
 
 /// Runs the commands (or the shell). `Err` carries the message for a failed run.
-pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), String> {
+pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), RunError> {
     let mut steps = Vec::new();
     for line in &opts.commands {
         match shell::parse(line)? {
             ShellCommand::Step(step) => steps.push(step),
             ShellCommand::Nothing | ShellCommand::Bye => {}
             other => {
-                return Err(format!(
+                return Err(RunError::Failed(format!(
                     "{line}: {other:?} only works in the interactive shell"
-                ));
+                )));
             }
         }
     }
@@ -384,13 +391,13 @@ fn client_on<D: Device + Wait>(
     steps: Vec<Step>,
     interactive: bool,
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let mut host = Host::new(opts.net.host_config("client"), device, Instant::now());
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
     opts.net.set_up(&mut host)?;
-    let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
+    let timeout = smol_duration(opts.timeout);
     let mut session = Session {
         host,
         opts,
@@ -406,7 +413,7 @@ fn client_on<D: Device + Wait>(
         let outcomes = session.run(opts.server, client, None)?;
         let failed = outcomes.iter().filter(|o| !o.ok).count();
         if failed > 0 {
-            return Err(format!("{failed} command(s) failed"));
+            return Err(RunError::CommandsFailed(failed));
         }
         Ok(())
     }
@@ -452,7 +459,7 @@ impl<D: Device + Wait> Session<'_, D> {
         server: SocketAddr,
         client: Client,
         node: Option<&mut ClientNode>,
-    ) -> Result<Vec<Outcome>, String> {
+    ) -> Result<Vec<Outcome>, RunError> {
         let mut fresh;
         let node = match node {
             Some(n) => n,
@@ -471,30 +478,33 @@ impl<D: Device + Wait> Session<'_, D> {
         bar.clear();
         report(node.client().outcomes(), shown, &mut bar);
         if let Some(why) = node.connect_failure() {
-            return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
+            return Err(RunError::Failed(format!(
+                "{why} (timeout {} s)",
+                self.timeout.secs()
+            )));
         }
         match end {
-            ClientEnd::Stopped => return Err("interrupted".into()),
-            ClientEnd::TimedOut => return Err("timed out".into()),
-            ClientEnd::DeviceGone(why) => return Err(why),
+            ClientEnd::Stopped => return Err(RunError::Interrupted),
+            ClientEnd::TimedOut => return Err(RunError::TimedOut),
+            ClientEnd::DeviceGone(why) => return Err(RunError::Failed(why)),
             ClientEnd::Finished | ClientEnd::Paused => {}
         }
         if let Some(e) = node.client().error() {
-            return Err(e.to_string());
+            return Err(RunError::Failed(e.to_string()));
         }
         Ok(node.client().outcomes().to_vec())
     }
 
-    fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, String> {
+    fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, RunError> {
         if server.is_ipv6() && self.opts.net.ip6.is_none() {
-            return Err(format!(
+            return Err(RunError::Failed(format!(
                 "cannot connect to {server}: this host has no IPv6 address (try --ip6 fd00:7::3/64)"
-            ));
+            )));
         }
         let (mut control, data) =
             socket_options(self.opts.net.buffer, self.opts.net.buffer, self.timeout);
         control.timeout = Some(self.timeout);
         ClientNode::connect(&mut self.host, server, client, control, data)
-            .map_err(|e| format!("cannot connect to {server}: {e}"))
+            .map_err(|source| RunError::Connect { server, source })
     }
 }

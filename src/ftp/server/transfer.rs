@@ -92,7 +92,7 @@ pub(super) struct Transfer {
 pub(super) fn disk_error(e: &io::Error, what: &str) -> (u16, String) {
     if e.kind() == io::ErrorKind::StorageFull
         || e.kind() == io::ErrorKind::QuotaExceeded
-        || e.raw_os_error() == Some(28)
+        || e.raw_os_error() == Some(libc::ENOSPC)
     {
         (452, "Insufficient storage space.".to_string())
     } else {

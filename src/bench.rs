@@ -80,14 +80,12 @@ fn make_file(path: &Path, size: u64) -> std::io::Result<()> {
 }
 
 fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Measure, RunError> {
-    let lab = LabConfig {
-        mtu: opts.mtu,
-        delay: Duration::ZERO,
-        window: opts.buffer,
-        send_buffer: opts.buffer,
-        limit: Duration::from_secs(600),
-        ..LabConfig::default()
-    };
+    let mut lab = LabConfig::default();
+    lab.cable.mtu = opts.mtu;
+    lab.cable.delay = Duration::ZERO;
+    lab.stacks.window = opts.buffer;
+    lab.stacks.send_buffer = opts.buffer;
+    lab.limits.run = Duration::from_secs(600);
     let steps = vec![Step::Retr {
         remote: "big.bin".into(),
         local: PathBuf::from("/dev/null"),
@@ -180,11 +178,9 @@ pub fn sessions(n: usize, dir: &Path) -> Result<SessionsMeasure, RunError> {
     fs::create_dir_all(&local).map_err(RunError::Told)?;
     make_file(&root.join("one.bin"), 1 << 20).map_err(RunError::Told)?;
     let want = fs::read(root.join("one.bin")).map_err(RunError::Told)?;
-    let lab = LabConfig {
-        delay: Duration::ZERO,
-        max_sessions: n,
-        ..LabConfig::default()
-    };
+    let mut lab = LabConfig::default();
+    lab.cable.delay = Duration::ZERO;
+    lab.server.max_sessions = n;
     let plans = (0..n)
         .map(|i| {
             vec![

@@ -46,26 +46,24 @@ fn impaired_sessions_complete_intact() {
     let mut faults = 0u64;
     let mut failures = Vec::new();
     for seed in first..first + seeds {
-        let cfg = LabConfig {
-            seed,
-            writable: true,
-            limit: Duration::from_secs(3600),
-            // smoltcp backs its retransmissions off up to 60 s (Karn: a backed-off RTO stays
-            // until a segment sent once is acknowledged): a run of losses can be silent longer
-            // than the usual minute. The session must still end, intact.
-            client_timeout: Some(Duration::from_secs(900)),
-            stack_timeout: Duration::from_secs(900),
-            impair: ImpairPlan {
-                rates: Rates {
-                    loss: 5.0,
-                    duplicate: 2.0,
-                    reorder: 2.0,
-                    corrupt: 1.0,
-                },
-                seed,
-                ..ImpairPlan::default()
+        let mut cfg = LabConfig::default();
+        cfg.stacks.seed = seed;
+        cfg.server.set_writable(true);
+        cfg.limits.run = Duration::from_secs(3600);
+        // smoltcp backs its retransmissions off up to 60 s (Karn: a backed-off RTO stays
+        // until a segment sent once is acknowledged): a run of losses can be silent longer
+        // than the usual minute. The session must still end, intact.
+        cfg.client.timeout = Some(Duration::from_secs(900));
+        cfg.stacks.timeout = Duration::from_secs(900);
+        cfg.cable.impair = ImpairPlan {
+            rates: Rates {
+                loss: 5.0,
+                duplicate: 2.0,
+                reorder: 2.0,
+                corrupt: 1.0,
             },
-            ..LabConfig::default()
+            seed,
+            ..ImpairPlan::default()
         };
         let steps = trip.steps();
         let capture = match &captures {

@@ -163,8 +163,8 @@ fn lossy_retr_tapped(
     let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
     let iface = recorder.add_interface("lossy cable").unwrap();
     let (server_end, client_end) = wire::pair(WireConfig {
-        mtu: lab.mtu,
-        delay: Duration::from_micros(lab.delay.as_micros() as u64),
+        mtu: lab.cable.mtu,
+        delay: Duration::from_micros(lab.cable.delay.as_micros() as u64),
         ..WireConfig::default()
     });
     let server = Dropper {
@@ -283,12 +283,11 @@ fn agree_both_ways(capture: &Path) -> Vec<(u64, String)> {
 }
 
 fn lab(mtu: usize, window: usize) -> LabConfig {
-    LabConfig {
-        mtu,
-        window,
-        delay: StdDuration::from_millis(5),
-        ..LabConfig::default()
-    }
+    let mut lab_cfg = LabConfig::default();
+    lab_cfg.cable.mtu = mtu;
+    lab_cfg.stacks.window = window;
+    lab_cfg.cable.delay = StdDuration::from_millis(5);
+    lab_cfg
 }
 
 /// One data segment lost in a long flight: duplicate ACKs, a fast retransmission (Reno halves

@@ -139,7 +139,7 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, RunError> {
         .run(&root, steps, Some(&recorder), lab::virtual_start())?;
     if let Some(e) = &run.error {
         let mut msg = format!("the FTP client failed: {e}");
-        if !opts.lab.impair.is_none() || opts.lab.rate.is_some() {
+        if opts.lab.cable.is_impaired() {
             msg.push_str("\nthe cable, per direction:\n");
             msg.push_str(&summary(&run.link));
         }

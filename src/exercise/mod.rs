@@ -202,21 +202,20 @@ impl Variant {
             .iter()
             .map(|d| d.parse::<DropSpec>())
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(LabConfig {
+        let mut lab = LabConfig::default();
+        lab.stacks.seed = self.seed;
+        lab.cable.mtu = self.mtu.into();
+        lab.cable.delay = Duration::from_millis(self.delay_ms.into());
+        lab.cable.jitter = Duration::from_millis(self.jitter_ms.into());
+        lab.cable.rate = self.rate;
+        lab.stacks.window = self.window as usize;
+        lab.client.data_port_base = self.data_port_base;
+        lab.cable.impair = ImpairPlan {
+            drops,
             seed: self.seed,
-            mtu: self.mtu.into(),
-            delay: Duration::from_millis(self.delay_ms.into()),
-            jitter: Duration::from_millis(self.jitter_ms.into()),
-            rate: self.rate,
-            window: self.window as usize,
-            data_port_base: self.data_port_base,
-            impair: ImpairPlan {
-                drops,
-                seed: self.seed,
-                ..ImpairPlan::default()
-            },
-            ..LabConfig::default()
-        })
+            ..ImpairPlan::default()
+        };
+        Ok(lab)
     }
 
     /// The parameters as key.json records them.
@@ -273,7 +272,7 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
     let capture = out.join("capture.pcapng");
     let log = scratch.path().join("stack.jsonl");
     let mut lab = v.lab()?;
-    lab.stack_log = Some(log.clone());
+    lab.stacks.stack_log = Some(log.clone());
     let run = demo::run(&DemoOptions {
         out: capture.clone(),
         lab,

@@ -9,6 +9,7 @@
 //! FTP or about sockets.
 
 pub mod background;
+pub mod cable;
 pub mod capture;
 pub mod impair;
 pub mod ratelog;
@@ -17,9 +18,16 @@ pub(crate) mod rng;
 pub mod tun;
 pub mod wire;
 
+pub use cable::CableConfig;
 pub use capture::{Capture, Direction};
 pub use recorder::{Format, PendingFrame, Recorder};
 pub use wire::{WireConfig, WireEnd};
+
+/// `d` as smoltcp's duration, in whole microseconds (rounded down); a duration beyond
+/// `u64::MAX` microseconds (585 000 years) saturates there instead of wrapping.
+pub fn smol_duration(d: std::time::Duration) -> smoltcp::time::Duration {
+    smoltcp::time::Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
+}
 
 /// A device that can tell when its next frame arrives (an in-process cable can; a TUN device
 /// cannot and says `None`). A virtual clock jumps to that moment when nothing else is due.

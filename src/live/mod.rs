@@ -28,19 +28,17 @@ use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
-use crate::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
 use crate::ftp::shell::{self, ShellCommand};
 use crate::lab::{RunError, socket_options};
-use crate::link::Wait;
 use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
 use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
+use crate::link::{Wait, smol_duration};
 use crate::net::client::ClientNode;
 use crate::net::host::{Congestion, Host, HostConfig};
 use crate::net::ports::PortRange;
 use crate::net::run::{self, ClientEnd};
 use crate::net::server::{ServerNet, ServerNode};
-use crate::net::sim::smol_duration;
 use crate::net::stackview::StackLog;
 
 /// The host's side of the TUN device.
@@ -209,39 +207,17 @@ enum DeviceChoice {
 pub struct ServerOptions {
     /// The interface.
     pub net: NetOptions,
-    /// Directory served as `/`.
-    pub root: PathBuf,
-    /// Accounts besides anonymous.
-    pub accounts: Vec<(String, String)>,
-    /// Accept STOR.
-    pub writable: bool,
-    /// FIN placement of data connections.
-    pub fin: FinPolicy,
+    /// The FTP sessions: served directory, accounts, writes, FIN placement, timers, login
+    /// limits ([`ServerConfig::new`]'s defaults where no flag says otherwise).
+    pub ftp: ServerConfig,
     /// Local port of data connections (20).
     pub data_source_port: u16,
     /// Ports offered for passive-mode data connections (`PASV`/`EPSV`).
     pub passive_ports: PortRange,
     /// Sessions at once; the next one gets `421`.
     pub max_sessions: usize,
-    /// Allow PORT to another host or to a port below 1024.
-    pub allow_foreign_port: bool,
-    /// Idle control connections are told `421` after this; `None`: never.
-    pub idle_timeout: Option<StdDuration>,
-    /// Delay before a wrong password's `530`.
-    pub login_delay: StdDuration,
-    /// Wrong passwords that end the session (0: no limit).
-    pub max_login_failures: u32,
-    /// `425` when a data connection has not come within this.
-    pub data_timeout: StdDuration,
     /// Give up a connection whose peer has been silent this long (TCP).
     pub timeout: StdDuration,
-    /// Anonymous logins (`anonymous`, `ftp`) accepted.
-    pub anonymous: bool,
-    /// With `writable`, anonymous users may change files too.
-    pub anonymous_writable: bool,
-    /// Failed logins per client address and minute, over all sessions, past which the address
-    /// is refused (0: no limit).
-    pub max_failures_per_address: u32,
     /// Half-open connections kept at once (and listening sockets kept ready).
     pub half_open: usize,
     /// A handshake not completed within this is dropped.
@@ -250,11 +226,11 @@ pub struct ServerOptions {
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
 pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), RunError> {
-    let jail = Jail::new(&opts.root).map_err(|source| RunError::Serve {
-        root: opts.root.clone(),
+    let jail = Jail::new(&opts.ftp.root).map_err(|source| RunError::Serve {
+        root: opts.ftp.root.clone(),
         source,
     })?;
-    if opts.writable {
+    if opts.ftp.writable {
         crate::ftp::upload::remove_stale(jail.root());
     }
     opts.net.with_device("server", |device| match device {
@@ -277,25 +253,9 @@ fn serve_on<D: Device + Wait>(
     opts.net.set_up(&mut host)?;
     let timeout = smol_duration(opts.timeout);
     let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
-    let config = ServerConfig {
-        root: opts.root.clone(),
-        accounts: opts.accounts.clone(),
-        anonymous: opts.anonymous,
-        writable: opts.writable,
-        fin: opts.fin,
-        greeting: "smolftp ready.".into(),
-        allow_foreign_port: opts.allow_foreign_port,
-        max_login_failures: opts.max_login_failures,
-        atomic_uploads: true,
-        idle_timeout: opts.idle_timeout,
-        login_failure_delay: opts.login_delay,
-        data_timeout: opts.data_timeout,
-        anonymous_writable: opts.anonymous_writable,
-        login_guard: LoginGuard::new(opts.max_failures_per_address, DEFAULT_WINDOW),
-    };
     let mut node = ServerNode::new(
         &mut host,
-        Arc::new(config),
+        Arc::new(opts.ftp.clone()),
         Arc::new(jail),
         ServerNet {
             control_port: 21,

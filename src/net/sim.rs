@@ -19,12 +19,6 @@ use crate::net::server::ServerNode;
 /// Rounds allowed at one simulated instant before the run is declared stuck.
 const MAX_ROUNDS_PER_INSTANT: u32 = 1_000_000;
 
-/// `d` as smoltcp's duration, in whole microseconds (rounded down); a duration beyond
-/// `u64::MAX` microseconds (585 000 years) saturates there instead of wrapping.
-pub fn smol_duration(d: std::time::Duration) -> Duration {
-    Duration::from_micros(u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
-}
-
 /// Which clock drives the run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Clock {

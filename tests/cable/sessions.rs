@@ -33,15 +33,13 @@ fn session(dir: &Scratch, rates: Rates, impair_dir: ImpairDir) -> std::path::Pat
     let trip = RoundTrip::new(&dir.0, content(256 << 10, 3), content(256 << 10, 4));
     let capture = dir.0.join("s.pcapng");
     let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
-    let cfg = LabConfig {
-        writable: true,
-        impair: ImpairPlan {
-            rates,
-            dir: impair_dir,
-            seed: 5,
-            ..ImpairPlan::default()
-        },
-        ..LabConfig::default()
+    let mut cfg = LabConfig::default();
+    cfg.server.set_writable(true);
+    cfg.cable.impair = ImpairPlan {
+        rates,
+        dir: impair_dir,
+        seed: 5,
+        ..ImpairPlan::default()
     };
     let steps = trip.steps();
     let run = cfg

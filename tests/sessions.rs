@@ -14,16 +14,15 @@ use smolftp::lab::{self, CLIENT_IP, LabConfig, LabRun, SERVER_IP};
 use smolftp::link::{Format, Recorder};
 use smolftp::trace::{self, Segment};
 
-#[path = "sessions/cable.rs"]
-mod cable;
-#[path = "sessions/commands.rs"]
-mod commands;
-#[path = "sessions/ipv6.rs"]
-mod ipv6;
-#[path = "sessions/passive_range.rs"]
-mod passive_range;
-#[path = "sessions/pool.rs"]
-mod pool;
+/// The files of `tests/sessions/`.
+mod sessions {
+    use super::*;
+    pub mod cable;
+    pub mod commands;
+    pub mod ipv6;
+    pub mod passive_range;
+    pub mod pool;
+}
 
 /// Sizes around the 1460-byte MSS, the 64 KiB window, and a few MiB.
 const SIZES: [usize; 9] = [

@@ -8,8 +8,11 @@
 //! flight, and doubles the timer.
 
 mod common;
-#[path = "stack/view.rs"]
-mod view;
+/// The files of `tests/stack/`.
+mod stack {
+    pub mod view;
+}
+use stack::view;
 
 use std::cell::RefCell;
 use std::path::Path;

@@ -10,9 +10,8 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use crate::demo::TempDir;
 use crate::ftp::client::Step;
-use crate::lab::LabConfig;
+use crate::lab::{LabConfig, RunError};
 use crate::link::{Format, Recorder};
 use crate::net::sim::Clock;
 
@@ -52,6 +51,13 @@ impl Measure {
     }
 }
 
+/// A new, empty scratch directory inside `parent`, removed when dropped.
+fn scratch_in(parent: &Path, tag: &str) -> std::io::Result<tempfile::TempDir> {
+    tempfile::Builder::new()
+        .prefix(&format!("smolftp-{tag}-"))
+        .tempdir_in(parent)
+}
+
 /// Writes `size` bytes of a fixed pseudo-random pattern to `path`.
 fn make_file(path: &Path, size: u64) -> std::io::Result<()> {
     let mut chunk = vec![0u8; 1 << 20];
@@ -60,6 +66,7 @@ fn make_file(path: &Path, size: u64) -> std::io::Result<()> {
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
+        // The low byte of each xorshift state, truncated on purpose.
         *b = x as u8;
     }
     let mut file = std::io::BufWriter::new(fs::File::create(path)?);
@@ -72,35 +79,33 @@ fn make_file(path: &Path, size: u64) -> std::io::Result<()> {
     file.flush()
 }
 
-fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Measure, String> {
-    let lab = LabConfig {
-        mtu: opts.mtu,
-        delay: Duration::ZERO,
-        window: opts.buffer,
-        send_buffer: opts.buffer,
-        limit: Duration::from_secs(600),
-        ..LabConfig::default()
-    };
+fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Measure, RunError> {
+    let mut lab = LabConfig::default();
+    lab.cable.mtu = opts.mtu;
+    lab.cable.delay = Duration::ZERO;
+    lab.stacks.window = opts.buffer;
+    lab.stacks.send_buffer = opts.buffer;
+    lab.limits.run = Duration::from_secs(600);
     let steps = vec![Step::Retr {
         remote: "big.bin".into(),
         local: PathBuf::from("/dev/null"),
     }];
     let recorder = match capture {
-        Some(path) => Some(Recorder::create(path, Format::Pcapng).map_err(|e| e.to_string())?),
+        Some(path) => Some(Recorder::create(path, Format::Pcapng).map_err(RunError::Told)?),
         None => None,
     };
     let run = lab.run(root, steps, recorder.as_ref(), Clock::Real)?;
     let outcome = run
         .outcomes
         .first()
-        .ok_or_else(|| format!("no transfer happened: {:?}", run.error))?;
+        .ok_or_else(|| RunError::Failed(format!("no transfer happened: {:?}", run.error)))?;
     if !outcome.ok || outcome.bytes != opts.size {
-        return Err(format!(
+        return Err(RunError::Failed(format!(
             "RETR moved {} of {} bytes (reply {})",
             outcome.bytes,
             opts.size,
             String::from_utf8_lossy(&outcome.reply.to_bytes()).trim_end()
-        ));
+        )));
     }
     let capture_bytes = capture
         .and_then(|p| fs::metadata(p).ok())
@@ -113,22 +118,20 @@ fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Meas
 }
 
 /// Runs the benchmark; returns (capture off, capture on), the best of `runs` each.
-pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), String> {
-    let scratch = TempDir::new_in(&opts.dir, "bench").map_err(|e| {
-        format!(
-            "cannot make a scratch directory in {}: {e}",
-            opts.dir.display()
-        )
-    })?;
-    let root = scratch.0.join("root");
-    fs::create_dir_all(&root).map_err(|e| e.to_string())?;
+pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), RunError> {
+    let scratch = scratch_in(&opts.dir, "bench").map_err(RunError::io(format!(
+        "cannot make a scratch directory in {}",
+        opts.dir.display()
+    )))?;
+    let root = scratch.path().join("root");
+    fs::create_dir_all(&root).map_err(RunError::Told)?;
     make_file(&root.join("big.bin"), opts.size)
-        .map_err(|e| format!("cannot write the test file: {e}"))?;
+        .map_err(RunError::io("cannot write the test file"))?;
     let capture = opts
         .capture
         .clone()
-        .unwrap_or_else(|| scratch.0.join("bench.pcapng"));
-    let best = |with: Option<&Path>| -> Result<Measure, String> {
+        .unwrap_or_else(|| scratch.path().join("bench.pcapng"));
+    let best = |with: Option<&Path>| -> Result<Measure, RunError> {
         let mut best: Option<Measure> = None;
         for _ in 0..opts.runs {
             let m = once(opts, &root, with)?;
@@ -136,7 +139,7 @@ pub fn run(opts: &BenchOptions) -> Result<(Measure, Measure), String> {
                 best = Some(m);
             }
         }
-        best.ok_or_else(|| "no run".to_string())
+        best.ok_or_else(|| RunError::Failed("no run".into()))
     };
     let off = best(None)?;
     let on = best(Some(&capture))?;
@@ -164,20 +167,20 @@ pub struct SessionsMeasure {
 
 /// Runs `n` sessions at once on one server host (each: login, LIST, RETR of 1 MiB, QUIT) on
 /// the real clock, checks every byte, and measures the memory they took.
-pub fn sessions(n: usize, dir: &Path) -> Result<SessionsMeasure, String> {
-    let scratch = TempDir::new_in(dir, "bench-sessions")
-        .map_err(|e| format!("cannot make a scratch directory in {}: {e}", dir.display()))?;
-    let root = scratch.0.join("root");
-    let local = scratch.0.join("local");
-    fs::create_dir_all(&root).map_err(|e| e.to_string())?;
-    fs::create_dir_all(&local).map_err(|e| e.to_string())?;
-    make_file(&root.join("one.bin"), 1 << 20).map_err(|e| e.to_string())?;
-    let want = fs::read(root.join("one.bin")).map_err(|e| e.to_string())?;
-    let lab = LabConfig {
-        delay: Duration::ZERO,
-        max_sessions: n,
-        ..LabConfig::default()
-    };
+pub fn sessions(n: usize, dir: &Path) -> Result<SessionsMeasure, RunError> {
+    let scratch = scratch_in(dir, "bench-sessions").map_err(RunError::io(format!(
+        "cannot make a scratch directory in {}",
+        dir.display()
+    )))?;
+    let root = scratch.path().join("root");
+    let local = scratch.path().join("local");
+    fs::create_dir_all(&root).map_err(RunError::Told)?;
+    fs::create_dir_all(&local).map_err(RunError::Told)?;
+    make_file(&root.join("one.bin"), 1 << 20).map_err(RunError::Told)?;
+    let want = fs::read(root.join("one.bin")).map_err(RunError::Told)?;
+    let mut lab = LabConfig::default();
+    lab.cable.delay = Duration::ZERO;
+    lab.server.max_sessions = n;
     let plans = (0..n)
         .map(|i| {
             vec![
@@ -194,14 +197,18 @@ pub fn sessions(n: usize, dir: &Path) -> Result<SessionsMeasure, String> {
     let peak = proc_status_bytes("VmHWM:").unwrap_or(0);
     for (i, (outcomes, error)) in runs.sessions.iter().enumerate() {
         if let Some(e) = error {
-            return Err(format!("session {i}: {e}"));
+            return Err(RunError::Failed(format!("session {i}: {e}")));
         }
         if outcomes.len() != 2 || outcomes.iter().any(|o| !o.ok) {
-            return Err(format!("session {i} failed: {outcomes:?}"));
+            return Err(RunError::Failed(format!(
+                "session {i} failed: {outcomes:?}"
+            )));
         }
-        let got = fs::read(local.join(format!("{i}.bin"))).map_err(|e| e.to_string())?;
+        let got = fs::read(local.join(format!("{i}.bin"))).map_err(RunError::Told)?;
         if got != want {
-            return Err(format!("session {i}: the download differs"));
+            return Err(RunError::Failed(format!(
+                "session {i}: the download differs"
+            )));
         }
     }
     Ok(SessionsMeasure {

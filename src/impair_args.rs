@@ -36,6 +36,7 @@ pub fn parse_delay_ms(s: &str) -> Result<f64, String> {
 pub fn clock_seed() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
+        // The low 64 bits of the nanoseconds: a seed, truncated on purpose.
         .map(|d| d.as_nanos() as u64)
         .unwrap_or(1)
 }

@@ -3,10 +3,11 @@
 //! Layer: application (composes `ftp`, `net` and `link`). A lab is what `demo`, `bench` and the
 //! whole-session tests share: a server host (10.0.0.1) serving a directory, a client host
 //! (10.0.0.2) running a list of FTP steps, an in-process cable between them, optionally a
-//! capture taken at one host's interface, and a clock (virtual or real).
+//! capture taken at one host's interface, and a clock (virtual or real). Its knobs,
+//! [`LabConfig`], come by layer (`config.rs`); why a run failed is a [`RunError`] (`error.rs`).
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
 
@@ -14,19 +15,24 @@ use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{Ipv4Cidr, Ipv6Cidr};
 
-use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
-use crate::link::impair::{DirStats, Faults, Impair, ImpairPlan, Side};
-use crate::link::{Capture, NextArrival, Recorder, WireConfig, wire};
+use crate::ftp::server::guard::LoginGuard;
+use crate::link::impair::{DirStats, Faults, Impair, Side};
+use crate::link::{Capture, NextArrival, Recorder, smol_duration, wire};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
-use crate::net::host::{Congestion, Host, HostConfig, SocketOptions};
+use crate::net::host::{Host, HostConfig, SocketOptions};
 use crate::net::ports::PortRange;
 use crate::net::server::{ServerNet, ServerNode};
 use crate::net::sim::{Clock, Sim};
 use crate::net::stackview::StackLog;
+
+mod config;
+mod error;
+pub use config::{LabConfig, LabLimits, LabServer, TapSide};
+pub use error::RunError;
 
 /// The moment the virtual clock starts, and the date of the demo's files: 2024-01-01 00:00 UTC.
 pub const EPOCH_SECS: u64 = 1_704_067_200;
@@ -34,125 +40,10 @@ pub const EPOCH_SECS: u64 = 1_704_067_200;
 pub const SERVER_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 1);
 /// Address of the client host.
 pub const CLIENT_IP: Ipv4Addr = Ipv4Addr::new(10, 0, 0, 2);
-/// IPv6 address of the server host (with [`LabConfig::ipv6`]).
+/// IPv6 address of the server host (with [`crate::net::stacks::StackConfig::ipv6`]).
 pub const SERVER_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 1);
-/// IPv6 address of the client host (with [`LabConfig::ipv6`]).
+/// IPv6 address of the client host (with [`crate::net::stacks::StackConfig::ipv6`]).
 pub const CLIENT_IP6: Ipv6Addr = Ipv6Addr::new(0xfd00, 0, 0, 0, 0, 0, 0, 2);
-
-/// The knobs of a lab.
-#[derive(Clone, Debug)]
-pub struct LabConfig {
-    /// Seed of the hosts' random numbers (the server gets this one, the client one derived).
-    pub seed: u64,
-    /// IP MTU of the cable.
-    pub mtu: usize,
-    /// One-way delay of the cable.
-    pub delay: StdDuration,
-    /// Where the FINs of data connections go (server and client alike).
-    pub fin: FinPolicy,
-    /// Congestion control of both stacks.
-    pub congestion: Congestion,
-    /// Receive window (buffer) of data connections, bytes.
-    pub window: usize,
-    /// Send buffer of data connections, bytes.
-    pub send_buffer: usize,
-    /// The server's data source port (20).
-    pub data_source_port: u16,
-    /// The client's first data port (5001).
-    pub data_port_base: u16,
-    /// Ports the server offers for passive-mode data connections (50000-50999).
-    pub passive_ports: PortRange,
-    /// Accounts of the server besides anonymous.
-    pub accounts: Vec<(String, String)>,
-    /// Whether the server accepts STOR.
-    pub writable: bool,
-    /// The client's user name and password.
-    pub login: (String, String),
-    /// The client uses passive mode (EPSV, then PASV).
-    pub passive: bool,
-    /// Bound on the session's duration (simulated or real).
-    pub limit: StdDuration,
-    /// Sessions the server accepts at once (and sockets it keeps listening: smoltcp has no
-    /// backlog, so a client arriving when none listens gets a RST).
-    pub max_sessions: usize,
-    /// Both hosts get an IPv6 address too ([`SERVER_IP6`], [`CLIENT_IP6`], /64) and the client
-    /// connects to `[fd00::1]:21`: control and data over IPv6 (`EPRT`, `EPSV`).
-    pub ipv6: bool,
-    /// The client gives up when the server is silent this long while it waits (for a reply,
-    /// the data connection or data); `None`: never.
-    pub client_timeout: Option<StdDuration>,
-    /// Whose interface the capture shows (default: the server's).
-    pub tap: TapSide,
-    /// Bit rate of each direction of the cable, bit/s (`None`: none).
-    pub rate: Option<u64>,
-    /// Frames that may wait for the link in each direction (`None`: no limit).
-    pub queue: Option<usize>,
-    /// Jitter of the one-way delay, either way (seeded; frames stay in order).
-    pub jitter: StdDuration,
-    /// Loss, duplication, reordering, corruption and targeted drops on the cable.
-    pub impair: ImpairPlan,
-    /// The stacks give a connection up when its peer stays silent this long (60 s; a heavily
-    /// impaired cable backs retransmissions off beyond it).
-    pub stack_timeout: StdDuration,
-    /// Initial congestion window of every TCP connection, in segments of its MSS (RFC 5681
-    /// 3.1); `None`: RFC 5681's bound. Two by default: the seed figure's look, the client's
-    /// ACKs falling between the file's data segments.
-    pub initial_window: Option<usize>,
-    /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
-    /// a capture for frame numbers.
-    pub stack_log: Option<PathBuf>,
-    /// The lower bound of every TCP connection's retransmission timeout (RFC 6298 2.4);
-    /// `None`: 1 s as the RFC asks.
-    pub min_rto: Option<StdDuration>,
-    /// Tail loss probes (RFC 8985 7) on every TCP connection.
-    pub tail_loss_probe: bool,
-}
-
-/// The host whose interface a lab's capture is taken at: its own frames are stamped when it
-/// sends them, its peer's when they arrive, as a capture on that machine would show them.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub enum TapSide {
-    /// The FTP server's interface (10.0.0.1).
-    #[default]
-    Server,
-    /// The FTP client's interface (10.0.0.2).
-    Client,
-}
-
-impl Default for LabConfig {
-    fn default() -> Self {
-        LabConfig {
-            seed: 1,
-            mtu: 1500,
-            delay: StdDuration::from_millis(1),
-            fin: FinPolicy::Seed,
-            congestion: Congestion::Reno,
-            window: 65535,
-            send_buffer: 64 * 1024,
-            data_source_port: 20,
-            data_port_base: 5001,
-            passive_ports: PortRange::PASSIVE_DEFAULT,
-            accounts: Vec::new(),
-            writable: false,
-            login: ("anonymous".into(), "student@example.org".into()),
-            passive: false,
-            limit: StdDuration::from_secs(600),
-            max_sessions: 4,
-            ipv6: false,
-            client_timeout: Some(StdDuration::from_secs(60)),
-            tap: TapSide::Server,
-            rate: None,
-            queue: None,
-            jitter: StdDuration::ZERO,
-            impair: ImpairPlan::default(),
-            stack_timeout: StdDuration::from_secs(60),
-            initial_window: Some(2),
-            stack_log: None,
-            min_rto: None,
-            tail_loss_probe: false,
-        }
-    }
-}
 
 /// What each session of a many-session lab produced, and the run's totals.
 #[derive(Debug)]
@@ -188,19 +79,16 @@ impl LabConfig {
     /// is rounded up to whole segments of the cable's MSS: smoltcp sends what the buffer holds
     /// (no Nagle on data connections), so a buffer that ends mid-segment would cut runts.
     pub fn sockets(&self) -> (SocketOptions, DataOptions) {
-        let headers = if self.ipv6 { 60 } else { 40 };
-        let mss = self.mtu.saturating_sub(headers).max(1);
-        let send_buffer = self.send_buffer.div_ceil(mss) * mss;
-        socket_options(
-            self.window,
-            send_buffer,
-            Duration::from_micros(self.stack_timeout.as_micros() as u64),
-        )
+        let stacks = &self.stacks;
+        let headers = if stacks.ipv6 { 60 } else { 40 };
+        let mss = self.cable.mtu.saturating_sub(headers).max(1);
+        let send_buffer = stacks.send_buffer.div_ceil(mss) * mss;
+        socket_options(stacks.window, send_buffer, smol_duration(stacks.timeout))
     }
 
-    /// The server's address as the client sees it: IPv4, or IPv6 with [`LabConfig::ipv6`].
+    /// The server's address as the client sees it: IPv4, or IPv6 with [`crate::net::stacks::StackConfig::ipv6`].
     pub fn server_ip(&self) -> IpAddr {
-        if self.ipv6 {
+        if self.stacks.ipv6 {
             IpAddr::V6(SERVER_IP6)
         } else {
             IpAddr::V4(SERVER_IP)
@@ -209,7 +97,7 @@ impl LabConfig {
 
     /// The client's address, of the same family as [`LabConfig::server_ip`].
     pub fn client_ip(&self) -> IpAddr {
-        if self.ipv6 {
+        if self.stacks.ipv6 {
             IpAddr::V6(CLIENT_IP6)
         } else {
             IpAddr::V4(CLIENT_IP)
@@ -220,10 +108,10 @@ impl LabConfig {
         HostConfig {
             name: name.into(),
             addr: Ipv4Cidr::new(ip, 24),
-            addr6: self.ipv6.then(|| Ipv6Cidr::new(ip6, 64)),
+            addr6: self.stacks.ipv6.then(|| Ipv6Cidr::new(ip6, 64)),
             gateway: None,
             seed,
-            congestion: self.congestion,
+            congestion: self.stacks.congestion,
         }
     }
 
@@ -235,7 +123,7 @@ impl LabConfig {
         steps: Vec<Step>,
         recorder: Option<&Recorder>,
         clock: Clock,
-    ) -> Result<LabRun, String> {
+    ) -> Result<LabRun, RunError> {
         let mut runs = self.run_many(root, vec![steps], recorder, clock)?;
         let (outcomes, error) = runs.sessions.pop().unwrap_or_default();
         Ok(LabRun {
@@ -248,33 +136,23 @@ impl LabConfig {
     }
 
     /// Runs one client session per entry of `sessions`, all at once, from the client host
-    /// (session `i` listens on data ports from `data_port_base + 16 i`).
+    /// (session `i` listens on data ports from the client's `data_port_base + 16 i`).
     pub fn run_many(
         &self,
         root: &Path,
         sessions: Vec<Vec<Step>>,
         recorder: Option<&Recorder>,
         clock: Clock,
-    ) -> Result<LabRuns, String> {
-        let micros = |d: StdDuration| Duration::from_micros(d.as_micros() as u64);
+    ) -> Result<LabRuns, RunError> {
         // The impairments sit at the tapped host's interface (the server's without a capture):
         // what it sends is recorded before its fate, what it receives after.
         let at_server = recorder.is_none() || self.tap == TapSide::Server;
         let faults = Faults::new(recorder.is_some());
         let s2c = faults.add_direction("server->client", at_server);
         let c2s = faults.add_direction("client->server", !at_server);
-        let (server_end, client_end) = wire::pair_told(
-            WireConfig {
-                mtu: self.mtu,
-                delay: micros(self.delay),
-                rate: self.rate,
-                queue: self.queue,
-                jitter: micros(self.jitter),
-                seed: self.impair.seed ^ 0x7177,
-            },
-            Some((faults.clone(), [c2s, s2c])),
-        );
-        let plan = &self.impair;
+        let (server_end, client_end) =
+            wire::pair_told(self.cable.wire(), Some((faults.clone(), [c2s, s2c])));
+        let plan = &self.cable.impair;
         let to_client = Side {
             rates: plan.to_client(),
             dir: s2c,
@@ -307,7 +185,7 @@ impl LabConfig {
             .add_interface(&format!(
                 "cable {tapped} <-> {other}, seen from {tapped} (the FTP {role}'s interface)"
             ))
-            .map_err(|e| format!("cannot write the capture: {e}"))?;
+            .map_err(RunError::Capture)?;
         // One tap, on one host's interface: what it sends is stamped when sent, what it
         // receives when it arrives (never with its sender's clock).
         let tap = |dev| Capture::new(dev, recorder.clone(), iface).with_faults(faults.clone());
@@ -330,9 +208,7 @@ impl LabConfig {
             )?,
         };
         run.link = faults.stats();
-        run.frames = recorder
-            .finish()
-            .map_err(|e| format!("cannot write the capture: {e}"))?;
+        run.frames = recorder.finish().map_err(RunError::Capture)?;
         Ok(run)
     }
 
@@ -347,7 +223,7 @@ impl LabConfig {
         root: &Path,
         sessions: Vec<Vec<Step>>,
         clock: Clock,
-    ) -> Result<LabRuns, String>
+    ) -> Result<LabRuns, RunError>
     where
         DS: Device + NextArrival,
         DC: Device + NextArrival,
@@ -356,14 +232,14 @@ impl LabConfig {
             Clock::Virtual(t) => t,
             Clock::Real => Instant::now(),
         };
+        let stacks = &self.stacks;
         let mut server_host = Host::new(
-            self.host("server", SERVER_IP, SERVER_IP6, self.seed),
+            self.host("server", SERVER_IP, SERVER_IP6, stacks.seed),
             server_dev,
             start,
         );
-        let client_seed = self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED;
         let mut client_host = Host::new(
-            self.host("client", CLIENT_IP, CLIENT_IP6, client_seed),
+            self.host("client", CLIENT_IP, CLIENT_IP6, stacks.client_seed()),
             client_dev,
             start,
         );
@@ -372,14 +248,10 @@ impl LabConfig {
             client_host.set_recorder(r.clone());
         }
         client_host.set_stack_snapshots(server_host.stack_snapshots());
-        server_host.set_initial_window(self.initial_window);
-        client_host.set_initial_window(self.initial_window);
-        server_host.set_min_rto(self.min_rto);
-        client_host.set_min_rto(self.min_rto);
-        server_host.set_tail_loss_probe(self.tail_loss_probe);
-        client_host.set_tail_loss_probe(self.tail_loss_probe);
-        let stack_log = match &self.stack_log {
-            Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
+        stacks.apply(&mut server_host);
+        stacks.apply(&mut client_host);
+        let stack_log = match &stacks.stack_log {
+            Some(path) => Some(StackLog::create(path).map_err(RunError::Told)?),
             None => None,
         };
         if let Some(log) = &stack_log {
@@ -387,60 +259,56 @@ impl LabConfig {
             client_host.set_stack_log(log.clone());
         }
         let (control_socket, data) = self.sockets();
-        let jail = Jail::new(root).map_err(|e| format!("cannot serve {}: {e}", root.display()))?;
-        if self.writable {
+        let jail = Jail::new(root).map_err(|source| RunError::Serve {
+            root: root.to_path_buf(),
+            source,
+        })?;
+        let ftp = &self.server.ftp;
+        if ftp.writable {
             crate::ftp::upload::remove_stale(jail.root());
         }
         let server_config = ServerConfig {
             root: root.to_path_buf(),
-            accounts: self.accounts.clone(),
-            anonymous: true,
-            writable: self.writable,
-            fin: self.fin,
-            greeting: "smolftp ready.".into(),
-            allow_foreign_port: false,
-            max_login_failures: 3,
-            atomic_uploads: true,
-            // The lab's client logs in as anonymous by default: its `writable` is for it.
-            anonymous_writable: self.writable,
-            ..ServerConfig::new(root)
+            // Every run counts failed logins afresh, as a server started anew would.
+            login_guard: LoginGuard::new(ftp.login_guard.limit(), ftp.login_guard.window()),
+            ..ftp.clone()
         };
+        let max_sessions = self.server.max_sessions.max(1);
         let server = ServerNode::new(
             &mut server_host,
             Arc::new(server_config),
             Arc::new(jail),
             ServerNet {
                 control_port: 21,
-                listeners: self.max_sessions.max(1),
-                max_sessions: self.max_sessions.max(1),
+                listeners: max_sessions,
+                max_sessions,
                 control_socket,
                 data: DataOptions {
-                    source_port: Some(self.data_source_port),
-                    passive_ports: self.passive_ports,
+                    source_port: Some(self.server.data_source_port),
+                    passive_ports: self.server.passive_ports,
                     ..data
                 },
-                half_open: self.max_sessions.max(1),
+                half_open: max_sessions,
                 // No SYN flood on the lab's cable, but a lossy one: a client whose last ACK of
                 // the handshake was lost waits for the greeting while the server's SYN+ACK is
                 // sent again; give the handshake as long as any silent peer (the 5 s of a TUN
                 // server left 1 in 500 impaired soak sessions without a greeting).
-                handshake_timeout: Duration::from_micros(self.stack_timeout.as_micros() as u64),
+                handshake_timeout: smol_duration(stacks.timeout),
             },
         );
         let mut clients = Vec::with_capacity(sessions.len());
         for (i, steps) in sessions.into_iter().enumerate() {
             let client = Client::new(
                 ClientConfig {
-                    user: self.login.0.clone(),
-                    pass: self.login.1.clone(),
                     local_ip: self.client_ip(),
+                    // Saturating: past port 65535 every session shares the last ports, and
+                    // the host refuses the clashing ones.
                     data_port_base: self
+                        .client
                         .data_port_base
-                        .saturating_add((i as u16).saturating_mul(16)),
-                    fin: self.fin,
-                    passive: self.passive,
+                        .saturating_add(u16::try_from(i).unwrap_or(u16::MAX).saturating_mul(16)),
                     server_ip: self.server_ip(),
-                    timeout: self.client_timeout,
+                    ..self.client.clone()
                 },
                 steps,
             );
@@ -451,7 +319,7 @@ impl LabConfig {
                 control_socket,
                 data,
             )
-            .map_err(|e| format!("cannot open the control connection: {e}"))?;
+            .map_err(RunError::ControlConnection)?;
             clients.push(node);
         }
         let mut sim = Sim {
@@ -464,13 +332,11 @@ impl LabConfig {
             Clock::Virtual(_) => UNIX_EPOCH + StdDuration::from_secs(EPOCH_SECS),
             Clock::Real => SystemTime::now(),
         };
-        let limit = Duration::from_micros(self.limit.as_micros() as u64);
-        let end = sim
-            .run(clock, wall, limit)
-            .map_err(|e| format!("the session failed: {e}"))?;
+        let limit = smol_duration(self.limits.run);
+        let end = sim.run(clock, wall, limit).map_err(RunError::Session)?;
         if let Some(log) = &stack_log {
             log.flush()
-                .map_err(|e| format!("cannot write the stack log: {e}"))?;
+                .map_err(RunError::io("cannot write the stack log"))?;
         }
         Ok(LabRuns {
             sessions: sim

@@ -20,9 +20,13 @@ use teach_args::{ExerciseArgs, GradeArgs, ReportArgs, run_exercise, run_grade, r
 
 use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
+use smolftp::ftp::server::ServerConfig;
+use smolftp::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
 use smolftp::lab::LabConfig;
+use smolftp::link::CableConfig;
 use smolftp::live::{self, ClientOptions, NetOptions, ServerOptions};
 use smolftp::net::ports::PortRange;
+use smolftp::net::stacks::StackConfig;
 use smolftp::trace::{self, LadderOptions};
 use smoltcp::wire::{Ipv4Cidr, Ipv6Cidr};
 
@@ -460,30 +464,36 @@ fn main() -> ExitCode {
 
 fn run_demo(args: DemoArgs) -> Result<(), String> {
     let mut lab = LabConfig {
-        seed: args.seed,
-        mtu: args.mtu as usize,
-        delay: Duration::from_secs_f64(args.delay / 1000.0),
-        fin: args.fin.into(),
-        congestion: args.cc.into(),
-        data_source_port: args.data_source_port,
-        data_port_base: args.data_port_base,
-        window: args.window as usize,
-        passive: args.passive,
-        ipv6: args.ipv6,
+        cable: CableConfig {
+            mtu: args.mtu as usize,
+            delay: Duration::from_secs_f64(args.delay / 1000.0),
+            rate: args.link.rate,
+            queue: args.link.queue.map(|q| q as usize),
+            jitter: Duration::from_secs_f64(args.link.jitter / 1000.0),
+            impair: args.impair.plan(args.seed),
+        },
+        stacks: StackConfig {
+            seed: args.seed,
+            congestion: args.cc.into(),
+            ipv6: args.ipv6,
+            window: args.window as usize,
+            initial_window: Some(args.initial_window.into()),
+            min_rto: Some(Duration::from_millis(args.min_rto.into())),
+            tail_loss_probe: args.tlp,
+            stack_log: args.stack_log,
+            ..StackConfig::default()
+        },
         tap: args.tap.into(),
-        rate: args.link.rate,
-        queue: args.link.queue.map(|q| q as usize),
-        jitter: Duration::from_secs_f64(args.link.jitter / 1000.0),
-        impair: args.impair.plan(args.seed),
-        initial_window: Some(args.initial_window.into()),
-        stack_log: args.stack_log,
-        min_rto: Some(Duration::from_millis(args.min_rto.into())),
-        tail_loss_probe: args.tlp,
         ..LabConfig::default()
     };
-    if let Some(account) = args.user {
-        lab.login = account.clone();
-        lab.accounts.push(account);
+    lab.set_fin(args.fin.into());
+    lab.server.data_source_port = args.data_source_port;
+    lab.client.data_port_base = args.data_port_base;
+    lab.client.passive = args.passive;
+    if let Some((user, pass)) = args.user {
+        lab.client.user = user.clone();
+        lab.client.pass = pass.clone();
+        lab.server.ftp.accounts.push((user, pass));
     }
     let opts = DemoOptions {
         out: args.out,
@@ -505,7 +515,7 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     if args.link.queue.is_some() && args.link.rate.is_none() {
         return Err("--queue needs --rate: without a bit rate no frame ever waits".into());
     }
-    let impaired = !opts.lab.impair.is_none() || opts.lab.rate.is_some() || args.link.jitter > 0.0;
+    let impaired = opts.lab.cable.is_impaired() || args.link.jitter > 0.0;
     let report = demo::run(&opts)?;
     if let Some(svg) = &args.svg {
         let frames = trace::read_capture(&opts.out).map_err(|e| e.to_string())?;
@@ -707,26 +717,28 @@ fn stop_flag() -> Result<Arc<AtomicBool>, String> {
 fn run_server(args: ServerArgs) -> Result<(), String> {
     let opts = ServerOptions {
         net: net_options(args.net),
-        root: args.root,
-        accounts: args.user,
-        writable: args.writable,
-        fin: args.fin.into(),
+        ftp: ServerConfig {
+            accounts: args.user,
+            anonymous: !args.no_anonymous,
+            writable: args.writable,
+            fin: args.fin.into(),
+            allow_foreign_port: args.allow_foreign_port,
+            max_login_failures: args.max_login_failures,
+            idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
+            login_failure_delay: Duration::from_millis(args.login_delay),
+            data_timeout: Duration::from_secs(args.data_timeout),
+            anonymous_writable: args.anonymous_writable,
+            login_guard: LoginGuard::new(args.max_failures_per_address, DEFAULT_WINDOW),
+            ..ServerConfig::new(args.root)
+        },
         data_source_port: args.data_source_port,
         passive_ports: args.passive_ports,
         max_sessions: args.max_sessions as usize,
-        allow_foreign_port: args.allow_foreign_port,
-        idle_timeout: (args.idle_timeout > 0).then(|| Duration::from_secs(args.idle_timeout)),
-        login_delay: Duration::from_millis(args.login_delay),
-        max_login_failures: args.max_login_failures,
-        data_timeout: Duration::from_secs(args.data_timeout),
         timeout: Duration::from_secs(args.timeout),
-        anonymous: !args.no_anonymous,
-        anonymous_writable: args.anonymous_writable,
-        max_failures_per_address: args.max_failures_per_address,
         half_open: args.half_open as usize,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
     };
-    live::run_server(&opts, &*stop_flag()?)
+    live::run_server(&opts, &*stop_flag()?).map_err(String::from)
 }
 
 fn run_client(args: ClientArgs) -> Result<(), String> {
@@ -741,5 +753,5 @@ fn run_client(args: ClientArgs) -> Result<(), String> {
         passive: args.passive,
         commands: args.commands,
     };
-    live::run_client(&opts, &*stop_flag()?)
+    live::run_client(&opts, &*stop_flag()?).map_err(String::from)
 }

@@ -11,10 +11,12 @@ use std::path::Path;
 
 use common::{Scratch, demo, smolftp};
 
-#[path = "cable/oracle.rs"]
-mod oracle;
-#[path = "cable/sessions.rs"]
-mod sessions;
+/// The files of `tests/cable/`.
+mod cable {
+    pub mod oracle;
+    pub mod sessions;
+}
+use cable::{oracle, sessions};
 
 use oracle::{Row, have_tshark, rows, where_};
 

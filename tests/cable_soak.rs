@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::RoundTrip;
-use smolftp::demo::TempDir;
+use common::{RoundTrip, Scratch};
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
@@ -41,32 +40,30 @@ fn impaired_sessions_complete_intact() {
     // Every session is recorded (the capture's fault notes are exercised too), into the
     // scratch directory, or, with SMOLFTP_SOAK_CAPTURE=DIR, kept as DIR/soak-SEED.pcapng.
     let captures = std::env::var_os("SMOLFTP_SOAK_CAPTURE").map(std::path::PathBuf::from);
-    let dir = TempDir::new("soak").expect("temp dir");
+    let dir = Scratch::new("soak");
     let trip = RoundTrip::new(&dir.0, content(256 * 1024, 1), content(256 * 1024, 2));
     let mut slowest = (Duration::ZERO, 0);
     let mut faults = 0u64;
     let mut failures = Vec::new();
     for seed in first..first + seeds {
-        let cfg = LabConfig {
-            seed,
-            writable: true,
-            limit: Duration::from_secs(3600),
-            // smoltcp backs its retransmissions off up to 60 s (Karn: a backed-off RTO stays
-            // until a segment sent once is acknowledged): a run of losses can be silent longer
-            // than the usual minute. The session must still end, intact.
-            client_timeout: Some(Duration::from_secs(900)),
-            stack_timeout: Duration::from_secs(900),
-            impair: ImpairPlan {
-                rates: Rates {
-                    loss: 5.0,
-                    duplicate: 2.0,
-                    reorder: 2.0,
-                    corrupt: 1.0,
-                },
-                seed,
-                ..ImpairPlan::default()
+        let mut cfg = LabConfig::default();
+        cfg.stacks.seed = seed;
+        cfg.server.set_writable(true);
+        cfg.limits.run = Duration::from_secs(3600);
+        // smoltcp backs its retransmissions off up to 60 s (Karn: a backed-off RTO stays
+        // until a segment sent once is acknowledged): a run of losses can be silent longer
+        // than the usual minute. The session must still end, intact.
+        cfg.client.timeout = Some(Duration::from_secs(900));
+        cfg.stacks.timeout = Duration::from_secs(900);
+        cfg.cable.impair = ImpairPlan {
+            rates: Rates {
+                loss: 5.0,
+                duplicate: 2.0,
+                reorder: 2.0,
+                corrupt: 1.0,
             },
-            ..LabConfig::default()
+            seed,
+            ..ImpairPlan::default()
         };
         let steps = trip.steps();
         let capture = match &captures {

@@ -5,8 +5,11 @@
 //! The tshark checks need tshark: required in CI (`SMOLFTP_REQUIRE_PEERS`), skipped elsewhere.
 
 mod common;
-#[path = "report/oracle.rs"]
-mod oracle;
+/// The files of `tests/report/`.
+mod report {
+    pub mod oracle;
+}
+use report::oracle;
 
 use std::path::Path;
 use std::process::Command;

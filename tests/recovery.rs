@@ -8,8 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::RoundTrip;
-use smolftp::demo::TempDir;
+use common::{RoundTrip, Scratch};
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
@@ -51,29 +50,30 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
     let seeds = env("SMOLFTP_RECOVERY_SEEDS", 100);
     let first = env("SMOLFTP_RECOVERY_FIRST", 1);
     let min_rto = Duration::from_millis(env("SMOLFTP_RECOVERY_MIN_RTO", 1000));
-    let dir = TempDir::new("recovery").expect("temp dir");
+    let dir = Scratch::new("recovery");
     let trip = RoundTrip::new(&dir.0, content(1 << 20, 1), content(1 << 20, 2));
     let mut times = Vec::new();
     let mut lost = 0u64;
     let mut failures = Vec::new();
     for seed in first..first + seeds {
-        let cfg = LabConfig {
-            seed,
-            writable: true,
-            limit: Duration::from_secs(3600),
-            client_timeout: Some(Duration::from_secs(900)),
-            stack_timeout: Duration::from_secs(900),
-            min_rto: Some(min_rto),
-            tail_loss_probe: std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some(),
-            impair: ImpairPlan {
+        let cfg = {
+            let mut lab_cfg = LabConfig::default();
+            lab_cfg.stacks.seed = seed;
+            lab_cfg.server.set_writable(true);
+            lab_cfg.limits.run = Duration::from_secs(3600);
+            lab_cfg.client.timeout = Some(Duration::from_secs(900));
+            lab_cfg.stacks.timeout = Duration::from_secs(900);
+            lab_cfg.stacks.min_rto = Some(min_rto);
+            lab_cfg.stacks.tail_loss_probe = std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some();
+            lab_cfg.cable.impair = ImpairPlan {
                 rates: Rates {
                     loss: 10.0,
                     ..Rates::default()
                 },
                 seed,
                 ..ImpairPlan::default()
-            },
-            ..LabConfig::default()
+            };
+            lab_cfg
         };
         let steps = trip.steps();
         // SMOLFTP_RECOVERY_CAPTURE=DIR keeps DIR/recovery-SEED.pcapng and .jsonl (stack log).
@@ -82,11 +82,12 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
             Recorder::create(&d.join(format!("recovery-{seed}.pcapng")), Format::Pcapng)
                 .expect("cannot create the capture")
         });
-        let cfg = LabConfig {
-            stack_log: kept
+        let cfg = {
+            let mut lab_cfg = cfg;
+            lab_cfg.stacks.stack_log = kept
                 .as_ref()
-                .map(|d| d.join(format!("recovery-{seed}.jsonl"))),
-            ..cfg
+                .map(|d| d.join(format!("recovery-{seed}.jsonl")));
+            lab_cfg
         };
         let run = cfg
             .run(&trip.root, steps, recorder.as_ref(), lab::virtual_start())
@@ -139,23 +140,24 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
 /// beyond the client's 60 s): this test is about the control connection only.
 #[test]
 fn the_control_connection_outlives_a_long_lossy_transfer() {
-    let dir = TempDir::new("recovery-control").expect("temp dir");
+    let dir = Scratch::new("recovery-control");
     let trip = RoundTrip::new(&dir.0, content(1 << 20, 1), content(1 << 20, 2));
     let mut closed = Vec::new();
     for seed in 1..=10 {
-        let cfg = LabConfig {
-            seed,
-            writable: true,
-            limit: Duration::from_secs(3600),
-            impair: ImpairPlan {
+        let cfg = {
+            let mut lab_cfg = LabConfig::default();
+            lab_cfg.stacks.seed = seed;
+            lab_cfg.server.set_writable(true);
+            lab_cfg.limits.run = Duration::from_secs(3600);
+            lab_cfg.cable.impair = ImpairPlan {
                 rates: Rates {
                     loss: 10.0,
                     ..Rates::default()
                 },
                 seed,
                 ..ImpairPlan::default()
-            },
-            ..LabConfig::default()
+            };
+            lab_cfg
         };
         let steps = trip.steps();
         let run = cfg

@@ -3,8 +3,11 @@
 //! tshark: required in CI (`SMOLFTP_REQUIRE_PEERS`), skipped elsewhere.
 
 mod common;
-#[path = "report/oracle.rs"]
-mod oracle;
+/// The files of `tests/report/`.
+mod report {
+    pub mod oracle;
+}
+use report::oracle;
 
 use common::{Scratch, demo, have_tshark};
 

@@ -7,7 +7,6 @@ use std::net::{SocketAddr, SocketAddrV4};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use smolftp::demo::TempDir;
 use smolftp::ftp::FinPolicy;
 use smolftp::ftp::client::{Outcome, Step};
 use smolftp::ftp::command::TransferType;
@@ -15,16 +14,15 @@ use smolftp::lab::{self, CLIENT_IP, LabConfig, LabRun, SERVER_IP};
 use smolftp::link::{Format, Recorder};
 use smolftp::trace::{self, Segment};
 
-#[path = "sessions/cable.rs"]
-mod cable;
-#[path = "sessions/commands.rs"]
-mod commands;
-#[path = "sessions/ipv6.rs"]
-mod ipv6;
-#[path = "sessions/passive_range.rs"]
-mod passive_range;
-#[path = "sessions/pool.rs"]
-mod pool;
+/// The files of `tests/sessions/`.
+mod sessions {
+    use super::*;
+    pub mod cable;
+    pub mod commands;
+    pub mod ipv6;
+    pub mod passive_range;
+    pub mod pool;
+}
 
 /// Sizes around the 1460-byte MSS, the 64 KiB window, and a few MiB.
 const SIZES: [usize; 9] = [
@@ -55,15 +53,18 @@ fn content(len: usize, seed: u64) -> Vec<u8> {
 
 /// A scratch directory holding `root/` (served) and `local/` (the client's files).
 struct Scratch {
-    _dir: TempDir,
+    _dir: tempfile::TempDir,
     root: PathBuf,
     local: PathBuf,
 }
 
 fn scratch(tag: &str) -> Scratch {
-    let dir = TempDir::new(&format!("sessions-{tag}")).expect("cannot make a temp dir");
-    let root = dir.0.join("root");
-    let local = dir.0.join("local");
+    let dir = tempfile::Builder::new()
+        .prefix(&format!("smolftp-sessions-{tag}-"))
+        .tempdir()
+        .expect("cannot make a temp dir");
+    let root = dir.path().join("root");
+    let local = dir.path().join("local");
     fs::create_dir_all(&root).expect("cannot make root/");
     fs::create_dir_all(&local).expect("cannot make local/");
     Scratch {
@@ -270,35 +271,29 @@ fn retr_round_trips_default() {
 
 #[test]
 fn retr_round_trips_fin_separate() {
-    retr_round_trips(
-        "retr-separate",
-        LabConfig {
-            fin: FinPolicy::Separate,
-            ..Default::default()
-        },
-    );
+    retr_round_trips("retr-separate", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.set_fin(FinPolicy::Separate);
+        lab_cfg
+    });
 }
 
 #[test]
 fn retr_round_trips_fin_piggyback() {
-    retr_round_trips(
-        "retr-piggyback",
-        LabConfig {
-            fin: FinPolicy::Piggyback,
-            ..Default::default()
-        },
-    );
+    retr_round_trips("retr-piggyback", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.set_fin(FinPolicy::Piggyback);
+        lab_cfg
+    });
 }
 
 #[test]
 fn retr_round_trips_mtu_576() {
-    retr_round_trips(
-        "retr-mtu576",
-        LabConfig {
-            mtu: 576,
-            ..Default::default()
-        },
-    );
+    retr_round_trips("retr-mtu576", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.cable.mtu = 576;
+        lab_cfg
+    });
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -321,9 +316,10 @@ fn stor_round_trips(tag: &str, cfg: LabConfig) {
         expected.push((s.root.join(&name), data));
     }
     let run = run(
-        &LabConfig {
-            writable: true,
-            ..cfg
+        &{
+            let mut lab_cfg = cfg;
+            lab_cfg.server.set_writable(true);
+            lab_cfg
         },
         &s.root,
         steps,
@@ -350,35 +346,29 @@ fn stor_round_trips_default() {
 
 #[test]
 fn stor_round_trips_fin_separate() {
-    stor_round_trips(
-        "stor-separate",
-        LabConfig {
-            fin: FinPolicy::Separate,
-            ..Default::default()
-        },
-    );
+    stor_round_trips("stor-separate", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.set_fin(FinPolicy::Separate);
+        lab_cfg
+    });
 }
 
 #[test]
 fn stor_round_trips_fin_piggyback() {
-    stor_round_trips(
-        "stor-piggyback",
-        LabConfig {
-            fin: FinPolicy::Piggyback,
-            ..Default::default()
-        },
-    );
+    stor_round_trips("stor-piggyback", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.set_fin(FinPolicy::Piggyback);
+        lab_cfg
+    });
 }
 
 #[test]
 fn stor_round_trips_mtu_576() {
-    stor_round_trips(
-        "stor-mtu576",
-        LabConfig {
-            mtu: 576,
-            ..Default::default()
-        },
-    );
+    stor_round_trips("stor-mtu576", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.cable.mtu = 576;
+        lab_cfg
+    });
 }
 
 #[test]
@@ -387,9 +377,10 @@ fn stor_refused_when_read_only_and_session_goes_on() {
     let local = s.local.join("up.bin");
     fs::write(&local, content(5000, 3)).unwrap();
     let run = run(
-        &LabConfig {
-            writable: false,
-            ..Default::default()
+        &{
+            let mut lab_cfg = LabConfig::default();
+            lab_cfg.server.set_writable(false);
+            lab_cfg
         },
         &s.root,
         vec![
@@ -466,11 +457,10 @@ fn retr_550_for_missing_escaping_and_symlinked_paths() {
 // ---------------------------------------------------------------------------------------------
 
 fn alice(password: &str) -> LabConfig {
-    LabConfig {
-        accounts: vec![("alice".into(), "secret".into())],
-        login: ("alice".into(), password.into()),
-        ..Default::default()
-    }
+    let mut lab_cfg = LabConfig::default();
+    lab_cfg.server.ftp.accounts = vec![("alice".into(), "secret".into())];
+    (lab_cfg.client.user, lab_cfg.client.pass) = ("alice".into(), password.into());
+    lab_cfg
 }
 
 #[test]
@@ -515,9 +505,10 @@ fn wrong_password_gets_530_and_no_transfer() {
 fn a_client_timeout_shorter_than_the_login_delay_ends_the_session() {
     let s = scratch("login-timeout");
     let capture = s.local.join("timeout.pcapng");
-    let cfg = LabConfig {
-        client_timeout: Some(Duration::from_millis(500)),
-        ..alice("wrong")
+    let cfg = {
+        let mut lab_cfg = alice("wrong");
+        lab_cfg.client.timeout = Some(Duration::from_millis(500));
+        lab_cfg
     };
     let hasty = run_recorded(&cfg, &s.root, vec![Step::List(None)], &capture);
     assert_eq!(
@@ -688,9 +679,10 @@ fn same_config_gives_byte_identical_captures() {
     );
     let c = recorded_bytes(
         &s,
-        &LabConfig {
-            seed: 2,
-            ..cfg.clone()
+        &{
+            let mut lab_cfg = cfg.clone();
+            lab_cfg.stacks.seed = 2;
+            lab_cfg
         },
         "c.pcapng",
     );
@@ -718,9 +710,10 @@ fn same_config_gives_byte_identical_captures() {
 fn data_ports_never_wrap_to_zero() {
     let s = scratch("port-wrap");
     fs::write(s.root.join("f.txt"), b"f").unwrap();
-    let cfg = LabConfig {
-        data_port_base: 65535,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.data_port_base = 65535;
+        lab_cfg
     };
     let run = run(&cfg, &s.root, vec![Step::Nlst(None), Step::Nlst(None)]);
     assert_session(&run, 2);
@@ -757,33 +750,30 @@ fn unknown_and_unimplemented_commands_get_502_and_the_session_goes_on() {
 
 #[test]
 fn retr_round_trips_passive() {
-    retr_round_trips(
-        "retr-passive",
-        LabConfig {
-            passive: true,
-            ..Default::default()
-        },
-    );
+    retr_round_trips("retr-passive", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = true;
+        lab_cfg
+    });
 }
 
 #[test]
 fn stor_round_trips_passive() {
-    stor_round_trips(
-        "stor-passive",
-        LabConfig {
-            passive: true,
-            ..Default::default()
-        },
-    );
+    stor_round_trips("stor-passive", {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = true;
+        lab_cfg
+    });
 }
 
 #[test]
 fn passive_data_connections_go_from_the_client_to_the_passive_port() {
     let s = scratch("passive-capture");
     fs::write(s.root.join("f.txt"), b"passive").unwrap();
-    let cfg = LabConfig {
-        passive: true,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = true;
+        lab_cfg
     };
     let capture = s.local.join("passive.pcapng");
     let steps = vec![
@@ -824,10 +814,11 @@ fn many_sessions(tag: &str, sessions: usize, passive: bool) {
     let s = scratch(tag);
     let file = content(1 << 20, 42);
     fs::write(s.root.join("one.bin"), &file).unwrap();
-    let cfg = LabConfig {
-        max_sessions: 256,
-        passive,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.server.max_sessions = 256;
+        lab_cfg.client.passive = passive;
+        lab_cfg
     };
     let plans: Vec<Vec<Step>> = (0..sessions)
         .map(|i| {
@@ -868,9 +859,10 @@ fn fifty_sessions_at_once_passive() {
 fn client_file_commands_mkdir_rename_delete_rmdir() {
     let s = scratch("file-verbs");
     fs::write(s.root.join("old.txt"), b"x").unwrap();
-    let cfg = LabConfig {
-        writable: true,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.server.set_writable(true);
+        lab_cfg
     };
     let steps = vec![
         Step::Mkd("new".into()),

@@ -5,8 +5,11 @@
 //! tests/stack_loss.rs.
 
 mod common;
-#[path = "stack/view.rs"]
-mod view;
+/// The files of `tests/stack/`.
+mod stack {
+    pub mod view;
+}
+use stack::view;
 
 use std::collections::BTreeMap;
 use std::path::Path;

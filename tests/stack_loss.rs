@@ -8,15 +8,17 @@
 //! flight, and doubles the timer.
 
 mod common;
-#[path = "stack/view.rs"]
-mod view;
+/// The files of `tests/stack/`.
+mod stack {
+    pub mod view;
+}
+use stack::view;
 
 use std::cell::RefCell;
 use std::path::Path;
 use std::rc::Rc;
 use std::time::Duration as StdDuration;
 
-use smolftp::demo::TempDir;
 use smolftp::ftp::client::Step;
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::{Capture, Direction, Format, NextArrival, Recorder, WireConfig, WireEnd, wire};
@@ -164,8 +166,8 @@ fn lossy_retr_tapped(
     let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
     let iface = recorder.add_interface("lossy cable").unwrap();
     let (server_end, client_end) = wire::pair(WireConfig {
-        mtu: lab.mtu,
-        delay: Duration::from_micros(lab.delay.as_micros() as u64),
+        mtu: lab.cable.mtu,
+        delay: Duration::from_micros(lab.cable.delay.as_micros() as u64),
         ..WireConfig::default()
     });
     let server = Dropper {
@@ -284,12 +286,11 @@ fn agree_both_ways(capture: &Path) -> Vec<(u64, String)> {
 }
 
 fn lab(mtu: usize, window: usize) -> LabConfig {
-    LabConfig {
-        mtu,
-        window,
-        delay: StdDuration::from_millis(5),
-        ..LabConfig::default()
-    }
+    let mut lab_cfg = LabConfig::default();
+    lab_cfg.cable.mtu = mtu;
+    lab_cfg.stacks.window = window;
+    lab_cfg.cable.delay = StdDuration::from_millis(5);
+    lab_cfg
 }
 
 /// One data segment lost in a long flight: duplicate ACKs, a fast retransmission (Reno halves
@@ -299,7 +300,7 @@ fn a_lost_segment_gives_dup_acks_and_a_fast_retransmission_as_tshark_sees_them()
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("stack-fastrtx").unwrap();
+    let dir = common::Scratch::new("stack-fastrtx");
     let mss = 536;
     let capture = lossy_retr(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20));
     let whys = agree_both_ways(&capture);
@@ -338,7 +339,7 @@ fn a_lost_tail_is_resent_by_the_rto_with_cwnd_one_mss() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("stack-rto").unwrap();
+    let dir = common::Scratch::new("stack-rto");
     let mss = 1460;
     // 5 segments: 2 in the first flight, 3 in the second, whose last (DATA+FIN) is lost.
     let capture = lossy_retr(
@@ -376,7 +377,7 @@ fn a_small_window_with_a_loss_agrees_with_tshark_both_ways() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("stack-smallwin").unwrap();
+    let dir = common::Scratch::new("stack-smallwin");
     let capture = lossy_retr(
         &dir.0,
         60_000,
@@ -432,7 +433,7 @@ fn congestion_events_are_logged_with_the_four_tuple() {
     if log::set_logger(&LINES).is_ok() {
         log::set_max_level(log::LevelFilter::Info);
     }
-    let dir = TempDir::new("stack-events").unwrap();
+    let dir = common::Scratch::new("stack-events");
     lossy_retr(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20));
     let events = my_events();
     let tuple = "server: 10.0.0.1:20 -> 10.0.0.2:5001: ";
@@ -443,7 +444,7 @@ fn congestion_events_are_logged_with_the_four_tuple() {
     };
     assert!(has("fast recovery entered ("), "{events:#?}");
     assert!(has("fast recovery left"), "{events:#?}");
-    let dir = TempDir::new("stack-events-rto").unwrap();
+    let dir = common::Scratch::new("stack-events-rto");
     lossy_retr(
         &dir.0,
         60_000,
@@ -468,7 +469,7 @@ fn a_capture_tapped_at_the_receiver_still_gives_every_frame_its_senders_view() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("stack-tap-client").unwrap();
+    let dir = common::Scratch::new("stack-tap-client");
     let capture = lossy_retr_tapped(&dir.0, 60_000, lab(576, 65535), nth_data_segment(20), true);
     let frames = tshark(&capture, Some("tcp"), &["frame.number", "frame.comment"]);
     let mut fast = 0;
@@ -507,7 +508,7 @@ fn a_burst_of_three_losses_in_one_window_is_repaired_without_an_rto() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("stack-burst").unwrap();
+    let dir = common::Scratch::new("stack-burst");
     let capture = lossy_retr(&dir.0, 200_000, lab(576, 65535), data_segments(20..23));
     let whys = agree_both_ways(&capture);
     let count = |p: &str| whys.iter().filter(|(_, w)| w.starts_with(p)).count();

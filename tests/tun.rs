@@ -10,21 +10,18 @@
 //! scripts/test.sh as root and in CI) anything missing fails the test, elsewhere the test skips
 //! and says why.
 
-#[path = "tun/attack_files.rs"]
-mod attack_files;
-#[path = "tun/attack_net.rs"]
-mod attack_net;
-#[path = "tun/attack_session.rs"]
-mod attack_session;
+/// The files of `tests/tun/`.
+mod tun {
+    use super::*;
+    pub mod attack_files;
+    pub mod attack_net;
+    pub mod attack_session;
+    pub mod impaired;
+    pub mod ipv6;
+    pub mod quiet;
+    pub mod stack;
+}
 mod common;
-#[path = "tun/impaired.rs"]
-mod impaired;
-#[path = "tun/ipv6.rs"]
-mod ipv6;
-#[path = "tun/quiet.rs"]
-mod quiet;
-#[path = "tun/stack.rs"]
-mod stack;
 mod tunlab;
 
 use std::path::{Path, PathBuf};

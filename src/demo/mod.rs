@@ -9,10 +9,10 @@
 
 use std::fs;
 use std::path::{Path, PathBuf};
-use std::time::{Duration as StdDuration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration as StdDuration, UNIX_EPOCH};
 
 use crate::ftp::client::Step;
-use crate::lab::{self, EPOCH_SECS, LabConfig};
+use crate::lab::{self, EPOCH_SECS, LabConfig, RunError};
 use crate::link::impair::DirStats;
 use crate::link::{Format, Recorder};
 use crate::trace::{self, LadderOptions};
@@ -83,36 +83,6 @@ fn summary(link: &[(String, DirStats)]) -> String {
         .collect()
 }
 
-/// A directory removed when dropped.
-pub struct TempDir(pub PathBuf);
-
-impl TempDir {
-    /// A new, empty directory under the system's temp directory.
-    pub fn new(tag: &str) -> std::io::Result<TempDir> {
-        TempDir::new_in(&std::env::temp_dir(), tag)
-    }
-
-    /// A new, empty directory inside `parent`.
-    pub fn new_in(parent: &Path, tag: &str) -> std::io::Result<TempDir> {
-        let path = parent.join(format!(
-            "smolftp-{tag}-{}-{}",
-            std::process::id(),
-            SystemTime::now()
-                .duration_since(UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        fs::create_dir_all(&path)?;
-        Ok(TempDir(path))
-    }
-}
-
-impl Drop for TempDir {
-    fn drop(&mut self) {
-        let _ = fs::remove_dir_all(&self.0);
-    }
-}
-
 /// Writes the demo's served directory: `readme.txt`, mode 0644, dated [`EPOCH_SECS`], so that
 /// its listing is the same on every machine and every day.
 pub fn write_demo_root(dir: &Path) -> std::io::Result<()> {
@@ -128,23 +98,22 @@ pub fn write_demo_root(dir: &Path) -> std::io::Result<()> {
     Ok(())
 }
 
-fn err(context: &str, e: impl std::fmt::Display) -> String {
-    format!("{context}: {e}")
-}
-
 /// Runs the seed session and writes its capture to `opts.out`.
-pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
-    let scratch = TempDir::new("demo").map_err(|e| err("cannot make a scratch directory", e))?;
+pub fn run(opts: &DemoOptions) -> Result<DemoReport, RunError> {
+    let scratch = tempfile::Builder::new()
+        .prefix("smolftp-demo-")
+        .tempdir()
+        .map_err(RunError::io("cannot make a scratch directory"))?;
     let root = match &opts.root {
         Some(root) => root.clone(),
         None => {
-            let root = scratch.0.join("root");
-            fs::create_dir_all(&root).map_err(|e| err("cannot make the served directory", e))?;
-            write_demo_root(&root).map_err(|e| err("cannot write readme.txt", e))?;
+            let root = scratch.path().join("root");
+            fs::create_dir_all(&root).map_err(RunError::io("cannot make the served directory"))?;
+            write_demo_root(&root).map_err(RunError::io("cannot write readme.txt"))?;
             root
         }
     };
-    let local_file = scratch.0.join("download");
+    let local_file = scratch.path().join("download");
     // `-o -`: the capture goes to standard output once the session is over; it is written to
     // a scratch file first, which the ladder is drawn from.
     let to_stdout = opts.out == Path::new("-");
@@ -153,11 +122,11 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
     let to_device = !to_stdout
         && fs::metadata(&opts.out).is_ok_and(|m| !m.file_type().is_file() && !m.is_dir());
     let capture = if to_stdout || to_device {
-        scratch.0.join("capture")
+        scratch.path().join("capture")
     } else {
         opts.out.clone()
     };
-    let recorder = Recorder::create(&capture, opts.format).map_err(|e| e.to_string())?;
+    let recorder = Recorder::create(&capture, opts.format).map_err(RunError::Told)?;
     let steps = vec![
         Step::List(None),
         Step::Retr {
@@ -170,56 +139,54 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, String> {
         .run(&root, steps, Some(&recorder), lab::virtual_start())?;
     if let Some(e) = &run.error {
         let mut msg = format!("the FTP client failed: {e}");
-        if !opts.lab.impair.is_none() || opts.lab.rate.is_some() {
+        if opts.lab.cable.is_impaired() {
             msg.push_str("\nthe cable, per direction:\n");
             msg.push_str(&summary(&run.link));
         }
-        return Err(msg);
+        return Err(RunError::Failed(msg));
     }
     let mut listing = String::new();
     for outcome in &run.outcomes {
         if !outcome.ok {
-            return Err(format!(
+            return Err(RunError::Failed(format!(
                 "{} failed: {}",
                 outcome.step,
                 String::from_utf8_lossy(&outcome.reply.to_bytes()).trim_end()
-            ));
+            )));
         }
         if let Some(l) = &outcome.listing {
             listing = String::from_utf8_lossy(l).into_owned();
         }
     }
     let served =
-        fs::read(root.join(&opts.file)).map_err(|e| err("cannot read the served file", e))?;
-    let got = fs::read(&local_file).map_err(|e| err("cannot read the downloaded file", e))?;
+        fs::read(root.join(&opts.file)).map_err(RunError::io("cannot read the served file"))?;
+    let got = fs::read(&local_file).map_err(RunError::io("cannot read the downloaded file"))?;
     if served != got {
-        return Err(format!(
+        return Err(RunError::Failed(format!(
             "the downloaded {} differs from the served one ({} vs {} bytes)",
             opts.file,
             got.len(),
             served.len()
-        ));
+        )));
     }
-    let frames = trace::read_capture(&capture).map_err(|e| e.to_string())?;
+    let frames = trace::read_capture(&capture)?;
     if to_device {
-        let mut file = fs::File::open(&capture).map_err(|e| err("cannot read the capture", e))?;
+        let mut file = fs::File::open(&capture).map_err(RunError::io("cannot read the capture"))?;
         let mut out = fs::OpenOptions::new()
             .write(true)
             .open(&opts.out)
-            .map_err(|e| err(&format!("cannot open {}", opts.out.display()), e))?;
-        std::io::copy(&mut file, &mut out).map_err(|e| {
-            err(
-                &format!("cannot write the capture to {}", opts.out.display()),
-                e,
-            )
-        })?;
+            .map_err(RunError::io(format!("cannot open {}", opts.out.display())))?;
+        std::io::copy(&mut file, &mut out).map_err(RunError::io(format!(
+            "cannot write the capture to {}",
+            opts.out.display()
+        )))?;
     }
     if to_stdout {
-        let mut file = fs::File::open(&capture).map_err(|e| err("cannot read the capture", e))?;
+        let mut file = fs::File::open(&capture).map_err(RunError::io("cannot read the capture"))?;
         let mut out = std::io::stdout().lock();
         std::io::copy(&mut file, &mut out)
             .and_then(|_| std::io::Write::flush(&mut out))
-            .map_err(|e| err("cannot write the capture to standard output", e))?;
+            .map_err(RunError::io("cannot write the capture to standard output"))?;
     }
     let ladder = trace::render(&frames, &LadderOptions::default());
     Ok(DemoReport {

@@ -17,7 +17,7 @@ use std::time::{Duration, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::demo::{self, DemoOptions, TempDir};
+use crate::demo::{self, DemoOptions};
 use crate::lab::{EPOCH_SECS, LabConfig};
 use crate::link::impair::{DropSpec, ImpairPlan};
 
@@ -202,21 +202,20 @@ impl Variant {
             .iter()
             .map(|d| d.parse::<DropSpec>())
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(LabConfig {
+        let mut lab = LabConfig::default();
+        lab.stacks.seed = self.seed;
+        lab.cable.mtu = self.mtu.into();
+        lab.cable.delay = Duration::from_millis(self.delay_ms.into());
+        lab.cable.jitter = Duration::from_millis(self.jitter_ms.into());
+        lab.cable.rate = self.rate;
+        lab.stacks.window = self.window as usize;
+        lab.client.data_port_base = self.data_port_base;
+        lab.cable.impair = ImpairPlan {
+            drops,
             seed: self.seed,
-            mtu: self.mtu.into(),
-            delay: Duration::from_millis(self.delay_ms.into()),
-            jitter: Duration::from_millis(self.jitter_ms.into()),
-            rate: self.rate,
-            window: self.window as usize,
-            data_port_base: self.data_port_base,
-            impair: ImpairPlan {
-                drops,
-                seed: self.seed,
-                ..ImpairPlan::default()
-            },
-            ..LabConfig::default()
-        })
+            ..ImpairPlan::default()
+        };
+        Ok(lab)
     }
 
     /// The parameters as key.json records them.
@@ -263,15 +262,17 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
     }
     fs::create_dir_all(out).map_err(|e| format!("cannot make {}: {e}", out.display()))?;
     let v = Variant::new(template, student, secret);
-    let scratch =
-        TempDir::new("exercise").map_err(|e| format!("cannot make a scratch directory: {e}"))?;
-    let root = scratch.0.join("root");
+    let scratch = tempfile::Builder::new()
+        .prefix("smolftp-exercise-")
+        .tempdir()
+        .map_err(|e| format!("cannot make a scratch directory: {e}"))?;
+    let root = scratch.path().join("root");
     fs::create_dir_all(&root).map_err(|e| format!("cannot make the served directory: {e}"))?;
     write_file(&root, &v).map_err(|e| format!("cannot write the served file: {e}"))?;
     let capture = out.join("capture.pcapng");
-    let log = scratch.0.join("stack.jsonl");
+    let log = scratch.path().join("stack.jsonl");
     let mut lab = v.lab()?;
-    lab.stack_log = Some(log.clone());
+    lab.stacks.stack_log = Some(log.clone());
     let run = demo::run(&DemoOptions {
         out: capture.clone(),
         lab,

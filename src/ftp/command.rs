@@ -221,8 +221,6 @@ pub enum ParseError {
     Syntax(String),
     /// 501: the arguments are malformed or missing, or the line is not UTF-8.
     BadArgument(String),
-    /// 502: the command is not implemented.
-    NotImplemented(String),
     /// 504: the command is known but this parameter is not supported.
     BadParameter(String),
     /// 522: the network protocol named (an `EPRT` protocol number) is not supported.
@@ -235,7 +233,6 @@ impl ParseError {
         match self {
             ParseError::Syntax(_) => 500,
             ParseError::BadArgument(_) => 501,
-            ParseError::NotImplemented(_) => 502,
             ParseError::BadParameter(_) => 504,
             ParseError::Unsupported(_) => 522,
         }
@@ -246,7 +243,6 @@ impl ParseError {
         match self {
             ParseError::Syntax(m)
             | ParseError::BadArgument(m)
-            | ParseError::NotImplemented(m)
             | ParseError::BadParameter(m)
             | ParseError::Unsupported(m) => m,
         }

@@ -228,28 +228,18 @@ impl Jail {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use std::sync::atomic::{AtomicUsize, Ordering};
 
-    /// A unique temporary directory removed on drop.
-    pub(crate) struct TempDir(pub PathBuf);
+    /// A unique temporary directory (a [`tempfile::TempDir`], removed on drop); `.0` is its
+    /// path.
+    pub(crate) struct TempDir(pub PathBuf, #[allow(dead_code)] tempfile::TempDir);
 
     impl TempDir {
         pub(crate) fn new(tag: &str) -> TempDir {
-            static N: AtomicUsize = AtomicUsize::new(0);
-            let path = std::env::temp_dir().join(format!(
-                "smolftp-{tag}-{}-{}",
-                std::process::id(),
-                N.fetch_add(1, Ordering::SeqCst)
-            ));
-            let _ = std::fs::remove_dir_all(&path);
-            std::fs::create_dir_all(&path).unwrap();
-            TempDir(path)
-        }
-    }
-
-    impl Drop for TempDir {
-        fn drop(&mut self) {
-            let _ = std::fs::remove_dir_all(&self.0);
+            let dir = tempfile::Builder::new()
+                .prefix(&format!("smolftp-{tag}-"))
+                .tempdir()
+                .unwrap();
+            TempDir(dir.path().to_path_buf(), dir)
         }
     }
 

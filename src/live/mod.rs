@@ -28,16 +28,16 @@ use crate::ftp::FinPolicy;
 use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
-use crate::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
 use crate::ftp::shell::{self, ShellCommand};
-use crate::lab::socket_options;
+use crate::lab::{RunError, socket_options};
 use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
 use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
+use crate::link::{Wait, smol_duration};
 use crate::net::client::ClientNode;
 use crate::net::host::{Congestion, Host, HostConfig};
 use crate::net::ports::PortRange;
-use crate::net::run::{self, ClientEnd, Wait};
+use crate::net::run::{self, ClientEnd};
 use crate::net::server::{ServerNet, ServerNode};
 use crate::net::stackview::StackLog;
 
@@ -82,6 +82,7 @@ fn seed_or_clock(seed: Option<u64>) -> u64 {
     seed.unwrap_or_else(|| {
         SystemTime::now()
             .duration_since(UNIX_EPOCH)
+            // The low 64 bits of the nanoseconds: a seed, truncated on purpose.
             .map(|d| d.as_nanos() as u64)
             .unwrap_or(1)
     })
@@ -100,12 +101,12 @@ impl NetOptions {
     }
 
     /// Gives `host` the initial window and the stack log of these options.
-    fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), String> {
+    fn set_up<D: Device>(&self, host: &mut Host<D>) -> Result<(), RunError> {
         host.set_initial_window(self.initial_window);
         host.set_min_rto(self.min_rto);
         host.set_tail_loss_probe(self.tail_loss_probe);
         if let Some(path) = &self.stack_log {
-            let log = StackLog::create(path).map_err(|e| e.to_string())?;
+            let log = StackLog::create(path).map_err(RunError::Told)?;
             log.set_flush_each(true);
             host.set_stack_log(log);
         }
@@ -116,14 +117,13 @@ impl NetOptions {
     fn with_device<T>(
         &self,
         role: &str,
-        f: impl FnOnce(DeviceChoice) -> Result<T, String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(DeviceChoice) -> Result<T, RunError>,
+    ) -> Result<T, RunError> {
         let tun = if self.offload {
             Tun::open_offload(&self.tun, self.mtu)
         } else {
             Tun::open(&self.tun, self.mtu)
-        }
-        .map_err(|e| e.to_string())?;
+        }?;
         // The impairments sit between the stack and the device, inside the capture: what this
         // host sends is recorded before its fate, what it receives after.
         let faults = Faults::new(self.capture.is_some());
@@ -172,23 +172,23 @@ impl NetOptions {
         &self,
         tun: Impair<Tun>,
         faults: &Faults,
-        f: impl FnOnce(DeviceChoice) -> Result<T, String>,
-    ) -> Result<T, String> {
+        f: impl FnOnce(DeviceChoice) -> Result<T, RunError>,
+    ) -> Result<T, RunError> {
         match &self.capture {
             None => f(DeviceChoice::Plain(tun)),
             Some(path) => {
-                let recorder = Recorder::create(path, self.format).map_err(|e| e.to_string())?;
+                let recorder = Recorder::create(path, self.format).map_err(RunError::Told)?;
                 let id = recorder
                     .add_interface(&format!(
                         "{} ({}, this host's interface)",
                         self.tun, self.ip
                     ))
-                    .map_err(|e| format!("cannot write the capture: {e}"))?;
+                    .map_err(RunError::Capture)?;
                 let device = Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
                 let result = f(DeviceChoice::Captured(device, recorder.clone()));
                 let frames = recorder
                     .finish()
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                    .map_err(RunError::io(format!("cannot write {}", path.display())))?;
                 log::info!("{frames} frames written to {}", path.display());
                 result
             }
@@ -207,39 +207,17 @@ enum DeviceChoice {
 pub struct ServerOptions {
     /// The interface.
     pub net: NetOptions,
-    /// Directory served as `/`.
-    pub root: PathBuf,
-    /// Accounts besides anonymous.
-    pub accounts: Vec<(String, String)>,
-    /// Accept STOR.
-    pub writable: bool,
-    /// FIN placement of data connections.
-    pub fin: FinPolicy,
+    /// The FTP sessions: served directory, accounts, writes, FIN placement, timers, login
+    /// limits ([`ServerConfig::new`]'s defaults where no flag says otherwise).
+    pub ftp: ServerConfig,
     /// Local port of data connections (20).
     pub data_source_port: u16,
     /// Ports offered for passive-mode data connections (`PASV`/`EPSV`).
     pub passive_ports: PortRange,
     /// Sessions at once; the next one gets `421`.
     pub max_sessions: usize,
-    /// Allow PORT to another host or to a port below 1024.
-    pub allow_foreign_port: bool,
-    /// Idle control connections are told `421` after this; `None`: never.
-    pub idle_timeout: Option<StdDuration>,
-    /// Delay before a wrong password's `530`.
-    pub login_delay: StdDuration,
-    /// Wrong passwords that end the session (0: no limit).
-    pub max_login_failures: u32,
-    /// `425` when a data connection has not come within this.
-    pub data_timeout: StdDuration,
     /// Give up a connection whose peer has been silent this long (TCP).
     pub timeout: StdDuration,
-    /// Anonymous logins (`anonymous`, `ftp`) accepted.
-    pub anonymous: bool,
-    /// With `writable`, anonymous users may change files too.
-    pub anonymous_writable: bool,
-    /// Failed logins per client address and minute, over all sessions, past which the address
-    /// is refused (0: no limit).
-    pub max_failures_per_address: u32,
     /// Half-open connections kept at once (and listening sockets kept ready).
     pub half_open: usize,
     /// A handshake not completed within this is dropped.
@@ -247,10 +225,12 @@ pub struct ServerOptions {
 }
 
 /// Serves until `stop` is set, then closes everything and completes the capture.
-pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), String> {
-    let jail =
-        Jail::new(&opts.root).map_err(|e| format!("cannot serve {}: {e}", opts.root.display()))?;
-    if opts.writable {
+pub fn run_server(opts: &ServerOptions, stop: &AtomicBool) -> Result<(), RunError> {
+    let jail = Jail::new(&opts.ftp.root).map_err(|source| RunError::Serve {
+        root: opts.ftp.root.clone(),
+        source,
+    })?;
+    if opts.ftp.writable {
         crate::ftp::upload::remove_stale(jail.root());
     }
     opts.net.with_device("server", |device| match device {
@@ -265,33 +245,17 @@ fn serve_on<D: Device + Wait>(
     opts: &ServerOptions,
     jail: Jail,
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let mut host = Host::new(opts.net.host_config("server"), device, Instant::now());
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
     opts.net.set_up(&mut host)?;
-    let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
+    let timeout = smol_duration(opts.timeout);
     let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
-    let config = ServerConfig {
-        root: opts.root.clone(),
-        accounts: opts.accounts.clone(),
-        anonymous: opts.anonymous,
-        writable: opts.writable,
-        fin: opts.fin,
-        greeting: "smolftp ready.".into(),
-        allow_foreign_port: opts.allow_foreign_port,
-        max_login_failures: opts.max_login_failures,
-        atomic_uploads: true,
-        idle_timeout: opts.idle_timeout,
-        login_failure_delay: opts.login_delay,
-        data_timeout: opts.data_timeout,
-        anonymous_writable: opts.anonymous_writable,
-        login_guard: LoginGuard::new(opts.max_failures_per_address, DEFAULT_WINDOW),
-    };
     let mut node = ServerNode::new(
         &mut host,
-        Arc::new(config),
+        Arc::new(opts.ftp.clone()),
         Arc::new(jail),
         ServerNet {
             control_port: 21,
@@ -304,7 +268,7 @@ fn serve_on<D: Device + Wait>(
                 ..data
             },
             half_open: opts.half_open,
-            handshake_timeout: Duration::from_micros(opts.handshake_timeout.as_micros() as u64),
+            handshake_timeout: smol_duration(opts.handshake_timeout),
         },
     );
     eprintln!(
@@ -319,8 +283,12 @@ fn serve_on<D: Device + Wait>(
             opts.net.tun
         );
     }
-    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3))
-        .map_err(|why| format!("server stopped after {} session(s): {why}", node.served()))?;
+    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3)).map_err(|why| {
+        RunError::Failed(format!(
+            "server stopped after {} session(s): {why}",
+            node.served()
+        ))
+    })?;
     eprintln!(
         "smolftp server: stopped after {} session(s){}",
         node.served(),
@@ -357,16 +325,16 @@ pub struct ClientOptions {
 }
 
 /// Runs the commands (or the shell). `Err` carries the message for a failed run.
-pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), String> {
+pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), RunError> {
     let mut steps = Vec::new();
     for line in &opts.commands {
         match shell::parse(line)? {
             ShellCommand::Step(step) => steps.push(step),
             ShellCommand::Nothing | ShellCommand::Bye => {}
             other => {
-                return Err(format!(
+                return Err(RunError::Failed(format!(
                     "{line}: {other:?} only works in the interactive shell"
-                ));
+                )));
             }
         }
     }
@@ -384,13 +352,13 @@ fn client_on<D: Device + Wait>(
     steps: Vec<Step>,
     interactive: bool,
     stop: &AtomicBool,
-) -> Result<(), String> {
+) -> Result<(), RunError> {
     let mut host = Host::new(opts.net.host_config("client"), device, Instant::now());
     if let Some(r) = recorder {
         host.set_recorder(r);
     }
     opts.net.set_up(&mut host)?;
-    let timeout = Duration::from_micros(opts.timeout.as_micros() as u64);
+    let timeout = smol_duration(opts.timeout);
     let mut session = Session {
         host,
         opts,
@@ -406,7 +374,7 @@ fn client_on<D: Device + Wait>(
         let outcomes = session.run(opts.server, client, None)?;
         let failed = outcomes.iter().filter(|o| !o.ok).count();
         if failed > 0 {
-            return Err(format!("{failed} command(s) failed"));
+            return Err(RunError::CommandsFailed(failed));
         }
         Ok(())
     }
@@ -452,7 +420,7 @@ impl<D: Device + Wait> Session<'_, D> {
         server: SocketAddr,
         client: Client,
         node: Option<&mut ClientNode>,
-    ) -> Result<Vec<Outcome>, String> {
+    ) -> Result<Vec<Outcome>, RunError> {
         let mut fresh;
         let node = match node {
             Some(n) => n,
@@ -471,30 +439,33 @@ impl<D: Device + Wait> Session<'_, D> {
         bar.clear();
         done.extend(report_new(node, &mut bar));
         if let Some(why) = node.connect_failure() {
-            return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
+            return Err(RunError::Failed(format!(
+                "{why} (timeout {} s)",
+                self.timeout.secs()
+            )));
         }
         match end {
-            ClientEnd::Stopped => return Err("interrupted".into()),
-            ClientEnd::TimedOut => return Err("timed out".into()),
-            ClientEnd::DeviceGone(why) => return Err(why),
+            ClientEnd::Stopped => return Err(RunError::Interrupted),
+            ClientEnd::TimedOut => return Err(RunError::TimedOut),
+            ClientEnd::DeviceGone(why) => return Err(RunError::Failed(why)),
             ClientEnd::Finished | ClientEnd::Paused => {}
         }
         if let Some(e) = node.client().error() {
-            return Err(e.to_string());
+            return Err(RunError::Failed(e.to_string()));
         }
         Ok(done)
     }
 
-    fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, String> {
+    fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, RunError> {
         if server.is_ipv6() && self.opts.net.ip6.is_none() {
-            return Err(format!(
+            return Err(RunError::Failed(format!(
                 "cannot connect to {server}: this host has no IPv6 address (try --ip6 fd00:7::3/64)"
-            ));
+            )));
         }
         let (mut control, data) =
             socket_options(self.opts.net.buffer, self.opts.net.buffer, self.timeout);
         control.timeout = Some(self.timeout);
         ClientNode::connect(&mut self.host, server, client, control, data)
-            .map_err(|e| format!("cannot connect to {server}: {e}"))
+            .map_err(|source| RunError::Connect { server, source })
     }
 }

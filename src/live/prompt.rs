@@ -23,9 +23,9 @@ struct Prompt {
 }
 
 impl Prompt {
-    fn start() -> Result<Prompt, String> {
-        let mut editor =
-            rustyline::DefaultEditor::new().map_err(|e| format!("cannot start the shell: {e}"))?;
+    fn start() -> Result<Prompt, RunError> {
+        let mut editor = rustyline::DefaultEditor::new()
+            .map_err(|e| RunError::Failed(format!("cannot start the shell: {e}")))?;
         let (ask, asked) = mpsc::channel::<()>();
         let (answer, lines) = mpsc::channel();
         std::thread::Builder::new()
@@ -41,7 +41,7 @@ impl Prompt {
                     }
                 }
             })
-            .map_err(|e| format!("cannot start the shell: {e}"))?;
+            .map_err(RunError::io("cannot start the shell"))?;
         Ok(Prompt { ask, lines })
     }
 
@@ -67,7 +67,7 @@ impl Prompt {
 
 impl<D: Device + Wait> Session<'_, D> {
     /// The interactive `ftp>` shell.
-    pub(super) fn shell(&mut self) -> Result<(), String> {
+    pub(super) fn shell(&mut self) -> Result<(), RunError> {
         let prompt = Prompt::start()?;
         let mut server = self.opts.server;
         let (mut user, mut pass) = (self.opts.user.clone(), self.opts.pass.clone());
@@ -144,7 +144,9 @@ impl<D: Device + Wait> Session<'_, D> {
                         .trim_start_matches('[')
                         .trim_end_matches(']')
                         .parse()
-                        .map_err(|_| format!("open: {host} is not an IP address"))?;
+                        .map_err(|_| {
+                            RunError::Failed(format!("open: {host} is not an IP address"))
+                        })?;
                     server = SocketAddr::new(ip, port.unwrap_or(21));
                     self.close(node.take());
                 }
@@ -157,13 +159,18 @@ impl<D: Device + Wait> Session<'_, D> {
         }
         self.close(node.take());
         if failures > 0 {
-            return Err(format!("{failures} command(s) failed"));
+            return Err(RunError::CommandsFailed(failures));
         }
         Ok(())
     }
 
     /// Connects to `server` and logs in.
-    fn login(&mut self, server: SocketAddr, user: &str, pass: &str) -> Result<ClientNode, String> {
+    fn login(
+        &mut self,
+        server: SocketAddr,
+        user: &str,
+        pass: &str,
+    ) -> Result<ClientNode, RunError> {
         let client = Client::interactive(self.config(server, user, pass));
         let mut n = self.connect(server, client)?;
         eprintln!("Connecting to {server} as {user} ...");
@@ -173,7 +180,7 @@ impl<D: Device + Wait> Session<'_, D> {
 
     /// Runs the node until its client is idle (or finished); prints what happened. Returns
     /// how many steps failed.
-    fn settle(&mut self, node: &mut ClientNode) -> Result<usize, String> {
+    fn settle(&mut self, node: &mut ClientNode) -> Result<usize, RunError> {
         let mut bar = Bar::default();
         let mut failed = 0;
         let end = run::run_client(&mut self.host, node, self.stop, None, |n| {
@@ -183,15 +190,18 @@ impl<D: Device + Wait> Session<'_, D> {
         });
         bar.clear();
         if let Some(why) = node.connect_failure() {
-            return Err(format!("{why} (timeout {} s)", self.timeout.secs()));
+            return Err(RunError::Failed(format!(
+                "{why} (timeout {} s)",
+                self.timeout.secs()
+            )));
         }
         match end {
-            ClientEnd::Stopped => return Err("interrupted".into()),
-            ClientEnd::DeviceGone(why) => return Err(why),
+            ClientEnd::Stopped => return Err(RunError::Interrupted),
+            ClientEnd::DeviceGone(why) => return Err(RunError::Failed(why)),
             _ => {}
         }
         if let Some(e) = node.client().error() {
-            return Err(e.to_string());
+            return Err(RunError::Failed(e.to_string()));
         }
         Ok(failed)
     }

@@ -236,7 +236,7 @@ pub fn frame<'t>(
     let Some(seg) = Segment::borrow_ip(frame.data) else {
         *previous = Previous(None);
         text.clear();
-        text.push_str("not a TCP/IPv4 packet");
+        text.push_str("not a TCP/IP packet");
         return;
     };
     let (src, dst) = (endpoint(seg.src), endpoint(seg.dst));

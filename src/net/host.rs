@@ -181,6 +181,8 @@ impl std::fmt::Display for ConnectError {
     }
 }
 
+impl std::error::Error for ConnectError {}
+
 impl<D: Device> Host<D> {
     /// A host on `device`, started at `now`.
     pub fn new(config: HostConfig, mut device: D, now: Instant) -> Self {
@@ -229,7 +231,7 @@ impl<D: Device> Host<D> {
     /// Gives the TCP sockets added from now on this lower bound of their retransmission
     /// timeout (RFC 6298 2.4; `None`: 1 s as the RFC asks).
     pub fn set_min_rto(&mut self, min_rto: Option<std::time::Duration>) {
-        self.min_rto = min_rto.map(|d| smoltcp::time::Duration::from_micros(d.as_micros() as u64));
+        self.min_rto = min_rto.map(crate::link::smol_duration);
     }
 
     /// Records explained frames of this host into `recorder` (its device must be a

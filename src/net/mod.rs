@@ -3,8 +3,9 @@
 //! Layer: stack owner. A [`host::Host`] is one machine: a smoltcp `Interface`, its sockets, its
 //! device and its clock's view of time. [`conduit::Conduit`] carries out an FTP endpoint's
 //! actions on sockets; [`server::ServerNode`] and [`client::ClientNode`] run the FTP roles on a
-//! host; [`sim::Sim`] runs two hosts on an in-process cable, [`run`] one host on a real device;
-//! [`ports::PortRange`] is a server's passive port range; [`pool::ListenerPool`] keeps a port
+//! host; [`sim::Sim`] runs two hosts on an in-process cable ([`stacks::StackConfig`]: what a
+//! lab's two stacks share), [`run`] one host on a real device; [`ports::PortRange`] is a
+//! server's passive port range; [`pool::ListenerPool`] keeps a port
 //! listening and follows connections through their handshake. Nothing here parses FTP.
 
 pub mod client;
@@ -17,4 +18,5 @@ pub mod ports;
 pub mod run;
 pub mod server;
 pub mod sim;
+pub mod stacks;
 pub mod stackview;

@@ -14,8 +14,6 @@ use std::time::SystemTime;
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 
-use crate::link::impair::Impair;
-use crate::link::{Capture, tun::Tun};
 use crate::net::client::ClientNode;
 use crate::net::host::Host;
 use crate::net::server::ServerNode;
@@ -23,53 +21,11 @@ use crate::net::server::ServerNode;
 /// Longest sleep between two looks at the stop flag (a signal usually wakes the sleep at once).
 const MAX_SLEEP: Duration = Duration::from_millis(200);
 
-/// A device the loop can sleep on.
-pub trait Wait {
-    /// Sleeps until a frame can be received or `timeout` has passed.
-    fn wait(&self, timeout: Option<Duration>);
-    /// Why the device can no longer carry frames (e.g. its interface was deleted), if so.
-    /// Middleware must ask the device it wraps.
-    fn broken(&self) -> Option<String>;
-}
-
-impl Wait for Tun {
-    fn wait(&self, timeout: Option<Duration>) {
-        Tun::wait(self, timeout)
-    }
-
-    fn broken(&self) -> Option<String> {
-        Tun::broken(self)
-    }
-}
-
-impl<D: Device + Wait> Wait for Capture<D> {
-    fn wait(&self, timeout: Option<Duration>) {
-        self.get_ref().wait(timeout)
-    }
-
-    fn broken(&self) -> Option<String> {
-        self.get_ref().broken()
-    }
-}
+/// The device fact this loop sleeps on; it lives in `link`, beside [`crate::link::NextArrival`].
+pub use crate::link::Wait;
 
 /// Set once a stale endpoint deadline has been logged (see [`pause`]).
 static STALE_LOGGED: AtomicBool = AtomicBool::new(false);
-impl<D: Device + Wait> Wait for Impair<D> {
-    /// Copies the impairments hold (duplicates, frames held back) are due within a
-    /// millisecond: wake up for them.
-    fn wait(&self, timeout: Option<Duration>) {
-        let cap = self.holds_frames().then_some(Duration::from_millis(1));
-        let timeout = match (timeout, cap) {
-            (Some(t), Some(c)) => Some(t.min(c)),
-            (t, c) => t.or(c),
-        };
-        self.get_ref().wait(timeout)
-    }
-
-    fn broken(&self) -> Option<String> {
-        self.get_ref().broken()
-    }
-}
 
 /// Sleeps until there is something to do (a frame, a stack timer, `deadline`), unless `busy`.
 ///

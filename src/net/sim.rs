@@ -49,6 +49,8 @@ impl std::fmt::Display for SimError {
     }
 }
 
+impl std::error::Error for SimError {}
+
 /// The two machines of a run and their FTP roles.
 pub struct Sim<DS: Device, DC: Device> {
     /// The server's host.

@@ -156,11 +156,11 @@ pub struct Analysis {
     pub frames: usize,
     /// Time of the first frame (the zero of relative times).
     pub start: Duration,
-    /// Every IPv4/TCP segment, in capture order.
+    /// Every TCP segment (over IPv4 or IPv6), in capture order.
     pub entries: Vec<Entry>,
     /// Connections in order of their first frame.
     pub connections: Vec<Connection>,
-    /// Frame numbers that are not IPv4/TCP.
+    /// Frame numbers that are not TCP over IPv4 or IPv6.
     pub skipped: Vec<u32>,
 }
 

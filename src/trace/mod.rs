@@ -1,10 +1,10 @@
 //! # Trace layer (offline analysis)
 //!
-//! Layer: analysis. Reads capture files (pcap, pcapng), parses their IPv4/TCP segments,
-//! classifies them and draws the ladder diagram (text, SVG, HTML) and the graphs. Depends on
-//! neither `net` nor `ftp`.
+//! Layer: analysis. Reads capture files (pcap, pcapng), parses their TCP segments (over IPv4
+//! or IPv6), classifies them and draws the ladder diagram (text, SVG, HTML) and the graphs.
+//! Depends on neither `net` nor `ftp`.
 //!
-//! Pipeline: [`read`] (file -> frames) -> [`segment`] (frame -> IPv4/TCP segment) ->
+//! Pipeline: [`read`] (file -> frames) -> [`segment`] (frame -> TCP segment, IPv4 or IPv6) ->
 //! [`classify`] (kinds, connections, phases, relative numbers) and [`expert`] (Wireshark's
 //! TCP analysis) -> [`filter`] (Wireshark display filters) and [`ftptext`] (FTP lines on the
 //! control connection) -> [`ladder`] (text, `ladder::svg`); [`graph`] (time-sequence and,

@@ -6,13 +6,12 @@ use std::collections::BTreeSet;
 use std::fs;
 use std::path::Path;
 
-use smolftp::demo::TempDir;
 use smolftp::lab::{self, LabConfig};
 use smolftp::link::impair::{ImpairDir, ImpairPlan, Rates};
 use smolftp::link::{Format, Recorder};
 
 use super::oracle::{Row, have_tshark, rows, where_};
-use crate::common::RoundTrip;
+use crate::common::{RoundTrip, Scratch};
 
 /// Pseudo-random bytes (xorshift64).
 pub fn content(len: usize, seed: u64) -> Vec<u8> {
@@ -30,19 +29,17 @@ pub fn content(len: usize, seed: u64) -> Vec<u8> {
 
 /// Runs RETR + STOR of 256 KiB under `rates` in `dir`; asserts both intact; returns the
 /// capture's path.
-fn session(dir: &TempDir, rates: Rates, impair_dir: ImpairDir) -> std::path::PathBuf {
+fn session(dir: &Scratch, rates: Rates, impair_dir: ImpairDir) -> std::path::PathBuf {
     let trip = RoundTrip::new(&dir.0, content(256 << 10, 3), content(256 << 10, 4));
     let capture = dir.0.join("s.pcapng");
     let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
-    let cfg = LabConfig {
-        writable: true,
-        impair: ImpairPlan {
-            rates,
-            dir: impair_dir,
-            seed: 5,
-            ..ImpairPlan::default()
-        },
-        ..LabConfig::default()
+    let mut cfg = LabConfig::default();
+    cfg.server.set_writable(true);
+    cfg.cable.impair = ImpairPlan {
+        rates,
+        dir: impair_dir,
+        seed: 5,
+        ..ImpairPlan::default()
     };
     let steps = trip.steps();
     let run = cfg
@@ -97,7 +94,7 @@ fn without_impairments_tshark_flags_nothing() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("cable-off").unwrap();
+    let dir = Scratch::new("cable-off");
     let file = session(&dir, Rates::default(), ImpairDir::Both);
     assert_eq!(where_(&file, FLAGS), BTreeSet::new());
     assert!(where_(&file, "frame.comment contains \"fault: \"").is_empty());
@@ -108,7 +105,7 @@ fn loss_after_the_tap_is_retransmitted() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("cable-loss-out").unwrap();
+    let dir = Scratch::new("cable-loss-out");
     let file = session(&dir, rates(|r| r.loss = 3.0), ImpairDir::ToClient);
     let all = rows(&file, None);
     let lost = noted(&all, "lost on the cable after this tap");
@@ -136,7 +133,7 @@ fn loss_before_the_tap_is_told_on_the_next_frame() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("cable-loss-in").unwrap();
+    let dir = Scratch::new("cable-loss-in");
     let file = session(&dir, rates(|r| r.loss = 3.0), ImpairDir::ToServer);
     let all = rows(&file, None);
     assert!(!noted(&all, "before this interface saw it").is_empty());
@@ -152,7 +149,7 @@ fn duplicates_before_the_tap_are_marked_and_flagged() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("cable-dup").unwrap();
+    let dir = Scratch::new("cable-dup");
     let file = session(&dir, rates(|r| r.duplicate = 3.0), ImpairDir::ToServer);
     let all = rows(&file, None);
     let copies = noted(&all, "a second copy of the frame before");
@@ -177,7 +174,7 @@ fn reordered_frames_arrive_out_of_order() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("cable-reorder").unwrap();
+    let dir = Scratch::new("cable-reorder");
     let file = session(&dir, rates(|r| r.reorder = 3.0), ImpairDir::ToServer);
     let all = rows(&file, None);
     let late = noted(&all, "arrives late");
@@ -223,7 +220,7 @@ fn corrupted_frames_have_bad_checksums_exactly_where_told() {
     if !have_tshark() {
         return;
     }
-    let dir = TempDir::new("cable-corrupt").unwrap();
+    let dir = Scratch::new("cable-corrupt");
     let file = session(&dir, rates(|r| r.corrupt = 3.0), ImpairDir::ToServer);
     let all = rows(&file, None);
     let told = noted(&all, "corrupted on the cable: bit");

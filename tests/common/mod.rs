@@ -7,29 +7,21 @@ use std::process::{Command, Output};
 
 use smolftp::trace::{self, Segment, SegmentKind};
 
-/// A scratch directory for one test, removed when dropped.
-pub struct Scratch(pub PathBuf);
+/// A scratch directory for one test (a [`tempfile::TempDir`], removed when dropped); `.0` is
+/// its path.
+pub struct Scratch(pub PathBuf, tempfile::TempDir);
 
 impl Scratch {
     pub fn new(tag: &str) -> Scratch {
-        let dir = std::env::temp_dir().join(format!(
-            "smolftp-it-{tag}-{}-{:?}",
-            std::process::id(),
-            std::thread::current().id()
-        ));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("scratch dir");
-        Scratch(dir)
+        let dir = tempfile::Builder::new()
+            .prefix(&format!("smolftp-it-{tag}-"))
+            .tempdir()
+            .expect("scratch dir");
+        Scratch(dir.path().to_path_buf(), dir)
     }
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.0.join(name)
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

@@ -88,11 +88,12 @@ fn multi(code: u16, lines: &[&str]) -> Reply {
 /// Runs the whole command set in one session and checks everything.
 fn every_command(tag: &str, passive: bool, ipv6: bool) {
     let s = scratch(tag);
-    let cfg = LabConfig {
-        passive,
-        ipv6,
-        writable: true,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = passive;
+        lab_cfg.stacks.ipv6 = ipv6;
+        lab_cfg.server.set_writable(true);
+        lab_cfg
     };
     let data = content(100_000, 1);
     let up = content(70_001, 2);

@@ -41,11 +41,12 @@ fn round_trips(tag: &str, passive: bool) {
         });
         uploads.push((s.root.join(&name), data));
     }
-    let cfg = LabConfig {
-        ipv6: true,
-        passive,
-        writable: true,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.stacks.ipv6 = true;
+        lab_cfg.client.passive = passive;
+        lab_cfg.server.set_writable(true);
+        lab_cfg
     };
     let count = steps.len();
     let capture = s.local.join("ipv6.pcapng");

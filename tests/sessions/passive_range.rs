@@ -47,10 +47,11 @@ fn server_replies(segs: &[smolftp::trace::Segment]) -> String {
 fn a_one_port_range_is_the_port_offered_and_connected_to() {
     let s = scratch("passive-one-port");
     fs::write(s.root.join("f.txt"), b"one port").unwrap();
-    let cfg = LabConfig {
-        passive: true,
-        passive_ports: PortRange::single(40000).unwrap(),
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = true;
+        lab_cfg.server.passive_ports = PortRange::single(40000).unwrap();
+        lab_cfg
     };
     let capture = s.local.join("one-port.pcapng");
     let steps = vec![Step::Retr {
@@ -81,10 +82,11 @@ fn a_one_port_range_is_the_port_offered_and_connected_to() {
 fn a_one_port_range_serves_one_transfer_after_another() {
     let s = scratch("passive-one-port-again");
     fs::write(s.root.join("f.txt"), b"again").unwrap();
-    let cfg = LabConfig {
-        passive: true,
-        passive_ports: "40000".parse().unwrap(),
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = true;
+        lab_cfg.server.passive_ports = "40000".parse().unwrap();
+        lab_cfg
     };
     let capture = s.local.join("again.pcapng");
     let steps = vec![
@@ -135,10 +137,11 @@ fn a_one_port_range_serves_one_transfer_after_another() {
 #[test]
 fn when_every_passive_port_is_taken_pasv_gets_425_and_the_session_goes_on() {
     let s = scratch("passive-exhausted");
-    let cfg = LabConfig {
-        passive: true,
-        passive_ports: PortRange::new(40000, 40001).unwrap(),
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.client.passive = true;
+        lab_cfg.server.passive_ports = PortRange::new(40000, 40001).unwrap();
+        lab_cfg
     };
     let holder = || {
         let mut steps = vec![Step::Quote("PASV".into())];

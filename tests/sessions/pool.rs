@@ -249,9 +249,10 @@ fn a_half_open_connection_is_dropped_after_the_handshake_timeout() {
 fn a_recorded_run_past_one_shard_explains_every_frame() {
     let s = scratch("pool-shards");
     std::fs::write(s.root.join("one.bin"), vec![7u8; 100_000]).unwrap();
-    let cfg = LabConfig {
-        max_sessions: 40,
-        ..Default::default()
+    let cfg = {
+        let mut lab_cfg = LabConfig::default();
+        lab_cfg.server.max_sessions = 40;
+        lab_cfg
     };
     let plans = (0..40)
         .map(|i| {

@@ -1,0 +1,188 @@
+//! # Why a run failed
+//!
+//! Layer: application. [`RunError`] is the one error of `lab`, `demo`, `live` and `bench`: the
+//! lower layers' errors ([`ConnectError`], [`SimError`], [`TunError`], [`TraceError`], I/O
+//! errors) with what was being done when they happened. Its `Display` is the message `smolftp`
+//! prints after `smolftp: `, worded as before the type existed (tests check the words).
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use crate::link::tun::TunError;
+use crate::net::host::ConnectError;
+use crate::net::sim::SimError;
+use crate::trace::read::TraceError;
+
+/// Why a lab, the demo, a live server or client, or a benchmark failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// A file or directory could not be made, read or written; `what` says which and what for
+    /// (`cannot make a scratch directory`, `cannot write the stack log`, ...).
+    #[error("{what}: {source}")]
+    Io {
+        /// What was being done, e.g. `cannot read the downloaded file`.
+        what: String,
+        /// Why it failed.
+        #[source]
+        source: io::Error,
+    },
+    /// An I/O error whose own message already says what failed (e.g. "cannot create capture
+    /// file x.pcapng: Permission denied").
+    #[error(transparent)]
+    Told(io::Error),
+    /// The capture file could not be written.
+    #[error("cannot write the capture: {0}")]
+    Capture(#[source] io::Error),
+    /// The directory to serve cannot be opened.
+    #[error("cannot serve {}: {source}", .root.display())]
+    Serve {
+        /// The directory.
+        root: PathBuf,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// A lab's client could not open its control connection.
+    #[error("cannot open the control connection: {0}")]
+    ControlConnection(#[source] ConnectError),
+    /// `smolftp client` could not open a connection to the server.
+    #[error("cannot connect to {server}: {source}")]
+    Connect {
+        /// The server's control address.
+        server: SocketAddr,
+        /// Why.
+        #[source]
+        source: ConnectError,
+    },
+    /// A lab's session did not come to its end.
+    #[error("the session failed: {0}")]
+    Session(#[source] SimError),
+    /// A capture could not be read back.
+    #[error(transparent)]
+    Trace(#[from] TraceError),
+    /// The TUN device could not be opened.
+    #[error(transparent)]
+    Tun(#[from] TunError),
+    /// SIGINT or SIGTERM ended a client run.
+    #[error("interrupted")]
+    Interrupted,
+    /// The client's run outlasted its bound.
+    #[error("timed out")]
+    TimedOut,
+    /// Some of `smolftp client`'s commands failed (each was reported as it ended).
+    #[error("{0} command(s) failed")]
+    CommandsFailed(usize),
+    /// Anything else, in words: a failed FTP step with its reply, a download that differs, a
+    /// shell command that cannot run here, the FTP client's own fatal error.
+    #[error("{0}")]
+    Failed(String),
+}
+
+impl RunError {
+    /// An I/O failure while doing `what` (`cannot write readme.txt`, ...).
+    pub fn io(what: impl Into<String>) -> impl FnOnce(io::Error) -> RunError {
+        let what = what.into();
+        move |source| RunError::Io { what, source }
+    }
+}
+
+impl From<String> for RunError {
+    fn from(message: String) -> RunError {
+        RunError::Failed(message)
+    }
+}
+
+impl From<&str> for RunError {
+    fn from(message: &str) -> RunError {
+        RunError::Failed(message.to_string())
+    }
+}
+
+/// The message as `smolftp` prints it (the binary's functions still return `String`).
+impl From<RunError> for String {
+    fn from(e: RunError) -> String {
+        e.to_string()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::error::Error as _;
+
+    use smoltcp::time::{Duration, Instant};
+
+    /// The words `smolftp` printed before `RunError` existed, variant by variant, and the lower
+    /// layer's error kept as the source.
+    #[test]
+    fn messages_keep_their_words_and_their_sources() {
+        let disk = || io::Error::other("No space left on device");
+        let cases: Vec<(RunError, &str, bool)> = vec![
+            (
+                RunError::io("cannot write readme.txt")(disk()),
+                "cannot write readme.txt: No space left on device",
+                true,
+            ),
+            (
+                RunError::Capture(disk()),
+                "cannot write the capture: No space left on device",
+                true,
+            ),
+            (
+                RunError::Serve {
+                    root: PathBuf::from("/srv/ftp"),
+                    source: io::Error::from(io::ErrorKind::NotFound),
+                },
+                "cannot serve /srv/ftp: entity not found",
+                true,
+            ),
+            (
+                RunError::ControlConnection(ConnectError::Refused("unaddressable".into())),
+                "cannot open the control connection: cannot connect: unaddressable",
+                true,
+            ),
+            (
+                RunError::Connect {
+                    server: "10.7.0.1:21".parse().unwrap(),
+                    source: ConnectError::Refused("unaddressable".into()),
+                },
+                "cannot connect to 10.7.0.1:21: cannot connect: unaddressable",
+                true,
+            ),
+            (
+                RunError::Session(SimError::TimeLimit(Duration::from_secs(600))),
+                "the session failed: the session did not end within 600.000s",
+                true,
+            ),
+            (
+                RunError::Session(SimError::Stalled(Instant::from_secs(3))),
+                "the session failed: the session stalled at t=3.000s: nothing left to send and the \
+                 client is not done",
+                true,
+            ),
+            (RunError::Interrupted, "interrupted", false),
+            (RunError::TimedOut, "timed out", false),
+            (RunError::CommandsFailed(2), "2 command(s) failed", false),
+            (
+                RunError::from("retr x failed: 550 No such file.".to_string()),
+                "retr x failed: 550 No such file.",
+                false,
+            ),
+        ];
+        for (e, words, has_source) in cases {
+            assert_eq!(e.to_string(), words);
+            assert_eq!(e.source().is_some(), has_source, "{e:?}");
+            assert_eq!(String::from(e), words);
+        }
+    }
+
+    /// An I/O error that names its own file is printed as it is, with nothing added.
+    #[test]
+    fn told_errors_are_printed_as_they_are() {
+        let e = RunError::Told(io::Error::other(
+            "cannot create capture file x.pcapng: denied",
+        ));
+        assert_eq!(e.to_string(), "cannot create capture file x.pcapng: denied");
+    }
+}

@@ -184,23 +184,17 @@ impl std::error::Error for TraceError {}
 
 /// Reads a pcap or pcapng capture file, detecting the format from its magic number.
 pub fn read_capture(path: &Path) -> Result<Vec<Frame>, TraceError> {
-    let name = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => parse_capture(&name, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TraceError {
-            file: name,
-            kind: ErrorKind::NotFound,
-        }),
-        Err(e) => Err(TraceError {
-            file: name,
-            kind: ErrorKind::Io(e.to_string()),
-        }),
-    }
+    whole(read_capture_partial(path)?)
 }
 
 /// Parses capture bytes already in memory; `name` is used in error messages.
 pub fn parse_capture(name: &str, bytes: &[u8]) -> Result<Vec<Frame>, TraceError> {
-    match parse_capture_partial(name, bytes)? {
+    whole(parse_capture_partial(name, bytes)?)
+}
+
+/// The frames of a capture read to its end, or the error that stopped the reading.
+fn whole(read: (Vec<Frame>, Option<TraceError>)) -> Result<Vec<Frame>, TraceError> {
+    match read {
         (frames, None) => Ok(frames),
         (_, Some(e)) => Err(e),
     }
@@ -211,17 +205,14 @@ pub fn parse_capture(name: &str, bytes: &[u8]) -> Result<Vec<Frame>, TraceError>
 /// complete frames of a cut file). `Err` only when nothing can be read at all.
 pub fn read_capture_partial(path: &Path) -> Result<(Vec<Frame>, Option<TraceError>), TraceError> {
     let name = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => parse_capture_partial(&name, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TraceError {
-            file: name,
-            kind: ErrorKind::NotFound,
-        }),
-        Err(e) => Err(TraceError {
-            file: name,
-            kind: ErrorKind::Io(e.to_string()),
-        }),
-    }
+    let bytes = std::fs::read(path).map_err(|e| TraceError {
+        file: name.clone(),
+        kind: match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            _ => ErrorKind::Io(e.to_string()),
+        },
+    })?;
+    parse_capture_partial(&name, &bytes)
 }
 
 /// [`read_capture_partial`] on bytes already in memory.

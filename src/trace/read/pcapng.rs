@@ -123,6 +123,20 @@ fn pb_options(mut b: &[u8], big: bool) -> Vec<PcapNGOption<'_>> {
     out
 }
 
+/// What a `pcap-parser` block parser returns.
+type Parsed<'a, T> = pcap_parser::nom::IResult<&'a [u8], T, pcap_parser::PcapError<&'a [u8]>>;
+
+/// The whole `block` decoded by `le` or `be`, as the section's byte order says.
+fn decode<'a, T>(
+    block: &'a [u8],
+    big: bool,
+    le: fn(&'a [u8]) -> Parsed<'a, T>,
+    be: fn(&'a [u8]) -> Parsed<'a, T>,
+) -> Option<T> {
+    let parsed = if big { be(block) } else { le(block) };
+    parsed.ok().map(|(_, t)| t)
+}
+
 /// A packet as its block gives it: interface, time in interface units (none in an SPB),
 /// captured bytes, comment.
 struct Packet<'a> {
@@ -141,12 +155,11 @@ fn packet(kind: u32, block: &[u8], big: bool) -> Result<Packet<'_>, String> {
             if body.len() < 20 {
                 return Err("packet block shorter than 20 bytes".into());
             }
-            let parsed = if big {
-                pcap_parser::parse_enhancedpacketblock_be(block)
-            } else {
-                pcap_parser::parse_enhancedpacketblock_le(block)
-            };
-            let Ok((_, epb)) = parsed else {
+            let (le, be) = (
+                pcap_parser::parse_enhancedpacketblock_le,
+                pcap_parser::parse_enhancedpacketblock_be,
+            );
+            let Some(epb) = decode(block, big, le, be) else {
                 return Err("captured length exceeds the block".into());
             };
             Ok(Packet {
@@ -158,12 +171,11 @@ fn packet(kind: u32, block: &[u8], big: bool) -> Result<Packet<'_>, String> {
             })
         }
         SPB => {
-            let parsed = if big {
-                pcap_parser::parse_simplepacketblock_be(block)
-            } else {
-                pcap_parser::parse_simplepacketblock_le(block)
-            };
-            let Ok((_, spb)) = parsed else {
+            let (le, be) = (
+                pcap_parser::parse_simplepacketblock_le,
+                pcap_parser::parse_simplepacketblock_be,
+            );
+            let Some(spb) = decode(block, big, le, be) else {
                 return Err("too short".into());
             };
             Ok(Packet {
@@ -256,12 +268,11 @@ pub(super) fn parse_pcapng(b: &[u8], frames: &mut Vec<Frame>) -> Result<(), Erro
                 // Its byte order is known; its options (hardware, OS, application) are not used.
             }
             IDB => {
-                let parsed = if big {
-                    pcap_parser::parse_interfacedescriptionblock_be(block)
-                } else {
-                    pcap_parser::parse_interfacedescriptionblock_le(block)
-                };
-                let Ok((_, idb)) = parsed else {
+                let (le, be) = (
+                    pcap_parser::parse_interfacedescriptionblock_le,
+                    pcap_parser::parse_interfacedescriptionblock_be,
+                );
+                let Some(idb) = decode(block, big, le, be) else {
                     return Err(bad("interface description shorter than 8 bytes"));
                 };
                 interfaces.push(interface(&idb, big));

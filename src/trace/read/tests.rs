@@ -158,18 +158,31 @@ fn corrupted_bytes_never_panic() {
     }
 }
 
-/// A pcapng block in big-endian byte order.
-fn be_block(kind: u32, body: &[u8]) -> Vec<u8> {
+/// A pcapng block in big-endian (`big`) or little-endian byte order.
+fn block(kind: u32, body: &[u8], big: bool) -> Vec<u8> {
+    let bytes = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut padded = body.to_vec();
     while !padded.len().is_multiple_of(4) {
         padded.push(0);
     }
-    let total = (padded.len() + 12) as u32;
-    let mut b = kind.to_be_bytes().to_vec();
-    b.extend_from_slice(&total.to_be_bytes());
-    b.extend_from_slice(&padded);
-    b.extend_from_slice(&total.to_be_bytes());
-    b
+    let total = bytes((padded.len() + 12) as u32);
+    [&bytes(kind)[..], &total, &padded, &total].concat()
+}
+
+/// A pcapng block in big-endian byte order.
+fn be_block(kind: u32, body: &[u8]) -> Vec<u8> {
+    block(kind, body, true)
+}
+
+/// A pcapng block in little-endian byte order.
+fn le_block(kind: u32, body: &[u8]) -> Vec<u8> {
+    block(kind, body, false)
 }
 
 #[test]
@@ -228,20 +241,6 @@ fn big_endian_pcapng_with_spb_pb_unknown_blocks_and_sll() {
             .contains("refers to interface 0, but 0 are described"),
         "{e}"
     );
-}
-
-/// A pcapng block in little-endian byte order.
-fn le_block(kind: u32, body: &[u8]) -> Vec<u8> {
-    let mut padded = body.to_vec();
-    while !padded.len().is_multiple_of(4) {
-        padded.push(0);
-    }
-    let total = (padded.len() + 12) as u32;
-    let mut b = kind.to_le_bytes().to_vec();
-    b.extend_from_slice(&total.to_le_bytes());
-    b.extend_from_slice(&padded);
-    b.extend_from_slice(&total.to_le_bytes());
-    b
 }
 
 /// The body of a little-endian EPB on interface `if_id` at `units`, with an optional comment.

@@ -84,7 +84,7 @@ fn comments(options: &[PcapNGOption]) -> Option<String> {
     (!texts.is_empty()).then(|| texts.join("; "))
 }
 
-/// The interface an IDB describes; `if_tsoffset` is read in the section's byte order.
+/// The interface an IDB describes; `if_tsoffset` is read here, in the section's byte order.
 fn interface(idb: &pcap_parser::InterfaceDescriptionBlock, big: bool) -> Interface {
     let code = idb.linktype.0.cast_unsigned();
     let tsoffset = until_end(&idb.options)
@@ -100,7 +100,8 @@ fn interface(idb: &pcap_parser::InterfaceDescriptionBlock, big: bool) -> Interfa
         });
     Interface {
         link: LinkType::from_code(code).ok_or(code),
-        tsresol: idb.if_tsresol,
+        // A one-octet option, else the default: microseconds.
+        tsresol: idb.if_tsresol().and_then(Result::ok).unwrap_or(6),
         tsoffset,
     }
 }

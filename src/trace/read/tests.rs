@@ -351,6 +351,12 @@ fn a_cut_or_malformed_last_block_keeps_the_complete_frames() {
             "cut.pcapng: truncated at byte {cut}: frame 2 (from byte {last}) is incomplete"
         ))
     );
+    // Cut inside the last block's trailing length: still cut (the reader before pcap-parser
+    // took such a block for whole).
+    let (frames, e) = parse_capture_partial("cut.pcapng", &file[..file.len() - 2]).unwrap();
+    assert_eq!(frames.len(), 1);
+    let msg = e.expect("cut").to_string();
+    assert!(msg.contains("frame 2 (from byte"), "{msg}");
     // A last block whose trailing length disagrees with its length is malformed, as
     // Wireshark says too.
     let mut bad = file.clone();

@@ -86,16 +86,24 @@ fn be32(b: &[u8], off: usize) -> Option<u32> {
 }
 
 /// The shift count of the window scale option among TCP `options`, if present before the end
-/// of the list or the first malformed option.
+/// of the list.
 fn window_scale(mut options: &[u8]) -> Option<u8> {
-    // Each option takes at least one byte: the loop ends within options.len() rounds.
+    // Each round takes at least one byte: the loop ends within options.len() rounds.
     while !options.is_empty() {
-        let (rest, option) = TcpOption::parse(options).ok()?;
-        match option {
-            TcpOption::WindowScale(shift) => return Some(shift),
-            TcpOption::EndOfList => return None,
-            _ => options = rest,
-        }
+        options = match TcpOption::parse(options) {
+            Ok((_, TcpOption::WindowScale(shift))) => return Some(shift),
+            Ok((_, TcpOption::EndOfList)) => return None,
+            Ok((rest, _)) => rest,
+            // An option smoltcp refuses (a known kind with the wrong length) is passed over by
+            // its length octet, as Wireshark does; one shorter than two octets ends the list.
+            Err(_) => {
+                let len = usize::from(*options.get(1)?);
+                if len < 2 {
+                    return None;
+                }
+                options.get(len..)?
+            }
+        };
     }
     None
 }
@@ -387,7 +395,12 @@ mod tests {
             Segment::from_ipv4(&with_options(&[1, 3, 3, 7])).map(|s| s.payload),
             Some(b"hello".to_vec())
         );
-        // None after the end of the list, none behind a malformed option; the segment stays.
+        // An option of a known kind with the wrong length is passed over by its length octet,
+        // as Wireshark does: here a 5-octet MSS, a 4-octet SACK-permitted.
+        assert_eq!(wscale(&[2, 5, 5, 180, 1, 3, 3, 7]), Some(Some(7)));
+        assert_eq!(wscale(&[4, 4, 0, 0, 3, 3, 7, 0]), Some(Some(7)));
+        // None after the end of the list, a length beyond the options or shorter than two
+        // octets; the segment stays.
         assert_eq!(wscale(&[0, 3, 3, 7]), Some(None));
         assert_eq!(wscale(&[2, 9, 5, 180, 1, 3, 3, 7]), Some(None));
         assert_eq!(wscale(&[2, 0, 1, 1, 1, 3, 3, 7]), Some(None));

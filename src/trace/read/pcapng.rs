@@ -72,16 +72,22 @@ fn until_end<'a, 'o>(
 
 /// Joins the `opt_comment` options of a packet block with "; ".
 fn comments(options: &[PcapNGOption]) -> Option<String> {
-    let texts: Vec<String> = until_end(options)
+    let mut joined: Option<String> = None;
+    let texts = until_end(options)
         .filter(|o| o.code == OptionCode::Comment)
-        .filter_map(|o| o.as_bytes().ok())
-        .map(|v| {
-            String::from_utf8_lossy(v)
-                .trim_end_matches('\0')
-                .to_string()
-        })
-        .collect();
-    (!texts.is_empty()).then(|| texts.join("; "))
+        .filter_map(|o| o.as_bytes().ok());
+    for text in texts {
+        let text = String::from_utf8_lossy(text);
+        let text = text.trim_end_matches('\0');
+        match &mut joined {
+            Some(all) => {
+                all.push_str("; ");
+                all.push_str(text);
+            }
+            None => joined = Some(text.to_string()),
+        }
+    }
+    joined
 }
 
 /// The interface an IDB describes; `if_tsoffset` is read here, in the section's byte order.

@@ -243,8 +243,8 @@ fn big_endian_pcapng_with_spb_pb_unknown_blocks_and_sll() {
     );
 }
 
-/// The body of a little-endian EPB on interface `if_id` at `units`, with an optional comment.
-fn le_epb(if_id: u32, units: u64, data: &[u8], comment: Option<&str>) -> Vec<u8> {
+/// The body of a little-endian EPB on interface `if_id` at `units`, with its comments.
+fn le_epb(if_id: u32, units: u64, data: &[u8], comments: &[&str]) -> Vec<u8> {
     let mut epb = if_id.to_le_bytes().to_vec();
     epb.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
     epb.extend_from_slice(&(units as u32).to_le_bytes());
@@ -254,13 +254,15 @@ fn le_epb(if_id: u32, units: u64, data: &[u8], comment: Option<&str>) -> Vec<u8>
     while !epb.len().is_multiple_of(4) {
         epb.push(0);
     }
-    if let Some(c) = comment {
+    for c in comments {
         epb.extend_from_slice(&1u16.to_le_bytes());
         epb.extend_from_slice(&(c.len() as u16).to_le_bytes());
         epb.extend_from_slice(c.as_bytes());
         while !epb.len().is_multiple_of(4) {
             epb.push(0);
         }
+    }
+    if !comments.is_empty() {
         epb.extend_from_slice(&[0; 4]);
     }
     epb
@@ -288,12 +290,9 @@ fn two_interface_section() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
     file.extend(le_block(IDB, &ether));
     file.extend(le_block(
         EPB,
-        &le_epb(1, 3 * 1024 + 512, &eth, Some("on eth")),
+        &le_epb(1, 3 * 1024 + 512, &eth, &["on eth", "second"]),
     ));
-    file.extend(le_block(
-        EPB,
-        &le_epb(0, 7_000_000_123, &ip, Some("on raw")),
-    ));
+    file.extend(le_block(EPB, &le_epb(0, 7_000_000_123, &ip, &["on raw"])));
     (file, ip, eth)
 }
 
@@ -307,7 +306,8 @@ fn pcapng_with_two_interfaces_each_with_its_own_resolution_and_link() {
     assert_eq!(frames[0].link, LinkType::Ethernet);
     assert_eq!(frames[0].time, Duration::from_millis(103_500));
     assert_eq!(frames[0].data, eth);
-    assert_eq!(frames[0].comment.as_deref(), Some("on eth"));
+    // Two opt_comment options, joined.
+    assert_eq!(frames[0].comment.as_deref(), Some("on eth; second"));
     // Interface 0: nanoseconds, no offset; raw IP.
     assert_eq!(frames[1].link, LinkType::RawIp);
     assert_eq!(frames[1].time, Duration::new(7, 123));
@@ -344,7 +344,7 @@ fn a_cut_or_malformed_last_block_keeps_the_complete_frames() {
     let cut = file.len() - 7;
     let (frames, e) = parse_capture_partial("cut.pcapng", &file[..cut]).expect("some frames");
     assert_eq!(frames.len(), 1);
-    let last = file.len() - le_block(EPB, &le_epb(0, 0, &[0; 40], Some("on raw"))).len();
+    let last = file.len() - le_block(EPB, &le_epb(0, 0, &[0; 40], &["on raw"])).len();
     assert_eq!(
         e.map(|e| e.to_string()),
         Some(format!(

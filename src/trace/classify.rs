@@ -373,19 +373,12 @@ fn finish_connection(a: &mut Analysis, c: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::trace::read::LinkType;
     use crate::trace::testutil::*;
 
     fn frames(pkts: &[Vec<u8>]) -> Vec<Frame> {
         pkts.iter()
             .enumerate()
-            .map(|(i, d)| Frame {
-                number: i as u32 + 1,
-                time: Duration::from_millis(i as u64),
-                link: LinkType::RawIp,
-                data: d.clone(),
-                comment: None,
-            })
+            .map(|(i, d)| raw_frame(i, Duration::from_millis(i as u64), d.clone()))
             .collect()
     }
 

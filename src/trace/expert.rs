@@ -334,7 +334,7 @@ fn analyze_segment(
 mod tests {
     use super::*;
     use crate::trace::classify::analyze;
-    use crate::trace::read::{Frame, LinkType};
+    use crate::trace::read::Frame;
     use crate::trace::testutil::*;
 
     /// One scripted frame: ms, from the client, seq, ack, flags, window, length, verdicts.
@@ -378,13 +378,7 @@ mod tests {
                 let (src, dst) = if from_c { (c, s) } else { (s, c) };
                 let mut data = tcp_packet(src, dst, seq, ack, flags, &vec![b'x'; len]);
                 data[34..36].copy_from_slice(&win.to_be_bytes());
-                Frame {
-                    number: i as u32 + 1,
-                    time: Duration::from_millis(ms),
-                    link: LinkType::RawIp,
-                    data,
-                    comment: None,
-                }
+                raw_frame(i, Duration::from_millis(ms), data)
             })
             .collect();
         let a = analyze(&frames);

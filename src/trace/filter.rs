@@ -244,7 +244,7 @@ pub fn wireshark_filter(analysis: &Analysis, index: usize, absolute: bool) -> St
 mod tests {
     use super::*;
     use crate::trace::classify::analyze;
-    use crate::trace::read::{Frame, LinkType};
+    use crate::trace::read::Frame;
     use crate::trace::testutil::*;
     use std::time::Duration;
 
@@ -252,13 +252,7 @@ mod tests {
         let frames: Vec<Frame> = pkts
             .into_iter()
             .enumerate()
-            .map(|(i, data)| Frame {
-                number: i as u32 + 1,
-                time: Duration::from_millis(i as u64),
-                link: LinkType::RawIp,
-                data,
-                comment: None,
-            })
+            .map(|(i, data)| raw_frame(i, Duration::from_millis(i as u64), data))
             .collect();
         analyze(&frames)
     }

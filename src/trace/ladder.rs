@@ -273,19 +273,7 @@ fn draw_connection(
         if opts.brief {
             continue;
         }
-        if v.role == Role::Control && !s.is_empty() && e.kind != SegmentKind::KeepAlive {
-            for line in ftp_lines(&s.payload) {
-                let _ = writeln!(out, "        ftp: {line}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "        filter: {}",
-            wireshark_filter(a, i, opts.absolute)
-        );
-        if let Some(comment) = &e.comment {
-            let _ = writeln!(out, "        comment: {comment}");
-        }
+        entry_details(out, a, i, shows_ftp(v, e), opts);
         entry_notes(out, v, e, &mut fin_seen, &data_from);
         if !s.is_empty() {
             data_from.insert(s.src);
@@ -296,6 +284,31 @@ fn draw_connection(
     }
     if let Some(text) = release_note(a, c) {
         note(out, &text);
+    }
+}
+
+/// True when the FTP lines of `e` are told under its arrow: a control segment with data
+/// (keep-alive probes carry a stale byte, not a line).
+fn shows_ftp(v: &View, e: &Entry) -> bool {
+    v.role == Role::Control && !e.segment.is_empty() && e.kind != SegmentKind::KeepAlive
+}
+
+/// The lines under the arrow of entry `i`: its FTP lines (when `ftp`), its display filter and
+/// its comment.
+fn entry_details(out: &mut String, a: &Analysis, i: usize, ftp: bool, opts: &LadderOptions) {
+    let e = &a.entries[i];
+    if ftp {
+        for line in ftp_lines(&e.segment.payload) {
+            let _ = writeln!(out, "        ftp: {line}");
+        }
+    }
+    let _ = writeln!(
+        out,
+        "        filter: {}",
+        wireshark_filter(a, i, opts.absolute)
+    );
+    if let Some(comment) = &e.comment {
+        let _ = writeln!(out, "        comment: {comment}");
     }
 }
 

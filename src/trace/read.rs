@@ -5,10 +5,20 @@
 //! absolute time and capture comment. It touches only the file system and never panics on
 //! bad input: every problem becomes a [`TraceError`] that names the file and what is wrong.
 //!
-//! The parser is written by hand rather than through `pcap-file`'s readers because those
-//! ignore the pcapng `if_tsresol` option (they read every EPB timestamp as nanoseconds) and
-//! stop at the first malformed block without saying where; `pcap-file` is still used for
-//! link-type names and by the tests to write captures.
+//! Records and blocks are decoded by the `pcap-parser` crate (rusticata): the pcap file and
+//! record headers, and the pcapng section header, interface description (with `if_tsresol`),
+//! enhanced and simple packet blocks and their options. `pcap-file`'s readers were not used
+//! because they read every pcapng timestamp as nanoseconds whatever the interface's
+//! `if_tsresol` says, and refuse pcap records whose original length exceeds the snapshot
+//! length, which every capture taken with `-s` has. What stays here, and why:
+//! - the framing of each block (type, length) is read before the block is handed over,
+//!   because the crate's errors carry neither an offset nor a kind, and a user is told which
+//!   frame at which byte is cut or malformed (in [`pcapng`]);
+//! - timestamps are converted by [`pcapng_time`]: the crate's `build_ts` keeps 32-bit seconds,
+//!   takes the offset unsigned and can overflow, and its `if_tsoffset` is read little-endian
+//!   even in a big-endian section;
+//! - the obsolete Packet Block (type 2), which the crate does not know, is read by hand, as
+//!   Wireshark still reads it.
 
 use std::fmt;
 use std::path::Path;
@@ -174,23 +184,17 @@ impl std::error::Error for TraceError {}
 
 /// Reads a pcap or pcapng capture file, detecting the format from its magic number.
 pub fn read_capture(path: &Path) -> Result<Vec<Frame>, TraceError> {
-    let name = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => parse_capture(&name, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TraceError {
-            file: name,
-            kind: ErrorKind::NotFound,
-        }),
-        Err(e) => Err(TraceError {
-            file: name,
-            kind: ErrorKind::Io(e.to_string()),
-        }),
-    }
+    whole(read_capture_partial(path)?)
 }
 
 /// Parses capture bytes already in memory; `name` is used in error messages.
 pub fn parse_capture(name: &str, bytes: &[u8]) -> Result<Vec<Frame>, TraceError> {
-    match parse_capture_partial(name, bytes)? {
+    whole(parse_capture_partial(name, bytes)?)
+}
+
+/// The frames of a capture read to its end, or the error that stopped the reading.
+fn whole(read: (Vec<Frame>, Option<TraceError>)) -> Result<Vec<Frame>, TraceError> {
+    match read {
         (frames, None) => Ok(frames),
         (_, Some(e)) => Err(e),
     }
@@ -201,17 +205,14 @@ pub fn parse_capture(name: &str, bytes: &[u8]) -> Result<Vec<Frame>, TraceError>
 /// complete frames of a cut file). `Err` only when nothing can be read at all.
 pub fn read_capture_partial(path: &Path) -> Result<(Vec<Frame>, Option<TraceError>), TraceError> {
     let name = path.display().to_string();
-    match std::fs::read(path) {
-        Ok(bytes) => parse_capture_partial(&name, &bytes),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(TraceError {
-            file: name,
-            kind: ErrorKind::NotFound,
-        }),
-        Err(e) => Err(TraceError {
-            file: name,
-            kind: ErrorKind::Io(e.to_string()),
-        }),
-    }
+    let bytes = std::fs::read(path).map_err(|e| TraceError {
+        file: name.clone(),
+        kind: match e.kind() {
+            std::io::ErrorKind::NotFound => ErrorKind::NotFound,
+            _ => ErrorKind::Io(e.to_string()),
+        },
+    })?;
+    parse_capture_partial(&name, &bytes)
 }
 
 /// [`read_capture_partial`] on bytes already in memory.
@@ -235,10 +236,9 @@ pub fn parse_capture_partial(
     let mut frames = Vec::new();
     let result = match (le, be) {
         (0x0A0D_0D0A, _) => parse_pcapng(bytes, &mut frames),
-        (0xA1B2_C3D4, _) => parse_pcap(bytes, false, false, &mut frames),
-        (0xA1B2_3C4D, _) => parse_pcap(bytes, false, true, &mut frames),
-        (_, 0xA1B2_C3D4) => parse_pcap(bytes, true, false, &mut frames),
-        (_, 0xA1B2_3C4D) => parse_pcap(bytes, true, true, &mut frames),
+        (0xA1B2_C3D4 | 0xA1B2_3C4D, _) | (_, 0xA1B2_C3D4 | 0xA1B2_3C4D) => {
+            parse_pcap(bytes, &mut frames)
+        }
         _ => Err(ErrorKind::NotCapture {
             magic: bytes[..4].to_vec(),
         }),
@@ -255,17 +255,8 @@ pub fn parse_capture_partial(
     }
 }
 
-fn u16_at(b: &[u8], off: usize, big: bool) -> Option<u16> {
-    let s: [u8; 2] = b.get(off..off.checked_add(2)?)?.try_into().ok()?;
-    Some(if big {
-        u16::from_be_bytes(s)
-    } else {
-        u16::from_le_bytes(s)
-    })
-}
-
 fn u32_at(b: &[u8], off: usize, big: bool) -> Option<u32> {
-    let s: [u8; 4] = b.get(off..off.checked_add(4)?)?.try_into().ok()?;
+    let s: [u8; 4] = *b.get(off..)?.first_chunk()?;
     Some(if big {
         u32::from_be_bytes(s)
     } else {
@@ -282,258 +273,50 @@ fn truncated(len: usize, from: usize, what: String) -> ErrorKind {
     }
 }
 
-fn parse_pcap(b: &[u8], big: bool, nanos: bool, frames: &mut Vec<Frame>) -> Result<(), ErrorKind> {
-    let (Some(network), true) = (u32_at(b, 20, big), b.len() >= 24) else {
+/// The number the next frame of `frames` gets (1-based, as Wireshark's `frame.number`).
+fn next_number(frames: &[Frame]) -> u32 {
+    u32::try_from(frames.len()).map_or(u32::MAX, |n| n.saturating_add(1))
+}
+
+/// Reads a classic pcap file (its byte order and resolution from its magic number).
+fn parse_pcap(b: &[u8], frames: &mut Vec<Frame>) -> Result<(), ErrorKind> {
+    use pcap_parser::{parse_pcap_frame, parse_pcap_frame_be, parse_pcap_header};
+    let Ok((mut rest, header)) = parse_pcap_header(b) else {
         return Err(truncated(b.len(), 0, "file header".into()));
     };
-    let code = network & 0xFFFF;
+    // The upper 16 bits of the link-type field may carry FCS information.
+    let code = header.network.0.cast_unsigned() & 0xFFFF;
     let link = LinkType::from_code(code).ok_or(ErrorKind::UnsupportedLink { code })?;
-    let mut off = 24usize;
-    while off < b.len() {
-        let number = frames.len() as u32 + 1;
-        let header = (
-            u32_at(b, off, big),
-            u32_at(b, off + 4, big),
-            u32_at(b, off + 8, big),
-        );
-        let (Some(sec), Some(frac), Some(incl), true) =
-            (header.0, header.1, header.2, b.len() - off >= 16)
-        else {
-            return Err(truncated(b.len(), off, format!("frame {number}")));
-        };
-        let start = off + 16;
-        let Some(data) = start
-            .checked_add(incl as usize)
-            .and_then(|end| b.get(start..end))
-        else {
-            return Err(truncated(b.len(), off, format!("frame {number}")));
-        };
-        let frac_ns = if nanos {
-            u64::from(frac)
+    let (big, nanos) = (header.is_bigendian(), header.is_nanosecond_precision());
+    while !rest.is_empty() {
+        let off = b.len() - rest.len();
+        let number = next_number(frames);
+        let parsed = if big {
+            parse_pcap_frame_be(rest)
         } else {
-            u64::from(frac) * 1000
+            parse_pcap_frame(rest)
         };
+        // A record header and its captured bytes are all a record has: only a cut can fail.
+        let Ok((after, record)) = parsed else {
+            return Err(truncated(b.len(), off, format!("frame {number}")));
+        };
+        let frac_ns = u64::from(record.ts_usec) * if nanos { 1 } else { 1000 };
         frames.push(Frame {
             number,
-            time: Duration::from_secs(u64::from(sec)) + Duration::from_nanos(frac_ns),
+            time: Duration::from_secs(u64::from(record.ts_sec)) + Duration::from_nanos(frac_ns),
             link,
-            data: data.to_vec(),
+            data: record.data.to_vec(),
             comment: None,
         });
-        off = start + data.len();
+        rest = after;
     }
     Ok(())
 }
 
-/// Per-interface state of a pcapng section.
-struct Interface {
-    link: Result<LinkType, u32>,
-    tsresol: u8,
-    tsoffset: i64,
-}
-
-/// Converts a pcapng timestamp in interface units to a duration since the epoch.
-fn pcapng_time(units: u64, tsresol: u8, tsoffset: i64) -> Duration {
-    let exp = u32::from(tsresol & 0x7F);
-    let (secs, nanos) = if tsresol & 0x80 == 0 {
-        match 10u128.checked_pow(exp) {
-            Some(div) => {
-                let units = u128::from(units);
-                let frac = units % div;
-                let nanos = if exp <= 9 {
-                    frac * 10u128.pow(9 - exp)
-                } else {
-                    frac / 10u128.pow(exp - 9)
-                };
-                (units / div, nanos)
-            }
-            None => (0, 0),
-        }
-    } else if exp >= 64 {
-        (0, (u128::from(units) * 1_000_000_000) >> exp.min(127))
-    } else {
-        let frac = u128::from(units) & ((1u128 << exp) - 1);
-        (u128::from(units >> exp), (frac * 1_000_000_000) >> exp)
-    };
-    let secs = u64::try_from(secs).unwrap_or(u64::MAX);
-    let base = Duration::from_secs(secs).saturating_add(Duration::from_nanos(nanos as u64));
-    if tsoffset >= 0 {
-        base.saturating_add(Duration::from_secs(tsoffset.unsigned_abs()))
-    } else {
-        base.saturating_sub(Duration::from_secs(tsoffset.unsigned_abs()))
-    }
-}
-
-/// Iterates pcapng options `(code, value)` until opt_endofopt or the end of `b`.
-fn options(b: &[u8], big: bool) -> Vec<(u16, &[u8])> {
-    let mut out = Vec::new();
-    let mut off = 0usize;
-    while let (Some(code), Some(len)) = (u16_at(b, off, big), u16_at(b, off + 2, big)) {
-        if code == 0 {
-            break;
-        }
-        let start = off + 4;
-        let Some(value) = b.get(start..start + len as usize) else {
-            break;
-        };
-        out.push((code, value));
-        off = start + (len as usize).div_ceil(4) * 4;
-    }
-    out
-}
-
-/// Collects the `opt_comment` options of a packet block.
-fn comments(opts: &[(u16, &[u8])]) -> Option<String> {
-    let texts: Vec<String> = opts
-        .iter()
-        .filter(|(code, _)| *code == 1)
-        .map(|(_, v)| {
-            String::from_utf8_lossy(v)
-                .trim_end_matches('\0')
-                .to_string()
-        })
-        .collect();
-    (!texts.is_empty()).then(|| texts.join("; "))
-}
-
-const SHB: u32 = 0x0A0D_0D0A;
-const IDB: u32 = 1;
-const PB: u32 = 2;
-const SPB: u32 = 3;
-const EPB: u32 = 6;
-
-fn parse_pcapng(b: &[u8], frames: &mut Vec<Frame>) -> Result<(), ErrorKind> {
-    let mut interfaces: Vec<Interface> = Vec::new();
-    let mut big = false;
-    let mut off = 0usize;
-    while off < b.len() {
-        let number = frames.len() as u32 + 1;
-        let Some(raw_type) = u32_at(b, off, big) else {
-            return Err(truncated(b.len(), off, "block header".into()));
-        };
-        if raw_type == SHB {
-            big = match u32_at(b, off + 8, false) {
-                Some(0x1A2B_3C4D) => false,
-                Some(0x4D3C_2B1A) => true,
-                Some(m) => {
-                    return Err(ErrorKind::Malformed {
-                        at: off as u64,
-                        what: format!("section header with byte-order magic 0x{m:08x}"),
-                    });
-                }
-                None => return Err(truncated(b.len(), off, "section header".into())),
-            };
-            interfaces.clear();
-        }
-        let is_packet = matches!(raw_type, PB | SPB | EPB);
-        let what = if is_packet {
-            format!("frame {number}")
-        } else {
-            format!("block of type 0x{raw_type:08x}")
-        };
-        let Some(total) = u32_at(b, off + 4, big).map(|t| t as usize) else {
-            return Err(truncated(b.len(), off, what));
-        };
-        if total < 12 || total % 4 != 0 {
-            return Err(ErrorKind::Malformed {
-                at: off as u64,
-                what: format!("{what} has an invalid length {total}"),
-            });
-        }
-        let Some(body) = off
-            .checked_add(total)
-            .and_then(|end| b.get(off + 8..end - 4))
-        else {
-            return Err(truncated(b.len(), off, what));
-        };
-        let bad = |detail: &str| ErrorKind::Malformed {
-            at: off as u64,
-            what: format!("{what}: {detail}"),
-        };
-        match raw_type {
-            IDB => {
-                let (Some(code), Some(opts)) = (u16_at(body, 0, big), body.get(8..)) else {
-                    return Err(bad("interface description shorter than 8 bytes"));
-                };
-                let code = u32::from(code);
-                let mut iface = Interface {
-                    link: LinkType::from_code(code).ok_or(code),
-                    tsresol: 6,
-                    tsoffset: 0,
-                };
-                for (opt, value) in options(opts, big) {
-                    match (opt, value) {
-                        (9, [r]) => iface.tsresol = *r,
-                        (14, v) if v.len() == 8 => {
-                            let mut s = [0u8; 8];
-                            s.copy_from_slice(v);
-                            iface.tsoffset = if big {
-                                i64::from_be_bytes(s)
-                            } else {
-                                i64::from_le_bytes(s)
-                            };
-                        }
-                        _ => {}
-                    }
-                }
-                interfaces.push(iface);
-            }
-            EPB | PB | SPB => {
-                let (if_id, units, data_off, caplen) = if raw_type == SPB {
-                    let orig = u32_at(body, 0, big).ok_or_else(|| bad("too short"))?;
-                    let cap = (orig as usize).min(body.len().saturating_sub(4));
-                    (0u32, None, 4usize, cap)
-                } else {
-                    let if_id = if raw_type == EPB {
-                        u32_at(body, 0, big)
-                    } else {
-                        u16_at(body, 0, big).map(u32::from)
-                    };
-                    let fields = (if_id, u32_at(body, 4, big), u32_at(body, 8, big));
-                    let (Some(if_id), Some(hi), Some(lo), Some(cap)) =
-                        (fields.0, fields.1, fields.2, u32_at(body, 12, big))
-                    else {
-                        return Err(bad("packet block shorter than 20 bytes"));
-                    };
-                    let units = (u64::from(hi) << 32) | u64::from(lo);
-                    (if_id, Some(units), 20usize, cap as usize)
-                };
-                let Some(data) = body.get(data_off..data_off.saturating_add(caplen)) else {
-                    return Err(bad("captured length exceeds the block"));
-                };
-                let Some(iface) = interfaces.get(if_id as usize) else {
-                    return Err(bad(&format!(
-                        "refers to interface {if_id}, but {} are described",
-                        interfaces.len()
-                    )));
-                };
-                let link = iface
-                    .link
-                    .map_err(|code| ErrorKind::UnsupportedLink { code })?;
-                let time = match units {
-                    Some(u) => pcapng_time(u, iface.tsresol, iface.tsoffset),
-                    None => frames.last().map(|f| f.time).unwrap_or_default(),
-                };
-                let opts_start = data_off + caplen.div_ceil(4) * 4;
-                let comment = if raw_type == SPB {
-                    None
-                } else {
-                    comments(&options(body.get(opts_start..).unwrap_or(&[]), big))
-                };
-                frames.push(Frame {
-                    number,
-                    time,
-                    link,
-                    data: data.to_vec(),
-                    comment,
-                });
-            }
-            _ => {}
-        }
-        off += total;
-    }
-    Ok(())
-}
+mod pcapng;
+use pcapng::parse_pcapng;
+#[cfg(test)]
+use pcapng::{EPB, IDB, PB, SHB, SPB, pcapng_time};
 
 #[cfg(test)]
 mod tests;

@@ -2,12 +2,24 @@
 //!
 //! Layer: analysis, offline. Job: strip the link-layer header of a captured frame and parse
 //! its IP and TCP headers into a [`Segment`]. Pure functions over byte slices; anything
-//! that is not an unfragmented IPv4/TCP packet with consistent lengths (or, in raw-IP
-//! captures, an IPv6 packet whose fixed header is followed by TCP) yields `None`.
-//! Checksums are not verified (captures taken on the sending host often carry offloaded,
-//! unfilled checksums).
+//! that is not an unfragmented IPv4/TCP packet with consistent lengths, or an IPv6 packet
+//! whose extension headers (if any) lead to TCP, yields `None`. Checksums are not verified
+//! (captures taken on the sending host often carry offloaded, unfilled checksums).
+//!
+//! The IP and TCP headers are read through `smoltcp::wire`'s checked views (`Ipv4Packet`,
+//! `Ipv6Packet`, `Ipv6ExtHeader`, `Ipv6FragmentHeader`, `TcpPacket`, `TcpOption`), the code
+//! that parses every packet our own stack receives. Read here by hand, because smoltcp cannot
+//! express them in our build, are only fixed offsets: the link-layer headers (smoltcp's
+//! `EthernetFrame` needs its `medium-ethernet` feature, which would compile Ethernet into the
+//! stack we ship, and it knows no 802.1Q tag, Linux cooked capture or BSD loopback header) and
+//! the length of an IPv6 authentication header (counted in 4-octet units where
+//! `Ipv6ExtHeader` counts 8; smoltcp's `IpSecAuthHeaderPacket` needs `proto-ipsec-ah`).
 
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, SocketAddr};
+
+use smoltcp::wire::{
+    IpProtocol, Ipv4Packet, Ipv6ExtHeader, Ipv6FragmentHeader, Ipv6Packet, TcpOption, TcpPacket,
+};
 
 use super::read::LinkType;
 
@@ -70,33 +82,28 @@ fn be16(b: &[u8], off: usize) -> Option<u16> {
 }
 
 fn be32(b: &[u8], off: usize) -> Option<u32> {
-    Some(u32::from_be_bytes([
-        *b.get(off)?,
-        *b.get(off + 1)?,
-        *b.get(off + 2)?,
-        *b.get(off + 3)?,
-    ]))
+    Some(u32::from_be_bytes(*b.get(off..)?.first_chunk()?))
 }
 
-/// The shift count of the window scale option (kind 3) among TCP `options`, if present.
-fn window_scale(options: &[u8]) -> Option<u8> {
-    let mut off = 0;
-    // Each option is at least one byte: the loop ends within options.len() steps.
-    while let Some(&kind) = options.get(off) {
-        match kind {
-            0 => return None,
-            1 => off += 1,
-            _ => {
-                let len = usize::from(*options.get(off + 1)?);
-                if kind == 3 && len == 3 {
-                    return options.get(off + 2).copied();
-                }
+/// The shift count of the window scale option among TCP `options`, if present before the end
+/// of the list.
+fn window_scale(mut options: &[u8]) -> Option<u8> {
+    // Each round takes at least one byte: the loop ends within options.len() rounds.
+    while !options.is_empty() {
+        options = match TcpOption::parse(options) {
+            Ok((_, TcpOption::WindowScale(shift))) => return Some(shift),
+            Ok((_, TcpOption::EndOfList)) => return None,
+            Ok((rest, _)) => rest,
+            // An option smoltcp refuses (a known kind with the wrong length) is passed over by
+            // its length octet, as Wireshark does; one shorter than two octets ends the list.
+            Err(_) => {
+                let len = usize::from(*options.get(1)?);
                 if len < 2 {
                     return None;
                 }
-                off += len;
+                options.get(len..)?
             }
-        }
+        };
     }
     None
 }
@@ -105,59 +112,49 @@ impl<'a> Segment<&'a [u8]> {
     /// Parses an IPv4 packet carrying TCP without copying its payload. Returns `None` for other
     /// protocols, IPv6, fragments, and headers or lengths that do not fit the bytes.
     pub fn borrow_ipv4(packet: &'a [u8]) -> Option<Segment<&'a [u8]>> {
-        // A packet shorter than the fixed header fails one of the checks below anyway; taking
-        // the header as an array once spares a bounds check per field (this runs per frame).
-        let ip: &[u8; 20] = packet.first_chunk()?;
-        if ip[0] >> 4 != 4 {
+        let ip = Ipv4Packet::new_checked(packet).ok()?;
+        let whole = !ip.more_frags() && ip.frag_offset() == 0;
+        if ip.version() != 4 || !whole || ip.next_header() != IpProtocol::Tcp {
             return None;
         }
-        let ihl = usize::from(ip[0] & 0x0F) * 4;
-        let total = usize::from(u16::from_be_bytes([ip[2], ip[3]]));
-        if ihl < 20 || total < ihl || total > packet.len() {
-            return None;
-        }
-        let fragment = u16::from_be_bytes([ip[6], ip[7]]);
-        if fragment & 0x3FFF != 0 || ip[9] != 6 {
-            return None;
-        }
-        let src_ip = Ipv4Addr::new(ip[12], ip[13], ip[14], ip[15]);
-        let dst_ip = Ipv4Addr::new(ip[16], ip[17], ip[18], ip[19]);
-        Segment::borrow_tcp(src_ip.into(), dst_ip.into(), &packet[ihl..total])
+        let (src, dst) = (IpAddr::V4(ip.src_addr()), IpAddr::V4(ip.dst_addr()));
+        Segment::borrow_tcp(src, dst, ip.payload())
     }
 
     /// Parses an IPv6 packet carrying TCP without copying its payload, after any hop-by-hop,
     /// routing, destination-options or authentication headers, and a fragment header only when
     /// the packet is whole (offset 0, no more fragments); `None` for anything else.
     pub fn borrow_ipv6(packet: &'a [u8]) -> Option<Segment<&'a [u8]>> {
-        if *packet.first()? >> 4 != 6 {
+        let ip = Ipv6Packet::new_checked(packet).ok()?;
+        if ip.version() != 6 {
             return None;
         }
-        let total = 40 + usize::from(be16(packet, 4)?);
-        let ip6 = |off: usize| -> Option<Ipv6Addr> {
-            let bytes: [u8; 16] = packet.get(off..off + 16)?.try_into().ok()?;
-            Some(Ipv6Addr::from(bytes))
-        };
-        let (src, dst) = (ip6(8)?, ip6(24)?);
-        let (mut next, mut off) = (*packet.get(6)?, 40);
+        let (src, dst) = (IpAddr::V6(ip.src_addr()), IpAddr::V6(ip.dst_addr()));
+        let (mut next, mut rest) = (ip.next_header(), ip.payload());
         // A chain longer than this is not a real packet.
         for _ in 0..8 {
             let len = match next {
-                6 => return Segment::borrow_tcp(src.into(), dst.into(), packet.get(off..total)?),
-                // Hop-by-hop, routing, destination options: length in 8-octet units.
-                0 | 43 | 60 => (usize::from(*packet.get(off + 1)?) + 1) * 8,
-                // Fragment: only an atomic one (offset 0, M flag clear) holds the whole segment.
-                44 => {
-                    if be16(packet, off + 2)? & 0xFFF9 != 0 {
+                IpProtocol::Tcp => return Segment::borrow_tcp(src, dst, rest),
+                IpProtocol::HopByHop | IpProtocol::Ipv6Route | IpProtocol::Ipv6Opts => {
+                    let ext = Ipv6ExtHeader::new_checked(rest).ok()?;
+                    8 + 8 * usize::from(ext.header_len())
+                }
+                // Eight octets whatever its reserved second octet holds; only an atomic
+                // fragment (offset 0, no more to come) holds the whole segment.
+                IpProtocol::Ipv6Frag => {
+                    let frag = Ipv6FragmentHeader::new_checked(rest.get(2..8)?).ok()?;
+                    if frag.more_frags() || frag.frag_offset() != 0 {
                         return None;
                     }
                     8
                 }
                 // Authentication header: length in 4-octet units, minus 2.
-                51 => (usize::from(*packet.get(off + 1)?) + 2) * 4,
+                IpProtocol::IpSecAh => (usize::from(*rest.get(1)?) + 2) * 4,
                 _ => return None,
             };
-            next = *packet.get(off)?;
-            off += len;
+            // Every extension header starts with the next header's protocol number.
+            next = IpProtocol::from(*rest.first()?);
+            rest = rest.get(len..)?;
         }
         None
     }
@@ -174,22 +171,24 @@ impl<'a> Segment<&'a [u8]> {
 
     /// The TCP header and payload `tcp` between `src_ip` and `dst_ip`.
     fn borrow_tcp(src_ip: IpAddr, dst_ip: IpAddr, tcp: &'a [u8]) -> Option<Segment<&'a [u8]>> {
-        // A data offset of at least 20 that fits: the fixed header is there.
-        let h: &[u8; 20] = tcp.first_chunk()?;
-        let data_offset = usize::from(h[12] >> 4) * 4;
-        if data_offset < 20 || data_offset > tcp.len() {
-            return None;
-        }
-        let word = |i: usize| u32::from_be_bytes([h[i], h[i + 1], h[i + 2], h[i + 3]]);
+        // Checked: the fixed header is there and the data offset is at least 20 and fits.
+        let tcp = TcpPacket::new_checked(tcp).ok()?;
         Some(Segment {
-            src: SocketAddr::new(src_ip, u16::from_be_bytes([h[0], h[1]])),
-            dst: SocketAddr::new(dst_ip, u16::from_be_bytes([h[2], h[3]])),
-            seq: word(4),
-            ack: word(8),
-            flags: Flags::from_bits(h[13]),
-            window: u16::from_be_bytes([h[14], h[15]]),
-            wscale: window_scale(&tcp[20..data_offset]),
-            payload: &tcp[data_offset..],
+            src: SocketAddr::new(src_ip, tcp.src_port()),
+            dst: SocketAddr::new(dst_ip, tcp.dst_port()),
+            seq: tcp.seq_number().0.cast_unsigned(),
+            ack: tcp.ack_number().0.cast_unsigned(),
+            flags: Flags {
+                syn: tcp.syn(),
+                ack: tcp.ack(),
+                fin: tcp.fin(),
+                rst: tcp.rst(),
+                psh: tcp.psh(),
+                urg: tcp.urg(),
+            },
+            window: tcp.window_len(),
+            wscale: window_scale(tcp.options()),
+            payload: tcp.payload(),
         })
     }
 
@@ -378,6 +377,36 @@ mod tests {
         assert!(Segment::from_frame(LinkType::RawIp, &p).is_none());
     }
 
+    /// `sample()` with the TCP `options` (a multiple of four bytes) before the payload.
+    fn with_options(options: &[u8]) -> Vec<u8> {
+        let p = sample();
+        let mut q = [&p[..40], options, &p[40..]].concat();
+        q[3] += options.len() as u8;
+        q[32] += (options.len() as u8 / 4) << 4;
+        q
+    }
+
+    #[test]
+    fn window_scale_option() {
+        let wscale = |options: &[u8]| Segment::from_ipv4(&with_options(options)).map(|s| s.wscale);
+        // MSS 1460, NOP, window scale 7: found after the others.
+        assert_eq!(wscale(&[2, 4, 5, 180, 1, 3, 3, 7]), Some(Some(7)));
+        assert_eq!(
+            Segment::from_ipv4(&with_options(&[1, 3, 3, 7])).map(|s| s.payload),
+            Some(b"hello".to_vec())
+        );
+        // An option of a known kind with the wrong length is passed over by its length octet,
+        // as Wireshark does: here a 5-octet MSS, a 4-octet SACK-permitted.
+        assert_eq!(wscale(&[2, 5, 5, 180, 1, 3, 3, 7]), Some(Some(7)));
+        assert_eq!(wscale(&[4, 4, 0, 0, 3, 3, 7, 0]), Some(Some(7)));
+        // None after the end of the list, a length beyond the options or shorter than two
+        // octets; the segment stays.
+        assert_eq!(wscale(&[0, 3, 3, 7]), Some(None));
+        assert_eq!(wscale(&[2, 9, 5, 180, 1, 3, 3, 7]), Some(None));
+        assert_eq!(wscale(&[2, 0, 1, 1, 1, 3, 3, 7]), Some(None));
+        assert_eq!(wscale(&[]), Some(None));
+    }
+
     /// The IPv6 packet of `ipv6_tcp_in_raw_ip` (fd00::1:20 -> fd00::2:5001, "data"), with
     /// `ext` (next-header byte, bytes) headers in front of TCP.
     fn ipv6_packet(ext: &[(u8, Vec<u8>)]) -> Vec<u8> {
@@ -444,6 +473,11 @@ mod tests {
         let chained = ipv6_packet(&[(0, hop), (60, dest), (44, atomic.clone()), (51, ah)]);
         let seg = Segment::from_frame(LinkType::RawIp, &chained).expect("TCP behind the chain");
         assert_eq!((seg.src.port(), seg.payload.as_slice()), (20, &b"data"[..]));
+        // A fragment header is eight octets even when its reserved octet is not zero.
+        let mut odd = atomic.clone();
+        odd[1] = 3;
+        let p = ipv6_packet(&[(44, odd)]);
+        assert!(Segment::from_frame(LinkType::RawIp, &p).is_some());
         // A real fragment (more to come, or a later piece) holds no whole segment.
         for frag in [[0u8, 0, 0, 1], [0, 0, 0x05, 0x00]] {
             let mut h = atomic.clone();

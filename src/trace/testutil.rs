@@ -21,6 +21,17 @@ pub const RST: u8 = 0x04;
 pub const PSH: u8 = 0x08;
 pub const ACK: u8 = 0x10;
 
+/// Frame `i + 1` (0-based `i`), raw IP, at `time`, without a comment.
+pub fn raw_frame(i: usize, time: Duration, data: Vec<u8>) -> crate::trace::Frame {
+    crate::trace::Frame {
+        number: u32::try_from(i + 1).expect("a test frame number fits"),
+        time,
+        link: crate::trace::LinkType::RawIp,
+        data,
+        comment: None,
+    }
+}
+
 pub fn sa(s: &str) -> SocketAddrV4 {
     s.parse().expect("socket address")
 }

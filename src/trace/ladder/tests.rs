@@ -188,13 +188,7 @@ fn three_segment_release_reset_and_non_tcp_frames() {
     let frames: Vec<Frame> = pkts
         .into_iter()
         .enumerate()
-        .map(|(i, data)| Frame {
-            number: i as u32 + 1,
-            time: Duration::from_millis(i as u64 * 3),
-            link: crate::trace::read::LinkType::RawIp,
-            data,
-            comment: None,
-        })
+        .map(|(i, data)| raw_frame(i, Duration::from_millis(i as u64 * 3), data))
         .collect();
     let text = render(&frames, &LadderOptions::default());
     assert!(text.contains("=== TCP connection 10.0.0.9:40000 -> 10.0.0.8:8080"));

@@ -10,8 +10,7 @@
 use std::fmt::Write as _;
 
 use super::{
-    Analysis, Entry, LadderOptions, PORT, Role, SegmentKind, View, arrow, ftp_lines, secs,
-    wireshark_filter,
+    Analysis, Entry, LadderOptions, PORT, Role, View, arrow, entry_details, secs, shows_ftp,
 };
 use crate::trace::ftptext::first_line;
 
@@ -110,7 +109,7 @@ pub(super) fn draw(
             phases[ci] = Some(e.phase);
         }
         let s = &e.segment;
-        let ftp = v.role == Role::Control && !s.is_empty() && e.kind != SegmentKind::KeepAlive;
+        let ftp = shows_ftp(v, e);
         let _ = write!(
             out,
             "{:>6} {:>10} {:<4} {}",
@@ -127,18 +126,6 @@ pub(super) fn draw(
             continue;
         }
         out.push('\n');
-        if ftp {
-            for line in ftp_lines(&s.payload) {
-                let _ = writeln!(out, "        ftp: {line}");
-            }
-        }
-        let _ = writeln!(
-            out,
-            "        filter: {}",
-            wireshark_filter(a, i, opts.absolute)
-        );
-        if let Some(comment) = &e.comment {
-            let _ = writeln!(out, "        comment: {comment}");
-        }
+        entry_details(out, a, i, ftp, opts);
     }
 }

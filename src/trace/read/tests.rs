@@ -158,18 +158,31 @@ fn corrupted_bytes_never_panic() {
     }
 }
 
-/// A pcapng block in big-endian byte order.
-fn be_block(kind: u32, body: &[u8]) -> Vec<u8> {
+/// A pcapng block in big-endian (`big`) or little-endian byte order.
+fn block(kind: u32, body: &[u8], big: bool) -> Vec<u8> {
+    let bytes = |v: u32| {
+        if big {
+            v.to_be_bytes()
+        } else {
+            v.to_le_bytes()
+        }
+    };
     let mut padded = body.to_vec();
     while !padded.len().is_multiple_of(4) {
         padded.push(0);
     }
-    let total = (padded.len() + 12) as u32;
-    let mut b = kind.to_be_bytes().to_vec();
-    b.extend_from_slice(&total.to_be_bytes());
-    b.extend_from_slice(&padded);
-    b.extend_from_slice(&total.to_be_bytes());
-    b
+    let total = bytes((padded.len() + 12) as u32);
+    [&bytes(kind)[..], &total, &padded, &total].concat()
+}
+
+/// A pcapng block in big-endian byte order.
+fn be_block(kind: u32, body: &[u8]) -> Vec<u8> {
+    block(kind, body, true)
+}
+
+/// A pcapng block in little-endian byte order.
+fn le_block(kind: u32, body: &[u8]) -> Vec<u8> {
+    block(kind, body, false)
 }
 
 #[test]
@@ -227,5 +240,171 @@ fn big_endian_pcapng_with_spb_pb_unknown_blocks_and_sll() {
         e.to_string()
             .contains("refers to interface 0, but 0 are described"),
         "{e}"
+    );
+}
+
+/// The body of a little-endian EPB on interface `if_id` at `units`, with its comments.
+fn le_epb(if_id: u32, units: u64, data: &[u8], comments: &[&str]) -> Vec<u8> {
+    let mut epb = if_id.to_le_bytes().to_vec();
+    epb.extend_from_slice(&((units >> 32) as u32).to_le_bytes());
+    epb.extend_from_slice(&(units as u32).to_le_bytes());
+    epb.extend_from_slice(&(data.len() as u32).to_le_bytes());
+    epb.extend_from_slice(&(data.len() as u32 + 100).to_le_bytes());
+    epb.extend_from_slice(data);
+    while !epb.len().is_multiple_of(4) {
+        epb.push(0);
+    }
+    for c in comments {
+        epb.extend_from_slice(&1u16.to_le_bytes());
+        epb.extend_from_slice(&(c.len() as u16).to_le_bytes());
+        epb.extend_from_slice(c.as_bytes());
+        while !epb.len().is_multiple_of(4) {
+            epb.push(0);
+        }
+    }
+    if !comments.is_empty() {
+        epb.extend_from_slice(&[0; 4]);
+    }
+    epb
+}
+
+/// A little-endian section with interfaces raw IP (ns) and Ethernet (2^-10 s, offset 100 s),
+/// and one commented frame on each.
+fn two_interface_section() -> (Vec<u8>, Vec<u8>, Vec<u8>) {
+    let ip = tcp_packet(sa("10.0.0.1:20"), sa("10.0.0.2:5001"), 1, 0, SYN, b"");
+    let mut eth = vec![0u8; 12];
+    eth.extend_from_slice(&[0x08, 0x00]);
+    eth.extend_from_slice(&ip);
+    let mut shb = 0x1A2B_3C4Du32.to_le_bytes().to_vec();
+    shb.extend_from_slice(&[1, 0, 0, 0]);
+    shb.extend_from_slice(&[0xFF; 8]);
+    let mut file = le_block(SHB, &shb);
+    let mut raw = vec![101, 0, 0, 0, 0, 0, 0, 0];
+    raw.extend_from_slice(&[9, 0, 1, 0, 9, 0, 0, 0, 0, 0, 0, 0]);
+    file.extend(le_block(IDB, &raw));
+    let mut ether = vec![1, 0, 0, 0, 0, 0, 0, 0];
+    ether.extend_from_slice(&[9, 0, 1, 0, 0x8A, 0, 0, 0]);
+    ether.extend_from_slice(&[14, 0, 8, 0]);
+    ether.extend_from_slice(&100i64.to_le_bytes());
+    ether.extend_from_slice(&[0, 0, 0, 0]);
+    file.extend(le_block(IDB, &ether));
+    file.extend(le_block(
+        EPB,
+        &le_epb(1, 3 * 1024 + 512, &eth, &["on eth", "second"]),
+    ));
+    file.extend(le_block(EPB, &le_epb(0, 7_000_000_123, &ip, &["on raw"])));
+    (file, ip, eth)
+}
+
+#[test]
+fn pcapng_with_two_interfaces_each_with_its_own_resolution_and_link() {
+    let (file, ip, eth) = two_interface_section();
+    let frames = parse_capture("two.pcapng", &file).expect("parse");
+    assert_eq!(frames.len(), 2);
+    // Interface 1: 2^-10 s units, 3.5 s plus the 100 s offset; Ethernet; the original length
+    // (100 bytes more than captured) does not matter.
+    assert_eq!(frames[0].link, LinkType::Ethernet);
+    assert_eq!(frames[0].time, Duration::from_millis(103_500));
+    assert_eq!(frames[0].data, eth);
+    // Two opt_comment options, joined.
+    assert_eq!(frames[0].comment.as_deref(), Some("on eth; second"));
+    // Interface 0: nanoseconds, no offset; raw IP.
+    assert_eq!(frames[1].link, LinkType::RawIp);
+    assert_eq!(frames[1].time, Duration::new(7, 123));
+    assert_eq!(frames[1].data, ip);
+    assert_eq!(frames[1].comment.as_deref(), Some("on raw"));
+    assert_eq!(frames[1].number, 2);
+}
+
+#[test]
+fn big_endian_if_tsoffset_is_read_in_the_sections_byte_order() {
+    let mut shb = 0x1A2B_3C4Du32.to_be_bytes().to_vec();
+    shb.extend_from_slice(&[0, 1, 0, 0]);
+    shb.extend_from_slice(&[0xFF; 8]);
+    let mut file = be_block(SHB, &shb);
+    // Raw IP, microseconds, if_tsoffset 1000 s (big-endian, as the whole section).
+    let mut idb = vec![0, 101, 0, 0, 0, 0, 0xFF, 0xFF];
+    idb.extend_from_slice(&[0, 14, 0, 8]);
+    idb.extend_from_slice(&1000i64.to_be_bytes());
+    idb.extend_from_slice(&[0, 0, 0, 0]);
+    file.extend(be_block(IDB, &idb));
+    let mut epb = vec![0, 0, 0, 0, 0, 0, 0, 0];
+    epb.extend_from_slice(&2_000_001u32.to_be_bytes());
+    epb.extend_from_slice(&[0, 0, 0, 2, 0, 0, 0, 2, 0x45, 0, 0, 0]);
+    file.extend(be_block(EPB, &epb));
+    let frames = parse_capture("be-offset.pcapng", &file).expect("parse");
+    assert_eq!(frames[0].time, Duration::new(1002, 1000));
+    assert_eq!(frames[0].data, vec![0x45, 0]);
+}
+
+#[test]
+fn a_cut_or_malformed_last_block_keeps_the_complete_frames() {
+    let (file, ..) = two_interface_section();
+    // Cut inside the last block: the first frame, and where the second was cut.
+    let cut = file.len() - 7;
+    let (frames, e) = parse_capture_partial("cut.pcapng", &file[..cut]).expect("some frames");
+    assert_eq!(frames.len(), 1);
+    let last = file.len() - le_block(EPB, &le_epb(0, 0, &[0; 40], &["on raw"])).len();
+    assert_eq!(
+        e.map(|e| e.to_string()),
+        Some(format!(
+            "cut.pcapng: truncated at byte {cut}: frame 2 (from byte {last}) is incomplete"
+        ))
+    );
+    // Cut inside the last block's trailing length: still cut (the reader before pcap-parser
+    // took such a block for whole).
+    let (frames, e) = parse_capture_partial("cut.pcapng", &file[..file.len() - 2]).unwrap();
+    assert_eq!(frames.len(), 1);
+    let msg = e.expect("cut").to_string();
+    assert!(msg.contains("frame 2 (from byte"), "{msg}");
+    // A last block whose trailing length disagrees with its length is malformed, as
+    // Wireshark says too.
+    let mut bad = file.clone();
+    let n = bad.len();
+    bad[n - 4] ^= 4;
+    let (frames, e) = parse_capture_partial("bad.pcapng", &bad).expect("some frames");
+    assert_eq!(frames.len(), 1);
+    let msg = e.expect("an error").to_string();
+    assert!(
+        msg.contains(&format!(
+            "malformed at byte {last}: frame 2: its trailing length"
+        )),
+        "{msg}"
+    );
+    // A captured length beyond the block.
+    let mut over = file.clone();
+    over[last + 20] = 0xF0;
+    let e = parse_capture("over.pcapng", &over).unwrap_err().to_string();
+    assert!(
+        e.ends_with("frame 2: captured length exceeds the block"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pcap_records_longer_than_the_snapshot_length_are_read() {
+    // tcpdump -s 64: the records keep 64 bytes of longer packets.
+    let mut b = 0xA1B2_C3D4u32.to_le_bytes().to_vec();
+    b.extend_from_slice(&[2, 0, 4, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+    b.extend_from_slice(&64u32.to_le_bytes());
+    b.extend_from_slice(&101u32.to_le_bytes());
+    for (sec, usec) in [(1u32, 5u32), (2, 999_999)] {
+        b.extend_from_slice(&sec.to_le_bytes());
+        b.extend_from_slice(&usec.to_le_bytes());
+        b.extend_from_slice(&64u32.to_le_bytes());
+        b.extend_from_slice(&1500u32.to_le_bytes());
+        b.extend_from_slice(&[0x45; 64]);
+    }
+    let frames = parse_capture("snap.pcap", &b).expect("parse");
+    assert_eq!(frames.len(), 2);
+    assert_eq!(frames[1].time, Duration::new(2, 999_999_000));
+    assert_eq!(frames[1].data.len(), 64);
+    // The second record cut: the first frame and where the second was cut.
+    let (frames, e) = parse_capture_partial("snap.pcap", &b[..b.len() - 1]).expect("frames");
+    assert_eq!(frames.len(), 1);
+    let msg = e.expect("cut").to_string();
+    assert!(
+        msg.contains("frame 2 (from byte 104) is incomplete"),
+        "{msg}"
     );
 }

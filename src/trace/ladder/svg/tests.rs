@@ -1,6 +1,6 @@
 use super::*;
 use crate::trace::classify::analyze;
-use crate::trace::read::{Frame, LinkType};
+use crate::trace::read::Frame;
 use crate::trace::testutil::*;
 
 fn frames(lost: Option<usize>) -> Vec<Frame> {
@@ -8,12 +8,9 @@ fn frames(lost: Option<usize>) -> Vec<Frame> {
         .into_iter()
         .enumerate()
         .map(|(i, p)| Frame {
-            number: i as u32 + 1,
-            time: Duration::from_millis(i as u64),
-            link: LinkType::RawIp,
-            data: p.data,
             comment: (Some(i) == lost)
                 .then(|| "data; fault: lost on the cable (--loss 10%, server->client)".into()),
+            ..raw_frame(i, Duration::from_millis(i as u64), p.data)
         })
         .collect()
 }
@@ -97,12 +94,9 @@ fn a_long_session_keeps_its_row_height_and_pages_in_html() {
     let frames: Vec<Frame> = (0..7)
         .flat_map(|k| one.iter().map(move |p| (k, p)))
         .enumerate()
-        .map(|(i, (k, p))| Frame {
-            number: i as u32 + 1,
-            time: Duration::from_secs(k * 10) + Duration::from_millis(i as u64),
-            link: LinkType::RawIp,
-            data: p.data.clone(),
-            comment: None,
+        .map(|(i, (k, p))| {
+            let time = Duration::from_secs(k * 10) + Duration::from_millis(i as u64);
+            raw_frame(i, time, p.data.clone())
         })
         .collect();
     let a = analyze(&frames);

@@ -28,6 +28,7 @@ use smoltcp::wire::{
 use crate::link::Recorder;
 use crate::net::demux::{Demux, SHARD_SIZE, Tuple};
 use crate::net::explain::{self, Transition};
+use crate::net::pages::SocketPages;
 use crate::net::stackview::{Snapshots, StackLog, StackView};
 
 mod shards;
@@ -100,6 +101,8 @@ struct Tracked {
     route: Option<Tuple>,
     /// The port the demultiplexer counts it as listening on.
     listening: Option<u16>,
+    /// Its large buffers' pages (dropped after the socket: `tracked` follows `shards`).
+    pages: SocketPages,
 }
 
 /// A socket found by its 4-tuple, with its label.
@@ -139,6 +142,7 @@ impl<'t> Memo<'t> {
 pub struct Host<D: Device> {
     name: String,
     iface: Interface,
+    /// The sockets; declared before `tracked`, which holds their pages, so dropped first.
     shards: Vec<Shard>,
     demux: Demux,
     /// A received frame read ahead of smoltcp.
@@ -310,10 +314,10 @@ impl<D: Device> Host<D> {
 
     /// Adds a TCP socket, named `label` in logs and frame comments.
     pub fn add_tcp(&mut self, options: SocketOptions, label: impl Into<String>) -> SocketHandle {
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; options.rx_buffer]),
-            tcp::SocketBuffer::new(vec![0; options.tx_buffer]),
-        );
+        let mut pages = SocketPages::default();
+        let rx = pages.buffer(options.rx_buffer);
+        let tx = pages.buffer(options.tx_buffer);
+        let mut socket = tcp::Socket::new(rx, tx);
         socket.set_ack_delay(options.ack_delay);
         socket.set_nagle_enabled(options.nagle);
         socket.set_timeout(options.timeout);
@@ -354,6 +358,7 @@ impl<D: Device> Host<D> {
                 remote: None,
                 route: None,
                 listening: None,
+                pages,
             },
         );
         handle

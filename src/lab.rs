@@ -488,42 +488,18 @@ impl LabConfig {
     }
 }
 
-/// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
-/// connections with `window` bytes of receive buffer and `send_buffer` of send buffer, that
-/// acknowledge every segment at once (so the client's ACK of the server's FIN travels before its
-/// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
-/// for `timeout` are given up. A control connection may be quiet for far longer (a user thinking
-/// at the `ftp>` prompt; the server's own idle timer is 300 s), so it sends TCP keep-alive probes
-/// every `timeout / 6` of quiet: a peer that is there answers them. Five chances per timeout, not
-/// one: on a lossy path a probe or its answer is lost (at 10 % loss both ways, one in five), and
-/// a control connection quiet through a long transfer must not time out for that. A server offers the default
-/// passive range, [`PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
+/// Control and data socket settings: [`SocketOptions::control`] and, with `window` bytes of
+/// receive buffer and `send_buffer` of send buffer, [`SocketOptions::data`]. A server offers the
+/// default passive range, [`PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
 pub fn socket_options(
     window: usize,
     send_buffer: usize,
     timeout: Duration,
 ) -> (SocketOptions, DataOptions) {
-    let control = SocketOptions {
-        rx_buffer: 8 * 1024,
-        tx_buffer: 8 * 1024,
-        ack_delay: Some(Duration::from_millis(10)),
-        nagle: true,
-        timeout: Some(timeout),
-        keep_alive: Some(timeout / 6),
-    };
-    let data = DataOptions {
-        socket: SocketOptions {
-            rx_buffer: window,
-            tx_buffer: send_buffer,
-            ack_delay: None,
-            nagle: false,
-            timeout: Some(timeout),
-            keep_alive: None,
-        },
-        source_port: None,
-        passive_ports: PortRange::PASSIVE_DEFAULT,
-    };
-    (control, data)
+    (
+        SocketOptions::control(timeout),
+        DataOptions::new(SocketOptions::data(window, send_buffer, timeout)),
+    )
 }
 
 /// The virtual clock's start.

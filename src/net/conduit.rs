@@ -28,6 +28,18 @@ pub struct DataOptions {
     pub passive_ports: PortRange,
 }
 
+impl DataOptions {
+    /// Data connections on `socket`, from an ephemeral port, offering the default passive
+    /// range.
+    pub fn new(socket: SocketOptions) -> DataOptions {
+        DataOptions {
+            socket,
+            source_port: None,
+            passive_ports: PortRange::PASSIVE_DEFAULT,
+        }
+    }
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Phase {
     /// Connecting out (server, active mode).

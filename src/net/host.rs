@@ -28,6 +28,7 @@ use smoltcp::wire::{
 use crate::link::Recorder;
 use crate::net::demux::{Demux, SHARD_SIZE, Tuple};
 use crate::net::explain::{self, Transition};
+pub use crate::net::options::SocketOptions;
 use crate::net::pages::SocketPages;
 use crate::net::stackview::{Snapshots, StackLog, StackView};
 
@@ -71,24 +72,6 @@ pub enum Congestion {
     Reno,
     /// CUBIC.
     Cubic,
-}
-
-/// Buffer sizes and behaviour of a new TCP socket.
-#[derive(Clone, Copy, Debug)]
-pub struct SocketOptions {
-    /// Receive buffer (and so the largest advertised window), bytes.
-    pub rx_buffer: usize,
-    /// Send buffer, bytes.
-    pub tx_buffer: usize,
-    /// Delayed ACK; `None` acknowledges every segment at once.
-    pub ack_delay: Option<Duration>,
-    /// Nagle's algorithm.
-    pub nagle: bool,
-    /// Give up a connection whose peer has been silent this long.
-    pub timeout: Option<Duration>,
-    /// TCP keep-alive: probe a quiet peer after this long, so one that is alive answers and
-    /// stays within `timeout` while one that is gone is given up.
-    pub keep_alive: Option<Duration>,
 }
 
 #[derive(Debug)]

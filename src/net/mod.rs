@@ -4,7 +4,8 @@
 //! device and its clock's view of time. [`conduit::Conduit`] carries out an FTP endpoint's
 //! actions on sockets; [`server::ServerNode`] and [`client::ClientNode`] run the FTP roles on a
 //! host; [`sim::Sim`] runs two hosts on an in-process cable, [`run`] one host on a real device;
-//! [`ports::PortRange`] is a server's passive port range; [`pool::ListenerPool`] keeps a port
+//! [`ports::PortRange`] is a server's passive port range; [`options::SocketOptions`] holds the
+//! socket rules of control and data connections; [`pool::ListenerPool`] keeps a port
 //! listening and follows connections through their handshake; [`pages`] gives large socket
 //! buffers pages of their own, backed only as bytes pass. Nothing here parses FTP.
 
@@ -13,6 +14,7 @@ pub mod conduit;
 pub mod demux;
 pub mod explain;
 pub mod host;
+pub mod options;
 pub mod pages;
 pub mod pool;
 pub mod ports;

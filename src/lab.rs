@@ -411,7 +411,9 @@ impl LabConfig {
             Arc::new(jail),
             ServerNet {
                 control_port: 21,
-                listeners: self.max_sessions.max(1),
+                // Listeners for a burst of connects in one poll; a larger one waits a poll
+                // while the pool grows for it, so idle listeners hold no buffers per session.
+                listeners: self.max_sessions.clamp(1, LISTENERS),
                 max_sessions: self.max_sessions.max(1),
                 control_socket,
                 data: DataOptions {
@@ -501,6 +503,9 @@ pub fn socket_options(
         DataOptions::new(SocketOptions::data(window, send_buffer, timeout)),
     )
 }
+
+/// Listeners the lab's server keeps at most when idle (see [`ServerNet::listeners`]).
+const LISTENERS: usize = 64;
 
 /// The virtual clock's start.
 pub fn virtual_start() -> Clock {

@@ -31,6 +31,7 @@ use crate::net::explain::{self, Transition};
 pub use crate::net::options::SocketOptions;
 use crate::net::pages::SocketPages;
 use crate::net::stackview::{Snapshots, StackLog, StackView};
+use crate::trace::Segment;
 
 mod shards;
 use shards::Shard;
@@ -553,9 +554,14 @@ impl<D: Device> Host<D> {
                         return;
                     }
                     comment.truncate(explained);
-                    explain::frame(frame, lookup, transitions, streams, &mut previous, comment);
+                    // Parsed once for the explanation and the view.
+                    let seg = Segment::borrow_ip(frame.data);
+                    let prev = &mut previous;
+                    explain::parsed(seg.as_ref(), lookup, transitions, streams, prev, comment);
                     explained = comment.len();
-                    view.tell(frame, comment);
+                    if let Some(seg) = &seg {
+                        view.tell_parsed(frame, seg, comment);
+                    }
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.

@@ -264,9 +264,13 @@ impl StackView {
     /// If one of our stacks sent `frame`, appends its view to the frame's comment and writes
     /// its stack log line.
     pub fn tell(&self, frame: &PendingFrame, comment: &mut String) {
-        let Some(seg) = Segment::borrow_ip(frame.data) else {
-            return;
-        };
+        if let Some(seg) = Segment::borrow_ip(frame.data) {
+            self.tell_parsed(frame, &seg, comment);
+        }
+    }
+
+    /// [`StackView::tell`] for a frame its caller parsed already.
+    pub fn tell_parsed(&self, frame: &PendingFrame, seg: &Segment<&[u8]>, comment: &mut String) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
         let key = Key {
             src: seg.src,

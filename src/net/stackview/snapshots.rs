@@ -2,8 +2,10 @@
 //! segment's header when its frame is recorded. This runs twice per frame of a capture (a push
 //! after the sender's poll, a take when the frame is explained), so it is built to cost no
 //! allocation and one hash lookup per step in a transfer, where each segment is sent once and
-//! recorded in the order it was sent.
+//! recorded in the order it was sent: the snapshots wait in the send order, and the map from a
+//! header holds only their numbers.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, VecDeque};
 use std::hash::{Hash, Hasher};
 use std::net::SocketAddr;
@@ -44,8 +46,6 @@ impl Hash for Key {
 
 /// Snapshots kept before the frame they describe is recorded at most this many segments ago.
 const KEEP: usize = 1 << 16;
-/// Emptied queues kept for new keys.
-const SPARE: usize = 64;
 
 /// A multiply-rotate hash (as rustc's FxHash) for the per-frame lookups: the keys are our own
 /// segments' headers, not input to defend against, and SipHash cost a few % of a bulk transfer.
@@ -88,25 +88,34 @@ impl Hasher for Fx {
 
 type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
 
-/// A snapshot waiting: its number in the send order, when it was sent, the snapshot.
-type Waiting = (u64, Instant, TcpInfo);
+/// A segment sent, in the send order: its header, when it was sent, and its snapshot until a
+/// frame takes it (or it is dropped: then `None`, settled).
+struct Sent {
+    key: Key,
+    sent: Instant,
+    info: Option<TcpInfo>,
+}
+
+/// The numbers (in the send order) of the snapshots waiting under one header, oldest first:
+/// nearly always one, more when a segment was sent again alike.
+struct Numbers {
+    first: u64,
+    more: Vec<u64>,
+}
 
 /// The snapshots of the segments our stacks sent, waiting for their frames. Shared by the
 /// hosts of one capture: a tap may record a frame in another host's poll than its sender's
 /// (when it arrives), and find its snapshot by the segment's header.
 #[derive(Default)]
 pub struct Snapshots {
-    /// Per segment, its snapshots (a segment sent twice alike has two), oldest first.
-    pending: FxMap<Key, VecDeque<Waiting>>,
-    /// The segments in the order they were sent, from number `first` on, each marked once its
-    /// snapshot is taken or dropped: to forget those never recorded.
-    order: VecDeque<(Key, bool)>,
+    /// Per segment header, the numbers of its snapshots waiting.
+    pending: FxMap<Key, Numbers>,
+    /// The segments in the order they were sent, from number `first` on.
+    order: VecDeque<Sent>,
     /// The number of `order`'s front.
     first: u64,
     /// The number of the next snapshot.
     next: u64,
-    /// Emptied queues, to be used again without allocating.
-    spare: Vec<VecDeque<Waiting>>,
     /// Per connection (source, destination), the acknowledgement number of the first segment
     /// with ACK: the peer's ISN + 1, from which acknowledgement numbers count as Wireshark
     /// shows them.
@@ -122,56 +131,56 @@ impl Snapshots {
     pub(super) fn push(&mut self, key: Key, sent: Instant, info: TcpInfo) {
         let n = self.next;
         self.next += 1;
-        let spare = &mut self.spare;
-        self.pending
-            .entry(key)
-            .or_insert_with(|| spare.pop().unwrap_or_default())
-            .push_back((n, sent, info));
-        self.order.push_back((key, false));
+        self.order.push_back(Sent {
+            key,
+            sent,
+            info: Some(info),
+        });
+        match self.pending.entry(key) {
+            Entry::Occupied(mut e) => e.get_mut().more.push(n),
+            Entry::Vacant(e) => {
+                e.insert(Numbers {
+                    first: n,
+                    more: Vec::new(),
+                });
+            }
+        }
         self.forget_settled();
         while self.order.len() > KEEP {
-            let Some((key, settled)) = self.order.pop_front() else {
+            let Some(oldest) = self.order.pop_front() else {
                 break;
             };
             let n = self.first;
             self.first += 1;
-            if settled {
+            if oldest.info.is_none() {
                 continue;
             }
-            if let Some(mut queue) = self.pending.remove(&key) {
-                if queue.front().is_some_and(|(m, _, _)| *m == n) {
-                    queue.pop_front();
-                    self.unmatched += 1;
+            self.unmatched += 1;
+            // The oldest of all is the oldest of its header.
+            if let Some(numbers) = self.pending.get_mut(&oldest.key)
+                && numbers.first == n
+            {
+                if numbers.more.is_empty() {
+                    self.pending.remove(&oldest.key);
+                } else {
+                    numbers.first = numbers.more.remove(0);
                 }
-                self.put_back(key, queue);
             }
         }
     }
 
     /// Drops the front of `order` while its snapshots are settled.
     fn forget_settled(&mut self) {
-        while self.order.front().is_some_and(|(_, settled)| *settled) {
+        while self.order.front().is_some_and(|s| s.info.is_none()) {
             self.order.pop_front();
             self.first += 1;
         }
     }
 
-    /// Marks snapshot `n` settled in `order`.
-    fn settle(&mut self, n: u64) {
-        if let Some(i) = n.checked_sub(self.first)
-            && let Some(entry) = self.order.get_mut(i as usize)
-        {
-            entry.1 = true;
-        }
-    }
-
-    /// Puts `queue` back under `key`, or keeps it for another key if it is empty.
-    fn put_back(&mut self, key: Key, queue: VecDeque<Waiting>) {
-        if !queue.is_empty() {
-            self.pending.insert(key, queue);
-        } else if self.spare.len() < SPARE {
-            self.spare.push(queue);
-        }
+    /// The entry of snapshot `n` in `order`.
+    fn sent(&mut self, n: u64) -> Option<&mut Sent> {
+        let i = n.checked_sub(self.first)?;
+        self.order.get_mut(usize::try_from(i).ok()?)
     }
 
     /// The snapshot of the segment `key` recorded at `time`: the first of those sent in the
@@ -179,23 +188,44 @@ impl Snapshots {
     /// A segment sent again alike later (a retransmission) has the same header; the copies
     /// sent in earlier polls that no frame took were lost before the tap, and are dropped.
     pub(super) fn take(&mut self, key: &Key, time: Instant) -> Option<TcpInfo> {
-        let mut queue = self.pending.remove(key)?;
-        let found = queue
+        let numbers = self.pending.remove(key)?;
+        if numbers.more.is_empty() {
+            // One snapshot under this header (nearly always).
+            let n = numbers.first;
+            let sent = self.sent(n).filter(|s| s.sent <= time);
+            let Some(sent) = sent else {
+                self.pending.insert(*key, numbers);
+                return None;
+            };
+            let info = sent.info.take();
+            self.forget_settled();
+            return info;
+        }
+        let all: Vec<u64> = std::iter::once(numbers.first)
+            .chain(numbers.more.iter().copied())
+            .collect();
+        let times: Vec<Option<Instant>> =
+            all.iter().map(|&n| self.sent(n).map(|s| s.sent)).collect();
+        let found = times
             .iter()
-            .rposition(|(_, sent, _)| *sent <= time)
-            .map(|last| queue[last].1)
-            .and_then(|when| queue.iter().position(|(_, sent, _)| *sent == when));
+            .rposition(|t| t.is_some_and(|t| t <= time))
+            .and_then(|last| times.iter().position(|t| *t == times[last]));
         let Some(i) = found else {
-            self.put_back(*key, queue);
+            self.pending.insert(*key, numbers);
             return None;
         };
         self.unmatched += i as u64;
         let mut info = None;
-        for (n, _, snapshot) in queue.drain(..=i) {
-            self.settle(n);
-            info = Some(snapshot);
+        for &n in &all[..=i] {
+            info = self.sent(n).and_then(|s| s.info.take());
         }
-        self.put_back(*key, queue);
+        if let Some((&first, more)) = all[i + 1..].split_first() {
+            let numbers = Numbers {
+                first,
+                more: more.to_vec(),
+            };
+            self.pending.insert(*key, numbers);
+        }
         self.forget_settled();
         info
     }

@@ -24,7 +24,6 @@ use crate::link::{Capture, NextArrival, Recorder, smol_duration, wire};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
 use crate::net::host::{Host, HostConfig, SocketOptions};
-use crate::net::ports::PortRange;
 use crate::net::server::{ServerNet, ServerNode};
 use crate::net::sim::{Clock, Sim};
 use crate::net::stackview::StackLog;
@@ -280,7 +279,9 @@ impl LabConfig {
             Arc::new(jail),
             ServerNet {
                 control_port: 21,
-                listeners: max_sessions,
+                // Listeners for a burst of connects in one poll; a larger one waits a poll
+                // while the pool grows for it, so idle listeners hold no buffers per session.
+                listeners: max_sessions.clamp(1, LISTENERS),
                 max_sessions,
                 control_socket,
                 data: DataOptions {
@@ -354,43 +355,22 @@ impl LabConfig {
     }
 }
 
-/// Control and data socket settings: small control buffers with smoltcp's delayed ACK; data
-/// connections with `window` bytes of receive buffer and `send_buffer` of send buffer, that
-/// acknowledge every segment at once (so the client's ACK of the server's FIN travels before its
-/// own FIN, as in the figure) and send without Nagle's delay. Connections whose peer stays silent
-/// for `timeout` are given up. A control connection may be quiet for far longer (a user thinking
-/// at the `ftp>` prompt; the server's own idle timer is 300 s), so it sends TCP keep-alive probes
-/// every `timeout / 6` of quiet: a peer that is there answers them. Five chances per timeout, not
-/// one: on a lossy path a probe or its answer is lost (at 10 % loss both ways, one in five), and
-/// a control connection quiet through a long transfer must not time out for that. A server offers the default
-/// passive range, [`PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
+/// Control and data socket settings: [`SocketOptions::control`] and, with `window` bytes of
+/// receive buffer and `send_buffer` of send buffer, [`SocketOptions::data`]. A server offers the
+/// default passive range, [`crate::net::ports::PortRange::PASSIVE_DEFAULT`], unless its caller sets another.
 pub fn socket_options(
     window: usize,
     send_buffer: usize,
     timeout: Duration,
 ) -> (SocketOptions, DataOptions) {
-    let control = SocketOptions {
-        rx_buffer: 8 * 1024,
-        tx_buffer: 8 * 1024,
-        ack_delay: Some(Duration::from_millis(10)),
-        nagle: true,
-        timeout: Some(timeout),
-        keep_alive: Some(timeout / 6),
-    };
-    let data = DataOptions {
-        socket: SocketOptions {
-            rx_buffer: window,
-            tx_buffer: send_buffer,
-            ack_delay: None,
-            nagle: false,
-            timeout: Some(timeout),
-            keep_alive: None,
-        },
-        source_port: None,
-        passive_ports: PortRange::PASSIVE_DEFAULT,
-    };
-    (control, data)
+    (
+        SocketOptions::control(timeout),
+        DataOptions::new(SocketOptions::data(window, send_buffer, timeout)),
+    )
 }
+
+/// Listeners the lab's server keeps at most when idle (see [`ServerNet::listeners`]).
+const LISTENERS: usize = 64;
 
 /// The virtual clock's start.
 pub fn virtual_start() -> Clock {

@@ -855,6 +855,50 @@ fn fifty_sessions_at_once_passive() {
     many_sessions("many-passive", 50, true);
 }
 
+/// Issue 12's concurrency test at a size CI runs: 1000 sessions at once on one server host
+/// (each its own file, of its own size around the MSS and the window, LIST then RETR), every
+/// byte checked. Each session's data buffers are mapped when its data connection opens and
+/// given back when it closes (net::pages): a mix-up of pages between sockets shows here.
+#[test]
+fn a_thousand_sessions_at_once_each_with_its_own_file() {
+    let s = scratch("thousand");
+    let sessions = 1000;
+    let files: Vec<Vec<u8>> = (0..sessions)
+        .map(|i| content(1 + (i * 7919) % 70_000, i as u64))
+        .collect();
+    for (i, file) in files.iter().enumerate() {
+        fs::write(s.root.join(format!("f{i}.bin")), file).unwrap();
+    }
+    let cfg = LabConfig {
+        max_sessions: sessions,
+        ..Default::default()
+    };
+    let plans: Vec<Vec<Step>> = (0..sessions)
+        .map(|i| {
+            vec![
+                Step::List(Some(format!("f{i}.bin"))),
+                Step::Retr {
+                    remote: format!("f{i}.bin"),
+                    local: s.local.join(format!("{i}.bin")),
+                },
+            ]
+        })
+        .collect();
+    let runs = cfg
+        .run_many(&s.root, plans, None, smolftp::lab::virtual_start())
+        .expect("the run");
+    assert_eq!(runs.sessions.len(), sessions);
+    for (i, (outcomes, error)) in runs.sessions.iter().enumerate() {
+        assert_eq!(error, &None, "session {i}");
+        assert_eq!(outcomes.len(), 2, "session {i}");
+        assert_ok(&outcomes[0], 226);
+        assert_ok(&outcomes[1], 226);
+        assert_eq!(outcomes[1].bytes, files[i].len() as u64, "session {i}");
+        let got = fs::read(s.local.join(format!("{i}.bin"))).unwrap();
+        assert!(got == files[i], "session {i}: the download differs");
+    }
+}
+
 #[test]
 fn client_file_commands_mkdir_rename_delete_rmdir() {
     let s = scratch("file-verbs");

@@ -34,12 +34,14 @@ use smoltcp::time::Instant;
 
 use crate::link::Direction;
 use crate::link::background::{Background, Batch};
-use layout::{EPB_HEAD, Guess, PCAP_HEAD, pad, push_tail, tail_len};
+use layout::Guess;
 
 mod layout;
 mod relay;
+mod work;
 
 use relay::Relay;
+use work::Work;
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
@@ -146,6 +148,8 @@ struct Inner {
     /// The time of the first frame explained.
     first: Option<Instant>,
     error: Option<io::Error>,
+    /// `write_pending` has the frames out while the explanation runs (see [`Work`]).
+    busy: bool,
 }
 
 /// Where captured frames go: a pcapng or pcap file shared by every [`crate::link::Capture`] of a
@@ -210,6 +214,7 @@ impl Recorder {
             written: 0,
             first: None,
             error: None,
+            busy: false,
         };
         inner.flush_header();
         Ok(Recorder {
@@ -237,6 +242,10 @@ impl Recorder {
     pub fn add_interface(&self, name: &str) -> io::Result<u32> {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
+        if inner.busy {
+            inner.reentered();
+            return Err(io::Error::other(REENTERED));
+        }
         match &mut inner.layout {
             Layout::PcapNg { blocks, interfaces } => {
                 let idb = InterfaceDescriptionBlock {
@@ -273,6 +282,9 @@ impl Recorder {
     pub(crate) fn record(&self, interface: u32, direction: Direction, time: Instant, frame: &[u8]) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
+        if inner.busy {
+            return inner.reentered();
+        }
         if inner.error.is_some() {
             return;
         }
@@ -311,13 +323,20 @@ impl Recorder {
     /// explained by that host at its next [`Recorder::write_pending`]; when the same bytes
     /// arrive at the recorded interface, they are written with that explanation.
     pub(crate) fn relay(&self, time: Instant, frame: &[u8]) {
-        self.inner.borrow_mut().relay.push(time, frame);
+        let mut inner = self.inner.borrow_mut();
+        if inner.busy {
+            return inner.reentered();
+        }
+        inner.relay.push(time, frame);
     }
 
     /// Tells, in the comment of the frame recorded last (not written yet), what an impairment
     /// did: the comment ends with `; fault: ` and the notes, joined by `; `.
     pub fn fault_last(&self, note: &str) {
         let mut inner = self.inner.borrow_mut();
+        if inner.busy {
+            return inner.reentered();
+        }
         if let Some(held) = inner.pending.last_mut() {
             match &mut held.fault {
                 Some(f) => {
@@ -335,120 +354,19 @@ impl Recorder {
     /// the same comment need not write it again. A write error is kept and returned by
     /// [`Recorder::finish`]; recording goes on.
     pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
-        let mut guard = self.inner.borrow_mut();
-        let inner = &mut *guard;
-        inner.relay.explain(explain);
-        if inner.pending.is_empty() {
-            return;
-        }
-        inner.comment.clear();
-        // A guess that fails more often than not is replaced by the comment of the first run of
-        // misses with one same comment (or the last miss): a transfer's frames say "data, 1460
-        // bytes" but for the short segment that ends a burst.
-        let mut tally = [Tally::default(); 2];
-        for held in &inner.pending {
-            let (head, interfaces) = match &inner.layout {
-                Layout::PcapNg { interfaces, .. } => (EPB_HEAD, Some(*interfaces)),
-                Layout::Pcap(_) => (PCAP_HEAD, None),
-            };
-            let data = head + held.start;
-            let first = *inner.first.get_or_insert(held.time);
-            let frame = PendingFrame {
-                interface: held.interface,
-                direction: held.direction,
-                time: held.time,
-                data: &inner.batch.heads[data..data + held.len],
-                number: inner.written + 1,
-                first,
-                explained: None,
-            };
-            // A frame that crossed the cable from an unrecorded host carries its sender's
-            // explanation; the recorded host explains its own frames and any other.
-            let relayed = match held.direction {
-                Direction::Inbound => inner.relay.take(frame.data),
-                Direction::Outbound => None,
-            };
-            let comment = match (relayed, &held.fault) {
-                (None, None) => {
-                    explain(&frame, &mut inner.comment);
-                    &inner.comment
-                }
-                (relayed, fault) => {
-                    let text = &mut inner.written_text;
-                    text.clear();
-                    match relayed {
-                        Some((bytes, explained)) => {
-                            let frame = PendingFrame {
-                                explained: Some(&explained),
-                                ..frame
-                            };
-                            let scratch = &mut inner.relayed_text;
-                            explain(&frame, scratch);
-                            text.push_str(scratch);
-                            inner.relay.give_back(bytes, explained);
-                        }
-                        None => {
-                            explain(&frame, &mut inner.comment);
-                            text.push_str(&inner.comment);
-                        }
-                    }
-                    if let Some(fault) = fault {
-                        if !text.is_empty() {
-                            text.push_str("; ");
-                        }
-                        text.push_str("fault: ");
-                        text.push_str(fault);
-                    }
-                    &inner.written_text
-                }
-            };
-            inner.written += 1;
-            if inner.error.is_some() {
-                continue;
+        // No borrow is held while `explain` runs: the frames are taken out meanwhile.
+        let mut work = {
+            let mut inner = self.inner.borrow_mut();
+            if inner.busy {
+                inner.reentered();
+                return;
             }
-            let mut end = data + held.len;
-            if let Some(interfaces) = interfaces {
-                if held.interface >= interfaces {
-                    // This block and those after it are not written (see below).
-                    inner.error = Some(pcap_err(PcapError::InvalidInterfaceId(held.interface)));
-                    continue;
-                }
-                end += pad(held.len);
-                let d = side(held.direction);
-                let tally = &mut tally[d];
-                if *comment == inner.guess[d].comment {
-                    tally.hits += 1;
-                } else {
-                    // The guess was wrong: the real tail goes in its place.
-                    let block = (end - held.start + tail_len(comment)) as u32;
-                    let batch = &mut inner.batch;
-                    batch.heads[held.start + 4..held.start + 8]
-                        .copy_from_slice(&block.to_ne_bytes());
-                    push_tail(&mut batch.tails, held.direction, comment, block);
-                    batch.splice(end, end + held.guess);
-                    tally.misses += 1;
-                    if inner.latest[d] == *comment {
-                        tally.repeats = true;
-                    } else if !tally.repeats {
-                        inner.latest[d].clone_from(comment);
-                    }
-                }
-                end += held.guess;
-            }
-            inner.batch.complete_to(end);
-        }
-        inner.pending.clear();
-        for (d, tally) in tally.into_iter().enumerate() {
-            if tally.misses > tally.hits {
-                let guess = &mut inner.guess[d];
-                std::mem::swap(&mut guess.comment, &mut inner.latest[d]);
-                guess.update(SIDES[d]);
-            }
-        }
-        if inner.error.is_some() {
-            // After an error nothing more is written.
-            inner.batch.truncate_open();
-        } else if inner.flush_each || inner.batch.heads.len() >= BATCH_BYTES {
+            Work::take(&mut inner)
+        };
+        work.explain(explain);
+        let mut inner = self.inner.borrow_mut();
+        work.put_back(&mut inner);
+        if inner.error.is_none() && (inner.flush_each || inner.batch.heads.len() >= BATCH_BYTES) {
             inner.hand_over();
         }
     }
@@ -457,6 +375,13 @@ impl Recorder {
     /// flushed, and returns the number of frames written, or the first error met while
     /// recording.
     pub fn finish(&self) -> io::Result<u64> {
+        {
+            let mut inner = self.inner.borrow_mut();
+            if inner.busy {
+                inner.reentered();
+                return Err(io::Error::other(REENTERED));
+            }
+        }
         self.write_pending(&mut |_, comment| comment.clear());
         let mut inner = self.inner.borrow_mut();
         if inner.error.is_none() {
@@ -470,7 +395,19 @@ impl Recorder {
     }
 }
 
+/// What a call into the recorder from its own explanation gets.
+const REENTERED: &str = "the capture was used from within the explanation of its frames \
+     (a frame recorded then would be out of order): nothing more is written";
+
 impl Inner {
+    /// A call from within the explanation of the frames: refused, and the capture ends there
+    /// with an error (no panic, no block out of order).
+    fn reentered(&mut self) {
+        if self.error.is_none() {
+            self.error = Some(io::Error::other(REENTERED));
+        }
+    }
+
     /// A reader at the other end of a pipe sees the file's header blocks before any frame.
     fn flush_header(&mut self) {
         if self.flush_each && self.pending.is_empty() && self.error.is_none() {

@@ -29,13 +29,15 @@ use crate::ftp::client::{Client, ClientConfig, Outcome, Step};
 use crate::ftp::jail::Jail;
 use crate::ftp::server::ServerConfig;
 use crate::ftp::shell::{self, ShellCommand};
-use crate::lab::{RunError, socket_options};
+use crate::lab::RunError;
 use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
 use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
 use crate::link::{Wait, smol_duration};
 use crate::net::client::ClientNode;
+use crate::net::conduit::DataOptions;
 use crate::net::host::{Congestion, Host, HostConfig};
+use crate::net::options::SocketOptions;
 use crate::net::ports::PortRange;
 use crate::net::run::{self, ClientEnd};
 use crate::net::server::{ServerNet, ServerNode};
@@ -252,7 +254,12 @@ fn serve_on<D: Device + Wait>(
     }
     opts.net.set_up(&mut host)?;
     let timeout = smol_duration(opts.timeout);
-    let (control_socket, data) = socket_options(opts.net.buffer, opts.net.buffer, timeout);
+    let control_socket = SocketOptions::control(timeout);
+    let data = DataOptions::new(SocketOptions::data(
+        opts.net.buffer,
+        opts.net.buffer,
+        timeout,
+    ));
     let mut node = ServerNode::new(
         &mut host,
         Arc::new(opts.ftp.clone()),
@@ -262,7 +269,7 @@ fn serve_on<D: Device + Wait>(
             listeners: opts.half_open,
             max_sessions: opts.max_sessions,
             control_socket,
-            data: crate::net::conduit::DataOptions {
+            data: DataOptions {
                 source_port: Some(opts.data_source_port),
                 passive_ports: opts.passive_ports,
                 ..data
@@ -462,8 +469,9 @@ impl<D: Device + Wait> Session<'_, D> {
                 "cannot connect to {server}: this host has no IPv6 address (try --ip6 fd00:7::3/64)"
             )));
         }
-        let (mut control, data) =
-            socket_options(self.opts.net.buffer, self.opts.net.buffer, self.timeout);
+        let mut control = SocketOptions::control(self.timeout);
+        let buffer = self.opts.net.buffer;
+        let data = DataOptions::new(SocketOptions::data(buffer, buffer, self.timeout));
         control.timeout = Some(self.timeout);
         ClientNode::connect(&mut self.host, server, client, control, data)
             .map_err(|source| RunError::Connect { server, source })

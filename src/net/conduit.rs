@@ -41,6 +41,18 @@ pub struct DataOptions {
     pub passive_ports: PortRange,
 }
 
+impl DataOptions {
+    /// Data connections on `socket`, from an ephemeral port, offering the default passive
+    /// range.
+    pub fn new(socket: SocketOptions) -> DataOptions {
+        DataOptions {
+            socket,
+            source_port: None,
+            passive_ports: PortRange::PASSIVE_DEFAULT,
+        }
+    }
+}
+
 /// Most control bytes handed to the endpoint at once: between two pieces the endpoint is asked
 /// whether it wants more ([`Endpoint::wants_control`]), so what one read can make it queue
 /// (replies, waiting lines) stays small whatever the socket's buffer holds.

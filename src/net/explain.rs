@@ -232,15 +232,28 @@ pub fn frame<'t>(
     previous: &mut Previous,
     text: &mut String,
 ) {
+    let seg = Segment::borrow_ip(frame.data);
+    parsed(seg.as_ref(), lookup, transitions, streams, previous, text);
+}
+
+/// [`frame`] for a frame its caller parsed already (`None`: not TCP).
+pub fn parsed<'t>(
+    seg: Option<&Segment<&[u8]>>,
+    lookup: impl Fn(IpEndpoint, IpEndpoint) -> Option<(SocketHandle, &'t str)>,
+    transitions: &mut [Transition],
+    streams: &mut Streams,
+    previous: &mut Previous,
+    text: &mut String,
+) {
     use std::fmt::Write as _;
-    let Some(seg) = Segment::borrow_ip(frame.data) else {
+    let Some(seg) = seg else {
         *previous = Previous(None);
         text.clear();
         text.push_str("not a TCP/IP packet");
         return;
     };
     let (src, dst) = (endpoint(seg.src), endpoint(seg.dst));
-    let kind = SegmentKind::of(&seg);
+    let kind = SegmentKind::of(seg);
     let (sent, found) = match lookup(src, dst) {
         Some(found) => (true, Some(found)),
         None => (false, lookup(dst, src)),
@@ -256,7 +269,7 @@ pub fn frame<'t>(
         let _ = write!(
             text,
             "{} {src} -> {dst}: no socket of this host holds this connection",
-            kind.label(&seg)
+            kind.label(seg)
         );
         return;
     };
@@ -274,7 +287,7 @@ pub fn frame<'t>(
     };
     // Only text segments (those with a preview) are followed: bulk binary data costs no
     // lookup, and a stream whose place is lost is simply previewed from the segment's start.
-    let cut_in = sent && preview.is_some() && streams.cuts_in(&seg);
+    let cut_in = sent && preview.is_some() && streams.cuts_in(seg);
     let plain = moves.is_empty()
         && match kind {
             SegmentKind::Ack => true,
@@ -300,7 +313,7 @@ pub fn frame<'t>(
     } else {
         text.push_str(": received ");
     }
-    describe(text, kind, &seg, (preview, cut_in), &moves, sent);
+    describe(text, kind, seg, (preview, cut_in), &moves, sent);
     for m in &moves {
         let _ = match m.local {
             Some(who) => write!(text, "; {who} {} -> {}", m.from, m.to),

@@ -28,7 +28,10 @@ use smoltcp::wire::{
 use crate::link::Recorder;
 use crate::net::demux::{Demux, SHARD_SIZE, Tuple};
 use crate::net::explain::{self, Transition};
+pub use crate::net::options::SocketOptions;
+use crate::net::pages::SocketPages;
 use crate::net::stackview::{Snapshots, StackLog, StackView};
+use crate::trace::Segment;
 
 mod shards;
 use shards::Shard;
@@ -72,24 +75,6 @@ pub enum Congestion {
     Cubic,
 }
 
-/// Buffer sizes and behaviour of a new TCP socket.
-#[derive(Clone, Copy, Debug)]
-pub struct SocketOptions {
-    /// Receive buffer (and so the largest advertised window), bytes.
-    pub rx_buffer: usize,
-    /// Send buffer, bytes.
-    pub tx_buffer: usize,
-    /// Delayed ACK; `None` acknowledges every segment at once.
-    pub ack_delay: Option<Duration>,
-    /// Nagle's algorithm.
-    pub nagle: bool,
-    /// Give up a connection whose peer has been silent this long.
-    pub timeout: Option<Duration>,
-    /// TCP keep-alive: probe a quiet peer after this long, so one that is alive answers and
-    /// stays within `timeout` while one that is gone is given up.
-    pub keep_alive: Option<Duration>,
-}
-
 #[derive(Debug)]
 struct Tracked {
     label: String,
@@ -100,6 +85,8 @@ struct Tracked {
     route: Option<Tuple>,
     /// The port the demultiplexer counts it as listening on.
     listening: Option<u16>,
+    /// Its large buffers' pages (dropped after the socket: `tracked` follows `shards`).
+    pages: SocketPages,
 }
 
 /// A socket found by its 4-tuple, with its label.
@@ -139,6 +126,7 @@ impl<'t> Memo<'t> {
 pub struct Host<D: Device> {
     name: String,
     iface: Interface,
+    /// The sockets; declared before `tracked`, which holds their pages, so dropped first.
     shards: Vec<Shard>,
     demux: Demux,
     /// A received frame read ahead of smoltcp.
@@ -312,10 +300,10 @@ impl<D: Device> Host<D> {
 
     /// Adds a TCP socket, named `label` in logs and frame comments.
     pub fn add_tcp(&mut self, options: SocketOptions, label: impl Into<String>) -> SocketHandle {
-        let mut socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; options.rx_buffer]),
-            tcp::SocketBuffer::new(vec![0; options.tx_buffer]),
-        );
+        let mut pages = SocketPages::default();
+        let rx = pages.buffer(options.rx_buffer);
+        let tx = pages.buffer(options.tx_buffer);
+        let mut socket = tcp::Socket::new(rx, tx);
         socket.set_ack_delay(options.ack_delay);
         socket.set_nagle_enabled(options.nagle);
         socket.set_timeout(options.timeout);
@@ -356,6 +344,7 @@ impl<D: Device> Host<D> {
                 remote: None,
                 route: None,
                 listening: None,
+                pages,
             },
         );
         handle
@@ -567,9 +556,14 @@ impl<D: Device> Host<D> {
                         return;
                     }
                     comment.truncate(explained);
-                    explain::frame(frame, lookup, transitions, streams, &mut previous, comment);
+                    // Parsed once for the explanation and the view.
+                    let seg = Segment::borrow_ip(frame.data);
+                    let prev = &mut previous;
+                    explain::parsed(seg.as_ref(), lookup, transitions, streams, prev, comment);
                     explained = comment.len();
-                    view.tell(frame, comment);
+                    if let Some(seg) = &seg {
+                        view.tell_parsed(frame, seg, comment);
+                    }
                 });
                 // An application's connect or close shows in a later frame; keep it for that
                 // frame while the socket is still in the state it moved to.

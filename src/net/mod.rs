@@ -5,14 +5,18 @@
 //! actions on sockets; [`server::ServerNode`] and [`client::ClientNode`] run the FTP roles on a
 //! host; [`sim::Sim`] runs two hosts on an in-process cable ([`stacks::StackConfig`]: what a
 //! lab's two stacks share), [`run`] one host on a real device; [`ports::PortRange`] is a
-//! server's passive port range; [`pool::ListenerPool`] keeps a port
-//! listening and follows connections through their handshake. Nothing here parses FTP.
+//! server's passive port range; [`options::SocketOptions`] holds the socket rules of control
+//! and data connections; [`pool::ListenerPool`] keeps a port listening and follows connections
+//! through their handshake; [`pages`] gives large socket buffers pages of their own, backed
+//! only as bytes pass. Nothing here parses FTP.
 
 pub mod client;
 pub mod conduit;
 pub mod demux;
 pub mod explain;
 pub mod host;
+pub mod options;
+pub mod pages;
 pub mod pool;
 pub mod ports;
 pub mod run;

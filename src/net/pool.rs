@@ -2,8 +2,9 @@
 //!
 //! Layer: network. smoltcp has no listen backlog: a listening socket *becomes* the connection,
 //! and a SYN that finds no socket listening is answered with a RST. A [`ListenerPool`] keeps
-//! enough sockets listening on one port that a burst of connects is taken (up to `spare` at
-//! once), follows each connection through its handshake (half-open: SYN-RECEIVED), and hands
+//! enough sockets listening on one port that a burst of connects is taken (up to `spare` in
+//! one poll; a larger burst waits a poll in the Host while the pool grows for it, and the
+//! listeners it added go when it is over), follows each connection through its handshake (half-open: SYN-RECEIVED), and hands
 //! it over only once the handshake is complete, so half-open connections never count as
 //! sessions. Half-open connections have their own limit (past it, when they would take the
 //! room of the listeners, the oldest is dropped, as a kernel's SYN queue drops under a flood)
@@ -29,7 +30,9 @@ pub struct PoolConfig {
     pub port: u16,
     /// Options of every socket.
     pub socket: SocketOptions,
-    /// Sockets kept listening (when there is room): the largest burst of SYNs taken at once.
+    /// Sockets kept listening (when there is room): the burst of SYNs taken in one poll. A
+    /// larger burst waits a poll in the Host (its backlog of one poll) while the pool grows
+    /// past `spare` for it, doubling per poll, and shrinks back as the burst ends.
     pub spare: usize,
     /// Half-open connections kept at once; past this the oldest is dropped.
     pub half_open: usize,
@@ -42,6 +45,8 @@ pub struct ListenerPool {
     config: PoolConfig,
     label: String,
     listening: Vec<SocketHandle>,
+    /// Listeners wanted beyond `spare` while a burst lasts (see [`PoolConfig::spare`]).
+    burst: usize,
     /// Half-open connections, oldest first, with the time their SYN was seen.
     half_open: VecDeque<(SocketHandle, Instant)>,
     dropped: RateLog,
@@ -63,6 +68,7 @@ impl ListenerPool {
             config,
             label: label.into(),
             listening: Vec::new(),
+            burst: 0,
             half_open: VecDeque::new(),
         }
     }
@@ -105,6 +111,7 @@ impl ListenerPool {
     ) -> bool {
         let now = host.now();
         let before = (accepted.len(), self.listening.len(), self.half_open.len());
+        let listeners = self.listening.len();
         let mut i = 0;
         while i < self.listening.len() {
             let handle = self.listening[i];
@@ -124,6 +131,14 @@ impl ListenerPool {
                     accepted.push(handle);
                 }
             }
+        }
+        // Every listener taken in one poll: more SYNs may be waiting; grow for them. No SYN:
+        // the burst is over; shrink back towards `spare`.
+        let taken = listeners - self.listening.len();
+        if listeners > 0 && taken == listeners {
+            self.burst = self.wanted() * 2;
+        } else if taken == 0 {
+            self.burst /= 2;
         }
         let timeout = self.config.handshake_timeout;
         self.half_open.retain(|&(handle, since)| {
@@ -163,13 +178,18 @@ impl ListenerPool {
         }
     }
 
-    /// Adds listening sockets up to `spare`, holding at most `room` sockets in all (listening
-    /// and half-open). Returns false if the port cannot be listened on.
+    /// Adds listening sockets up to `spare` (more during a burst, and those a burst left beyond
+    /// it go), holding at most `room` sockets in all (listening and half-open). Returns false if the port cannot be listened on.
     pub fn refill<D: Device>(&mut self, host: &mut Host<D>, room: usize) -> bool {
-        let want = self
-            .config
-            .spare
-            .min(room.saturating_sub(self.half_open.len()));
+        // Listeners a burst left beyond what is wanted now go (their buffers with them).
+        while self.listening.len() > self.wanted() {
+            let Some(handle) = self.listening.pop() else {
+                break;
+            };
+            host.tcp(handle).abort();
+            host.remove(handle);
+        }
+        let want = self.wanted().min(room.saturating_sub(self.half_open.len()));
         while self.listening.len() < want {
             let handle = host.add_tcp(self.config.socket, self.label.clone());
             if let Err(e) = host.tcp(handle).listen(self.config.port) {
@@ -180,6 +200,11 @@ impl ListenerPool {
             self.listening.push(handle);
         }
         true
+    }
+
+    /// Listeners wanted now: `spare`, or more during a burst.
+    fn wanted(&self) -> usize {
+        self.config.spare.max(self.burst)
     }
 
     /// Takes back a socket that listens again (its connection was reset).

@@ -30,8 +30,9 @@ use crate::net::pool::{ListenerPool, PoolConfig};
 pub struct ServerNet {
     /// Control port (21).
     pub control_port: u16,
-    /// Sockets kept listening on the control port (while there is room): the largest burst of
-    /// connects taken at once (a SYN that finds no listener is reset).
+    /// Sockets kept listening on the control port (while there is room): the burst of connects
+    /// taken in one poll; a larger burst waits a poll while the pool grows for it (see
+    /// [`crate::net::pool::PoolConfig::spare`]).
     pub listeners: usize,
     /// Sessions served at once; past that, a new connection is told `421` and closed.
     pub max_sessions: usize,

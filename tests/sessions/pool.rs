@@ -191,6 +191,27 @@ fn a_burst_larger_than_the_listeners_waits_a_poll_and_is_all_greeted() {
     assert_eq!(b.server.sessions(), 60);
 }
 
+/// A burst far larger than the listeners (issue 12: no buffers on idle listeners): the pool
+/// grows for it, poll by poll, and every client is greeted; once the burst is over the pool
+/// is back to its listeners, the ones added for the burst gone.
+#[test]
+fn the_pool_grows_for_a_burst_and_shrinks_back_after_it() {
+    let (listeners, half_open, max_sessions) = (8, 8, 300);
+    let bound = listeners + half_open + max_sessions;
+    let mut b = Bench::new("pool-grow", listeners, half_open, max_sessions);
+    let clients: Vec<SocketHandle> = (0..300).map(|_| b.connect()).collect();
+    let mut most = 0;
+    for _ in 0..100 {
+        b.run(1, bound);
+        most = most.max(b.server.listening());
+    }
+    let got: Vec<String> = clients.iter().map(|h| b.greeting(*h)).collect();
+    assert!(got.iter().all(|g| g == "220"), "all 300 served: {got:?}");
+    assert_eq!(b.server.sessions(), 300);
+    assert!(most > listeners, "the pool grew: at most {most} listening");
+    assert_eq!(b.server.listening(), listeners, "and shrank back");
+}
+
 #[test]
 fn spoofed_syns_are_not_sessions_and_a_real_client_gets_in() {
     let (listeners, half_open, max_sessions) = (16, 32, 4);

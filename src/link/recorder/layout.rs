@@ -6,6 +6,7 @@
 //! hand because they are written once per frame. The recorder's tests compare them with
 //! `pcap-file`'s output.
 
+use std::borrow::Cow;
 use std::time::Duration as StdDuration;
 
 use pcap_file::pcap::PcapHeader;
@@ -96,6 +97,41 @@ pub fn pcap_head(
     Ok(head)
 }
 
+/// The longest comment an option can carry: its length field has 16 bits.
+pub const MAX_COMMENT: usize = u16::MAX as usize;
+/// How a comment too long for its option ends.
+pub const CUT: &str = " [comment cut: longer than pcapng allows]";
+
+/// A frame comment that fits its option's 16-bit length field: a longer one is cut at a
+/// character boundary and ends with [`CUT`], instead of a length that wraps and a file that
+/// no reader can parse.
+pub struct Comment<'a>(Cow<'a, str>);
+
+impl<'a> Comment<'a> {
+    /// `text`, cut if it is too long.
+    pub fn fit(text: &'a str) -> Comment<'a> {
+        if text.len() <= MAX_COMMENT {
+            return Comment(Cow::Borrowed(text));
+        }
+        let mut end = MAX_COMMENT - CUT.len();
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        Comment(Cow::Owned(format!("{}{CUT}", &text[..end])))
+    }
+
+    /// The text written.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Its length, as the option's length field holds it.
+    fn len16(&self) -> u16 {
+        // `fit` keeps it within 16 bits.
+        u16::try_from(self.0.len()).unwrap_or(u16::MAX)
+    }
+}
+
 /// A guessed comment, and the tail of a block that carries it, but for the block length.
 pub struct Guess {
     /// The comment.
@@ -115,18 +151,26 @@ impl Guess {
         guess
     }
 
+    /// A placeholder (no allocation) while the real guesses are out of the recorder.
+    pub fn empty() -> Guess {
+        Guess {
+            comment: String::new(),
+            tail: Vec::new(),
+        }
+    }
+
     /// Lays out the tail for `comment`.
     pub fn update(&mut self, direction: Direction) {
         self.tail.clear();
-        push_tail(&mut self.tail, direction, &self.comment, 0);
+        push_tail(&mut self.tail, direction, &Comment::fit(&self.comment), 0);
         self.tail.truncate(self.tail.len() - 4);
     }
 }
 
 /// Length of an Enhanced Packet Block's tail (flags, comment, end of options, block length)
 /// with `comment`.
-pub fn tail_len(comment: &str) -> usize {
-    match comment.len() {
+pub fn tail_len(comment: &Comment) -> usize {
+    match comment.as_str().len() {
         0 => 16,
         n => 20 + n + pad(n),
     }
@@ -134,7 +178,7 @@ pub fn tail_len(comment: &str) -> usize {
 
 /// Appends the tail of an Enhanced Packet Block of length `block`: flags, the comment if any,
 /// end of options, block length.
-pub fn push_tail(out: &mut Vec<u8>, direction: Direction, comment: &str, block: u32) {
+pub fn push_tail(out: &mut Vec<u8>, direction: Direction, comment: &Comment, block: u32) {
     let opt = |code: u16, len: u16| {
         let mut o = [0u8; 4];
         o[..2].copy_from_slice(&code.to_ne_bytes());
@@ -144,8 +188,7 @@ pub fn push_tail(out: &mut Vec<u8>, direction: Direction, comment: &str, block: 
     let mut options = [0u8; 12];
     options[..4].copy_from_slice(&opt(2, 4));
     options[4..8].copy_from_slice(&direction.epb_flags().to_ne_bytes());
-    // As pcap-file writes it, a length beyond 16 bits included.
-    options[8..].copy_from_slice(&opt(1, comment.len() as u16));
+    options[8..].copy_from_slice(&opt(1, comment.len16()));
     let mut end = [0u8; 8];
     end[4..].copy_from_slice(&block.to_ne_bytes());
     // Copies of a fixed size are a few moves, of a variable few bytes a call to memcpy: the
@@ -154,10 +197,10 @@ pub fn push_tail(out: &mut Vec<u8>, direction: Direction, comment: &str, block: 
     let to = out.len() + tail;
     out.reserve(tail + 4);
     out.extend_from_slice(&options);
-    if comment.is_empty() {
+    if comment.as_str().is_empty() {
         out.truncate(to - 8);
     } else {
-        out.extend_from_slice(comment.as_bytes());
+        out.extend_from_slice(comment.as_str().as_bytes());
         out.extend_from_slice(&[0; 3]);
         out.truncate(to - 8);
     }

@@ -298,3 +298,79 @@ fn through_a_pipe_the_header_blocks_come_before_any_frame() {
     }
     assert!(out.bytes() == *w.get_mut(), "the header blocks are not out");
 }
+
+#[test]
+fn a_comment_too_long_for_pcapng_is_cut_and_the_file_stays_readable() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    // 70,000 bytes of two-byte characters: past 65,535, and the cut must fall between them.
+    let long = "é".repeat(35_000);
+    for (i, text) in [long.as_str(), "short", long.as_str()]
+        .into_iter()
+        .enumerate()
+    {
+        recorder.record(
+            id,
+            Direction::Outbound,
+            Instant::from_micros(i as i64),
+            b"frame",
+        );
+        recorder.write_pending(&mut |_, comment| {
+            comment.clear();
+            comment.push_str(text);
+        });
+    }
+    assert_eq!(recorder.finish().expect("finish"), 3);
+    let bytes = out.bytes();
+    let mut reader = pcap_file::pcapng::PcapNgReader::new(&bytes[..]).expect("reader");
+    let mut comments = Vec::new();
+    while let Some(block) = reader.next_block() {
+        if let pcap_file::pcapng::Block::EnhancedPacket(epb) = block.expect("a whole block") {
+            assert_eq!(&epb.data[..], b"frame");
+            for option in epb.options {
+                if let EnhancedPacketOption::Comment(c) = option {
+                    comments.push(c.into_owned());
+                }
+            }
+        }
+    }
+    assert_eq!(comments.len(), 3);
+    assert_eq!(comments[1], "short");
+    for cut in [&comments[0], &comments[2]] {
+        assert!(cut.len() <= usize::from(u16::MAX), "{}", cut.len());
+        assert!(cut.ends_with(layout::CUT));
+        assert!(cut.starts_with("éé"));
+    }
+}
+
+#[test]
+fn using_the_recorder_from_its_own_explanation_is_an_error_not_a_panic() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    recorder.record(id, Direction::Outbound, Instant::from_micros(1), b"first");
+    let again = recorder.clone();
+    let mut inside = Vec::new();
+    recorder.write_pending(&mut |_, comment| {
+        comment.clear();
+        comment.push('c');
+        // Every way back in is refused while the frames are out.
+        again.record(id, Direction::Outbound, Instant::from_micros(2), b"inside");
+        again.fault_last("inside");
+        again.relay(Instant::from_micros(2), b"inside");
+        inside.push(again.add_interface("two").is_err());
+        again.write_pending(&mut |_, c| c.push_str("nested"));
+        inside.push(again.finish().is_err());
+    });
+    assert_eq!(inside, [true, true]);
+    let err = recorder
+        .finish()
+        .expect_err("the capture ends with an error");
+    assert!(err.to_string().contains("within the explanation"), "{err}");
+    drop(recorder);
+    drop(again);
+    let bytes = out.bytes();
+    assert!(!bytes.windows(6).any(|w| w == b"inside"));
+    assert!(!bytes.windows(6).any(|w| w == b"nested"));
+}

@@ -171,6 +171,11 @@ fn note(
         t.route = route;
     }
     let state = socket.state();
+    // A connection that is over gives its buffers' pages back (TIME-WAIT lasts 10 s).
+    t.pages.release(
+        matches!(state, State::TimeWait | State::Closed),
+        socket.recv_queue() == 0 && socket.send_queue() == 0,
+    );
     let listening = (state == State::Listen).then(|| socket.listen_endpoint().port);
     if listening != t.listening {
         if let Some(port) = t.listening {

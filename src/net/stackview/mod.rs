@@ -10,12 +10,16 @@
 //! congestion events it sees between snapshots (target `smolftp::tcp`, level info): slow start
 //! to congestion avoidance, fast recovery entered and left, RTO with backoff.
 
+mod snapshots;
 mod words;
+
+use snapshots::Key;
+pub use snapshots::Snapshots;
 
 pub use words::{congestion_events, json_line, push_view, reason_words};
 
 use std::cell::RefCell;
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
@@ -127,136 +131,6 @@ pub struct Sent<'a> {
     pub info: &'a TcpInfo,
 }
 
-/// What names a segment on the wire: source, destination, sequence and acknowledgement
-/// numbers (0 without ACK), payload length.
-type Key = (SocketAddr, SocketAddr, u32, u32, usize);
-
-/// Snapshots kept before the frame they describe is recorded at most this many segments ago.
-const KEEP: usize = 1 << 16;
-
-/// A multiply-rotate hash (as rustc's FxHash) for the per-frame lookups: the keys are our own
-/// segments' headers, not input to defend against, and SipHash cost a few % of a bulk transfer.
-#[derive(Default, Clone, Copy)]
-struct Fx(u64);
-
-impl std::hash::Hasher for Fx {
-    fn finish(&self) -> u64 {
-        self.0
-    }
-
-    fn write(&mut self, bytes: &[u8]) {
-        for chunk in bytes.chunks(8) {
-            let mut word = [0u8; 8];
-            word[..chunk.len()].copy_from_slice(chunk);
-            self.write_u64(u64::from_le_bytes(word));
-        }
-    }
-
-    fn write_u64(&mut self, n: u64) {
-        self.0 = (self.0.rotate_left(5) ^ n).wrapping_mul(0x51_7c_c1_b7_27_22_0a_95);
-    }
-
-    fn write_u32(&mut self, n: u32) {
-        self.write_u64(n.into());
-    }
-
-    fn write_u16(&mut self, n: u16) {
-        self.write_u64(n.into());
-    }
-
-    fn write_u8(&mut self, n: u8) {
-        self.write_u64(n.into());
-    }
-
-    fn write_usize(&mut self, n: usize) {
-        self.write_u64(n as u64);
-    }
-}
-
-type FxMap<K, V> = HashMap<K, V, std::hash::BuildHasherDefault<Fx>>;
-
-/// The snapshots of the segments our stacks sent, waiting for their frames. Shared by the
-/// hosts of one capture: a tap may record a frame in another host's poll than its sender's
-/// (when it arrives), and find its snapshot by the segment's header.
-#[derive(Default)]
-pub struct Snapshots {
-    /// Per segment, its snapshots (a segment sent twice alike has two), oldest first, each
-    /// with its number in `order` and the time it was sent.
-    pending: FxMap<Key, VecDeque<(u64, Instant, TcpInfo)>>,
-    /// The segments in the order they were sent, to forget those never recorded.
-    order: VecDeque<(u64, Key)>,
-    /// The number of the next snapshot.
-    next: u64,
-    /// Per connection (source, destination), the acknowledgement number of the first segment
-    /// with ACK: the peer's ISN + 1, from which acknowledgement numbers count as Wireshark
-    /// shows them.
-    first_ack: FxMap<(SocketAddr, SocketAddr), u32>,
-    /// Snapshots that found no frame (a frame lost before the tap).
-    unmatched: u64,
-}
-
-impl Snapshots {
-    fn push(&mut self, key: Key, sent: Instant, info: TcpInfo) {
-        let n = self.next;
-        self.next += 1;
-        self.pending
-            .entry(key)
-            .or_default()
-            .push_back((n, sent, info));
-        self.order.push_back((n, key));
-        while self.order.len() > KEEP {
-            let Some((n, key)) = self.order.pop_front() else {
-                break;
-            };
-            if let Some(queue) = self.pending.get_mut(&key)
-                && queue.front().is_some_and(|(m, _, _)| *m == n)
-            {
-                queue.pop_front();
-                self.unmatched += 1;
-                if queue.is_empty() {
-                    self.pending.remove(&key);
-                }
-            }
-        }
-    }
-
-    /// The snapshot of the segment `key` recorded at `time`: the first of those sent in the
-    /// last poll that sent it by then (one poll may send alike segments, e.g. duplicate ACKs).
-    /// A segment sent again alike later (a retransmission) has the same header; the copies
-    /// sent in earlier polls that no frame took were lost before the tap, and are dropped.
-    fn take(&mut self, key: &Key, time: Instant) -> Option<TcpInfo> {
-        let queue = self.pending.get_mut(key)?;
-        let last = queue.iter().rposition(|(_, sent, _)| *sent <= time)?;
-        let when = queue[last].1;
-        let i = queue.iter().position(|(_, sent, _)| *sent == when)?;
-        let (_, _, info) = queue.remove(i)?;
-        self.unmatched += i as u64;
-        queue.drain(..i);
-        if queue.is_empty() {
-            self.pending.remove(key);
-        }
-        Some(info)
-    }
-
-    /// The acknowledgement number `ack` (if ACK is set) of a segment from `src` to `dst`,
-    /// relative to the peer's ISN; `syn`: the segment is a SYN (a new connection starts the
-    /// count again).
-    fn relative_ack(
-        &mut self,
-        src: SocketAddr,
-        dst: SocketAddr,
-        syn: bool,
-        ack: Option<u32>,
-    ) -> Option<u32> {
-        if syn {
-            self.first_ack.remove(&(src, dst));
-        }
-        let ack = ack?;
-        let first = *self.first_ack.entry((src, dst)).or_insert(ack);
-        Some(ack.wrapping_sub(first).wrapping_add(1))
-    }
-}
-
 /// One host's part of the stack view: its sockets' snapshots go to the shared [`Snapshots`],
 /// its congestion events to the log.
 #[derive(Default)]
@@ -331,7 +205,13 @@ impl StackView {
                 let (src, dst) = (SocketAddr::from(src), SocketAddr::from(dst));
                 if recorded {
                     let ack = sent.ack.map_or(0, |a| a.0 as u32);
-                    let key = (src, dst, sent.seq.0 as u32, ack, sent.payload_len);
+                    let key = Key {
+                        src,
+                        dst,
+                        seq: sent.seq.0 as u32,
+                        ack,
+                        len: sent.payload_len,
+                    };
                     self.shared.borrow_mut().push(key, now, sent.info);
                 } else if let Some(log) = &self.log {
                     let first = *log.inner.borrow_mut().first.get_or_insert(now);
@@ -384,11 +264,21 @@ impl StackView {
     /// If one of our stacks sent `frame`, appends its view to the frame's comment and writes
     /// its stack log line.
     pub fn tell(&self, frame: &PendingFrame, comment: &mut String) {
-        let Some(seg) = Segment::borrow_ip(frame.data) else {
-            return;
-        };
+        if let Some(seg) = Segment::borrow_ip(frame.data) {
+            self.tell_parsed(frame, &seg, comment);
+        }
+    }
+
+    /// [`StackView::tell`] for a frame its caller parsed already.
+    pub fn tell_parsed(&self, frame: &PendingFrame, seg: &Segment<&[u8]>, comment: &mut String) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
-        let key = (seg.src, seg.dst, seg.seq, ack, seg.payload.len());
+        let key = Key {
+            src: seg.src,
+            dst: seg.dst,
+            seq: seg.seq,
+            ack,
+            len: seg.payload.len(),
+        };
         let mut shared = self.shared.borrow_mut();
         let Some(info) = shared.take(&key, frame.time) else {
             return;

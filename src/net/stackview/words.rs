@@ -24,21 +24,10 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// Appends `n` in decimal, without the formatting machinery (this runs once per frame).
+/// Appends `n` in decimal, without the formatting machinery (this runs for every number of
+/// every frame's view).
 fn push_num(text: &mut String, n: u64) {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    let mut n = n;
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    // ASCII digits only.
-    text.push_str(std::str::from_utf8(&digits[i..]).unwrap_or_default());
+    text.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends a duration in milliseconds with one decimal, e.g. `2.0ms`.

@@ -869,10 +869,8 @@ fn a_thousand_sessions_at_once_each_with_its_own_file() {
     for (i, file) in files.iter().enumerate() {
         fs::write(s.root.join(format!("f{i}.bin")), file).unwrap();
     }
-    let cfg = LabConfig {
-        max_sessions: sessions,
-        ..Default::default()
-    };
+    let mut cfg = LabConfig::default();
+    cfg.server.max_sessions = sessions;
     let plans: Vec<Vec<Step>> = (0..sessions)
         .map(|i| {
             vec![

@@ -543,7 +543,8 @@ pub struct Socket<'a> {
     sacked: heapless::Vec<(TcpSeqNumber, TcpSeqNumber), SACK_SCOREBOARD_LEN>,
     /// RFC 6675 HighRxt: one past the highest sequence number retransmitted in this recovery.
     high_rxt: Option<TcpSeqNumber>,
-    /// The start of a hole to retransmit next (RFC 6675 NextSeg).
+    /// The start of a segment to send again that NextSeg would not choose (the tail loss
+    /// probe's last segment); NextSeg's holes are chosen when the segment is built.
     pending_sack_retransmit: Option<TcpSeqNumber>,
     /// Tail loss probes (RFC 8985 7) are sent; see [`Socket::set_tail_loss_probe`].
     tlp_enabled: bool,
@@ -1680,6 +1681,86 @@ impl<'a> Socket<'a> {
         None
     }
 
+    /// Whether SACK-based loss recovery (RFC 6675) is under way: fast recovery with a peer
+    /// that sends SACK blocks.
+    fn in_sack_recovery(&self) -> bool {
+        self.recover.is_some() && self.remote_has_sack
+    }
+
+    /// The octets and the blocks the peer SACKed above `seq`.
+    fn sacked_above(&self, seq: TcpSeqNumber) -> (usize, usize) {
+        let mut octets = 0;
+        let mut blocks = 0;
+        for &(a, b) in &self.sacked {
+            if b > seq {
+                octets += b - if a > seq { a } else { seq };
+                blocks += 1;
+            }
+        }
+        (octets, blocks)
+    }
+
+    /// RFC 6675 IsLost: more than (DupThresh - 1) * SMSS octets, or DupThresh discontiguous
+    /// blocks, were SACKed above `seq`.
+    fn is_lost(&self, seq: TcpSeqNumber) -> bool {
+        let (octets, blocks) = self.sacked_above(seq);
+        octets > 2 * self.remote_mss || blocks >= 3
+    }
+
+    /// RFC 6675 pipe: the octets the sender believes are still in the network. An octet
+    /// sent and neither SACKed nor lost counts once; an octet retransmitted in this recovery
+    /// (below HighRxt) counts once more.
+    fn pipe(&self) -> usize {
+        let una = self.local_seq_no;
+        let nxt = self.remote_last_seq;
+        let high_rxt = self.high_rxt.filter(|&h| h > una).unwrap_or(una);
+        let mut pipe = 0;
+        let mut start = una;
+        let ends = self
+            .sacked
+            .iter()
+            .copied()
+            .chain(core::iter::once((nxt, nxt)));
+        for (a, b) in ends {
+            let end = if a < nxt { a } else { nxt };
+            if start < end {
+                if !self.is_lost(start) {
+                    pipe += end - start;
+                }
+                if high_rxt > start {
+                    pipe += (if high_rxt < end { high_rxt } else { end }) - start;
+                }
+            }
+            if b > start {
+                start = b;
+            }
+        }
+        pipe
+    }
+
+    /// RFC 6675 NextSeg, rule 1: the first hole above HighRxt (and SND.UNA) that IsLost and
+    /// lies below SACKed data, as (start, end).
+    fn next_seg(&self) -> Option<(TcpSeqNumber, TcpSeqNumber)> {
+        if !self.in_sack_recovery() {
+            return None;
+        }
+        let from = match self.high_rxt {
+            Some(h) if h > self.local_seq_no => h,
+            _ => self.local_seq_no,
+        };
+        self.next_hole(from)
+            .filter(|&(start, _)| start < self.remote_last_seq && self.is_lost(start))
+    }
+
+    /// RFC 6675 (5, step C): a lost hole may be retransmitted while cwnd - pipe is at least
+    /// one segment.
+    fn sack_retransmit_due(&self) -> bool {
+        self.in_sack_recovery()
+            && !self.tx_buffer.is_empty()
+            && self.cwnd_remaining() >= self.remote_mss
+            && self.next_seg().is_some()
+    }
+
     /// Whether `repr` selectively acknowledges data beyond `ack_number`: then it is a
     /// duplicate ACK even if its window changed (RFC 6675 2, "DupAck"). A receiver whose
     /// application reads while a hole is open announces a larger window on every ACK.
@@ -1691,6 +1772,17 @@ impl<'a> Socket<'a> {
     }
 
     fn cwnd_remaining(&self) -> usize {
+        if self.in_sack_recovery() {
+            // RFC 6675 (5, step 4.2): in SACK recovery cwnd is ssthresh (the controller's
+            // window is Reno's inflated one), and what may be sent is cwnd - pipe.
+            let ctrl = self.congestion_controller.inner();
+            let cwnd = ctrl
+                .ssthresh()
+                .map_or(ctrl.window(), |ssthresh| ssthresh.min(ctrl.window()));
+            return cwnd
+                .saturating_add(if self.tlp_probe { self.remote_mss } else { 0 })
+                .saturating_sub(self.pipe());
+        }
         self.congestion_controller
             .inner()
             .window()
@@ -2519,6 +2611,10 @@ impl<'a> Socket<'a> {
             // TODO: When flow control is implemented,
             // refractor the following block within that implementation
 
+            if self.remote_has_sack {
+                self.update_scoreboard(repr, ack_number);
+            }
+
             match self.local_rx_last_ack {
                 // Duplicate ACK if payload empty and ACK doesn't move send window ->
                 // Increment duplicate ACK count, notify congestion controller and
@@ -2546,10 +2642,13 @@ impl<'a> Socket<'a> {
                     // RFC 6582 (3.2 step 4): duplicate ACKs during recovery only inflate the
                     // window; the hole they point at is repaired by the partial ACK's
                     // retransmission.
+                    // RFC 6675 (5): recovery also starts when the SACKed data shows the
+                    // first unacknowledged segment lost (IsLost), however few the duplicates.
                     let threshold = self.dup_ack_threshold();
                     if self.recover.is_none()
                         && (self.local_rx_dup_acks == 3
-                            || (threshold < 3 && self.local_rx_dup_acks == threshold))
+                            || (threshold < 3 && self.local_rx_dup_acks == threshold)
+                            || (self.remote_has_sack && self.is_lost(ack_number)))
                     {
                         self.timer.set_for_fast_retransmit();
                         // RFC 6582 (3.2 step 2): remember the highest sequence number sent.
@@ -2634,18 +2733,6 @@ impl<'a> Socket<'a> {
                 self.arm_tail_loss_probe(cx.now());
             }
 
-            if self.remote_has_sack {
-                self.update_scoreboard(repr, ack_number);
-                // RFC 6675 (5, NextSeg rule 1): during recovery each ACK may send the next
-                // hole below SACKed data that was not retransmitted yet.
-                if self.recover.is_some() && !self.pending_fast_retransmit {
-                    let from = match self.high_rxt {
-                        Some(h) if h > self.local_seq_no => h,
-                        _ => self.local_seq_no,
-                    };
-                    self.pending_sack_retransmit = self.next_hole(from).map(|(start, _)| start);
-                }
-            }
         }
 
         // update last remote tsval
@@ -2794,6 +2881,10 @@ impl<'a> Socket<'a> {
         if (self.pending_fast_retransmit || self.pending_sack_retransmit.is_some())
             && !self.tx_buffer.is_empty()
         {
+            return true;
+        }
+        // RFC 6675 NextSeg rule 1: a lost hole, while pipe leaves room in cwnd.
+        if self.sack_retransmit_due() {
             return true;
         }
 
@@ -3172,6 +3263,11 @@ impl<'a> Socket<'a> {
                     .pending_sack_retransmit
                     .take()
                     .filter(|&seq| seq >= self.local_seq_no && seq < self.remote_last_seq)
+                    .or_else(|| {
+                        self.sack_retransmit_due()
+                            .then(|| self.next_seg().map(|(start, _)| start))
+                            .flatten()
+                    })
                     .filter(|_| !self.pending_fast_retransmit);
                 let offset = if let Some(seq) = sack_hole {
                     // RFC 6675: retransmit the hole NextSeg chose, up to the SACKed data.
@@ -11244,7 +11340,7 @@ mod test {
     // =========================================================================================//
 
     #[test]
-    fn test_sack_recovery_retransmits_the_next_hole_without_waiting_for_a_partial_ack() {
+    fn test_sack_recovery_leaves_a_hole_that_is_not_lost_to_the_partial_ack() {
         let mut s = socket_established();
         s.remote_mss = 3;
         s.remote_has_sack = true;
@@ -11284,28 +11380,28 @@ mod test {
             ..RECV_TEMPL
         }));
         assert_eq!(s.sacked.len(), 2, "{:?}", s.sacked);
-        // One more duplicate ACK: the scoreboard shows the hole at "ccc" below SACKed data.
+        // One more duplicate ACK: "ccc" is a hole below SACKed data, but only two segments
+        // were SACKed above it: not lost yet (RFC 6675 IsLost), so NextSeg leaves it.
         send!(s, time 1014, TcpRepr {
             seq_number: REMOTE_SEQ + 1,
             ack_number: Some(LOCAL_SEQ + 1),
             sack_ranges: sacks[2],
             ..SEND_TEMPL
         });
-        recv!(s, time 1014, Ok(TcpRepr {
-            seq_number: LOCAL_SEQ + 1 + 6,
-            ack_number: Some(REMOTE_SEQ + 1),
-            payload: &b"ccc"[..],
-            ..RECV_TEMPL
-        }));
-        assert_eq!(s.tcp_info().last_sent, Some(SendReason::SackRetransmission));
         recv_nothing!(s, time 1014);
-        // The retransmitted "aaa" arrives: a partial ACK, but "ccc" was resent already.
+        // The retransmitted "aaa" arrives: a partial ACK, and "ccc" goes at once.
         send!(s, time 1020, TcpRepr {
             seq_number: REMOTE_SEQ + 1,
             ack_number: Some(LOCAL_SEQ + 1 + 6),
             sack_ranges: [Some((base + 9, base + 15)), None, None],
             ..SEND_TEMPL
         });
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
         recv_nothing!(s, time 1020);
         // Then "ccc": everything is acknowledged, recovery ends.
         send!(s, time 1021, TcpRepr {
@@ -11411,5 +11507,141 @@ mod test {
             payload: &b"abc"[..],
             ..RECV_TEMPL
         }));
+    }
+
+    // =========================================================================================//
+    // Tests for RFC 6675 pipe, IsLost and NextSeg.
+    // =========================================================================================//
+
+    #[test]
+    fn test_sack_pipe_and_next_seg_follow_is_lost() {
+        let mut s = socket_established();
+        s.remote_mss = 10;
+        s.remote_has_sack = true;
+        let una = s.local_seq_no;
+        s.remote_last_seq = una + 100;
+        s.recover = Some(una + 100);
+        s.sacked.clear();
+        for block in [(10, 20), (30, 40), (50, 60)] {
+            s.sacked.push((una + block.0, una + block.1)).unwrap();
+        }
+        // [0, 10) has 30 octets SACKed above it: lost. [20, 30) has 20: not more than
+        // 2 * SMSS, and two blocks: not lost. So are [40, 50) and [60, 100).
+        assert!(s.is_lost(una));
+        assert!(!s.is_lost(una + 20));
+        assert_eq!(s.pipe(), 10 + 10 + 40);
+        assert_eq!(s.next_seg(), Some((una, una + 10)));
+        // Once [0, 10) was retransmitted it counts in pipe again, and NextSeg has nothing.
+        s.high_rxt = Some(una + 10);
+        assert_eq!(s.pipe(), 10 + 10 + 10 + 40);
+        assert_eq!(s.next_seg(), None);
+        // A fourth block makes [20, 30) lost (three blocks above it).
+        s.sacked.push((una + 70, una + 80)).unwrap();
+        assert_eq!(s.next_seg(), Some((una + 20, una + 30)));
+        assert_eq!(s.pipe(), 10 + 10 + 10 + 20);
+        // Outside recovery there is no NextSeg.
+        s.recover = None;
+        assert_eq!(s.next_seg(), None);
+    }
+
+    #[test]
+    fn test_sack_is_lost_starts_recovery_on_the_first_duplicate_ack() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBCCCDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"CCC", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "aaa" is lost and the ACKs of two of the three others too: the one ACK that
+        // arrives SACKs three segments above SND.UNA, so "aaa" is lost (RFC 6675 IsLost).
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        send!(s, time 1010, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 12)), None, None],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1010, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.local_rx_dup_acks, 1);
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_sack_recovery_sends_new_data_while_pipe_is_below_cwnd() {
+        let mut s = socket_established_with_buffer_sizes(64, 64);
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 4;
+        s.remote_has_sack = true;
+        s.remote_win_len = 64;
+        s.congestion_controller.inner_mut().set_mss(4);
+        s.congestion_controller.inner_mut().set_initial_window(24);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            window_len: 64,
+            ..SEND_TEMPL
+        });
+        let data: Vec<u8> = (0..40u8).collect();
+        s.send_slice(&data).unwrap();
+        for i in 0..6 {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 4 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: &data[4 * i..4 * i + 4],
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1000);
+        // The first segment is lost; the five others are SACKed by three duplicate ACKs.
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        for (t, right) in [(1010, 12), (1011, 20), (1012, 24)] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: 64,
+                sack_ranges: [Some((base + 4, base + right)), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        // Fast retransmission, then: cwnd = ssthresh = 12 (half of 24), pipe = 4 (the
+        // retransmission; the rest is SACKed): two new segments, which a window counted
+        // from SND.UNA (24 octets outstanding) would not allow.
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[0..4],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 24,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[24..28],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 28,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[28..32],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1013);
+        assert_eq!(s.pipe(), 12);
     }
 }

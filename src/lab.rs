@@ -106,6 +106,8 @@ pub struct LabConfig {
     pub min_rto: Option<StdDuration>,
     /// Tail loss probes (RFC 8985 7) on every TCP connection.
     pub tail_loss_probe: bool,
+    /// RACK's lost-retransmission rule (RFC 8985 6.2) on every TCP connection.
+    pub rack: bool,
 }
 
 /// The host whose interface a lab's capture is taken at: its own frames are stamped when it
@@ -150,6 +152,7 @@ impl Default for LabConfig {
             stack_log: None,
             min_rto: None,
             tail_loss_probe: false,
+            rack: false,
         }
     }
 }
@@ -378,6 +381,8 @@ impl LabConfig {
         client_host.set_min_rto(self.min_rto);
         server_host.set_tail_loss_probe(self.tail_loss_probe);
         client_host.set_tail_loss_probe(self.tail_loss_probe);
+        server_host.set_rack(self.rack);
+        client_host.set_rack(self.rack);
         let stack_log = match &self.stack_log {
             Some(path) => Some(StackLog::create(path).map_err(|e| e.to_string())?),
             None => None,

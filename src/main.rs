@@ -124,6 +124,10 @@ struct TunArgs {
     /// segment to draw an ACK before the retransmission timer fires.
     #[arg(long)]
     tlp: bool,
+    /// RACK (RFC 8985): resend a lost retransmission as soon as data sent after it is
+    /// SACKed, not at the retransmission timeout. Turns on --tlp too.
+    #[arg(long)]
+    rack: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -303,6 +307,10 @@ struct DemoArgs {
     /// segment to draw an ACK before the retransmission timer fires.
     #[arg(long)]
     tlp: bool,
+    /// RACK (RFC 8985): resend a lost retransmission as soon as data sent after it is
+    /// SACKed, not at the retransmission timeout. Turns on --tlp too.
+    #[arg(long)]
+    rack: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -478,7 +486,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         initial_window: Some(args.initial_window.into()),
         stack_log: args.stack_log,
         min_rto: Some(Duration::from_millis(args.min_rto.into())),
-        tail_loss_probe: args.tlp,
+        tail_loss_probe: args.tlp || args.rack,
+        rack: args.rack,
         ..LabConfig::default()
     };
     if let Some(account) = args.user {
@@ -690,7 +699,8 @@ fn net_options(args: TunArgs) -> NetOptions {
         initial_window: Some(args.initial_window.into()),
         stack_log: args.stack_log,
         min_rto: Some(Duration::from_millis(args.min_rto.into())),
-        tail_loss_probe: args.tlp,
+        tail_loss_probe: args.tlp || args.rack,
+        rack: args.rack,
     }
 }
 

@@ -164,6 +164,22 @@ const RTTE_MAX_RTO: u32 = 60_000;
 /// How many SACKed ranges the sender remembers (RFC 6675 scoreboard).
 const SACK_SCOREBOARD_LEN: usize = 8;
 
+/// How many retransmissions of one recovery are watched for loss (RFC 8985 6.2).
+const RACK_MARKS_LEN: usize = 16;
+
+/// A retransmission sent during SACK recovery, watched by RACK's lost-retransmission rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct RetransmitMark {
+    /// The retransmitted range.
+    start: TcpSeqNumber,
+    end: TcpSeqNumber,
+    /// SND.NXT when it was sent: data above this was sent after it.
+    sent_after: TcpSeqNumber,
+    /// When it was sent.
+    at: Instant,
+}
+
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct RttEstimator {
@@ -554,6 +570,12 @@ pub struct Socket<'a> {
     tlp_sent: bool,
     /// The pending SACK-path retransmission is a tail loss probe.
     tlp_probe: bool,
+    /// RACK's lost-retransmission rule (RFC 8985 6.2) is applied; see [`Socket::set_rack`].
+    rack_enabled: bool,
+    /// The retransmissions of this recovery not yet known delivered or lost.
+    rack_marks: heapless::Vec<RetransmitMark, RACK_MARKS_LEN>,
+    /// The pending SACK-path retransmission repeats a lost retransmission.
+    rack_lost: bool,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -660,6 +682,9 @@ impl<'a> Socket<'a> {
             tlp_at: None,
             tlp_sent: false,
             tlp_probe: false,
+            rack_enabled: false,
+            rack_marks: heapless::Vec::new(),
+            rack_lost: false,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -737,6 +762,48 @@ impl<'a> Socket<'a> {
             #[cfg(feature = "socket-tcp-cubic")]
             AnyController::Cubic(_) => CongestionControl::Cubic,
         }
+    }
+
+    /// Enable or disable RACK's lost-retransmission rule (RFC 8985 6.2) in SACK recovery:
+    /// a retransmission is lost once data sent after it was selectively acknowledged and a
+    /// reordering window (a quarter of SRTT) has passed since it was sent; the hole is then
+    /// sent again at once instead of waiting for the retransmission timer. Sequence order
+    /// stands for send order: RACK's time-based detection of first transmissions is not
+    /// here (RFC 6675 IsLost decides for those). Off by default; turn tail loss probes on
+    /// with it ([`Socket::set_tail_loss_probe`]) as RFC 8985 pairs them.
+    pub fn set_rack(&mut self, enabled: bool) {
+        self.rack_enabled = enabled;
+        if !enabled {
+            self.rack_marks.clear();
+            self.rack_lost = false;
+        }
+    }
+
+    /// Whether RACK's lost-retransmission rule is applied; see [`Socket::set_rack`].
+    pub fn rack(&self) -> bool {
+        self.rack_enabled
+    }
+
+    /// RFC 8985 (6.2, step 5, applied to retransmissions): forgets the watched
+    /// retransmissions that were delivered (cumulatively or selectively acknowledged) and
+    /// returns the start of the first one that was lost: data sent after it was SACKed, and
+    /// a reordering window of SRTT / 4 passed since it was sent.
+    fn rack_detect_lost(&mut self, now: Instant) -> Option<TcpSeqNumber> {
+        let una = self.local_seq_no;
+        let highest_sacked = self.sacked.last().map(|&(_, b)| b)?;
+        let reo_wnd = Duration::from_millis(u64::from(self.rtte.srtt / 4));
+        let sacked = self.sacked.clone();
+        let covered = |start: TcpSeqNumber, end: TcpSeqNumber| {
+            sacked.iter().any(|&(a, b)| a <= start && end <= b)
+        };
+        self.rack_marks
+            .retain(|m| m.end > una && !covered(if m.start > una { m.start } else { una }, m.end));
+        let lost = self
+            .rack_marks
+            .iter()
+            .position(|m| highest_sacked > m.sent_after && now >= m.at + reo_wnd)?;
+        let mark = self.rack_marks.remove(lost);
+        Some(if mark.start > una { mark.start } else { una })
     }
 
     /// Enable or disable tail loss probes (RFC 8985 7, TLP): when no ACK has come for about two
@@ -1151,6 +1218,8 @@ impl<'a> Socket<'a> {
         self.tlp_at = None;
         self.tlp_sent = false;
         self.tlp_probe = false;
+        self.rack_marks.clear();
+        self.rack_lost = false;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -1893,6 +1962,7 @@ impl<'a> Socket<'a> {
             fast_retransmit: false,
             partial_ack_retransmit: false,
             sack_retransmit: false,
+            lost_retransmit: false,
             tail_loss_probe: false,
             delayed: false,
             last_ack: self.remote_last_ack,
@@ -2699,6 +2769,8 @@ impl<'a> Socket<'a> {
                                 self.recover = None;
                                 self.high_rxt = None;
                                 self.pending_sack_retransmit = None;
+                                self.rack_marks.clear();
+                                self.rack_lost = false;
                             }
                             self.congestion_controller.inner_mut().on_ack(
                                 cx.now(),
@@ -2731,6 +2803,19 @@ impl<'a> Socket<'a> {
 
             if ack_len > 0 {
                 self.arm_tail_loss_probe(cx.now());
+            }
+
+            // RFC 8985 (6.2): a retransmission that data sent after it overtook was lost;
+            // send the hole again now rather than at the retransmission timeout.
+            if self.rack_enabled
+                && self.in_sack_recovery()
+                && self.pending_sack_retransmit.is_none()
+                && !self.pending_fast_retransmit
+                && let Some(start) = self.rack_detect_lost(cx.now())
+            {
+                net_debug!("RACK: the retransmission at {} was lost", start);
+                self.pending_sack_retransmit = Some(start);
+                self.rack_lost = true;
             }
 
         }
@@ -3063,18 +3148,16 @@ impl<'a> Socket<'a> {
                 && !self.tlp_sent
                 && self.flight_size() > 0
             {
-                let unsent = self.tx_buffer.len().saturating_sub(self.flight_size());
-                let window_open = self.local_seq_no + self.remote_win_len > self.remote_last_seq;
+                // The probe is the last segment again, even when new data could go (RFC 8985
+                // 7.3 prefers new data): a duplicate draws an immediate ACK from any receiver
+                // (RFC 5681 4.2), while in-order new data may wait for the receiver's delayed
+                // ACK (Linux holds it 40 to 200 ms when its reader lags), many PTOs on a
+                // short path.
                 self.tlp_sent = true;
-                if unsent > 0 && window_open {
-                    net_debug!("tail loss probe: new data");
-                    self.tlp_probe = true;
-                } else {
-                    let last = self.flight_size().min(self.remote_mss).max(1);
-                    net_debug!("tail loss probe: the last segment again");
-                    self.pending_sack_retransmit = Some(self.remote_last_seq - last);
-                    self.tlp_probe = true;
-                }
+                let last = self.flight_size().min(self.remote_mss).max(1);
+                net_debug!("tail loss probe: the last segment again");
+                self.pending_sack_retransmit = Some(self.remote_last_seq - last);
+                self.tlp_probe = true;
             }
         }
 
@@ -3107,6 +3190,8 @@ impl<'a> Socket<'a> {
                 self.pending_sack_retransmit = None;
                 self.tlp_at = None;
                 self.tlp_probe = false;
+                self.rack_marks.clear();
+                self.rack_lost = false;
                 self.pending_fast_retransmit = false;
                 self.partial_ack_retransmit = false;
 
@@ -3202,6 +3287,7 @@ impl<'a> Socket<'a> {
         let mut is_fast_retransmit = false;
         let mut is_partial_ack_retransmit = false;
         let mut is_sack_retransmit = false;
+        let mut is_lost_retransmit = false;
         let is_tail_loss_probe = self.tlp_probe;
 
         #[cfg_attr(
@@ -3281,7 +3367,22 @@ impl<'a> Socket<'a> {
                         .min(self.tx_buffer.len().saturating_sub(offset));
                     repr.seq_number = seq;
                     repr.payload = self.tx_buffer.get_allocated(offset, size);
-                    self.high_rxt = Some(seq + size);
+                    // HighRxt only moves up: a lost retransmission sent again lies below it.
+                    if !self.high_rxt.is_some_and(|h| h >= seq + size) {
+                        self.high_rxt = Some(seq + size);
+                    }
+                    if self.recover.is_some() {
+                        if self.rack_marks.is_full() {
+                            self.rack_marks.remove(0);
+                        }
+                        let _ = self.rack_marks.push(RetransmitMark {
+                            start: seq,
+                            end: seq + size,
+                            sent_after: self.remote_last_seq,
+                            at: cx.now(),
+                        });
+                    }
+                    is_lost_retransmit = mem::take(&mut self.rack_lost);
                     if let Some((_, sampled)) = self.rtte.timestamp
                         && sampled >= seq
                         && sampled < seq + size
@@ -3300,6 +3401,15 @@ impl<'a> Socket<'a> {
                         if !self.high_rxt.is_some_and(|h| h >= end) {
                             self.high_rxt = Some(end);
                         }
+                        if self.rack_marks.is_full() {
+                            self.rack_marks.remove(0);
+                        }
+                        let _ = self.rack_marks.push(RetransmitMark {
+                            start: self.local_seq_no,
+                            end,
+                            sent_after: self.remote_last_seq,
+                            at: cx.now(),
+                        });
                     }
 
                     self.pending_fast_retransmit = false;
@@ -3464,6 +3574,7 @@ impl<'a> Socket<'a> {
             fast_retransmit: is_fast_retransmit,
             partial_ack_retransmit: is_partial_ack_retransmit,
             sack_retransmit: is_sack_retransmit,
+            lost_retransmit: is_lost_retransmit,
             tail_loss_probe: is_tail_loss_probe && repr.segment_len() > 0,
             delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
             last_ack: self.remote_last_ack,
@@ -11498,6 +11609,42 @@ mod test {
     }
 
     #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_tail_loss_probe_resends_the_last_segment_even_with_new_data_to_send() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.set_tail_loss_probe(true);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(6);
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdefghi").unwrap();
+        for (i, chunk) in [&b"abc"[..], b"def"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // cwnd holds "ghi" back; the probe is "def" again, not "ghi".
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+        recv_nothing!(s, time 200);
+    }
+
+    #[test]
     fn test_no_tail_loss_probe_unless_enabled() {
         let mut s = socket_with_tail_in_flight(false);
         recv_nothing!(s, time 999);
@@ -11643,5 +11790,123 @@ mod test {
         }));
         recv_nothing!(s, time 1013);
         assert_eq!(s.pipe(), 12);
+    }
+
+    // =========================================================================================//
+    // Tests for RACK's lost-retransmission rule (RFC 8985 6.2).
+    // =========================================================================================//
+
+    /// "aaa" is lost, fast-retransmitted, and the retransmission is lost too; then "fffggg",
+    /// sent after it, is SACKed. Returns the socket at that point (time 1020).
+    fn lost_retransmission(rack: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        s.set_rack(rack);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeee").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD", b"eee"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        for (t, right) in [(1010, 6), (1011, 9), (1012, 12)] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges: [Some((base + 3, base + right)), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        // New data goes after the retransmission (pipe leaves room).
+        s.send_slice(b"fffggg").unwrap();
+        for (i, chunk) in [&b"fff"[..], b"ggg"].into_iter().enumerate() {
+            recv!(s, time 1014, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 15 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // The retransmitted "aaa" is lost; "fffggg" arrives and is SACKed.
+        send!(s, time 1020, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 21)), None, None],
+            ..SEND_TEMPL
+        });
+        s
+    }
+
+    #[test]
+    fn test_rack_resends_a_lost_retransmission_before_the_rto() {
+        let mut s = lost_retransmission(true);
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::LostRetransmission));
+        recv_nothing!(s, time 1020);
+        // Delivered at last: everything is acknowledged and recovery ends.
+        send!(s, time 1030, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 21),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None);
+        assert!(s.rack_marks.is_empty());
+    }
+
+    #[test]
+    fn test_without_rack_a_lost_retransmission_waits_for_the_rto() {
+        let mut s = lost_retransmission(false);
+        recv_nothing!(s, time 1020);
+        recv_nothing!(s, time 1500);
+    }
+
+    #[test]
+    fn test_rack_forgets_a_delivered_retransmission() {
+        let mut s = socket_established();
+        s.remote_mss = 10;
+        s.remote_has_sack = true;
+        s.set_rack(true);
+        let una = s.local_seq_no;
+        s.remote_last_seq = una + 100;
+        s.recover = Some(una + 100);
+        let at = Instant::from_millis(10);
+        for (start, end) in [(0, 10), (20, 30)] {
+            s.rack_marks
+                .push(RetransmitMark {
+                    start: una + start,
+                    end: una + end,
+                    sent_after: una + 100,
+                    at,
+                })
+                .unwrap();
+        }
+        // [20, 30) was SACKed, nothing sent after the marks: nothing is lost yet.
+        s.sacked.push((una + 20, una + 60)).unwrap();
+        assert_eq!(s.rack_detect_lost(Instant::from_millis(20)), None);
+        assert_eq!(s.rack_marks.len(), 1);
+        // Data sent after them is SACKed: [0, 10) is lost.
+        s.sacked.push((una + 100, una + 110)).unwrap();
+        assert_eq!(s.rack_detect_lost(Instant::from_millis(20)), Some(una));
+        assert!(s.rack_marks.is_empty());
     }
 }

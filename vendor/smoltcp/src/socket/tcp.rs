@@ -198,6 +198,8 @@ struct RttEstimator {
     /// The lower bound of a computed RTO in milliseconds (RFC 6298 2.4), see
     /// [`Socket::set_min_rto`].
     min_rto: u32,
+    /// The smallest RTT sample, in milliseconds (RFC 8985's RACK.min_RTT).
+    min_rtt: u32,
 }
 
 impl Default for RttEstimator {
@@ -211,6 +213,7 @@ impl Default for RttEstimator {
             max_seq_sent: None,
             rto_count: 0,
             min_rto: RTTE_MIN_RTO,
+            min_rtt: u32::MAX,
         }
     }
 }
@@ -226,6 +229,7 @@ impl RttEstimator {
     }
 
     fn sample(&mut self, new_rtt: u32) {
+        self.min_rtt = self.min_rtt.min(new_rtt);
         if self.have_measurement {
             // RFC 6298 (2.3) When a subsequent RTT measurement R' is made, a host MUST set (...)
             let diff = (self.srtt as i32 - new_rtt as i32).unsigned_abs();
@@ -576,6 +580,8 @@ pub struct Socket<'a> {
     rack_marks: heapless::Vec<RetransmitMark, RACK_MARKS_LEN>,
     /// The pending SACK-path retransmission repeats a lost retransmission.
     rack_lost: bool,
+    /// When RACK's reordering window of an overtaken retransmission ends (RFC 8985 6.3).
+    rack_at: Option<Instant>,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -685,6 +691,7 @@ impl<'a> Socket<'a> {
             rack_enabled: false,
             rack_marks: heapless::Vec::new(),
             rack_lost: false,
+            rack_at: None,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -767,7 +774,8 @@ impl<'a> Socket<'a> {
     /// Enable or disable RACK's lost-retransmission rule (RFC 8985 6.2) in SACK recovery:
     /// a retransmission is lost once data sent after it was selectively acknowledged and a
     /// reordering window (a quarter of SRTT) has passed since it was sent; the hole is then
-    /// sent again at once instead of waiting for the retransmission timer. Sequence order
+    /// sent again at once instead of waiting for the retransmission timer (when the window has
+    /// not passed yet, a timer waits for it). Sequence order
     /// stands for send order: RACK's time-based detection of first transmissions is not
     /// here (RFC 6675 IsLost decides for those). Off by default; turn tail loss probes on
     /// with it ([`Socket::set_tail_loss_probe`]) as RFC 8985 pairs them.
@@ -776,6 +784,7 @@ impl<'a> Socket<'a> {
         if !enabled {
             self.rack_marks.clear();
             self.rack_lost = false;
+            self.rack_at = None;
         }
     }
 
@@ -784,32 +793,53 @@ impl<'a> Socket<'a> {
         self.rack_enabled
     }
 
+    /// RFC 8985 (6.2 step 4): the reordering window, a quarter of the smallest RTT and at most
+    /// SRTT; zero before any RTT sample.
+    fn rack_reo_wnd(&self) -> Duration {
+        if !self.rtte.have_measurement {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(u64::from((self.rtte.min_rtt / 4).min(self.rtte.srtt)))
+    }
+
     /// RFC 8985 (6.2, step 5, applied to retransmissions): forgets the watched
     /// retransmissions that were delivered (cumulatively or selectively acknowledged) and
     /// returns the start of the first one that was lost: data sent after it was SACKed, and
-    /// a reordering window of SRTT / 4 passed since it was sent.
+    /// the reordering window passed since it was sent. When one was overtaken but its window
+    /// has not passed yet, the RACK timer is set to its end (6.3).
     fn rack_detect_lost(&mut self, now: Instant) -> Option<TcpSeqNumber> {
+        self.rack_at = None;
         let una = self.local_seq_no;
         let highest_sacked = self.sacked.last().map(|&(_, b)| b)?;
-        let reo_wnd = Duration::from_millis(u64::from(self.rtte.srtt / 4));
+        let reo_wnd = self.rack_reo_wnd();
         let sacked = self.sacked.clone();
         let covered = |start: TcpSeqNumber, end: TcpSeqNumber| {
             sacked.iter().any(|&(a, b)| a <= start && end <= b)
         };
         self.rack_marks
             .retain(|m| m.end > una && !covered(if m.start > una { m.start } else { una }, m.end));
-        let lost = self
+        let overtaken = |m: &RetransmitMark| highest_sacked > m.sent_after;
+        let Some(lost) = self
             .rack_marks
             .iter()
-            .position(|m| highest_sacked > m.sent_after && now >= m.at + reo_wnd)?;
+            .position(|m| overtaken(m) && now >= m.at + reo_wnd)
+        else {
+            self.rack_at = self
+                .rack_marks
+                .iter()
+                .filter(|m| overtaken(m))
+                .map(|m| m.at + reo_wnd)
+                .min();
+            return None;
+        };
         let mark = self.rack_marks.remove(lost);
         Some(if mark.start > una { mark.start } else { una })
     }
 
     /// Enable or disable tail loss probes (RFC 8985 7, TLP): when no ACK has come for about two
-    /// smoothed round-trip times and no loss recovery is under way, send one probe (new data
-    /// if the windows allow, else the last segment again) so that a lost tail or a lost ACK is
-    /// repaired by fast recovery instead of the retransmission timer. Off by default.
+    /// smoothed round-trip times and no loss recovery is under way, send one probe (the last
+    /// segment again) so that a lost tail or a lost ACK is repaired by fast recovery instead
+    /// of the retransmission timer. Off by default.
     pub fn set_tail_loss_probe(&mut self, enabled: bool) {
         self.tlp_enabled = enabled;
         if !enabled {
@@ -1220,6 +1250,7 @@ impl<'a> Socket<'a> {
         self.tlp_probe = false;
         self.rack_marks.clear();
         self.rack_lost = false;
+        self.rack_at = None;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -2771,6 +2802,7 @@ impl<'a> Socket<'a> {
                                 self.pending_sack_retransmit = None;
                                 self.rack_marks.clear();
                                 self.rack_lost = false;
+                                self.rack_at = None;
                             }
                             self.congestion_controller.inner_mut().on_ack(
                                 cx.now(),
@@ -3161,6 +3193,23 @@ impl<'a> Socket<'a> {
             }
         }
 
+        // RFC 8985 (6.3): the reordering window of an overtaken retransmission ended.
+        if let Some(at) = self.rack_at
+            && cx.now() >= at
+        {
+            self.rack_at = None;
+            if self.rack_enabled
+                && self.in_sack_recovery()
+                && self.pending_sack_retransmit.is_none()
+                && !self.pending_fast_retransmit
+                && let Some(start) = self.rack_detect_lost(cx.now())
+            {
+                net_debug!("RACK timer: the retransmission at {} was lost", start);
+                self.pending_sack_retransmit = Some(start);
+                self.rack_lost = true;
+            }
+        }
+
         if self.timed_out(cx.now()) {
             // If a timeout expires, we should abort the connection.
             net_debug!("timeout exceeded");
@@ -3192,6 +3241,7 @@ impl<'a> Socket<'a> {
                 self.tlp_probe = false;
                 self.rack_marks.clear();
                 self.rack_lost = false;
+                self.rack_at = None;
                 self.pending_fast_retransmit = false;
                 self.partial_ack_retransmit = false;
 
@@ -3706,11 +3756,16 @@ impl<'a> Socket<'a> {
                 Some(at) => PollAt::Time(at),
                 None => PollAt::Ingress,
             };
+            let rack_poll_at = match self.rack_at {
+                Some(at) => PollAt::Time(at),
+                None => PollAt::Ingress,
+            };
             *[
                 self.timer.poll_at(),
                 timeout_poll_at,
                 delayed_ack_poll_at,
                 tlp_poll_at,
+                rack_poll_at,
             ]
                 .iter()
                 .min()
@@ -11908,5 +11963,45 @@ mod test {
         s.sacked.push((una + 100, una + 110)).unwrap();
         assert_eq!(s.rack_detect_lost(Instant::from_millis(20)), Some(una));
         assert!(s.rack_marks.is_empty());
+    }
+
+    #[test]
+    fn test_rack_timer_resends_a_lost_retransmission_after_the_reordering_window() {
+        let mut s = lost_retransmission(true);
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        // Pretend a path whose smallest RTT is 40 ms: the reordering window is 10 ms. The
+        // second retransmission of "aaa" (at 1020) is lost too; "hhh", sent after it, is
+        // SACKed at 1025, before the window ends: the timer waits for it.
+        s.rtte.have_measurement = true;
+        s.rtte.min_rtt = 40;
+        s.rtte.srtt = 40;
+        s.send_slice(b"hhh").unwrap();
+        recv!(s, time 1021, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 21,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"hhh"[..],
+            ..RECV_TEMPL
+        }));
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        send!(s, time 1025, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 24)), None, None],
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.rack_at, Some(Instant::from_millis(1030)));
+        recv_nothing!(s, time 1029);
+        recv!(s, time 1030, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::LostRetransmission));
     }
 }

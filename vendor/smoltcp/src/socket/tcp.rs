@@ -778,7 +778,9 @@ impl<'a> Socket<'a> {
     /// not passed yet, a timer waits for it). Sequence order
     /// stands for send order: RACK's time-based detection of first transmissions is not
     /// here (RFC 6675 IsLost decides for those). Off by default; turn tail loss probes on
-    /// with it ([`Socket::set_tail_loss_probe`]) as RFC 8985 pairs them.
+    /// with it ([`Socket::set_tail_loss_probe`]) as RFC 8985 pairs them: with RACK on, a
+    /// probe may also go during SACK recovery, when a retransmission or its ACK was the last
+    /// thing in flight and was lost.
     pub fn set_rack(&mut self, enabled: bool) {
         self.rack_enabled = enabled;
         if !enabled {
@@ -867,7 +869,7 @@ impl<'a> Socket<'a> {
             Some(pto)
                 if self.tlp_enabled
                     && !self.tlp_sent
-                    && self.recover.is_none()
+                    && (self.recover.is_none() || self.rack_enabled)
                     && self.flight_size() > 0 =>
             {
                 Some(now + pto)
@@ -3176,7 +3178,7 @@ impl<'a> Socket<'a> {
         {
             self.tlp_at = None;
             if matches!(self.timer, Timer::Retransmit { .. })
-                && self.recover.is_none()
+                && (self.recover.is_none() || self.rack_enabled)
                 && !self.tlp_sent
                 && self.flight_size() > 0
             {
@@ -3418,10 +3420,11 @@ impl<'a> Socket<'a> {
                     repr.seq_number = seq;
                     repr.payload = self.tx_buffer.get_allocated(offset, size);
                     // HighRxt only moves up: a lost retransmission sent again lies below it.
-                    if !self.high_rxt.is_some_and(|h| h >= seq + size) {
+                    // A probe is not NextSeg's: the holes below it stay to be retransmitted.
+                    if !is_tail_loss_probe && !self.high_rxt.is_some_and(|h| h >= seq + size) {
                         self.high_rxt = Some(seq + size);
                     }
-                    if self.recover.is_some() {
+                    if self.recover.is_some() && !is_tail_loss_probe {
                         if self.rack_marks.is_full() {
                             self.rack_marks.remove(0);
                         }
@@ -12003,5 +12006,64 @@ mod test {
             ..RECV_TEMPL
         }));
         assert_eq!(s.tcp_info().last_sent, Some(SendReason::LostRetransmission));
+    }
+
+    fn recovery_with_nothing_after_the_retransmission(rack: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        s.set_tail_loss_probe(true);
+        s.set_rack(rack);
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        send!(s, time 10, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 12)), None, None],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 10, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        // The retransmission (or its ACK) is lost, and nothing was sent after it.
+        s
+    }
+
+    #[test]
+    fn test_rack_probes_in_recovery_when_the_retransmission_was_the_tail() {
+        let mut s = recovery_with_nothing_after_the_retransmission(true);
+        recv_nothing!(s, time 209);
+        recv!(s, time 210, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+        // The probe leaves HighRxt alone: it is not a hole's retransmission.
+        assert_eq!(s.high_rxt, Some(LOCAL_SEQ + 1 + 3));
+    }
+
+    #[test]
+    fn test_no_probe_in_recovery_without_rack() {
+        let mut s = recovery_with_nothing_after_the_retransmission(false);
+        recv_nothing!(s, time 500);
     }
 }

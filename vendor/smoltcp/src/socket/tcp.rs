@@ -1893,28 +1893,6 @@ impl<'a> Socket<'a> {
             .saturating_sub(self.flight_size())
     }
 
-    /// Sender-side silly window syndrome avoidance (RFC 1122 4.2.3.4, RFC 9293 3.8.6.2.1):
-    /// with data in flight, more data queued than may go now, and the congestion window the
-    /// tighter limit, hold back a segment smaller than `effective_mss`: the next ACK makes
-    /// room for a full one. Without this, byte-counted congestion avoidance (and NewReno's
-    /// window arithmetic) leaves room for a few dozen octets after an ACK, and with Nagle off
-    /// each became a runt segment. The end of the data still goes at once (it all fits).
-    fn sws_hold(&self, effective_mss: usize) -> bool {
-        let flight = self.flight_size();
-        if flight == 0 {
-            return false;
-        }
-        let unsent = self.tx_buffer.len().saturating_sub(flight);
-        let cwnd_room = self.cwnd_remaining();
-        let win_right_edge = self.local_seq_no + self.remote_win_len;
-        let win_room = if win_right_edge >= self.remote_last_seq {
-            win_right_edge - self.remote_last_seq
-        } else {
-            0
-        };
-        cwnd_room < effective_mss && cwnd_room < unsent && cwnd_room < win_room
-    }
-
     /// RFC 3042 (Limited Transmit): each of the first two duplicate ACKs lets one new segment
     /// go beyond the congestion window, so that a small window still draws the three
     /// duplicate ACKs fast retransmit needs.
@@ -3090,11 +3068,6 @@ impl<'a> Socket<'a> {
             can_send = false;
         }
 
-        // Sender-side SWS avoidance: no runt while the congestion window is what limits.
-        if can_send && !can_send_full && self.sws_hold(effective_mss) {
-            can_send = false;
-        }
-
         // Can we actually send the FIN? We can send it if:
         // 1. We have unsent data that fits in the remote window.
         // 2. We have no unsent data.
@@ -3559,9 +3532,6 @@ impl<'a> Socket<'a> {
                         // zero length would stall the connection if a window update from
                         // the remote got lost.
                         win_limit.min(device_limit)
-                    } else if self.sws_hold(effective_mss) {
-                        // Sender-side SWS avoidance: wait for room for a full segment.
-                        0
                     } else {
                         win_limit.min(device_limit).min(self.cwnd_remaining())
                     };
@@ -12095,76 +12065,5 @@ mod test {
     fn test_no_probe_in_recovery_without_rack() {
         let mut s = recovery_with_nothing_after_the_retransmission(false);
         recv_nothing!(s, time 500);
-    }
-
-    // =========================================================================================//
-    // Tests for sender-side silly window syndrome avoidance (RFC 1122 4.2.3.4).
-    // =========================================================================================//
-
-    #[cfg(feature = "socket-tcp-reno")]
-    fn socket_with_cwnd(cwnd: usize) -> TestSocket {
-        let mut s = socket_established_with_buffer_sizes(128, 64);
-        s.set_congestion_control(CongestionControl::Reno);
-        // Nagle's algorithm would hold the runts too; SWS avoidance is what is tested.
-        s.set_nagle_enabled(false);
-        s.remote_mss = 10;
-        s.remote_win_len = 1000;
-        s.congestion_controller.inner_mut().set_mss(10);
-        s.congestion_controller.inner_mut().set_initial_window(cwnd);
-        s
-    }
-
-    #[test]
-    #[cfg(feature = "socket-tcp-reno")]
-    fn test_sws_avoidance_holds_a_runt_while_cwnd_limits() {
-        let mut s = socket_with_cwnd(15);
-        let data: Vec<u8> = (0..40u8).collect();
-        s.send_slice(&data).unwrap();
-        // cwnd leaves room for 15 octets: one full segment; the 5 octets left would be a
-        // runt with 30 more queued, so they wait.
-        recv!(s, time 0, Ok(TcpRepr {
-            seq_number: LOCAL_SEQ + 1,
-            ack_number: Some(REMOTE_SEQ + 1),
-            payload: &data[..10],
-            ..RECV_TEMPL
-        }));
-        recv_nothing!(s, time 0);
-        // The ACK makes room (slow start: cwnd 25, nothing in flight): two full segments,
-        // and again no runt.
-        send!(s, time 10, TcpRepr {
-            seq_number: REMOTE_SEQ + 1,
-            ack_number: Some(LOCAL_SEQ + 1 + 10),
-            window_len: 1000,
-            ..SEND_TEMPL
-        });
-        for i in 1..3 {
-            recv!(s, time 10, Ok(TcpRepr {
-                seq_number: LOCAL_SEQ + 1 + 10 * i,
-                ack_number: Some(REMOTE_SEQ + 1),
-                payload: &data[10 * i..10 * i + 10],
-                ..RECV_TEMPL
-            }));
-        }
-        recv_nothing!(s, time 10);
-    }
-
-    #[test]
-    #[cfg(feature = "socket-tcp-reno")]
-    fn test_sws_avoidance_sends_the_end_of_the_data() {
-        let mut s = socket_with_cwnd(15);
-        s.send_slice(b"0123456789abcde").unwrap();
-        recv!(s, time 0, Ok(TcpRepr {
-            seq_number: LOCAL_SEQ + 1,
-            ack_number: Some(REMOTE_SEQ + 1),
-            payload: &b"0123456789"[..],
-            ..RECV_TEMPL
-        }));
-        // The last 5 octets fit in cwnd: they are all there is, so they go.
-        recv!(s, time 0, Ok(TcpRepr {
-            seq_number: LOCAL_SEQ + 1 + 10,
-            ack_number: Some(REMOTE_SEQ + 1),
-            payload: &b"abcde"[..],
-            ..RECV_TEMPL
-        }));
     }
 }

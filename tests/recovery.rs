@@ -2,7 +2,8 @@
 //! STOR of 1 MiB at `--loss 10` both ways must all arrive intact, within a bound in simulated
 //! time. `SMOLFTP_RECOVERY_SEEDS=N` runs N seeds (default 100), `SMOLFTP_RECOVERY_FIRST=S`
 //! starts at seed S, `SMOLFTP_RECOVERY_MIN_RTO=MS` sets the stacks' minimum RTO (default
-//! 1000, the RFC's).
+//! 1000, the RFC's), `SMOLFTP_RECOVERY_TLP=1` turns tail loss probes on and
+//! `SMOLFTP_RECOVERY_RACK=1` RACK (with tail loss probes).
 
 mod common;
 
@@ -64,7 +65,9 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
             client_timeout: Some(Duration::from_secs(900)),
             stack_timeout: Duration::from_secs(900),
             min_rto: Some(min_rto),
-            tail_loss_probe: std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some(),
+            tail_loss_probe: std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some()
+                || std::env::var_os("SMOLFTP_RECOVERY_RACK").is_some(),
+            rack: std::env::var_os("SMOLFTP_RECOVERY_RACK").is_some(),
             impair: ImpairPlan {
                 rates: Rates {
                     loss: 10.0,

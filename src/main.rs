@@ -128,6 +128,10 @@ struct TunArgs {
     /// segment to draw an ACK before the retransmission timer fires.
     #[arg(long)]
     tlp: bool,
+    /// RACK (RFC 8985): resend a lost retransmission as soon as data sent after it is
+    /// SACKed, not at the retransmission timeout. Turns on --tlp too.
+    #[arg(long)]
+    rack: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -307,6 +311,10 @@ struct DemoArgs {
     /// segment to draw an ACK before the retransmission timer fires.
     #[arg(long)]
     tlp: bool,
+    /// RACK (RFC 8985): resend a lost retransmission as soon as data sent after it is
+    /// SACKed, not at the retransmission timeout. Turns on --tlp too.
+    #[arg(long)]
+    rack: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -479,7 +487,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
             window: args.window as usize,
             initial_window: Some(args.initial_window.into()),
             min_rto: Some(Duration::from_millis(args.min_rto.into())),
-            tail_loss_probe: args.tlp,
+            tail_loss_probe: args.tlp || args.rack,
+            rack: args.rack,
             stack_log: args.stack_log,
             ..StackConfig::default()
         },
@@ -700,7 +709,8 @@ fn net_options(args: TunArgs) -> NetOptions {
         initial_window: Some(args.initial_window.into()),
         stack_log: args.stack_log,
         min_rto: Some(Duration::from_millis(args.min_rto.into())),
-        tail_loss_probe: args.tlp,
+        tail_loss_probe: args.tlp || args.rack,
+        rack: args.rack,
     }
 }
 

@@ -2,7 +2,8 @@
 //! STOR of 1 MiB at `--loss 10` both ways must all arrive intact, within a bound in simulated
 //! time. `SMOLFTP_RECOVERY_SEEDS=N` runs N seeds (default 100), `SMOLFTP_RECOVERY_FIRST=S`
 //! starts at seed S, `SMOLFTP_RECOVERY_MIN_RTO=MS` sets the stacks' minimum RTO (default
-//! 1000, the RFC's).
+//! 1000, the RFC's), `SMOLFTP_RECOVERY_TLP=1` turns tail loss probes on and
+//! `SMOLFTP_RECOVERY_RACK=1` RACK (with tail loss probes).
 
 mod common;
 
@@ -64,7 +65,10 @@ fn sessions_at_ten_percent_loss_both_ways_complete_intact() {
             lab_cfg.client.timeout = Some(Duration::from_secs(900));
             lab_cfg.stacks.timeout = Duration::from_secs(900);
             lab_cfg.stacks.min_rto = Some(min_rto);
-            lab_cfg.stacks.tail_loss_probe = std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some();
+            let rack = std::env::var_os("SMOLFTP_RECOVERY_RACK").is_some();
+            lab_cfg.stacks.tail_loss_probe =
+                std::env::var_os("SMOLFTP_RECOVERY_TLP").is_some() || rack;
+            lab_cfg.stacks.rack = rack;
             lab_cfg.cable.impair = ImpairPlan {
                 rates: Rates {
                     loss: 10.0,

@@ -112,6 +112,12 @@ pub const KNOBS: &[Knob] = &[
         "TCP",
     ),
     knob("tlp", "Tail loss probes", Kind::Flag, "TCP"),
+    knob(
+        "rack",
+        "RACK: resend lost retransmissions",
+        Kind::Flag,
+        "TCP",
+    ),
     knob("fin", "FIN placement", Kind::Selector, "TCP"),
     knob("passive", "Passive mode (EPSV)", Kind::Flag, "FTP"),
     knob("ipv6", "IPv6", Kind::Flag, "FTP"),

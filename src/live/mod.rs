@@ -78,6 +78,8 @@ pub struct NetOptions {
     pub min_rto: Option<std::time::Duration>,
     /// Tail loss probes (RFC 8985 7).
     pub tail_loss_probe: bool,
+    /// RACK's lost-retransmission rule (RFC 8985 6.2).
+    pub rack: bool,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -107,6 +109,7 @@ impl NetOptions {
         host.set_initial_window(self.initial_window);
         host.set_min_rto(self.min_rto);
         host.set_tail_loss_probe(self.tail_loss_probe);
+        host.set_rack(self.rack);
         if let Some(path) = &self.stack_log {
             let log = StackLog::create(path).map_err(RunError::Told)?;
             log.set_flush_each(true);

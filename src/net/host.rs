@@ -149,6 +149,8 @@ pub struct Host<D: Device> {
     min_rto: Option<smoltcp::time::Duration>,
     /// Sockets added from now on send tail loss probes (RFC 8985).
     tail_loss_probe: bool,
+    /// Sockets added from now on resend lost retransmissions by RACK's rule (RFC 8985 6.2).
+    rack: bool,
 }
 
 /// Why a connection could not be opened.
@@ -208,7 +210,14 @@ impl<D: Device> Host<D> {
             view: StackView::default(),
             min_rto: None,
             tail_loss_probe: false,
+            rack: false,
         }
+    }
+
+    /// Makes the TCP sockets added from now on resend a lost retransmission as soon as data
+    /// sent after it is SACKed (RACK's rule, RFC 8985 6.2), not at the RTO.
+    pub fn set_rack(&mut self, enabled: bool) {
+        self.rack = enabled;
     }
 
     /// Makes the TCP sockets added from now on send tail loss probes (RFC 8985 7).
@@ -313,6 +322,7 @@ impl<D: Device> Host<D> {
             socket.set_min_rto(min_rto);
         }
         socket.set_tail_loss_probe(self.tail_loss_probe);
+        socket.set_rack(self.rack);
         socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,

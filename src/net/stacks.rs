@@ -38,6 +38,8 @@ pub struct StackConfig {
     pub min_rto: Option<Duration>,
     /// Tail loss probes (RFC 8985 7) on every TCP connection.
     pub tail_loss_probe: bool,
+    /// RACK's lost-retransmission rule (RFC 8985 6.2) on every TCP connection.
+    pub rack: bool,
     /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
     /// a capture for frame numbers.
     pub stack_log: Option<PathBuf>,
@@ -55,6 +57,7 @@ impl Default for StackConfig {
             initial_window: Some(2),
             min_rto: None,
             tail_loss_probe: false,
+            rack: false,
             stack_log: None,
         }
     }
@@ -67,11 +70,12 @@ impl StackConfig {
         self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x5EED
     }
 
-    /// Gives `host`'s TCP sockets added from now on the initial window, RTO floor and tail
-    /// loss probes of this configuration (the stack log is the caller's: one file for both).
+    /// Gives `host`'s TCP sockets added from now on the initial window, RTO floor, tail
+    /// loss probes and RACK of this configuration (the stack log is the caller's: one file for both).
     pub fn apply<D: Device>(&self, host: &mut Host<D>) {
         host.set_initial_window(self.initial_window);
         host.set_min_rto(self.min_rto);
         host.set_tail_loss_probe(self.tail_loss_probe);
+        host.set_rack(self.rack);
     }
 }

@@ -72,6 +72,9 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
             SendReason::SackRetransmission => {
                 "SACK retransmission (RFC 6675): a hole below data the peer has"
             }
+            SendReason::LostRetransmission => {
+                "lost retransmission sent again (RACK, RFC 8985): data sent after it was SACKed"
+            }
             SendReason::PartialAckRetransmission => {
                 "partial-ACK retransmission (NewReno, RFC 6582): the next hole, still in recovery"
             }

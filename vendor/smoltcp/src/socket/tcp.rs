@@ -164,6 +164,22 @@ const RTTE_MAX_RTO: u32 = 60_000;
 /// How many SACKed ranges the sender remembers (RFC 6675 scoreboard).
 const SACK_SCOREBOARD_LEN: usize = 8;
 
+/// How many retransmissions of one recovery are watched for loss (RFC 8985 6.2).
+const RACK_MARKS_LEN: usize = 16;
+
+/// A retransmission sent during SACK recovery, watched by RACK's lost-retransmission rule.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct RetransmitMark {
+    /// The retransmitted range.
+    start: TcpSeqNumber,
+    end: TcpSeqNumber,
+    /// SND.NXT when it was sent: data above this was sent after it.
+    sent_after: TcpSeqNumber,
+    /// When it was sent.
+    at: Instant,
+}
+
 #[derive(Debug, Clone, Copy)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct RttEstimator {
@@ -182,6 +198,8 @@ struct RttEstimator {
     /// The lower bound of a computed RTO in milliseconds (RFC 6298 2.4), see
     /// [`Socket::set_min_rto`].
     min_rto: u32,
+    /// The smallest RTT sample, in milliseconds (RFC 8985's RACK.min_RTT).
+    min_rtt: u32,
 }
 
 impl Default for RttEstimator {
@@ -195,6 +213,7 @@ impl Default for RttEstimator {
             max_seq_sent: None,
             rto_count: 0,
             min_rto: RTTE_MIN_RTO,
+            min_rtt: u32::MAX,
         }
     }
 }
@@ -210,6 +229,7 @@ impl RttEstimator {
     }
 
     fn sample(&mut self, new_rtt: u32) {
+        self.min_rtt = self.min_rtt.min(new_rtt);
         if self.have_measurement {
             // RFC 6298 (2.3) When a subsequent RTT measurement R' is made, a host MUST set (...)
             let diff = (self.srtt as i32 - new_rtt as i32).unsigned_abs();
@@ -543,7 +563,8 @@ pub struct Socket<'a> {
     sacked: heapless::Vec<(TcpSeqNumber, TcpSeqNumber), SACK_SCOREBOARD_LEN>,
     /// RFC 6675 HighRxt: one past the highest sequence number retransmitted in this recovery.
     high_rxt: Option<TcpSeqNumber>,
-    /// The start of a hole to retransmit next (RFC 6675 NextSeg).
+    /// The start of a segment to send again that NextSeg would not choose (the tail loss
+    /// probe's last segment); NextSeg's holes are chosen when the segment is built.
     pending_sack_retransmit: Option<TcpSeqNumber>,
     /// Tail loss probes (RFC 8985 7) are sent; see [`Socket::set_tail_loss_probe`].
     tlp_enabled: bool,
@@ -553,6 +574,14 @@ pub struct Socket<'a> {
     tlp_sent: bool,
     /// The pending SACK-path retransmission is a tail loss probe.
     tlp_probe: bool,
+    /// RACK's lost-retransmission rule (RFC 8985 6.2) is applied; see [`Socket::set_rack`].
+    rack_enabled: bool,
+    /// The retransmissions of this recovery not yet known delivered or lost.
+    rack_marks: heapless::Vec<RetransmitMark, RACK_MARKS_LEN>,
+    /// The pending SACK-path retransmission repeats a lost retransmission.
+    rack_lost: bool,
+    /// When RACK's reordering window of an overtaken retransmission ends (RFC 8985 6.3).
+    rack_at: Option<Instant>,
 
     /// What [`Socket::tcp_info`] reports beyond the socket's own state.
     info: info::Tracker,
@@ -659,6 +688,10 @@ impl<'a> Socket<'a> {
             tlp_at: None,
             tlp_sent: false,
             tlp_probe: false,
+            rack_enabled: false,
+            rack_marks: heapless::Vec::new(),
+            rack_lost: false,
+            rack_at: None,
             info: info::Tracker::default(),
             initial_window: None,
             ack_delay: Some(ACK_DELAY_DEFAULT),
@@ -738,10 +771,77 @@ impl<'a> Socket<'a> {
         }
     }
 
+    /// Enable or disable RACK's lost-retransmission rule (RFC 8985 6.2) in SACK recovery:
+    /// a retransmission is lost once data sent after it was selectively acknowledged and a
+    /// reordering window (a quarter of SRTT) has passed since it was sent; the hole is then
+    /// sent again at once instead of waiting for the retransmission timer (when the window has
+    /// not passed yet, a timer waits for it). Sequence order
+    /// stands for send order: RACK's time-based detection of first transmissions is not
+    /// here (RFC 6675 IsLost decides for those). Off by default; turn tail loss probes on
+    /// with it ([`Socket::set_tail_loss_probe`]) as RFC 8985 pairs them: with RACK on, a
+    /// probe may also go during SACK recovery, when a retransmission or its ACK was the last
+    /// thing in flight and was lost.
+    pub fn set_rack(&mut self, enabled: bool) {
+        self.rack_enabled = enabled;
+        if !enabled {
+            self.rack_marks.clear();
+            self.rack_lost = false;
+            self.rack_at = None;
+        }
+    }
+
+    /// Whether RACK's lost-retransmission rule is applied; see [`Socket::set_rack`].
+    pub fn rack(&self) -> bool {
+        self.rack_enabled
+    }
+
+    /// RFC 8985 (6.2 step 4): the reordering window, a quarter of the smallest RTT and at most
+    /// SRTT; zero before any RTT sample.
+    fn rack_reo_wnd(&self) -> Duration {
+        if !self.rtte.have_measurement {
+            return Duration::ZERO;
+        }
+        Duration::from_millis(u64::from((self.rtte.min_rtt / 4).min(self.rtte.srtt)))
+    }
+
+    /// RFC 8985 (6.2, step 5, applied to retransmissions): forgets the watched
+    /// retransmissions that were delivered (cumulatively or selectively acknowledged) and
+    /// returns the start of the first one that was lost: data sent after it was SACKed, and
+    /// the reordering window passed since it was sent. When one was overtaken but its window
+    /// has not passed yet, the RACK timer is set to its end (6.3).
+    fn rack_detect_lost(&mut self, now: Instant) -> Option<TcpSeqNumber> {
+        self.rack_at = None;
+        let una = self.local_seq_no;
+        let highest_sacked = self.sacked.last().map(|&(_, b)| b)?;
+        let reo_wnd = self.rack_reo_wnd();
+        let sacked = self.sacked.clone();
+        let covered = |start: TcpSeqNumber, end: TcpSeqNumber| {
+            sacked.iter().any(|&(a, b)| a <= start && end <= b)
+        };
+        self.rack_marks
+            .retain(|m| m.end > una && !covered(if m.start > una { m.start } else { una }, m.end));
+        let overtaken = |m: &RetransmitMark| highest_sacked > m.sent_after;
+        let Some(lost) = self
+            .rack_marks
+            .iter()
+            .position(|m| overtaken(m) && now >= m.at + reo_wnd)
+        else {
+            self.rack_at = self
+                .rack_marks
+                .iter()
+                .filter(|m| overtaken(m))
+                .map(|m| m.at + reo_wnd)
+                .min();
+            return None;
+        };
+        let mark = self.rack_marks.remove(lost);
+        Some(if mark.start > una { mark.start } else { una })
+    }
+
     /// Enable or disable tail loss probes (RFC 8985 7, TLP): when no ACK has come for about two
-    /// smoothed round-trip times and no loss recovery is under way, send one probe (new data
-    /// if the windows allow, else the last segment again) so that a lost tail or a lost ACK is
-    /// repaired by fast recovery instead of the retransmission timer. Off by default.
+    /// smoothed round-trip times and no loss recovery is under way, send one probe (the last
+    /// segment again) so that a lost tail or a lost ACK is repaired by fast recovery instead
+    /// of the retransmission timer. Off by default.
     pub fn set_tail_loss_probe(&mut self, enabled: bool) {
         self.tlp_enabled = enabled;
         if !enabled {
@@ -769,7 +869,7 @@ impl<'a> Socket<'a> {
             Some(pto)
                 if self.tlp_enabled
                     && !self.tlp_sent
-                    && self.recover.is_none()
+                    && (self.recover.is_none() || self.rack_enabled)
                     && self.flight_size() > 0 =>
             {
                 Some(now + pto)
@@ -1150,6 +1250,9 @@ impl<'a> Socket<'a> {
         self.tlp_at = None;
         self.tlp_sent = false;
         self.tlp_probe = false;
+        self.rack_marks.clear();
+        self.rack_lost = false;
+        self.rack_at = None;
         self.info.reset();
 
         #[cfg(feature = "async")]
@@ -1680,6 +1783,86 @@ impl<'a> Socket<'a> {
         None
     }
 
+    /// Whether SACK-based loss recovery (RFC 6675) is under way: fast recovery with a peer
+    /// that sends SACK blocks.
+    fn in_sack_recovery(&self) -> bool {
+        self.recover.is_some() && self.remote_has_sack
+    }
+
+    /// The octets and the blocks the peer SACKed above `seq`.
+    fn sacked_above(&self, seq: TcpSeqNumber) -> (usize, usize) {
+        let mut octets = 0;
+        let mut blocks = 0;
+        for &(a, b) in &self.sacked {
+            if b > seq {
+                octets += b - if a > seq { a } else { seq };
+                blocks += 1;
+            }
+        }
+        (octets, blocks)
+    }
+
+    /// RFC 6675 IsLost: more than (DupThresh - 1) * SMSS octets, or DupThresh discontiguous
+    /// blocks, were SACKed above `seq`.
+    fn is_lost(&self, seq: TcpSeqNumber) -> bool {
+        let (octets, blocks) = self.sacked_above(seq);
+        octets > 2 * self.remote_mss || blocks >= 3
+    }
+
+    /// RFC 6675 pipe: the octets the sender believes are still in the network. An octet
+    /// sent and neither SACKed nor lost counts once; an octet retransmitted in this recovery
+    /// (below HighRxt) counts once more.
+    fn pipe(&self) -> usize {
+        let una = self.local_seq_no;
+        let nxt = self.remote_last_seq;
+        let high_rxt = self.high_rxt.filter(|&h| h > una).unwrap_or(una);
+        let mut pipe = 0;
+        let mut start = una;
+        let ends = self
+            .sacked
+            .iter()
+            .copied()
+            .chain(core::iter::once((nxt, nxt)));
+        for (a, b) in ends {
+            let end = if a < nxt { a } else { nxt };
+            if start < end {
+                if !self.is_lost(start) {
+                    pipe += end - start;
+                }
+                if high_rxt > start {
+                    pipe += (if high_rxt < end { high_rxt } else { end }) - start;
+                }
+            }
+            if b > start {
+                start = b;
+            }
+        }
+        pipe
+    }
+
+    /// RFC 6675 NextSeg, rule 1: the first hole above HighRxt (and SND.UNA) that IsLost and
+    /// lies below SACKed data, as (start, end).
+    fn next_seg(&self) -> Option<(TcpSeqNumber, TcpSeqNumber)> {
+        if !self.in_sack_recovery() {
+            return None;
+        }
+        let from = match self.high_rxt {
+            Some(h) if h > self.local_seq_no => h,
+            _ => self.local_seq_no,
+        };
+        self.next_hole(from)
+            .filter(|&(start, _)| start < self.remote_last_seq && self.is_lost(start))
+    }
+
+    /// RFC 6675 (5, step C): a lost hole may be retransmitted while cwnd - pipe is at least
+    /// one segment.
+    fn sack_retransmit_due(&self) -> bool {
+        self.in_sack_recovery()
+            && !self.tx_buffer.is_empty()
+            && self.cwnd_remaining() >= self.remote_mss
+            && self.next_seg().is_some()
+    }
+
     /// Whether `repr` selectively acknowledges data beyond `ack_number`: then it is a
     /// duplicate ACK even if its window changed (RFC 6675 2, "DupAck"). A receiver whose
     /// application reads while a hole is open announces a larger window on every ACK.
@@ -1691,6 +1874,17 @@ impl<'a> Socket<'a> {
     }
 
     fn cwnd_remaining(&self) -> usize {
+        if self.in_sack_recovery() {
+            // RFC 6675 (5, step 4.2): in SACK recovery cwnd is ssthresh (the controller's
+            // window is Reno's inflated one), and what may be sent is cwnd - pipe.
+            let ctrl = self.congestion_controller.inner();
+            let cwnd = ctrl
+                .ssthresh()
+                .map_or(ctrl.window(), |ssthresh| ssthresh.min(ctrl.window()));
+            return cwnd
+                .saturating_add(if self.tlp_probe { self.remote_mss } else { 0 })
+                .saturating_sub(self.pipe());
+        }
         self.congestion_controller
             .inner()
             .window()
@@ -1801,6 +1995,7 @@ impl<'a> Socket<'a> {
             fast_retransmit: false,
             partial_ack_retransmit: false,
             sack_retransmit: false,
+            lost_retransmit: false,
             tail_loss_probe: false,
             delayed: false,
             last_ack: self.remote_last_ack,
@@ -2519,6 +2714,10 @@ impl<'a> Socket<'a> {
             // TODO: When flow control is implemented,
             // refractor the following block within that implementation
 
+            if self.remote_has_sack {
+                self.update_scoreboard(repr, ack_number);
+            }
+
             match self.local_rx_last_ack {
                 // Duplicate ACK if payload empty and ACK doesn't move send window ->
                 // Increment duplicate ACK count, notify congestion controller and
@@ -2546,10 +2745,13 @@ impl<'a> Socket<'a> {
                     // RFC 6582 (3.2 step 4): duplicate ACKs during recovery only inflate the
                     // window; the hole they point at is repaired by the partial ACK's
                     // retransmission.
+                    // RFC 6675 (5): recovery also starts when the SACKed data shows the
+                    // first unacknowledged segment lost (IsLost), however few the duplicates.
                     let threshold = self.dup_ack_threshold();
                     if self.recover.is_none()
                         && (self.local_rx_dup_acks == 3
-                            || (threshold < 3 && self.local_rx_dup_acks == threshold))
+                            || (threshold < 3 && self.local_rx_dup_acks == threshold)
+                            || (self.remote_has_sack && self.is_lost(ack_number)))
                     {
                         self.timer.set_for_fast_retransmit();
                         // RFC 6582 (3.2 step 2): remember the highest sequence number sent.
@@ -2600,6 +2802,9 @@ impl<'a> Socket<'a> {
                                 self.recover = None;
                                 self.high_rxt = None;
                                 self.pending_sack_retransmit = None;
+                                self.rack_marks.clear();
+                                self.rack_lost = false;
+                                self.rack_at = None;
                             }
                             self.congestion_controller.inner_mut().on_ack(
                                 cx.now(),
@@ -2634,18 +2839,19 @@ impl<'a> Socket<'a> {
                 self.arm_tail_loss_probe(cx.now());
             }
 
-            if self.remote_has_sack {
-                self.update_scoreboard(repr, ack_number);
-                // RFC 6675 (5, NextSeg rule 1): during recovery each ACK may send the next
-                // hole below SACKed data that was not retransmitted yet.
-                if self.recover.is_some() && !self.pending_fast_retransmit {
-                    let from = match self.high_rxt {
-                        Some(h) if h > self.local_seq_no => h,
-                        _ => self.local_seq_no,
-                    };
-                    self.pending_sack_retransmit = self.next_hole(from).map(|(start, _)| start);
-                }
+            // RFC 8985 (6.2): a retransmission that data sent after it overtook was lost;
+            // send the hole again now rather than at the retransmission timeout.
+            if self.rack_enabled
+                && self.in_sack_recovery()
+                && self.pending_sack_retransmit.is_none()
+                && !self.pending_fast_retransmit
+                && let Some(start) = self.rack_detect_lost(cx.now())
+            {
+                net_debug!("RACK: the retransmission at {} was lost", start);
+                self.pending_sack_retransmit = Some(start);
+                self.rack_lost = true;
             }
+
         }
 
         // update last remote tsval
@@ -2794,6 +3000,10 @@ impl<'a> Socket<'a> {
         if (self.pending_fast_retransmit || self.pending_sack_retransmit.is_some())
             && !self.tx_buffer.is_empty()
         {
+            return true;
+        }
+        // RFC 6675 NextSeg rule 1: a lost hole, while pipe leaves room in cwnd.
+        if self.sack_retransmit_due() {
             return true;
         }
 
@@ -2968,22 +3178,37 @@ impl<'a> Socket<'a> {
         {
             self.tlp_at = None;
             if matches!(self.timer, Timer::Retransmit { .. })
-                && self.recover.is_none()
+                && (self.recover.is_none() || self.rack_enabled)
                 && !self.tlp_sent
                 && self.flight_size() > 0
             {
-                let unsent = self.tx_buffer.len().saturating_sub(self.flight_size());
-                let window_open = self.local_seq_no + self.remote_win_len > self.remote_last_seq;
+                // The probe is the last segment again, even when new data could go (RFC 8985
+                // 7.3 prefers new data): a duplicate draws an immediate ACK from any receiver
+                // (RFC 5681 4.2), while in-order new data may wait for the receiver's delayed
+                // ACK (Linux holds it 40 to 200 ms when its reader lags), many PTOs on a
+                // short path.
                 self.tlp_sent = true;
-                if unsent > 0 && window_open {
-                    net_debug!("tail loss probe: new data");
-                    self.tlp_probe = true;
-                } else {
-                    let last = self.flight_size().min(self.remote_mss).max(1);
-                    net_debug!("tail loss probe: the last segment again");
-                    self.pending_sack_retransmit = Some(self.remote_last_seq - last);
-                    self.tlp_probe = true;
-                }
+                let last = self.flight_size().min(self.remote_mss).max(1);
+                net_debug!("tail loss probe: the last segment again");
+                self.pending_sack_retransmit = Some(self.remote_last_seq - last);
+                self.tlp_probe = true;
+            }
+        }
+
+        // RFC 8985 (6.3): the reordering window of an overtaken retransmission ended.
+        if let Some(at) = self.rack_at
+            && cx.now() >= at
+        {
+            self.rack_at = None;
+            if self.rack_enabled
+                && self.in_sack_recovery()
+                && self.pending_sack_retransmit.is_none()
+                && !self.pending_fast_retransmit
+                && let Some(start) = self.rack_detect_lost(cx.now())
+            {
+                net_debug!("RACK timer: the retransmission at {} was lost", start);
+                self.pending_sack_retransmit = Some(start);
+                self.rack_lost = true;
             }
         }
 
@@ -3016,6 +3241,9 @@ impl<'a> Socket<'a> {
                 self.pending_sack_retransmit = None;
                 self.tlp_at = None;
                 self.tlp_probe = false;
+                self.rack_marks.clear();
+                self.rack_lost = false;
+                self.rack_at = None;
                 self.pending_fast_retransmit = false;
                 self.partial_ack_retransmit = false;
 
@@ -3111,6 +3339,7 @@ impl<'a> Socket<'a> {
         let mut is_fast_retransmit = false;
         let mut is_partial_ack_retransmit = false;
         let mut is_sack_retransmit = false;
+        let mut is_lost_retransmit = false;
         let is_tail_loss_probe = self.tlp_probe;
 
         #[cfg_attr(
@@ -3172,6 +3401,11 @@ impl<'a> Socket<'a> {
                     .pending_sack_retransmit
                     .take()
                     .filter(|&seq| seq >= self.local_seq_no && seq < self.remote_last_seq)
+                    .or_else(|| {
+                        self.sack_retransmit_due()
+                            .then(|| self.next_seg().map(|(start, _)| start))
+                            .flatten()
+                    })
                     .filter(|_| !self.pending_fast_retransmit);
                 let offset = if let Some(seq) = sack_hole {
                     // RFC 6675: retransmit the hole NextSeg chose, up to the SACKed data.
@@ -3185,7 +3419,23 @@ impl<'a> Socket<'a> {
                         .min(self.tx_buffer.len().saturating_sub(offset));
                     repr.seq_number = seq;
                     repr.payload = self.tx_buffer.get_allocated(offset, size);
-                    self.high_rxt = Some(seq + size);
+                    // HighRxt only moves up: a lost retransmission sent again lies below it.
+                    // A probe is not NextSeg's: the holes below it stay to be retransmitted.
+                    if !is_tail_loss_probe && !self.high_rxt.is_some_and(|h| h >= seq + size) {
+                        self.high_rxt = Some(seq + size);
+                    }
+                    if self.recover.is_some() && !is_tail_loss_probe {
+                        if self.rack_marks.is_full() {
+                            self.rack_marks.remove(0);
+                        }
+                        let _ = self.rack_marks.push(RetransmitMark {
+                            start: seq,
+                            end: seq + size,
+                            sent_after: self.remote_last_seq,
+                            at: cx.now(),
+                        });
+                    }
+                    is_lost_retransmit = mem::take(&mut self.rack_lost);
                     if let Some((_, sampled)) = self.rtte.timestamp
                         && sampled >= seq
                         && sampled < seq + size
@@ -3204,6 +3454,15 @@ impl<'a> Socket<'a> {
                         if !self.high_rxt.is_some_and(|h| h >= end) {
                             self.high_rxt = Some(end);
                         }
+                        if self.rack_marks.is_full() {
+                            self.rack_marks.remove(0);
+                        }
+                        let _ = self.rack_marks.push(RetransmitMark {
+                            start: self.local_seq_no,
+                            end,
+                            sent_after: self.remote_last_seq,
+                            at: cx.now(),
+                        });
                     }
 
                     self.pending_fast_retransmit = false;
@@ -3368,6 +3627,7 @@ impl<'a> Socket<'a> {
             fast_retransmit: is_fast_retransmit,
             partial_ack_retransmit: is_partial_ack_retransmit,
             sack_retransmit: is_sack_retransmit,
+            lost_retransmit: is_lost_retransmit,
             tail_loss_probe: is_tail_loss_probe && repr.segment_len() > 0,
             delayed: matches!(self.ack_delay_timer, AckDelayTimer::Waiting(_)),
             last_ack: self.remote_last_ack,
@@ -3499,11 +3759,16 @@ impl<'a> Socket<'a> {
                 Some(at) => PollAt::Time(at),
                 None => PollAt::Ingress,
             };
+            let rack_poll_at = match self.rack_at {
+                Some(at) => PollAt::Time(at),
+                None => PollAt::Ingress,
+            };
             *[
                 self.timer.poll_at(),
                 timeout_poll_at,
                 delayed_ack_poll_at,
                 tlp_poll_at,
+                rack_poll_at,
             ]
                 .iter()
                 .min()
@@ -11244,7 +11509,7 @@ mod test {
     // =========================================================================================//
 
     #[test]
-    fn test_sack_recovery_retransmits_the_next_hole_without_waiting_for_a_partial_ack() {
+    fn test_sack_recovery_leaves_a_hole_that_is_not_lost_to_the_partial_ack() {
         let mut s = socket_established();
         s.remote_mss = 3;
         s.remote_has_sack = true;
@@ -11284,28 +11549,28 @@ mod test {
             ..RECV_TEMPL
         }));
         assert_eq!(s.sacked.len(), 2, "{:?}", s.sacked);
-        // One more duplicate ACK: the scoreboard shows the hole at "ccc" below SACKed data.
+        // One more duplicate ACK: "ccc" is a hole below SACKed data, but only two segments
+        // were SACKed above it: not lost yet (RFC 6675 IsLost), so NextSeg leaves it.
         send!(s, time 1014, TcpRepr {
             seq_number: REMOTE_SEQ + 1,
             ack_number: Some(LOCAL_SEQ + 1),
             sack_ranges: sacks[2],
             ..SEND_TEMPL
         });
-        recv!(s, time 1014, Ok(TcpRepr {
-            seq_number: LOCAL_SEQ + 1 + 6,
-            ack_number: Some(REMOTE_SEQ + 1),
-            payload: &b"ccc"[..],
-            ..RECV_TEMPL
-        }));
-        assert_eq!(s.tcp_info().last_sent, Some(SendReason::SackRetransmission));
         recv_nothing!(s, time 1014);
-        // The retransmitted "aaa" arrives: a partial ACK, but "ccc" was resent already.
+        // The retransmitted "aaa" arrives: a partial ACK, and "ccc" goes at once.
         send!(s, time 1020, TcpRepr {
             seq_number: REMOTE_SEQ + 1,
             ack_number: Some(LOCAL_SEQ + 1 + 6),
             sack_ranges: [Some((base + 9, base + 15)), None, None],
             ..SEND_TEMPL
         });
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ccc"[..],
+            ..RECV_TEMPL
+        }));
         recv_nothing!(s, time 1020);
         // Then "ccc": everything is acknowledged, recovery ends.
         send!(s, time 1021, TcpRepr {
@@ -11402,6 +11667,42 @@ mod test {
     }
 
     #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_tail_loss_probe_resends_the_last_segment_even_with_new_data_to_send() {
+        let mut s = socket_established();
+        s.set_congestion_control(CongestionControl::Reno);
+        s.set_tail_loss_probe(true);
+        s.remote_mss = 3;
+        s.congestion_controller.inner_mut().set_mss(3);
+        s.congestion_controller.inner_mut().set_initial_window(6);
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdefghi").unwrap();
+        for (i, chunk) in [&b"abc"[..], b"def"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // cwnd holds "ghi" back; the probe is "def" again, not "ghi".
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+        recv_nothing!(s, time 200);
+    }
+
+    #[test]
     fn test_no_tail_loss_probe_unless_enabled() {
         let mut s = socket_with_tail_in_flight(false);
         recv_nothing!(s, time 999);
@@ -11411,5 +11712,358 @@ mod test {
             payload: &b"abc"[..],
             ..RECV_TEMPL
         }));
+    }
+
+    // =========================================================================================//
+    // Tests for RFC 6675 pipe, IsLost and NextSeg.
+    // =========================================================================================//
+
+    #[test]
+    fn test_sack_pipe_and_next_seg_follow_is_lost() {
+        let mut s = socket_established();
+        s.remote_mss = 10;
+        s.remote_has_sack = true;
+        let una = s.local_seq_no;
+        s.remote_last_seq = una + 100;
+        s.recover = Some(una + 100);
+        s.sacked.clear();
+        for block in [(10, 20), (30, 40), (50, 60)] {
+            s.sacked.push((una + block.0, una + block.1)).unwrap();
+        }
+        // [0, 10) has 30 octets SACKed above it: lost. [20, 30) has 20: not more than
+        // 2 * SMSS, and two blocks: not lost. So are [40, 50) and [60, 100).
+        assert!(s.is_lost(una));
+        assert!(!s.is_lost(una + 20));
+        assert_eq!(s.pipe(), 10 + 10 + 40);
+        assert_eq!(s.next_seg(), Some((una, una + 10)));
+        // Once [0, 10) was retransmitted it counts in pipe again, and NextSeg has nothing.
+        s.high_rxt = Some(una + 10);
+        assert_eq!(s.pipe(), 10 + 10 + 10 + 40);
+        assert_eq!(s.next_seg(), None);
+        // A fourth block makes [20, 30) lost (three blocks above it).
+        s.sacked.push((una + 70, una + 80)).unwrap();
+        assert_eq!(s.next_seg(), Some((una + 20, una + 30)));
+        assert_eq!(s.pipe(), 10 + 10 + 10 + 20);
+        // Outside recovery there is no NextSeg.
+        s.recover = None;
+        assert_eq!(s.next_seg(), None);
+    }
+
+    #[test]
+    fn test_sack_is_lost_starts_recovery_on_the_first_duplicate_ack() {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBCCCDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"CCC", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "aaa" is lost and the ACKs of two of the three others too: the one ACK that
+        // arrives SACKs three segments above SND.UNA, so "aaa" is lost (RFC 6675 IsLost).
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        send!(s, time 1010, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 12)), None, None],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1010, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.local_rx_dup_acks, 1);
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 12));
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_sack_recovery_sends_new_data_while_pipe_is_below_cwnd() {
+        let mut s = socket_established_with_buffer_sizes(64, 64);
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 4;
+        s.remote_has_sack = true;
+        s.remote_win_len = 64;
+        s.congestion_controller.inner_mut().set_mss(4);
+        s.congestion_controller.inner_mut().set_initial_window(24);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            window_len: 64,
+            ..SEND_TEMPL
+        });
+        let data: Vec<u8> = (0..40u8).collect();
+        s.send_slice(&data).unwrap();
+        for i in 0..6 {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 4 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: &data[4 * i..4 * i + 4],
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1000);
+        // The first segment is lost; the five others are SACKed by three duplicate ACKs.
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        for (t, right) in [(1010, 12), (1011, 20), (1012, 24)] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: 64,
+                sack_ranges: [Some((base + 4, base + right)), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        // Fast retransmission, then: cwnd = ssthresh = 12 (half of 24), pipe = 4 (the
+        // retransmission; the rest is SACKed): two new segments, which a window counted
+        // from SND.UNA (24 octets outstanding) would not allow.
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[0..4],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 24,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[24..28],
+            ..RECV_TEMPL
+        }));
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 28,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[28..32],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1013);
+        assert_eq!(s.pipe(), 12);
+    }
+
+    // =========================================================================================//
+    // Tests for RACK's lost-retransmission rule (RFC 8985 6.2).
+    // =========================================================================================//
+
+    /// "aaa" is lost, fast-retransmitted, and the retransmission is lost too; then "fffggg",
+    /// sent after it, is SACKed. Returns the socket at that point (time 1020).
+    fn lost_retransmission(rack: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        s.set_rack(rack);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDDeee").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD", b"eee"].into_iter().enumerate() {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        for (t, right) in [(1010, 6), (1011, 9), (1012, 12)] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                sack_ranges: [Some((base + 3, base + right)), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        // New data goes after the retransmission (pipe leaves room).
+        s.send_slice(b"fffggg").unwrap();
+        for (i, chunk) in [&b"fff"[..], b"ggg"].into_iter().enumerate() {
+            recv!(s, time 1014, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 15 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // The retransmitted "aaa" is lost; "fffggg" arrives and is SACKed.
+        send!(s, time 1020, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 21)), None, None],
+            ..SEND_TEMPL
+        });
+        s
+    }
+
+    #[test]
+    fn test_rack_resends_a_lost_retransmission_before_the_rto() {
+        let mut s = lost_retransmission(true);
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::LostRetransmission));
+        recv_nothing!(s, time 1020);
+        // Delivered at last: everything is acknowledged and recovery ends.
+        send!(s, time 1030, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 21),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.recover, None);
+        assert!(s.rack_marks.is_empty());
+    }
+
+    #[test]
+    fn test_without_rack_a_lost_retransmission_waits_for_the_rto() {
+        let mut s = lost_retransmission(false);
+        recv_nothing!(s, time 1020);
+        recv_nothing!(s, time 1500);
+    }
+
+    #[test]
+    fn test_rack_forgets_a_delivered_retransmission() {
+        let mut s = socket_established();
+        s.remote_mss = 10;
+        s.remote_has_sack = true;
+        s.set_rack(true);
+        let una = s.local_seq_no;
+        s.remote_last_seq = una + 100;
+        s.recover = Some(una + 100);
+        let at = Instant::from_millis(10);
+        for (start, end) in [(0, 10), (20, 30)] {
+            s.rack_marks
+                .push(RetransmitMark {
+                    start: una + start,
+                    end: una + end,
+                    sent_after: una + 100,
+                    at,
+                })
+                .unwrap();
+        }
+        // [20, 30) was SACKed, nothing sent after the marks: nothing is lost yet.
+        s.sacked.push((una + 20, una + 60)).unwrap();
+        assert_eq!(s.rack_detect_lost(Instant::from_millis(20)), None);
+        assert_eq!(s.rack_marks.len(), 1);
+        // Data sent after them is SACKed: [0, 10) is lost.
+        s.sacked.push((una + 100, una + 110)).unwrap();
+        assert_eq!(s.rack_detect_lost(Instant::from_millis(20)), Some(una));
+        assert!(s.rack_marks.is_empty());
+    }
+
+    #[test]
+    fn test_rack_timer_resends_a_lost_retransmission_after_the_reordering_window() {
+        let mut s = lost_retransmission(true);
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        // Pretend a path whose smallest RTT is 40 ms: the reordering window is 10 ms. The
+        // second retransmission of "aaa" (at 1020) is lost too; "hhh", sent after it, is
+        // SACKed at 1025, before the window ends: the timer waits for it.
+        s.rtte.have_measurement = true;
+        s.rtte.min_rtt = 40;
+        s.rtte.srtt = 40;
+        s.send_slice(b"hhh").unwrap();
+        recv!(s, time 1021, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 21,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"hhh"[..],
+            ..RECV_TEMPL
+        }));
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        send!(s, time 1025, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 24)), None, None],
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.rack_at, Some(Instant::from_millis(1030)));
+        recv_nothing!(s, time 1029);
+        recv!(s, time 1030, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::LostRetransmission));
+    }
+
+    fn recovery_with_nothing_after_the_retransmission(rack: bool) -> TestSocket {
+        let mut s = socket_established();
+        s.remote_mss = 3;
+        s.remote_has_sack = true;
+        s.set_tail_loss_probe(true);
+        s.set_rack(rack);
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"aaaBBBcccDDD").unwrap();
+        for (i, chunk) in [&b"aaa"[..], b"BBB", b"ccc", b"DDD"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        send!(s, time 10, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            sack_ranges: [Some((base + 3, base + 12)), None, None],
+            ..SEND_TEMPL
+        });
+        recv!(s, time 10, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"aaa"[..],
+            ..RECV_TEMPL
+        }));
+        // The retransmission (or its ACK) is lost, and nothing was sent after it.
+        s
+    }
+
+    #[test]
+    fn test_rack_probes_in_recovery_when_the_retransmission_was_the_tail() {
+        let mut s = recovery_with_nothing_after_the_retransmission(true);
+        recv_nothing!(s, time 209);
+        recv!(s, time 210, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 9,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"DDD"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+        // The probe leaves HighRxt alone: it is not a hole's retransmission.
+        assert_eq!(s.high_rxt, Some(LOCAL_SEQ + 1 + 3));
+    }
+
+    #[test]
+    fn test_no_probe_in_recovery_without_rack() {
+        let mut s = recovery_with_nothing_after_the_retransmission(false);
+        recv_nothing!(s, time 500);
     }
 }

@@ -42,6 +42,9 @@ pub enum SendReason {
     /// A tail loss probe (RFC 8985 7): no ACK came for about two round-trip times, so one
     /// segment (new data, or the last one again) is sent to draw an ACK before the RTO.
     TailLossProbe,
+    /// A hole whose retransmission was lost, sent again: data sent after that retransmission
+    /// was selectively acknowledged (RFC 8985 6.2, RACK's rule in send order).
+    LostRetransmission,
     /// One byte beyond the peer's zero window, to learn when it opens.
     ZeroWindowProbe,
     /// A segment without data that acknowledges nothing new but advertises a new window.
@@ -123,6 +126,8 @@ pub(super) struct Sending {
     pub partial_ack_retransmit: bool,
     /// The retransmission fills a hole below SACKed data (RFC 6675).
     pub sack_retransmit: bool,
+    /// The retransmission repeats one that was lost (RFC 8985 6.2).
+    pub lost_retransmit: bool,
     /// The segment is a tail loss probe (RFC 8985).
     pub tail_loss_probe: bool,
     /// The delayed ACK timer was running.
@@ -201,6 +206,7 @@ impl Tracker {
             _ if sending.keep_alive => SendReason::KeepAlive,
             _ if sending.zero_window_probe => SendReason::ZeroWindowProbe,
             _ if sending.tail_loss_probe => SendReason::TailLossProbe,
+            _ if sending.lost_retransmit => SendReason::LostRetransmission,
             _ if sending.sack_retransmit => SendReason::SackRetransmission,
             _ if sending.partial_ack_retransmit => SendReason::PartialAckRetransmission,
             _ if sending.fast_retransmit => SendReason::FastRetransmission,

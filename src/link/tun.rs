@@ -17,17 +17,20 @@
 //! shows those large segments, as tcpdump does on a sender with TSO.
 
 use std::fs::File;
-use std::io::{self, Read, Write};
+use std::io::{self, Read};
 use std::num::NonZeroUsize;
 use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
 use std::path::Path;
+use std::sync::Arc;
 
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMeta};
 use smoltcp::time::{Duration, Instant};
 use tun_tap::{Iface, Mode};
 
 mod health;
+mod writer;
 use health::{Health, describe_fatal};
+use writer::Writer;
 
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the kernel's default.
 const VNET_HDR: usize = 10;
@@ -84,14 +87,18 @@ impl std::error::Error for TunError {}
 
 /// A TUN interface as a smoltcp device.
 pub struct Tun {
-    file: File,
+    file: Arc<File>,
     name: String,
     mtu: usize,
     /// Frames carry a virtio-net header (offload on).
     vnet: bool,
     rx: Vec<u8>,
+    /// The buffer the next frame is built in.
     tx: Vec<u8>,
+    /// Read errors (the writer thread keeps its own).
     health: Health,
+    /// Writes frames on a thread of its own ([`writer`]).
+    writer: Writer,
 }
 
 impl Tun {
@@ -152,6 +159,8 @@ impl Tun {
         } else {
             mtu.max(1500) + 64
         };
+        let file = Arc::new(file);
+        let writer = Writer::start(file.clone(), name).map_err(failed)?;
         Ok(Tun {
             file,
             name: name.to_string(),
@@ -160,6 +169,7 @@ impl Tun {
             rx: vec![0; room],
             tx: Vec::with_capacity(room),
             health: Health::new(name),
+            writer,
         })
     }
 
@@ -170,19 +180,28 @@ impl Tun {
 
     /// Frames dropped because of I/O errors.
     pub fn errors(&self) -> u64 {
-        self.health.errors
+        self.health.errors + self.writer.health().0
     }
 
     /// Why the device can no longer be used (its interface was deleted), if it cannot.
     pub fn broken(&self) -> Option<String> {
-        let e = self.health.fatal.as_ref()?;
-        Some(format!("{}: {}", self.name, describe_fatal(e)))
+        let why = match &self.health.fatal {
+            Some(e) => describe_fatal(e),
+            None if self.writer.is_gone() => self.writer.health().1?,
+            None => return None,
+        };
+        Some(format!("{}: {why}", self.name))
+    }
+
+    /// Whether reads or writes found the interface gone.
+    fn gone(&self) -> bool {
+        self.health.fatal.is_some() || self.writer.is_gone()
     }
 
     /// Sleeps until a frame can be read or `timeout` has passed (`None`: no limit). A signal
     /// ends the sleep early. A broken device only sleeps (its descriptor would wake at once).
     pub fn wait(&self, timeout: Option<Duration>) {
-        if self.health.fatal.is_some() {
+        if self.gone() {
             let d = timeout.map_or(200, |d| d.total_millis().min(200));
             std::thread::sleep(std::time::Duration::from_millis(d));
             return;
@@ -213,10 +232,10 @@ impl Device for Tun {
     type TxToken<'a> = TxToken<'a>;
 
     fn receive(&mut self, _: Instant) -> Option<(RxToken<'_>, TxToken<'_>)> {
-        if self.health.fatal.is_some() {
+        if self.gone() {
             return None;
         }
-        let n = match (&self.file).read(&mut self.rx) {
+        let n = match (&*self.file).read(&mut self.rx) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,
             Err(e) => {
@@ -232,9 +251,8 @@ impl Device for Tun {
                 frame: &self.rx[skip..n],
             },
             TxToken {
-                file: &self.file,
+                writer: &self.writer,
                 buf: &mut self.tx,
-                health: &mut self.health,
                 vnet: self.vnet,
                 gso: None,
             },
@@ -242,13 +260,12 @@ impl Device for Tun {
     }
 
     fn transmit(&mut self, _: Instant) -> Option<TxToken<'_>> {
-        if self.health.fatal.is_some() {
+        if self.gone() {
             return None;
         }
         Some(TxToken {
-            file: &self.file,
+            writer: &self.writer,
             buf: &mut self.tx,
-            health: &mut self.health,
             vnet: self.vnet,
             gso: None,
         })
@@ -283,11 +300,11 @@ impl phy::RxToken for RxToken<'_> {
     }
 }
 
-/// Transmit token of a [`Tun`]: builds the frame in the device's buffer and writes it.
+/// Transmit token of a [`Tun`]: builds the frame in the device's buffer and queues it for the
+/// writer thread.
 pub struct TxToken<'a> {
-    file: &'a File,
+    writer: &'a Writer,
     buf: &'a mut Vec<u8>,
-    health: &'a mut Health,
     vnet: bool,
     /// The MSS to cut this frame into, when smoltcp asks for segmentation.
     gso: Option<u16>,
@@ -302,15 +319,8 @@ impl phy::TxToken for TxToken<'_> {
             let (hdr, frame) = self.buf.split_at_mut(VNET_HDR);
             vnet_header(hdr, frame, self.gso);
         }
-        let mut file = self.file;
-        if self.health.fatal.is_none() {
-            match file.write(&self.buf[..head + len]) {
-                Ok(_) => {}
-                // The kernel's queue is full: the frame is lost, as on a busy wire; TCP resends.
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.health.errors += 1,
-                Err(e) => self.health.failed(e, true),
-            }
-        }
+        let frame = std::mem::take(self.buf);
+        *self.buf = self.writer.push(frame);
         result
     }
 

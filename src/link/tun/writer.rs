@@ -1,0 +1,195 @@
+//! # TUN writer thread
+//!
+//! Layer: device (phy). Writing a frame to a TUN device is where the time of a plain-TUN
+//! transfer goes: the kernel takes the frame in inside our `write(2)`, and runs the receiving
+//! TCP (curl's, vsftpd's) right there, on our thread. A [`Writer`] moves those writes to a
+//! thread of their own, so the stack builds the next segments while the kernel takes in the last
+//! ones, on another core. The stack still builds every frame in place (in a buffer the thread
+//! hands back when written: no copy, no allocation once warm); frames keep their order; the
+//! capture is untouched (it records frames as smoltcp emits them, before they reach here).
+//!
+//! A bounded queue ([`QUEUE_LIMIT`] frames) makes a stack that outruns the kernel wait for it,
+//! instead of losing frames. Write errors are counted and logged by the thread as before
+//! ([`Health`]); one that means the interface is gone stops the writes and is told to the
+//! device ([`Writer::fatal`]).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::health::{Health, describe_fatal};
+
+/// Frames waiting at most; a stack that gets this far ahead waits for the thread.
+pub(super) const QUEUE_LIMIT: usize = 512;
+/// The stack may go on once the queue is down to this.
+const RESUME_AT: usize = QUEUE_LIMIT / 2;
+
+/// The device's end of the writer thread.
+pub(super) struct Writer {
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Frames to write (the thread waits on it when idle).
+    work: Condvar,
+    /// Room in the queue (the stack waits on it when the queue is full).
+    room: Condvar,
+    /// Set once a write said the interface is gone.
+    gone: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Frames to write, oldest first.
+    frames: Vec<Vec<u8>>,
+    /// Written frames' buffers, for the stack's next frames.
+    free: Vec<Vec<u8>>,
+    /// The thread sleeps on `work`.
+    idle: bool,
+    /// The stack waits on `room`.
+    full: bool,
+    /// The device is closing: write what is queued and end.
+    stop: bool,
+    /// Frames lost to write errors so far.
+    errors: u64,
+    /// The error that made the device unusable.
+    fatal: Option<io::Error>,
+}
+
+impl Writer {
+    /// Starts the thread writing to `file` (named `name` in its logs).
+    pub(super) fn start(file: Arc<File>, name: &str) -> io::Result<Writer> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            gone: AtomicBool::new(false),
+        });
+        let health = Health::new(name);
+        let thread = std::thread::Builder::new()
+            .name(format!("tun-write-{name}"))
+            .spawn({
+                let shared = shared.clone();
+                move || write_loop(&shared, &file, health)
+            })?;
+        Ok(Writer {
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Queues `frame` for writing (waiting while the queue is full) and returns an empty buffer
+    /// for the next one: one the thread has written, or a new one.
+    pub(super) fn push(&self, frame: Vec<u8>) -> Vec<u8> {
+        let mut q = lock(&self.shared.queue);
+        while q.frames.len() >= QUEUE_LIMIT && !q.stop && q.fatal.is_none() {
+            q.full = true;
+            q = self
+                .shared
+                .room
+                .wait(q)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if q.fatal.is_none() {
+            q.frames.push(frame);
+        }
+        let wake = std::mem::take(&mut q.idle);
+        let next = q.free.pop().unwrap_or_default();
+        drop(q);
+        if wake {
+            self.shared.work.notify_one();
+        }
+        next
+    }
+
+    /// Whether a write said the interface is gone (cheap: no lock).
+    pub(super) fn is_gone(&self) -> bool {
+        self.shared.gone.load(Ordering::Relaxed)
+    }
+
+    /// Frames lost to write errors, and the error that made the device unusable, if any.
+    pub(super) fn health(&self) -> (u64, Option<String>) {
+        let q = lock(&self.shared.queue);
+        (q.errors, q.fatal.as_ref().map(describe_fatal))
+    }
+
+    /// Waits until every queued frame has been written (or dropped by an error).
+    #[cfg(test)]
+    pub(super) fn drain(&self) {
+        loop {
+            let q = lock(&self.shared.queue);
+            if q.frames.is_empty() && q.idle || q.fatal.is_some() {
+                return;
+            }
+            drop(q);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Writes what is queued (the last FINs and ACKs of a run), then ends the thread.
+    fn drop(&mut self) {
+        lock(&self.shared.queue).stop = true;
+        self.shared.work.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The thread: takes every queued frame at once, writes them in order, gives the buffers back.
+fn write_loop(shared: &Shared, file: &File, mut health: Health) {
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(QUEUE_LIMIT);
+    let mut q = lock(&shared.queue);
+    loop {
+        // Buffers of the last batch go back; the stack may go on if it waited.
+        q.free.append(&mut batch);
+        q.errors = health.errors;
+        if let Some(e) = health.fatal.take() {
+            shared.gone.store(true, Ordering::Relaxed);
+            q.fatal = Some(e);
+            q.frames.clear();
+        }
+        if q.full && q.frames.len() <= RESUME_AT || q.fatal.is_some() {
+            q.full = false;
+            shared.room.notify_all();
+        }
+        if q.frames.is_empty() {
+            if q.stop || q.fatal.is_some() {
+                return;
+            }
+            q.idle = true;
+            q = shared
+                .work
+                .wait(q)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            q.idle = false;
+            continue;
+        }
+        std::mem::swap(&mut batch, &mut q.frames);
+        drop(q);
+        let mut out = file;
+        for frame in &mut batch {
+            if health.fatal.is_none() {
+                match out.write(frame) {
+                    Ok(_) => {}
+                    // The kernel's queue is full: the frame is lost, as on a busy wire; TCP
+                    // resends.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => health.errors += 1,
+                    Err(e) => health.failed(e, true),
+                }
+            }
+            frame.clear();
+        }
+        q = lock(&shared.queue);
+    }
+}

@@ -3,7 +3,8 @@
 //! Layer: devices and device middleware (smoltcp's phy layer). Devices move raw IP frames
 //! ([`wire`]: an in-process cable; [`tun`]: a Linux TUN interface); middleware wraps any device
 //! ([`capture`]: records every frame to pcapng or pcap through a [`recorder`], written by a
-//! [`background`] thread; [`impair`]: loses, duplicates, reorders and corrupts frames, seeded). Nothing here knows about FTP or about sockets.
+//! [`background`] thread; [`impair`]: loses, duplicates, reorders and corrupts frames, seeded; [`tso`]: a TSO send cut
+//! into the frames of the wire, for the capture). Nothing here knows about FTP or about sockets.
 
 pub mod background;
 pub mod capture;
@@ -11,6 +12,7 @@ pub mod impair;
 pub mod ratelog;
 pub mod recorder;
 pub(crate) mod rng;
+pub mod tso;
 pub mod tun;
 pub mod wire;
 

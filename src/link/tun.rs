@@ -19,13 +19,12 @@
 use std::fs::File;
 use std::io::{self, Read};
 use std::num::NonZeroUsize;
-use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, RawFd};
+use std::os::fd::{AsRawFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
 
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMeta};
 use smoltcp::time::{Duration, Instant};
-use tun_tap::{Iface, Mode};
 
 mod health;
 mod writer;
@@ -50,6 +49,8 @@ pub enum TunError {
     Permission(String),
     /// The interface exists but is not a TUN device (or is busy).
     Other(String, io::Error),
+    /// Its NAPI could not be given a kernel thread (`--gro` without `CAP_NET_ADMIN`).
+    Gro(String, io::Error),
 }
 
 impl std::fmt::Display for TunError {
@@ -72,6 +73,11 @@ impl std::fmt::Display for TunError {
                 f,
                 "no permission to attach to the TUN device {name}: it belongs to another user \
                  (try: sudo scripts/tun-down.sh {name} && sudo scripts/tun-up.sh {name} 10.7.0.1/24 $USER)"
+            ),
+            TunError::Gro(name, e) => write!(
+                f,
+                "cannot give {name} a NAPI thread for GRO ({e}): that needs root or \
+                 CAP_NET_ADMIN (try without --gro)"
             ),
             TunError::Other(name, e) => {
                 write!(
@@ -104,15 +110,30 @@ pub struct Tun {
 impl Tun {
     /// Attaches to the existing TUN interface `name`. `mtu` overrides the interface's own MTU.
     pub fn open(name: &str, mtu: Option<usize>) -> Result<Tun, TunError> {
-        Tun::attach(name, mtu, false)
+        Tun::attach(name, mtu, false, false)
     }
 
     /// Like [`Tun::open`], with TCP segmentation and checksums offloaded to the kernel.
     pub fn open_offload(name: &str, mtu: Option<usize>) -> Result<Tun, TunError> {
-        Tun::attach(name, mtu, true)
+        Tun::attach(name, mtu, true, false)
     }
 
-    fn attach(name: &str, mtu: Option<usize>, vnet: bool) -> Result<Tun, TunError> {
+    /// Like [`Tun::open`] (with `offload`, [`Tun::open_offload`]), attached with `IFF_NAPI`, the
+    /// interface's NAPI then moved to a kernel thread of its own (`threaded` in sysfs, which
+    /// needs `CAP_NET_ADMIN`): the kernel takes our frames in on another core and merges runs
+    /// of them (GRO) before its TCP sees them. Our capture still records every segment; a
+    /// capture the kernel takes on the interface shows the merged ones, as on a NIC with GRO.
+    pub fn open_gro(name: &str, mtu: Option<usize>, offload: bool) -> Result<Tun, TunError> {
+        let tun = Tun::attach(name, mtu, offload, true)?;
+        let threaded = Path::new("/sys/class/net").join(name).join("threaded");
+        let on = std::fs::read_to_string(&threaded).is_ok_and(|s| s.trim() == "1");
+        if !on {
+            std::fs::write(&threaded, "1").map_err(|e| TunError::Gro(name.to_string(), e))?;
+        }
+        Ok(tun)
+    }
+
+    fn attach(name: &str, mtu: Option<usize>, vnet: bool, napi: bool) -> Result<Tun, TunError> {
         if !Path::new("/dev/net/tun").exists() {
             return Err(TunError::NoTunSupport);
         }
@@ -132,21 +153,13 @@ impl Tun {
             io::ErrorKind::PermissionDenied => TunError::Permission(name.to_string()),
             _ => TunError::Other(name.to_string(), e),
         };
+        let napi = if napi { NAPI } else { 0 };
         let file = if vnet {
-            open_vnet(name).map_err(failed)?
+            open_raw(name, libc::IFF_VNET_HDR | napi, offloads_on()).map_err(failed)?
         } else {
-            let iface = Iface::without_packet_info(name, Mode::Tun).map_err(failed)?;
-            iface.set_non_blocking().map_err(failed)?;
             // A persistent device keeps the offloads an earlier `--offload` run turned on; with
-            // them the kernel would hand over unfinished checksums and 64 KiB segments.
-            // SAFETY: a valid descriptor; TUNSETOFFLOAD takes its argument by value.
-            if unsafe { libc::ioctl(iface.as_raw_fd(), libc::TUNSETOFFLOAD, 0 as libc::c_ulong) }
-                < 0
-            {
-                return Err(failed(io::Error::last_os_error()));
-            }
-            // SAFETY: the descriptor comes from `into_raw_fd`, so this File is its only owner.
-            unsafe { File::from_raw_fd(iface.into_raw_fd()) }
+            // them the kernel would hand over unfinished checksums and 64 KiB segments: off.
+            open_raw(name, napi, 0).map_err(failed)?
         };
         let mtu = mtu.unwrap_or_else(|| {
             std::fs::read_to_string(sys.join("mtu"))
@@ -329,8 +342,18 @@ impl phy::TxToken for TxToken<'_> {
     }
 }
 
-/// Opens `/dev/net/tun` on `name` with virtio-net headers and TCP offloads, non-blocking.
-fn open_vnet(name: &str) -> io::Result<File> {
+/// `IFF_NAPI` (not in the libc crate): frames we write are taken in by the kernel's NAPI poll,
+/// with GRO, instead of one by one inside our `write(2)` (see [`Tun::open_gro`]).
+const NAPI: libc::c_int = 0x0010;
+
+/// The offloads of `--offload`: checksums and TSO for IPv4 and IPv6.
+fn offloads_on() -> libc::c_ulong {
+    (libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6) as libc::c_ulong
+}
+
+/// Opens `/dev/net/tun` on `name` as a TUN device without packet information, with the extra
+/// `flags` (`IFF_VNET_HDR`, [`NAPI`]) and the `offloads` (`TUNSETOFFLOAD`), non-blocking.
+fn open_raw(name: &str, flags: libc::c_int, offloads: libc::c_ulong) -> io::Result<File> {
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
@@ -346,15 +369,13 @@ fn open_vnet(name: &str) -> io::Result<File> {
     for (dst, src) in req.ifr_name.iter_mut().zip(name.bytes()) {
         *dst = src as libc::c_char;
     }
-    req.ifr_ifru.ifru_flags =
-        (libc::IFF_TUN | libc::IFF_NO_PI | libc::IFF_VNET_HDR) as libc::c_short;
+    req.ifr_ifru.ifru_flags = (libc::IFF_TUN | libc::IFF_NO_PI | flags) as libc::c_short;
     let fd = file.as_raw_fd();
     // SAFETY: valid descriptor and a valid, initialised ifreq for the duration of each call.
     unsafe {
         if libc::ioctl(fd, libc::TUNSETIFF, &req) < 0 {
             return Err(io::Error::last_os_error());
         }
-        let offloads = (libc::TUN_F_CSUM | libc::TUN_F_TSO4 | libc::TUN_F_TSO6) as libc::c_ulong;
         if libc::ioctl(fd, libc::TUNSETOFFLOAD, offloads) < 0 {
             return Err(io::Error::last_os_error());
         }

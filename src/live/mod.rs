@@ -76,6 +76,10 @@ pub struct NetOptions {
     pub min_rto: Option<std::time::Duration>,
     /// Tail loss probes (RFC 8985 7).
     pub tail_loss_probe: bool,
+    /// The kernel takes our frames in on a NAPI thread, with GRO ([`Tun::open_gro`]).
+    pub gro: bool,
+    /// Record each TSO send of `--offload` as the MSS-sized frames the kernel cuts it into.
+    pub capture_segments: bool,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -118,7 +122,9 @@ impl NetOptions {
         role: &str,
         f: impl FnOnce(DeviceChoice) -> Result<T, String>,
     ) -> Result<T, String> {
-        let tun = if self.offload {
+        let tun = if self.gro {
+            Tun::open_gro(&self.tun, self.mtu, self.offload)
+        } else if self.offload {
             Tun::open_offload(&self.tun, self.mtu)
         } else {
             Tun::open(&self.tun, self.mtu)
@@ -184,7 +190,11 @@ impl NetOptions {
                         self.tun, self.ip
                     ))
                     .map_err(|e| format!("cannot write the capture: {e}"))?;
-                let device = Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
+                let mut device =
+                    Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
+                if self.capture_segments {
+                    device = device.with_wire_segments();
+                }
                 let result = f(DeviceChoice::Captured(device, recorder.clone()));
                 let frames = recorder
                     .finish()

@@ -193,6 +193,9 @@ pub struct Snapshots {
     first_ack: FxMap<(SocketAddr, SocketAddr), u32>,
     /// Snapshots that found no frame (a frame lost before the tap).
     unmatched: u64,
+    /// The snapshot of the TSO send whose pieces are being told (each piece of the send gets
+    /// its view; see [`crate::link::tso`]).
+    cut: Option<(Key, TcpInfo)>,
 }
 
 impl Snapshots {
@@ -388,9 +391,22 @@ impl StackView {
             return;
         };
         let ack = if seg.flags.ack { seg.ack } else { 0 };
-        let key = (seg.src, seg.dst, seg.seq, ack, seg.payload.len());
         let mut shared = self.shared.borrow_mut();
-        let Some(info) = shared.take(&key, frame.time) else {
+        // A frame cut from one TSO send carries that send's view, found by the send's header.
+        let info = match frame.tso.filter(|p| p.count > 1) {
+            Some(p) => {
+                let key = (seg.src, seg.dst, p.seq, ack, p.payload);
+                if p.index == 0 {
+                    shared.cut = shared.take(&key, frame.time).map(|info| (key, info));
+                }
+                shared.cut.filter(|(k, _)| *k == key).map(|(_, info)| info)
+            }
+            None => {
+                let key = (seg.src, seg.dst, seg.seq, ack, seg.payload.len());
+                shared.take(&key, frame.time)
+            }
+        };
+        let Some(info) = info else {
             return;
         };
         let ack = shared.relative_ack(

@@ -75,9 +75,15 @@ fn layout(frame: &[u8]) -> Option<Layout> {
     Some(Layout { ip, tcp, v4 })
 }
 
-/// Ones'-complement sum of 16-bit big-endian words (RFC 1071), not complemented.
+/// Ones'-complement sum of 16-bit big-endian words (RFC 1071), not complemented; eight bytes at
+/// a time (the sum of 32-bit words folds to the same 16-bit sum).
 fn sum16(data: &[u8], mut acc: u64) -> u64 {
-    let mut chunks = data.chunks_exact(2);
+    let mut wide = data.chunks_exact(8);
+    for c in &mut wide {
+        let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
+        acc += (w >> 32) + (w & 0xffff_ffff);
+    }
+    let mut chunks = wide.remainder().chunks_exact(2);
     for c in &mut chunks {
         acc += u64::from(u16::from_be_bytes([c[0], c[1]]));
     }
@@ -210,7 +216,7 @@ mod tests {
             src_port: 20,
             dst_port: 5001,
             control,
-            seq_number: TcpSeqNumber(4_000_000_000),
+            seq_number: TcpSeqNumber(4_000_000_000u32 as i32),
             ack_number: Some(TcpSeqNumber(7)),
             window_len: 512,
             window_scale: None,
@@ -309,6 +315,18 @@ mod tests {
             let tcp = TcpPacket::new_checked(&f[40..]).unwrap();
             assert!(tcp.verify_checksum(&src, &dst));
             assert_eq!(tcp.psh(), i == 2, "PSH only on the last");
+        }
+    }
+
+    #[test]
+    fn the_wide_sum_is_the_rfc_1071_sum() {
+        let data: Vec<u8> = (0..1001u32).map(|i| (i * 37 % 256) as u8).collect();
+        for len in [0, 1, 2, 7, 8, 9, 15, 16, 17, 1000, 1001] {
+            let mut narrow = 0u64;
+            for c in data[..len].chunks(2) {
+                narrow += u64::from(u16::from_be_bytes([c[0], *c.get(1).unwrap_or(&0)]));
+            }
+            assert_eq!(fold(sum16(&data[..len], 0)), fold(narrow), "{len} bytes");
         }
     }
 

@@ -193,3 +193,68 @@ fn write_loop(shared: &Shared, file: &File, mut health: Health) {
         q = lock(&shared.queue);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn scratch_file(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("smolftp-writer-{tag}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn frames_are_written_once_each_in_order_and_buffers_come_back() {
+        let path = scratch_file("order");
+        let file = Arc::new(File::create(&path).expect("scratch file"));
+        let writer = Writer::start(file, "test0").expect("thread");
+        let mut want = Vec::new();
+        let mut reused = 0;
+        let mut buf = Vec::new();
+        // More frames than the queue holds, so the stack must wait for the thread.
+        for i in 0..(3 * QUEUE_LIMIT as u32) {
+            if buf.capacity() > 0 {
+                reused += 1;
+            }
+            buf.clear();
+            buf.extend_from_slice(&i.to_be_bytes());
+            buf.resize(4 + (i as usize % 7), i as u8);
+            want.extend_from_slice(&buf);
+            buf = writer.push(std::mem::take(&mut buf));
+        }
+        writer.drain();
+        assert_eq!(writer.health(), (0, None));
+        drop(writer);
+        let mut got = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut got))
+            .expect("read back");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got == want,
+            "the frames came out of order, doubled or missing"
+        );
+        assert!(reused > 0, "written buffers are handed back for new frames");
+    }
+
+    #[test]
+    fn a_write_error_that_means_the_device_is_gone_stops_the_writes() {
+        let path = scratch_file("gone");
+        std::fs::write(&path, b"").expect("scratch file");
+        // Read-only: every write fails with EBADF, which means a descriptor that is gone.
+        let file = Arc::new(File::open(&path).expect("open"));
+        let writer = Writer::start(file, "test1").expect("thread");
+        let _ = writer.push(vec![1, 2, 3]);
+        writer.drain();
+        let (errors, fatal) = writer.health();
+        assert!(writer.is_gone());
+        assert_eq!(errors, 1);
+        assert!(fatal.is_some_and(|why| why.contains("gone")));
+        // Later frames are dropped at once, without waiting.
+        for _ in 0..2 * QUEUE_LIMIT {
+            let _ = writer.push(vec![4]);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -82,8 +82,9 @@ impl Writer {
         })
     }
 
-    /// Queues `frame` for writing (waiting while the queue is full) and returns an empty buffer
-    /// for the next one: one the thread has written, or a new one.
+    /// Queues `frame` for writing (waiting while the queue is full) and returns a buffer for the
+    /// next one: one the thread has written (its old bytes left in place, so that sizing it for
+    /// a frame of the same length writes nothing), or a new one.
     pub(super) fn push(&self, frame: Vec<u8>) -> Vec<u8> {
         let mut q = lock(&self.shared.queue);
         while q.frames.len() >= QUEUE_LIMIT && !q.stop && q.fatal.is_none() {
@@ -188,7 +189,6 @@ fn write_loop(shared: &Shared, file: &File, mut health: Health) {
                     Err(e) => health.failed(e, true),
                 }
             }
-            frame.clear();
         }
         q = lock(&shared.queue);
     }
@@ -213,7 +213,7 @@ mod tests {
         let mut buf = Vec::new();
         // More frames than the queue holds, so the stack must wait for the thread.
         for i in 0..(3 * QUEUE_LIMIT as u32) {
-            if buf.capacity() > 0 {
+            if !buf.is_empty() {
                 reused += 1;
             }
             buf.clear();

@@ -79,10 +79,11 @@ impl<D: Device> Capture<D> {
     /// Records each large segment the stack hands over for segmentation offload (TSO) as the
     /// MSS-sized frames the kernel or a NIC cuts it into, each with correct sequence number,
     /// lengths, IP id and checksums, and a note that it was cut from one send; and completes
-    /// the TCP checksum of every other frame, sent (offload leaves it to the kernel) or received
-    /// (the kernel hands it over unfinished). The capture then shows what a wire would carry,
-    /// not what the stack and the kernel handed each other. Large segments the kernel hands
-    /// over are recorded as they come.
+    /// the TCP checksum of every other frame sent (offload leaves it to the kernel) and of every
+    /// frame received with a partial one (the kernel hands them over unfinished; a wrong one,
+    /// say corrupted by an impairment, stays wrong). The capture then shows what a wire would
+    /// carry, not what the stack and the kernel handed each other. Large segments the kernel
+    /// hands over are recorded as they come.
     pub fn with_wire_segments(mut self) -> Self {
         self.wire_segments = Some(Box::default());
         self
@@ -264,7 +265,7 @@ impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
                     Some(buf) => {
                         buf.clear();
                         buf.extend_from_slice(frame);
-                        tso::fill_checksum(buf);
+                        tso::fill_partial_checksum(buf);
                         tap.record(dir, buf);
                     }
                     None => tap.record(dir, frame),

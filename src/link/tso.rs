@@ -125,6 +125,23 @@ pub fn fill_checksum(frame: &mut [u8]) {
     }
 }
 
+/// Completes the TCP checksum of a received `frame` when the sender left it partial (the
+/// pseudo-header sum that checksum offload leaves for the device to finish, as the kernel does
+/// for frames it hands a TUN device with offloads on). A complete checksum, right or wrong (a
+/// frame corrupted on the way), is left as it is: the capture does not hide damage.
+pub fn fill_partial_checksum(frame: &mut [u8]) {
+    let Some(l) = layout(frame) else {
+        return;
+    };
+    let tcp_len = (frame.len() - l.ip) as u64;
+    let addresses = if l.v4 { &frame[12..20] } else { &frame[8..40] };
+    let partial = fold(sum16(addresses, 6 + tcp_len));
+    let at = l.ip + 16;
+    if frame[at..at + 2] == partial.to_be_bytes() {
+        checksums(frame, &l);
+    }
+}
+
 /// How many frames [`cut`] makes of `frame` with `mss`: 1 when it is not TCP or fits.
 pub fn pieces(frame: &[u8], mss: usize) -> usize {
     match layout(frame) {
@@ -328,6 +345,25 @@ mod tests {
             }
             assert_eq!(fold(sum16(&data[..len], 0)), fold(narrow), "{len} bytes");
         }
+    }
+
+    #[test]
+    fn a_partial_checksum_is_completed_and_a_wrong_one_kept() {
+        let (src, dst) = v4();
+        let good = segment(src, dst, TcpControl::Psh, b"from the kernel");
+        let mut partial = good.clone();
+        let pseudo = fold(sum16(&good[12..20], 6 + (good.len() - 20) as u64));
+        partial[36..38].copy_from_slice(&pseudo.to_be_bytes());
+        fill_partial_checksum(&mut partial);
+        assert_eq!(partial, good, "completed as the sender would have");
+        let mut damaged = good.clone();
+        damaged[45] ^= 0x10;
+        let kept = damaged.clone();
+        fill_partial_checksum(&mut damaged);
+        assert_eq!(
+            damaged, kept,
+            "a corrupted frame keeps its (now wrong) checksum"
+        );
     }
 
     #[test]

@@ -1,20 +1,24 @@
 //! # TUN device
 //!
-//! Layer: device (phy). A smoltcp [`Device`] over an existing Linux TUN interface (the `tun-tap`
-//! crate, without its tokio front end): raw IP frames, non-blocking reads and writes into two
-//! buffers owned by the device (no allocation per frame), and [`Tun::wait`] to sleep on the file
-//! descriptor until a frame arrives or a timer is due. Failing to attach says which of the usual
-//! causes it is and how to fix it; an I/O error while running drops the frame, as a wire would,
-//! and is counted, never a panic (smoltcp's own `TunTapInterface` panics). Repeating errors are
-//! logged once and then counted ([`RateLog`]); an error that means the device is gone (the
-//! interface deleted: `EBADFD`, `ENODEV`, `ENXIO`, `EIO`) makes it [`Tun::broken`], stops all
-//! further I/O on it, and the poll loop ends the program with that message.
+//! Layer: device (phy). A smoltcp [`Device`] over an existing Linux TUN interface, attached with
+//! its own `TUNSETIFF` (as the `tun-tap` crate did, plus the flags that crate cannot ask for):
+//! raw IP frames, non-blocking reads into a buffer owned by the device, frames built in place
+//! and written by a thread of their own (`tun/writer.rs`: the kernel runs the receiving TCP inside
+//! each `write(2)`, so the stack builds the next segments meanwhile; no copy, no allocation per
+//! frame once warm), and [`Tun::wait`] to sleep on the file descriptor until a frame arrives or
+//! a timer is due. Failing to attach says which of the usual causes it is and how to fix it; an
+//! I/O error while running drops the frame, as a wire would, and is counted, never a panic
+//! (smoltcp's own `TunTapInterface` panics). Repeating errors are logged once and then counted
+//! ([`RateLog`]); an error that means the device is gone (the interface deleted: `EBADFD`,
+//! `ENODEV`, `ENXIO`, `EIO`) makes it [`Tun::broken`], stops all further I/O on it, and the poll
+//! loop ends the program with that message.
 //!
 //! With offload on ([`Tun::open_offload`]), the device is opened with virtio-net headers
-//! (`IFF_VNET_HDR`, which the tun-tap crate cannot ask for, hence the raw ioctls) and tells
-//! smoltcp it may hand over TCP segments of up to 64 KiB: the kernel cuts them to the MSS
-//! (TSO), as it does for its own sockets. Far fewer system calls per byte; the capture then
-//! shows those large segments, as tcpdump does on a sender with TSO.
+//! (`IFF_VNET_HDR`) and tells smoltcp it may hand over TCP segments of up to 64 KiB: the kernel
+//! cuts them to the MSS (TSO), as it does for its own sockets. Far fewer system calls per byte;
+//! the capture then shows those large segments, as tcpdump does on a sender with TSO, unless it
+//! cuts them itself ([`crate::link::Capture::with_wire_segments`]). With GRO
+//! ([`Tun::open_gro`]) the kernel takes our frames in on a NAPI thread and merges them.
 
 use std::fs::File;
 use std::io::{self, Read};

@@ -8,10 +8,12 @@
 #   plain+gro    plain with --gro (the kernel takes our frames in on a NAPI thread, with GRO)
 #   offload      --offload (TSO: the kernel cuts our 64 KiB sends)
 #   offload+mss  --offload --capture-segments mss (each send recorded as its MSS-sized frames)
+#   baseline     plain, by the binary BASELINE names (only when set: e.g. a build of main, to
+#                compare two versions in one run)
 # Needs root, curl and vsftpd (scripts/test.sh installs them). Everything runs in two network
 # namespaces made here and deleted at the end, even on failure.
 #
-#   sudo scripts/bench-tun.sh [SIZE_MIB] [RUNS]      (defaults 1024 and 3)
+#   sudo [BASELINE=path/to/smolftp] scripts/bench-tun.sh [SIZE_MIB] [RUNS]   (1024 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -94,11 +96,11 @@ ratio() { awk -v s="$1" -v v="$2" 'BEGIN { if (v > 0) printf "%.2f", s / v; else
 
 # Best rate of `smolftp server FLAGS` over $runs downloads (a fresh capture file for each).
 smolftp_rate() {
-  local mtu=$1 flags=$2 got=() server
+  local mtu=$1 flags=$2 bin=${3:-$smolftp} got=() server
   for _ in $(seq "$runs"); do
     # `ip netns exec` execs the program, so $! is smolftp's own PID.
     # shellcheck disable=SC2086
-    ip netns exec "$ns_client" "$smolftp" server --tun sbench --ip 10.8.0.2/24 --mtu "$mtu" \
+    ip netns exec "$ns_client" "$bin" server --tun sbench --ip 10.8.0.2/24 --mtu "$mtu" \
       --root "$work/root" $flags 2>"$work/server.log" &
     server=$!
     pids+=("$server")
@@ -119,6 +121,11 @@ declare -A flags_of=(
   [offload]="--offload"
   [offload+mss]="--offload --capture $shm/cap.pcapng --capture-segments mss"
 )
+if [ -n "${BASELINE:-}" ]; then
+  [ -x "$BASELINE" ] || { echo "bench-tun.sh: BASELINE=$BASELINE is not an executable" >&2; exit 1; }
+  variants+=(baseline)
+  flags_of[baseline]=""
+fi
 
 printf 'RETR of %s MiB with curl -P - (active mode), best of %s, Gbit/s; %s cores; load before: %s\n' \
   "$size_mib" "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
@@ -133,7 +140,11 @@ for mtu in 1500 9000; do
   inv ip link set vbench-v mtu "$mtu"
   rates=()
   for v in "${variants[@]}"; do
-    rates+=("$(smolftp_rate "$mtu" "${flags_of[$v]}")")
+    if [ "$v" = baseline ]; then
+      rates+=("$(smolftp_rate "$mtu" "" "$BASELINE")")
+    else
+      rates+=("$(smolftp_rate "$mtu" "${flags_of[$v]}")")
+    fi
   done
   got=()
   for _ in $(seq "$runs"); do got+=("$(rate ftp://10.9.0.2/big.bin)"); done

@@ -252,6 +252,7 @@ impl Device for Tun {
         if self.gone() {
             return None;
         }
+        self.writer.wait_written();
         let n = match (&*self.file).read(&mut self.rx) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -52,6 +52,8 @@ struct Queue {
     idle: bool,
     /// The stack waits on `room`.
     full: bool,
+    /// The stack waits on `room` for every queued frame to be written.
+    draining: bool,
     /// The device is closing: write what is queued and end.
     stop: bool,
     /// Frames lost to write errors so far.
@@ -105,6 +107,21 @@ impl Writer {
             self.shared.work.notify_one();
         }
         next
+    }
+
+    /// Waits until every queued frame has been written (or dropped by an error), so that what
+    /// is read next comes after the kernel took in all we sent, as when each frame was written
+    /// at once: a burst of connections then sees each handshake answered in turn.
+    pub(super) fn wait_written(&self) {
+        let mut q = lock(&self.shared.queue);
+        while !(q.frames.is_empty() && q.idle) && !q.stop && q.fatal.is_none() {
+            q.draining = true;
+            q = self
+                .shared
+                .room
+                .wait(q)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
     }
 
     /// Whether a write said the interface is gone (cheap: no lock).
@@ -169,6 +186,9 @@ fn write_loop(shared: &Shared, file: &File, mut health: Health) {
                 return;
             }
             q.idle = true;
+            if std::mem::take(&mut q.draining) {
+                shared.room.notify_all();
+            }
             q = shared
                 .work
                 .wait(q)

@@ -114,7 +114,11 @@ impl Writer {
     /// at once: a burst of connections then sees each handshake answered in turn.
     pub(super) fn wait_written(&self) {
         let mut q = lock(&self.shared.queue);
-        while !(q.frames.is_empty() && q.idle) && !q.stop && q.fatal.is_none() {
+        loop {
+            let written = q.frames.is_empty() && q.idle;
+            if written || q.stop || q.fatal.is_some() {
+                return;
+            }
             q.draining = true;
             q = self
                 .shared

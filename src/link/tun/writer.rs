@@ -246,7 +246,10 @@ mod tests {
             want.extend_from_slice(&buf);
             buf = writer.push(std::mem::take(&mut buf));
         }
-        writer.drain();
+        // Once it returns, everything pushed is in the file.
+        writer.wait_written();
+        let written = std::fs::metadata(&path).expect("scratch file").len();
+        assert_eq!(written as usize, want.len(), "written before a read");
         assert_eq!(writer.health(), (0, None));
         drop(writer);
         let mut got = Vec::new();

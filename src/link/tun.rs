@@ -337,8 +337,12 @@ impl phy::TxToken for TxToken<'_> {
             let (hdr, frame) = self.buf.split_at_mut(VNET_HDR);
             vnet_header(hdr, frame, self.gso);
         }
-        let frame = std::mem::take(self.buf);
-        *self.buf = self.writer.push(frame);
+        if len < writer::DIRECT_BELOW {
+            self.writer.write_now(&self.buf[..head + len]);
+        } else {
+            let frame = std::mem::take(self.buf);
+            *self.buf = self.writer.push(frame);
+        }
         result
     }
 

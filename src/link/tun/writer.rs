@@ -19,15 +19,21 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
-use super::health::{Health, describe_fatal};
+use super::health::{Health, describe_fatal, is_fatal};
 
 /// Frames waiting at most; a stack that gets this far ahead waits for the thread.
 pub(super) const QUEUE_LIMIT: usize = 512;
 /// The stack may go on once the queue is down to this.
 const RESUME_AT: usize = QUEUE_LIMIT / 2;
 
+/// Frames shorter than this (handshakes, ACKs, control replies) are written at once by the
+/// stack's own thread, after what is queued: the kernel answers them in turn, as it did before
+/// the thread (the listener pool's half-open limit counts on that in a burst of connects).
+pub(super) const DIRECT_BELOW: usize = 256;
+
 /// The device's end of the writer thread.
 pub(super) struct Writer {
+    file: Arc<File>,
     shared: Arc<Shared>,
     thread: Option<JoinHandle<()>>,
 }
@@ -56,8 +62,10 @@ struct Queue {
     draining: bool,
     /// The device is closing: write what is queued and end.
     stop: bool,
-    /// Frames lost to write errors so far.
+    /// Frames lost to write errors so far, by the thread.
     errors: u64,
+    /// Frames lost to write errors so far, written at once ([`Writer::write_now`]).
+    direct_errors: u64,
     /// The error that made the device unusable.
     fatal: Option<io::Error>,
 }
@@ -72,6 +80,7 @@ impl Writer {
             gone: AtomicBool::new(false),
         });
         let health = Health::new(name);
+        let direct = file.clone();
         let thread = std::thread::Builder::new()
             .name(format!("tun-write-{name}"))
             .spawn({
@@ -79,9 +88,29 @@ impl Writer {
                 move || write_loop(&shared, &file, health)
             })?;
         Ok(Writer {
+            file: direct,
             shared,
             thread: Some(thread),
         })
+    }
+
+    /// Writes `frame` at once, on the caller's thread, after every queued frame.
+    pub(super) fn write_now(&self, frame: &[u8]) {
+        self.wait_written();
+        if self.is_gone() {
+            return;
+        }
+        if let Err(e) = (&*self.file).write(frame) {
+            let mut q = lock(&self.shared.queue);
+            q.direct_errors += 1;
+            if is_fatal(&e) && q.fatal.is_none() {
+                log::error!("{}", describe_fatal(&e));
+                self.shared.gone.store(true, Ordering::Relaxed);
+                q.fatal = Some(e);
+            } else {
+                log::debug!("TUN write error (frame lost, TCP resends): {e}");
+            }
+        }
     }
 
     /// Queues `frame` for writing (waiting while the queue is full) and returns a buffer for the
@@ -136,7 +165,10 @@ impl Writer {
     /// Frames lost to write errors, and the error that made the device unusable, if any.
     pub(super) fn health(&self) -> (u64, Option<String>) {
         let q = lock(&self.shared.queue);
-        (q.errors, q.fatal.as_ref().map(describe_fatal))
+        (
+            q.errors + q.direct_errors,
+            q.fatal.as_ref().map(describe_fatal),
+        )
     }
 
     /// Waits until every queued frame has been written (or dropped by an error).
@@ -228,7 +260,7 @@ mod tests {
     }
 
     #[test]
-    fn frames_are_written_once_each_in_order_and_buffers_come_back() {
+    fn frames_are_written_once_each_in_order_queued_or_at_once_and_buffers_come_back() {
         let path = scratch_file("order");
         let file = Arc::new(File::create(&path).expect("scratch file"));
         let writer = Writer::start(file, "test0").expect("thread");
@@ -244,7 +276,12 @@ mod tests {
             buf.extend_from_slice(&i.to_be_bytes());
             buf.resize(4 + (i as usize % 7), i as u8);
             want.extend_from_slice(&buf);
-            buf = writer.push(std::mem::take(&mut buf));
+            if i % 5 == 0 {
+                // Written at once, after what is queued.
+                writer.write_now(&buf);
+            } else {
+                buf = writer.push(std::mem::take(&mut buf));
+            }
         }
         // Once it returns, everything pushed is in the file.
         writer.wait_written();

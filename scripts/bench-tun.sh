@@ -1,16 +1,26 @@
 #!/usr/bin/env bash
 # Benchmark on real kernels: RETR of one file with curl (active mode) from `smolftp server` on a
-# TUN device (plain, then with --offload: TSO by the kernel), and from vsftpd over a veth pair,
-# at MTU 1500 and then 9000; prints the rates and their ratios to vsftpd's. Needs root, curl and vsftpd (scripts/test.sh installs them). Everything runs
-# in two network namespaces made here and deleted at the end, even on failure.
+# TUN device, and from vsftpd over a veth pair, at MTU 1500 and then 9000, best of RUNS (3) each;
+# prints one table of rates and of ratios to vsftpd's, with the machine's core count and load,
+# so runs on two machines compare as ratios. smolftp runs as:
+#   plain        plain TUN (one frame per write, on the TUN writer thread)
+#   plain+cap    the same with --capture to /dev/shm (every frame, pcapng, commented)
+#   plain+gro    plain with --gro (the kernel takes our frames in on a NAPI thread, with GRO)
+#   offload      --offload (TSO: the kernel cuts our 64 KiB sends)
+#   offload+mss  --offload --capture-segments mss (each send recorded as its MSS-sized frames)
+#   baseline     plain, by the binary BASELINE names (only when set: e.g. a build of main, to
+#                compare two versions in one run)
+# Needs root, curl and vsftpd (scripts/test.sh installs them). Everything runs in two network
+# namespaces made here and deleted at the end, even on failure.
 #
-#   sudo scripts/bench-tun.sh [SIZE_MIB]      (default 1024)
+#   sudo [BASELINE=path/to/smolftp] scripts/bench-tun.sh [SIZE_MIB] [RUNS]   (1024 and 3)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 size_mib=${1:-1024}
-if ! [[ $size_mib =~ ^[0-9]+$ ]] || [ "$size_mib" -lt 1 ]; then
-  echo "usage: bench-tun.sh [SIZE_MIB]" >&2
+runs=${2:-3}
+if ! [[ $size_mib =~ ^[0-9]+$ ]] || [ "$size_mib" -lt 1 ] || ! [[ $runs =~ ^[0-9]+$ ]] || [ "$runs" -lt 1 ]; then
+  echo "usage: bench-tun.sh [SIZE_MIB] [RUNS]" >&2
   exit 2
 fi
 [ "$(id -u)" = 0 ] || { echo "bench-tun.sh: needs root (namespaces, TUN, veth)" >&2; exit 1; }
@@ -21,13 +31,14 @@ done
 ns_client=smolftp-bc-$$
 ns_vsftpd=smolftp-bv-$$
 work=$(mktemp -d /tmp/smolftp-bench-tun.XXXXXX)
+shm=$(mktemp -d /dev/shm/smolftp-bench-tun.XXXXXX)
 pids=()
 cleanup() {
   for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   ip netns del "$ns_client" 2>/dev/null || true
   ip netns del "$ns_vsftpd" 2>/dev/null || true
-  rm -rf "$work"
+  rm -rf "$work" "$shm"
 }
 trap cleanup EXIT
 
@@ -81,28 +92,67 @@ rate() { # curl's average download rate for URL, in Gbit/s
 }
 
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
-ratio() { awk -v s="$1" -v v="$2" 'BEGIN { printf "%.2f", s / v }'; }
+ratio() { awk -v s="$1" -v v="$2" 'BEGIN { if (v > 0) printf "%.2f", s / v; else print "-" }'; }
 
-printf 'RETR of %s MiB with curl -P - (active mode), best of 2, Gbit/s\n' "$size_mib"
-printf '%-6s %-14s %-20s %-16s %s\n' MTU "smolftp TUN" "smolftp --offload" "vsftpd veth" "ratios to vsftpd"
+# Best rate of `smolftp server FLAGS` over $runs downloads (a fresh capture file for each).
+smolftp_rate() {
+  local mtu=$1 flags=$2 bin=${3:-$smolftp} got=() server
+  for _ in $(seq "$runs"); do
+    # `ip netns exec` execs the program, so $! is smolftp's own PID.
+    # shellcheck disable=SC2086
+    ip netns exec "$ns_client" "$bin" server --tun sbench --ip 10.8.0.2/24 --mtu "$mtu" \
+      --root "$work/root" $flags 2>"$work/server.log" &
+    server=$!
+    pids+=("$server")
+    for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
+    got+=("$(rate ftp://10.8.0.2/big.bin)")
+    kill -INT "$server"
+    wait "$server" || true
+    rm -f "$shm/cap.pcapng"
+  done
+  best "${got[@]}"
+}
+
+variants=(plain plain+cap plain+gro offload offload+mss)
+declare -A flags_of=(
+  [plain]=""
+  [plain+cap]="--capture $shm/cap.pcapng"
+  [plain+gro]="--gro"
+  [offload]="--offload"
+  [offload+mss]="--offload --capture $shm/cap.pcapng --capture-segments mss"
+)
+if [ -n "${BASELINE:-}" ]; then
+  [ -x "$BASELINE" ] || { echo "bench-tun.sh: BASELINE=$BASELINE is not an executable" >&2; exit 1; }
+  variants+=(baseline)
+  flags_of[baseline]=""
+fi
+
+printf 'RETR of %s MiB with curl -P - (active mode), best of %s, Gbit/s; %s cores; load before: %s\n' \
+  "$size_mib" "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
+printf '%-6s' MTU
+for v in "${variants[@]}"; do printf ' %-12s' "$v"; done
+printf ' %-8s| ratios to vsftpd:' vsftpd
+for v in "${variants[@]}"; do printf ' %s' "$v"; done
+printf '\n'
 for mtu in 1500 9000; do
   inc ip link set sbench mtu "$mtu"
   inc ip link set vbench mtu "$mtu"
   inv ip link set vbench-v mtu "$mtu"
   rates=()
-  for flags in "" "--offload"; do
-    # `ip netns exec` execs the program, so $! is smolftp's own PID.
-    # shellcheck disable=SC2086
-    ip netns exec "$ns_client" "$smolftp" server --tun sbench --ip 10.8.0.2/24 --mtu "$mtu" \
-      --root "$work/root" $flags 2>"$work/server.log" &
-    server=$!
-    pids+=("$server")
-    for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
-    rates+=("$(best "$(rate ftp://10.8.0.2/big.bin)" "$(rate ftp://10.8.0.2/big.bin)")")
-    kill -INT "$server"
-    wait "$server" || true
+  for v in "${variants[@]}"; do
+    if [ "$v" = baseline ]; then
+      rates+=("$(smolftp_rate "$mtu" "" "$BASELINE")")
+    else
+      rates+=("$(smolftp_rate "$mtu" "${flags_of[$v]}")")
+    fi
   done
-  v=$(best "$(rate ftp://10.9.0.2/big.bin)" "$(rate ftp://10.9.0.2/big.bin)")
-  printf '%-6s %-14s %-20s %-16s %s / %s\n' "$mtu" "${rates[0]}" "${rates[1]}" "$v" \
-    "$(ratio "${rates[0]}" "$v")" "$(ratio "${rates[1]}" "$v")"
+  got=()
+  for _ in $(seq "$runs"); do got+=("$(rate ftp://10.9.0.2/big.bin)"); done
+  vs=$(best "${got[@]}")
+  printf '%-6s' "$mtu"
+  for r in "${rates[@]}"; do printf ' %-12s' "$r"; done
+  printf ' %-8s|' "$vs"
+  for r in "${rates[@]}"; do printf ' %s' "$(ratio "$r" "$vs")"; done
+  printf '\n'
 done
+printf 'load after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -86,3 +86,13 @@ impl From<Tap> for TapSide {
         }
     }
 }
+
+/// `--capture-segments`: how a TSO send of `--offload` is recorded.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum CaptureSegments {
+    /// As the stack handed it to the kernel: one frame of up to 64 KiB (tcpdump's view on a
+    /// sender with TSO).
+    Sent,
+    /// As the wire carries it: the MSS-sized frames the kernel cuts it into, each commented so.
+    Mss,
+}

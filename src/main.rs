@@ -14,7 +14,7 @@ mod choice;
 mod extcap;
 mod impair_args;
 mod teach_args;
-use choice::{CaptureFormat, Cc, Fin, Tap};
+use choice::{CaptureFormat, CaptureSegments, Cc, Fin, Tap};
 use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
 use teach_args::{ExerciseArgs, GradeArgs, ReportArgs, run_exercise, run_grade, run_report};
 
@@ -132,6 +132,17 @@ struct TunArgs {
     /// SACKed, not at the retransmission timeout. Turns on --tlp too.
     #[arg(long)]
     rack: bool,
+    /// Have the kernel take this host's frames in on a NAPI thread of the interface, merging
+    /// runs of segments (GRO) before its TCP sees them: far less work per frame. Needs root
+    /// (CAP_NET_ADMIN). --capture still records every segment; a capture the kernel takes on
+    /// the interface (tcpdump) shows the merged ones.
+    #[arg(long)]
+    gro: bool,
+    /// How --capture records a TSO send of --offload: `sent`, one frame of up to 64 KiB as
+    /// handed to the kernel; `mss`, the MSS-sized frames the kernel cuts it into (the wire's
+    /// view, checksums complete, each frame's comment saying it was cut from one send).
+    #[arg(long, value_enum, value_name = "VIEW", default_value_t = CaptureSegments::Sent, requires = "offload")]
+    capture_segments: CaptureSegments,
 }
 
 #[derive(clap::Args, Debug)]
@@ -711,6 +722,8 @@ fn net_options(args: TunArgs) -> NetOptions {
         min_rto: Some(Duration::from_millis(args.min_rto.into())),
         tail_loss_probe: args.tlp || args.rack,
         rack: args.rack,
+        gro: args.gro,
+        capture_segments: args.capture_segments == CaptureSegments::Mss,
     }
 }
 

@@ -150,6 +150,10 @@ pub const NOT_OFFERED: &[&str] = &[
     "root",
     "user",
     "help",
+    // TUN-only flags of `server` and `client` (the extcap lab runs on the in-process cable, with
+    // no kernel to hand frames to): listed so a demo that ever takes them must decide.
+    "gro",
+    "capture_segments",
 ];
 
 /// The extcap-only `--speed` knob: how fast the lab's frames are fed to Wireshark.

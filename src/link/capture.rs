@@ -10,8 +10,8 @@
 use smoltcp::phy::{self, Device, DeviceCapabilities};
 use smoltcp::time::Instant;
 
-use crate::link::Recorder;
 use crate::link::impair::Faults;
+use crate::link::{Recorder, tso};
 
 /// Which way a frame went, seen from the recorded interface.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -52,6 +52,15 @@ pub struct Capture<D> {
     interface: u32,
     mode: Mode,
     faults: Option<Faults>,
+    /// Record each TSO send as the MSS-sized frames the kernel cuts it into ([`crate::link::tso`]).
+    wire_segments: Option<Box<WireSegments>>,
+}
+
+/// What [`Capture::with_wire_segments`] needs: buffers to cut sends and complete checksums in.
+#[derive(Default)]
+struct WireSegments {
+    rx: Vec<u8>,
+    tx: Vec<u8>,
 }
 
 impl<D: Device> Capture<D> {
@@ -63,7 +72,21 @@ impl<D: Device> Capture<D> {
             interface,
             mode: Mode::Both,
             faults: None,
+            wire_segments: None,
         }
+    }
+
+    /// Records each large segment the stack hands over for segmentation offload (TSO) as the
+    /// MSS-sized frames the kernel or a NIC cuts it into, each with correct sequence number,
+    /// lengths, IP id and checksums, and a note that it was cut from one send; and completes
+    /// the TCP checksum of every other frame sent (offload leaves it to the kernel) and of every
+    /// frame received with a partial one (the kernel hands them over unfinished; a wrong one,
+    /// say corrupted by an impairment, stays wrong). The capture then shows what a wire would
+    /// carry, not what the stack and the kernel handed each other. Large segments the kernel
+    /// hands over are recorded as they come.
+    pub fn with_wire_segments(mut self) -> Self {
+        self.wire_segments = Some(Box::default());
+        self
     }
 
     /// Tells in each recorded frame's comment what the cable did to it, or to frames of its
@@ -83,6 +106,7 @@ impl<D: Device> Capture<D> {
             interface,
             mode: Mode::TransmitOnly(direction),
             faults: None,
+            wire_segments: None,
         }
     }
 
@@ -97,6 +121,7 @@ impl<D: Device> Capture<D> {
             interface: 0,
             mode: Mode::Relay,
             faults: None,
+            wire_segments: None,
         }
     }
 
@@ -129,6 +154,10 @@ impl<D: Device> Device for Capture<D> {
         };
         let tx_dir = self.tx_direction();
         let (rx, tx) = self.inner.receive(timestamp)?;
+        let (fill, cut) = match self.wire_segments.as_deref_mut() {
+            Some(w) => (Some(&mut w.rx), Some(&mut w.tx)),
+            None => (None, None),
+        };
         let tap = Tap {
             recorder: &self.recorder,
             interface: self.interface,
@@ -140,10 +169,13 @@ impl<D: Device> Device for Capture<D> {
             RxToken {
                 inner: rx,
                 tap: rx_dir.map(|d| (tap.clone(), d)),
+                fill,
             },
             TxToken {
                 inner: tx,
                 tap: (tap, tx_dir),
+                cut,
+                mss: None,
             },
         ))
     }
@@ -153,6 +185,8 @@ impl<D: Device> Device for Capture<D> {
         let tx_dir = self.tx_direction();
         let tx = self.inner.transmit(timestamp)?;
         Some(TxToken {
+            cut: self.wire_segments.as_deref_mut().map(|w| &mut w.tx),
+            mss: None,
             inner: tx,
             tap: (
                 Tap {
@@ -217,15 +251,25 @@ impl Tap<'_> {
 pub struct RxToken<'a, R> {
     inner: R,
     tap: Option<(Tap<'a>, Direction)>,
+    /// Complete the frame's checksums in the record ([`Capture::with_wire_segments`]).
+    fill: Option<&'a mut Vec<u8>>,
 }
 
 impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
     #[inline]
     fn consume<T, F: FnOnce(&[u8]) -> T>(self, f: F) -> T {
-        let tap = self.tap;
+        let (tap, fill) = (self.tap, self.fill);
         self.inner.consume(|frame| {
             if let Some((tap, dir)) = tap {
-                tap.record(dir, frame);
+                match fill {
+                    Some(buf) => {
+                        buf.clear();
+                        buf.extend_from_slice(frame);
+                        tso::fill_partial_checksum(buf);
+                        tap.record(dir, buf);
+                    }
+                    None => tap.record(dir, frame),
+                }
                 tap.tell_fate();
             }
             f(frame)
@@ -241,15 +285,23 @@ impl<R: phy::RxToken> phy::RxToken for RxToken<'_, R> {
 pub struct TxToken<'a, T> {
     inner: T,
     tap: (Tap<'a>, Direction),
+    /// Cut TSO sends for the record, in this buffer ([`Capture::with_wire_segments`]).
+    cut: Option<&'a mut Vec<u8>>,
+    /// The MSS smoltcp asked the device to cut this frame to.
+    mss: Option<u16>,
 }
 
 impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
     #[inline]
     fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
         let (tap, dir) = self.tap;
+        let (cut, mss) = (self.cut, self.mss);
         let result = self.inner.consume(len, |frame| {
             let result = f(frame);
-            tap.record(dir, frame);
+            match cut {
+                Some(cut) if !tap.relay => record_cut(&tap, dir, frame, mss, cut),
+                _ => tap.record(dir, frame),
+            }
             result
         });
         if !tap.relay {
@@ -259,6 +311,25 @@ impl<T: phy::TxToken> phy::TxToken for TxToken<'_, T> {
     }
 
     fn set_meta(&mut self, meta: phy::PacketMeta) {
+        self.mss = meta.segmentation_offload_size.map(|m| m.get());
         self.inner.set_meta(meta)
     }
+}
+
+/// Records `frame` as the wire carries it: cut to `mss` if it is a larger TSO send, its
+/// checksums complete either way.
+fn record_cut(tap: &Tap, dir: Direction, frame: &[u8], mss: Option<u16>, scratch: &mut Vec<u8>) {
+    let mss = mss.map_or(0, usize::from);
+    let n = tso::pieces(frame, mss);
+    if n == 1 {
+        scratch.clear();
+        scratch.extend_from_slice(frame);
+        tso::fill_checksum(scratch);
+        tap.record(dir, scratch);
+        return;
+    }
+    tso::cut(frame, mss, scratch, |piece, bytes| {
+        tap.record(dir, bytes);
+        tap.recorder.cut_last(piece);
+    });
 }

@@ -34,6 +34,7 @@ use smoltcp::time::Instant;
 
 use crate::link::Direction;
 use crate::link::background::{Background, Batch};
+use crate::link::tso::TsoPiece;
 use layout::Guess;
 
 mod layout;
@@ -77,6 +78,9 @@ pub struct PendingFrame<'a> {
     /// A frame that crossed the cable from an unrecorded host: the explanation its sender gave
     /// when it sent it (see [`Recorder::relay`]); the recorded host only adds to it.
     pub explained: Option<&'a str>,
+    /// A frame the capture cut from one TSO send ([`crate::link::Capture::with_wire_segments`]):
+    /// which piece, and of what send.
+    pub tso: Option<TsoPiece>,
 }
 
 /// A recorded frame: its block starts at `start` in the batch's heads, and ends (in pcapng)
@@ -91,6 +95,8 @@ struct Held {
     /// What an impairment did to this frame, or to frames of its connection this interface
     /// never saw (written last in its comment, after `; fault: `).
     fault: Option<String>,
+    /// Cut from a TSO send by the capture ([`Recorder::cut_last`]).
+    tso: Option<TsoPiece>,
 }
 
 /// How the guesses of a direction fared in one `write_pending` call.
@@ -316,7 +322,17 @@ impl Recorder {
             len: frame.len(),
             guess,
             fault: None,
+            tso: None,
         });
+    }
+
+    /// Marks the frame recorded last (not written yet) as cut from a TSO send: the explainer
+    /// sees it ([`PendingFrame::tso`]) and its comment says so, at the end of the explanation,
+    /// before the stack's view (`; cwnd=`) and any fault.
+    pub fn cut_last(&self, piece: TsoPiece) {
+        if let Some(held) = self.inner.borrow_mut().pending.last_mut() {
+            held.tso = Some(piece);
+        }
     }
 
     /// Keeps a copy of `frame`, sent at `time` by a host whose interface is not recorded, to be

@@ -80,6 +80,10 @@ pub struct NetOptions {
     pub tail_loss_probe: bool,
     /// RACK's lost-retransmission rule (RFC 8985 6.2).
     pub rack: bool,
+    /// The kernel takes our frames in on a NAPI thread, with GRO ([`Tun::open_gro`]).
+    pub gro: bool,
+    /// Record each TSO send of `--offload` as the MSS-sized frames the kernel cuts it into.
+    pub capture_segments: bool,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -124,7 +128,9 @@ impl NetOptions {
         role: &str,
         f: impl FnOnce(DeviceChoice) -> Result<T, RunError>,
     ) -> Result<T, RunError> {
-        let tun = if self.offload {
+        let tun = if self.gro {
+            Tun::open_gro(&self.tun, self.mtu, self.offload)
+        } else if self.offload {
             Tun::open_offload(&self.tun, self.mtu)
         } else {
             Tun::open(&self.tun, self.mtu)
@@ -189,7 +195,11 @@ impl NetOptions {
                         self.tun, self.ip
                     ))
                     .map_err(RunError::Capture)?;
-                let device = Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
+                let mut device =
+                    Capture::new(tun, recorder.clone(), id).with_faults(faults.clone());
+                if self.capture_segments {
+                    device = device.with_wire_segments();
+                }
                 let result = f(DeviceChoice::Captured(device, recorder.clone()));
                 let frames = recorder
                     .finish()

@@ -53,6 +53,7 @@ impl Relay {
                 number: 0,
                 first: time,
                 explained: None,
+                tso: None,
             };
             explain(&frame, &mut self.text);
             if self.explained.len() >= RELAYED_LIMIT {

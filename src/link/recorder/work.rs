@@ -102,6 +102,7 @@ impl Work {
                 number: self.written + 1,
                 first,
                 explained: None,
+                tso: held.tso,
             };
             // A frame that crossed the cable from an unrecorded host carries its sender's
             // explanation; the recorded host explains its own frames and any other.
@@ -110,7 +111,7 @@ impl Work {
                 Direction::Outbound => None,
             };
             let comment = match (relayed, &held.fault) {
-                (None, None) => {
+                (None, None) if held.tso.is_none() => {
                     explain(&frame, &mut self.comment);
                     &self.comment
                 }
@@ -132,6 +133,11 @@ impl Work {
                             explain(&frame, &mut self.comment);
                             text.push_str(&self.comment);
                         }
+                    }
+                    if let Some(piece) = &held.tso {
+                        let at = text.find("; cwnd=").unwrap_or(text.len());
+                        let sep = if at == 0 { "" } else { "; " };
+                        text.insert_str(at, &format!("{sep}{piece}"));
                     }
                     if let Some(fault) = fault {
                         if !text.is_empty() {

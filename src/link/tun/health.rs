@@ -45,7 +45,7 @@ impl Health {
 }
 
 /// Whether an I/O error on a TUN descriptor means the interface is gone for good.
-fn is_fatal(e: &io::Error) -> bool {
+pub(super) fn is_fatal(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
         Some(libc::EBADFD | libc::ENODEV | libc::ENXIO | libc::EIO | libc::EBADF)

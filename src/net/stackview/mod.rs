@@ -272,15 +272,26 @@ impl StackView {
     /// [`StackView::tell`] for a frame its caller parsed already.
     pub fn tell_parsed(&self, frame: &PendingFrame, seg: &Segment<&[u8]>, comment: &mut String) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
-        let key = Key {
+        let key = |seq, len| Key {
             src: seg.src,
             dst: seg.dst,
-            seq: seg.seq,
+            seq,
             ack,
-            len: seg.payload.len(),
+            len,
         };
         let mut shared = self.shared.borrow_mut();
-        let Some(info) = shared.take(&key, frame.time) else {
+        // A frame cut from one TSO send carries that send's view, found by the send's header.
+        let info = match frame.tso.filter(|p| p.count > 1) {
+            Some(p) => {
+                let key = key(p.seq, p.payload);
+                if p.index == 0 {
+                    shared.cut = shared.take(&key, frame.time).map(|info| (key, info));
+                }
+                shared.cut.filter(|(k, _)| *k == key).map(|(_, info)| info)
+            }
+            None => shared.take(&key(seg.seq, seg.payload.len()), frame.time),
+        };
+        let Some(info) = info else {
             return;
         };
         let ack = shared.relative_ack(

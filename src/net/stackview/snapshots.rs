@@ -124,6 +124,9 @@ pub struct Snapshots {
     recent_ack: [Option<((SocketAddr, SocketAddr), u32)>; 2],
     /// Snapshots that found no frame (a frame lost before the tap).
     pub(super) unmatched: u64,
+    /// The snapshot of the TSO send whose pieces are being told (each piece of the send gets
+    /// its view; see [`crate::link::tso`]).
+    pub(super) cut: Option<(Key, TcpInfo)>,
 }
 
 impl Snapshots {

@@ -1,0 +1,324 @@
+//! # TUN writer thread
+//!
+//! Layer: device (phy). Writing a frame to a TUN device is where the time of a plain-TUN
+//! transfer goes: the kernel takes the frame in inside our `write(2)`, and runs the receiving
+//! TCP (curl's, vsftpd's) right there, on our thread. A [`Writer`] moves those writes to a
+//! thread of their own, so the stack builds the next segments while the kernel takes in the last
+//! ones, on another core. The stack still builds every frame in place (in a buffer the thread
+//! hands back when written: no copy, no allocation once warm); frames keep their order; the
+//! capture is untouched (it records frames as smoltcp emits them, before they reach here).
+//!
+//! A bounded queue ([`QUEUE_LIMIT`] frames) makes a stack that outruns the kernel wait for it,
+//! instead of losing frames. Write errors are counted and logged by the thread as before
+//! ([`Health`]); one that means the interface is gone stops the writes and is told to the
+//! device ([`Writer::fatal`]).
+
+use std::fs::File;
+use std::io::{self, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use super::health::{Health, describe_fatal, is_fatal};
+
+/// Frames waiting at most; a stack that gets this far ahead waits for the thread.
+pub(super) const QUEUE_LIMIT: usize = 512;
+/// The stack may go on once the queue is down to this.
+const RESUME_AT: usize = QUEUE_LIMIT / 2;
+
+/// Frames shorter than this (handshakes, ACKs, control replies) are written at once by the
+/// stack's own thread, after what is queued: the kernel answers them in turn, as it did before
+/// the thread (the listener pool's half-open limit counts on that in a burst of connects).
+pub(super) const DIRECT_BELOW: usize = 256;
+
+/// The device's end of the writer thread.
+pub(super) struct Writer {
+    file: Arc<File>,
+    shared: Arc<Shared>,
+    thread: Option<JoinHandle<()>>,
+}
+
+struct Shared {
+    queue: Mutex<Queue>,
+    /// Frames to write (the thread waits on it when idle).
+    work: Condvar,
+    /// Room in the queue (the stack waits on it when the queue is full).
+    room: Condvar,
+    /// Set once a write said the interface is gone.
+    gone: AtomicBool,
+}
+
+#[derive(Default)]
+struct Queue {
+    /// Frames to write, oldest first.
+    frames: Vec<Vec<u8>>,
+    /// Written frames' buffers, for the stack's next frames.
+    free: Vec<Vec<u8>>,
+    /// The thread sleeps on `work`.
+    idle: bool,
+    /// The stack waits on `room`.
+    full: bool,
+    /// The stack waits on `room` for every queued frame to be written.
+    draining: bool,
+    /// The device is closing: write what is queued and end.
+    stop: bool,
+    /// Frames lost to write errors so far, by the thread.
+    errors: u64,
+    /// Frames lost to write errors so far, written at once ([`Writer::write_now`]).
+    direct_errors: u64,
+    /// The error that made the device unusable.
+    fatal: Option<io::Error>,
+}
+
+impl Writer {
+    /// Starts the thread writing to `file` (named `name` in its logs).
+    pub(super) fn start(file: Arc<File>, name: &str) -> io::Result<Writer> {
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            work: Condvar::new(),
+            room: Condvar::new(),
+            gone: AtomicBool::new(false),
+        });
+        let health = Health::new(name);
+        let direct = file.clone();
+        let thread = std::thread::Builder::new()
+            .name(format!("tun-write-{name}"))
+            .spawn({
+                let shared = shared.clone();
+                move || write_loop(&shared, &file, health)
+            })?;
+        Ok(Writer {
+            file: direct,
+            shared,
+            thread: Some(thread),
+        })
+    }
+
+    /// Writes `frame` at once, on the caller's thread, after every queued frame.
+    pub(super) fn write_now(&self, frame: &[u8]) {
+        self.wait_written();
+        if self.is_gone() {
+            return;
+        }
+        if let Err(e) = (&*self.file).write(frame) {
+            let mut q = lock(&self.shared.queue);
+            q.direct_errors += 1;
+            if is_fatal(&e) && q.fatal.is_none() {
+                log::error!("{}", describe_fatal(&e));
+                self.shared.gone.store(true, Ordering::Relaxed);
+                q.fatal = Some(e);
+            } else {
+                log::debug!("TUN write error (frame lost, TCP resends): {e}");
+            }
+        }
+    }
+
+    /// Queues `frame` for writing (waiting while the queue is full) and returns a buffer for the
+    /// next one: one the thread has written (its old bytes left in place, so that sizing it for
+    /// a frame of the same length writes nothing), or a new one.
+    pub(super) fn push(&self, frame: Vec<u8>) -> Vec<u8> {
+        let mut q = lock(&self.shared.queue);
+        while q.frames.len() >= QUEUE_LIMIT && !q.stop && q.fatal.is_none() {
+            q.full = true;
+            q = self
+                .shared
+                .room
+                .wait(q)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+        if q.fatal.is_none() {
+            q.frames.push(frame);
+        }
+        let wake = std::mem::take(&mut q.idle);
+        let next = q.free.pop().unwrap_or_default();
+        drop(q);
+        if wake {
+            self.shared.work.notify_one();
+        }
+        next
+    }
+
+    /// Waits until every queued frame has been written (or dropped by an error), so that what
+    /// is read next comes after the kernel took in all we sent, as when each frame was written
+    /// at once: a burst of connections then sees each handshake answered in turn.
+    pub(super) fn wait_written(&self) {
+        let mut q = lock(&self.shared.queue);
+        loop {
+            let written = q.frames.is_empty() && q.idle;
+            if written || q.stop || q.fatal.is_some() {
+                return;
+            }
+            q.draining = true;
+            q = self
+                .shared
+                .room
+                .wait(q)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+        }
+    }
+
+    /// Whether a write said the interface is gone (cheap: no lock).
+    pub(super) fn is_gone(&self) -> bool {
+        self.shared.gone.load(Ordering::Relaxed)
+    }
+
+    /// Frames lost to write errors, and the error that made the device unusable, if any.
+    pub(super) fn health(&self) -> (u64, Option<String>) {
+        let q = lock(&self.shared.queue);
+        (
+            q.errors + q.direct_errors,
+            q.fatal.as_ref().map(describe_fatal),
+        )
+    }
+
+    /// Waits until every queued frame has been written (or dropped by an error).
+    #[cfg(test)]
+    pub(super) fn drain(&self) {
+        loop {
+            let q = lock(&self.shared.queue);
+            if q.frames.is_empty() && q.idle || q.fatal.is_some() {
+                return;
+            }
+            drop(q);
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
+
+impl Drop for Writer {
+    /// Writes what is queued (the last FINs and ACKs of a run), then ends the thread.
+    fn drop(&mut self) {
+        lock(&self.shared.queue).stop = true;
+        self.shared.work.notify_one();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// The thread: takes every queued frame at once, writes them in order, gives the buffers back.
+fn write_loop(shared: &Shared, file: &File, mut health: Health) {
+    let mut batch: Vec<Vec<u8>> = Vec::with_capacity(QUEUE_LIMIT);
+    let mut q = lock(&shared.queue);
+    loop {
+        // Buffers of the last batch go back; the stack may go on if it waited.
+        q.free.append(&mut batch);
+        q.errors = health.errors;
+        if let Some(e) = health.fatal.take() {
+            shared.gone.store(true, Ordering::Relaxed);
+            q.fatal = Some(e);
+            q.frames.clear();
+        }
+        if q.full && q.frames.len() <= RESUME_AT || q.fatal.is_some() {
+            q.full = false;
+            shared.room.notify_all();
+        }
+        if q.frames.is_empty() {
+            if q.stop || q.fatal.is_some() {
+                return;
+            }
+            q.idle = true;
+            if std::mem::take(&mut q.draining) {
+                shared.room.notify_all();
+            }
+            q = shared
+                .work
+                .wait(q)
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            q.idle = false;
+            continue;
+        }
+        std::mem::swap(&mut batch, &mut q.frames);
+        drop(q);
+        let mut out = file;
+        for frame in &mut batch {
+            if health.fatal.is_none() {
+                match out.write(frame) {
+                    Ok(_) => {}
+                    // The kernel's queue is full: the frame is lost, as on a busy wire; TCP
+                    // resends.
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => health.errors += 1,
+                    Err(e) => health.failed(e, true),
+                }
+            }
+        }
+        q = lock(&shared.queue);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+
+    fn scratch_file(tag: &str) -> std::path::PathBuf {
+        std::env::temp_dir().join(format!("smolftp-writer-{tag}-{}", std::process::id()))
+    }
+
+    #[test]
+    fn frames_are_written_once_each_in_order_queued_or_at_once_and_buffers_come_back() {
+        let path = scratch_file("order");
+        let file = Arc::new(File::create(&path).expect("scratch file"));
+        let writer = Writer::start(file, "test0").expect("thread");
+        let mut want = Vec::new();
+        let mut reused = 0;
+        let mut buf = Vec::new();
+        // More frames than the queue holds, so the stack must wait for the thread.
+        for i in 0..(3 * QUEUE_LIMIT as u32) {
+            if !buf.is_empty() {
+                reused += 1;
+            }
+            buf.clear();
+            buf.extend_from_slice(&i.to_be_bytes());
+            buf.resize(4 + (i as usize % 7), i as u8);
+            want.extend_from_slice(&buf);
+            if i % 5 == 0 {
+                // Written at once, after what is queued.
+                writer.write_now(&buf);
+            } else {
+                buf = writer.push(std::mem::take(&mut buf));
+            }
+        }
+        // Once it returns, everything pushed is in the file.
+        writer.wait_written();
+        let written = std::fs::metadata(&path).expect("scratch file").len();
+        assert_eq!(written as usize, want.len(), "written before a read");
+        assert_eq!(writer.health(), (0, None));
+        drop(writer);
+        let mut got = Vec::new();
+        File::open(&path)
+            .and_then(|mut f| f.read_to_end(&mut got))
+            .expect("read back");
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(got.len(), want.len());
+        assert!(
+            got == want,
+            "the frames came out of order, doubled or missing"
+        );
+        assert!(reused > 0, "written buffers are handed back for new frames");
+    }
+
+    #[test]
+    fn a_write_error_that_means_the_device_is_gone_stops_the_writes() {
+        let path = scratch_file("gone");
+        std::fs::write(&path, b"").expect("scratch file");
+        // Read-only: every write fails with EBADF, which means a descriptor that is gone.
+        let file = Arc::new(File::open(&path).expect("open"));
+        let writer = Writer::start(file, "test1").expect("thread");
+        let _ = writer.push(vec![1, 2, 3]);
+        writer.drain();
+        let (errors, fatal) = writer.health();
+        assert!(writer.is_gone());
+        assert_eq!(errors, 1);
+        assert!(fatal.is_some_and(|why| why.contains("gone")));
+        // Later frames are dropped at once, without waiting.
+        for _ in 0..2 * QUEUE_LIMIT {
+            let _ = writer.push(vec![4]);
+        }
+        let _ = std::fs::remove_file(&path);
+    }
+}

@@ -13,6 +13,7 @@ use clap::{Parser, Subcommand};
 mod choice;
 mod extcap;
 mod impair_args;
+mod relay_args;
 mod teach_args;
 use choice::{CaptureFormat, Cc, Fin, Tap};
 use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
@@ -58,6 +59,9 @@ enum Command {
     /// Be a Wireshark capture interface (extcap protocol; run by Wireshark, installed by
     /// scripts/install-wireshark.sh): the demo with the options of Wireshark's dialog.
     Extcap(ExtcapArgs),
+    /// Forward IP packets between two TUN devices with seeded loss (and the other impairments):
+    /// one lossy path for kernel peers and smolftp alike (tests, scripts/bench-loss.sh).
+    Relay(relay_args::RelayArgs),
 }
 
 #[derive(clap::Args, Debug)]
@@ -440,6 +444,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),
+        Command::Relay(args) => stop_flag().and_then(|stop| relay_args::run_relay(args, &stop)),
         Command::Extcap(args) => {
             let mut cli = <Cli as clap::CommandFactory>::command();
             cli.build();

@@ -3,13 +3,15 @@
 //! Layer: devices and device middleware (smoltcp's phy layer). Devices move raw IP frames
 //! ([`wire`]: an in-process cable; [`tun`]: a Linux TUN interface); middleware wraps any device
 //! ([`capture`]: records every frame to pcapng or pcap through a [`recorder`], written by a
-//! [`background`] thread; [`impair`]: loses, duplicates, reorders and corrupts frames, seeded). Nothing here knows about FTP or about sockets.
+//! [`background`] thread; [`impair`]: loses, duplicates, reorders and corrupts frames, seeded; [`relay`]: joins two
+//! devices through it). Nothing here knows about FTP or about sockets.
 
 pub mod background;
 pub mod capture;
 pub mod impair;
 pub mod ratelog;
 pub mod recorder;
+pub mod relay;
 pub(crate) mod rng;
 pub mod tun;
 pub mod wire;

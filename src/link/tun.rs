@@ -416,6 +416,13 @@ fn vnet_header(hdr: &mut [u8], frame: &mut [u8], gso: Option<u16>) {
     }
 }
 
+/// The device's descriptor, for waiting on several devices at once (a relay).
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 impl crate::link::NextArrival for Tun {
     fn next_arrival(&self) -> Option<Instant> {
         None

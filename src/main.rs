@@ -195,8 +195,9 @@ struct ServerArgs {
     /// connects taken at once.
     #[arg(long, value_name = "N", default_value_t = 64, value_parser = clap::value_parser!(u32).range(1..=4096))]
     half_open: u32,
-    /// Drop a half-open connection whose handshake has not completed within this, seconds.
-    #[arg(long, value_name = "SECS", default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=600))]
+    /// Drop a half-open connection whose handshake has not completed within this, seconds
+    /// (Linux keeps one about 63 s; on a lossy path 5 s lost clients whose ACKs were lost).
+    #[arg(long, value_name = "SECS", default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=600))]
     handshake_timeout: u64,
 }
 

@@ -2705,7 +2705,11 @@ impl<'a> Socket<'a> {
                 payload_len,
                 payload_offset
             );
-            return None;
+            // The segment is out of order (one at the next expected offset always fits) and
+            // is dropped, but it is still answered at once with a duplicate ACK (RFC 5681
+            // 4.2): a sender whose segments past a hole vanish without an answer counts no
+            // duplicate ACKs, waits for its retransmission timer, and backs it off each time.
+            return Some(self.ack_reply(ip_repr, repr));
         };
 
         // Place payload octets into the buffer.
@@ -9507,6 +9511,62 @@ mod test {
             (buffer.len(), ())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn test_out_of_order_past_the_assembler_is_dropped_with_a_duplicate_ack() {
+        let mut s = socket_established();
+        // Fill every slot of the assembler: one block after each of its holes.
+        for i in 0..crate::config::ASSEMBLER_MAX_SEGMENT_COUNT {
+            send!(
+                s,
+                TcpRepr {
+                    seq_number: REMOTE_SEQ + 1 + 2 + 4 * i,
+                    ack_number: Some(LOCAL_SEQ + 1),
+                    payload: &b"xx"[..],
+                    ..SEND_TEMPL
+                },
+                Some(TcpRepr {
+                    seq_number: LOCAL_SEQ + 1,
+                    ack_number: Some(REMOTE_SEQ + 1),
+                    ..RECV_TEMPL
+                })
+            );
+        }
+        let full = s.assembler.clone();
+        // One more hole does not fit: the segment is dropped, and still answered at once.
+        let past = 2 + 4 * crate::config::ASSEMBLER_MAX_SEGMENT_COUNT + 2;
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + past,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"yy"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.assembler, full, "the segment that did not fit was not kept");
+        // The next expected segment still goes in and joins the first block.
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"ab"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 4),
+                window_len: 60,
+                ..RECV_TEMPL
+            })
+        );
     }
 
     #[test]

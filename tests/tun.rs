@@ -23,6 +23,8 @@ mod impaired;
 mod ipv6;
 #[path = "tun/quiet.rs"]
 mod quiet;
+#[path = "tun/relay.rs"]
+mod relay;
 #[path = "tun/stack.rs"]
 mod stack;
 mod tunlab;

@@ -4,10 +4,11 @@
 //! the impairment middleware between them, runs [`smolftp::link::relay::relay`] until
 //! SIGINT/SIGTERM, and prints what the path did to each direction.
 
+use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use smolftp::link::impair::{Faults, Impair, Side};
-use smolftp::link::relay::relay;
+use smolftp::link::relay::{Control, relay};
 use smolftp::link::tun::Tun;
 
 use crate::impair_args::ImpairArgs;
@@ -25,7 +26,7 @@ pub struct RelayArgs {
     #[arg(long, value_name = "TUN")]
     pub b: String,
     /// Seed of the impairments' random numbers: the same seed loses the same frames of each
-    /// direction's sequence, whichever server is behind the relay.
+    /// direction's sequence, whichever server is behind the relay (SIGUSR1 starts them over).
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// What the path does to frames; "to the server" means from --a to --b.
@@ -34,7 +35,8 @@ pub struct RelayArgs {
 }
 
 /// Attaches to both devices, says `relaying A <-> B` on stderr, forwards until `stop`, then
-/// prints the counts per direction.
+/// prints the counts per direction. SIGUSR1 starts the random numbers over from the seed (a
+/// benchmark gives each server the same losses).
 pub fn run_relay(args: RelayArgs, stop: &AtomicBool) -> Result<(), String> {
     if args.a == args.b {
         return Err(format!(
@@ -59,7 +61,15 @@ pub fn run_relay(args: RelayArgs, stop: &AtomicBool) -> Result<(), String> {
         "smolftp relay: relaying {} <-> {} (seed {})",
         args.a, args.b, args.seed
     );
-    let result = relay(&mut a, &mut b, stop);
+    let restart = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGUSR1, restart.clone())
+        .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+    let control = Control {
+        stop,
+        restart: &restart,
+        seed: args.seed,
+    };
+    let result = relay(&mut a, &mut b, control);
     eprint!(
         "smolftp relay: the path, per direction:\n{}",
         faults.summary()

@@ -33,13 +33,28 @@ pub struct Relayed {
     pub b_to_a: u64,
 }
 
-/// Forwards frames between `a` and `b` until `stop` is set; `b`'s impairments act on both
-/// directions (outbound: `a` to `b`; inbound: `b` to `a`). Ends with an error, naming the
+/// What ends a relay, and what restarts its random numbers.
+pub struct Control<'a> {
+    /// Set (by SIGINT/SIGTERM): the relay returns.
+    pub stop: &'a AtomicBool,
+    /// Set (by SIGUSR1): the impairments start over from `seed` ([`Impair::reseed`]), and the
+    /// flag is cleared.
+    pub restart: &'a AtomicBool,
+    /// The seed to start over from.
+    pub seed: u64,
+}
+
+/// Forwards frames between `a` and `b` until `control.stop` is set; `b`'s impairments act on
+/// both directions (outbound: `a` to `b`; inbound: `b` to `a`). Ends with an error, naming the
 /// device, when either device is gone (its interface deleted).
-pub fn relay(a: &mut Tun, b: &mut Impair<Tun>, stop: &AtomicBool) -> Result<Relayed, String> {
+pub fn relay(a: &mut Tun, b: &mut Impair<Tun>, control: Control) -> Result<Relayed, String> {
     let mut done = Relayed::default();
     let mut ready = (false, false);
-    while !stop.load(Ordering::Relaxed) {
+    while !control.stop.load(Ordering::Relaxed) {
+        if control.restart.swap(false, Ordering::Relaxed) {
+            b.reseed(control.seed);
+            log::info!("random numbers restarted from seed {}", control.seed);
+        }
         let now = Instant::now();
         // A device is read only when the kernel has a frame for it: reading a TUN device that
         // is down (just attached, or being moved to its namespace) fails as if it were gone.
@@ -129,7 +144,7 @@ fn wait_either(a: RawFd, b: RawFd, timeout: Duration) -> (bool, bool) {
 mod tests {
     use super::*;
     use crate::link::impair::{Faults, Rates, Side};
-    use crate::link::wire::{self, WireConfig};
+    use crate::link::wire::{self, WireConfig, WireEnd};
 
     /// Frames written into one end of a cable come out of `forward` on the other device, in
     /// order; through an impairing middleware with 100 % loss none arrive, and all are counted.
@@ -174,5 +189,45 @@ mod tests {
         );
         let stats = faults.stats();
         assert_eq!((stats[0].1.sent, stats[0].1.lost), (5, 5));
+    }
+
+    /// After [`Impair::reseed`] the same frames of the sequence are lost again: two runs
+    /// through a relay restarted with one seed meet the same losses.
+    #[test]
+    fn reseed_repeats_the_losses() {
+        let (mut a_near, mut a_far) = wire::pair(WireConfig::default());
+        let (b_near, mut b_far) = wire::pair(WireConfig::default());
+        let faults = Faults::new(false);
+        let half = Side {
+            rates: Rates {
+                loss: 50.0,
+                ..Rates::default()
+            },
+            dir: faults.add_direction("a->b", false),
+        };
+        let back = Side {
+            rates: Rates::default(),
+            dir: faults.add_direction("b->a", false),
+        };
+        let mut b = Impair::new(b_near, half, back, Vec::new(), 7, faults);
+        let now = Instant::ZERO;
+        let mut run = |b: &mut Impair<WireEnd>| {
+            for n in 0..40u8 {
+                let tx = a_far.transmit(now).expect("room");
+                tx.consume(40, |buf| buf.fill(n));
+            }
+            while forward(&mut a_near, b, now, true) > 0 {}
+            let mut got = Vec::new();
+            while let Some((rx, _)) = b_far.receive(now) {
+                rx.consume(|f| got.push(f[0]));
+            }
+            got
+        };
+        let first = run(&mut b);
+        assert!(!first.is_empty() && first.len() < 40, "{first:?}");
+        let second = run(&mut b);
+        assert_ne!(first, second, "the random numbers went on");
+        b.reseed(7);
+        assert_eq!(run(&mut b), first, "the same frames are lost after reseed");
     }
 }

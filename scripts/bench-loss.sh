@@ -120,12 +120,13 @@ lab_up() { # LOSS SEED: the namespaces, the relay and both servers
   ins ip tuntap add dev blsrv mode tun
   ins ip addr add 10.10.0.1/24 dev blsrv
   ins ip link set blsrv up
-  ins "$vsftpd" "$work/vsftpd.conf" &
+  ip netns exec "$ns_servers" "$vsftpd" "$work/vsftpd.conf" &
   disown $!
   : > "$work/server.log"
   # shellcheck disable=SC2086
-  ins "$smolftp" server --tun blsrv --ip 10.10.0.2/24 --gateway 10.10.0.1 --root "$work/root" \
-    --writable --anonymous-writable $flags 2>>"$work/server.log" &
+  ip netns exec "$ns_servers" "$smolftp" server --tun blsrv --ip 10.10.0.2/24 \
+    --gateway 10.10.0.1 --root "$work/root" --writable --anonymous-writable $flags \
+    2>>"$work/server.log" &
   disown $!
   for i in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
   grep -q listening "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }

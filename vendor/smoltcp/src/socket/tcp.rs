@@ -2106,6 +2106,9 @@ impl<'a> Socket<'a> {
         };
         let segment_start = repr.seq_number;
         let segment_end = repr.seq_number + repr.payload.len();
+        // RFC 9293 (3.10.7.4): SEG.LEN counts the FIN. A retransmitted DATA+FIN whose data all
+        // arrived before (its FIN did not) ends at RCV.NXT and is acceptable: its FIN is new.
+        let segment_end_fin = segment_end + usize::from(repr.control == TcpControl::Fin);
 
         let (payload, payload_offset) = match self.state {
             // In LISTEN and SYN-SENT states, we have not yet synchronized with the remote end.
@@ -2148,7 +2151,7 @@ impl<'a> Socket<'a> {
                     }
                     (false, false) => {
                         if (window_start <= segment_start && segment_start < window_end)
-                            || (window_start < segment_end && segment_end <= window_end)
+                            || (window_start < segment_end_fin && segment_end_fin <= window_end)
                         {
                             true
                         } else {
@@ -5996,6 +5999,70 @@ mod test {
             })
         );
         assert_eq!(s.state, State::Established);
+    }
+
+    #[test]
+    fn test_established_fin_retransmitted_with_data_already_received() {
+        // The data of a DATA+FIN arrived before its hole was filled, and its FIN was set
+        // aside (test_established_fin_after_missing). The sender then retransmits DATA+FIN:
+        // the data is old, the FIN is new and is taken.
+        let mut s = socket_established();
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Fin,
+                seq_number: REMOTE_SEQ + 1 + 6,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"123456"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"abcdef"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 6 + 6),
+                window_len: 52,
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.state, State::Established);
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Fin,
+                seq_number: REMOTE_SEQ + 1 + 6,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"123456"[..],
+                ..SEND_TEMPL
+            }
+        );
+        recv!(
+            s,
+            [TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 6 + 6 + 1),
+                window_len: 52,
+                ..RECV_TEMPL
+            }]
+        );
+        assert_eq!(s.state, State::CloseWait);
+        s.recv(|buffer| {
+            assert_eq!(buffer, b"abcdef123456");
+            (buffer.len(), ())
+        })
+        .unwrap();
     }
 
     #[test]

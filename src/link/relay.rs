@@ -24,7 +24,8 @@ const MAX_SLEEP: Duration = Duration::from_millis(200);
 /// Sleep while the impairments hold frames back (duplicates, reordered frames).
 const HELD_SLEEP: Duration = Duration::from_millis(1);
 
-/// Frames forwarded each way (after the impairments: lost ones are not counted).
+/// Frames taken each way: from `a` before the impairments act (lost ones count), from `b`
+/// after them (lost ones never come out).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct Relayed {
     /// From the first device to the second.
@@ -76,7 +77,8 @@ pub fn relay(a: &mut Tun, b: &mut Impair<Tun>, control: Control) -> Result<Relay
             return Err(why);
         }
         ready = if ab == BURST || ba == BURST {
-            (ab == BURST, ba == BURST)
+            // More is waiting: look (without sleeping) which devices have frames.
+            wait_either(a.as_raw_fd(), b.get_ref().as_raw_fd(), Duration::ZERO)
         } else {
             let sleep = if b.holds_frames() {
                 HELD_SLEEP

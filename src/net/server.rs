@@ -49,10 +49,8 @@ pub struct ServerNet {
 impl ServerNet {
     /// Half-open connections kept at once by default: a burst of this many connects is taken.
     pub const HALF_OPEN: usize = 64;
-    /// Time allowed for a handshake by default, about Linux's (its SYN-ACK is sent 5 times
-    /// in 63 s): at 10 % loss both ways, 5 s (three SYN-ACKs) lost about one connection in 140.
-    /// A flood is held by the half-open limit, not by this.
-    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(60);
+    /// Time allowed for a handshake by default (the SYN-ACK is sent three times meanwhile).
+    pub const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
     /// Control sockets of every kind (listening, half-open, sessions, refusals) at most.
     pub fn control_sockets(&self) -> usize {

@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Benchmark of loss recovery (issue 16): time of curl RETR (active mode) of one file from
-# `smolftp server --min-rto 200` on a TUN device and from vsftpd (the kernel's TCP) over a veth
-# pair, with the same random loss on both paths: nftables in the client's namespace drops LOSS %
-# of the packets each way on both interfaces (this kernel has no netem; nft's `numgen random`
-# is not seeded, so each run loses different packets: RUNS runs each, the median reported).
-# Prints the times and the ratio smolftp / vsftpd per loss rate. Needs root, curl, vsftpd, nft
-# and ethtool (apt-get install nftables ethtool). Everything runs in two network namespaces made here and
-# deleted at the end, even on failure.
+# Benchmark of loss recovery (issue 16): time of curl RETR and STOR (active mode) of one file
+# to and from `smolftp server --min-rto 200` and vsftpd (the kernel's TCP), both behind the very
+# same lossy path: `smolftp relay` forwards between two TUN devices and loses LOSS % of the
+# frames each way, seeded. Per run a fresh lab and a seed of its own (1, 2, ... RUNS); within a
+# run the relay starts its random numbers over (SIGUSR1) before each transfer, so smolftp and
+# vsftpd lose the same frames of their sequences. Prints one table: per loss rate and
+# direction, the median of RUNS runs for each server (every run listed) and the ratio
+# smolftp / vsftpd. Every transfer is checked byte for byte (cmp); a failed or damaged one is
+# listed as "fail". Needs root, curl and vsftpd (apt-get install curl vsftpd). Everything runs
+# in three network namespaces made here and deleted at the end, even on failure:
+#
+#   client ns: curl 10.9.0.1 -- bla ==[smolftp relay]== blb -- 10.9.0.2 vsftpd   (servers ns)
+#                                                                  | ip_forward
+#                                                     blsrv 10.10.0.1 -- 10.10.0.2 smolftp
 #
 #   sudo scripts/bench-loss.sh [SIZE_MIB [RUNS [LOSS%...]]]     (default 5 3 2 10)
+#   SERVER_FLAGS='--min-rto 200 --tlp' sudo -E scripts/bench-loss.sh      (smolftp's TCP flags)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -21,22 +28,31 @@ if ! [[ $size_mib =~ ^[0-9]+$ && $runs =~ ^[0-9]+$ ]] || [ "$size_mib" -lt 1 ] |
   echo "usage: bench-loss.sh [SIZE_MIB [RUNS [LOSS%...]]]" >&2
   exit 2
 fi
-[ "$(id -u)" = 0 ] || { echo "bench-loss.sh: needs root (namespaces, TUN, veth, nft)" >&2; exit 1; }
-for tool in curl vsftpd ip nft ethtool; do
-  command -v "$tool" >/dev/null || { echo "bench-loss.sh: $tool is missing" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "bench-loss.sh: needs root (namespaces, TUN)" >&2; exit 1; }
+for tool in curl vsftpd ip; do
+  command -v "$tool" >/dev/null || [ -x "/usr/sbin/$tool" ] ||
+    { echo "bench-loss.sh: $tool is missing (apt-get install $tool)" >&2; exit 1; }
 done
+id -u ftp >/dev/null 2>&1 || { echo "bench-loss.sh: vsftpd needs the user ftp (its package makes it)" >&2; exit 1; }
+vsftpd=$(command -v vsftpd || echo /usr/sbin/vsftpd)
+flags=${SERVER_FLAGS:---min-rto 200}
 
+ns_relay=smolftp-lr-$$
 ns_client=smolftp-lc-$$
-ns_vsftpd=smolftp-lv-$$
+ns_servers=smolftp-ls-$$
 work=$(mktemp -d /tmp/smolftp-bench-loss.XXXXXX)
-pids=()
-cleanup() {
-  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
-  ip netns del "$ns_client" 2>/dev/null || true
-  ip netns del "$ns_vsftpd" 2>/dev/null || true
-  rm -rf "$work"
+lab_down() { # ends every process of the lab's namespaces (all started here), deletes them
+  local ns pid
+  for ns in "$ns_relay" "$ns_client" "$ns_servers"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
+  done
+  sleep 0.2
+  for ns in "$ns_relay" "$ns_client" "$ns_servers"; do
+    for pid in $(ip netns pids "$ns" 2>/dev/null); do kill -9 "$pid" 2>/dev/null || true; done
+    ip netns del "$ns" 2>/dev/null || true
+  done
 }
+cleanup() { lab_down; rm -rf "$work"; }
 trap cleanup EXIT
 
 # SMOLFTP=path runs that binary instead of building the release one.
@@ -47,31 +63,11 @@ else
   smolftp=$PWD/target/release/smolftp
 fi
 
-mkdir -p "$work/root" "$work/empty"
+mkdir -p "$work/root/upload" "$work/empty"
 head -c $((size_mib << 20)) /dev/urandom > "$work/root/big.bin"
+head -c $((size_mib << 20)) /dev/urandom > "$work/up.bin"
 chmod 755 "$work" "$work/root"; chmod 644 "$work/root/big.bin"
-
-ip netns add "$ns_client"
-ip netns add "$ns_vsftpd"
-inc() { ip netns exec "$ns_client" "$@"; }
-inv() { ip netns exec "$ns_vsftpd" "$@"; }
-inc ip link set lo up
-inv ip link set lo up
-inc ip tuntap add dev lbench mode tun
-inc ip addr add 10.8.0.1/24 dev lbench
-inc ip link set lbench up
-inc ip link add vlbench type veth peer name vlbench-v netns "$ns_vsftpd"
-inc ip addr add 10.9.0.1/24 dev vlbench
-inc ip link set vlbench up
-inv ip addr add 10.9.0.2/24 dev vlbench-v
-inv ip link set vlbench-v up
-# Frame-sized packets on the veth, as on the TUN device and on a wire: with TSO/GSO/GRO the
-# kernel would hand nft 64 KiB packets and a 2 % "loss" would hit 45 times fewer frames.
-for offload in tso gso gro; do
-  inc ethtool -K vlbench "$offload" off >/dev/null 2>&1 || true
-  inv ethtool -K vlbench-v "$offload" off >/dev/null 2>&1 || true
-done
-
+chown ftp "$work/root/upload"
 cat > "$work/vsftpd.conf" <<CONF
 listen=YES
 listen_ipv6=NO
@@ -79,55 +75,110 @@ listen_address=10.9.0.2
 background=NO
 anonymous_enable=YES
 local_enable=NO
+no_anon_password=YES
 anon_root=$work/root
+write_enable=YES
+anon_upload_enable=YES
+anon_umask=022
 pasv_enable=NO
 port_enable=YES
 connect_from_port_20=YES
 secure_chroot_dir=$work/empty
 seccomp_sandbox=NO
-use_sendfile=YES
 xferlog_enable=NO
 CONF
-ip netns exec "$ns_vsftpd" vsftpd "$work/vsftpd.conf" &
-pids+=($!)
-# `ip netns exec` execs the program, so $! is smolftp's own PID.
-# SERVER_FLAGS: the smolftp server's TCP flags (default `--min-rto 200`; add `--tlp`).
-# shellcheck disable=SC2086
-ip netns exec "$ns_client" "$smolftp" server --tun lbench --ip 10.8.0.2/24 \
-  ${SERVER_FLAGS:---min-rto 200} --root "$work/root" 2>"$work/server.log" &
-pids+=($!)
-for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
 
-set_loss() { # drop $1 % of the packets each way on both of the client's interfaces
-  inc nft delete table inet loss 2>/dev/null || true
-  inc nft add table inet loss
-  inc nft "add chain inet loss in { type filter hook input priority 0; }"
-  inc nft "add chain inet loss out { type filter hook output priority 0; }"
-  inc nft add rule inet loss in numgen random mod 1000 '<' $(($1 * 10)) drop
-  inc nft add rule inet loss out numgen random mod 1000 '<' $(($1 * 10)) drop
-}
+inr() { ip netns exec "$ns_relay" "$@"; }
+inc() { ip netns exec "$ns_client" "$@"; }
+ins() { ip netns exec "$ns_servers" "$@"; }
+relay_pid=
 
-secs() { # seconds curl takes to fetch URL intact (sha256 checked), or "fail"
-  local t
-  t=$(inc timeout 400 curl -sS -P - --connect-timeout 10 --max-time 390 -o "$work/got.bin" \
-    -w '%{time_total}' "$1" 2>>"$work/curl.log") || { echo fail; return; }
-  if cmp -s "$work/got.bin" "$work/root/big.bin"; then echo "$t"; else echo fail; fi
-}
-
-median() { printf '%s\n' "$@" | sort -g | awk '{a[NR]=$1} END { print a[int((NR + 1) / 2)] }'; }
-
-printf 'RETR of %s MiB with curl -P -, random loss both ways (nft), median of %s runs, seconds\n' \
-  "$size_mib" "$runs"
-printf 'smolftp server flags: %s\n' "${SERVER_FLAGS:---min-rto 200}"
-printf '%-6s %-34s %-34s %s\n' loss "smolftp (runs)" "vsftpd (runs)" "ratio"
-for loss in "${losses[@]}"; do
-  set_loss "$loss"
-  s=(); v=()
-  for _ in $(seq "$runs"); do
-    s+=("$(secs ftp://10.8.0.2/big.bin)")
-    v+=("$(secs ftp://10.9.0.2/big.bin)")
+lab_up() { # LOSS SEED: the namespaces, the relay and both servers
+  local i
+  for ns in "$ns_relay" "$ns_client" "$ns_servers"; do
+    ip netns add "$ns"
+    ip -n "$ns" link set lo up
   done
-  ms=$(median "${s[@]}"); mv=$(median "${v[@]}")
-  ratio=$(awk -v a="$ms" -v b="$mv" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "-" }')
-  printf '%-6s %-34s %-34s %s\n' "$loss%" "$ms (${s[*]})" "$mv (${v[*]})" "$ratio"
+  inr ip tuntap add dev bla mode tun
+  inr ip tuntap add dev blb mode tun
+  : > "$work/relay.log"
+  # `ip netns exec` execs the program, so $! is the relay's own PID.
+  ip netns exec "$ns_relay" "$smolftp" relay --a bla --b blb --seed "$2" --loss "$1" \
+    2>>"$work/relay.log" &
+  relay_pid=$!
+  disown "$relay_pid" # ended by lab_down: no "Terminated" notes from the shell
+  for i in $(seq 50); do grep -q relaying "$work/relay.log" && break; sleep 0.1; done
+  grep -q relaying "$work/relay.log" || { cat "$work/relay.log" >&2; exit 1; }
+  ip -n "$ns_relay" link set bla netns "$ns_client"
+  ip -n "$ns_relay" link set blb netns "$ns_servers"
+  inc ip addr add 10.9.0.1/24 dev bla
+  inc ip link set bla up
+  inc ip route add 10.10.0.0/24 dev bla
+  ins ip addr add 10.9.0.2/24 dev blb
+  ins ip link set blb up
+  ins sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+  ins ip tuntap add dev blsrv mode tun
+  ins ip addr add 10.10.0.1/24 dev blsrv
+  ins ip link set blsrv up
+  ip netns exec "$ns_servers" "$vsftpd" "$work/vsftpd.conf" &
+  disown $!
+  : > "$work/server.log"
+  # shellcheck disable=SC2086
+  ip netns exec "$ns_servers" "$smolftp" server --tun blsrv --ip 10.10.0.2/24 \
+    --gateway 10.10.0.1 --root "$work/root" --writable --anonymous-writable $flags \
+    2>>"$work/server.log" &
+  disown $!
+  for i in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
+  grep -q listening "$work/server.log" || { cat "$work/server.log" >&2; exit 1; }
+  for i in $(seq 50); do ins grep -q ' 0200090A:0015 00000000:0000 0A' /proc/net/tcp && break; sleep 0.1; done
+}
+
+secs() { # OP HOST: seconds curl takes for OP (retr/stor) intact, or "fail"
+  local t out url
+  kill -USR1 "$relay_pid"
+  sleep 0.3
+  if [ "$1" = retr ]; then
+    out=$work/got.bin
+    rm -f "$out"
+    url=ftp://$2/big.bin
+    t=$(inc timeout 400 curl -sS -P - --connect-timeout 20 --max-time 390 -o "$out" \
+      -w '%{time_total}' "$url" 2>>"$work/curl.log") || { echo fail; return; }
+    cmp -s "$out" "$work/root/big.bin" && echo "$t" || echo fail
+  else
+    out=$work/root/upload/up-$2.bin
+    rm -f "$out"
+    url=ftp://$2/upload/up-$2.bin
+    t=$(inc timeout 400 curl -sS -P - --connect-timeout 20 --max-time 390 -T "$work/up.bin" \
+      -w '%{time_total}' "$url" 2>>"$work/curl.log") || { echo fail; return; }
+    cmp -s "$out" "$work/up.bin" && echo "$t" || echo fail
+  fi
+}
+
+median() { # of the numbers given; "fail" counts as slower than any time
+  printf '%s\n' "$@" | sed 's/^fail$/1e99/' | sort -g |
+    awk '{a[NR]=$1} END { m = a[int((NR + 1) / 2)]; print (m == "1e99" ? "fail" : m) }'
+}
+
+printf '%s MiB with curl -P -, loss both ways by smolftp relay (seeds 1..%s), median of %s runs, seconds\n' \
+  "$size_mib" "$runs" "$runs"
+printf 'smolftp server flags: %s\n' "$flags"
+printf '%-6s %-5s %-36s %-36s %s\n' loss op "smolftp (runs)" "vsftpd (runs)" "ratio"
+for loss in "${losses[@]}"; do
+  declare -A got=()
+  for run in $(seq "$runs"); do
+    lab_up "$loss" "$run"
+    for op in retr stor; do
+      got[s-$op]+="$(secs $op 10.10.0.2) "
+      got[v-$op]+="$(secs $op 10.9.0.2) "
+    done
+    lab_down
+  done
+  for op in retr stor; do
+    read -r -a s <<<"${got[s-$op]}"
+    read -r -a v <<<"${got[v-$op]}"
+    ms=$(median "${s[@]}"); mv=$(median "${v[@]}")
+    ratio=$(awk -v a="$ms" -v b="$mv" 'BEGIN { if (a+0 > 0 && b+0 > 0) printf "%.2f", a / b; else print "-" }')
+    printf '%-6s %-5s %-36s %-36s %s\n' "$loss%" "${op^^}" "$ms (${s[*]})" "$mv (${v[*]})" "$ratio"
+  done
+  unset got
 done

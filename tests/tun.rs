@@ -19,6 +19,7 @@ mod tun {
     pub mod impaired;
     pub mod ipv6;
     pub mod quiet;
+    pub mod relay;
     pub mod speed;
     pub mod stack;
 }

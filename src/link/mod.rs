@@ -4,9 +4,10 @@
 //! ([`wire`]: an in-process cable; [`tun`]: a Linux TUN interface); middleware wraps any device
 //! ([`capture`]: records every frame to pcapng or pcap through a [`recorder`], written by a
 //! [`background`] thread; [`impair`]: loses, duplicates, reorders and corrupts frames, seeded;
-//! [`tso`]: a TSO send cut into the frames of the wire, for the capture). What a loop needs to
-//! know of a device: when its next frame comes ([`NextArrival`], for a virtual clock) or how to
-//! sleep on it ([`Wait`], on the real clock). Nothing here knows about FTP or about sockets.
+//! [`relay`]: joins two devices through it; [`tso`]: a TSO send cut into the frames of the
+//! wire, for the capture). What a loop needs to know of a device: when its next frame comes
+//! ([`NextArrival`], for a virtual clock) or how to sleep on it ([`Wait`], on the real clock).
+//! Nothing here knows about FTP or about sockets.
 
 pub mod background;
 pub mod cable;
@@ -14,6 +15,7 @@ pub mod capture;
 pub mod impair;
 pub mod ratelog;
 pub mod recorder;
+pub mod relay;
 pub(crate) mod rng;
 pub mod tso;
 pub mod tun;

@@ -396,6 +396,13 @@ fn open_raw(name: &str, flags: libc::c_int, offloads: libc::c_ulong) -> io::Resu
     Ok(file)
 }
 
+/// The device's descriptor, for waiting on several devices at once (a relay).
+impl AsRawFd for Tun {
+    fn as_raw_fd(&self) -> RawFd {
+        self.file.as_raw_fd()
+    }
+}
+
 impl crate::link::NextArrival for Tun {
     fn next_arrival(&self) -> Option<Instant> {
         None

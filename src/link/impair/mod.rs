@@ -162,6 +162,20 @@ impl<D: Device> Impair<D> {
             || sh.held_in.is_some()
     }
 
+    /// Starts the random numbers over from `seed` (and the `--drop` counts from zero): from
+    /// here on the Nth frame of each direction meets the fate the Nth frame met after
+    /// [`Impair::new`] with that seed. A relay does this between runs, so that two servers
+    /// measured one after the other lose the same frames.
+    pub fn reseed(&mut self, seed: u64) {
+        let sh = self.shared.get_mut();
+        for st in &mut sh.sides {
+            st.rng = Rng::new(seed, 0x1AB0 + st.side.dir as u64);
+        }
+        for (_, count) in &mut sh.drops {
+            *count = 0;
+        }
+    }
+
     /// The fault book.
     pub fn faults(&self) -> Faults {
         self.shared.borrow().faults.clone()

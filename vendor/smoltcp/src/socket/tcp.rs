@@ -2301,6 +2301,9 @@ impl<'a> Socket<'a> {
         };
         let segment_start = repr.seq_number;
         let segment_end = repr.seq_number + repr.payload.len();
+        // RFC 9293 (3.10.7.4): SEG.LEN counts the FIN. A retransmitted DATA+FIN whose data all
+        // arrived before (its FIN did not) ends at RCV.NXT and is acceptable: its FIN is new.
+        let segment_end_fin = segment_end + usize::from(repr.control == TcpControl::Fin);
 
         let (payload, payload_offset) = match self.state {
             // In LISTEN and SYN-SENT states, we have not yet synchronized with the remote end.
@@ -2343,7 +2346,7 @@ impl<'a> Socket<'a> {
                     }
                     (false, false) => {
                         if (window_start <= segment_start && segment_start < window_end)
-                            || (window_start < segment_end && segment_end <= window_end)
+                            || (window_start < segment_end_fin && segment_end_fin <= window_end)
                         {
                             true
                         } else {
@@ -2911,7 +2914,11 @@ impl<'a> Socket<'a> {
                 payload_len,
                 payload_offset
             );
-            return None;
+            // The segment is out of order (one at the next expected offset always fits) and
+            // is dropped, but it is still answered at once with a duplicate ACK (RFC 5681
+            // 4.2): a sender whose segments past a hole vanish without an answer counts no
+            // duplicate ACKs, waits for its retransmission timer, and backs it off each time.
+            return Some(self.ack_reply(ip_repr, repr));
         };
 
         // Place payload octets into the buffer.
@@ -6257,6 +6264,70 @@ mod test {
             })
         );
         assert_eq!(s.state, State::Established);
+    }
+
+    #[test]
+    fn test_established_fin_retransmitted_with_data_already_received() {
+        // The data of a DATA+FIN arrived before its hole was filled, and its FIN was set
+        // aside (test_established_fin_after_missing). The sender then retransmits DATA+FIN:
+        // the data is old, the FIN is new and is taken.
+        let mut s = socket_established();
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Fin,
+                seq_number: REMOTE_SEQ + 1 + 6,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"123456"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"abcdef"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 6 + 6),
+                window_len: 52,
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.state, State::Established);
+        send!(
+            s,
+            TcpRepr {
+                control: TcpControl::Fin,
+                seq_number: REMOTE_SEQ + 1 + 6,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"123456"[..],
+                ..SEND_TEMPL
+            }
+        );
+        recv!(
+            s,
+            [TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 6 + 6 + 1),
+                window_len: 52,
+                ..RECV_TEMPL
+            }]
+        );
+        assert_eq!(s.state, State::CloseWait);
+        s.recv(|buffer| {
+            assert_eq!(buffer, b"abcdef123456");
+            (buffer.len(), ())
+        })
+        .unwrap();
     }
 
     #[test]
@@ -9772,6 +9843,62 @@ mod test {
             (buffer.len(), ())
         })
         .unwrap();
+    }
+
+    #[test]
+    fn test_out_of_order_past_the_assembler_is_dropped_with_a_duplicate_ack() {
+        let mut s = socket_established();
+        // Fill every slot of the assembler: one block after each of its holes.
+        for i in 0..crate::config::ASSEMBLER_MAX_SEGMENT_COUNT {
+            send!(
+                s,
+                TcpRepr {
+                    seq_number: REMOTE_SEQ + 1 + 2 + 4 * i,
+                    ack_number: Some(LOCAL_SEQ + 1),
+                    payload: &b"xx"[..],
+                    ..SEND_TEMPL
+                },
+                Some(TcpRepr {
+                    seq_number: LOCAL_SEQ + 1,
+                    ack_number: Some(REMOTE_SEQ + 1),
+                    ..RECV_TEMPL
+                })
+            );
+        }
+        let full = s.assembler.clone();
+        // One more hole does not fit: the segment is dropped, and still answered at once.
+        let past = 2 + 4 * crate::config::ASSEMBLER_MAX_SEGMENT_COUNT + 2;
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1 + past,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"yy"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1),
+                ..RECV_TEMPL
+            })
+        );
+        assert_eq!(s.assembler, full, "the segment that did not fit was not kept");
+        // The next expected segment still goes in and joins the first block.
+        send!(
+            s,
+            TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                payload: &b"ab"[..],
+                ..SEND_TEMPL
+            },
+            Some(TcpRepr {
+                seq_number: LOCAL_SEQ + 1,
+                ack_number: Some(REMOTE_SEQ + 1 + 4),
+                window_len: 60,
+                ..RECV_TEMPL
+            })
+        );
     }
 
     #[test]

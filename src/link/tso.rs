@@ -77,7 +77,7 @@ fn layout(frame: &[u8]) -> Option<Layout> {
 
 /// Ones'-complement sum of 16-bit big-endian words (RFC 1071), not complemented; eight bytes at
 /// a time (the sum of 32-bit words folds to the same 16-bit sum).
-fn sum16(data: &[u8], mut acc: u64) -> u64 {
+pub(crate) fn sum16(data: &[u8], mut acc: u64) -> u64 {
     let mut wide = data.chunks_exact(8);
     for c in &mut wide {
         let w = u64::from_be_bytes([c[0], c[1], c[2], c[3], c[4], c[5], c[6], c[7]]);
@@ -93,7 +93,8 @@ fn sum16(data: &[u8], mut acc: u64) -> u64 {
     acc
 }
 
-fn fold(mut acc: u64) -> u16 {
+/// Folds a ones'-complement sum of [`sum16`] to 16 bits.
+pub(crate) fn fold(mut acc: u64) -> u16 {
     while acc > 0xffff {
         acc = (acc & 0xffff) + (acc >> 16);
     }

@@ -7,24 +7,7 @@
 /// Size of `struct virtio_net_hdr` (without `num_buffers`), the kernel's default.
 pub(super) const VNET_HDR: usize = 10;
 
-/// Ones'-complement sum of 16-bit big-endian words (RFC 1071), not complemented.
-fn sum16(data: &[u8], mut acc: u32) -> u32 {
-    let mut chunks = data.chunks_exact(2);
-    for c in &mut chunks {
-        acc += u32::from(u16::from_be_bytes([c[0], c[1]]));
-    }
-    if let [last] = chunks.remainder() {
-        acc += u32::from(*last) << 8;
-    }
-    acc
-}
-
-fn fold(mut acc: u32) -> u16 {
-    while acc > 0xffff {
-        acc = (acc & 0xffff) + (acc >> 16);
-    }
-    acc as u16
-}
+use crate::link::tso::{fold, sum16};
 
 /// Writes the virtio-net header for an IPv4 or IPv6 `frame` and completes its TCP checksum:
 /// the full checksum for an ordinary segment; for one the kernel is to cut (`gso` = the MSS),
@@ -46,7 +29,7 @@ pub(super) fn vnet_header(hdr: &mut [u8], frame: &mut [u8], gso: Option<u16>) {
     };
     let tcp_len = frame.len() - ip_len;
     let mut pseudo = sum16(&frame[addresses], 6);
-    pseudo += tcp_len as u32;
+    pseudo += tcp_len as u64;
     let check_at = ip_len + 16;
     match gso {
         Some(mss) if tcp_len - 20 > usize::from(mss) => {
@@ -145,7 +128,7 @@ mod tests {
         let pseudo = u16::from_be_bytes([frame[36], frame[37]]);
         frame[36] = 0;
         frame[37] = 0;
-        let full = !fold(sum16(&frame[20..], u32::from(pseudo)));
+        let full = !fold(sum16(&frame[20..], u64::from(pseudo)));
         let good = packet(&payload);
         assert_eq!(full.to_be_bytes(), [good[36], good[37]]);
     }
@@ -172,7 +155,7 @@ mod tests {
         assert_eq!(u16::from_le_bytes([hdr[6], hdr[7]]), 40, "csum_start");
         let pseudo = u16::from_be_bytes([frame[56], frame[57]]);
         frame[56..58].fill(0);
-        let full = !fold(sum16(&frame[40..], u32::from(pseudo)));
+        let full = !fold(sum16(&frame[40..], u64::from(pseudo)));
         let good = v6(&payload);
         assert_eq!(full.to_be_bytes(), [good[56], good[57]]);
     }

@@ -310,8 +310,15 @@ impl<D: Device> Host<D> {
     /// Adds a TCP socket, named `label` in logs and frame comments.
     pub fn add_tcp(&mut self, options: SocketOptions, label: impl Into<String>) -> SocketHandle {
         let mut pages = SocketPages::default();
-        let rx = pages.buffer(options.rx_buffer);
-        let tx = pages.buffer(options.tx_buffer);
+        // SAFETY: the pages go into the socket's `Tracked` entry, which outlives the socket: the
+        // host removes a socket from its set before it drops the entry, and declares its
+        // sockets before their entries so that its own drop does the same.
+        let (rx, tx) = unsafe {
+            (
+                pages.buffer(options.rx_buffer),
+                pages.buffer(options.tx_buffer),
+            )
+        };
         let mut socket = tcp::Socket::new(rx, tx);
         socket.set_ack_delay(options.ack_delay);
         socket.set_nagle_enabled(options.nagle);

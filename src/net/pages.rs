@@ -82,13 +82,18 @@ pub struct SocketPages {
 impl SocketPages {
     /// A buffer of `len` bytes for a socket: pages of its own from [`MAP_AT_LEAST`] on (kept in
     /// `self`), else (or if the kernel refuses a mapping) a vector on the heap.
-    pub fn buffer(&mut self, len: usize) -> smoltcp::socket::tcp::SocketBuffer<'static> {
+    ///
+    /// # Safety
+    ///
+    /// The buffer borrows `self`'s pages although its type says `'static`: the caller must drop
+    /// the buffer (and the socket holding it) before it drops `self`.
+    pub unsafe fn buffer(&mut self, len: usize) -> smoltcp::socket::tcp::SocketBuffer<'static> {
         if len >= MAP_AT_LEAST
             && let Some(map) = Mapping::new(len)
         {
             // SAFETY: the mapping is `len` bytes, readable and writable, zeroed, and used by
-            // nobody else; it stays mapped until `self` is dropped, which the owner does only
-            // once the socket holding this slice is gone (see the type's doc).
+            // nobody else; it stays mapped until `self` is dropped, which the caller does only
+            // once the socket holding this slice is gone (this function's contract).
             let slice: &'static mut [u8] =
                 unsafe { std::slice::from_raw_parts_mut(map.ptr.as_ptr(), len) };
             self.maps.push(map);
@@ -130,10 +135,11 @@ mod tests {
     #[test]
     fn small_buffers_stay_on_the_heap_and_large_ones_are_mapped() {
         let mut pages = SocketPages::default();
-        let small = pages.buffer(8 * 1024);
+        // SAFETY: the buffers are dropped before `pages`.
+        let small = unsafe { pages.buffer(8 * 1024) };
         assert_eq!(small.capacity(), 8 * 1024);
         assert!(!pages.is_mapped());
-        let large = pages.buffer(65_535);
+        let large = unsafe { pages.buffer(65_535) };
         assert_eq!(large.capacity(), 65_535);
         assert!(pages.is_mapped());
         drop((small, large));
@@ -142,7 +148,8 @@ mod tests {
     #[test]
     fn released_pages_read_as_zeros_and_take_bytes_again() {
         let mut pages = SocketPages::default();
-        let mut buf = pages.buffer(MAP_AT_LEAST);
+        // SAFETY: the buffer is dropped before `pages`.
+        let mut buf = unsafe { pages.buffer(MAP_AT_LEAST) };
         assert_eq!(buf.enqueue_slice(b"hello"), 5);
         let mut out = [0u8; 5];
         assert_eq!(buf.dequeue_slice(&mut out), 5);
@@ -164,7 +171,8 @@ mod tests {
     #[test]
     fn a_mapped_buffer_wraps_around_like_a_vector() {
         let mut pages = SocketPages::default();
-        let mut mapped = pages.buffer(MAP_AT_LEAST);
+        // SAFETY: the buffer is dropped before `pages`.
+        let mut mapped = unsafe { pages.buffer(MAP_AT_LEAST) };
         let mut heap = smoltcp::socket::tcp::SocketBuffer::new(vec![0; MAP_AT_LEAST]);
         let chunk: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
         for _ in 0..7 {

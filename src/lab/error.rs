@@ -73,6 +73,39 @@ pub enum RunError {
     /// Some of `smolftp client`'s commands failed (each was reported as it ended).
     #[error("{0} command(s) failed")]
     CommandsFailed(usize),
+    /// Standard output could not be written (a closed pipe is not an error).
+    #[error("cannot write to standard output: {0}")]
+    Stdout(#[source] io::Error),
+    /// A signal handler (SIGINT, SIGTERM) could not be installed.
+    #[error("cannot handle signal {signal}: {source}")]
+    Signal {
+        /// The signal's number.
+        signal: i32,
+        /// Why.
+        #[source]
+        source: io::Error,
+    },
+    /// `--svg` was given with the capture going to standard output.
+    #[error("--svg needs the capture in a file: give -o FILE instead of -o -")]
+    SvgNeedsFile,
+    /// `--ipv6` with an MTU below IPv6's minimum link MTU.
+    #[error(
+        "--mtu {0} is too small for IPv6, which needs at least 1280 bytes (RFC 8200): \
+         use --mtu 1280 or more, or drop --ipv6"
+    )]
+    MtuTooSmallForIpv6(u16),
+    /// `--queue` without `--rate`.
+    #[error("--queue needs --rate: without a bit rate no frame ever waits")]
+    QueueNeedsRate,
+    /// The capture ends inside a frame; the frames before the cut were still drawn.
+    #[error("capture cut: {cut}; the {frames} complete frames before the cut are drawn")]
+    CaptureCut {
+        /// Where and how the capture was cut.
+        #[source]
+        cut: TraceError,
+        /// How many complete frames were drawn.
+        frames: usize,
+    },
     /// Anything else, in words: a failed FTP step with its reply, a download that differs, a
     /// shell command that cannot run here, the FTP client's own fatal error.
     #[error("{0}")]
@@ -160,6 +193,35 @@ mod tests {
                 "the session failed: the session stalled at t=3.000s: nothing left to send and the \
                  client is not done",
                 true,
+            ),
+            (
+                RunError::Stdout(io::Error::from(io::ErrorKind::WriteZero)),
+                "cannot write to standard output: write zero",
+                true,
+            ),
+            (
+                RunError::Signal {
+                    signal: 15,
+                    source: io::Error::other("no"),
+                },
+                "cannot handle signal 15: no",
+                true,
+            ),
+            (
+                RunError::SvgNeedsFile,
+                "--svg needs the capture in a file: give -o FILE instead of -o -",
+                false,
+            ),
+            (
+                RunError::MtuTooSmallForIpv6(1000),
+                "--mtu 1000 is too small for IPv6, which needs at least 1280 bytes (RFC 8200): \
+                 use --mtu 1280 or more, or drop --ipv6",
+                false,
+            ),
+            (
+                RunError::QueueNeedsRate,
+                "--queue needs --rate: without a bit rate no frame ever waits",
+                false,
             ),
             (RunError::Interrupted, "interrupted", false),
             (RunError::TimedOut, "timed out", false),

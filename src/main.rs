@@ -468,9 +468,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => run_bench(args),
         Command::Server(args) => run_server(args),
         Command::Client(args) => run_client(args),
-        Command::Relay(args) => {
-            stop_flag().and_then(|stop| relay_args::run_relay(args, &stop).map_err(RunError::from))
-        }
+        Command::Relay(args) => stop_flag().and_then(|stop| relay_args::run_relay(args, &stop)),
         Command::Extcap(args) => {
             let mut cli = <Cli as clap::CommandFactory>::command();
             cli.build();

@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::link::DeviceGone;
 use crate::link::tun::TunError;
 use crate::net::host::ConnectError;
 use crate::net::sim::SimError;
@@ -106,6 +107,24 @@ pub enum RunError {
         /// How many complete frames were drawn.
         frames: usize,
     },
+    /// The live server's device went away while it served.
+    #[error("server stopped after {served} session(s): {source}")]
+    ServerStopped {
+        /// How many sessions it had served.
+        served: u64,
+        /// Which device, and why.
+        #[source]
+        source: DeviceGone,
+    },
+    /// A device went away (a relay's, a live client's).
+    #[error(transparent)]
+    DeviceGone(#[from] DeviceGone),
+    /// `smolftp relay` was given the same device twice.
+    #[error("--a and --b are both {0}: the relay needs two TUN devices")]
+    SameDevice(String),
+    /// The SIGUSR1 handler (restart the relay's random numbers) could not be installed.
+    #[error("cannot handle SIGUSR1: {0}")]
+    Usr1(#[source] io::Error),
     /// Anything else, in words: a failed FTP step with its reply, a download that differs, a
     /// shell command that cannot run here, the FTP client's own fatal error.
     #[error("{0}")]
@@ -222,6 +241,29 @@ mod tests {
                 RunError::QueueNeedsRate,
                 "--queue needs --rate: without a bit rate no frame ever waits",
                 false,
+            ),
+            (
+                RunError::ServerStopped {
+                    served: 3,
+                    source: DeviceGone("tun7: the interface was deleted".into()),
+                },
+                "server stopped after 3 session(s): tun7: the interface was deleted",
+                true,
+            ),
+            (
+                RunError::from(DeviceGone("tun7: gone".into())),
+                "tun7: gone",
+                false,
+            ),
+            (
+                RunError::SameDevice("tun0".into()),
+                "--a and --b are both tun0: the relay needs two TUN devices",
+                false,
+            ),
+            (
+                RunError::Usr1(io::Error::other("no")),
+                "cannot handle SIGUSR1: no",
+                true,
             ),
             (RunError::Interrupted, "interrupted", false),
             (RunError::TimedOut, "timed out", false),

@@ -197,7 +197,7 @@ impl<D: Device + Wait> Session<'_, D> {
         }
         match end {
             ClientEnd::Stopped => return Err(RunError::Interrupted),
-            ClientEnd::DeviceGone(why) => return Err(RunError::Failed(why)),
+            ClientEnd::DeviceGone(why) => return Err(crate::link::DeviceGone(why).into()),
             _ => {}
         }
         if let Some(e) = node.client().error() {

@@ -473,7 +473,7 @@ fn main() -> ExitCode {
             let mut cli = <Cli as clap::CommandFactory>::command();
             cli.build();
             match cli.find_subcommand("demo") {
-                Some(demo) => extcap::run(&args.args, demo).map_err(RunError::from),
+                Some(demo) => extcap::run(&args.args, demo).map_err(|e| RunError::Other(e.into())),
                 None => Err("no demo subcommand".into()),
             }
         }

@@ -125,6 +125,9 @@ pub enum RunError {
     /// The SIGUSR1 handler (restart the relay's random numbers) could not be installed.
     #[error("cannot handle SIGUSR1: {0}")]
     Usr1(#[source] io::Error),
+    /// An error of the binary's own (e.g. `smolftp extcap`'s), printed as it is.
+    #[error(transparent)]
+    Other(Box<dyn std::error::Error + Send + Sync>),
     /// Anything else, in words: a failed FTP step with its reply, a download that differs, a
     /// shell command that cannot run here, the FTP client's own fatal error.
     #[error("{0}")]

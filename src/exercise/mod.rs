@@ -284,7 +284,8 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
     let a = crate::trace::analyze(&frames);
     let log_text =
         fs::read_to_string(&log).map_err(|e| format!("cannot read the stack log: {e}"))?;
-    let records = crate::trace::stacklog::parse_stack_log("stack log", &log_text)?;
+    let records = crate::trace::stacklog::parse_stack_log("stack log", &log_text)
+        .map_err(|e| e.to_string())?;
     let reports = crate::trace::report::report(&a, Some(&records));
     let report = crate::trace::report::to_json("capture.pcapng", &reports);
     let qs = questions::questions(&v, &a, &report)?;

@@ -13,7 +13,11 @@ use crate::link::DeviceGone;
 use crate::link::tun::TunError;
 use crate::net::host::ConnectError;
 use crate::net::sim::SimError;
+use crate::trace::PickError;
+use crate::trace::graph::GraphError;
 use crate::trace::read::TraceError;
+use crate::trace::report::ReportError;
+use crate::trace::stacklog::StackLogError;
 
 /// Why a lab, the demo, a live server or client, or a benchmark failed.
 #[derive(Debug, thiserror::Error)]
@@ -62,6 +66,18 @@ pub enum RunError {
     /// A capture could not be read back.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// `--conn` picks nothing.
+    #[error(transparent)]
+    Pick(#[from] PickError),
+    /// A graph cannot be drawn.
+    #[error(transparent)]
+    Graph(#[from] GraphError),
+    /// A stack log cannot be read.
+    #[error(transparent)]
+    StackLog(#[from] StackLogError),
+    /// `smolftp report` failed.
+    #[error(transparent)]
+    Report(#[from] ReportError),
     /// The TUN device could not be opened.
     #[error(transparent)]
     Tun(#[from] TunError),

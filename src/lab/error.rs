@@ -158,6 +158,14 @@ impl RunError {
     }
 }
 
+/// An exercise's error as `smolftp exercise` and `grade` print it (kept whole, as the
+/// source: an exercise's error may itself hold a [`RunError`] of its lab run).
+impl From<crate::exercise::ExerciseError> for RunError {
+    fn from(e: crate::exercise::ExerciseError) -> RunError {
+        RunError::Other(Box::new(e))
+    }
+}
+
 impl From<String> for RunError {
     fn from(message: String) -> RunError {
         RunError::Failed(message)

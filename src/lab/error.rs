@@ -9,6 +9,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use crate::ftp::shell::ShellError;
 use crate::link::DeviceGone;
 use crate::link::tun::TunError;
 use crate::net::host::ConnectError;
@@ -66,6 +67,9 @@ pub enum RunError {
     /// A capture could not be read back.
     #[error(transparent)]
     Trace(#[from] TraceError),
+    /// A client command line is not a command.
+    #[error(transparent)]
+    Shell(#[from] ShellError),
     /// `--conn` picks nothing.
     #[error(transparent)]
     Pick(#[from] PickError),

@@ -145,6 +145,23 @@ pub enum RunError {
     /// The SIGUSR1 handler (restart the relay's random numbers) could not be installed.
     #[error("cannot handle SIGUSR1: {0}")]
     Usr1(#[source] io::Error),
+    /// `smolftp client` was given, as a command, one that only the interactive shell runs.
+    #[error("{line}: {command} only works in the interactive shell")]
+    ShellOnly {
+        /// The command line as given.
+        line: String,
+        /// What it parsed to (its `Debug` form, e.g. `Passive`).
+        command: String,
+    },
+    /// An IPv6 server, and this host has no IPv6 address.
+    #[error("cannot connect to {0}: this host has no IPv6 address (try --ip6 fd00:7::3/64)")]
+    NoIpv6(SocketAddr),
+    /// The shell's `open` was given a host that is not an IP address.
+    #[error("open: {0} is not an IP address")]
+    NotAnIp(String),
+    /// The interactive shell's line editor could not start.
+    #[error("cannot start the shell: {0}")]
+    Editor(#[source] rustyline::error::ReadlineError),
     /// An error of the binary's own (e.g. `smolftp extcap`'s), printed as it is.
     #[error(transparent)]
     Other(Box<dyn std::error::Error + Send + Sync>),
@@ -295,6 +312,25 @@ mod tests {
                 RunError::Usr1(io::Error::other("no")),
                 "cannot handle SIGUSR1: no",
                 true,
+            ),
+            (
+                RunError::ShellOnly {
+                    line: "passive".into(),
+                    command: "Passive".into(),
+                },
+                "passive: Passive only works in the interactive shell",
+                false,
+            ),
+            (
+                RunError::NoIpv6("[fd00:7::2]:21".parse().unwrap()),
+                "cannot connect to [fd00:7::2]:21: this host has no IPv6 address (try --ip6 \
+                 fd00:7::3/64)",
+                false,
+            ),
+            (
+                RunError::NotAnIp("ftp.example".into()),
+                "open: ftp.example is not an IP address",
+                false,
             ),
             (RunError::Interrupted, "interrupted", false),
             (RunError::TimedOut, "timed out", false),

@@ -353,9 +353,10 @@ pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), RunErro
             ShellCommand::Step(step) => steps.push(step),
             ShellCommand::Nothing | ShellCommand::Bye => {}
             other => {
-                return Err(RunError::Failed(format!(
-                    "{line}: {other:?} only works in the interactive shell"
-                )));
+                return Err(RunError::ShellOnly {
+                    line: line.clone(),
+                    command: format!("{other:?}"),
+                });
             }
         }
     }
@@ -479,9 +480,7 @@ impl<D: Device + Wait> Session<'_, D> {
 
     fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, RunError> {
         if server.is_ipv6() && self.opts.net.ip6.is_none() {
-            return Err(RunError::Failed(format!(
-                "cannot connect to {server}: this host has no IPv6 address (try --ip6 fd00:7::3/64)"
-            )));
+            return Err(RunError::NoIpv6(server));
         }
         let mut control = SocketOptions::control(self.timeout);
         let buffer = self.opts.net.buffer;

@@ -145,6 +145,24 @@ pub enum RunError {
     /// The SIGUSR1 handler (restart the relay's random numbers) could not be installed.
     #[error("cannot handle SIGUSR1: {0}")]
     Usr1(#[source] io::Error),
+    /// An FTP step of a lab's client failed; `reply` is the server's reply that said so.
+    #[error("{step} failed: {reply}")]
+    StepFailed {
+        /// The step, as the client shows it (e.g. `RETR readme.txt`).
+        step: String,
+        /// The reply, without its line end.
+        reply: String,
+    },
+    /// The downloaded file is not the served one.
+    #[error("the downloaded {file} differs from the served one ({got} vs {served} bytes)")]
+    DownloadDiffers {
+        /// The file's name.
+        file: String,
+        /// Bytes downloaded.
+        got: usize,
+        /// Bytes served.
+        served: usize,
+    },
     /// `smolftp client` was given, as a command, one that only the interactive shell runs.
     #[error("{line}: {command} only works in the interactive shell")]
     ShellOnly {
@@ -330,6 +348,23 @@ mod tests {
             (
                 RunError::NotAnIp("ftp.example".into()),
                 "open: ftp.example is not an IP address",
+                false,
+            ),
+            (
+                RunError::StepFailed {
+                    step: "RETR x".into(),
+                    reply: "550 No such file.".into(),
+                },
+                "RETR x failed: 550 No such file.",
+                false,
+            ),
+            (
+                RunError::DownloadDiffers {
+                    file: "x".into(),
+                    got: 3,
+                    served: 4,
+                },
+                "the downloaded x differs from the served one (3 vs 4 bytes)",
                 false,
             ),
             (RunError::Interrupted, "interrupted", false),

@@ -1,9 +1,11 @@
 //! # Why a run failed
 //!
-//! Layer: application. [`RunError`] is the one error of `lab`, `demo`, `live` and `bench`: the
-//! lower layers' errors ([`ConnectError`], [`SimError`], [`TunError`], [`TraceError`], I/O
-//! errors) with what was being done when they happened. Its `Display` is the message `smolftp`
-//! prints after `smolftp: `, worded as before the type existed (tests check the words).
+//! Layer: application. [`RunError`] is the one error of `lab`, `demo`, `live` and `bench`, and
+//! of every `run_*` of the binary: the lower layers' errors ([`ConnectError`], [`SimError`],
+//! [`TunError`], [`DeviceGone`], [`TraceError`], [`ShellError`], the `trace` analyses' errors,
+//! I/O errors) with what was being done when they happened, and the application's own. Its
+//! `Display` is the message `smolftp` prints after `smolftp: `, worded as before the type
+//! existed (tests check the words).
 
 use std::io;
 use std::net::SocketAddr;
@@ -217,7 +219,7 @@ impl From<&str> for RunError {
     }
 }
 
-/// The message as `smolftp` prints it (the binary's functions still return `String`).
+/// The message as `smolftp` prints it, for a caller that wants only the words.
 impl From<RunError> for String {
     fn from(e: RunError) -> String {
         e.to_string()

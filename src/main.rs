@@ -23,7 +23,7 @@ use smolftp::bench::{self, BenchOptions};
 use smolftp::demo::{self, DemoOptions};
 use smolftp::ftp::server::ServerConfig;
 use smolftp::ftp::server::guard::{DEFAULT_WINDOW, LoginGuard};
-use smolftp::lab::LabConfig;
+use smolftp::lab::{LabConfig, RunError};
 use smolftp::link::CableConfig;
 use smolftp::live::{self, ClientOptions, NetOptions, ServerOptions};
 use smolftp::net::ports::PortRange;
@@ -458,7 +458,7 @@ fn main() -> ExitCode {
         .format_timestamp(None)
         .init();
     let cli = Cli::parse();
-    let result = match cli.command {
+    let result: Result<(), RunError> = match cli.command {
         Command::Demo(args) => run_demo(args),
         Command::Ladder(args) => run_ladder(args),
         Command::Graph(args) => run_graph(args),
@@ -473,7 +473,7 @@ fn main() -> ExitCode {
             let mut cli = <Cli as clap::CommandFactory>::command();
             cli.build();
             match cli.find_subcommand("demo") {
-                Some(demo) => extcap::run(&args.args, demo),
+                Some(demo) => extcap::run(&args.args, demo).map_err(|e| RunError::Other(e.into())),
                 None => Err("no demo subcommand".into()),
             }
         }
@@ -487,7 +487,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn run_demo(args: DemoArgs) -> Result<(), String> {
+fn run_demo(args: DemoArgs) -> Result<(), RunError> {
     let mut lab = LabConfig {
         cable: CableConfig {
             mtu: args.mtu as usize,
@@ -529,22 +529,18 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
         file: args.file,
     };
     if args.svg.is_some() && opts.out == std::path::Path::new("-") {
-        return Err("--svg needs the capture in a file: give -o FILE instead of -o -".into());
+        return Err(RunError::SvgNeedsFile);
     }
     if args.ipv6 && args.mtu < 1280 {
-        return Err(format!(
-            "--mtu {} is too small for IPv6, which needs at least 1280 bytes (RFC 8200): \
-             use --mtu 1280 or more, or drop --ipv6",
-            args.mtu
-        ));
+        return Err(RunError::MtuTooSmallForIpv6(args.mtu));
     }
     if args.link.queue.is_some() && args.link.rate.is_none() {
-        return Err("--queue needs --rate: without a bit rate no frame ever waits".into());
+        return Err(RunError::QueueNeedsRate);
     }
     let impaired = opts.lab.cable.is_impaired() || args.link.jitter > 0.0;
     let report = demo::run(&opts)?;
     if let Some(svg) = &args.svg {
-        let frames = trace::read_capture(&opts.out).map_err(|e| e.to_string())?;
+        let frames = trace::read_capture(&opts.out)?;
         let title = format!("smolftp demo: {}", opts.out.display());
         let a = trace::analyze(&frames);
         write_pictures(&a, &LadderOptions::default(), &title, Some(svg), None)?;
@@ -570,8 +566,8 @@ fn run_demo(args: DemoArgs) -> Result<(), String> {
     Ok(())
 }
 
-fn run_ladder(args: LadderArgs) -> Result<(), String> {
-    let (frames, cut) = trace::read_capture_partial(&args.file).map_err(|e| e.to_string())?;
+fn run_ladder(args: LadderArgs) -> Result<(), RunError> {
+    let (frames, cut) = trace::read_capture_partial(&args.file)?;
     let a = trace::analyze(&frames);
     let conn = match &args.conn {
         Some(text) => Some(trace::ConnPick::parse(text, &a)?),
@@ -592,24 +588,22 @@ fn run_ladder(args: LadderArgs) -> Result<(), String> {
     };
     // A cut file (a capture still being written, `head -c`): draw the complete frames, as
     // tshark does, say where it was cut, and still fail.
-    let said = cut.map(|e| {
-        format!(
-            "capture cut: {e}; the {} complete frames before the cut are drawn",
-            frames.len()
-        )
+    let cut = cut.map(|cut| RunError::CaptureCut {
+        cut,
+        frames: frames.len(),
     });
-    if let Some(said) = &said {
-        ladder.push_str(&format!("\n{said}\n"));
+    if let Some(cut) = &cut {
+        ladder.push_str(&format!("\n{cut}\n"));
     }
     print_out(&ladder)?;
-    match said {
-        Some(said) => Err(said),
+    match cut {
+        Some(cut) => Err(cut),
         None => Ok(()),
     }
 }
 
-fn run_graph(args: GraphArgs) -> Result<(), String> {
-    let frames = trace::read_capture(&args.file).map_err(|e| e.to_string())?;
+fn run_graph(args: GraphArgs) -> Result<(), RunError> {
+    let frames = trace::read_capture(&args.file)?;
     let a = trace::analyze(&frames);
     let pick = match &args.conn {
         Some(text) => Some(trace::ConnPick::parse(text, &a)?),
@@ -617,16 +611,19 @@ fn run_graph(args: GraphArgs) -> Result<(), String> {
     };
     let c = trace::graph::pick_connection(&a, pick)?;
     let write = |path: &std::path::Path, text: String| {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, text)
+            .map_err(RunError::io(format!("cannot write {}", path.display())))?;
         eprintln!("smolftp: wrote {}", path.display());
-        Ok::<(), String>(())
+        Ok::<(), RunError>(())
     };
     if let Some(out) = &args.time_sequence {
         write(out, trace::graph::time_sequence_svg(&a, c))?;
     }
     if let (Some(out), Some(log)) = (&args.cwnd, &args.stack_log) {
-        let text = std::fs::read_to_string(log)
-            .map_err(|e| format!("cannot read the stack log {}: {e}", log.display()))?;
+        let text = std::fs::read_to_string(log).map_err(RunError::io(format!(
+            "cannot read the stack log {}",
+            log.display()
+        )))?;
         let records = trace::stacklog::parse_stack_log(&log.display().to_string(), &text)?;
         write(out, trace::graph::cwnd_svg(&records, &a, c)?)?;
     }
@@ -640,11 +637,12 @@ fn write_pictures(
     title: &str,
     svg: Option<&std::path::Path>,
     html: Option<&std::path::Path>,
-) -> Result<bool, String> {
+) -> Result<bool, RunError> {
     let write = |path: &std::path::Path, text: String| {
-        std::fs::write(path, text).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+        std::fs::write(path, text)
+            .map_err(RunError::io(format!("cannot write {}", path.display())))?;
         eprintln!("smolftp: wrote {}", path.display());
-        Ok::<(), String>(())
+        Ok::<(), RunError>(())
     };
     if let Some(path) = svg {
         write(path, trace::ladder::svg::ladder_svg(a, opts, title))?;
@@ -656,17 +654,15 @@ fn write_pictures(
 }
 
 /// Writes to standard output; a closed pipe (`| head`) is not an error.
-fn print_out(text: &str) -> Result<(), String> {
+fn print_out(text: &str) -> Result<(), RunError> {
     use std::io::Write;
     match std::io::stdout().lock().write_all(text.as_bytes()) {
-        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => {
-            Err(format!("cannot write to standard output: {e}"))
-        }
+        Err(e) if e.kind() != std::io::ErrorKind::BrokenPipe => Err(RunError::Stdout(e)),
         _ => Ok(()),
     }
 }
 
-fn run_bench(args: BenchArgs) -> Result<(), String> {
+fn run_bench(args: BenchArgs) -> Result<(), RunError> {
     if let Some(n) = args.sessions {
         let dir = args.dir.unwrap_or_else(std::env::temp_dir);
         let m = bench::sessions(n as usize, &dir)?;
@@ -734,16 +730,16 @@ fn net_options(args: TunArgs) -> NetOptions {
 }
 
 /// A flag set by SIGINT and SIGTERM.
-fn stop_flag() -> Result<Arc<AtomicBool>, String> {
+fn stop_flag() -> Result<Arc<AtomicBool>, RunError> {
     let stop = Arc::new(AtomicBool::new(false));
     for signal in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
         signal_hook::flag::register(signal, stop.clone())
-            .map_err(|e| format!("cannot handle signal {signal}: {e}"))?;
+            .map_err(|source| RunError::Signal { signal, source })?;
     }
     Ok(stop)
 }
 
-fn run_server(args: ServerArgs) -> Result<(), String> {
+fn run_server(args: ServerArgs) -> Result<(), RunError> {
     let opts = ServerOptions {
         net: net_options(args.net),
         ftp: ServerConfig {
@@ -767,10 +763,10 @@ fn run_server(args: ServerArgs) -> Result<(), String> {
         half_open: args.half_open as usize,
         handshake_timeout: Duration::from_secs(args.handshake_timeout),
     };
-    live::run_server(&opts, &*stop_flag()?).map_err(String::from)
+    live::run_server(&opts, &*stop_flag()?)
 }
 
-fn run_client(args: ClientArgs) -> Result<(), String> {
+fn run_client(args: ClientArgs) -> Result<(), RunError> {
     let opts = ClientOptions {
         net: net_options(args.net),
         server: args.server,
@@ -782,5 +778,5 @@ fn run_client(args: ClientArgs) -> Result<(), String> {
         passive: args.passive,
         commands: args.commands,
     };
-    live::run_client(&opts, &*stop_flag()?).map_err(String::from)
+    live::run_client(&opts, &*stop_flag()?)
 }

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
+use smolftp::lab::RunError;
 use smolftp::link::impair::{Faults, Impair, Side};
 use smolftp::link::relay::{Control, relay};
 use smolftp::link::tun::Tun;
@@ -37,15 +38,12 @@ pub struct RelayArgs {
 /// Attaches to both devices, says `relaying A <-> B` on stderr, forwards until `stop`, then
 /// prints the counts per direction. SIGUSR1 starts the random numbers over from the seed (a
 /// benchmark gives each server the same losses).
-pub fn run_relay(args: RelayArgs, stop: &AtomicBool) -> Result<(), String> {
+pub fn run_relay(args: RelayArgs, stop: &AtomicBool) -> Result<(), RunError> {
     if args.a == args.b {
-        return Err(format!(
-            "--a and --b are both {}: the relay needs two TUN devices",
-            args.a
-        ));
+        return Err(RunError::SameDevice(args.a));
     }
-    let mut a = Tun::open(&args.a, None).map_err(|e| e.to_string())?;
-    let b = Tun::open(&args.b, None).map_err(|e| e.to_string())?;
+    let mut a = Tun::open(&args.a, None)?;
+    let b = Tun::open(&args.b, None)?;
     let plan = args.impair.plan(args.seed);
     let faults = Faults::new(false);
     let to_b = Side {
@@ -63,7 +61,7 @@ pub fn run_relay(args: RelayArgs, stop: &AtomicBool) -> Result<(), String> {
     );
     let restart = Arc::new(AtomicBool::new(false));
     signal_hook::flag::register(signal_hook::consts::SIGUSR1, restart.clone())
-        .map_err(|e| format!("cannot handle SIGUSR1: {e}"))?;
+        .map_err(RunError::Usr1)?;
     let control = Control {
         stop,
         restart: &restart,
@@ -74,5 +72,6 @@ pub fn run_relay(args: RelayArgs, stop: &AtomicBool) -> Result<(), String> {
         "smolftp relay: the path, per direction:\n{}",
         faults.summary()
     );
-    result.map(|_| ())
+    result?;
+    Ok(())
 }

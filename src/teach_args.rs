@@ -5,6 +5,8 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use smolftp::lab::RunError;
+
 use super::print_out;
 
 /// Flags of `smolftp report`.
@@ -63,7 +65,7 @@ pub struct GradeArgs {
 }
 
 /// Prints the report of a capture.
-pub fn run_report(args: ReportArgs) -> Result<(), String> {
+pub fn run_report(args: ReportArgs) -> Result<(), RunError> {
     let text = smolftp::trace::report::report_file(
         &args.file,
         args.conn.as_deref(),
@@ -74,7 +76,7 @@ pub fn run_report(args: ReportArgs) -> Result<(), String> {
 }
 
 /// Writes one student's exercise.
-pub fn run_exercise(args: ExerciseArgs) -> Result<(), String> {
+pub fn run_exercise(args: ExerciseArgs) -> Result<(), RunError> {
     let template = smolftp::exercise::Template::parse(&args.template)?;
     let made = smolftp::exercise::make(template, &args.student, &args.secret, &args.out)?;
     eprintln!(
@@ -91,19 +93,21 @@ pub fn run_exercise(args: ExerciseArgs) -> Result<(), String> {
 /// Exit 0 only if every answer is right (or the class CSV was written).
 pub fn run_grade(args: GradeArgs) -> ExitCode {
     use smolftp::exercise::grade;
-    let result = match (&args.key, &args.answers, &args.batch) {
-        (Some(key), Some(answers), _) => grade::grade_files(key, answers).and_then(|(page, ok)| {
-            print_out(&page)?;
-            Ok(ok)
-        }),
-        (_, _, Some(class)) => {
-            grade::grade_class(class, args.answers_dir.as_deref()).and_then(|csv| match &args.csv {
+    let result: Result<bool, RunError> = match (&args.key, &args.answers, &args.batch) {
+        (Some(key), Some(answers), _) => grade::grade_files(key, answers)
+            .map_err(RunError::from)
+            .and_then(|(page, ok)| {
+                print_out(&page)?;
+                Ok(ok)
+            }),
+        (_, _, Some(class)) => grade::grade_class(class, args.answers_dir.as_deref())
+            .map_err(RunError::from)
+            .and_then(|csv| match &args.csv {
                 Some(p) => std::fs::write(p, csv)
                     .map(|_| true)
-                    .map_err(|e| format!("cannot write {}: {e}", p.display())),
+                    .map_err(RunError::io(format!("cannot write {}", p.display()))),
                 None => print_out(&csv).map(|_| true),
-            })
-        }
+            }),
         _ => Err("give --key KEY ANSWERS, or --batch CLASS".into()),
     };
     match result {

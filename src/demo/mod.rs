@@ -148,11 +148,12 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, RunError> {
     let mut listing = String::new();
     for outcome in &run.outcomes {
         if !outcome.ok {
-            return Err(RunError::Failed(format!(
-                "{} failed: {}",
-                outcome.step,
-                String::from_utf8_lossy(&outcome.reply.to_bytes()).trim_end()
-            )));
+            return Err(RunError::StepFailed {
+                step: outcome.step.to_string(),
+                reply: String::from_utf8_lossy(&outcome.reply.to_bytes())
+                    .trim_end()
+                    .to_string(),
+            });
         }
         if let Some(l) = &outcome.listing {
             listing = String::from_utf8_lossy(l).into_owned();
@@ -162,12 +163,11 @@ pub fn run(opts: &DemoOptions) -> Result<DemoReport, RunError> {
         fs::read(root.join(&opts.file)).map_err(RunError::io("cannot read the served file"))?;
     let got = fs::read(&local_file).map_err(RunError::io("cannot read the downloaded file"))?;
     if served != got {
-        return Err(RunError::Failed(format!(
-            "the downloaded {} differs from the served one ({} vs {} bytes)",
-            opts.file,
-            got.len(),
-            served.len()
-        )));
+        return Err(RunError::DownloadDiffers {
+            file: opts.file.clone(),
+            got: got.len(),
+            served: served.len(),
+        });
     }
     let frames = trace::read_capture(&capture)?;
     if to_device {

@@ -13,6 +13,8 @@ use std::path::Path;
 
 use serde_json::Value;
 
+use super::ExerciseError;
+
 /// The verdict on one question.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Verdict {
@@ -37,15 +39,19 @@ pub struct Key {
 }
 
 /// Reads key.json.
-pub fn read_key(path: &Path) -> Result<Key, String> {
-    let text = fs::read_to_string(path)
-        .map_err(|e| format!("cannot read the key {}: {e}", path.display()))?;
-    let v: Value = serde_json::from_str(&text)
-        .map_err(|e| format!("{}: not a key.json: {e}", path.display()))?;
+pub fn read_key(path: &Path) -> Result<Key, ExerciseError> {
+    let text = fs::read_to_string(path).map_err(ExerciseError::io(format!(
+        "cannot read the key {}",
+        path.display()
+    )))?;
+    let v: Value = serde_json::from_str(&text).map_err(|source| ExerciseError::NotAKey {
+        path: path.to_path_buf(),
+        source,
+    })?;
     let questions = v["questions"]
         .as_array()
         .cloned()
-        .ok_or_else(|| format!("{}: no \"questions\" list: not a key.json", path.display()))?;
+        .ok_or_else(|| ExerciseError::NoQuestions(path.to_path_buf()))?;
     Ok(Key {
         student: v["student"].as_str().unwrap_or("").into(),
         template: v["template"].as_str().unwrap_or("").into(),
@@ -54,18 +60,22 @@ pub fn read_key(path: &Path) -> Result<Key, String> {
 }
 
 /// Parses answers, text or JSON (see the module's doc), into question number -> answer.
-pub fn parse_answers(name: &str, text: &str) -> Result<BTreeMap<usize, String>, String> {
+pub fn parse_answers(name: &str, text: &str) -> Result<BTreeMap<usize, String>, ExerciseError> {
     let mut out = BTreeMap::new();
     if text.trim_start().starts_with('{') {
-        let v: Value = serde_json::from_str(text).map_err(|e| format!("{name}: {e}"))?;
+        let v: Value = serde_json::from_str(text).map_err(|source| ExerciseError::AnswersJson {
+            name: name.to_string(),
+            source,
+        })?;
         let obj = v.get("answers").unwrap_or(&v);
         let obj = obj
             .as_object()
-            .ok_or_else(|| format!("{name}: expected {{\"1\": answer, ...}}"))?;
+            .ok_or_else(|| ExerciseError::AnswersNotObject(name.to_string()))?;
         for (k, a) in obj {
-            let n: usize = k
-                .parse()
-                .map_err(|_| format!("{name}: {k:?} is not a question number"))?;
+            let n: usize = k.parse().map_err(|_| ExerciseError::NotAQuestionNumber {
+                name: name.to_string(),
+                key: k.clone(),
+            })?;
             let a = match a {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
@@ -80,11 +90,10 @@ pub fn parse_answers(name: &str, text: &str) -> Result<BTreeMap<usize, String>, 
             continue;
         }
         let digits: String = line.chars().take_while(char::is_ascii_digit).collect();
-        let n: usize = digits.parse().map_err(|_| {
-            format!(
-                "{name}:{}: expected `N: answer` (e.g. `3: 1234567`), not {line:?}",
-                i + 1
-            )
+        let n: usize = digits.parse().map_err(|_| ExerciseError::AnswerLine {
+            name: name.to_string(),
+            line: i + 1,
+            text: line.to_string(),
         })?;
         let rest = line[digits.len()..].trim_start();
         let rest = rest
@@ -153,10 +162,12 @@ pub fn grade(key: &Key, answers: &BTreeMap<usize, String>) -> Vec<Verdict> {
 
 /// Grades the answers file `answers` against `key`: the page to print and whether all are
 /// right.
-pub fn grade_files(key: &Path, answers: &Path) -> Result<(String, bool), String> {
+pub fn grade_files(key: &Path, answers: &Path) -> Result<(String, bool), ExerciseError> {
     let key = read_key(key)?;
-    let text = fs::read_to_string(answers)
-        .map_err(|e| format!("cannot read the answers {}: {e}", answers.display()))?;
+    let text = fs::read_to_string(answers).map_err(ExerciseError::io(format!(
+        "cannot read the answers {}",
+        answers.display()
+    )))?;
     let got = parse_answers(&answers.display().to_string(), &text)?;
     let verdicts = grade(&key, &got);
     let right = verdicts.iter().filter(|v| v.right).count();
@@ -186,19 +197,18 @@ fn csv_field(s: &str) -> String {
 /// --out CLASS/ID` wrote it), with the answers `answers/ID.txt` (or `.json`) when `answers`
 /// is given, else `CLASS/ID/answers.txt` (or `.json`). Returns the CSV
 /// (`student,template,right,total,wrong`); a missing answers file scores 0.
-pub fn grade_class(class: &Path, answers: Option<&Path>) -> Result<String, String> {
+pub fn grade_class(class: &Path, answers: Option<&Path>) -> Result<String, ExerciseError> {
     let mut dirs: Vec<_> = fs::read_dir(class)
-        .map_err(|e| format!("cannot read the class directory {}: {e}", class.display()))?
+        .map_err(ExerciseError::io(format!(
+            "cannot read the class directory {}",
+            class.display()
+        )))?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.join("key.json").is_file())
         .collect();
     dirs.sort();
     if dirs.is_empty() {
-        return Err(format!(
-            "{}: no STUDENT/key.json inside: make the class with `smolftp exercise --out {}/ID`",
-            class.display(),
-            class.display()
-        ));
+        return Err(ExerciseError::EmptyClass(class.to_path_buf()));
     }
     let mut csv = String::from("student,template,right,total,wrong\n");
     for dir in dirs {
@@ -218,7 +228,7 @@ pub fn grade_class(class: &Path, answers: Option<&Path>) -> Result<String, Strin
         let got = match &file {
             Some(p) => {
                 let text = fs::read_to_string(p)
-                    .map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+                    .map_err(ExerciseError::io(format!("cannot read {}", p.display())))?;
                 parse_answers(&p.display().to_string(), &text)?
             }
             None => BTreeMap::new(),
@@ -255,7 +265,9 @@ mod tests {
         assert_eq!(a[&3], "yes");
         let j = parse_answers("a.json", r#"{"1": "x", "2": 4.5}"#).unwrap();
         assert_eq!((j[&1].as_str(), j[&2].as_str()), ("x", "4.5"));
-        let e = parse_answers("a.txt", "1: x\nthe answer is 4\n").unwrap_err();
+        let e = parse_answers("a.txt", "1: x\nthe answer is 4\n")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("a.txt:2:"), "{e}");
         assert!(parse_answers("a.json", r#"{"one": 1}"#).is_err());
     }

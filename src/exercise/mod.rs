@@ -8,8 +8,11 @@
 //! `worksheet.md` (numbered questions naming their frames) and `key.json` (the answers, computed
 //! by [`crate::trace::report`]). [`grade`] checks answers against a key.
 
+mod error;
 pub mod grade;
 mod questions;
+
+pub use error::ExerciseError;
 
 use std::fs;
 use std::path::Path;
@@ -62,14 +65,11 @@ impl Template {
     }
 
     /// The template called `name`, or an error listing them.
-    pub fn parse(name: &str) -> Result<Template, String> {
+    pub fn parse(name: &str) -> Result<Template, ExerciseError> {
         Template::ALL
             .into_iter()
             .find(|t| t.name() == name)
-            .ok_or_else(|| {
-                let names: Vec<_> = Template::ALL.iter().map(|t| t.name()).collect();
-                format!("no template {name:?}; templates: {}", names.join(", "))
-            })
+            .ok_or_else(|| ExerciseError::NoTemplate(name.to_string()))
     }
 }
 
@@ -196,12 +196,13 @@ impl Variant {
     }
 
     /// The lab that runs this variant.
-    pub fn lab(&self) -> Result<LabConfig, String> {
+    pub fn lab(&self) -> Result<LabConfig, ExerciseError> {
         let drops = self
             .drops
             .iter()
             .map(|d| d.parse::<DropSpec>())
-            .collect::<Result<Vec<_>, _>>()?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(ExerciseError::Drop)?;
         let mut lab = LabConfig::default();
         lab.stacks.seed = self.seed;
         lab.cable.mtu = self.mtu.into();
@@ -256,19 +257,24 @@ pub struct Made {
 
 /// Runs `template`'s variant for `student` and writes `out/capture.pcapng`, `out/worksheet.md`
 /// and `out/key.json`.
-pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Result<Made, String> {
+pub fn make(
+    template: Template,
+    student: &str,
+    secret: &str,
+    out: &Path,
+) -> Result<Made, ExerciseError> {
     if student.trim().is_empty() {
-        return Err("--student is empty: give each student's ID, e.g. --student s1234".into());
+        return Err(ExerciseError::NoStudent);
     }
-    fs::create_dir_all(out).map_err(|e| format!("cannot make {}: {e}", out.display()))?;
+    fs::create_dir_all(out).map_err(ExerciseError::io(format!("cannot make {}", out.display())))?;
     let v = Variant::new(template, student, secret);
     let scratch = tempfile::Builder::new()
         .prefix("smolftp-exercise-")
         .tempdir()
-        .map_err(|e| format!("cannot make a scratch directory: {e}"))?;
+        .map_err(ExerciseError::io("cannot make a scratch directory"))?;
     let root = scratch.path().join("root");
-    fs::create_dir_all(&root).map_err(|e| format!("cannot make the served directory: {e}"))?;
-    write_file(&root, &v).map_err(|e| format!("cannot write the served file: {e}"))?;
+    fs::create_dir_all(&root).map_err(ExerciseError::io("cannot make the served directory"))?;
+    write_file(&root, &v).map_err(ExerciseError::io("cannot write the served file"))?;
     let capture = out.join("capture.pcapng");
     let log = scratch.path().join("stack.jsonl");
     let mut lab = v.lab()?;
@@ -280,10 +286,10 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
         file: v.file.clone(),
         ..DemoOptions::default()
     })?;
-    let frames = crate::trace::read_capture(&capture).map_err(|e| e.to_string())?;
+    let frames = crate::trace::read_capture(&capture)?;
     let a = crate::trace::analyze(&frames);
     let log_text =
-        fs::read_to_string(&log).map_err(|e| format!("cannot read the stack log: {e}"))?;
+        fs::read_to_string(&log).map_err(ExerciseError::io("cannot read the stack log"))?;
     let records = crate::trace::stacklog::parse_stack_log("stack log", &log_text)?;
     let reports = crate::trace::report::report(&a, Some(&records));
     let report = crate::trace::report::to_json("capture.pcapng", &reports);
@@ -296,10 +302,10 @@ pub fn make(template: Template, student: &str, secret: &str, out: &Path) -> Resu
         "questions": qs.iter().map(|q| q.to_json()).collect::<Vec<_>>(),
         "report": report,
     });
-    let key_text = serde_json::to_string_pretty(&key).map_err(|e| e.to_string())? + "\n";
+    let key_text = serde_json::to_string_pretty(&key).map_err(ExerciseError::Json)? + "\n";
     let write = |name: &str, text: &str| {
         let p = out.join(name);
-        fs::write(&p, text).map_err(|e| format!("cannot write {}: {e}", p.display()))
+        fs::write(&p, text).map_err(ExerciseError::io(format!("cannot write {}", p.display())))
     };
     write("key.json", &key_text)?;
     write("worksheet.md", &questions::worksheet(&v, student, &qs))?;
@@ -317,7 +323,7 @@ mod tests {
     #[test]
     fn variants_depend_on_id_secret_and_template_only() {
         for t in Template::ALL {
-            assert_eq!(Template::parse(t.name()), Ok(t));
+            assert_eq!(Template::parse(t.name()).ok(), Some(t));
             let a = Variant::new(t, "s1", "k");
             assert_eq!(a, Variant::new(t, "s1", "k"));
             assert_ne!(a.seed, Variant::new(t, "s2", "k").seed);
@@ -327,6 +333,7 @@ mod tests {
         assert!(
             Template::parse("nope")
                 .unwrap_err()
+                .to_string()
                 .contains("flow-control")
         );
         // Stable across builds: the hash is ours, not std's.

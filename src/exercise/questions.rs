@@ -2,7 +2,7 @@
 
 use serde_json::{Value, json};
 
-use super::{Template, Variant};
+use super::{ExerciseError, Template, Variant};
 use crate::trace::Analysis;
 
 /// One numbered question and its answer.
@@ -47,13 +47,17 @@ fn ms(v: &Value) -> Value {
     json!((v.as_f64().unwrap_or(0.0) * 1e6).round() / 1e3)
 }
 
-fn missing(what: &str) -> String {
-    format!("the capture has no {what}: this variant does not show its lesson (a bug: report it)")
+fn missing(what: &'static str) -> ExerciseError {
+    ExerciseError::Missing(what)
 }
 
 /// The questions of `v`'s worksheet, answered from `report` (and `a` where the report has no
 /// field).
-pub fn questions(v: &Variant, a: &Analysis, report: &Value) -> Result<Vec<Question>, String> {
+pub fn questions(
+    v: &Variant,
+    a: &Analysis,
+    report: &Value,
+) -> Result<Vec<Question>, ExerciseError> {
     let conns = report["connections"]
         .as_array()
         .cloned()

@@ -11,6 +11,8 @@ use std::fmt::Write;
 
 use clap::Arg;
 
+use super::ExtcapError;
+
 /// The extcap type of a knob, with its range where clap has one (`min`, `max`).
 #[derive(Clone, Copy, Debug)]
 pub enum Kind {
@@ -184,17 +186,17 @@ fn default(arg: &Arg) -> Option<String> {
 }
 
 /// Writes the `--extcap-config` answer for the `demo` subcommand of clap's `demo` command.
-pub fn write_config(demo: &clap::Command) -> Result<String, String> {
+pub fn write_config(demo: &clap::Command) -> Result<String, ExtcapError> {
     let mut out = String::new();
     let mut number = 0;
     for k in KNOBS {
         let arg = demo
             .get_arguments()
             .find(|a| a.get_id() == k.id)
-            .ok_or(format!("the demo has no flag {} any more", k.id))?;
+            .ok_or_else(|| ExtcapError::NoDemoFlag(k.id.to_string()))?;
         let call = arg
             .get_long()
-            .ok_or(format!("the demo flag {} has no long name", k.id))?;
+            .ok_or_else(|| ExtcapError::NoLongName(k.id.to_string()))?;
         let _ = write!(
             out,
             "arg {{number={number}}}{{call=--{call}}}{{display={}}}",

@@ -9,7 +9,10 @@
 //! a demo flag, handed to the demo unchanged, so the capture is the demo's frame for frame.
 
 pub mod config;
+mod error;
 pub mod stream;
+
+pub use error::ExtcapError;
 
 use std::fs::OpenOptions;
 use std::io::Read;
@@ -51,7 +54,7 @@ const WITH_VALUE: &[&str] = &[
     "--speed",
 ];
 
-fn parse(args: &[String]) -> Result<Request, String> {
+fn parse(args: &[String]) -> Result<Request, ExtcapError> {
     let mut r = Request::default();
     let mut it = args.iter();
     while let Some(a) = it.next() {
@@ -62,7 +65,10 @@ fn parse(args: &[String]) -> Result<Request, String> {
         if WITH_VALUE.contains(&name) {
             let value = match inline {
                 Some(v) => v,
-                None => it.next().cloned().ok_or(format!("{name} needs a value"))?,
+                None => it
+                    .next()
+                    .cloned()
+                    .ok_or_else(|| ExtcapError::NeedsValue(name.to_string()))?,
             };
             match name {
                 "--extcap-interface" => r.interface = Some(value),
@@ -86,32 +92,27 @@ fn parse(args: &[String]) -> Result<Request, String> {
     Ok(r)
 }
 
-fn check_interface(r: &Request) -> Result<(), String> {
+fn check_interface(r: &Request) -> Result<(), ExtcapError> {
     match r.interface.as_deref() {
         Some(INTERFACE) => Ok(()),
-        Some(other) => Err(format!(
-            "no extcap interface {other}: smolftp offers only {INTERFACE}"
-        )),
-        None => Err("--extcap-interface is missing".into()),
+        Some(other) => Err(ExtcapError::NoInterface(other.to_string())),
+        None => Err(ExtcapError::InterfaceMissing),
     }
 }
 
-fn speed(r: &Request) -> Result<f64, String> {
+fn speed(r: &Request) -> Result<f64, ExtcapError> {
     match &r.speed {
         None => Ok(config::SPEED_DEFAULT),
         Some(s) => s
             .parse::<f64>()
             .ok()
             .filter(|v| (0.0..=config::SPEED_MAX).contains(v))
-            .ok_or(format!(
-                "--speed {s}: give a factor from 0 (as fast as possible) to {}",
-                config::SPEED_MAX
-            )),
+            .ok_or_else(|| ExtcapError::Speed(s.clone())),
     }
 }
 
 /// Runs one extcap request; `demo` is clap's `demo` subcommand (for the options dialog).
-pub fn run(args: &[String], demo: &clap::Command) -> Result<(), String> {
+pub fn run(args: &[String], demo: &clap::Command) -> Result<(), ExtcapError> {
     let r = parse(args)?;
     if r.interfaces {
         print!(
@@ -139,11 +140,7 @@ pub fn run(args: &[String], demo: &clap::Command) -> Result<(), String> {
         // frames are all of the lab; filter them with a display filter).
         return Ok(());
     }
-    Err(
-        "nothing asked: give --extcap-interfaces, --extcap-dlts, --extcap-config or --capture \
-         (smolftp extcap is meant to be run by Wireshark: see scripts/install-wireshark.sh)"
-            .into(),
-    )
+    Err(ExtcapError::NothingAsked)
 }
 
 /// Watches a control pipe in the background: its end (Wireshark closed it) means stop.
@@ -182,10 +179,10 @@ fn reader_gone(fd: std::os::fd::RawFd) -> bool {
     n > 0 && p.revents & (libc::POLLERR | libc::POLLHUP) != 0
 }
 
-fn capture(r: &Request) -> Result<(), String> {
+fn capture(r: &Request) -> Result<(), ExtcapError> {
     let speed = speed(r)?;
-    let fifo = r.fifo.clone().ok_or("--capture needs --fifo PATH")?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find our own binary: {e}"))?;
+    let fifo = r.fifo.clone().ok_or(ExtcapError::NeedsFifo)?;
+    let exe = std::env::current_exe().map_err(ExtcapError::OwnBinary)?;
     // The demo itself, its capture on standard output: the same frames as `smolftp demo`.
     let child = Command::new(exe)
         .args(["demo", "--quiet", "--out", "-"])
@@ -194,15 +191,14 @@ fn capture(r: &Request) -> Result<(), String> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .output()
-        .map_err(|e| format!("cannot run the demo: {e}"))?;
+        .map_err(ExtcapError::RunDemo)?;
     // Wireshark shows whatever an extcap writes to standard error as an error: the demo's
     // report is said only when it failed.
     if !child.status.success() {
-        return Err(format!(
-            "the demo failed with the options {:?}: {}",
-            r.demo.join(" "),
-            String::from_utf8_lossy(&child.stderr).trim()
-        ));
+        return Err(ExtcapError::DemoFailed {
+            options: r.demo.join(" "),
+            stderr: String::from_utf8_lossy(&child.stderr).trim().to_string(),
+        });
     }
     let blocks = stream::blocks(&child.stdout)?;
     let stop = Arc::new(AtomicBool::new(false));
@@ -215,7 +211,10 @@ fn capture(r: &Request) -> Result<(), String> {
     let mut out = OpenOptions::new()
         .write(true)
         .open(&fifo)
-        .map_err(|e| format!("cannot open the FIFO {}: {e}", fifo.display()))?;
+        .map_err(|source| ExtcapError::OpenFifo {
+            path: fifo.clone(),
+            source,
+        })?;
     let fd = std::os::fd::AsRawFd::as_raw_fd(&out);
     stream::replay(&blocks, &mut out, speed, &stop, &|| reader_gone(fd))?;
     Ok(())
@@ -249,7 +248,7 @@ mod tests {
         assert_eq!(r.interface.as_deref(), Some(INTERFACE));
         assert_eq!(r.fifo, Some(PathBuf::from("/tmp/f")));
         assert_eq!(r.filter.as_deref(), Some("tcp port 21"));
-        assert_eq!(speed(&r), Ok(0.5));
+        assert_eq!(speed(&r).unwrap(), 0.5);
         assert_eq!(r.demo, strings(&["--delay", "5", "--passive"]));
     }
 
@@ -257,7 +256,12 @@ mod tests {
     fn mistakes_are_told() {
         assert!(parse(&strings(&["--fifo"])).is_err());
         let r = parse(&strings(&["--extcap-interface", "eth0", "--speed", "-1"])).unwrap();
-        assert!(check_interface(&r).unwrap_err().contains("smolftp-demo"));
+        assert!(
+            check_interface(&r)
+                .unwrap_err()
+                .to_string()
+                .contains("smolftp-demo")
+        );
         assert!(speed(&r).is_err());
     }
 }

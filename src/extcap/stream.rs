@@ -9,6 +9,8 @@ use std::io::{ErrorKind, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use super::ExtcapError;
+
 const SHB: u32 = 0x0A0D_0D0A;
 const IDB: u32 = 1;
 const EPB: u32 = 6;
@@ -58,21 +60,21 @@ fn resolution(block: &[u8], big: bool) -> f64 {
 }
 
 /// Cuts a pcapng stream into its blocks; an error names what is wrong.
-pub fn blocks(data: &[u8]) -> Result<Vec<Block<'_>>, String> {
+pub fn blocks(data: &[u8]) -> Result<Vec<Block<'_>>, ExtcapError> {
     let mut out = Vec::new();
     let mut big = false;
     let mut units: Vec<f64> = Vec::new();
     let mut at = 0;
     while at < data.len() {
-        let kind = word(data, at, big).ok_or("pcapng cut inside a block header")?;
+        let kind = word(data, at, big).ok_or(ExtcapError::Cut("block header"))?;
         if kind == SHB {
-            let magic = word(data, at + 8, false).ok_or("pcapng cut inside a section header")?;
+            let magic = word(data, at + 8, false).ok_or(ExtcapError::Cut("section header"))?;
             big = magic != 0x1A2B_3C4D;
             units.clear();
         }
-        let len = word(data, at + 4, big).ok_or("pcapng cut inside a block header")? as usize;
+        let len = word(data, at + 4, big).ok_or(ExtcapError::Cut("block header"))? as usize;
         if len < 12 || !len.is_multiple_of(4) || at + len > data.len() {
-            return Err(format!("pcapng block of bad length {len} at byte {at}"));
+            return Err(ExtcapError::BadLength { len, at });
         }
         let bytes = &data[at..at + len];
         let time = match kind {
@@ -113,7 +115,7 @@ pub fn replay(
     speed: f64,
     stop: &AtomicBool,
     hung_up: &dyn Fn() -> bool,
-) -> Result<End, String> {
+) -> Result<End, ExtcapError> {
     let start = Instant::now();
     let first = blocks.iter().find_map(|b| b.time);
     for block in blocks {
@@ -141,7 +143,7 @@ pub fn replay(
         match out.write_all(block.bytes).and_then(|()| out.flush()) {
             Ok(()) => {}
             Err(e) if e.kind() == ErrorKind::BrokenPipe => return Ok(End::Stopped),
-            Err(e) => return Err(format!("cannot write to Wireshark's FIFO: {e}")),
+            Err(e) => return Err(ExtcapError::WriteFifo(e)),
         }
     }
     Ok(End::Done)

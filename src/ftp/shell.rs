@@ -6,6 +6,7 @@
 //! [`Step`] or a shell command (`open`, `user`, `help`, `bye`). Words are split like a POSIX
 //! shell would (quotes keep spaces).
 
+use std::fmt;
 use std::path::{Path, PathBuf};
 
 use crate::ftp::command::TransferType;
@@ -66,21 +67,68 @@ fn base_name(path: &str) -> Option<String> {
         .map(|n| n.to_string_lossy().into_owned())
 }
 
+/// Why a shell line is not a command; its `Display` is the answer the shell prints.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ShellError {
+    /// A quote is not closed.
+    UnbalancedQuotes(String),
+    /// A command (the verb as typed) was given more arguments than it takes.
+    TooManyArguments(String),
+    /// A command lacks an argument.
+    Missing {
+        /// The verb as typed.
+        verb: String,
+        /// The argument's name in the help, e.g. `REMOTE`.
+        what: &'static str,
+    },
+    /// `get`/`put` of a path with no file name in it (`..`, `/`).
+    NamesNoFile {
+        /// The verb as typed.
+        verb: String,
+        /// The path.
+        path: String,
+    },
+    /// `open HOST PORT` with a port that is not a number of 16 bits.
+    BadPort(String),
+    /// No such command.
+    Invalid(String),
+}
+
+impl fmt::Display for ShellError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ShellError::UnbalancedQuotes(line) => write!(f, "unbalanced quotes in: {line}"),
+            ShellError::TooManyArguments(verb) => {
+                write!(f, "{verb}: too many arguments (see help)")
+            }
+            ShellError::Missing { verb, what } => write!(f, "{verb}: missing {what} (see help)"),
+            ShellError::NamesNoFile { verb, path } => write!(f, "{verb}: {path} names no file"),
+            ShellError::BadPort(p) => write!(f, "open: bad port {p}"),
+            ShellError::Invalid(verb) => write!(f, "?Invalid command: {verb} (see help)"),
+        }
+    }
+}
+
+impl std::error::Error for ShellError {}
+
 /// Parses one line. Errors are messages for the user.
-pub fn parse(line: &str) -> Result<ShellCommand, String> {
-    let words = shlex::split(line).ok_or_else(|| format!("unbalanced quotes in: {line}"))?;
+pub fn parse(line: &str) -> Result<ShellCommand, ShellError> {
+    let words = shlex::split(line).ok_or_else(|| ShellError::UnbalancedQuotes(line.to_string()))?;
     let Some((verb, args)) = words.split_first() else {
         return Ok(ShellCommand::Nothing);
     };
     let arg = |i: usize| args.get(i).cloned();
     let max = |n: usize| {
         if args.len() > n {
-            Err(format!("{verb}: too many arguments (see help)"))
+            Err(ShellError::TooManyArguments(verb.clone()))
         } else {
             Ok(())
         }
     };
-    let need = |what: &str| format!("{verb}: missing {what} (see help)");
+    let need = |what: &'static str| ShellError::Missing {
+        verb: verb.clone(),
+        what,
+    };
     let step = match verb.to_ascii_lowercase().as_str() {
         "ls" => {
             max(1)?;
@@ -103,9 +151,10 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             let remote = arg(0).ok_or_else(|| need("REMOTE"))?;
             let local = match arg(1) {
                 Some(l) => l,
-                None => {
-                    base_name(&remote).ok_or_else(|| format!("{verb}: {remote} names no file"))?
-                }
+                None => base_name(&remote).ok_or_else(|| ShellError::NamesNoFile {
+                    verb: verb.clone(),
+                    path: remote.clone(),
+                })?,
             };
             let local = PathBuf::from(local);
             match verb.eq_ignore_ascii_case("reget") {
@@ -118,9 +167,10 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             let local = arg(0).ok_or_else(|| need("LOCAL"))?;
             let remote = match arg(1) {
                 Some(r) => r,
-                None => {
-                    base_name(&local).ok_or_else(|| format!("{verb}: {local} names no file"))?
-                }
+                None => base_name(&local).ok_or_else(|| ShellError::NamesNoFile {
+                    verb: verb.clone(),
+                    path: local.clone(),
+                })?,
             };
             let local = PathBuf::from(local);
             match verb.to_ascii_lowercase().as_str() {
@@ -188,7 +238,7 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             max(2)?;
             let host = arg(0).ok_or_else(|| need("HOST"))?;
             let port = match arg(1) {
-                Some(p) => Some(p.parse().map_err(|_| format!("open: bad port {p}"))?),
+                Some(p) => Some(p.parse().map_err(|_| ShellError::BadPort(p.clone()))?),
                 None => None,
             };
             return Ok(ShellCommand::Open(host, port));
@@ -204,7 +254,7 @@ pub fn parse(line: &str) -> Result<ShellCommand, String> {
             return Ok(ShellCommand::Passive);
         }
         "bye" | "quit" | "exit" => return Ok(ShellCommand::Bye),
-        other => return Err(format!("?Invalid command: {other} (see help)")),
+        other => return Err(ShellError::Invalid(other.to_string())),
     };
     Ok(ShellCommand::Step(step))
 }
@@ -343,6 +393,22 @@ mod tests {
             "mdtm a b",
         ] {
             assert!(parse(bad).is_err(), "{bad} should be refused");
+        }
+    }
+
+    /// The shell's answers to mistakes, word for word as before [`ShellError`] existed.
+    #[test]
+    fn mistakes_are_answered_in_the_same_words() {
+        let cases = [
+            ("get 'a", "unbalanced quotes in: get 'a"),
+            ("ls a b", "ls: too many arguments (see help)"),
+            ("GET", "GET: missing REMOTE (see help)"),
+            ("get ..", "get: .. names no file"),
+            ("open 10.0.0.1 x", "open: bad port x"),
+            ("frob", "?Invalid command: frob (see help)"),
+        ];
+        for (line, words) in cases {
+            assert_eq!(parse(line).unwrap_err().to_string(), words, "{line}");
         }
     }
 }

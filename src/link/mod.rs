@@ -51,6 +51,12 @@ impl<D: NextArrival + smoltcp::phy::Device> NextArrival for Capture<D> {
     }
 }
 
+/// A device can no longer carry frames (its interface was deleted): the device's name and why,
+/// as [`Wait::broken`] says it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct DeviceGone(pub String);
+
 /// A device a loop on the real clock can sleep on (a TUN device and middleware over it; the
 /// in-process cable has [`NextArrival`] instead).
 pub trait Wait {

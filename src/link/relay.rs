@@ -14,6 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use smoltcp::phy::{Device, RxToken, TxToken};
 use smoltcp::time::{Duration, Instant};
 
+use super::DeviceGone;
 use super::impair::Impair;
 use super::tun::Tun;
 
@@ -48,7 +49,7 @@ pub struct Control<'a> {
 /// Forwards frames between `a` and `b` until `control.stop` is set; `b`'s impairments act on
 /// both directions (outbound: `a` to `b`; inbound: `b` to `a`). Ends with an error, naming the
 /// device, when either device is gone (its interface deleted).
-pub fn relay(a: &mut Tun, b: &mut Impair<Tun>, control: Control) -> Result<Relayed, String> {
+pub fn relay(a: &mut Tun, b: &mut Impair<Tun>, control: Control) -> Result<Relayed, DeviceGone> {
     let mut done = Relayed::default();
     let mut ready = (false, false);
     while !control.stop.load(Ordering::Relaxed) {
@@ -74,7 +75,7 @@ pub fn relay(a: &mut Tun, b: &mut Impair<Tun>, control: Control) -> Result<Relay
         done.a_to_b += ab as u64;
         done.b_to_a += ba as u64;
         if let Some(why) = a.broken().or_else(|| b.get_ref().broken()) {
-            return Err(why);
+            return Err(DeviceGone(why));
         }
         ready = if ab == BURST || ba == BURST {
             // More is waiting: look (without sleeping) which devices have frames.

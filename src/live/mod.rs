@@ -33,7 +33,7 @@ use crate::lab::RunError;
 use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
 use crate::link::tun::Tun;
 use crate::link::{Capture, Format, Recorder};
-use crate::link::{Wait, smol_duration};
+use crate::link::{DeviceGone, Wait, smol_duration};
 use crate::net::client::ClientNode;
 use crate::net::conduit::DataOptions;
 use crate::net::host::{Congestion, Host, HostConfig};
@@ -303,12 +303,13 @@ fn serve_on<D: Device + Wait>(
             opts.net.tun
         );
     }
-    let clean = run::serve(&mut host, &mut node, stop, Duration::from_secs(3)).map_err(|why| {
-        RunError::Failed(format!(
-            "server stopped after {} session(s): {why}",
-            node.served()
-        ))
-    })?;
+    let clean =
+        run::serve(&mut host, &mut node, stop, Duration::from_secs(3)).map_err(|source| {
+            RunError::ServerStopped {
+                served: node.served(),
+                source,
+            }
+        })?;
     eprintln!(
         "smolftp server: stopped after {} session(s){}",
         node.served(),
@@ -352,9 +353,10 @@ pub fn run_client(opts: &ClientOptions, stop: &AtomicBool) -> Result<(), RunErro
             ShellCommand::Step(step) => steps.push(step),
             ShellCommand::Nothing | ShellCommand::Bye => {}
             other => {
-                return Err(RunError::Failed(format!(
-                    "{line}: {other:?} only works in the interactive shell"
-                )));
+                return Err(RunError::ShellOnly {
+                    line: line.clone(),
+                    command: format!("{other:?}"),
+                });
             }
         }
     }
@@ -467,7 +469,7 @@ impl<D: Device + Wait> Session<'_, D> {
         match end {
             ClientEnd::Stopped => return Err(RunError::Interrupted),
             ClientEnd::TimedOut => return Err(RunError::TimedOut),
-            ClientEnd::DeviceGone(why) => return Err(RunError::Failed(why)),
+            ClientEnd::DeviceGone(why) => return Err(DeviceGone(why).into()),
             ClientEnd::Finished | ClientEnd::Paused => {}
         }
         if let Some(e) = node.client().error() {
@@ -478,9 +480,7 @@ impl<D: Device + Wait> Session<'_, D> {
 
     fn connect(&mut self, server: SocketAddr, client: Client) -> Result<ClientNode, RunError> {
         if server.is_ipv6() && self.opts.net.ip6.is_none() {
-            return Err(RunError::Failed(format!(
-                "cannot connect to {server}: this host has no IPv6 address (try --ip6 fd00:7::3/64)"
-            )));
+            return Err(RunError::NoIpv6(server));
         }
         let mut control = SocketOptions::control(self.timeout);
         let buffer = self.opts.net.buffer;

@@ -24,8 +24,7 @@ struct Prompt {
 
 impl Prompt {
     fn start() -> Result<Prompt, RunError> {
-        let mut editor = rustyline::DefaultEditor::new()
-            .map_err(|e| RunError::Failed(format!("cannot start the shell: {e}")))?;
+        let mut editor = rustyline::DefaultEditor::new().map_err(RunError::Editor)?;
         let (ask, asked) = mpsc::channel::<()>();
         let (answer, lines) = mpsc::channel();
         std::thread::Builder::new()
@@ -144,9 +143,7 @@ impl<D: Device + Wait> Session<'_, D> {
                         .trim_start_matches('[')
                         .trim_end_matches(']')
                         .parse()
-                        .map_err(|_| {
-                            RunError::Failed(format!("open: {host} is not an IP address"))
-                        })?;
+                        .map_err(|_| RunError::NotAnIp(host.clone()))?;
                     server = SocketAddr::new(ip, port.unwrap_or(21));
                     self.close(node.take());
                 }
@@ -197,7 +194,7 @@ impl<D: Device + Wait> Session<'_, D> {
         }
         match end {
             ClientEnd::Stopped => return Err(RunError::Interrupted),
-            ClientEnd::DeviceGone(why) => return Err(RunError::Failed(why)),
+            ClientEnd::DeviceGone(why) => return Err(crate::link::DeviceGone(why).into()),
             _ => {}
         }
         if let Some(e) = node.client().error() {

@@ -14,6 +14,7 @@ use std::time::SystemTime;
 use smoltcp::phy::Device;
 use smoltcp::time::{Duration, Instant};
 
+use crate::link::DeviceGone;
 use crate::net::client::ClientNode;
 use crate::net::host::Host;
 use crate::net::server::ServerNode;
@@ -79,11 +80,11 @@ pub fn serve<D: Device + Wait>(
     node: &mut ServerNode,
     stop: &AtomicBool,
     drain: Duration,
-) -> Result<bool, String> {
+) -> Result<bool, DeviceGone> {
     while !stop.load(Ordering::Relaxed) {
         host.poll(Instant::now());
         if let Some(why) = host.device().broken() {
-            return Err(why);
+            return Err(DeviceGone(why));
         }
         let busy = node.step(host, SystemTime::now());
         pause(host, busy, node.next_deadline());
@@ -93,7 +94,7 @@ pub fn serve<D: Device + Wait>(
     while Instant::now() < deadline {
         host.poll(Instant::now());
         if let Some(why) = host.device().broken() {
-            return Err(why);
+            return Err(DeviceGone(why));
         }
         node.step(host, SystemTime::now());
         if node.is_closed(host) {

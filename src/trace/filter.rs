@@ -20,6 +20,25 @@ enum Op {
     Le,
 }
 
+/// Why a display filter cannot be evaluated; each names the term or field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum FilterError {
+    /// The value of a term is neither an IPv4 or IPv6 address nor a number.
+    #[error("bad value {value:?} in {term:?}")]
+    BadValue {
+        /// The value as written.
+        value: String,
+        /// The whole term.
+        term: String,
+    },
+    /// A term without `== != > >= < <=`.
+    #[error("no operator in {0:?}")]
+    NoOperator(String),
+    /// A field this subset does not know.
+    #[error("unknown field {0}")]
+    UnknownField(String),
+}
+
 /// One parsed `field op value` term.
 #[derive(Clone, Debug)]
 struct Term {
@@ -83,7 +102,7 @@ fn field_value(field: &str, e: &Entry) -> Option<Option<u128>> {
     Some(Some(v.into()))
 }
 
-fn parse_term(text: &str) -> Result<Term, String> {
+fn parse_term(text: &str) -> Result<Term, FilterError> {
     let ops = [
         ("==", Op::Eq),
         ("!=", Op::Ne),
@@ -102,7 +121,10 @@ fn parse_term(text: &str) -> Result<Term, String> {
             } else {
                 value
                     .parse::<u64>()
-                    .map_err(|_| format!("bad value {value:?} in {text:?}"))?
+                    .map_err(|_| FilterError::BadValue {
+                        value: value.to_string(),
+                        term: text.to_string(),
+                    })?
                     .into()
             };
             return Ok(Term {
@@ -112,16 +134,17 @@ fn parse_term(text: &str) -> Result<Term, String> {
             });
         }
     }
-    Err(format!("no operator in {text:?}"))
+    Err(FilterError::NoOperator(text.to_string()))
 }
 
-fn parse(filter: &str) -> Result<Vec<Term>, String> {
+fn parse(filter: &str) -> Result<Vec<Term>, FilterError> {
     filter.split("&&").map(parse_term).collect()
 }
 
-fn eval(terms: &[Term], e: &Entry) -> Result<bool, String> {
+fn eval(terms: &[Term], e: &Entry) -> Result<bool, FilterError> {
     for t in terms {
-        let v = field_value(&t.field, e).ok_or_else(|| format!("unknown field {}", t.field))?;
+        let v =
+            field_value(&t.field, e).ok_or_else(|| FilterError::UnknownField(t.field.clone()))?;
         let Some(v) = v else {
             return Ok(false);
         };
@@ -145,12 +168,12 @@ fn eval(terms: &[Term], e: &Entry) -> Result<bool, String> {
 /// `tcp.srcport`, `tcp.dstport`, `tcp.seq`, `tcp.ack`, `tcp.seq_raw`, `tcp.ack_raw`,
 /// `tcp.len`, `tcp.window_size_value`, `tcp.flags.{syn,ack,fin,reset,push,urg}`; operators
 /// `== != > >= < <=`) on one segment. Errors name the term it cannot understand.
-pub fn filter_matches(filter: &str, entry: &Entry) -> Result<bool, String> {
+pub fn filter_matches(filter: &str, entry: &Entry) -> Result<bool, FilterError> {
     eval(&parse(filter)?, entry)
 }
 
 /// The frame numbers of the capture's TCP segments that `filter` selects.
-pub fn matching_frames(filter: &str, analysis: &Analysis) -> Result<Vec<u32>, String> {
+pub fn matching_frames(filter: &str, analysis: &Analysis) -> Result<Vec<u32>, FilterError> {
     let terms = parse(filter)?;
     let mut out = Vec::new();
     for e in &analysis.entries {
@@ -338,8 +361,22 @@ mod tests {
             SYN,
             b"",
         )]);
-        assert!(filter_matches("tcp.bogus == 1", &a.entries[0]).is_err());
-        assert!(filter_matches("tcp.srcport", &a.entries[0]).is_err());
+        assert_eq!(
+            filter_matches("tcp.bogus == 1", &a.entries[0]),
+            Err(FilterError::UnknownField("tcp.bogus".into()))
+        );
+        assert_eq!(
+            filter_matches("tcp.srcport", &a.entries[0])
+                .unwrap_err()
+                .to_string(),
+            "no operator in \"tcp.srcport\""
+        );
+        assert_eq!(
+            filter_matches("tcp.srcport == x", &a.entries[0])
+                .unwrap_err()
+                .to_string(),
+            "bad value \"x\" in \"tcp.srcport == x\""
+        );
         assert_eq!(filter_matches("tcp.srcport != 2", &a.entries[0]), Ok(true));
         assert_eq!(filter_matches("ip.dst == 5.6.7.8", &a.entries[0]), Ok(true));
     }

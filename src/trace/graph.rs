@@ -17,16 +17,42 @@ use super::ladder::ConnPick;
 use super::plot::{Plot, esc};
 use super::stacklog::StackRecord;
 
+/// Why a graph cannot be drawn.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum GraphError {
+    /// The capture (or `--conn`'s pick of it) has no TCP connection.
+    #[error("the capture holds no TCP connection to draw")]
+    NoConnection,
+    /// The stack log has no records of the connection's data sender.
+    #[error("the stack log has no records of {from} -> {to}; it holds: {}", holds_text(.holds))]
+    NoRecords {
+        /// The data sender.
+        from: SocketAddr,
+        /// Its peer.
+        to: SocketAddr,
+        /// The `src -> dst` pairs the log holds, sorted, each once.
+        holds: Vec<String>,
+    },
+}
+
+fn holds_text(holds: &[String]) -> String {
+    if holds.is_empty() {
+        "nothing".to_string()
+    } else {
+        holds.join(", ")
+    }
+}
+
 /// The connection a graph draws: among those `pick` selects (all by default), the one that
 /// carries the most payload in one direction.
-pub fn pick_connection(a: &Analysis, pick: Option<ConnPick>) -> Result<usize, String> {
+pub fn pick_connection(a: &Analysis, pick: Option<ConnPick>) -> Result<usize, GraphError> {
     (0..a.connections.len())
         .filter(|&c| pick.is_none_or(|p| p.picks(a, c)))
         .max_by_key(|&c| {
             let (s, _) = sender(a, c);
             (bytes_from(a, c, s), std::cmp::Reverse(c))
         })
-        .ok_or_else(|| "the capture holds no TCP connection to draw".to_string())
+        .ok_or(GraphError::NoConnection)
 }
 
 fn bytes_from(a: &Analysis, c: usize, from: SocketAddr) -> usize {
@@ -231,7 +257,7 @@ pub fn records_of(
     log: &[StackRecord],
     from: SocketAddr,
     to: SocketAddr,
-) -> Result<Vec<&StackRecord>, String> {
+) -> Result<Vec<&StackRecord>, GraphError> {
     let (f, t) = (from.to_string(), to.to_string());
     let mine: Vec<&StackRecord> = log.iter().filter(|r| r.src == f && r.dst == t).collect();
     if mine.is_empty() {
@@ -242,14 +268,11 @@ pub fn records_of(
         pairs.dedup();
         pairs.sort();
         pairs.dedup();
-        return Err(format!(
-            "the stack log has no records of {f} -> {t}; it holds: {}",
-            if pairs.is_empty() {
-                "nothing".to_string()
-            } else {
-                pairs.join(", ")
-            }
-        ));
+        return Err(GraphError::NoRecords {
+            from,
+            to,
+            holds: pairs,
+        });
     }
     Ok(mine)
 }
@@ -265,7 +288,7 @@ fn phase(r: &StackRecord) -> &'static str {
 }
 
 /// The cwnd graph of the data sender of connection `c`, from our stack's log.
-pub fn cwnd_svg(log: &[StackRecord], a: &Analysis, c: usize) -> Result<String, String> {
+pub fn cwnd_svg(log: &[StackRecord], a: &Analysis, c: usize) -> Result<String, GraphError> {
     let (from, to) = sender(a, c);
     let recs = records_of(log, from, to)?;
     let xs = recs.iter().map(|r| r.t);
@@ -383,4 +406,37 @@ pub fn cwnd_svg(log: &[StackRecord], a: &Analysis, c: usize) -> Result<String, S
     }
     o.push_str("</svg>\n");
     Ok(o)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trace::analyze;
+
+    /// The words a graph that cannot be drawn was told in before the type existed.
+    #[test]
+    fn errors_keep_their_words() {
+        let a = analyze(&[]);
+        assert_eq!(
+            pick_connection(&a, None).unwrap_err().to_string(),
+            "the capture holds no TCP connection to draw"
+        );
+        let (from, to) = (
+            "10.0.0.1:20".parse().unwrap(),
+            "10.0.0.2:5002".parse().unwrap(),
+        );
+        assert_eq!(
+            records_of(&[], from, to).unwrap_err().to_string(),
+            "the stack log has no records of 10.0.0.1:20 -> 10.0.0.2:5002; it holds: nothing"
+        );
+        let log = [StackRecord {
+            src: "a".into(),
+            dst: "b".into(),
+            ..StackRecord::default()
+        }];
+        assert_eq!(
+            records_of(&log, from, to).unwrap_err().to_string(),
+            "the stack log has no records of 10.0.0.1:20 -> 10.0.0.2:5002; it holds: a -> b"
+        );
+    }
 }

@@ -495,7 +495,7 @@ mod pick;
 pub mod svg;
 mod timeline;
 
-pub use pick::ConnPick;
+pub use pick::{ConnPick, PickError};
 
 #[cfg(test)]
 mod tests;

@@ -27,6 +27,6 @@ mod testutil;
 pub use classify::{Analysis, Phase, SegmentKind, analyze};
 pub use expert::TcpAnalysis;
 pub use filter::wireshark_filter;
-pub use ladder::{ConnPick, LadderOptions, render};
+pub use ladder::{ConnPick, LadderOptions, PickError, render};
 pub use read::{Frame, LinkType, TraceError, read_capture, read_capture_partial};
 pub use segment::Segment;

@@ -7,6 +7,39 @@
 //! `recovery`, `reason`; `null` where unknown, `ssthresh: null` meaning infinite). Unknown
 //! fields are ignored, so the log may grow. Errors name the line and column.
 
+/// A line of a stack log that cannot be read: `FILE:LINE: what`.
+#[derive(Debug, thiserror::Error)]
+#[error("{name}:{line}: {problem}")]
+pub struct StackLogError {
+    /// The log's name as the user gave it.
+    pub name: String,
+    /// The line (from 1).
+    pub line: usize,
+    /// What is wrong with it.
+    #[source]
+    pub problem: StackLogProblem,
+}
+
+/// What is wrong with a line of a stack log.
+#[derive(Debug, thiserror::Error)]
+pub enum StackLogProblem {
+    /// Not JSON; the column is where the reader stopped.
+    #[error("column {column}: {0}", column = .0.column())]
+    Json(#[source] serde_json::Error),
+    /// JSON, but not an object.
+    #[error("column 1: expected an object")]
+    NotAnObject,
+    /// An object holding objects or arrays.
+    #[error("only flat objects are read")]
+    NotFlat,
+    /// A field the contract requires as a string is missing (or not a string).
+    #[error("no \"{0}\" string")]
+    NoString(&'static str),
+    /// No `t` number.
+    #[error("no \"t\" number")]
+    NoTime,
+}
+
 /// One line of the stack log.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StackRecord {
@@ -44,28 +77,36 @@ pub struct StackRecord {
 
 /// Parses a stack log; `name` is used in error messages (`FILE:LINE: column C: ...`). Each line
 /// is a flat JSON object (read with serde_json); unknown fields are ignored.
-pub fn parse_stack_log(name: &str, text: &str) -> Result<Vec<StackRecord>, String> {
+pub fn parse_stack_log(name: &str, text: &str) -> Result<Vec<StackRecord>, StackLogError> {
     use serde_json::Value;
     let mut out = Vec::new();
     for (n, line) in text.lines().enumerate() {
         if line.trim().is_empty() {
             continue;
         }
-        let at = |e: String| format!("{name}:{}: {e}", n + 1);
+        let at = |problem| StackLogError {
+            name: name.to_string(),
+            line: n + 1,
+            problem,
+        };
         let o = match serde_json::from_str::<Value>(line) {
             Ok(Value::Object(o)) => o,
-            Ok(_) => return Err(at("column 1: expected an object".into())),
-            Err(e) => return Err(at(format!("column {}: {e}", e.column()))),
+            Ok(_) => return Err(at(StackLogProblem::NotAnObject)),
+            Err(e) => return Err(at(StackLogProblem::Json(e))),
         };
         if o.values().any(|v| v.is_object() || v.is_array()) {
-            return Err(at("only flat objects are read".into()));
+            return Err(at(StackLogProblem::NotFlat));
         }
         let num = |k: &str| o.get(k).and_then(Value::as_f64);
         let text = |k: &str| o.get(k).and_then(Value::as_str).map(str::to_string);
-        let need = |k: &str| text(k).ok_or_else(|| at(format!("no \"{k}\" string")));
+        let need = |k: &'static str| text(k).ok_or_else(|| at(StackLogProblem::NoString(k)));
         out.push(StackRecord {
-            t: num("t").ok_or_else(|| at("no \"t\" number".into()))?,
-            frame: num("frame").map(|f| f as u32),
+            t: num("t").ok_or_else(|| at(StackLogProblem::NoTime))?,
+            // A frame number is a whole number of 32 bits; anything else is not one.
+            frame: o
+                .get("frame")
+                .and_then(Value::as_u64)
+                .and_then(|f| u32::try_from(f).ok()),
             src: need("src")?,
             dst: need("dst")?,
             state: text("state"),
@@ -105,11 +146,12 @@ mod tests {
         assert_eq!(r.recovery, Some(false));
         assert_eq!(r.reason.as_deref(), Some("new data \"x\""));
         let bad = format!("{line}\n{{\"t\":1,\"src\":\"a\"");
-        let e = parse_stack_log("log", &bad).unwrap_err();
+        let e = parse_stack_log("log", &bad).unwrap_err().to_string();
         assert!(e.starts_with("log:2: column"), "{e}");
         assert!(
             parse_stack_log("log", "{\"src\":\"a\",\"dst\":\"b\"}")
                 .unwrap_err()
+                .to_string()
                 .contains("\"t\"")
         );
         assert!(parse_stack_log("log", "[1,2]").is_err());

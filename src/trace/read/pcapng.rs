@@ -153,21 +153,35 @@ struct Packet<'a> {
     comment: Option<String>,
 }
 
+/// What is wrong with a packet block (it becomes [`ErrorKind::Malformed`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+enum BadPacket {
+    /// An enhanced or obsolete packet block too short for its fixed fields.
+    #[error("packet block shorter than 20 bytes")]
+    Short,
+    /// The captured length reaches past the block's end.
+    #[error("captured length exceeds the block")]
+    CaptureExceedsBlock,
+    /// A simple packet block too short for its original length.
+    #[error("too short")]
+    SimpleTooShort,
+}
+
 /// Decodes the packet block `block` (whole and framed: type, matching lengths, body) of type
 /// `kind`; `Err` says what is wrong with it.
-fn packet(kind: u32, block: &[u8], big: bool) -> Result<Packet<'_>, String> {
+fn packet(kind: u32, block: &[u8], big: bool) -> Result<Packet<'_>, BadPacket> {
     let body = &block[8..block.len() - 4];
     match kind {
         EPB => {
             if body.len() < 20 {
-                return Err("packet block shorter than 20 bytes".into());
+                return Err(BadPacket::Short);
             }
             let (le, be) = (
                 pcap_parser::parse_enhancedpacketblock_le,
                 pcap_parser::parse_enhancedpacketblock_be,
             );
             let Some(epb) = decode(block, big, le, be) else {
-                return Err("captured length exceeds the block".into());
+                return Err(BadPacket::CaptureExceedsBlock);
             };
             Ok(Packet {
                 if_id: epb.if_id,
@@ -183,7 +197,7 @@ fn packet(kind: u32, block: &[u8], big: bool) -> Result<Packet<'_>, String> {
                 pcap_parser::parse_simplepacketblock_be,
             );
             let Some(spb) = decode(block, big, le, be) else {
-                return Err("too short".into());
+                return Err(BadPacket::SimpleTooShort);
             };
             Ok(Packet {
                 if_id: 0,
@@ -199,12 +213,12 @@ fn packet(kind: u32, block: &[u8], big: bool) -> Result<Packet<'_>, String> {
             let (Some(head), Some(hi), Some(lo), Some(caplen)) =
                 (field(0), field(4), field(8), field(12))
             else {
-                return Err("packet block shorter than 20 bytes".into());
+                return Err(BadPacket::Short);
             };
             let if_id = if big { head >> 16 } else { head & 0xFFFF };
             let caplen = caplen as usize;
             let Some(data) = body.get(20..20usize.saturating_add(caplen)) else {
-                return Err("captured length exceeds the block".into());
+                return Err(BadPacket::CaptureExceedsBlock);
             };
             let options = body.get(20 + caplen.div_ceil(4) * 4..).unwrap_or(&[]);
             Ok(Packet {
@@ -285,7 +299,7 @@ pub(super) fn parse_pcapng(b: &[u8], frames: &mut Vec<Frame>) -> Result<(), Erro
                 interfaces.push(interface(&idb, big));
             }
             PB | SPB | EPB => {
-                let p = packet(kind, block, big).map_err(|e| bad(&e))?;
+                let p = packet(kind, block, big).map_err(|e| bad(&e.to_string()))?;
                 let Some(iface) = interfaces.get(p.if_id as usize) else {
                     return Err(bad(&format!(
                         "refers to interface {}, but {} are described",

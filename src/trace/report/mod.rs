@@ -425,6 +425,32 @@ fn ftp_opening(
 mod out;
 pub use out::{render_text, to_json};
 
+/// Why `smolftp report` could not report.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// The capture cannot be read.
+    #[error(transparent)]
+    Trace(#[from] super::TraceError),
+    /// The stack log cannot be read from disk.
+    #[error("cannot read the stack log {}: {source}", .path.display())]
+    ReadStackLog {
+        /// The log.
+        path: std::path::PathBuf,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A line of the stack log cannot be read.
+    #[error(transparent)]
+    StackLog(#[from] super::stacklog::StackLogError),
+    /// `--conn` picks nothing.
+    #[error(transparent)]
+    Pick(#[from] super::PickError),
+    /// The JSON could not be made.
+    #[error("cannot write JSON: {0}")]
+    Json(#[source] serde_json::Error),
+}
+
 /// `smolftp report`: reads `file` (and the stack log), keeps the connections `conn` picks
 /// (a port or `#N`), and renders text or, with `json`, pretty JSON.
 pub fn report_file(
@@ -432,13 +458,15 @@ pub fn report_file(
     conn: Option<&str>,
     stack_log: Option<&std::path::Path>,
     json: bool,
-) -> Result<String, String> {
-    let frames = super::read_capture(file).map_err(|e| e.to_string())?;
+) -> Result<String, ReportError> {
+    let frames = super::read_capture(file)?;
     let a = super::analyze(&frames);
     let log = match stack_log {
         Some(p) => {
-            let text = std::fs::read_to_string(p)
-                .map_err(|e| format!("cannot read the stack log {}: {e}", p.display()))?;
+            let text = std::fs::read_to_string(p).map_err(|source| ReportError::ReadStackLog {
+                path: p.to_path_buf(),
+                source,
+            })?;
             Some(super::stacklog::parse_stack_log(
                 &p.display().to_string(),
                 &text,
@@ -453,8 +481,8 @@ pub fn report_file(
     }
     let name = file.display().to_string();
     Ok(if json {
-        let mut s = serde_json::to_string_pretty(&to_json(&name, &all))
-            .map_err(|e| format!("cannot write JSON: {e}"))?;
+        let mut s =
+            serde_json::to_string_pretty(&to_json(&name, &all)).map_err(ReportError::Json)?;
         s.push('\n');
         s
     } else {

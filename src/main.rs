@@ -14,9 +14,11 @@ mod choice;
 mod extcap;
 mod impair_args;
 mod relay_args;
+mod stack_args;
 mod teach_args;
 use choice::{CaptureFormat, CaptureSegments, Cc, Fin, Tap};
 use impair_args::{ImpairArgs, LinkArgs, clock_seed, parse_delay_ms};
+use stack_args::StackArgs;
 use teach_args::{ExerciseArgs, GradeArgs, ReportArgs, run_exercise, run_grade, run_report};
 
 use smolftp::bench::{self, BenchOptions};
@@ -116,26 +118,8 @@ struct TunArgs {
     /// Impairments between smoltcp and the TUN device (seeded by --seed).
     #[command(flatten)]
     impair: ImpairArgs,
-    /// Initial congestion window of every connection, 1 to 10 segments of its MSS (RFC 5681
-    /// 3.1 allows 2 to 4).
-    #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
-    initial_window: u8,
-    /// Write the stack's view of every frame it sends to FILE, one JSON object per line
-    /// (cwnd, ssthresh, srtt, rto, bytes in flight, windows, why it was sent).
-    #[arg(long, value_name = "FILE")]
-    stack_log: Option<PathBuf>,
-    /// Lower bound of the retransmission timeout, in ms (RFC 6298 2.4 asks for 1000; Linux
-    /// uses 200). The timer still starts at 1 s and doubles on each expiry.
-    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
-    min_rto: u32,
-    /// Send tail loss probes (RFC 8985): after about two round trips without an ACK, one
-    /// segment to draw an ACK before the retransmission timer fires.
-    #[arg(long)]
-    tlp: bool,
-    /// RACK (RFC 8985): resend a lost retransmission as soon as data sent after it is
-    /// SACKed, not at the retransmission timeout. Turns on --tlp too.
-    #[arg(long)]
-    rack: bool,
+    #[command(flatten)]
+    stack: StackArgs,
     /// Have the kernel take this host's frames in on a NAPI thread of the interface, merging
     /// runs of segments (GRO) before its TCP sees them: far less work per frame. Needs root
     /// (CAP_NET_ADMIN). --capture still records every segment; a capture the kernel takes on
@@ -311,26 +295,8 @@ struct DemoArgs {
     link: LinkArgs,
     #[command(flatten)]
     impair: ImpairArgs,
-    /// Initial congestion window of every connection, 1 to 10 segments of its MSS (RFC 5681
-    /// 3.1 allows 2 to 4).
-    #[arg(long, value_name = "SEGMENTS", default_value_t = 2, value_parser = clap::value_parser!(u8).range(1..=10))]
-    initial_window: u8,
-    /// Write the stack's view of every frame it sends to FILE, one JSON object per line
-    /// (cwnd, ssthresh, srtt, rto, bytes in flight, windows, why it was sent).
-    #[arg(long, value_name = "FILE")]
-    stack_log: Option<PathBuf>,
-    /// Lower bound of the retransmission timeout, in ms (RFC 6298 2.4 asks for 1000; Linux
-    /// uses 200). The timer still starts at 1 s and doubles on each expiry.
-    #[arg(long, value_name = "MS", default_value_t = 1000, value_parser = clap::value_parser!(u32).range(1..=60_000))]
-    min_rto: u32,
-    /// Send tail loss probes (RFC 8985): after about two round trips without an ACK, one
-    /// segment to draw an ACK before the retransmission timer fires.
-    #[arg(long)]
-    tlp: bool,
-    /// RACK (RFC 8985): resend a lost retransmission as soon as data sent after it is
-    /// SACKed, not at the retransmission timeout. Turns on --tlp too.
-    #[arg(long)]
-    rack: bool,
+    #[command(flatten)]
+    stack: StackArgs,
 }
 
 #[derive(clap::Args, Debug)]
@@ -502,11 +468,11 @@ fn run_demo(args: DemoArgs) -> Result<(), RunError> {
             congestion: args.cc.into(),
             ipv6: args.ipv6,
             window: args.window as usize,
-            initial_window: Some(args.initial_window.into()),
-            min_rto: Some(Duration::from_millis(args.min_rto.into())),
-            tail_loss_probe: args.tlp || args.rack,
-            rack: args.rack,
-            stack_log: args.stack_log,
+            initial_window: args.stack.initial_window(),
+            min_rto: args.stack.min_rto(),
+            tail_loss_probe: args.stack.tail_loss_probe(),
+            rack: args.stack.rack,
+            stack_log: args.stack.stack_log,
             ..StackConfig::default()
         },
         tap: args.tap.into(),
@@ -719,11 +685,11 @@ fn net_options(args: TunArgs) -> NetOptions {
         buffer: (args.buffer_kib as usize) << 10,
         offload: args.offload,
         impair: args.impair.plan(args.seed.unwrap_or_else(clock_seed)),
-        initial_window: Some(args.initial_window.into()),
-        stack_log: args.stack_log,
-        min_rto: Some(Duration::from_millis(args.min_rto.into())),
-        tail_loss_probe: args.tlp || args.rack,
-        rack: args.rack,
+        initial_window: args.stack.initial_window(),
+        min_rto: args.stack.min_rto(),
+        tail_loss_probe: args.stack.tail_loss_probe(),
+        rack: args.stack.rack,
+        stack_log: args.stack.stack_log,
         gro: args.gro,
         capture_segments: args.capture_segments == CaptureSegments::Mss,
     }

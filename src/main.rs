@@ -131,6 +131,13 @@ struct TunArgs {
     /// view, checksums complete, each frame's comment saying it was cut from one send).
     #[arg(long, value_enum, value_name = "VIEW", default_value_t = CaptureSegments::Sent, requires = "offload")]
     capture_segments: CaptureSegments,
+    /// Write every segment to the TUN device with a write(2) of its own, so that the kernel
+    /// (and a tcpdump on the interface) sees the segments one by one. By default a run of
+    /// consecutive segments of one connection goes to the kernel as one large frame that it
+    /// takes in at once, as a NIC's GRO merges them off a wire: several times faster. --capture
+    /// records every segment either way.
+    #[arg(long, conflicts_with = "offload")]
+    no_coalesce: bool,
 }
 
 #[derive(clap::Args, Debug)]
@@ -692,6 +699,7 @@ fn net_options(args: TunArgs) -> NetOptions {
         stack_log: args.stack.stack_log,
         gro: args.gro,
         capture_segments: args.capture_segments == CaptureSegments::Mss,
+        coalesce: !args.no_coalesce,
     }
 }
 

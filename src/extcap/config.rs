@@ -156,6 +156,7 @@ pub const NOT_OFFERED: &[&str] = &[
     // no kernel to hand frames to): listed so a demo that ever takes them must decide.
     "gro",
     "capture_segments",
+    "no_coalesce",
 ];
 
 /// The extcap-only `--speed` knob: how fast the lab's frames are fed to Wireshark.

@@ -19,6 +19,13 @@
 //! the capture then shows those large segments, as tcpdump does on a sender with TSO, unless it
 //! cuts them itself ([`crate::link::Capture::with_wire_segments`]). With GRO
 //! ([`Tun::open_gro`]) the kernel takes our frames in on a NAPI thread and merges them.
+//!
+//! Coalescing ([`TunMode::coalesce`], the default of `server` and `client` on a plain device)
+//! opens the device with virtio-net headers too, but leaves the segments to smoltcp: the writer
+//! thread hands each run of consecutive segments of one flow to the kernel as one GSO frame
+//! (`tun/coalesce.rs`), as a NIC's GRO would have merged them off a wire. The capture still
+//! records every segment smoltcp sends, once; a capture the kernel takes on the interface
+//! (tcpdump) shows the merged frames, as on a NIC with GRO.
 
 use std::fs::File;
 use std::io::{self, Read};
@@ -30,6 +37,7 @@ use std::sync::Arc;
 use smoltcp::phy::{self, Checksum, Device, DeviceCapabilities, Medium, PacketMeta};
 use smoltcp::time::{Duration, Instant};
 
+mod coalesce;
 mod health;
 mod vnet;
 mod writer;
@@ -100,8 +108,10 @@ pub struct Tun {
     file: Arc<File>,
     name: String,
     mtu: usize,
-    /// Frames carry a virtio-net header (offload on).
+    /// Frames carry a virtio-net header (offload or coalescing on).
     vnet: bool,
+    /// Segmentation and checksums offloaded to the kernel.
+    offload: bool,
     rx: Vec<u8>,
     /// The buffer the next frame is built in.
     tx: Vec<u8>,
@@ -111,15 +121,31 @@ pub struct Tun {
     writer: Writer,
 }
 
+/// How a [`Tun`] is attached ([`Tun::open_with`]); all off is [`Tun::open`]'s plain device.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TunMode {
+    /// TCP segmentation and checksums offloaded to the kernel ([`Tun::open_offload`]).
+    pub offload: bool,
+    /// The kernel takes our frames in on a NAPI thread, with GRO ([`Tun::open_gro`]).
+    pub gro: bool,
+    /// Runs of segments are written as one GSO frame each (see the module doc). Without
+    /// `offload` only: with it smoltcp hands over large segments already.
+    pub coalesce: bool,
+}
+
 impl Tun {
     /// Attaches to the existing TUN interface `name`. `mtu` overrides the interface's own MTU.
     pub fn open(name: &str, mtu: Option<usize>) -> Result<Tun, TunError> {
-        Tun::attach(name, mtu, false, false)
+        Tun::open_with(name, mtu, TunMode::default())
     }
 
     /// Like [`Tun::open`], with TCP segmentation and checksums offloaded to the kernel.
     pub fn open_offload(name: &str, mtu: Option<usize>) -> Result<Tun, TunError> {
-        Tun::attach(name, mtu, true, false)
+        let offload = TunMode {
+            offload: true,
+            ..TunMode::default()
+        };
+        Tun::open_with(name, mtu, offload)
     }
 
     /// Like [`Tun::open`] (with `offload`, [`Tun::open_offload`]), attached with `IFF_NAPI`, the
@@ -128,7 +154,20 @@ impl Tun {
     /// of them (GRO) before its TCP sees them. Our capture still records every segment; a
     /// capture the kernel takes on the interface shows the merged ones, as on a NIC with GRO.
     pub fn open_gro(name: &str, mtu: Option<usize>, offload: bool) -> Result<Tun, TunError> {
-        let tun = Tun::attach(name, mtu, offload, true)?;
+        let gro = TunMode {
+            offload,
+            gro: true,
+            coalesce: false,
+        };
+        Tun::open_with(name, mtu, gro)
+    }
+
+    /// Attaches to `name` as `mode` says (see [`TunMode`]).
+    pub fn open_with(name: &str, mtu: Option<usize>, mode: TunMode) -> Result<Tun, TunError> {
+        let tun = Tun::attach(name, mtu, mode)?;
+        if !mode.gro {
+            return Ok(tun);
+        }
         let threaded = Path::new("/sys/class/net").join(name).join("threaded");
         let on = std::fs::read_to_string(&threaded).is_ok_and(|s| s.trim() == "1");
         if !on {
@@ -137,7 +176,7 @@ impl Tun {
         Ok(tun)
     }
 
-    fn attach(name: &str, mtu: Option<usize>, vnet: bool, napi: bool) -> Result<Tun, TunError> {
+    fn attach(name: &str, mtu: Option<usize>, mode: TunMode) -> Result<Tun, TunError> {
         if !Path::new("/dev/net/tun").exists() {
             return Err(TunError::NoTunSupport);
         }
@@ -157,13 +196,19 @@ impl Tun {
             io::ErrorKind::PermissionDenied => TunError::Permission(name.to_string()),
             _ => TunError::Other(name.to_string(), e),
         };
-        let napi = if napi { NAPI } else { 0 };
-        let file = if vnet {
+        let napi = if mode.gro { NAPI } else { 0 };
+        let offload = mode.offload;
+        let coalesce = mode.coalesce && !offload;
+        let vnet = offload || coalesce;
+        let file = if offload {
             open_raw(name, libc::IFF_VNET_HDR | napi, offloads_on()).map_err(failed)?
         } else {
             // A persistent device keeps the offloads an earlier `--offload` run turned on; with
             // them the kernel would hand over unfinished checksums and 64 KiB segments: off.
-            open_raw(name, napi, 0).map_err(failed)?
+            // (What the kernel takes from us is not governed by them: it takes a GSO frame
+            // whenever the device has virtio-net headers.)
+            let vnet = if coalesce { libc::IFF_VNET_HDR } else { 0 };
+            open_raw(name, vnet | napi, 0).map_err(failed)?
         };
         let mtu = mtu.unwrap_or_else(|| {
             std::fs::read_to_string(sys.join("mtu"))
@@ -171,18 +216,19 @@ impl Tun {
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(1500)
         });
-        let room = if vnet {
+        let room = if offload {
             VNET_HDR + OFFLOAD_MAX
         } else {
-            mtu.max(1500) + 64
+            VNET_HDR + mtu.max(1500) + 64
         };
         let file = Arc::new(file);
-        let writer = Writer::start(file.clone(), name).map_err(failed)?;
+        let writer = Writer::start(file.clone(), name, coalesce).map_err(failed)?;
         Ok(Tun {
             file,
             name: name.to_string(),
             mtu,
             vnet,
+            offload,
             rx: vec![0; room],
             tx: Vec::with_capacity(room),
             health: Health::new(name),
@@ -272,6 +318,7 @@ impl Device for Tun {
                 writer: &self.writer,
                 buf: &mut self.tx,
                 vnet: self.vnet,
+                offload: self.offload,
                 gso: None,
             },
         ))
@@ -285,6 +332,7 @@ impl Device for Tun {
             writer: &self.writer,
             buf: &mut self.tx,
             vnet: self.vnet,
+            offload: self.offload,
             gso: None,
         })
     }
@@ -293,7 +341,7 @@ impl Device for Tun {
         let mut caps = DeviceCapabilities::default();
         caps.medium = Medium::Ip;
         caps.max_transmission_unit = self.mtu;
-        if self.vnet {
+        if self.offload {
             // The device fills TCP checksums in (or has the kernel do it); received ones may be
             // partial (the kernel did not compute them), and were checked by the kernel if at all.
             caps.checksum.tcp = Checksum::None;
@@ -323,7 +371,10 @@ impl phy::RxToken for RxToken<'_> {
 pub struct TxToken<'a> {
     writer: &'a Writer,
     buf: &'a mut Vec<u8>,
+    /// The frame starts after a virtio-net header.
     vnet: bool,
+    /// Checksums and segmentation are the kernel's (else the header stays all zero).
+    offload: bool,
     /// The MSS to cut this frame into, when smoltcp asks for segmentation.
     gso: Option<u16>,
 }
@@ -333,9 +384,12 @@ impl phy::TxToken for TxToken<'_> {
         let head = if self.vnet { VNET_HDR } else { 0 };
         self.buf.resize(head + len, 0);
         let result = f(&mut self.buf[head..head + len]);
-        if self.vnet {
+        if self.offload {
             let (hdr, frame) = self.buf.split_at_mut(VNET_HDR);
             vnet_header(hdr, frame, self.gso);
+        } else if self.vnet {
+            // An ordinary frame, its checksums smoltcp's (the writer may merge it with others).
+            self.buf[..VNET_HDR].fill(0);
         }
         if len < writer::DIRECT_BELOW {
             self.writer.write_now(&self.buf[..head + len]);

@@ -31,7 +31,7 @@ use crate::ftp::server::ServerConfig;
 use crate::ftp::shell::{self, ShellCommand};
 use crate::lab::RunError;
 use crate::link::impair::{Faults, Impair, ImpairPlan, Side};
-use crate::link::tun::Tun;
+use crate::link::tun::{Tun, TunMode};
 use crate::link::{Capture, Format, Recorder};
 use crate::link::{DeviceGone, Wait, smol_duration};
 use crate::net::client::ClientNode;
@@ -84,6 +84,9 @@ pub struct NetOptions {
     pub gro: bool,
     /// Record each TSO send of `--offload` as the MSS-sized frames the kernel cuts it into.
     pub capture_segments: bool,
+    /// Write each run of segments as one GSO frame ([`TunMode::coalesce`]); without
+    /// `--offload` only.
+    pub coalesce: bool,
 }
 
 fn seed_or_clock(seed: Option<u64>) -> u64 {
@@ -128,13 +131,12 @@ impl NetOptions {
         role: &str,
         f: impl FnOnce(DeviceChoice) -> Result<T, RunError>,
     ) -> Result<T, RunError> {
-        let tun = if self.gro {
-            Tun::open_gro(&self.tun, self.mtu, self.offload)
-        } else if self.offload {
-            Tun::open_offload(&self.tun, self.mtu)
-        } else {
-            Tun::open(&self.tun, self.mtu)
-        }?;
+        let mode = TunMode {
+            offload: self.offload,
+            gro: self.gro,
+            coalesce: self.coalesce,
+        };
+        let tun = Tun::open_with(&self.tun, self.mtu, mode)?;
         // The impairments sit between the stack and the device, inside the capture: what this
         // host sends is recorded before its fate, what it receives after.
         let faults = Faults::new(self.capture.is_some());

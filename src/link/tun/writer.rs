@@ -8,18 +8,25 @@
 //! hands back when written: no copy, no allocation once warm); frames keep their order; the
 //! capture is untouched (it records frames as smoltcp emits them, before they reach here).
 //!
+//! With coalescing on ([`Writer::start`]'s `merge`), every frame comes after a virtio-net header
+//! of zeros, and the thread writes each run of frames that may merge ([`super::coalesce`]) as one
+//! GSO frame: one `writev(2)` of the merged headers and the frames' payloads, still no copy.
+//! Should the kernel refuse a merged frame, the run is written frame by frame and merging ends.
+//!
 //! A bounded queue ([`QUEUE_LIMIT`] frames) makes a stack that outruns the kernel wait for it,
 //! instead of losing frames. Write errors are counted and logged by the thread as before
 //! ([`Health`]); one that means the interface is gone stops the writes and is told to the
 //! device ([`Writer::fatal`]).
 
 use std::fs::File;
-use std::io::{self, Write};
+use std::io::{self, IoSlice, Write};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Condvar, Mutex, MutexGuard};
 use std::thread::JoinHandle;
 
+use super::coalesce::{Run, Seg};
 use super::health::{Health, describe_fatal, is_fatal};
+use super::vnet::VNET_HDR;
 
 /// Frames waiting at most; a stack that gets this far ahead waits for the thread.
 pub(super) const QUEUE_LIMIT: usize = 512;
@@ -71,8 +78,9 @@ struct Queue {
 }
 
 impl Writer {
-    /// Starts the thread writing to `file` (named `name` in its logs).
-    pub(super) fn start(file: Arc<File>, name: &str) -> io::Result<Writer> {
+    /// Starts the thread writing to `file` (named `name` in its logs); with `merge`, frames come
+    /// after a virtio-net header and runs of them are written as one GSO frame.
+    pub(super) fn start(file: Arc<File>, name: &str, merge: bool) -> io::Result<Writer> {
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
             work: Condvar::new(),
@@ -81,11 +89,15 @@ impl Writer {
         });
         let health = Health::new(name);
         let direct = file.clone();
+        let merging = merge.then(|| Merging {
+            head: Vec::with_capacity(VNET_HDR + 120),
+            name: name.to_string(),
+        });
         let thread = std::thread::Builder::new()
             .name(format!("tun-write-{name}"))
             .spawn({
                 let shared = shared.clone();
-                move || write_loop(&shared, &file, health)
+                move || write_loop(&shared, &file, health, merging)
             })?;
         Ok(Writer {
             file: direct,
@@ -200,8 +212,9 @@ fn lock(m: &Mutex<Queue>) -> MutexGuard<'_, Queue> {
     m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-/// The thread: takes every queued frame at once, writes them in order, gives the buffers back.
-fn write_loop(shared: &Shared, file: &File, mut health: Health) {
+/// The thread: takes every queued frame at once, writes them in order (merging runs when
+/// `merging`), gives the buffers back.
+fn write_loop(shared: &Shared, file: &File, mut health: Health, mut merging: Option<Merging>) {
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(QUEUE_LIMIT);
     let mut q = lock(&shared.queue);
     loop {
@@ -234,19 +247,101 @@ fn write_loop(shared: &Shared, file: &File, mut health: Health) {
         }
         std::mem::swap(&mut batch, &mut q.frames);
         drop(q);
-        let mut out = file;
-        for frame in &mut batch {
-            if health.fatal.is_none() {
-                match out.write(frame) {
-                    Ok(_) => {}
-                    // The kernel's queue is full: the frame is lost, as on a busy wire; TCP
-                    // resends.
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => health.errors += 1,
-                    Err(e) => health.failed(e, true),
+        match &mut merging {
+            Some(m) => {
+                if !m.write(file, &batch, &mut health) {
+                    merging = None;
+                }
+            }
+            None => {
+                for frame in &batch {
+                    write_one(file, frame, &mut health);
                 }
             }
         }
         q = lock(&shared.queue);
+    }
+}
+
+/// Writes one frame; an error loses it (counted).
+fn write_one(mut out: &File, frame: &[u8], health: &mut Health) {
+    if health.fatal.is_none() {
+        match out.write(frame) {
+            Ok(_) => {}
+            // The kernel's queue is full: the frame is lost, as on a busy wire; TCP resends.
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => health.errors += 1,
+            Err(e) => health.failed(e, true),
+        }
+    }
+}
+
+/// The writer thread's coalescing ([`super::coalesce`]).
+struct Merging {
+    /// The merged frame's headers.
+    head: Vec<u8>,
+    /// The device's name, for the log.
+    name: String,
+}
+
+impl Merging {
+    /// Writes `batch` (each frame after a virtio-net header) in order, each run of frames that
+    /// may merge as one frame. Returns false once the kernel refused a merged frame (the run was
+    /// then written frame by frame): the caller writes frame by frame from then on.
+    fn write(&mut self, mut out: &File, batch: &[Vec<u8>], health: &mut Health) -> bool {
+        let mut i = 0;
+        while i < batch.len() {
+            let first = &batch[i][VNET_HDR..];
+            let mut run = Seg::of(first).map(Run::new);
+            if let Some(run) = &mut run {
+                while let Some(next) = batch.get(i + run.count) {
+                    let next = &next[VNET_HDR..];
+                    if !Seg::of(next).is_some_and(|s| run.join(first, next, s)) {
+                        break;
+                    }
+                }
+            }
+            let run = match run {
+                Some(run) if run.count > 1 && health.fatal.is_none() => run,
+                _ => {
+                    write_one(out, &batch[i], health);
+                    i += 1;
+                    continue;
+                }
+            };
+            let frames = &batch[i..i + run.count];
+            i += run.count;
+            run.header(first, &mut self.head);
+            let mut parts = Vec::with_capacity(run.count + 1);
+            parts.push(IoSlice::new(&self.head));
+            for f in frames {
+                parts.push(IoSlice::new(&f[VNET_HDR + run.hdr_len()..]));
+            }
+            match out.write_vectored(&parts) {
+                Ok(_) => {}
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    health.errors += frames.len() as u64
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {
+                    log::warn!(
+                        "{}: the kernel refused a merged frame ({e}): writing one frame per \
+                         segment from now on",
+                        self.name
+                    );
+                    for f in frames {
+                        write_one(out, f, health);
+                    }
+                    for f in &batch[i..] {
+                        write_one(out, f, health);
+                    }
+                    return false;
+                }
+                Err(e) => {
+                    health.errors += frames.len() as u64 - 1;
+                    health.failed(e, true);
+                }
+            }
+        }
+        true
     }
 }
 
@@ -263,7 +358,7 @@ mod tests {
     fn frames_are_written_once_each_in_order_queued_or_at_once_and_buffers_come_back() {
         let path = scratch_file("order");
         let file = Arc::new(File::create(&path).expect("scratch file"));
-        let writer = Writer::start(file, "test0").expect("thread");
+        let writer = Writer::start(file, "test0", false).expect("thread");
         let mut want = Vec::new();
         let mut reused = 0;
         let mut buf = Vec::new();
@@ -308,7 +403,7 @@ mod tests {
         std::fs::write(&path, b"").expect("scratch file");
         // Read-only: every write fails with EBADF, which means a descriptor that is gone.
         let file = Arc::new(File::open(&path).expect("open"));
-        let writer = Writer::start(file, "test1").expect("thread");
+        let writer = Writer::start(file, "test1", false).expect("thread");
         let _ = writer.push(vec![1, 2, 3]);
         writer.drain();
         let (errors, fatal) = writer.health();

@@ -16,6 +16,7 @@ mod tun {
     pub mod attack_files;
     pub mod attack_net;
     pub mod attack_session;
+    pub mod coalesce;
     pub mod impaired;
     pub mod ipv6;
     pub mod quiet;

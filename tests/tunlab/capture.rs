@@ -56,3 +56,22 @@ pub fn tcp_by_direction(capture: &Path) -> Directions {
     }
     out
 }
+
+/// One TCP segment of a direction with its payload: kind, seq, ack, payload bytes.
+pub type SegmentBytes = (&'static str, u32, u32, Vec<u8>);
+
+/// Reads `capture` into each direction's TCP segments with their payloads, in order.
+pub fn tcp_payloads_by_direction(
+    capture: &Path,
+) -> BTreeMap<(SocketAddr, SocketAddr), Vec<SegmentBytes>> {
+    let mut out = BTreeMap::<_, Vec<SegmentBytes>>::new();
+    for f in trace::read_capture(capture).expect("read capture") {
+        if let Some(s) = Segment::from_frame(f.link, &f.data) {
+            let kind = SegmentKind::of(&s).label(&s);
+            out.entry((s.src, s.dst))
+                .or_default()
+                .push((kind, s.seq, s.ack, s.payload));
+        }
+    }
+    out
+}

@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Benchmark on real kernels: RETR of one file with curl (active mode) from `smolftp server` on a
-# TUN device, and from vsftpd over a veth pair, at MTU 1500 and then 9000, best of RUNS (3) each;
-# prints one table of rates and of ratios to vsftpd's, with the machine's core count and load,
-# so runs on two machines compare as ratios. smolftp runs as:
-#   plain        plain TUN (one frame per write, on the TUN writer thread)
+# TUN device, and from vsftpd over a veth pair, at MTU 1500 and then 9000, RUNS (3) rounds each,
+# interleaved (each round downloads once from every variant and from vsftpd, so a machine whose
+# speed drifts moves them all alike); prints one table of the best rates and one of the medians,
+# each with ratios to vsftpd's, with the machine's core count and load, so runs on two machines
+# compare as ratios. smolftp runs as:
+#   plain        plain TUN (runs of segments coalesced into one frame per write, the default)
 #   plain+cap    the same with --capture to /dev/shm (every frame, pcapng, commented)
 #   plain+gro    plain with --gro (the kernel takes our frames in on a NAPI thread, with GRO)
+#   1by1         plain with --no-coalesce (one frame per write, on the TUN writer thread)
 #   offload      --offload (TSO: the kernel cuts our 64 KiB sends)
 #   offload+mss  --offload --capture-segments mss (each send recorded as its MSS-sized frames)
 #   baseline     plain, by the binary BASELINE names (only when set: e.g. a build of main, to
@@ -94,30 +97,31 @@ rate() { # curl's average download rate for URL, in Gbit/s
 best() { printf '%s\n' "$@" | sort -g | tail -1; }
 ratio() { awk -v s="$1" -v v="$2" 'BEGIN { if (v > 0) printf "%.2f", s / v; else print "-" }'; }
 
-# Best rate of `smolftp server FLAGS` over $runs downloads (a fresh capture file for each).
+median() { printf '%s\n' "$@" | sort -g | awk '{ v[NR] = $1 } END { if (NR % 2) print v[(NR + 1) / 2]; else printf "%.2f", (v[NR / 2] + v[NR / 2 + 1]) / 2 }'; }
+
+# The rate of one download from `smolftp server FLAGS` (BIN: another build), a fresh capture
+# file each time.
 smolftp_rate() {
-  local mtu=$1 flags=$2 bin=${3:-$smolftp} got=() server
-  for _ in $(seq "$runs"); do
-    # `ip netns exec` execs the program, so $! is smolftp's own PID.
-    # shellcheck disable=SC2086
-    ip netns exec "$ns_client" "$bin" server --tun sbench --ip 10.8.0.2/24 --mtu "$mtu" \
-      --root "$work/root" $flags 2>"$work/server.log" &
-    server=$!
-    pids+=("$server")
-    for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
-    got+=("$(rate ftp://10.8.0.2/big.bin)")
-    kill -INT "$server"
-    wait "$server" || true
-    rm -f "$shm/cap.pcapng"
-  done
-  best "${got[@]}"
+  local mtu=$1 flags=$2 bin=${3:-$smolftp} server
+  # `ip netns exec` execs the program, so $! is smolftp's own PID.
+  # shellcheck disable=SC2086
+  ip netns exec "$ns_client" "$bin" server --tun sbench --ip 10.8.0.2/24 --mtu "$mtu" \
+    --root "$work/root" $flags 2>"$work/server.log" &
+  server=$!
+  pids+=("$server")
+  for _ in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
+  rate ftp://10.8.0.2/big.bin
+  kill -INT "$server"
+  wait "$server" || true
+  rm -f "$shm/cap.pcapng"
 }
 
-variants=(plain plain+cap plain+gro offload offload+mss)
+variants=(plain plain+cap plain+gro 1by1 offload offload+mss)
 declare -A flags_of=(
   [plain]=""
   [plain+cap]="--capture $shm/cap.pcapng"
   [plain+gro]="--gro"
+  [1by1]="--no-coalesce"
   [offload]="--offload"
   [offload+mss]="--offload --capture $shm/cap.pcapng --capture-segments mss"
 )
@@ -127,32 +131,54 @@ if [ -n "${BASELINE:-}" ]; then
   flags_of[baseline]=""
 fi
 
-printf 'RETR of %s MiB with curl -P - (active mode), best of %s, Gbit/s; %s cores; load before: %s\n' \
+printf 'RETR of %s MiB with curl -P - (active mode), %s interleaved rounds, Gbit/s; %s cores; load before: %s\n' \
   "$size_mib" "$runs" "$(nproc)" "$(cut -d' ' -f1-3 /proc/loadavg)"
-printf '%-6s' MTU
-for v in "${variants[@]}"; do printf ' %-12s' "$v"; done
-printf ' %-8s| ratios to vsftpd:' vsftpd
-for v in "${variants[@]}"; do printf ' %s' "$v"; done
-printf '\n'
+header() {
+  printf '%-12s' "$1"
+  for v in "${variants[@]}"; do printf ' %-11s' "$v"; done
+  printf ' %-8s| ratios to vsftpd:' vsftpd
+  for v in "${variants[@]}"; do printf ' %s' "$v"; done
+  printf '\n'
+}
+row() { # LABEL RATE... VSFTPD
+  local label=$1 vs=${*: -1} r
+  printf '%-12s' "$label"
+  for r in "${@:2:$#-2}"; do printf ' %-11s' "$r"; done
+  printf ' %-8s|' "$vs"
+  for r in "${@:2:$#-2}"; do printf ' %s' "$(ratio "$r" "$vs")"; done
+  printf '\n'
+}
+header 'MTU'
 for mtu in 1500 9000; do
   inc ip link set sbench mtu "$mtu"
   inc ip link set vbench mtu "$mtu"
   inv ip link set vbench-v mtu "$mtu"
-  rates=()
-  for v in "${variants[@]}"; do
-    if [ "$v" = baseline ]; then
-      rates+=("$(smolftp_rate "$mtu" "" "$BASELINE")")
-    else
-      rates+=("$(smolftp_rate "$mtu" "${flags_of[$v]}")")
-    fi
+  declare -A got=()
+  for round in $(seq "$runs"); do
+    for v in "${variants[@]}"; do
+      if [ "$v" = baseline ]; then
+        r=$(smolftp_rate "$mtu" "" "$BASELINE")
+      else
+        r=$(smolftp_rate "$mtu" "${flags_of[$v]}")
+      fi
+      got[$v]+=" $r"
+    done
+    got[vsftpd]+=" $(rate ftp://10.9.0.2/big.bin)"
+    [ -z "${VERBOSE:-}" ] || {
+      printf '  round %s, MTU %s:' "$round" "$mtu" >&2
+      for v in "${variants[@]}" vsftpd; do printf ' %s %s' "$v" "${got[$v]##* }" >&2; done
+      printf '\n' >&2
+    }
   done
-  got=()
-  for _ in $(seq "$runs"); do got+=("$(rate ftp://10.9.0.2/big.bin)"); done
-  vs=$(best "${got[@]}")
-  printf '%-6s' "$mtu"
-  for r in "${rates[@]}"; do printf ' %-12s' "$r"; done
-  printf ' %-8s|' "$vs"
-  for r in "${rates[@]}"; do printf ' %s' "$(ratio "$r" "$vs")"; done
-  printf '\n'
+  bests=() medians=()
+  for v in "${variants[@]}" vsftpd; do
+    # shellcheck disable=SC2086
+    bests+=("$(best ${got[$v]})")
+    # shellcheck disable=SC2086
+    medians+=("$(median ${got[$v]})")
+  done
+  row "$mtu best" "${bests[@]}"
+  row "$mtu median" "${medians[@]}"
+  unset got
 done
 printf 'load after: %s\n' "$(cut -d' ' -f1-3 /proc/loadavg)"

@@ -112,6 +112,8 @@ pub struct Tun {
     vnet: bool,
     /// Segmentation and checksums offloaded to the kernel.
     offload: bool,
+    /// Runs of segments are merged on the writer thread.
+    coalesce: bool,
     rx: Vec<u8>,
     /// The buffer the next frame is built in.
     tx: Vec<u8>,
@@ -229,6 +231,7 @@ impl Tun {
             mtu,
             vnet,
             offload,
+            coalesce,
             rx: vec![0; room],
             tx: Vec::with_capacity(room),
             health: Health::new(name),
@@ -269,6 +272,7 @@ impl Tun {
             std::thread::sleep(std::time::Duration::from_millis(d));
             return;
         }
+        self.writer.flush();
         wait_readable(self.file.as_raw_fd(), timeout);
     }
 }
@@ -298,7 +302,13 @@ impl Device for Tun {
         if self.gone() {
             return None;
         }
-        self.writer.wait_written();
+        if self.coalesce {
+            // Like a NIC's transmit ring: what is queued goes on while the kernel's answers are
+            // read (frames under 256 bytes, handshakes among them, are written at once anyway).
+            self.writer.flush();
+        } else {
+            self.writer.wait_written();
+        }
         let n = match (&*self.file).read(&mut self.rx) {
             Ok(n) => n,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => return None,

@@ -234,4 +234,4 @@ fn same_headers(first: &[u8], next: &[u8], f: &Seg) -> bool {
 }
 
 #[cfg(test)]
-mod tests;
+pub(super) mod tests;

@@ -33,6 +33,10 @@ pub(super) const QUEUE_LIMIT: usize = 512;
 /// The stack may go on once the queue is down to this.
 const RESUME_AT: usize = QUEUE_LIMIT / 2;
 
+/// With merging, an idle thread is woken once this many frames wait (or at a [`Writer::flush`]),
+/// not for each one: fewer wake-ups and longer runs to merge. Without, every frame wakes it.
+const WAKE_AT: usize = 32;
+
 /// Frames shorter than this (handshakes, ACKs, control replies) are written at once by the
 /// stack's own thread, after what is queued: the kernel answers them in turn, as it did before
 /// the thread (the listener pool's half-open limit counts on that in a burst of connects).
@@ -42,6 +46,8 @@ pub(super) const DIRECT_BELOW: usize = 256;
 pub(super) struct Writer {
     file: Arc<File>,
     shared: Arc<Shared>,
+    /// Frames waiting that wake an idle thread (1, or [`WAKE_AT`] with merging).
+    wake_at: usize,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -102,6 +108,7 @@ impl Writer {
         Ok(Writer {
             file: direct,
             shared,
+            wake_at: if merge { WAKE_AT } else { 1 },
             thread: Some(thread),
         })
     }
@@ -131,6 +138,7 @@ impl Writer {
     pub(super) fn push(&self, frame: Vec<u8>) -> Vec<u8> {
         let mut q = lock(&self.shared.queue);
         while q.frames.len() >= QUEUE_LIMIT && !q.stop && q.fatal.is_none() {
+            q = self.wake(q);
             q.full = true;
             q = self
                 .shared
@@ -141,13 +149,31 @@ impl Writer {
         if q.fatal.is_none() {
             q.frames.push(frame);
         }
-        let wake = std::mem::take(&mut q.idle);
+        let wake = q.idle && q.frames.len() >= self.wake_at;
+        if wake {
+            q.idle = false;
+        }
         let next = q.free.pop().unwrap_or_default();
         drop(q);
         if wake {
             self.shared.work.notify_one();
         }
         next
+    }
+
+    /// Wakes the thread if frames wait for it ([`WAKE_AT`]): the stack calls this before it reads
+    /// or sleeps, so that nothing waits longer than one turn of its loop.
+    pub(super) fn flush(&self) {
+        drop(self.wake(lock(&self.shared.queue)));
+    }
+
+    /// Wakes the thread if it is idle and frames wait; hands the lock back.
+    fn wake<'a>(&self, mut q: MutexGuard<'a, Queue>) -> MutexGuard<'a, Queue> {
+        if q.idle && !q.frames.is_empty() {
+            q.idle = false;
+            self.shared.work.notify_one();
+        }
+        q
     }
 
     /// Waits until every queued frame has been written (or dropped by an error), so that what
@@ -160,6 +186,7 @@ impl Writer {
             if written || q.stop || q.fatal.is_some() {
                 return;
             }
+            q = self.wake(q);
             q.draining = true;
             q = self
                 .shared
@@ -183,10 +210,11 @@ impl Writer {
         )
     }
 
-    /// Waits until every queued frame has been written (or dropped by an error).
+    /// Waits until every queued frame has been written (or dropped by an error), without
+    /// waking the thread; panics after 10 s.
     #[cfg(test)]
     pub(super) fn drain(&self) {
-        loop {
+        for _ in 0..10_000 {
             let q = lock(&self.shared.queue);
             if q.frames.is_empty() && q.idle || q.fatal.is_some() {
                 return;
@@ -194,6 +222,7 @@ impl Writer {
             drop(q);
             std::thread::sleep(std::time::Duration::from_millis(1));
         }
+        panic!("the writer thread did not write the queued frames within 10 s");
     }
 }
 
@@ -346,74 +375,4 @@ impl Merging {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::io::Read;
-
-    fn scratch_file(tag: &str) -> std::path::PathBuf {
-        std::env::temp_dir().join(format!("smolftp-writer-{tag}-{}", std::process::id()))
-    }
-
-    #[test]
-    fn frames_are_written_once_each_in_order_queued_or_at_once_and_buffers_come_back() {
-        let path = scratch_file("order");
-        let file = Arc::new(File::create(&path).expect("scratch file"));
-        let writer = Writer::start(file, "test0", false).expect("thread");
-        let mut want = Vec::new();
-        let mut reused = 0;
-        let mut buf = Vec::new();
-        // More frames than the queue holds, so the stack must wait for the thread.
-        for i in 0..(3 * QUEUE_LIMIT as u32) {
-            if !buf.is_empty() {
-                reused += 1;
-            }
-            buf.clear();
-            buf.extend_from_slice(&i.to_be_bytes());
-            buf.resize(4 + (i as usize % 7), i as u8);
-            want.extend_from_slice(&buf);
-            if i % 5 == 0 {
-                // Written at once, after what is queued.
-                writer.write_now(&buf);
-            } else {
-                buf = writer.push(std::mem::take(&mut buf));
-            }
-        }
-        // Once it returns, everything pushed is in the file.
-        writer.wait_written();
-        let written = std::fs::metadata(&path).expect("scratch file").len();
-        assert_eq!(written as usize, want.len(), "written before a read");
-        assert_eq!(writer.health(), (0, None));
-        drop(writer);
-        let mut got = Vec::new();
-        File::open(&path)
-            .and_then(|mut f| f.read_to_end(&mut got))
-            .expect("read back");
-        let _ = std::fs::remove_file(&path);
-        assert_eq!(got.len(), want.len());
-        assert!(
-            got == want,
-            "the frames came out of order, doubled or missing"
-        );
-        assert!(reused > 0, "written buffers are handed back for new frames");
-    }
-
-    #[test]
-    fn a_write_error_that_means_the_device_is_gone_stops_the_writes() {
-        let path = scratch_file("gone");
-        std::fs::write(&path, b"").expect("scratch file");
-        // Read-only: every write fails with EBADF, which means a descriptor that is gone.
-        let file = Arc::new(File::open(&path).expect("open"));
-        let writer = Writer::start(file, "test1", false).expect("thread");
-        let _ = writer.push(vec![1, 2, 3]);
-        writer.drain();
-        let (errors, fatal) = writer.health();
-        assert!(writer.is_gone());
-        assert_eq!(errors, 1);
-        assert!(fatal.is_some_and(|why| why.contains("gone")));
-        // Later frames are dropped at once, without waiting.
-        for _ in 0..2 * QUEUE_LIMIT {
-            let _ = writer.push(vec![4]);
-        }
-        let _ = std::fs::remove_file(&path);
-    }
-}
+mod tests;

@@ -53,7 +53,8 @@ fn seg_between(ends: (IpAddress, IpAddress), seq: u32, len: usize, control: TcpC
     buf
 }
 
-fn seg(seq: u32, len: usize, control: TcpControl) -> Vec<u8> {
+/// [`seg_between`] over IPv4 (the writer's tests use it too).
+pub(in crate::link::tun) fn seg(seq: u32, len: usize, control: TcpControl) -> Vec<u8> {
     seg_between(v4(), seq, len, control)
 }
 

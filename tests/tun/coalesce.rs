@@ -19,7 +19,7 @@ use crate::common::Scratch;
 /// Panics unless `kernels` (what tshark saw of one direction we sent) is `ours` with runs of
 /// consecutive frames merged: returns how many of the kernel's frames were merged ones, and how
 /// many of our frames they held.
-fn assert_runs_of_ours(
+pub fn assert_runs_of_ours(
     what: &str,
     ours: &[SegmentBytes],
     kernels: &[SegmentBytes],

@@ -96,6 +96,8 @@ Run the client (another terminal):
   sudo ip netns exec $ns $bin client --tun smolftp-c --ip 10.2.0.2/24 --gateway 10.2.0.1 --capture client.pcapng 10.1.0.2 dir 'get readme.txt'
 Watch either link live from the kernel's side:
   sudo ip netns exec $ns wireshark -k -i smolftp-s
+  (there smolftp's runs of segments show merged, as off a NIC with GRO; give it --no-coalesce
+  to see each segment there; its own --capture has every segment either way)
 Tear it down:
   sudo $0 down $ns
 EOF

@@ -96,5 +96,5 @@ cat >&2 <<EOF
 tun-up.sh: $name is up. $as
   smolftp server --tun $name --ip $a.$b.$c.$peer/$prefix --root DIR
   smolftp client --tun $name --ip $a.$b.$c.$peer/$prefix SERVER_IP 'dir' 'get FILE'
-  wireshark -k -i $name        # watch it live from the kernel's side
+  wireshark -k -i $name        # watch it live from the kernel's side (smolftp --no-coalesce: segment by segment)
 EOF

@@ -8,12 +8,13 @@
 use std::thread::sleep;
 use std::time::Duration;
 
+use super::ipv6::ipv6_tun;
 use super::speed::{
-    SIZE, assert_covers_once, assert_kernels_frames_recorded, download, serve_file, start_tshark,
+    SIZE, assert_covers_once, assert_kernels_frames_recorded_from, serve_file, start_tshark,
 };
 use super::tunlab::capture::{SegmentBytes, tcp_by_direction, tcp_payloads_by_direction};
-use super::tunlab::{Netns, peer};
-use super::{kernel_facing_server_with, secs, stop_server};
+use super::tunlab::{Netns, assert_same_file, peer};
+use super::{kernel_facing_server_with, run_curl, secs, start_server, stop_server};
 use crate::common::Scratch;
 
 /// Panics unless `kernels` (what tshark saw of one direction we sent) is `ours` with runs of
@@ -72,16 +73,40 @@ pub fn assert_runs_of_ours(
     (merged, in_merged)
 }
 
-#[test]
-fn with_coalescing_each_frame_the_kernel_saw_is_a_run_of_consecutive_frames_of_our_capture() {
+/// curl downloads [`SIZE`] bytes over IPv4 (or IPv6) from the server, coalescing (the
+/// default), with tshark on the kernel's side of the device; the two captures must agree run
+/// for run, and the kernel's frames to us frame for frame.
+fn the_kernel_side_sees_runs_of_our_capture(v6: bool) {
     let Some(curl) = peer("curl") else { return };
     let Some(tshark) = peer("tshark") else { return };
     let Some(ns) = Netns::new() else { return };
-    let dir = Scratch::new("tun-coalesce");
+    let dir = Scratch::new(if v6 { "tun-coalesce6" } else { "tun-coalesce" });
     serve_file(&dir);
-    let server = kernel_facing_server_with(&ns, &dir, "--capture server.pcapng");
+    let (ours, kernel, url, mss) = if v6 {
+        ("fd00:7::2", "fd00:7::1", "ftp://[fd00:7::2]/file.bin", 1440)
+    } else {
+        ("10.7.0.2", "10.7.0.1", "ftp://10.7.0.2/file.bin", 1460)
+    };
+    let server = if v6 {
+        ipv6_tun(&ns);
+        let flags = "--tun tun0 --ip 10.7.0.2/24 --ip6 fd00:7::2/64 --root root \
+                     --capture server.pcapng";
+        start_server(&ns, &dir, flags)
+    } else {
+        kernel_facing_server_with(&ns, &dir, "--capture server.pcapng")
+    };
     let sniffer = start_tshark(&ns, &tshark, &dir, "tun0", "live.pcapng");
-    download(&ns, &curl, &dir);
+    let got = dir.path("got.bin");
+    let family = if v6 { "-6" } else { "-4" };
+    run_curl(
+        &ns,
+        &curl,
+        &dir,
+        "curl-retr",
+        120,
+        &[&"-g", &family, &"-P", &"-", &"-o", &got, &url],
+    );
+    assert_same_file(&got, &dir.path("root/file.bin"));
     stop_server(server);
     sleep(Duration::from_millis(300));
     let sniffed = sniffer.interrupt(secs(20)).success("tshark after SIGINT");
@@ -99,17 +124,17 @@ fn with_coalescing_each_frame_the_kernel_saw_is_a_run_of_consecutive_frames_of_o
         "the same connections and directions"
     );
     let (mut merged, mut in_merged, mut sent) = (0, 0, 0);
-    for (dirn, ours) in &own {
-        if dirn.0.ip().to_string() != "10.7.0.2" {
+    for (dirn, segs) in &own {
+        if dirn.0.ip().to_string() != ours {
             continue;
         }
         let what = format!("{} -> {}", dirn.0, dirn.1);
-        let (m, n) = assert_runs_of_ours(&what, ours, &seen[dirn]);
+        let (m, n) = assert_runs_of_ours(&what, segs, &seen[dirn]);
         merged += m;
         in_merged += n;
-        sent += ours.len();
+        sent += segs.len();
     }
-    assert!(sent > SIZE / 1460, "server capture: {sent} frames sent");
+    assert!(sent > SIZE / mss, "server capture: {sent} frames sent");
     // Coalescing is on: most of the file went to the kernel in merged frames.
     assert!(
         merged > 0 && in_merged > sent / 2,
@@ -117,6 +142,16 @@ fn with_coalescing_each_frame_the_kernel_saw_is_a_run_of_consecutive_frames_of_o
     );
     let own = tcp_by_direction(&dir.path("server.pcapng"));
     let seen = tcp_by_direction(&dir.path("live.pcapng"));
-    assert_kernels_frames_recorded(&ns, &own, &seen);
-    assert_covers_once(&tshark, &dir.path("server.pcapng"), 1460, "server capture");
+    assert_kernels_frames_recorded_from(&ns, &own, &seen, kernel);
+    assert_covers_once(&tshark, &dir.path("server.pcapng"), mss, "server capture");
+}
+
+#[test]
+fn with_coalescing_each_frame_the_kernel_saw_is_a_run_of_consecutive_frames_of_our_capture() {
+    the_kernel_side_sees_runs_of_our_capture(false);
+}
+
+#[test]
+fn with_coalescing_over_ipv6_each_frame_the_kernel_saw_is_a_run_of_our_capture() {
+    the_kernel_side_sees_runs_of_our_capture(true);
 }

@@ -52,7 +52,7 @@ fn curl_over_ipv6_lists_and_downloads_in_active_and_passive_mode() {
 }
 
 /// TUN device tun0 with the kernel's side at 10.7.0.1/24 and fd00:7::1/64.
-fn ipv6_tun(ns: &Netns) {
+pub(super) fn ipv6_tun(ns: &Netns) {
     ns.tun("tun0", "10.7.0.1/24");
     ns.ok(&["sysctl", "-qw", "net.ipv6.conf.tun0.disable_ipv6=0"]);
     ns.ok(&[

@@ -27,7 +27,7 @@ pub(super) fn serve_file(dir: &Scratch) {
 }
 
 /// curl downloads file.bin in active mode; the copy must be intact.
-pub(super) fn download(ns: &Netns, curl: &Path, dir: &Scratch) {
+fn download(ns: &Netns, curl: &Path, dir: &Scratch) {
     let got = dir.path("got.bin");
     run_curl(
         ns,
@@ -181,14 +181,24 @@ fn the_plain_tun_capture_is_frame_by_frame_what_the_kernel_side_saw() {
 /// Panics unless every frame the kernel sent (from 10.7.0.1) that we recorded is in tshark's
 /// capture, in order, and the ones we did not record are exactly the device queue's drops.
 pub(super) fn assert_kernels_frames_recorded(ns: &Netns, own: &Directions, seen: &Directions) {
+    assert_kernels_frames_recorded_from(ns, own, seen, "10.7.0.1");
+}
+
+/// [`assert_kernels_frames_recorded`] with the kernel's address `kernel` (IPv4 or IPv6).
+pub(super) fn assert_kernels_frames_recorded_from(
+    ns: &Netns,
+    own: &Directions,
+    seen: &Directions,
+    kernel: &str,
+) {
     let count = |d: &Directions| {
         d.iter()
-            .filter(|(dirn, _)| dirn.0.ip().to_string() == "10.7.0.1")
+            .filter(|(dirn, _)| dirn.0.ip().to_string() == kernel)
             .map(|(_, segs)| segs.len())
             .sum::<usize>()
     };
     for (dirn, segs) in own {
-        if dirn.0.ip().to_string() != "10.7.0.1" {
+        if dirn.0.ip().to_string() != kernel {
             continue;
         }
         // tshark sees the kernel's frames before the device's queue, which may drop (the

@@ -16,7 +16,7 @@
 //! A bounded queue ([`QUEUE_LIMIT`] frames) makes a stack that outruns the kernel wait for it,
 //! instead of losing frames. Write errors are counted and logged by the thread as before
 //! ([`Health`]); one that means the interface is gone stops the writes and is told to the
-//! device ([`Writer::fatal`]).
+//! device ([`Writer::health`], [`Writer::is_gone`]).
 
 use std::fs::File;
 use std::io::{self, IoSlice, Write};

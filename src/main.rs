@@ -121,9 +121,9 @@ struct TunArgs {
     #[command(flatten)]
     stack: StackArgs,
     /// Have the kernel take this host's frames in on a NAPI thread of the interface, merging
-    /// runs of segments (GRO) before its TCP sees them: far less work per frame. Needs root
-    /// (CAP_NET_ADMIN). --capture still records every segment; a capture the kernel takes on
-    /// the interface (tcpdump) shows the merged ones.
+    /// runs of segments (GRO) before its TCP sees them (with --no-coalesce; by default the runs
+    /// come merged already). Needs root (CAP_NET_ADMIN). --capture still records every
+    /// segment; a capture the kernel takes on the interface (tcpdump) shows the merged ones.
     #[arg(long)]
     gro: bool,
     /// How --capture records a TSO send of --offload: `sent`, one frame of up to 64 KiB as

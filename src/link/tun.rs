@@ -452,6 +452,13 @@ fn open_raw(name: &str, flags: libc::c_int, offloads: libc::c_ulong) -> io::Resu
         if libc::ioctl(fd, libc::TUNSETOFFLOAD, offloads) < 0 {
             return Err(io::Error::last_os_error());
         }
+        // A persistent device keeps the header size another program set: ours is 10 bytes.
+        let size = VNET_HDR as libc::c_int;
+        if flags & libc::IFF_VNET_HDR != 0
+            && libc::ioctl(fd, libc::TUNSETVNETHDRSZ, &size as *const libc::c_int) < 0
+        {
+            return Err(io::Error::last_os_error());
+        }
         let flags = libc::fcntl(fd, libc::F_GETFL);
         if flags < 0 || libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) < 0 {
             return Err(io::Error::last_os_error());

@@ -155,3 +155,49 @@ fn with_coalescing_each_frame_the_kernel_saw_is_a_run_of_consecutive_frames_of_o
 fn with_coalescing_over_ipv6_each_frame_the_kernel_saw_is_a_run_of_our_capture() {
     the_kernel_side_sees_runs_of_our_capture(true);
 }
+
+/// A persistent device keeps the virtio-net header size another program gave it (a VM tool,
+/// say); smolftp sets its own, so coalescing (and `--offload`) still carry every byte.
+#[test]
+fn a_device_left_with_another_virtio_header_size_still_carries_the_download() {
+    let Some(curl) = peer("curl") else { return };
+    let Some(python) = peer("python3") else {
+        return;
+    };
+    let Some(ns) = Netns::new() else { return };
+    let dir = Scratch::new("tun-vnet-size");
+    serve_file(&dir);
+    ns.tun("tun0", "10.7.0.1/24");
+    let script = r#"
+import fcntl, os, struct
+TUNSETIFF, TUNSETVNETHDRSZ = 0x400454ca, 0x400454d8
+IFF_TUN, IFF_NO_PI, IFF_VNET_HDR = 0x0001, 0x1000, 0x4000
+fd = os.open("/dev/net/tun", os.O_RDWR)
+fcntl.ioctl(fd, TUNSETIFF, struct.pack("16sH", b"tun0", IFF_TUN | IFF_NO_PI | IFF_VNET_HDR))
+fcntl.ioctl(fd, TUNSETVNETHDRSZ, struct.pack("i", 12))
+os.close(fd)
+"#;
+    let mut cmd = ns.command(&python);
+    cmd.args(["-c", script]);
+    ns.run(cmd, &dir.0, "vnet-size", secs(10))
+        .success("leave tun0 with 12-byte virtio-net headers");
+    for flags in ["", "--offload"] {
+        let server = start_server(
+            &ns,
+            &dir,
+            &format!("--tun tun0 --ip 10.7.0.2/24 --root root {flags}"),
+        );
+        let got = dir.path("got.bin");
+        let _ = std::fs::remove_file(&got);
+        run_curl(
+            &ns,
+            &curl,
+            &dir,
+            "curl-retr",
+            60,
+            &[&"-P", &"-", &"-o", &got, &"ftp://10.7.0.2/file.bin"],
+        );
+        assert_same_file(&got, &dir.path("root/file.bin"));
+        stop_server(server);
+    }
+}

@@ -16,6 +16,9 @@
 #
 #   sudo scripts/bench-loss.sh [SIZE_MIB [RUNS [LOSS%...]]]     (default 5 3 2 10)
 #   SERVER_FLAGS='--min-rto 200 --tlp' sudo -E scripts/bench-loss.sh      (smolftp's TCP flags)
+#   CAPTURE_DIR=dir sudo -E scripts/bench-loss.sh 5 3 2   (keep, per loss and run, smolftp's
+#     capture and stack log, a tcpdump of its TUN's kernel side, one of vsftpd's and one of curl's (client-*): to account for the time; the
+#     capture slows smolftp, so take figures without it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -123,9 +126,24 @@ lab_up() { # LOSS SEED: the namespaces, the relay and both servers
   ip netns exec "$ns_servers" "$vsftpd" "$work/vsftpd.conf" &
   disown $!
   : > "$work/server.log"
+  local capture=()
+  if [ -n "${CAPTURE_DIR:-}" ]; then
+    mkdir -p "$CAPTURE_DIR"
+    capture=(--capture "$CAPTURE_DIR/smolftp-$1-$2.pcapng" --stack-log "$CAPTURE_DIR/smolftp-$1-$2.jsonl")
+    ip netns exec "$ns_servers" tcpdump -i blb -s 200 -w "$CAPTURE_DIR/vsftpd-$1-$2.pcap" \
+      host 10.9.0.2 2>/dev/null &
+    disown $!
+    ip netns exec "$ns_servers" tcpdump -i blsrv -s 200 -w "$CAPTURE_DIR/smolftp-kernel-$1-$2.pcap" \
+      2>/dev/null &
+    disown $!
+  fi
+  if [ -n "${CAPTURE_DIR:-}" ]; then
+    ip netns exec "$ns_client" tcpdump -i bla -s 200 -w "$CAPTURE_DIR/client-$1-$2.pcap" 2>/dev/null &
+    disown $!
+  fi
   # shellcheck disable=SC2086
   ip netns exec "$ns_servers" "$smolftp" server --tun blsrv --ip 10.10.0.2/24 \
-    --gateway 10.10.0.1 --root "$work/root" --writable --anonymous-writable $flags \
+    --gateway 10.10.0.1 --root "$work/root" --writable --anonymous-writable $flags "${capture[@]}" \
     2>>"$work/server.log" &
   disown $!
   for i in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done

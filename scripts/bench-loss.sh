@@ -16,6 +16,8 @@
 #
 #   sudo scripts/bench-loss.sh [SIZE_MIB [RUNS [LOSS%...]]]     (default 5 3 2 10)
 #   SERVER_FLAGS='--min-rto 200 --tlp' sudo -E scripts/bench-loss.sh      (smolftp's TCP flags)
+#   KERNEL_CC=cubic sudo -E scripts/bench-loss.sh   (vsftpd's and curl's congestion control in
+#     their namespaces; default: the host's, e.g. bbr, which does not back off on random loss)
 #   CAPTURE_DIR=dir sudo -E scripts/bench-loss.sh 5 3 2   (keep, per loss and run, smolftp's
 #     capture and stack log, a tcpdump of its TUN's kernel side, one of vsftpd's and one of curl's (client-*): to account for the time; the
 #     capture slows smolftp, so take figures without it)
@@ -120,6 +122,10 @@ lab_up() { # LOSS SEED: the namespaces, the relay and both servers
   ins ip addr add 10.9.0.2/24 dev blb
   ins ip link set blb up
   ins sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+  if [ -n "${KERNEL_CC:-}" ]; then # the kernel TCPs' congestion control (vsftpd's and curl's)
+    ins sysctl -q -w net.ipv4.tcp_congestion_control="$KERNEL_CC"
+    inc sysctl -q -w net.ipv4.tcp_congestion_control="$KERNEL_CC"
+  fi
   ins ip tuntap add dev blsrv mode tun
   ins ip addr add 10.10.0.1/24 dev blsrv
   ins ip link set blsrv up
@@ -179,7 +185,8 @@ median() { # of the numbers given; "fail" counts as slower than any time
 
 printf '%s MiB with curl -P -, loss both ways by smolftp relay (seeds 1..%s), median of %s runs, seconds\n' \
   "$size_mib" "$runs" "$runs"
-printf 'smolftp server flags: %s\n' "$flags"
+printf 'smolftp server flags: %s; kernel congestion control: %s\n' "$flags" \
+  "${KERNEL_CC:-$(cat /proc/sys/net/ipv4/tcp_congestion_control)}"
 printf '%-6s %-5s %-36s %-36s %s\n' loss op "smolftp (runs)" "vsftpd (runs)" "ratio"
 for loss in "${losses[@]}"; do
   declare -A got=()

@@ -11944,17 +11944,35 @@ mod test {
 
     #[test]
     fn test_tail_loss_probe_takes_no_rtt_sample_from_the_ack_it_draws() {
-        let mut s = socket_with_tail_in_flight(true);
+        let mut s = socket_established();
+        s.set_tail_loss_probe(true);
+        s.remote_mss = 3;
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdefghi").unwrap();
+        for (i, chunk) in [&b"abc"[..], b"def", b"ghi"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "abc" is timed; the probe resends "ghi", which does not contain it.
         recv!(s, time 200, Ok(TcpRepr {
-            seq_number: LOCAL_SEQ + 1 + 3,
+            seq_number: LOCAL_SEQ + 1 + 6,
             ack_number: Some(REMOTE_SEQ + 1),
-            payload: &b"def"[..],
+            payload: &b"ghi"[..],
             ..RECV_TEMPL
         }));
         // The flight's own ACK was lost; the probe's ACK covers "abc", sent 201 ms before.
         send!(s, time 201, TcpRepr {
             seq_number: REMOTE_SEQ + 1,
-            ack_number: Some(LOCAL_SEQ + 1 + 6),
+            ack_number: Some(LOCAL_SEQ + 1 + 9),
             ..SEND_TEMPL
         });
         assert_eq!(s.rtte.srtt, 100, "no sample of 201 ms (Karn)");

@@ -16,6 +16,12 @@
 #
 #   sudo scripts/bench-loss.sh [SIZE_MIB [RUNS [LOSS%...]]]     (default 5 3 2 10)
 #   SERVER_FLAGS='--min-rto 200 --tlp' sudo -E scripts/bench-loss.sh      (smolftp's TCP flags)
+#   KERNEL_CC=reno sudo -E scripts/bench-loss.sh   (vsftpd's and curl's congestion control in
+#     their namespaces, one of net.ipv4.tcp_allowed_congestion_control; default: the host's,
+#     e.g. bbr, which does not back off on random loss)
+#   CAPTURE_DIR=dir sudo -E scripts/bench-loss.sh 5 3 2   (keep, per loss and run, smolftp's
+#     capture and stack log, a tcpdump of its TUN's kernel side, one of vsftpd's and one of curl's (client-*): to account for the time; the
+#     capture slows smolftp, so take figures without it)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -117,15 +123,35 @@ lab_up() { # LOSS SEED: the namespaces, the relay and both servers
   ins ip addr add 10.9.0.2/24 dev blb
   ins ip link set blb up
   ins sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
+  if [ -n "${KERNEL_CC:-}" ]; then # the kernel TCPs' congestion control (vsftpd's and curl's)
+    { ins sysctl -q -w net.ipv4.tcp_congestion_control="$KERNEL_CC" &&
+      inc sysctl -q -w net.ipv4.tcp_congestion_control="$KERNEL_CC"; } ||
+      { echo "bench-loss.sh: cannot set KERNEL_CC=$KERNEL_CC (allowed here: $(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control))" >&2; exit 1; }
+  fi
   ins ip tuntap add dev blsrv mode tun
   ins ip addr add 10.10.0.1/24 dev blsrv
   ins ip link set blsrv up
   ip netns exec "$ns_servers" "$vsftpd" "$work/vsftpd.conf" &
   disown $!
   : > "$work/server.log"
+  local capture=()
+  if [ -n "${CAPTURE_DIR:-}" ]; then
+    mkdir -p "$CAPTURE_DIR"
+    capture=(--capture "$CAPTURE_DIR/smolftp-$1-$2.pcapng" --stack-log "$CAPTURE_DIR/smolftp-$1-$2.jsonl")
+    ip netns exec "$ns_servers" tcpdump -i blb -s 200 -w "$CAPTURE_DIR/vsftpd-$1-$2.pcap" \
+      host 10.9.0.2 2>/dev/null &
+    disown $!
+    ip netns exec "$ns_servers" tcpdump -i blsrv -s 200 -w "$CAPTURE_DIR/smolftp-kernel-$1-$2.pcap" \
+      2>/dev/null &
+    disown $!
+  fi
+  if [ -n "${CAPTURE_DIR:-}" ]; then
+    ip netns exec "$ns_client" tcpdump -i bla -s 200 -w "$CAPTURE_DIR/client-$1-$2.pcap" 2>/dev/null &
+    disown $!
+  fi
   # shellcheck disable=SC2086
   ip netns exec "$ns_servers" "$smolftp" server --tun blsrv --ip 10.10.0.2/24 \
-    --gateway 10.10.0.1 --root "$work/root" --writable --anonymous-writable $flags \
+    --gateway 10.10.0.1 --root "$work/root" --writable --anonymous-writable $flags "${capture[@]}" \
     2>>"$work/server.log" &
   disown $!
   for i in $(seq 50); do grep -q listening "$work/server.log" && break; sleep 0.1; done
@@ -161,7 +187,8 @@ median() { # of the numbers given; "fail" counts as slower than any time
 
 printf '%s MiB with curl -P -, loss both ways by smolftp relay (seeds 1..%s), median of %s runs, seconds\n' \
   "$size_mib" "$runs" "$runs"
-printf 'smolftp server flags: %s\n' "$flags"
+printf 'smolftp server flags: %s; kernel congestion control: %s\n' "$flags" \
+  "${KERNEL_CC:-$(cat /proc/sys/net/ipv4/tcp_congestion_control)}"
 printf '%-6s %-5s %-36s %-36s %s\n' loss op "smolftp (runs)" "vsftpd (runs)" "ratio"
 for loss in "${losses[@]}"; do
   declare -A got=()

@@ -479,6 +479,7 @@ fn run_demo(args: DemoArgs) -> Result<(), RunError> {
             min_rto: args.stack.min_rto(),
             tail_loss_probe: args.stack.tail_loss_probe(),
             rack: args.stack.rack,
+            byte_counting: args.stack.byte_counting,
             stack_log: args.stack.stack_log,
             ..StackConfig::default()
         },
@@ -696,6 +697,7 @@ fn net_options(args: TunArgs) -> NetOptions {
         min_rto: args.stack.min_rto(),
         tail_loss_probe: args.stack.tail_loss_probe(),
         rack: args.stack.rack,
+        byte_counting: args.stack.byte_counting,
         stack_log: args.stack.stack_log,
         gro: args.gro,
         capture_segments: args.capture_segments == CaptureSegments::Mss,

@@ -26,6 +26,11 @@ pub struct StackArgs {
     /// SACKed, not at the retransmission timeout. Turns on --tlp too.
     #[arg(long)]
     pub rack: bool,
+    /// Grow the congestion window in congestion avoidance by one MSS per window of bytes
+    /// acknowledged (RFC 5681 3.1's recommended way), not by MSS*MSS/cwnd per ACK, which is
+    /// slower when the receiver acknowledges several segments at once.
+    #[arg(long)]
+    pub byte_counting: bool,
 }
 
 impl StackArgs {

@@ -120,6 +120,12 @@ pub const KNOBS: &[Knob] = &[
         Kind::Flag,
         "TCP",
     ),
+    knob(
+        "byte_counting",
+        "Byte counting in congestion avoidance",
+        Kind::Flag,
+        "TCP",
+    ),
     knob("fin", "FIN placement", Kind::Selector, "TCP"),
     knob("passive", "Passive mode (EPSV)", Kind::Flag, "FTP"),
     knob("ipv6", "IPv6", Kind::Flag, "FTP"),

@@ -80,6 +80,8 @@ pub struct NetOptions {
     pub tail_loss_probe: bool,
     /// RACK's lost-retransmission rule (RFC 8985 6.2).
     pub rack: bool,
+    /// Congestion avoidance counts bytes acknowledged (RFC 5681 3.1).
+    pub byte_counting: bool,
     /// The kernel takes our frames in on a NAPI thread, with GRO ([`Tun::open_gro`]).
     pub gro: bool,
     /// Record each TSO send of `--offload` as the MSS-sized frames the kernel cuts it into.
@@ -117,6 +119,7 @@ impl NetOptions {
         host.set_min_rto(self.min_rto);
         host.set_tail_loss_probe(self.tail_loss_probe);
         host.set_rack(self.rack);
+        host.set_byte_counting(self.byte_counting);
         if let Some(path) = &self.stack_log {
             let log = StackLog::create(path).map_err(RunError::Told)?;
             log.set_flush_each(true);

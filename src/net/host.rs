@@ -151,6 +151,8 @@ pub struct Host<D: Device> {
     tail_loss_probe: bool,
     /// Sockets added from now on resend lost retransmissions by RACK's rule (RFC 8985 6.2).
     rack: bool,
+    /// Sockets added from now on count bytes acknowledged in congestion avoidance (RFC 5681).
+    byte_counting: bool,
 }
 
 /// Why a connection could not be opened.
@@ -211,7 +213,14 @@ impl<D: Device> Host<D> {
             min_rto: None,
             tail_loss_probe: false,
             rack: false,
+            byte_counting: false,
         }
+    }
+
+    /// Makes the TCP sockets added from now on grow cwnd in congestion avoidance by one MSS
+    /// per window of bytes acknowledged (RFC 5681 3.1), not by MSS * MSS / cwnd per ACK.
+    pub fn set_byte_counting(&mut self, enabled: bool) {
+        self.byte_counting = enabled;
     }
 
     /// Makes the TCP sockets added from now on resend a lost retransmission as soon as data
@@ -330,6 +339,7 @@ impl<D: Device> Host<D> {
         }
         socket.set_tail_loss_probe(self.tail_loss_probe);
         socket.set_rack(self.rack);
+        socket.set_byte_counting(self.byte_counting);
         socket.set_sent_info_log(self.wants_snapshots());
         socket.set_congestion_control(match self.congestion {
             Congestion::None => CongestionControl::None,

@@ -40,6 +40,8 @@ pub struct StackConfig {
     pub tail_loss_probe: bool,
     /// RACK's lost-retransmission rule (RFC 8985 6.2) on every TCP connection.
     pub rack: bool,
+    /// Congestion avoidance counts bytes acknowledged (RFC 5681 3.1) on every TCP connection.
+    pub byte_counting: bool,
     /// Write the stack log (JSON Lines, one object per frame a host sent) to this file; needs
     /// a capture for frame numbers.
     pub stack_log: Option<PathBuf>,
@@ -58,6 +60,7 @@ impl Default for StackConfig {
             min_rto: None,
             tail_loss_probe: false,
             rack: false,
+            byte_counting: false,
             stack_log: None,
         }
     }
@@ -71,11 +74,12 @@ impl StackConfig {
     }
 
     /// Gives `host`'s TCP sockets added from now on the initial window, RTO floor, tail
-    /// loss probes and RACK of this configuration (the stack log is the caller's: one file for both).
+    /// loss probes, RACK and byte counting of this configuration (the stack log is the caller's: one file for both).
     pub fn apply<D: Device>(&self, host: &mut Host<D>) {
         host.set_initial_window(self.initial_window);
         host.set_min_rto(self.min_rto);
         host.set_tail_loss_probe(self.tail_loss_probe);
         host.set_rack(self.rack);
+        host.set_byte_counting(self.byte_counting);
     }
 }

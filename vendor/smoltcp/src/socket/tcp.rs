@@ -574,8 +574,13 @@ pub struct Socket<'a> {
     tlp_sent: bool,
     /// The pending SACK-path retransmission is a tail loss probe.
     tlp_probe: bool,
+    /// Where the last segment that carried new data began: a tail loss probe sends that
+    /// segment again (RFC 8985 7.3).
+    last_segment_start: TcpSeqNumber,
     /// RACK's lost-retransmission rule (RFC 8985 6.2) is applied; see [`Socket::set_rack`].
     rack_enabled: bool,
+    /// Congestion avoidance counts bytes acknowledged; see [`Socket::set_byte_counting`].
+    byte_counting: bool,
     /// The retransmissions of this recovery not yet known delivered or lost.
     rack_marks: heapless::Vec<RetransmitMark, RACK_MARKS_LEN>,
     /// The pending SACK-path retransmission repeats a lost retransmission.
@@ -688,7 +693,9 @@ impl<'a> Socket<'a> {
             tlp_at: None,
             tlp_sent: false,
             tlp_probe: false,
+            last_segment_start: TcpSeqNumber::default(),
             rack_enabled: false,
+            byte_counting: false,
             rack_marks: heapless::Vec::new(),
             rack_lost: false,
             rack_at: None,
@@ -753,7 +760,27 @@ impl<'a> Socket<'a> {
 
             #[cfg(feature = "socket-tcp-cubic")]
             CongestionControl::Cubic => AnyController::Cubic(cubic::Cubic::new()),
-        }
+        };
+        self.congestion_controller
+            .inner_mut()
+            .set_byte_counting(self.byte_counting);
+    }
+
+    /// Grow the congestion window in congestion avoidance by one MSS per window of bytes
+    /// acknowledged (RFC 5681 3.1, "appropriate byte counting", the RFC's recommended way)
+    /// instead of by MSS * MSS / cwnd per ACK, which grows slower than one MSS per round trip
+    /// when the receiver acknowledges more than one segment per ACK. Reno only; off by
+    /// default.
+    pub fn set_byte_counting(&mut self, enabled: bool) {
+        self.byte_counting = enabled;
+        self.congestion_controller
+            .inner_mut()
+            .set_byte_counting(enabled);
+    }
+
+    /// Whether congestion avoidance counts bytes; see [`Socket::set_byte_counting`].
+    pub fn byte_counting(&self) -> bool {
+        self.byte_counting
     }
 
     /// Return the current congestion control algorithm.
@@ -850,7 +877,10 @@ impl<'a> Socket<'a> {
     }
 
     /// The probe timeout (RFC 8985 7.2): 2 x SRTT, plus the peer's worst delayed ACK when one
-    /// segment is in flight, at least 10 ms and at most the RTO; `None` before an RTT sample.
+    /// segment is in flight, at least 2 ms and at most the RTO; `None` before an RTT sample.
+    /// The 2 ms floor stands for the 1 ms granularity of SRTT and of the timer (Linux adds 2
+    /// ms, TCP_TIMEOUT_MIN, to 2 x SRTT); on a path of a fraction of a millisecond a larger
+    /// floor leaves the link idle for many RTTs whenever the only ACK of a flight is lost.
     fn probe_timeout(&self) -> Option<Duration> {
         if !self.rtte.have_measurement {
             return None;
@@ -860,7 +890,7 @@ impl<'a> Socket<'a> {
         if self.flight_size() <= self.remote_mss {
             pto = pto.max(srtt * 3 / 2 + 200);
         }
-        Some(Duration::from_millis(pto.clamp(10, self.rtte.rto) as u64))
+        Some(Duration::from_millis(pto.clamp(2, self.rtte.rto) as u64))
     }
 
     /// Arms the probe timer if a probe may be sent (RFC 8985 7.2).
@@ -3194,11 +3224,24 @@ impl<'a> Socket<'a> {
                 // (RFC 5681 4.2), while in-order new data may wait for the receiver's delayed
                 // ACK (Linux holds it 40 to 200 ms when its reader lags), many PTOs on a
                 // short path.
+                // The last segment as it was sent, not the last MSS of the flight: a
+                // short segment that overlaps nothing the receiver has is acknowledged
+                // as soon as it is read (Linux marks it pushed), while a full-sized one
+                // that ends with the lost tail waits for the delayed-ACK timer.
                 self.tlp_sent = true;
                 let last = self.flight_size().min(self.remote_mss).max(1);
+                let mut start = self.remote_last_seq - last;
+                if self.last_segment_start > start && self.last_segment_start < self.remote_last_seq
+                {
+                    start = self.last_segment_start;
+                }
                 net_debug!("tail loss probe: the last segment again");
-                self.pending_sack_retransmit = Some(self.remote_last_seq - last);
+                self.pending_sack_retransmit = Some(start);
                 self.tlp_probe = true;
+                // Karn (RFC 6298 3): the ACK the probe draws may acknowledge the timed
+                // segment too, late by the whole probe timeout (its own ACK was lost): no
+                // sample from it.
+                self.rtte.on_retransmit();
             }
         }
 
@@ -3673,6 +3716,10 @@ impl<'a> Socket<'a> {
         }
 
         // We've sent a packet successfully, so we can update the internal state now.
+        if !repr.payload.is_empty() && repr.seq_number + repr.payload.len() > self.remote_last_seq
+        {
+            self.last_segment_start = repr.seq_number;
+        }
         // Use max() so a fast-retransmit segment (whose seq_number is local_seq_no, well
         // behind the current frontier) doesn't rewind the tracked "highest sent" sequence.
         self.remote_last_seq = self
@@ -11827,6 +11874,108 @@ mod test {
         }));
         assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
         recv_nothing!(s, time 200);
+    }
+
+    #[test]
+    fn test_tail_loss_probe_resends_a_short_last_segment_as_it_was_sent() {
+        let mut s = socket_established();
+        s.set_tail_loss_probe(true);
+        s.set_nagle_enabled(false);
+        s.remote_mss = 3;
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdefgh").unwrap();
+        for (i, chunk) in [&b"abc"[..], b"def", b"gh"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // The probe is "gh", the last segment, not the last MSS of the flight ("fgh"): if
+        // "gh" was lost, a probe that also carried "f" again would be a full-sized segment
+        // of mostly old data, which a Linux receiver acknowledges only on its delayed-ACK
+        // timer.
+        recv_nothing!(s, time 199);
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"gh"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+    }
+
+    #[test]
+    fn test_tail_loss_probe_timeout_on_a_sub_millisecond_path() {
+        let mut s = socket_established();
+        s.set_tail_loss_probe(true);
+        s.remote_mss = 3;
+        s.rtte.sample(0);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdef").unwrap();
+        for (i, chunk) in [&b"abc"[..], b"def"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // SRTT rounds to 0 ms: the probe goes after the 2 ms floor, not 10 ms.
+        recv_nothing!(s, time 1);
+        recv!(s, time 2, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 3,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"def"[..],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::TailLossProbe));
+    }
+
+    #[test]
+    fn test_tail_loss_probe_takes_no_rtt_sample_from_the_ack_it_draws() {
+        let mut s = socket_established();
+        s.set_tail_loss_probe(true);
+        s.remote_mss = 3;
+        s.rtte.sample(100);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            ..SEND_TEMPL
+        });
+        s.send_slice(b"abcdefghi").unwrap();
+        for (i, chunk) in [&b"abc"[..], b"def", b"ghi"].into_iter().enumerate() {
+            recv!(s, time 0, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 3 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: chunk,
+                ..RECV_TEMPL
+            }));
+        }
+        // "abc" is timed; the probe resends "ghi", which does not contain it.
+        recv!(s, time 200, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 6,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &b"ghi"[..],
+            ..RECV_TEMPL
+        }));
+        // The flight's own ACK was lost; the probe's ACK covers "abc", sent 201 ms before.
+        send!(s, time 201, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 9),
+            ..SEND_TEMPL
+        });
+        assert_eq!(s.rtte.srtt, 100, "no sample of 201 ms (Karn)");
     }
 
     #[test]

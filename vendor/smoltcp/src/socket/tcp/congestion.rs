@@ -59,6 +59,10 @@ pub(super) trait Controller {
     fn in_fast_recovery(&self) -> bool {
         false
     }
+
+    /// Grow the window in congestion avoidance by one MSS per window of bytes acknowledged
+    /// (RFC 5681 3.1, the recommended way), instead of MSS * MSS / cwnd per ACK.
+    fn set_byte_counting(&mut self, enabled: bool) {}
 }
 
 #[derive(Debug)]

@@ -17,6 +17,11 @@ pub struct Reno {
     // are retransmissions of the same segment and must not reduce ssthresh
     // again (RFC 5681 section 3.1).
     in_rto_recovery: bool,
+
+    // RFC 5681 3.1: count the bytes acknowledged in congestion avoidance, and grow cwnd by one
+    // MSS per cwnd of them, instead of MSS * MSS / cwnd per ACK (see `set_byte_counting`).
+    byte_counting: bool,
+    bytes_acked: usize,
 }
 
 impl Reno {
@@ -28,6 +33,8 @@ impl Reno {
             rwnd: 64 * DEFAULT_MSS,
             in_fast_recovery: false,
             in_rto_recovery: false,
+            byte_counting: false,
+            bytes_acked: 0,
         }
     }
 }
@@ -58,7 +65,20 @@ impl Controller for Reno {
 
         let inc = if self.cwnd < self.ssthresh {
             // Slow start: increase `cwnd` by 1 MSS per ACK.
+            self.bytes_acked = 0;
             len.min(self.mss)
+        } else if self.byte_counting {
+            // Congestion avoidance, RFC 5681 3.1's recommended way: one MSS per cwnd of bytes
+            // acknowledged. A receiver that acknowledges a whole flight at once (Linux often
+            // does on a short path) no longer slows the growth down to a fraction of an MSS
+            // per round trip.
+            self.bytes_acked += len;
+            if self.bytes_acked >= self.cwnd {
+                self.bytes_acked -= self.cwnd;
+                self.mss
+            } else {
+                0
+            }
         } else {
             // Congestion avoidance: increase by ~1 MSS per RTT.
             (self.mss * self.mss / self.cwnd).max(1)
@@ -136,6 +156,11 @@ impl Controller for Reno {
     fn set_initial_window(&mut self, cwnd: usize) {
         self.cwnd = cwnd.max(self.mss);
     }
+
+    fn set_byte_counting(&mut self, enabled: bool) {
+        self.byte_counting = enabled;
+        self.bytes_acked = 0;
+    }
 }
 
 #[cfg(test)]
@@ -172,6 +197,28 @@ mod test {
         reno.cwnd = reno.rwnd - 1;
         ack(&mut reno, MSS, Instant::from_millis(20));
         assert_eq!(reno.window(), reno.rwnd);
+    }
+
+    #[test]
+    fn congestion_avoidance_counts_bytes_when_asked() {
+        let mut reno = Reno::new();
+        reno.set_mss(MSS);
+        reno.cwnd = MSS * 8;
+        reno.ssthresh = MSS * 4;
+
+        // One ACK for a whole window of 8 segments (a stretch ACK): per-ACK growth gives
+        // MSS / 8; RFC 5681's byte counting gives one MSS.
+        ack(&mut reno, 8 * MSS, Instant::from_millis(0));
+        assert_eq!(reno.window(), MSS * 8 + MSS / 8);
+
+        reno.cwnd = MSS * 8;
+        reno.set_byte_counting(true);
+        ack(&mut reno, 4 * MSS, Instant::from_millis(1));
+        assert_eq!(reno.window(), MSS * 8, "half a window acknowledged: no growth yet");
+        ack(&mut reno, 4 * MSS, Instant::from_millis(2));
+        assert_eq!(reno.window(), MSS * 9, "a whole window: one MSS");
+        ack(&mut reno, 9 * MSS, Instant::from_millis(3));
+        assert_eq!(reno.window(), MSS * 10);
     }
 
     #[test]

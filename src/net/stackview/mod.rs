@@ -18,13 +18,12 @@ pub use snapshots::Snapshots;
 
 pub use words::{congestion_events, json_line, push_view, reason_words};
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use smoltcp::socket::tcp;
 use smoltcp::socket::tcp::TcpInfo;
@@ -32,18 +31,21 @@ use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
 use crate::link::PendingFrame;
+use crate::link::Recorder;
+use crate::link::recorder::{ExplainerId, SentNote};
 use crate::net::host::SocketHandle;
 use crate::trace::Segment;
 
 /// Where the stack log goes: JSON Lines, one object per frame sent by a stack we own. Cloning
-/// gives another handle to the same file (the two hosts of a lab share one).
+/// gives another handle to the same file (the two hosts of a lab share one, and with a capture
+/// its lines are written on the capture's writing thread).
 #[derive(Clone)]
 pub struct StackLog {
-    inner: Rc<RefCell<LogInner>>,
+    inner: Arc<Mutex<LogInner>>,
 }
 
 struct LogInner {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Box<dyn Write + Send>>,
     /// Without a capture: the time of the first line, which `t` counts from.
     first: Option<Instant>,
     /// Flush after each poll that wrote (a long-running server's log is read as it runs).
@@ -66,9 +68,9 @@ impl StackLog {
     }
 
     /// A stack log written to `out`.
-    pub fn to_writer(out: Box<dyn Write>) -> StackLog {
+    pub fn to_writer(out: Box<dyn Write + Send>) -> StackLog {
         StackLog {
-            inner: Rc::new(RefCell::new(LogInner {
+            inner: Arc::new(Mutex::new(LogInner {
                 out: BufWriter::new(out),
                 first: None,
                 flush_each: false,
@@ -78,14 +80,19 @@ impl StackLog {
         }
     }
 
+    /// The log, locked (a panic elsewhere while it was held leaves it as it was).
+    fn lock(&self) -> MutexGuard<'_, LogInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Flushes the log after every poll that wrote to it.
     pub fn set_flush_each(&self, on: bool) {
-        self.inner.borrow_mut().flush_each = on;
+        self.lock().flush_each = on;
     }
 
     /// At the end of a poll: flushes if asked to.
     fn end_of_poll(&self) {
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = self.lock();
         if inner.flush_each && inner.dirty && inner.error.is_none() {
             inner.dirty = false;
             if let Err(e) = inner.out.flush() {
@@ -96,7 +103,7 @@ impl StackLog {
 
     /// Writes what is buffered; returns the first error met while writing, if any.
     pub fn flush(&self) -> io::Result<()> {
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = self.lock();
         if let Some(e) = inner.error.take() {
             return Err(e);
         }
@@ -104,7 +111,7 @@ impl StackLog {
     }
 
     fn line(&self, text: &str) {
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = self.lock();
         inner.dirty = true;
         if inner.error.is_none()
             && let Err(e) = inner.out.write_all(text.as_bytes())
@@ -138,7 +145,7 @@ pub struct StackView {
     /// Initial window of new sockets, in segments (`None`: smoltcp's RFC 5681 bound).
     pub initial_window: Option<usize>,
     log: Option<StackLog>,
-    shared: Rc<RefCell<Snapshots>>,
+    shared: Arc<Mutex<Snapshots>>,
     /// Per socket, the last snapshot seen (congestion events are told by comparing).
     last: BTreeMap<SocketHandle, TcpInfo>,
 }
@@ -156,18 +163,26 @@ impl StackView {
 
     /// The snapshots this view puts its sockets' in (give them to the other hosts of the same
     /// capture with [`StackView::set_shared`]).
-    pub fn shared(&self) -> Rc<RefCell<Snapshots>> {
+    pub fn shared(&self) -> Arc<Mutex<Snapshots>> {
         self.shared.clone()
     }
 
     /// Puts the snapshots in `shared`, with those of the other hosts of the same capture.
-    pub fn set_shared(&mut self, shared: Rc<RefCell<Snapshots>>) {
+    pub fn set_shared(&mut self, shared: Arc<Mutex<Snapshots>>) {
         self.shared = shared;
     }
 
     /// Snapshots that found no frame.
     pub fn unmatched(&self) -> u64 {
-        self.shared.borrow().unmatched
+        lock(&self.shared).unmatched
+    }
+
+    /// What tells each recorded frame its view, on the capture's writing thread.
+    pub fn teller(&self) -> ViewTeller {
+        ViewTeller {
+            shared: self.shared.clone(),
+            log: self.log.clone(),
+        }
     }
 
     /// Makes every TCP socket of `sockets` keep a snapshot per segment sent.
@@ -181,15 +196,15 @@ impl StackView {
     }
 
     /// After a poll of host `host` at `now`: takes the snapshots of the segments each socket
-    /// sent, to wait for their frames (`recorded`) or, without a capture, to go to the stack
-    /// log at once; logs the congestion events between them (`ends` names a socket's
-    /// connection).
+    /// sent, to wait for their frames (`recorded`: handed to the capture's writing thread, for
+    /// that explainer) or, without a capture, to go to the stack log at once; logs the
+    /// congestion events between them (`ends` names a socket's connection).
     pub fn collect<'a, 'b: 'a>(
         &mut self,
         host: &str,
         sockets: impl Iterator<Item = (SocketHandle, &'a mut tcp::Socket<'b>)>,
         ends: impl Fn(SocketHandle) -> (Option<IpEndpoint>, Option<IpEndpoint>),
-        recorded: bool,
+        recorded: Option<(&Recorder, ExplainerId)>,
         now: Instant,
     ) {
         let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
@@ -203,18 +218,19 @@ impl StackView {
                     continue;
                 };
                 let (src, dst) = (SocketAddr::from(src), SocketAddr::from(dst));
-                if recorded {
-                    let ack = sent.ack.map_or(0, |a| a.0 as u32);
-                    let key = Key {
+                if let Some((recorder, explainer)) = recorded {
+                    let note = SentNote {
                         src,
                         dst,
                         seq: sent.seq.0 as u32,
-                        ack,
+                        ack: sent.ack.map_or(0, |a| a.0 as u32),
                         len: sent.payload_len,
+                        time: now,
+                        info: sent.info,
                     };
-                    self.shared.borrow_mut().push(key, now, sent.info);
+                    recorder.note_sent(explainer, note);
                 } else if let Some(log) = &self.log {
-                    let first = *log.inner.borrow_mut().first.get_or_insert(now);
+                    let first = *log.lock().first.get_or_insert(now);
                     let line = Sent {
                         t: seconds(now, first),
                         frame: None,
@@ -260,6 +276,39 @@ impl StackView {
     pub fn forget(&mut self, handle: SocketHandle) {
         self.last.remove(&handle);
     }
+}
+
+/// Locks the snapshots (a panic elsewhere while they were held leaves them as they were).
+fn lock(shared: &Mutex<Snapshots>) -> MutexGuard<'_, Snapshots> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// The view's side on the capture's writing thread: the snapshots of the segments sent wait
+/// there for their frames, which it tells their view and writes to the stack log.
+pub struct ViewTeller {
+    shared: Arc<Mutex<Snapshots>>,
+    log: Option<StackLog>,
+}
+
+impl ViewTeller {
+    /// Keeps the snapshot of a segment sent, for its frame.
+    pub fn push(&self, note: &SentNote) {
+        let key = Key {
+            src: note.src,
+            dst: note.dst,
+            seq: note.seq,
+            ack: note.ack,
+            len: note.len,
+        };
+        lock(&self.shared).push(key, note.time, note.info);
+    }
+
+    /// At the end of a poll's frames: flushes the log if asked to.
+    pub fn end_of_poll(&self) {
+        if let Some(log) = &self.log {
+            log.end_of_poll();
+        }
+    }
 
     /// If one of our stacks sent `frame`, appends its view to the frame's comment and writes
     /// its stack log line.
@@ -269,7 +318,7 @@ impl StackView {
         }
     }
 
-    /// [`StackView::tell`] for a frame its caller parsed already.
+    /// [`ViewTeller::tell`] for a frame its caller parsed already.
     pub fn tell_parsed(&self, frame: &PendingFrame, seg: &Segment<&[u8]>, comment: &mut String) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
         let key = |seq, len| Key {
@@ -279,7 +328,7 @@ impl StackView {
             ack,
             len,
         };
-        let mut shared = self.shared.borrow_mut();
+        let mut shared = lock(&self.shared);
         // A frame cut from one TSO send carries that send's view, found by the send's header.
         let info = match frame.tso.filter(|p| p.count > 1) {
             Some(p) => {

@@ -3,7 +3,7 @@
 //! Layer: link (capture support). The thread that explains a capture's frames and writes them
 //! to its file. The recorder copies each frame into its block in a batch and hands full batches
 //! over a bounded queue (it waits when the queue is full; nothing is dropped); this thread has
-//! them explained and laid out ([`crate::link::recorder::desk`]), writes them with vectored
+//! them explained and laid out (the recorder's desk), writes them with vectored
 //! writes and gives the emptied buffers back, so the poll loop neither explains, nor waits for
 //! the kernel's copying, nor allocates once warm. On the second core that work no longer holds
 //! up the stacks.
@@ -16,8 +16,10 @@ use crate::link::recorder::batch::Batch;
 use crate::link::recorder::desk::Desk;
 
 /// Batches in flight between the two threads: the recorder waits when the writer is this far
-/// behind (the file system is slower than the stacks), so memory stays bounded.
-const DEPTH: usize = 8;
+/// behind (the file system is slower than the stacks), so memory stays bounded (about 20 MiB).
+/// Deep enough that the writer being off its core for a few scheduler ticks does not stop the
+/// stacks; batches are made only when the writer falls behind, and kept for reuse.
+const DEPTH: usize = 32;
 
 enum Msg {
     /// Explain and write this batch, then flush the output if asked.

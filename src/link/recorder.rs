@@ -9,7 +9,7 @@
 //! Recording is on the stacks' hot path, so the run thread does as little as it can: it copies
 //! each frame once, straight into its block laid out as it will be in the file (all but the
 //! block's end, which holds the comment), and notes what else the frame needs (interface,
-//! direction, time, a fault, a TSO piece) in a [`batch::Batch`]. Everything else happens on the
+//! direction, time, a fault, a TSO piece) in a batch. Everything else happens on the
 //! capture's writing thread ([`crate::link::background`]), in the order the run thread did
 //! things: the explanation, by an [`Explain`] the stack's owner handed over
 //! ([`Recorder::add_explainer`]) and fed with what its stack said ([`Recorder::note_sent`],
@@ -81,7 +81,7 @@ pub struct PendingFrame<'a> {
     /// frame's own time.
     pub first: Instant,
     /// A frame that crossed the cable from an unrecorded host: the explanation its sender gave
-    /// when it sent it (see [`Recorder::relay`]); the recorded host only adds to it.
+    /// when it sent it (see `Recorder::relay`); the recorded host only adds to it.
     pub explained: Option<&'a str>,
     /// A frame the capture cut from one TSO send ([`crate::link::Capture::with_wire_segments`]):
     /// which piece, and of what send.
@@ -112,7 +112,7 @@ pub struct SentNote {
 /// ([`Recorder::add_explainer`]). Calls come in the order the run thread made them: notes of
 /// segments sent, then for each [`Recorder::write_pending`] `begin` with its context, `frame`
 /// for the frames recorded since the last one (and for relayed frames, see
-/// [`Recorder::relay`]), and `end`.
+/// `Recorder::relay`), and `end`.
 pub trait Explain: Send {
     /// A segment the stack sent ([`Recorder::note_sent`]).
     fn sent(&mut self, _note: &SentNote) {}

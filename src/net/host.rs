@@ -236,7 +236,8 @@ impl<D: Device> Host<D> {
             .keep_snapshots(tcp_sockets(&mut self.shards).map(|(_, socket)| socket));
     }
 
-    /// Per-segment snapshots that found no recorded frame.
+    /// Per-segment snapshots that found no recorded frame (with a capture, they are matched on
+    /// its writing thread: complete after [`Recorder::sync`] or [`Recorder::finish`]).
     pub fn unmatched_snapshots(&self) -> u64 {
         self.view.unmatched()
     }

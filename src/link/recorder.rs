@@ -161,6 +161,8 @@ struct Inner {
     interfaces: u32,
     writer: Background,
     flush_each: bool,
+    /// Hand the frames of every poll over at once (without flushing the output).
+    hand_over_each: bool,
     /// An error met on this side (a frame pcap cannot hold, the writing thread gone).
     error: Option<io::Error>,
 }
@@ -217,6 +219,7 @@ impl Recorder {
             interfaces: 0,
             writer: Background::new(out, desk::Desk::new(pcapng))?,
             flush_each,
+            hand_over_each: false,
             error: None,
         };
         inner.flush_header();
@@ -391,6 +394,13 @@ impl Recorder {
         self.inner.borrow_mut().explain(Some(explainer), context);
     }
 
+    /// Hands the frames of every [`Recorder::write_pending`] to the writing thread at once,
+    /// not only once a batch is full: for explainers that write elsewhere what is read as it
+    /// runs (a live server's stack log, flushed after every poll).
+    pub fn hand_over_each_poll(&self) {
+        self.inner.borrow_mut().hand_over_each = true;
+    }
+
     /// Waits until the writing thread has explained and written everything handed to it
     /// (frames not explained yet stay): what explainers write elsewhere, such as a stack log,
     /// is then complete up to the last [`Recorder::write_pending`].
@@ -437,7 +447,8 @@ impl Inner {
         });
         self.last = None;
         self.waiting = 0;
-        if self.error.is_none() && (self.flush_each || self.batch.bytes.len() >= BATCH_BYTES) {
+        let full = self.batch.bytes.len() >= BATCH_BYTES;
+        if self.error.is_none() && (self.flush_each || self.hand_over_each || full) {
             self.hand_over();
         }
     }

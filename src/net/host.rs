@@ -508,6 +508,11 @@ impl<D: Device> Host<D> {
         {
             let explainer = HostExplainer::new(self.view.teller());
             self.explainer = Some(recorder.add_explainer(Box::new(explainer)));
+            // A log read as it runs gets each poll's lines after that poll, as without a
+            // capture.
+            if self.view.log().is_some_and(StackLog::flushes_each) {
+                recorder.hand_over_each_poll();
+            }
         }
         if self.wants_snapshots() || log::log_enabled!(target: "smolftp::tcp", log::Level::Info) {
             let tracked = &self.tracked;

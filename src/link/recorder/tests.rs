@@ -645,3 +645,28 @@ fn finish_returns_once_every_frame_is_written_and_flushed() {
     expected.push(String::new());
     assert_eq!(comments, expected);
 }
+
+#[test]
+fn handed_over_each_poll_the_frames_are_explained_without_waiting_for_a_full_batch() {
+    let out = Shared::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    recorder.hand_over_each_poll();
+    let seen = Seen::default();
+    let saw = seen.clone();
+    recorder.record(id, Direction::Outbound, Instant::from_micros(1), b"x");
+    explain_with(&recorder, move |_, c| {
+        saw.push("explained".into());
+        c.clear();
+    });
+    // No sync, no finish: the writing thread gets there on its own; wait for it (not a
+    // timing check).
+    for _ in 0..5000 {
+        if !seen.all().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+    assert_eq!(seen.all(), ["explained"]);
+    assert_eq!(recorder.finish().expect("finish"), 1);
+}

@@ -90,6 +90,11 @@ impl StackLog {
         self.lock().flush_each = on;
     }
 
+    /// Whether it is flushed after every poll that wrote to it (it is read as it is written).
+    pub fn flushes_each(&self) -> bool {
+        self.lock().flush_each
+    }
+
     /// At the end of a poll: flushes if asked to.
     fn end_of_poll(&self) {
         let mut inner = self.lock();

@@ -58,6 +58,7 @@ impl Background {
                                 let _ = out.flush();
                             }
                             batch.clear();
+                            batch.rooms = desk.rooms();
                             let _ = give_back.try_send(batch);
                         }
                         Msg::Sync(reply) => {

@@ -159,6 +159,8 @@ struct Inner {
     explainers: u32,
     /// pcapng interfaces declared.
     interfaces: u32,
+    /// Room left for each block's end, per direction (see [`batch::Batch::rooms`]).
+    rooms: [usize; 2],
     writer: Background,
     flush_each: bool,
     /// Hand the frames of every poll over at once (without flushing the output).
@@ -217,6 +219,7 @@ impl Recorder {
             waiting: 0,
             explainers: 0,
             interfaces: 0,
+            rooms: [0; 2],
             writer: Background::new(out, desk::Desk::new(pcapng))?,
             flush_each,
             hand_over_each: false,
@@ -299,8 +302,12 @@ impl Recorder {
         }
         let bytes = &mut inner.batch.bytes;
         let at = bytes.len();
+        let mut room = 0;
         match &inner.layout {
-            Layout::PcapNg(_) => layout::push_epb_head(bytes, interface, time, frame),
+            Layout::PcapNg(_) => {
+                room = inner.rooms[batch::side(direction)];
+                layout::push_epb_head(bytes, interface, time, frame, room);
+            }
             Layout::Pcap(header) => match layout::pcap_head(header, time, frame.len()) {
                 Ok(head) => {
                     bytes.reserve(head.len() + frame.len());
@@ -321,6 +328,7 @@ impl Recorder {
             time,
             at,
             len: frame.len(),
+            room,
             fault: None,
             tso: None,
         }));
@@ -468,6 +476,10 @@ impl Inner {
         }
         if let Err(e) = self.writer.hand_over(&mut self.batch, self.flush_each) {
             self.error = Some(e);
+        }
+        // A batch handed back says how long the block ends were lately.
+        if self.batch.rooms != [0; 2] {
+            self.rooms = self.batch.rooms;
         }
     }
 }

@@ -19,6 +19,9 @@ pub(crate) struct Held {
     pub time: Instant,
     pub at: usize,
     pub len: usize,
+    /// Bytes left after the frame's padding for the block's end, if it turns out this long
+    /// (see [`Batch::rooms`]).
+    pub room: usize,
     /// What an impairment did to this frame, or to frames of its connection this interface
     /// never saw (written last in its comment, after `; fault: `), in the batch's texts.
     pub fault: Option<Range<usize>>,
@@ -64,6 +67,11 @@ pub(crate) struct Batch {
     pub texts: String,
     /// The notes of [`Event::Sent`], in order.
     pub notes: Vec<SentNote>,
+    /// Per direction (inbound, outbound), how long the last block end the writing thread laid
+    /// out was: it says so on the batches it hands back, and the run thread leaves that much
+    /// room after each frame. A block whose end fits its room exactly is written in one piece
+    /// with the blocks around it; a transfer's ends rarely change length.
+    pub rooms: [usize; 2],
 }
 
 impl Batch {
@@ -74,6 +82,7 @@ impl Batch {
             events: Vec::with_capacity(bytes / 512),
             texts: String::new(),
             notes: Vec::with_capacity(bytes / 1024),
+            rooms: [0; 2],
         }
     }
 
@@ -94,5 +103,13 @@ impl Batch {
         self.events.clear();
         self.texts.clear();
         self.notes.clear();
+    }
+}
+
+/// Where `direction` is in the per-direction arrays.
+pub(crate) fn side(direction: Direction) -> usize {
+    match direction {
+        Direction::Inbound => 0,
+        Direction::Outbound => 1,
     }
 }

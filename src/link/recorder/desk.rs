@@ -12,7 +12,7 @@ use std::io::{self, IoSlice, Write};
 use pcap_file::PcapError;
 use smoltcp::time::Instant;
 
-use super::batch::{Batch, Event, Held};
+use super::batch::{Batch, Event, Held, side};
 use super::layout::{Comment, EPB_HEAD, PCAP_HEAD, pad, push_tail, tail_len};
 use super::relay::Relay;
 use super::{Explain, PendingFrame, pcap_err};
@@ -39,8 +39,12 @@ pub(crate) struct Desk {
     relayed_text: String,
     /// The comment actually written when it is not `comment` (relayed, cut, or with a fault).
     written_text: String,
-    /// Block ends, back to back.
+    /// Block ends that did not fit their room, back to back.
     ends: Vec<u8>,
+    /// The block end being laid out.
+    tail: Vec<u8>,
+    /// Per direction, the length of the last block end (see [`Batch::rooms`]).
+    rooms: [usize; 2],
     pieces: Vec<Piece>,
     written: u64,
     /// The time of the first frame explained.
@@ -64,6 +68,8 @@ impl Desk {
             relayed_text: String::new(),
             written_text: String::new(),
             ends: Vec::new(),
+            tail: Vec::new(),
+            rooms: [0; 2],
             pieces: Vec::new(),
             written: 0,
             first: None,
@@ -229,13 +235,12 @@ impl Desk {
                 self.error = Some(pcap_err(PcapError::InvalidInterfaceId(held.interface)));
                 continue;
             }
-            lay_out_end(
-                held,
-                comment,
-                &mut batch.bytes,
-                &mut self.ends,
-                &mut self.pieces,
-            );
+            let ends = Ends {
+                tail: &mut self.tail,
+                ends: &mut self.ends,
+                pieces: &mut self.pieces,
+            };
+            self.rooms[side(held.direction)] = lay_out_end(held, comment, &mut batch.bytes, ends);
         }
     }
 
@@ -275,30 +280,49 @@ impl Desk {
         result
     }
 
+    /// Per direction, the length of the last block end laid out.
+    pub fn rooms(&self) -> [usize; 2] {
+        self.rooms
+    }
+
     /// Whether an error stopped the writing.
     pub fn failed(&self) -> bool {
         self.error.is_some()
     }
 }
 
+/// Where block ends go.
+struct Ends<'a> {
+    /// Scratch for one end.
+    tail: &'a mut Vec<u8>,
+    /// Ends that did not fit their room.
+    ends: &'a mut Vec<u8>,
+    pieces: &'a mut Vec<Piece>,
+}
+
 /// Sets the length of `held`'s block, whose end carries `comment`, and appends the pieces that
-/// write it: the block as the run thread laid it out, then its end.
-fn lay_out_end(
-    held: &Held,
-    comment: &str,
-    bytes: &mut [u8],
-    ends: &mut Vec<u8>,
-    pieces: &mut Vec<Piece>,
-) {
+/// write it: the block as the run thread laid it out with its end in the room left for it, or,
+/// when it does not fit exactly, the block and then its end. Returns the end's length.
+fn lay_out_end(held: &Held, comment: &str, bytes: &mut [u8], out: Ends) -> usize {
     let body = EPB_HEAD + held.len + pad(held.len);
     // A comment too long for its option's length field is cut, visibly.
     let comment = Comment::fit(comment);
-    let block = (body + tail_len(&comment)) as u32;
+    let end = tail_len(&comment);
+    let block = (body + end) as u32;
     bytes[held.at + 4..held.at + 8].copy_from_slice(&block.to_ne_bytes());
-    push_piece(pieces, false, held.at, held.at + body);
-    let from = ends.len();
-    push_tail(ends, held.direction, &comment, block);
-    push_piece(pieces, true, from, ends.len());
+    let room = held.at + body..held.at + body + held.room;
+    if end == held.room {
+        out.tail.clear();
+        push_tail(out.tail, held.direction, &comment, block);
+        bytes[room.clone()].copy_from_slice(out.tail);
+        push_piece(out.pieces, false, held.at, room.end);
+    } else {
+        push_piece(out.pieces, false, held.at, room.start);
+        let from = out.ends.len();
+        push_tail(out.ends, held.direction, &comment, block);
+        push_piece(out.pieces, true, from, out.ends.len());
+    }
+    end
 }
 
 /// Appends a piece, joined to the last one when it goes on where that one ends.

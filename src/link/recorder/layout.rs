@@ -44,8 +44,9 @@ fn u32_bytes(endianness: Endianness, v: u32) -> [u8; 4] {
 }
 
 /// Appends the start of an Enhanced Packet Block for `frame`: the head (with a block length of
-/// 0, set when the block's end is known), the frame and its padding.
-pub fn push_epb_head(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8]) {
+/// 0, set when the block's end is known), the frame, its padding, and `room` zeros for the
+/// block's end.
+pub fn push_epb_head(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8], room: usize) {
     let ts = micros(time) * 1000;
     let mut head = [0u8; EPB_HEAD];
     for (i, word) in [
@@ -62,13 +63,14 @@ pub fn push_epb_head(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[
     {
         head[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
     }
-    out.reserve(EPB_HEAD + frame.len() + 4);
+    out.reserve(EPB_HEAD + frame.len() + 4 + room);
     out.extend_from_slice(&head);
     out.extend_from_slice(frame);
     // Pushed one by one: a copy of a variable few bytes is a call to memcpy.
     for _ in 0..pad(frame.len()) {
         out.push(0);
     }
+    out.resize(out.len() + room, 0);
 }
 
 /// The record header of a classic pcap frame of `len` bytes, or the error `pcap-file` gives.

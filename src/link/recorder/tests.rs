@@ -670,3 +670,80 @@ fn handed_over_each_poll_the_frames_are_explained_without_waiting_for_a_full_bat
     assert_eq!(seen.all(), ["explained"]);
     assert_eq!(recorder.finish().expect("finish"), 1);
 }
+
+/// An output that counts the pieces it is handed.
+#[derive(Clone, Default)]
+struct Counting {
+    out: Shared,
+    pieces: Arc<Mutex<usize>>,
+}
+
+impl Write for Counting {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        *self.pieces.lock().expect("lock") += 1;
+        self.out.write(data)
+    }
+    fn write_vectored(&mut self, bufs: &[io::IoSlice<'_>]) -> io::Result<usize> {
+        *self.pieces.lock().expect("lock") += bufs.iter().filter(|b| !b.is_empty()).count();
+        let mut n = 0;
+        for b in bufs {
+            n += self.out.write(b)?;
+        }
+        Ok(n)
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+#[test]
+fn block_ends_as_long_as_the_last_ones_go_in_the_room_left_and_the_file_is_the_same() {
+    let out = Counting::default();
+    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
+    let id = recorder.add_interface("one").expect("idb");
+    let mut w = reference_writer(&["one"]);
+    let frames = 3000;
+    for poll in 0..frames / 10 {
+        for i in 0..10 {
+            let data: Vec<u8> = (0..1500).map(|b| (b + poll * 10 + i) as u8).collect();
+            let time = Instant::from_micros((poll * 10 + i) as i64);
+            let direction = [Direction::Outbound, Direction::Inbound][i % 2];
+            recorder.record(id, direction, time, &data);
+            // Two lengths of comment, one per direction, and now and then another.
+            let comment = match (i % 2, poll % 37) {
+                (_, 0) => "now and then a longer one".to_string(),
+                (0, _) => format!("out {:04}", poll % 1000),
+                _ => format!("in {:02}", poll % 100),
+            };
+            let mut options = vec![EnhancedPacketOption::Flags(direction.epb_flags())];
+            options.push(EnhancedPacketOption::Comment(Cow::Owned(comment)));
+            w.write_pcapng_block(EnhancedPacketBlock {
+                interface_id: id,
+                timestamp: timestamp(time),
+                original_len: 1500,
+                data: Cow::Owned(data),
+                options,
+            })
+            .expect("epb");
+        }
+        if poll % 50 == 49 {
+            // As when the writer keeps up: batches come back, saying how long the ends were.
+            recorder.sync();
+        }
+        explain_with(&recorder, move |frame, comment| {
+            comment.clear();
+            let i = frame.number as usize - 1 - poll * 10;
+            match (i % 2, poll % 37) {
+                (_, 0) => comment.push_str("now and then a longer one"),
+                (0, _) => comment.push_str(&format!("out {:04}", poll % 1000)),
+                _ => comment.push_str(&format!("in {:02}", poll % 100)),
+            }
+        });
+    }
+    assert_eq!(recorder.finish().expect("finish"), frames as u64);
+    assert!(out.out.bytes() == *w.get_mut(), "the files differ");
+    // Once the first batches came back, blocks went out in runs, not as a block and its end
+    // apart (two pieces a frame).
+    let pieces = *out.pieces.lock().expect("lock");
+    assert!(pieces < frames, "{pieces} pieces for {frames} frames");
+}

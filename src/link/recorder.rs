@@ -8,13 +8,15 @@
 //!
 //! Recording is on the stacks' hot path, so the run thread does as little as it can: it copies
 //! each frame once, straight into its block laid out as it will be in the file (all but the
-//! block's end, which holds the comment), and notes what else the frame needs (interface,
+//! block's end, which holds the comment: room is left for an end as long as the last one the
+//! writing thread laid out in that direction), and notes what else the frame needs (interface,
 //! direction, time, a fault, a TSO piece) in a batch. Everything else happens on the
 //! capture's writing thread ([`crate::link::background`]), in the order the run thread did
 //! things: the explanation, by an [`Explain`] the stack's owner handed over
 //! ([`Recorder::add_explainer`]) and fed with what its stack said ([`Recorder::note_sent`],
 //! [`Recorder::write_pending`]'s context); the relayed frames' matching; fault and TSO text;
-//! the block ends; and the vectored writes. Batches go over a bounded queue (the run thread waits
+//! the block ends (in the room left for them when they fit it, so a transfer's blocks go out
+//! in long runs); and the vectored writes. Batches go over a bounded queue (the run thread waits
 //! when the writer is behind, never drops a frame) and come back emptied, so a warm run
 //! allocates nothing per frame. The section header and interface blocks come from the
 //! `pcap-file` crate; the packet blocks are written here by hand, byte for byte as `pcap-file`

@@ -336,6 +336,10 @@ impl LabConfig {
         let limit = smol_duration(self.limits.run);
         let end = sim.run(clock, wall, limit).map_err(RunError::Session)?;
         if let Some(log) = &stack_log {
+            // The capture's writing thread writes the lines of recorded frames.
+            if let Some(r) = recorder {
+                r.sync();
+            }
             log.flush()
                 .map_err(RunError::io("cannot write the stack log"))?;
         }

@@ -3,24 +3,31 @@
 //! Layer: device middleware support (phy). A [`Recorder`] is where every [`crate::link::Capture`]
 //! of a run puts its frames: pcapng, with one Interface Description Block per recorded interface
 //! (raw IP) and one Enhanced Packet Block per frame with its timestamp, its inbound/outbound flag
-//! and a one-line comment; or classic pcap. Frames wait in the recorder until the owner of the
-//! stack has polled: it then explains each one ([`Recorder::write_pending`]) from what its stack
-//! knew. The recorder knows nothing of FTP; the explanation is a closure.
+//! and a one-line comment; or classic pcap. Frames wait until the owner of the stack has polled:
+//! it then has them explained ([`Recorder::write_pending`]) from what its stack knew.
 //!
-//! Recording is on the stacks' hot path, so each frame is copied once: straight into its block,
-//! laid out whole as it will be in the file. The comment is known only after the poll, so the
-//! block ends with a guess: the comment its direction's frames carried lately (in a transfer
-//! nearly every frame says what the one before said). Where the guess was wrong, the real end of
-//! the block goes into a second buffer and is spliced in. Full batches go to a writing thread
-//! ([`crate::link::background`]) that writes them with vectored writes, mostly long runs of
-//! whole blocks, and hands the buffers back. The section header and interface blocks come from
-//! the `pcap-file` crate; the packet blocks are written here by hand, byte for byte as
-//! `pcap-file` writes them (the tests check).
+//! Recording is on the stacks' hot path, so the run thread does as little as it can: it copies
+//! each frame once, straight into its block laid out as it will be in the file (all but the
+//! block's end, which holds the comment: room is left for an end as long as the last one the
+//! writing thread laid out in that direction), and notes what else the frame needs (interface,
+//! direction, time, a fault, a TSO piece) in a batch. Everything else happens on the
+//! capture's writing thread ([`crate::link::background`]), in the order the run thread did
+//! things: the explanation, by an [`Explain`] the stack's owner handed over
+//! ([`Recorder::add_explainer`]) and fed with what its stack said ([`Recorder::note_sent`],
+//! [`Recorder::write_pending`]'s context); the relayed frames' matching; fault and TSO text;
+//! the block ends (in the room left for them when they fit it, so a transfer's blocks go out
+//! in long runs); and the vectored writes. Batches go over a bounded queue (the run thread waits
+//! when the writer is behind, never drops a frame) and come back emptied, so a warm run
+//! allocates nothing per frame. The section header and interface blocks come from the
+//! `pcap-file` crate; the packet blocks are written here by hand, byte for byte as `pcap-file`
+//! writes them (the tests check).
 
+use std::any::Any;
 use std::borrow::Cow;
 use std::cell::RefCell;
 use std::fs::File;
 use std::io::{self, Write};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::rc::Rc;
 
@@ -30,24 +37,24 @@ use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::{DataLink, PcapError};
+use smoltcp::socket::tcp::TcpInfo;
 use smoltcp::time::Instant;
 
 use crate::link::Direction;
-use crate::link::background::{Background, Batch};
+use crate::link::background::Background;
 use crate::link::tso::TsoPiece;
-use layout::Guess;
 
+pub(crate) mod batch;
+pub(crate) mod desk;
 mod layout;
 mod relay;
-mod work;
 
-use relay::Relay;
-use work::Work;
+use batch::{Batch, Event, Held};
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
 /// A batch goes to the writing thread once it holds this many bytes (at the end of a poll).
-const BATCH_BYTES: usize = 512 << 10;
+pub(crate) const BATCH_BYTES: usize = 512 << 10;
 
 /// Capture file format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
@@ -59,7 +66,7 @@ pub enum Format {
     Pcap,
 }
 
-/// A frame recorded during a poll, waiting for its explanation.
+/// A recorded frame, being explained (on the capture's writing thread).
 #[derive(Debug)]
 pub struct PendingFrame<'a> {
     /// The interface it was recorded on (see [`Recorder::add_interface`]).
@@ -76,56 +83,70 @@ pub struct PendingFrame<'a> {
     /// frame's own time.
     pub first: Instant,
     /// A frame that crossed the cable from an unrecorded host: the explanation its sender gave
-    /// when it sent it (see [`Recorder::relay`]); the recorded host only adds to it.
+    /// when it sent it (see `Recorder::relay`); the recorded host only adds to it.
     pub explained: Option<&'a str>,
     /// A frame the capture cut from one TSO send ([`crate::link::Capture::with_wire_segments`]):
     /// which piece, and of what send.
     pub tso: Option<TsoPiece>,
 }
 
-/// A recorded frame: its block starts at `start` in the batch's heads, and ends (in pcapng)
-/// with a guessed tail of `guess` bytes.
-struct Held {
-    interface: u32,
-    direction: Direction,
-    time: Instant,
-    start: usize,
-    len: usize,
-    guess: usize,
-    /// What an impairment did to this frame, or to frames of its connection this interface
-    /// never saw (written last in its comment, after `; fault: `).
-    fault: Option<String>,
-    /// Cut from a TSO send by the capture ([`Recorder::cut_last`]).
-    tso: Option<TsoPiece>,
+/// What a stack said about a segment it sent: the segment's header and the socket's
+/// `tcp_info` when it was built. Handed to an [`Explain`] in order with the frames.
+#[derive(Clone, Copy, Debug)]
+pub struct SentNote {
+    /// Source of the segment.
+    pub src: SocketAddr,
+    /// Destination.
+    pub dst: SocketAddr,
+    /// Sequence number.
+    pub seq: u32,
+    /// Acknowledgement number (0 without ACK).
+    pub ack: u32,
+    /// Payload length.
+    pub len: usize,
+    /// When it was sent (the time of the poll).
+    pub time: Instant,
+    /// The sender's snapshot.
+    pub info: TcpInfo,
 }
 
-/// How the guesses of a direction fared in one `write_pending` call.
-#[derive(Clone, Copy, Default)]
-struct Tally {
-    hits: u32,
-    misses: u32,
-    /// The comment kept in `latest` came back in a later miss.
-    repeats: bool,
-}
-
-/// The directions, in the order of the per-direction arrays.
-const SIDES: [Direction; 2] = [Direction::Inbound, Direction::Outbound];
-
-/// Where `direction` is in the per-direction arrays.
-fn side(direction: Direction) -> usize {
-    match direction {
-        Direction::Inbound => 0,
-        Direction::Outbound => 1,
+/// Explains frames on the capture's writing thread: one per stack owner
+/// ([`Recorder::add_explainer`]). Calls come in the order the run thread made them: notes of
+/// segments sent, then for each [`Recorder::write_pending`] `begin` with its context, `frame`
+/// for the frames recorded since the last one (and for relayed frames, see
+/// `Recorder::relay`), and `end`.
+pub trait Explain: Send {
+    /// A segment the stack sent ([`Recorder::note_sent`]).
+    fn sent(&mut self, _note: &SentNote) {}
+    /// A [`Recorder::write_pending`] call begins, with the context its caller gave.
+    fn begin(&mut self, _context: Option<Box<dyn Any + Send>>) {}
+    /// Leaves the comment of `frame` in `comment`, which holds the previous frame's comment
+    /// (empty at the first frame); a frame left with an empty string gets no comment.
+    fn frame(&mut self, frame: &PendingFrame, comment: &mut String);
+    /// The frames of that call are explained.
+    fn end(&mut self) {}
+    /// The capture is being finished ([`Recorder::finish`]): flush what the explainer writes
+    /// elsewhere; its error is the capture's.
+    fn finish(&mut self) -> io::Result<()> {
+        Ok(())
     }
 }
 
+/// A closure is an explainer with no context.
+impl<F: FnMut(&PendingFrame, &mut String) + Send> Explain for F {
+    fn frame(&mut self, frame: &PendingFrame, comment: &mut String) {
+        self(frame, comment)
+    }
+}
+
+/// Which [`Explain`] explains a [`Recorder::write_pending`] call.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ExplainerId(u32);
+
 /// How blocks are laid out.
 enum Layout {
-    /// pcapng; the writer built the section header and builds the interface blocks.
-    PcapNg {
-        blocks: PcapNgWriter<Vec<u8>>,
-        interfaces: u32,
-    },
+    /// pcapng; the writer builds the interface blocks.
+    PcapNg(PcapNgWriter<Vec<u8>>),
     /// Classic pcap with this header.
     Pcap(PcapHeader),
 }
@@ -133,29 +154,21 @@ enum Layout {
 struct Inner {
     layout: Layout,
     batch: Batch,
-    pending: Vec<Held>,
-    /// The comment being built, reused from frame to frame.
-    comment: String,
-    /// Per direction (see [`side`]), the comment a frame is recorded with before it is
-    /// explained.
-    guess: [Guess; 2],
-    /// Per direction, the comment that becomes the guess if the guess failed more often than
-    /// not (see `write_pending`).
-    latest: [String; 2],
-    /// Frames of an unrecorded host and their sender's explanations ([`Recorder::relay`]).
-    relay: Relay,
-    /// Where the recorded host adds to a relayed frame's explanation.
-    relayed_text: String,
-    /// The comment actually written when it is not `comment` (relayed, or with a fault).
-    written_text: String,
+    /// The event of the frame recorded last, while it waits for its explanation.
+    last: Option<usize>,
+    /// Frames recorded since the last `write_pending`.
+    waiting: usize,
+    explainers: u32,
+    /// pcapng interfaces declared.
+    interfaces: u32,
+    /// Room left for each block's end, per direction (see [`batch::Batch::rooms`]).
+    rooms: [usize; 2],
     writer: Background,
     flush_each: bool,
-    written: u64,
-    /// The time of the first frame explained.
-    first: Option<Instant>,
+    /// Hand the frames of every poll over at once (without flushing the output).
+    hand_over_each: bool,
+    /// An error met on this side (a frame pcap cannot hold, the writing thread gone).
     error: Option<io::Error>,
-    /// `write_pending` has the frames out while the explanation runs (see [`Work`]).
-    busy: bool,
 }
 
 /// Where captured frames go: a pcapng or pcap file shared by every [`crate::link::Capture`] of a
@@ -184,13 +197,9 @@ impl Recorder {
         let layout = match format {
             Format::Pcapng => {
                 let mut blocks = PcapNgWriter::new(Vec::with_capacity(256)).map_err(pcap_err)?;
-                let header = blocks.get_mut();
-                batch.heads.append(header);
-                batch.complete_to(batch.heads.len());
-                Layout::PcapNg {
-                    blocks,
-                    interfaces: 0,
-                }
+                batch.push_block(blocks.get_mut(), false);
+                blocks.get_mut().clear();
+                Layout::PcapNg(blocks)
             }
             Format::Pcap => {
                 let header = PcapHeader {
@@ -200,27 +209,23 @@ impl Recorder {
                 };
                 let w =
                     PcapWriter::with_header(Vec::with_capacity(32), header).map_err(pcap_err)?;
-                batch.heads.extend_from_slice(&w.into_writer());
-                batch.complete_to(batch.heads.len());
+                batch.push_block(&w.into_writer(), false);
                 Layout::Pcap(header)
             }
         };
+        let pcapng = format == Format::Pcapng;
         let mut inner = Inner {
             layout,
             batch,
-            pending: Vec::new(),
-            comment: String::new(),
-            guess: SIDES.map(Guess::new),
-            latest: Default::default(),
-            relay: Relay::default(),
-            relayed_text: String::new(),
-            written_text: String::new(),
-            writer: Background::new(out)?,
+            last: None,
+            waiting: 0,
+            explainers: 0,
+            interfaces: 0,
+            rooms: [0; 2],
+            writer: Background::new(out, desk::Desk::new(pcapng))?,
             flush_each,
-            written: 0,
-            first: None,
+            hand_over_each: false,
             error: None,
-            busy: false,
         };
         inner.flush_header();
         Ok(Recorder {
@@ -244,16 +249,13 @@ impl Recorder {
 
     /// Declares an interface (pcapng IDB, raw IP, nanosecond timestamps) named `name`; returns
     /// its id for [`crate::link::Capture`]. Classic pcap has a single interface: every call
-    /// returns 0. Call it between polls: the block follows the frames recorded before.
+    /// returns 0. Call it between polls: the block goes before the frames recorded but not
+    /// explained yet, as it would if they were still waiting outside the file.
     pub fn add_interface(&self, name: &str) -> io::Result<u32> {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
-        if inner.busy {
-            inner.reentered();
-            return Err(io::Error::other(REENTERED));
-        }
         match &mut inner.layout {
-            Layout::PcapNg { blocks, interfaces } => {
+            Layout::PcapNg(blocks) => {
                 let idb = InterfaceDescriptionBlock {
                     linktype: DataLink::RAW,
                     snaplen: SNAPLEN,
@@ -264,19 +266,10 @@ impl Recorder {
                     ],
                 };
                 blocks.write_pcapng_block(idb).map_err(pcap_err)?;
-                let id = *interfaces;
-                *interfaces += 1;
-                // The block goes before frames recorded but not explained yet, as it would
-                // if they were still waiting outside the file.
-                let batch = &mut inner.batch;
-                let waiting = batch.heads.split_off(batch.done());
-                let idb = blocks.get_mut();
-                for held in &mut inner.pending {
-                    held.start += idb.len();
-                }
-                batch.heads.append(idb);
-                batch.complete_to(batch.heads.len());
-                batch.heads.extend_from_slice(&waiting);
+                let id = inner.interfaces;
+                inner.interfaces += 1;
+                inner.batch.push_block(blocks.get_mut(), true);
+                blocks.get_mut().clear();
                 inner.flush_header();
                 Ok(id)
             }
@@ -284,29 +277,44 @@ impl Recorder {
         }
     }
 
+    /// Hands `explainer` to the writing thread; it explains the frames of the
+    /// [`Recorder::write_pending`] calls that name it.
+    pub fn add_explainer(&self, explainer: Box<dyn Explain>) -> ExplainerId {
+        let mut inner = self.inner.borrow_mut();
+        let id = ExplainerId(inner.explainers);
+        inner.explainers += 1;
+        inner.batch.events.push(Event::Explainer(explainer));
+        id
+    }
+
+    /// Hands `note` to `explainer`, before the frames recorded from now on are explained.
+    pub fn note_sent(&self, explainer: ExplainerId, note: SentNote) {
+        let mut inner = self.inner.borrow_mut();
+        let batch = &mut inner.batch;
+        batch.notes.push(note);
+        batch.events.push(Event::Sent(explainer.0));
+    }
+
     /// Copies `frame` into its block; it waits there for [`Recorder::write_pending`].
     pub(crate) fn record(&self, interface: u32, direction: Direction, time: Instant, frame: &[u8]) {
         let mut guard = self.inner.borrow_mut();
         let inner = &mut *guard;
-        if inner.busy {
-            return inner.reentered();
-        }
         if inner.error.is_some() {
             return;
         }
-        let heads = &mut inner.batch.heads;
-        let start = heads.len();
-        let mut guess = 0;
+        let bytes = &mut inner.batch.bytes;
+        let at = bytes.len();
+        let mut room = 0;
         match &inner.layout {
-            Layout::PcapNg { .. } => {
-                let tail = &inner.guess[side(direction)].tail;
-                guess = tail.len() + 4;
-                layout::push_epb(heads, interface, time, frame, tail);
+            Layout::PcapNg(_) => {
+                room = inner.rooms[batch::side(direction)];
+                layout::push_epb_head(bytes, interface, time, frame, room);
             }
             Layout::Pcap(header) => match layout::pcap_head(header, time, frame.len()) {
                 Ok(head) => {
-                    heads.extend_from_slice(&head);
-                    heads.extend_from_slice(frame);
+                    bytes.reserve(head.len() + frame.len());
+                    bytes.extend_from_slice(&head);
+                    bytes.extend_from_slice(frame);
                 }
                 Err(e) => {
                     inner.error = Some(pcap_err(e));
@@ -314,23 +322,26 @@ impl Recorder {
                 }
             },
         }
-        inner.pending.push(Held {
+        inner.last = Some(inner.batch.events.len());
+        inner.waiting += 1;
+        inner.batch.events.push(Event::Frame(Held {
             interface,
             direction,
             time,
-            start,
+            at,
             len: frame.len(),
-            guess,
+            room,
             fault: None,
             tso: None,
-        });
+        }));
     }
 
-    /// Marks the frame recorded last (not written yet) as cut from a TSO send: the explainer
+    /// Marks the frame recorded last (not explained yet) as cut from a TSO send: the explainer
     /// sees it ([`PendingFrame::tso`]) and its comment says so, at the end of the explanation,
     /// before the stack's view (`; cwnd=`) and any fault.
     pub fn cut_last(&self, piece: TsoPiece) {
-        if let Some(held) = self.inner.borrow_mut().pending.last_mut() {
+        let mut inner = self.inner.borrow_mut();
+        if let Some(held) = inner.last_held() {
             held.tso = Some(piece);
         }
     }
@@ -340,119 +351,148 @@ impl Recorder {
     /// arrive at the recorded interface, they are written with that explanation.
     pub(crate) fn relay(&self, time: Instant, frame: &[u8]) {
         let mut inner = self.inner.borrow_mut();
-        if inner.busy {
-            return inner.reentered();
-        }
-        inner.relay.push(time, frame);
+        let batch = &mut inner.batch;
+        let at = batch.bytes.len();
+        batch.bytes.extend_from_slice(frame);
+        batch.events.push(Event::Relay {
+            time,
+            at,
+            len: frame.len(),
+        });
     }
 
-    /// Tells, in the comment of the frame recorded last (not written yet), what an impairment
+    /// Tells, in the comment of the frame recorded last (not explained yet), what an impairment
     /// did: the comment ends with `; fault: ` and the notes, joined by `; `.
     pub fn fault_last(&self, note: &str) {
-        let mut inner = self.inner.borrow_mut();
-        if inner.busy {
-            return inner.reentered();
-        }
-        if let Some(held) = inner.pending.last_mut() {
-            match &mut held.fault {
-                Some(f) => {
-                    f.push_str("; ");
-                    f.push_str(note);
-                }
-                None => held.fault = Some(note.to_string()),
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        let Some(i) = inner.last else {
+            return;
+        };
+        let batch = &mut inner.batch;
+        let texts = &mut batch.texts;
+        let Event::Frame(held) = &mut batch.events[i] else {
+            return;
+        };
+        match held.fault.clone() {
+            // The notes of one frame are back to back, at the end of the texts.
+            Some(range) if range.end == texts.len() => {
+                texts.push_str("; ");
+                texts.push_str(note);
+                held.fault = Some(range.start..texts.len());
+            }
+            Some(range) => {
+                let start = texts.len();
+                texts.extend_from_within(range);
+                texts.push_str("; ");
+                texts.push_str(note);
+                held.fault = Some(start..texts.len());
+            }
+            None => {
+                let start = texts.len();
+                texts.push_str(note);
+                held.fault = Some(start..texts.len());
             }
         }
     }
 
-    /// Writes the frames recorded since the last call, each with the comment `explain` leaves in
-    /// the string it is given; a frame left with an empty string gets no comment. The string
-    /// starts empty and then holds the previous frame's comment, so that a run of frames with
-    /// the same comment need not write it again. A write error is kept and returned by
+    /// Has the frames recorded since the last call (and relayed frames not explained yet)
+    /// explained by `explainer` on the writing thread, which gets `context` first
+    /// ([`Explain::begin`]); they are then written. A write error is kept and returned by
     /// [`Recorder::finish`]; recording goes on.
-    pub fn write_pending(&self, explain: &mut dyn FnMut(&PendingFrame, &mut String)) {
-        // No borrow is held while `explain` runs: the frames are taken out meanwhile.
-        let mut work = {
-            let mut inner = self.inner.borrow_mut();
-            if inner.busy {
-                inner.reentered();
-                return;
-            }
-            Work::take(&mut inner)
-        };
-        work.explain(explain);
+    pub fn write_pending(&self, explainer: ExplainerId, context: Option<Box<dyn Any + Send>>) {
+        self.inner.borrow_mut().explain(Some(explainer), context);
+    }
+
+    /// Hands the frames of every [`Recorder::write_pending`] to the writing thread at once,
+    /// not only once a batch is full: for explainers that write elsewhere what is read as it
+    /// runs (a live server's stack log, flushed after every poll).
+    pub fn hand_over_each_poll(&self) {
+        self.inner.borrow_mut().hand_over_each = true;
+    }
+
+    /// Waits until the writing thread has explained and written everything handed to it
+    /// (frames not explained yet stay): what explainers write elsewhere, such as a stack log,
+    /// is then complete up to the last [`Recorder::write_pending`].
+    pub fn sync(&self) {
         let mut inner = self.inner.borrow_mut();
-        work.put_back(&mut inner);
-        if inner.error.is_none() && (inner.flush_each || inner.batch.heads.len() >= BATCH_BYTES) {
+        if inner.waiting == 0 && inner.error.is_none() {
             inner.hand_over();
         }
+        inner.writer.sync();
     }
 
     /// Writes what is still pending (without comments), waits until everything is written and
     /// flushed, and returns the number of frames written, or the first error met while
     /// recording.
     pub fn finish(&self) -> io::Result<u64> {
-        {
-            let mut inner = self.inner.borrow_mut();
-            if inner.busy {
-                inner.reentered();
-                return Err(io::Error::other(REENTERED));
-            }
-        }
-        self.write_pending(&mut |_, comment| comment.clear());
         let mut inner = self.inner.borrow_mut();
+        inner.explain(None, None);
         if inner.error.is_none() {
             inner.hand_over();
         }
+        let written = inner.writer.finish();
         if let Some(e) = inner.error.take() {
             return Err(e);
         }
-        inner.writer.flush()?;
-        Ok(inner.written)
+        written
     }
 }
 
-/// What a call into the recorder from its own explanation gets.
-const REENTERED: &str = "the capture was used from within the explanation of its frames \
-     (a frame recorded then would be out of order): nothing more is written";
-
 impl Inner {
-    /// A call from within the explanation of the frames: refused, and the capture ends there
-    /// with an error (no panic, no block out of order).
-    fn reentered(&mut self) {
-        if self.error.is_none() {
-            self.error = Some(io::Error::other(REENTERED));
+    /// The frame recorded last, while it waits for its explanation.
+    fn last_held(&mut self) -> Option<&mut Held> {
+        match self.batch.events.get_mut(self.last?) {
+            Some(Event::Frame(held)) => Some(held),
+            _ => None,
+        }
+    }
+
+    /// Ends the frames waiting with an explanation marker; hands the batch over when it is
+    /// full (or at every call, for a pipe).
+    fn explain(&mut self, explainer: Option<ExplainerId>, context: Option<Box<dyn Any + Send>>) {
+        self.batch.events.push(Event::Explain {
+            explainer: explainer.map(|e| e.0),
+            context,
+        });
+        self.last = None;
+        self.waiting = 0;
+        let full = self.batch.bytes.len() >= BATCH_BYTES;
+        if self.error.is_none() && (self.flush_each || self.hand_over_each || full) {
+            self.hand_over();
         }
     }
 
     /// A reader at the other end of a pipe sees the file's header blocks before any frame.
     fn flush_header(&mut self) {
-        if self.flush_each && self.pending.is_empty() && self.error.is_none() {
+        if self.flush_each && self.waiting == 0 && self.error.is_none() {
             self.hand_over();
         }
     }
 
-    /// Sends the batch to the writing thread; every block in it must be complete.
+    /// Sends the batch to the writing thread; no frame in it may wait for its explanation.
     fn hand_over(&mut self) {
-        debug_assert_eq!(self.batch.heads.len(), self.batch.done());
-        if self.batch.is_empty() {
+        debug_assert_eq!(self.waiting, 0);
+        if self.batch.events.is_empty() {
             return;
         }
-        if let Err(e) = self
-            .writer
-            .hand_over(&mut self.batch, self.flush_each, BATCH_BYTES)
-        {
+        if let Err(e) = self.writer.hand_over(&mut self.batch, self.flush_each) {
             self.error = Some(e);
+        }
+        // A batch handed back says how long the block ends were lately.
+        if self.batch.rooms != [0; 2] {
+            self.rooms = self.batch.rooms;
         }
     }
 }
 
 impl Drop for Inner {
-    /// The last handle is gone: what was written so far goes to the file (the writer's drop
-    /// then waits for the thread).
+    /// The last handle is gone: what was explained so far goes to the file (the writer's drop
+    /// then waits for the thread); frames not explained are not written.
     fn drop(&mut self) {
-        self.batch.truncate_open();
-        if self.error.is_none() {
-            self.hand_over();
+        if self.error.is_none() && !self.batch.events.is_empty() {
+            // Nobody is left to be told of an error.
+            let _ = self.writer.hand_over(&mut self.batch, self.flush_each);
         }
     }
 }

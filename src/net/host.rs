@@ -13,9 +13,9 @@
 //! connections. A SYN that finds every listener of its port taken waits for the next poll
 //! (a backlog of one poll), so a node that adds listeners between polls resets no burst.
 
-use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
-use std::rc::Rc;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
 
 use smoltcp::iface::{Config, Interface, SocketSet};
 use smoltcp::phy::Device;
@@ -26,14 +26,16 @@ use smoltcp::wire::{
 };
 
 use crate::link::Recorder;
+use crate::link::recorder::ExplainerId;
 use crate::net::demux::{Demux, SHARD_SIZE, Tuple};
-use crate::net::explain::{self, Transition};
+use crate::net::explain::Transition;
 pub use crate::net::options::SocketOptions;
 use crate::net::pages::SocketPages;
 use crate::net::stackview::{Snapshots, StackLog, StackView};
-use crate::trace::Segment;
 
+mod explainer;
 mod shards;
+use explainer::{Context, HostExplainer, Row};
 use shards::Shard;
 
 /// A socket of a [`Host`]: its shard and its handle there.
@@ -89,39 +91,6 @@ struct Tracked {
     pages: SocketPages,
 }
 
-/// A socket found by its 4-tuple, with its label.
-type Found<'t> = Option<(SocketHandle, &'t str)>;
-
-/// The last two answers of the socket lookup by 4-tuple (a received frame asks both ways).
-#[derive(Default)]
-struct Memo<'t> {
-    slots: [Cell<Option<(IpEndpoint, IpEndpoint, Found<'t>)>>; 2],
-    next: Cell<usize>,
-}
-
-impl<'t> Memo<'t> {
-    /// The answer for (`local`, `remote`), from `find` unless it is one of the last two.
-    fn get(
-        &self,
-        local: IpEndpoint,
-        remote: IpEndpoint,
-        find: impl FnOnce() -> Found<'t>,
-    ) -> Found<'t> {
-        for slot in &self.slots {
-            if let Some((l, r, found)) = slot.get()
-                && (l, r) == (local, remote)
-            {
-                return found;
-            }
-        }
-        let found = find();
-        let i = self.next.get();
-        self.slots[i].set(Some((local, remote, found)));
-        self.next.set(1 - i);
-        found
-    }
-}
-
 /// One machine: interface, sockets, device, and the bookkeeping around them.
 pub struct Host<D: Device> {
     name: String,
@@ -138,8 +107,12 @@ pub struct Host<D: Device> {
     congestion: Congestion,
     tracked: BTreeMap<SocketHandle, Tracked>,
     transitions: Vec<Transition>,
-    /// Where the streams this host sends began, for the payload previews.
-    streams: explain::Streams,
+    /// Connections removed since the last poll's explanation (their streams are forgotten).
+    forget: Vec<(SocketAddr, SocketAddr)>,
+    /// Who explains this host's frames on the capture's writing thread, once there is one.
+    explainer: Option<ExplainerId>,
+    /// `tracked` changed since the explainer last got a copy.
+    tracked_changed: bool,
     next_port: u16,
     /// The time of the last poll: the host's clock, as the endpoints' timers see it.
     now: Instant,
@@ -206,7 +179,9 @@ impl<D: Device> Host<D> {
             congestion: config.congestion,
             tracked: BTreeMap::new(),
             transitions: Vec::new(),
-            streams: explain::Streams::default(),
+            forget: Vec::new(),
+            explainer: None,
+            tracked_changed: true,
             next_port: EPHEMERAL_FIRST,
             now,
             view: StackView::default(),
@@ -270,19 +245,20 @@ impl<D: Device> Host<D> {
             .keep_snapshots(tcp_sockets(&mut self.shards).map(|(_, socket)| socket));
     }
 
-    /// Per-segment snapshots that found no recorded frame.
+    /// Per-segment snapshots that found no recorded frame (with a capture, they are matched on
+    /// its writing thread: complete after [`Recorder::sync`] or [`Recorder::finish`]).
     pub fn unmatched_snapshots(&self) -> u64 {
         self.view.unmatched()
     }
 
     /// Where this host's per-segment snapshots wait for their frames.
-    pub fn stack_snapshots(&self) -> Rc<RefCell<Snapshots>> {
+    pub fn stack_snapshots(&self) -> Arc<Mutex<Snapshots>> {
         self.view.shared()
     }
 
     /// Puts this host's snapshots with another host's of the same capture (a tap may record
     /// a frame in the poll of the host that receives it).
-    pub fn set_stack_snapshots(&mut self, shared: Rc<RefCell<Snapshots>>) {
+    pub fn set_stack_snapshots(&mut self, shared: Arc<Mutex<Snapshots>>) {
         self.view.set_shared(shared);
     }
 
@@ -362,6 +338,7 @@ impl<D: Device> Host<D> {
             shard: shard as u32,
             inner,
         };
+        self.tracked_changed = true;
         self.tracked.insert(
             handle,
             Tracked {
@@ -381,6 +358,7 @@ impl<D: Device> Host<D> {
     pub fn set_label(&mut self, handle: SocketHandle, label: impl Into<String>) {
         if let Some(t) = self.tracked.get_mut(&handle) {
             t.label = label.into();
+            self.tracked_changed = true;
         }
     }
 
@@ -398,8 +376,11 @@ impl<D: Device> Host<D> {
         shard.set.remove(handle.inner);
         shard.len -= 1;
         if let Some(t) = self.tracked.remove(&handle) {
-            if let (Some(local), Some(remote)) = (t.local, t.remote) {
-                self.streams.forget(local.into(), remote.into());
+            self.tracked_changed = true;
+            if let (Some(local), Some(remote)) = (t.local, t.remote)
+                && self.recorder.is_some()
+            {
+                self.forget.push((local.into(), remote.into()));
             }
             self.demux.moved(handle.shard, t.route, None);
             if let Some(port) = t.listening {
@@ -530,6 +511,19 @@ impl<D: Device> Host<D> {
         let changed = self.poll_shards(now);
         self.track();
         self.prune_routes();
+        // The capture's writing thread explains the frames; the explainer is handed over
+        // before the first snapshot it is to get.
+        if let Some(recorder) = &self.recorder
+            && self.explainer.is_none()
+        {
+            let explainer = HostExplainer::new(self.view.teller());
+            self.explainer = Some(recorder.add_explainer(Box::new(explainer)));
+            // A log read as it runs gets each poll's lines after that poll, as without a
+            // capture.
+            if self.view.log().is_some_and(StackLog::flushes_each) {
+                recorder.hand_over_each_poll();
+            }
+        }
         if self.wants_snapshots() || log::log_enabled!(target: "smolftp::tcp", log::Level::Info) {
             let tracked = &self.tracked;
             let ends = |handle| {
@@ -537,7 +531,7 @@ impl<D: Device> Host<D> {
                     .get(&handle)
                     .map_or((None, None), |t: &Tracked| (t.local, t.remote))
             };
-            let recorded = self.recorder.is_some();
+            let recorded = self.recorder.as_ref().zip(self.explainer);
             self.view.collect(
                 &self.name,
                 tcp_sockets(&mut self.shards),
@@ -546,61 +540,38 @@ impl<D: Device> Host<D> {
                 now,
             );
         }
-        match &self.recorder {
-            Some(recorder) => {
-                let tracked = &self.tracked;
-                let transitions = &mut self.transitions;
-                let streams = &mut self.streams;
-                let view = &mut self.view;
-                // The length of the explanation in the comment left by the last frame: a
-                // frame whose explanation is kept keeps it, not the view after it.
-                let mut explained = 0;
-                // The sockets do not change while the frames of this poll are explained, and a
-                // transfer asks about the same connection frame after frame.
-                let memo = Memo::default();
-                let mut previous = explain::Previous::default();
-                // Frames explained ahead, in their sender's poll, for the recorded host.
-                let mut ahead = explain::Previous::default();
-                recorder.write_pending(&mut |frame, comment| {
-                    let lookup = |local, remote| {
-                        memo.get(local, remote, || {
-                            tracked
-                                .iter()
-                                .find(|(_, t)| t.local == Some(local) && t.remote == Some(remote))
-                                .map(|(h, t)| (*h, t.label.as_str()))
-                        })
-                    };
-                    if let Some(text) = frame.explained {
-                        // Explained by its sender when it left: this host adds the view.
-                        comment.clear();
-                        comment.push_str(text);
-                        view.tell(frame, comment);
-                        return;
-                    }
-                    if frame.number == 0 {
-                        // Explained now, as it leaves; numbered and viewed when it arrives.
-                        explain::frame(frame, lookup, transitions, streams, &mut ahead, comment);
-                        return;
-                    }
-                    comment.truncate(explained);
-                    // Parsed once for the explanation and the view.
-                    let seg = Segment::borrow_ip(frame.data);
-                    let prev = &mut previous;
-                    explain::parsed(seg.as_ref(), lookup, transitions, streams, prev, comment);
-                    explained = comment.len();
-                    if let Some(seg) = &seg {
-                        view.tell_parsed(frame, seg, comment);
-                    }
-                });
-                // An application's connect or close shows in a later frame; keep it for that
-                // frame while the socket is still in the state it moved to.
-                self.transitions.retain(|m| {
-                    m.awaits_frame() && self.tracked.get(&m.handle).is_some_and(|t| t.state == m.to)
-                });
+        match (self.recorder.is_some(), self.explainer) {
+            (true, Some(explainer)) => {
+                let context = self.explain_context();
+                if let Some(recorder) = &self.recorder {
+                    recorder.write_pending(explainer, context);
+                }
             }
-            None => self.transitions.clear(),
+            _ => self.transitions.clear(),
         }
         changed
+    }
+
+    /// What changed for the explainer since the last poll's frames, if anything.
+    fn explain_context(&mut self) -> Option<Box<dyn std::any::Any + Send>> {
+        let sockets = std::mem::take(&mut self.tracked_changed).then(|| {
+            let rows = self.tracked.iter().map(|(handle, t)| Row {
+                handle: *handle,
+                local: t.local,
+                remote: t.remote,
+                label: t.label.clone(),
+                state: t.state,
+            });
+            rows.collect()
+        });
+        if sockets.is_none() && self.transitions.is_empty() && self.forget.is_empty() {
+            return None;
+        }
+        Some(Box::new(Context {
+            sockets,
+            transitions: std::mem::take(&mut self.transitions),
+            forget: std::mem::take(&mut self.forget),
+        }))
     }
 
     /// The TCP state of every socket, for checks that all connections are done.

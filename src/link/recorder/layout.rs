@@ -43,15 +43,15 @@ fn u32_bytes(endianness: Endianness, v: u32) -> [u8; 4] {
     }
 }
 
-/// Appends an Enhanced Packet Block for `frame`, ending with `tail` (from [`Guess`]) and the
-/// block length.
-pub fn push_epb(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8], tail: &[u8]) {
-    let block = EPB_HEAD + frame.len() + pad(frame.len()) + tail.len() + 4;
+/// Appends the start of an Enhanced Packet Block for `frame`: the head (with a block length of
+/// 0, set when the block's end is known), the frame, its padding, and `room` zeros for the
+/// block's end.
+pub fn push_epb_head(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8], room: usize) {
     let ts = micros(time) * 1000;
     let mut head = [0u8; EPB_HEAD];
     for (i, word) in [
         6,
-        block as u32,
+        0,
         interface,
         (ts >> 32) as u32,
         ts as u32,
@@ -63,15 +63,14 @@ pub fn push_epb(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8], 
     {
         head[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
     }
-    out.reserve(block);
+    out.reserve(EPB_HEAD + frame.len() + 4 + room);
     out.extend_from_slice(&head);
     out.extend_from_slice(frame);
     // Pushed one by one: a copy of a variable few bytes is a call to memcpy.
     for _ in 0..pad(frame.len()) {
         out.push(0);
     }
-    out.extend_from_slice(tail);
-    out.extend_from_slice(&(block as u32).to_ne_bytes());
+    out.resize(out.len() + room, 0);
 }
 
 /// The record header of a classic pcap frame of `len` bytes, or the error `pcap-file` gives.
@@ -129,41 +128,6 @@ impl<'a> Comment<'a> {
     fn len16(&self) -> u16 {
         // `fit` keeps it within 16 bits.
         u16::try_from(self.0.len()).unwrap_or(u16::MAX)
-    }
-}
-
-/// A guessed comment, and the tail of a block that carries it, but for the block length.
-pub struct Guess {
-    /// The comment.
-    pub comment: String,
-    /// Its tail, but for the last four bytes (the block length).
-    pub tail: Vec<u8>,
-}
-
-impl Guess {
-    /// No comment.
-    pub fn new(direction: Direction) -> Guess {
-        let mut guess = Guess {
-            comment: String::new(),
-            tail: Vec::new(),
-        };
-        guess.update(direction);
-        guess
-    }
-
-    /// A placeholder (no allocation) while the real guesses are out of the recorder.
-    pub fn empty() -> Guess {
-        Guess {
-            comment: String::new(),
-            tail: Vec::new(),
-        }
-    }
-
-    /// Lays out the tail for `comment`.
-    pub fn update(&mut self, direction: Direction) {
-        self.tail.clear();
-        push_tail(&mut self.tail, direction, &Comment::fit(&self.comment), 0);
-        self.tail.truncate(self.tail.len() - 4);
     }
 }
 

@@ -117,7 +117,7 @@ impl<D: Device> Host<D> {
                     shard: i as u32,
                     inner,
                 };
-                note(
+                self.tracked_changed |= note(
                     &self.name,
                     handle,
                     socket,
@@ -134,7 +134,7 @@ impl<D: Device> Host<D> {
         let socket = self.shards[handle.shard as usize]
             .set
             .get::<tcp::Socket>(handle.inner);
-        note(
+        self.tracked_changed |= note(
             &self.name,
             handle,
             socket,
@@ -146,7 +146,8 @@ impl<D: Device> Host<D> {
 }
 
 /// Compares one socket's state and endpoints with the last seen: tells the demultiplexer,
-/// logs a state change and keeps it as a transition.
+/// logs a state change and keeps it as a transition. Returns whether its endpoints or state
+/// changed.
 fn note(
     name: &str,
     handle: SocketHandle,
@@ -154,10 +155,11 @@ fn note(
     tracked: &mut BTreeMap<SocketHandle, Tracked>,
     demux: &mut Demux,
     transitions: &mut Vec<Transition>,
-) {
+) -> bool {
     let Some(t) = tracked.get_mut(&handle) else {
-        return;
+        return false;
     };
+    let before = (t.local, t.remote);
     let (local, remote) = (socket.local_endpoint(), socket.remote_endpoint());
     if let Some(l) = local {
         t.local = Some(l);
@@ -187,7 +189,7 @@ fn note(
         t.listening = listening;
     }
     if state == t.state {
-        return;
+        return (t.local, t.remote) != before;
     }
     let endpoints = match (t.local, t.remote) {
         (Some(l), Some(r)) if state != State::Listen => format!("{l} -> {r}"),
@@ -210,4 +212,5 @@ fn note(
         // A socket that listens again starts a new connection.
         t.remote = None;
     }
+    true
 }

@@ -18,13 +18,12 @@ pub use snapshots::Snapshots;
 
 pub use words::{congestion_events, json_line, push_view, reason_words};
 
-use std::cell::RefCell;
 use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, BufWriter, Write};
 use std::net::SocketAddr;
 use std::path::Path;
-use std::rc::Rc;
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use smoltcp::socket::tcp;
 use smoltcp::socket::tcp::TcpInfo;
@@ -32,18 +31,21 @@ use smoltcp::time::Instant;
 use smoltcp::wire::IpEndpoint;
 
 use crate::link::PendingFrame;
+use crate::link::Recorder;
+use crate::link::recorder::{ExplainerId, SentNote};
 use crate::net::host::SocketHandle;
 use crate::trace::Segment;
 
 /// Where the stack log goes: JSON Lines, one object per frame sent by a stack we own. Cloning
-/// gives another handle to the same file (the two hosts of a lab share one).
+/// gives another handle to the same file (the two hosts of a lab share one, and with a capture
+/// its lines are written on the capture's writing thread).
 #[derive(Clone)]
 pub struct StackLog {
-    inner: Rc<RefCell<LogInner>>,
+    inner: Arc<Mutex<LogInner>>,
 }
 
 struct LogInner {
-    out: BufWriter<Box<dyn Write>>,
+    out: BufWriter<Box<dyn Write + Send>>,
     /// Without a capture: the time of the first line, which `t` counts from.
     first: Option<Instant>,
     /// Flush after each poll that wrote (a long-running server's log is read as it runs).
@@ -66,9 +68,9 @@ impl StackLog {
     }
 
     /// A stack log written to `out`.
-    pub fn to_writer(out: Box<dyn Write>) -> StackLog {
+    pub fn to_writer(out: Box<dyn Write + Send>) -> StackLog {
         StackLog {
-            inner: Rc::new(RefCell::new(LogInner {
+            inner: Arc::new(Mutex::new(LogInner {
                 out: BufWriter::new(out),
                 first: None,
                 flush_each: false,
@@ -78,14 +80,24 @@ impl StackLog {
         }
     }
 
+    /// The log, locked (a panic elsewhere while it was held leaves it as it was).
+    fn lock(&self) -> MutexGuard<'_, LogInner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Flushes the log after every poll that wrote to it.
     pub fn set_flush_each(&self, on: bool) {
-        self.inner.borrow_mut().flush_each = on;
+        self.lock().flush_each = on;
+    }
+
+    /// Whether it is flushed after every poll that wrote to it (it is read as it is written).
+    pub fn flushes_each(&self) -> bool {
+        self.lock().flush_each
     }
 
     /// At the end of a poll: flushes if asked to.
     fn end_of_poll(&self) {
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = self.lock();
         if inner.flush_each && inner.dirty && inner.error.is_none() {
             inner.dirty = false;
             if let Err(e) = inner.out.flush() {
@@ -96,7 +108,7 @@ impl StackLog {
 
     /// Writes what is buffered; returns the first error met while writing, if any.
     pub fn flush(&self) -> io::Result<()> {
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = self.lock();
         if let Some(e) = inner.error.take() {
             return Err(e);
         }
@@ -104,7 +116,7 @@ impl StackLog {
     }
 
     fn line(&self, text: &str) {
-        let mut inner = self.inner.borrow_mut();
+        let mut inner = self.lock();
         inner.dirty = true;
         if inner.error.is_none()
             && let Err(e) = inner.out.write_all(text.as_bytes())
@@ -138,7 +150,7 @@ pub struct StackView {
     /// Initial window of new sockets, in segments (`None`: smoltcp's RFC 5681 bound).
     pub initial_window: Option<usize>,
     log: Option<StackLog>,
-    shared: Rc<RefCell<Snapshots>>,
+    shared: Arc<Mutex<Snapshots>>,
     /// Per socket, the last snapshot seen (congestion events are told by comparing).
     last: BTreeMap<SocketHandle, TcpInfo>,
 }
@@ -156,18 +168,28 @@ impl StackView {
 
     /// The snapshots this view puts its sockets' in (give them to the other hosts of the same
     /// capture with [`StackView::set_shared`]).
-    pub fn shared(&self) -> Rc<RefCell<Snapshots>> {
+    pub fn shared(&self) -> Arc<Mutex<Snapshots>> {
         self.shared.clone()
     }
 
     /// Puts the snapshots in `shared`, with those of the other hosts of the same capture.
-    pub fn set_shared(&mut self, shared: Rc<RefCell<Snapshots>>) {
+    pub fn set_shared(&mut self, shared: Arc<Mutex<Snapshots>>) {
         self.shared = shared;
     }
 
     /// Snapshots that found no frame.
     pub fn unmatched(&self) -> u64 {
-        self.shared.borrow().unmatched
+        lock(&self.shared).unmatched
+    }
+
+    /// What tells each recorded frame its view, on the capture's writing thread.
+    pub fn teller(&self) -> ViewTeller {
+        ViewTeller {
+            shared: self.shared.clone(),
+            log: self.log.clone(),
+            last: None,
+            text: String::new(),
+        }
     }
 
     /// Makes every TCP socket of `sockets` keep a snapshot per segment sent.
@@ -181,15 +203,15 @@ impl StackView {
     }
 
     /// After a poll of host `host` at `now`: takes the snapshots of the segments each socket
-    /// sent, to wait for their frames (`recorded`) or, without a capture, to go to the stack
-    /// log at once; logs the congestion events between them (`ends` names a socket's
-    /// connection).
+    /// sent, to wait for their frames (`recorded`: handed to the capture's writing thread, for
+    /// that explainer) or, without a capture, to go to the stack log at once; logs the
+    /// congestion events between them (`ends` names a socket's connection).
     pub fn collect<'a, 'b: 'a>(
         &mut self,
         host: &str,
         sockets: impl Iterator<Item = (SocketHandle, &'a mut tcp::Socket<'b>)>,
         ends: impl Fn(SocketHandle) -> (Option<IpEndpoint>, Option<IpEndpoint>),
-        recorded: bool,
+        recorded: Option<(&Recorder, ExplainerId)>,
         now: Instant,
     ) {
         let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
@@ -203,18 +225,19 @@ impl StackView {
                     continue;
                 };
                 let (src, dst) = (SocketAddr::from(src), SocketAddr::from(dst));
-                if recorded {
-                    let ack = sent.ack.map_or(0, |a| a.0 as u32);
-                    let key = Key {
+                if let Some((recorder, explainer)) = recorded {
+                    let note = SentNote {
                         src,
                         dst,
                         seq: sent.seq.0 as u32,
-                        ack,
+                        ack: sent.ack.map_or(0, |a| a.0 as u32),
                         len: sent.payload_len,
+                        time: now,
+                        info: sent.info,
                     };
-                    self.shared.borrow_mut().push(key, now, sent.info);
+                    recorder.note_sent(explainer, note);
                 } else if let Some(log) = &self.log {
-                    let first = *log.inner.borrow_mut().first.get_or_insert(now);
+                    let first = *log.lock().first.get_or_insert(now);
                     let line = Sent {
                         t: seconds(now, first),
                         frame: None,
@@ -260,17 +283,94 @@ impl StackView {
     pub fn forget(&mut self, handle: SocketHandle) {
         self.last.remove(&handle);
     }
+}
+
+/// Locks the snapshots (a panic elsewhere while they were held leaves them as they were).
+fn lock(shared: &Mutex<Snapshots>) -> MutexGuard<'_, Snapshots> {
+    shared.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// What the text of a view ([`push_view`]) depends on: equal keys, equal texts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct ViewKey {
+    cwnd: Option<usize>,
+    ssthresh: Option<usize>,
+    srtt: Option<smoltcp::time::Duration>,
+    rttvar: Option<smoltcp::time::Duration>,
+    rto: smoltcp::time::Duration,
+    inflight: usize,
+    rwnd: usize,
+    why: Option<smoltcp::socket::tcp::SendReason>,
+    /// Only a duplicate ACK's reason names its acknowledgement number.
+    ack: Option<u32>,
+}
+
+impl ViewKey {
+    fn of(info: &TcpInfo, ack: Option<u32>) -> ViewKey {
+        let dup = matches!(
+            info.last_sent,
+            Some(smoltcp::socket::tcp::SendReason::DuplicateAck(_))
+        );
+        ViewKey {
+            cwnd: info.cwnd,
+            ssthresh: info.ssthresh,
+            srtt: info.srtt,
+            rttvar: info.rttvar,
+            rto: info.rto,
+            inflight: info.bytes_in_flight,
+            rwnd: info.peer_window,
+            why: info.last_sent,
+            ack: ack.filter(|_| dup),
+        }
+    }
+}
+
+/// The view's side on the capture's writing thread: the snapshots of the segments sent wait
+/// there for their frames, which it tells their view and writes to the stack log.
+pub struct ViewTeller {
+    shared: Arc<Mutex<Snapshots>>,
+    log: Option<StackLog>,
+    /// What the view in `text` was written from ([`ViewKey`]): a receiver's ACKs say the same
+    /// frame after frame.
+    last: Option<ViewKey>,
+    text: String,
+}
+
+impl ViewTeller {
+    /// Keeps the snapshot of a segment sent, for its frame.
+    pub fn push(&self, note: &SentNote) {
+        let key = Key {
+            src: note.src,
+            dst: note.dst,
+            seq: note.seq,
+            ack: note.ack,
+            len: note.len,
+        };
+        lock(&self.shared).push(key, note.time, note.info);
+    }
+
+    /// At the end of a poll's frames: flushes the log if asked to.
+    pub fn end_of_poll(&self) {
+        if let Some(log) = &self.log {
+            log.end_of_poll();
+        }
+    }
 
     /// If one of our stacks sent `frame`, appends its view to the frame's comment and writes
     /// its stack log line.
-    pub fn tell(&self, frame: &PendingFrame, comment: &mut String) {
+    pub fn tell(&mut self, frame: &PendingFrame, comment: &mut String) {
         if let Some(seg) = Segment::borrow_ip(frame.data) {
             self.tell_parsed(frame, &seg, comment);
         }
     }
 
-    /// [`StackView::tell`] for a frame its caller parsed already.
-    pub fn tell_parsed(&self, frame: &PendingFrame, seg: &Segment<&[u8]>, comment: &mut String) {
+    /// [`ViewTeller::tell`] for a frame its caller parsed already.
+    pub fn tell_parsed(
+        &mut self,
+        frame: &PendingFrame,
+        seg: &Segment<&[u8]>,
+        comment: &mut String,
+    ) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
         let key = |seq, len| Key {
             src: seg.src,
@@ -279,7 +379,7 @@ impl StackView {
             ack,
             len,
         };
-        let mut shared = self.shared.borrow_mut();
+        let mut shared = lock(&self.shared);
         // A frame cut from one TSO send carries that send's view, found by the send's header.
         let info = match frame.tso.filter(|p| p.count > 1) {
             Some(p) => {
@@ -312,7 +412,13 @@ impl StackView {
         if !comment.is_empty() {
             comment.push_str("; ");
         }
-        push_view(comment, sent.info, sent.ack);
+        let key = ViewKey::of(&info, ack);
+        if self.last != Some(key) {
+            self.text.clear();
+            push_view(&mut self.text, sent.info, sent.ack);
+            self.last = Some(key);
+        }
+        comment.push_str(&self.text);
         if let Some(log) = &self.log {
             write_line(log, &sent);
         }
@@ -326,4 +432,64 @@ pub fn seconds(t: Instant, first: Instant) -> f64 {
 
 fn write_line(log: &StackLog, sent: &Sent) {
     log.line(&json_line(sent));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use smoltcp::socket::tcp::{self, SendReason};
+    use smoltcp::time::Duration;
+
+    /// Views of snapshots that differ in what the text does not show: equal keys, equal texts;
+    /// and a change in what it shows changes the key.
+    #[test]
+    fn a_view_is_written_again_only_when_its_key_changes() {
+        let socket = tcp::Socket::new(
+            tcp::SocketBuffer::new(vec![0; 64]),
+            tcp::SocketBuffer::new(vec![0; 64]),
+        );
+        let base = socket.tcp_info();
+        let view = |info: &TcpInfo, ack| {
+            let mut text = String::new();
+            push_view(&mut text, info, ack);
+            text
+        };
+        for why in [
+            None,
+            Some(SendReason::AckImmediate),
+            Some(SendReason::DuplicateAck(2)),
+            Some(SendReason::RtoRetransmission(1)),
+        ] {
+            let mut a = base;
+            a.last_sent = why;
+            let mut b = a;
+            b.state = tcp::State::CloseWait;
+            b.advertised_window += 1460;
+            b.dup_acks += 1;
+            b.in_fast_recovery = !b.in_fast_recovery;
+            b.rto_backoff += 1;
+            let dup = matches!(why, Some(SendReason::DuplicateAck(_)));
+            for (x, y) in [(Some(1), Some(2)), (None, Some(3)), (Some(4), Some(4))] {
+                let same_key = ViewKey::of(&a, x) == ViewKey::of(&b, y);
+                assert_eq!(same_key, !dup || x == y, "{why:?} {x:?} {y:?}");
+                if same_key {
+                    assert_eq!(view(&a, x), view(&b, y));
+                }
+            }
+            let changes: [fn(&mut TcpInfo); 7] = [
+                |i| i.cwnd = Some(i.cwnd.unwrap_or(0) + 1),
+                |i| i.ssthresh = Some(7),
+                |i| i.srtt = Some(Duration::from_millis(3)),
+                |i| i.rttvar = Some(Duration::from_millis(3)),
+                |i| i.rto += Duration::from_millis(1),
+                |i| i.bytes_in_flight += 1,
+                |i| i.peer_window += 1,
+            ];
+            for change in changes {
+                let mut c = a;
+                change(&mut c);
+                assert!(ViewKey::of(&a, None) != ViewKey::of(&c, None));
+            }
+        }
+    }
 }

@@ -1,4 +1,5 @@
-//! The recorder writes what `pcap-file` would write, byte for byte.
+//! The recorder writes what `pcap-file` would write, byte for byte; [`writer`]: what the writing
+//! thread does (explainers, order, a slow or failing output, finishing).
 
 use std::borrow::Cow;
 use std::sync::{Arc, Mutex};
@@ -8,7 +9,10 @@ use pcap_file::pcap::PcapPacket;
 use pcap_file::pcapng::blocks::enhanced_packet::{EnhancedPacketBlock, EnhancedPacketOption};
 
 use super::layout::timestamp;
+use std::any::Any;
+
 use super::*;
+use crate::link::tso::TsoPiece;
 
 #[derive(Clone, Default)]
 struct Shared(Arc<Mutex<Vec<u8>>>);
@@ -94,31 +98,56 @@ fn reference_writer(interfaces: &[&str]) -> PcapNgWriter<Vec<u8>> {
     w
 }
 
-/// Records `cases` a few frames per poll, explaining each with its comment.
-fn record_all(recorder: &Recorder, cases: &[Case]) {
-    let mut next = 0;
-    for chunk in cases.chunks(7) {
+/// Has the frames waiting explained by `f` on the writing thread.
+fn explain_with(recorder: &Recorder, f: impl FnMut(&PendingFrame, &mut String) + Send + 'static) {
+    let id = recorder.add_explainer(Box::new(f));
+    recorder.write_pending(id, None);
+}
+
+/// What the explainers saw that was not what they expected (they run on the writing thread).
+#[derive(Clone, Default)]
+struct Seen(Arc<Mutex<Vec<String>>>);
+
+impl Seen {
+    fn push(&self, what: String) {
+        self.0.lock().expect("lock").push(what);
+    }
+    fn all(&self) -> Vec<String> {
+        self.0.lock().expect("lock").clone()
+    }
+}
+
+/// Records `cases` a few frames per poll, explaining each with its comment; checks that each
+/// explainer sees its frames.
+fn record_all(recorder: &Recorder, cases: &Arc<Vec<Case>>) {
+    let wrong = Seen::default();
+    for (poll, chunk) in cases.chunks(7).enumerate() {
         for c in chunk {
             recorder.record(c.interface, c.direction, c.time, &c.data);
         }
-        recorder.write_pending(&mut |frame, comment| {
+        let (cases, wrong) = (cases.clone(), wrong.clone());
+        let mut next = poll * 7;
+        explain_with(recorder, move |frame, comment| {
             let c = &cases[next];
-            assert_eq!(frame.data, &c.data[..]);
-            assert_eq!(
-                (frame.interface, frame.direction),
-                (c.interface, c.direction)
-            );
-            assert_eq!(frame.time, c.time);
+            if frame.data != &c.data[..]
+                || (frame.interface, frame.direction) != (c.interface, c.direction)
+                || frame.time != c.time
+                || frame.number != next as u64 + 1
+            {
+                wrong.push(format!("frame {next}: {frame:?}"));
+            }
             comment.clear();
             comment.push_str(&c.comment);
             next += 1;
         });
     }
+    recorder.sync();
+    assert_eq!(wrong.all(), Vec::<String>::new());
 }
 
 #[test]
 fn pcapng_is_what_pcap_file_writes() {
-    let cases = cases(2);
+    let cases = Arc::new(cases(2));
     let out = Shared::default();
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
     assert_eq!(recorder.add_interface("one").expect("idb"), 0);
@@ -127,7 +156,7 @@ fn pcapng_is_what_pcap_file_writes() {
     assert_eq!(recorder.finish().expect("finish"), cases.len() as u64);
 
     let mut w = reference_writer(&["one", "two"]);
-    for c in &cases {
+    for c in cases.iter() {
         let mut options = vec![EnhancedPacketOption::Flags(c.direction.epb_flags())];
         if !c.comment.is_empty() {
             options.push(EnhancedPacketOption::Comment(Cow::Borrowed(&c.comment)));
@@ -148,7 +177,7 @@ fn pcapng_is_what_pcap_file_writes() {
 
 #[test]
 fn pcap_is_what_pcap_file_writes() {
-    let cases = cases(1);
+    let cases = Arc::new(cases(1));
     let out = Shared::default();
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcap, true).expect("recorder");
     assert_eq!(recorder.add_interface("ignored").expect("idb"), 0);
@@ -161,7 +190,7 @@ fn pcap_is_what_pcap_file_writes() {
         ..Default::default()
     };
     let mut w = PcapWriter::with_header(Vec::new(), header).expect("writer");
-    for c in &cases {
+    for c in cases.iter() {
         w.write_packet(&PcapPacket::new(
             timestamp(c.time),
             c.data.len() as u32,
@@ -180,13 +209,15 @@ fn an_interface_declared_between_record_and_explanation_comes_first() {
     recorder.record(one, Direction::Outbound, Instant::from_micros(1), b"first");
     let two = recorder.add_interface("two").expect("idb");
     recorder.record(two, Direction::Inbound, Instant::from_micros(2), b"second");
-    let mut seen = Vec::new();
-    recorder.write_pending(&mut |frame, comment| {
-        seen.push(frame.data.to_vec());
+    let seen = Seen::default();
+    let saw = seen.clone();
+    explain_with(&recorder, move |frame, comment| {
+        saw.push(String::from_utf8_lossy(frame.data).into_owned());
         comment.clear();
         comment.push('c');
     });
-    assert_eq!(seen, [b"first".to_vec(), b"second".to_vec()]);
+    recorder.sync();
+    assert_eq!(seen.all(), ["first", "second"]);
     recorder.finish().expect("finish");
 
     let mut w = reference_writer(&["one", "two"]);
@@ -212,7 +243,7 @@ fn an_unknown_interface_is_an_error_and_what_came_before_is_kept() {
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
     let id = recorder.add_interface("one").expect("idb");
     recorder.record(id, Direction::Outbound, Instant::from_micros(1), b"kept");
-    recorder.write_pending(&mut |_, comment| comment.clear());
+    explain_with(&recorder, |_, comment| comment.clear());
     let before = {
         recorder.finish().expect("finish");
         out.bytes()
@@ -241,7 +272,7 @@ fn dropping_the_last_handle_writes_what_was_explained() {
         Instant::from_micros(1),
         b"explained",
     );
-    recorder.write_pending(&mut |_, c| {
+    explain_with(&recorder, |_, c| {
         c.clear();
         c.push_str("yes");
     });
@@ -263,21 +294,22 @@ fn a_comment_left_as_it_is_goes_to_the_next_frame_too() {
     let out = Shared::default();
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
     let id = recorder.add_interface("one").expect("idb");
-    let mut seen = Vec::new();
+    let seen = Seen::default();
     for poll in 0..2 {
         for i in 0..3 {
             recorder.record(id, Direction::Outbound, Instant::from_micros(i), b"x");
         }
-        recorder.write_pending(&mut |_, comment| {
-            seen.push(comment.clone());
+        let saw = seen.clone();
+        explain_with(&recorder, move |_, comment| {
+            saw.push(comment.clone());
             if comment.is_empty() {
                 comment.push_str(if poll == 0 { "same" } else { "again" });
             }
         });
     }
-    // Each poll starts with an empty string.
-    assert_eq!(seen, ["", "same", "same", "", "again", "again"]);
     recorder.finish().expect("finish");
+    // Each poll starts with an empty string.
+    assert_eq!(seen.all(), ["", "same", "same", "", "again", "again"]);
     let bytes = out.bytes();
     let count = |w: &[u8]| bytes.windows(w.len()).filter(|x| *x == w).count();
     assert_eq!((count(b"same"), count(b"again")), (3, 3));
@@ -316,9 +348,10 @@ fn a_comment_too_long_for_pcapng_is_cut_and_the_file_stays_readable() {
             Instant::from_micros(i as i64),
             b"frame",
         );
-        recorder.write_pending(&mut |_, comment| {
+        let text = text.to_string();
+        explain_with(&recorder, move |_, comment| {
             comment.clear();
-            comment.push_str(text);
+            comment.push_str(&text);
         });
     }
     assert_eq!(recorder.finish().expect("finish"), 3);
@@ -344,33 +377,4 @@ fn a_comment_too_long_for_pcapng_is_cut_and_the_file_stays_readable() {
     }
 }
 
-#[test]
-fn using_the_recorder_from_its_own_explanation_is_an_error_not_a_panic() {
-    let out = Shared::default();
-    let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
-    let id = recorder.add_interface("one").expect("idb");
-    recorder.record(id, Direction::Outbound, Instant::from_micros(1), b"first");
-    let again = recorder.clone();
-    let mut inside = Vec::new();
-    recorder.write_pending(&mut |_, comment| {
-        comment.clear();
-        comment.push('c');
-        // Every way back in is refused while the frames are out.
-        again.record(id, Direction::Outbound, Instant::from_micros(2), b"inside");
-        again.fault_last("inside");
-        again.relay(Instant::from_micros(2), b"inside");
-        inside.push(again.add_interface("two").is_err());
-        again.write_pending(&mut |_, c| c.push_str("nested"));
-        inside.push(again.finish().is_err());
-    });
-    assert_eq!(inside, [true, true]);
-    let err = recorder
-        .finish()
-        .expect_err("the capture ends with an error");
-    assert!(err.to_string().contains("within the explanation"), "{err}");
-    drop(recorder);
-    drop(again);
-    let bytes = out.bytes();
-    assert!(!bytes.windows(6).any(|w| w == b"inside"));
-    assert!(!bytes.windows(6).any(|w| w == b"nested"));
-}
+mod writer;

@@ -1,0 +1,115 @@
+//! What the run thread hands the capture's writing thread: the frames of some polls, each laid
+//! out in its block but for the block's end, and the events around them, in order.
+
+use std::any::Any;
+use std::ops::Range;
+
+use smoltcp::time::Instant;
+
+use super::{Explain, SentNote};
+use crate::link::Direction;
+use crate::link::tso::TsoPiece;
+
+/// A recorded frame: its block starts at `at` in the batch's bytes (the pcapng head, the frame
+/// and its padding, or the pcap record).
+#[derive(Debug)]
+pub(crate) struct Held {
+    pub interface: u32,
+    pub direction: Direction,
+    pub time: Instant,
+    pub at: usize,
+    pub len: usize,
+    /// Bytes left after the frame's padding for the block's end, if it turns out this long
+    /// (see [`Batch::rooms`]).
+    pub room: usize,
+    /// What an impairment did to this frame, or to frames of its connection this interface
+    /// never saw (written last in its comment, after `; fault: `), in the batch's texts.
+    pub fault: Option<Range<usize>>,
+    /// Cut from a TSO send by the capture ([`super::Recorder::cut_last`]).
+    pub tso: Option<TsoPiece>,
+}
+
+/// One thing the run thread did, in order.
+pub(crate) enum Event {
+    /// Bytes written as they are (the section header, an interface block when `interface`).
+    Block {
+        at: usize,
+        len: usize,
+        interface: bool,
+    },
+    /// A frame recorded.
+    Frame(Held),
+    /// A frame sent by an unrecorded host ([`super::Recorder::relay`]), at `at` in the bytes.
+    Relay {
+        time: Instant,
+        at: usize,
+        len: usize,
+    },
+    /// A new explainer; its id is its place among them.
+    Explainer(Box<dyn Explain>),
+    /// The next of the batch's notes, for this explainer.
+    Sent(u32),
+    /// The frames since the last marker are explained by this explainer (none: no comments).
+    Explain {
+        explainer: Option<u32>,
+        context: Option<Box<dyn Any + Send>>,
+    },
+}
+
+/// Frames and events of a few polls; handed back emptied, its buffers kept.
+#[derive(Default)]
+pub(crate) struct Batch {
+    /// Blocks (but for their ends) and relayed frames, back to back.
+    pub bytes: Vec<u8>,
+    /// What happened, in order.
+    pub events: Vec<Event>,
+    /// Fault notes.
+    pub texts: String,
+    /// The notes of [`Event::Sent`], in order.
+    pub notes: Vec<SentNote>,
+    /// Per direction (inbound, outbound), how long the last block end the writing thread laid
+    /// out was: it says so on the batches it hands back, and the run thread leaves that much
+    /// room after each frame. A block whose end fits its room exactly is written in one piece
+    /// with the blocks around it; a transfer's ends rarely change length.
+    pub rooms: [usize; 2],
+}
+
+impl Batch {
+    /// An empty batch that holds about `bytes` of frames without growing.
+    pub fn with_capacity(bytes: usize) -> Batch {
+        Batch {
+            bytes: Vec::with_capacity(bytes),
+            events: Vec::with_capacity(bytes / 512),
+            texts: String::new(),
+            notes: Vec::with_capacity(bytes / 1024),
+            rooms: [0; 2],
+        }
+    }
+
+    /// Appends `block`, written as it is.
+    pub fn push_block(&mut self, block: &[u8], interface: bool) {
+        let at = self.bytes.len();
+        self.bytes.extend_from_slice(block);
+        self.events.push(Event::Block {
+            at,
+            len: block.len(),
+            interface,
+        });
+    }
+
+    /// Empties it, keeping its buffers.
+    pub fn clear(&mut self) {
+        self.bytes.clear();
+        self.events.clear();
+        self.texts.clear();
+        self.notes.clear();
+    }
+}
+
+/// Where `direction` is in the per-direction arrays.
+pub(crate) fn side(direction: Direction) -> usize {
+    match direction {
+        Direction::Inbound => 0,
+        Direction::Outbound => 1,
+    }
+}

@@ -258,13 +258,16 @@ mod tests {
                 0 => i.cwnd = i.cwnd.map(|c| c + 1460),
                 1 => i.ssthresh = Some((r % 100_000) as usize),
                 2 => i.srtt = Some(Duration::from_micros(u64::from(r % 50_000))),
-                3 => i.rttvar = (r % 3 != 0).then(|| Duration::from_micros(u64::from(r % 9_000))),
+                3 => {
+                    i.rttvar =
+                        (!r.is_multiple_of(3)).then(|| Duration::from_micros(u64::from(r % 9_000)))
+                }
                 4 => i.rto = Duration::from_millis(u64::from(r % 4) * 1000 + 200),
                 5 => i.peer_window = (r % 70_000) as usize,
                 6 => i.last_sent = reasons[(r % 6) as usize],
                 _ => i.bytes_in_flight = (r % 1_000_000) as usize,
             }
-            let ack = (r % 7 != 0).then_some(r % 5);
+            let ack = (!r.is_multiple_of(7)).then_some(r % 5);
             let mut whole = String::from("data, 1460 bytes; ");
             push_view(&mut whole, &i, ack);
             let mut kept = String::from("data, 1460 bytes; ");

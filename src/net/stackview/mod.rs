@@ -304,13 +304,7 @@ pub struct ViewTeller {
 impl ViewTeller {
     /// Keeps the snapshot of a segment sent, for its frame.
     pub fn push(&self, note: &SentNote) {
-        let key = Key {
-            src: note.src,
-            dst: note.dst,
-            seq: note.seq,
-            ack: note.ack,
-            len: note.len,
-        };
+        let key = Key::new(note.src, note.dst, note.seq, note.ack, note.len);
         lock(&self.shared).push(key, note.time, note.info);
     }
 
@@ -337,13 +331,7 @@ impl ViewTeller {
         comment: &mut String,
     ) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
-        let key = |seq, len| Key {
-            src: seg.src,
-            dst: seg.dst,
-            seq,
-            ack,
-            len,
-        };
+        let key = |seq, len| Key::new(seg.src, seg.dst, seq, ack, len);
         let mut shared = lock(&self.shared);
         // A frame cut from one TSO send carries that send's view, found by the send's header.
         let info = match frame.tso.filter(|p| p.count > 1) {

@@ -1,4 +1,7 @@
-//! The view's text as the capture's writing thread writes it, frame after frame: its head
+//! # The view's text, kept in parts
+//!
+//! Layer: network (bookkeeping for captures). The view's text as the capture's writing thread
+//! writes it, frame after frame: its head
 //! (up to `inflight=`) and tail (from ` rwnd=`) are kept while what they show stays, so a
 //! frame costs the bytes in flight and two copies.
 

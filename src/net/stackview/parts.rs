@@ -1,9 +1,8 @@
 //! # The view's text, kept in parts
 //!
 //! Layer: network (bookkeeping for captures). The view's text as the capture's writing thread
-//! writes it, frame after frame: its head
-//! (up to `inflight=`) and tail (from ` rwnd=`) are kept while what they show stays, so a
-//! frame costs the bytes in flight and two copies.
+//! writes it, frame after frame: its head (up to `inflight=`) and tail (from ` rwnd=`) are kept
+//! while what they show stays, so a frame costs the bytes in flight and two copies.
 
 use smoltcp::socket::tcp::TcpInfo;
 

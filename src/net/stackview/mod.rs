@@ -10,9 +10,11 @@
 //! congestion events it sees between snapshots (target `smolftp::tcp`, level info): slow start
 //! to congestion avoidance, fast recovery entered and left, RTO with backoff.
 
+mod parts;
 mod snapshots;
 mod words;
 
+use parts::Parts;
 use snapshots::Key;
 pub use snapshots::Snapshots;
 
@@ -187,8 +189,7 @@ impl StackView {
         ViewTeller {
             shared: self.shared.clone(),
             log: self.log.clone(),
-            last: None,
-            text: String::new(),
+            parts: Parts::default(),
         }
     }
 
@@ -290,62 +291,20 @@ fn lock(shared: &Mutex<Snapshots>) -> MutexGuard<'_, Snapshots> {
     shared.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-/// What the text of a view ([`push_view`]) depends on: equal keys, equal texts.
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct ViewKey {
-    cwnd: Option<usize>,
-    ssthresh: Option<usize>,
-    srtt: Option<smoltcp::time::Duration>,
-    rttvar: Option<smoltcp::time::Duration>,
-    rto: smoltcp::time::Duration,
-    inflight: usize,
-    rwnd: usize,
-    why: Option<smoltcp::socket::tcp::SendReason>,
-    /// Only a duplicate ACK's reason names its acknowledgement number.
-    ack: Option<u32>,
-}
-
-impl ViewKey {
-    fn of(info: &TcpInfo, ack: Option<u32>) -> ViewKey {
-        let dup = matches!(
-            info.last_sent,
-            Some(smoltcp::socket::tcp::SendReason::DuplicateAck(_))
-        );
-        ViewKey {
-            cwnd: info.cwnd,
-            ssthresh: info.ssthresh,
-            srtt: info.srtt,
-            rttvar: info.rttvar,
-            rto: info.rto,
-            inflight: info.bytes_in_flight,
-            rwnd: info.peer_window,
-            why: info.last_sent,
-            ack: ack.filter(|_| dup),
-        }
-    }
-}
-
 /// The view's side on the capture's writing thread: the snapshots of the segments sent wait
 /// there for their frames, which it tells their view and writes to the stack log.
 pub struct ViewTeller {
     shared: Arc<Mutex<Snapshots>>,
     log: Option<StackLog>,
-    /// What the view in `text` was written from ([`ViewKey`]): a receiver's ACKs say the same
-    /// frame after frame.
-    last: Option<ViewKey>,
-    text: String,
+    /// The parts of the last view written ([`ViewKey`]): a receiver's ACKs say the same frame
+    /// after frame, a sender's segments differ in the bytes in flight alone.
+    parts: Parts,
 }
 
 impl ViewTeller {
     /// Keeps the snapshot of a segment sent, for its frame.
     pub fn push(&self, note: &SentNote) {
-        let key = Key {
-            src: note.src,
-            dst: note.dst,
-            seq: note.seq,
-            ack: note.ack,
-            len: note.len,
-        };
+        let key = Key::new(note.src, note.dst, note.seq, note.ack, note.len);
         lock(&self.shared).push(key, note.time, note.info);
     }
 
@@ -372,13 +331,7 @@ impl ViewTeller {
         comment: &mut String,
     ) {
         let ack = if seg.flags.ack { seg.ack } else { 0 };
-        let key = |seq, len| Key {
-            src: seg.src,
-            dst: seg.dst,
-            seq,
-            ack,
-            len,
-        };
+        let key = |seq, len| Key::new(seg.src, seg.dst, seq, ack, len);
         let mut shared = lock(&self.shared);
         // A frame cut from one TSO send carries that send's view, found by the send's header.
         let info = match frame.tso.filter(|p| p.count > 1) {
@@ -412,13 +365,7 @@ impl ViewTeller {
         if !comment.is_empty() {
             comment.push_str("; ");
         }
-        let key = ViewKey::of(&info, ack);
-        if self.last != Some(key) {
-            self.text.clear();
-            push_view(&mut self.text, sent.info, sent.ack);
-            self.last = Some(key);
-        }
-        comment.push_str(&self.text);
+        self.parts.push(comment, sent.info, sent.ack);
         if let Some(log) = &self.log {
             write_line(log, &sent);
         }
@@ -432,64 +379,4 @@ pub fn seconds(t: Instant, first: Instant) -> f64 {
 
 fn write_line(log: &StackLog, sent: &Sent) {
     log.line(&json_line(sent));
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use smoltcp::socket::tcp::{self, SendReason};
-    use smoltcp::time::Duration;
-
-    /// Views of snapshots that differ in what the text does not show: equal keys, equal texts;
-    /// and a change in what it shows changes the key.
-    #[test]
-    fn a_view_is_written_again_only_when_its_key_changes() {
-        let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 64]),
-            tcp::SocketBuffer::new(vec![0; 64]),
-        );
-        let base = socket.tcp_info();
-        let view = |info: &TcpInfo, ack| {
-            let mut text = String::new();
-            push_view(&mut text, info, ack);
-            text
-        };
-        for why in [
-            None,
-            Some(SendReason::AckImmediate),
-            Some(SendReason::DuplicateAck(2)),
-            Some(SendReason::RtoRetransmission(1)),
-        ] {
-            let mut a = base;
-            a.last_sent = why;
-            let mut b = a;
-            b.state = tcp::State::CloseWait;
-            b.advertised_window += 1460;
-            b.dup_acks += 1;
-            b.in_fast_recovery = !b.in_fast_recovery;
-            b.rto_backoff += 1;
-            let dup = matches!(why, Some(SendReason::DuplicateAck(_)));
-            for (x, y) in [(Some(1), Some(2)), (None, Some(3)), (Some(4), Some(4))] {
-                let same_key = ViewKey::of(&a, x) == ViewKey::of(&b, y);
-                assert_eq!(same_key, !dup || x == y, "{why:?} {x:?} {y:?}");
-                if same_key {
-                    assert_eq!(view(&a, x), view(&b, y));
-                }
-            }
-            let changes: [fn(&mut TcpInfo); 7] = [
-                |i| i.cwnd = Some(i.cwnd.unwrap_or(0) + 1),
-                |i| i.ssthresh = Some(7),
-                |i| i.srtt = Some(Duration::from_millis(3)),
-                |i| i.rttvar = Some(Duration::from_millis(3)),
-                |i| i.rto += Duration::from_millis(1),
-                |i| i.bytes_in_flight += 1,
-                |i| i.peer_window += 1,
-            ];
-            for change in changes {
-                let mut c = a;
-                change(&mut c);
-                assert!(ViewKey::of(&a, None) != ViewKey::of(&c, None));
-            }
-        }
-    }
 }

@@ -14,33 +14,58 @@ use smoltcp::socket::tcp::TcpInfo;
 use smoltcp::time::Instant;
 
 /// What names a segment on the wire: source, destination, sequence and acknowledgement
-/// numbers (0 without ACK), payload length.
+/// numbers (0 without ACK), payload length. Laid out as plain numbers, so comparing and hashing
+/// one (twice per frame) is a few integer operations, not a match on each address's family.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Key {
-    pub src: SocketAddr,
-    pub dst: SocketAddr,
-    pub seq: u32,
-    pub ack: u32,
-    pub len: usize,
+    /// The source and destination addresses (an IPv4 address in the low 32 bits).
+    ips: [u128; 2],
+    /// The sequence number (high half) and the acknowledgement number (low half).
+    numbers: u64,
+    /// The payload length.
+    len: u64,
+    /// The source port (bits 32..48), the destination port (16..32), and which of the two
+    /// addresses are IPv6 (bits 1 and 0).
+    ends: u64,
+    /// An IPv6 address's flow label and scope (zero for IPv4): part of what tells ends apart.
+    v6: u128,
 }
 
-/// Hashed as a few words (the derived hash writes every address byte on its own).
+/// An address as the key holds it: its bits, whether it is IPv6, and its IPv6 flow label and
+/// scope.
+fn parts(addr: SocketAddr) -> (u128, u64, u64) {
+    match addr {
+        SocketAddr::V4(a) => (u128::from(a.ip().to_bits()), 0, 0),
+        SocketAddr::V6(a) => (
+            a.ip().to_bits(),
+            1,
+            u64::from(a.flowinfo()) << 32 | u64::from(a.scope_id()),
+        ),
+    }
+}
+
+impl Key {
+    /// The key of a segment from `src` to `dst`.
+    pub(super) fn new(src: SocketAddr, dst: SocketAddr, seq: u32, ack: u32, len: usize) -> Key {
+        let (src_ip, src_v6, src_more) = parts(src);
+        let (dst_ip, dst_v6, dst_more) = parts(dst);
+        Key {
+            ips: [src_ip, dst_ip],
+            numbers: u64::from(seq) << 32 | u64::from(ack),
+            len: len as u64,
+            ends: u64::from(src.port()) << 32 | u64::from(dst.port()) << 16 | src_v6 << 1 | dst_v6,
+            v6: u128::from(src_more) << 64 | u128::from(dst_more),
+        }
+    }
+}
+
+/// Hashed as three words: the numbers, the length and ports, and the addresses' low halves
+/// (where hosts of one network differ); equal keys hash alike, as the rest is left out.
 impl Hash for Key {
     fn hash<H: Hasher>(&self, state: &mut H) {
-        state.write_u64(u64::from(self.seq) << 32 | u64::from(self.ack));
-        state.write_u64(
-            (self.len as u64) << 32 | u64::from(self.src.port()) << 16 | u64::from(self.dst.port()),
-        );
-        for ip in [self.src.ip(), self.dst.ip()] {
-            match ip {
-                std::net::IpAddr::V4(v4) => state.write_u32(v4.to_bits()),
-                std::net::IpAddr::V6(v6) => {
-                    let bits = v6.to_bits();
-                    state.write_u64((bits >> 64) as u64);
-                    state.write_u64(bits as u64);
-                }
-            }
-        }
+        state.write_u64(self.numbers);
+        state.write_u64(self.len << 48 ^ self.ends);
+        state.write_u64(self.ips[0] as u64 ^ (self.ips[1] as u64).rotate_left(32));
     }
 }
 
@@ -265,14 +290,17 @@ impl Snapshots {
 mod tests {
     use super::*;
 
+    const SRC: &str = "10.0.0.1:20";
+    const DST: &str = "10.0.0.2:5001";
+
     fn key(seq: u32) -> Key {
-        Key {
-            src: "10.0.0.1:20".parse().expect("addr"),
-            dst: "10.0.0.2:5001".parse().expect("addr"),
+        Key::new(
+            SRC.parse().expect("addr"),
+            DST.parse().expect("addr"),
             seq,
-            ack: 1,
-            len: 1460,
-        }
+            1,
+            1460,
+        )
     }
 
     /// A fresh socket's snapshot, told apart by its cwnd.
@@ -345,10 +373,60 @@ mod tests {
         assert!(s.order.len() <= KEEP);
     }
 
+    /// Two keys are equal exactly when their segments' addresses (family, flow label and
+    /// scope included), ports, numbers and lengths are.
+    #[test]
+    fn keys_are_equal_when_their_headers_are() {
+        let addrs: Vec<SocketAddr> = [
+            "10.0.0.1:20",
+            "10.0.0.1:21",
+            "10.0.0.2:20",
+            "[::a00:1]:20",
+            "[::ffff:10.0.0.1]:20",
+            "[fd00::1]:20",
+            "[fd00::1%3]:20",
+            "[fd00::2]:20",
+        ]
+        .iter()
+        .map(|a| a.parse().expect("addr"))
+        .chain([SocketAddr::V6(std::net::SocketAddrV6::new(
+            "fd00::1".parse().expect("ip"),
+            20,
+            7,
+            0,
+        ))])
+        .collect();
+        let numbers = [
+            (0, 0, 0),
+            (1, 0, 0),
+            (0, 1, 0),
+            (0, 0, 1),
+            (1 << 31, 5, 1460),
+        ];
+        let mut headers = Vec::new();
+        for &src in &addrs {
+            for &dst in &addrs[..3] {
+                for &(seq, ack, len) in &numbers {
+                    headers.push((src, dst, seq, ack, len));
+                    headers.push((dst, src, seq, ack, len));
+                }
+            }
+        }
+        for a in &headers {
+            for b in &headers {
+                let (ka, kb) = (
+                    Key::new(a.0, a.1, a.2, a.3, a.4),
+                    Key::new(b.0, b.1, b.2, b.3, b.4),
+                );
+                assert_eq!(ka == kb, a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+
     #[test]
     fn acknowledgement_numbers_count_from_the_first() {
         let mut s = Snapshots::default();
-        let (a, b) = (key(0).src, key(0).dst);
+        let (a, b) = (SRC.parse().expect("addr"), DST.parse().expect("addr"));
         assert_eq!(s.relative_ack(a, b, true, None), None);
         assert_eq!(s.relative_ack(a, b, false, Some(1000)), Some(1));
         assert_eq!(s.relative_ack(b, a, false, Some(50)), Some(1));

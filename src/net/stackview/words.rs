@@ -24,19 +24,65 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// Appends `n` in decimal, without the formatting machinery (this runs for every number of
-/// every frame's view).
+/// Appends `n` in decimal, without the formatting machinery.
+#[cfg(test)]
 fn push_num(text: &mut String, n: u64) {
     text.push_str(itoa::Buffer::new().format(n));
 }
 
 /// Appends a duration in milliseconds with one decimal, e.g. `2.0ms`.
+#[cfg(test)]
 fn push_ms(text: &mut String, d: Duration) {
-    let tenths = (d.total_micros() + 50) / 100;
-    push_num(text, tenths / 10);
-    text.push('.');
-    push_num(text, tenths % 10);
-    text.push_str("ms");
+    let mut line = Line::new();
+    line.ms(d);
+    text.push_str(line.as_str());
+}
+
+/// The longest view before its reason: 7 numbers of up to 20 digits and the words between.
+const LINE: usize = 256;
+
+/// The numbers and words of a view before its reason, laid out on the stack and copied into
+/// the comment at once (this runs for nearly every frame: one growth check and one copy
+/// instead of one per piece).
+struct Line {
+    bytes: [u8; LINE],
+    len: usize,
+}
+
+impl Line {
+    fn new() -> Line {
+        Line {
+            bytes: [0; LINE],
+            len: 0,
+        }
+    }
+
+    /// Appends ASCII `words`.
+    fn put(&mut self, words: &str) {
+        let end = self.len + words.len();
+        self.bytes[self.len..end].copy_from_slice(words.as_bytes());
+        self.len = end;
+    }
+
+    /// Appends `n` in decimal, as `Display` writes it.
+    fn num(&mut self, n: u64) {
+        self.put(itoa::Buffer::new().format(n));
+    }
+
+    /// Appends a duration in milliseconds with one decimal, e.g. `2.0ms` (rounded half up on
+    /// the microseconds, as `{:.1}` of the milliseconds rounds them).
+    fn ms(&mut self, d: Duration) {
+        let tenths = (d.total_micros() + 50) / 100;
+        self.num(tenths / 10);
+        let end = self.len + 4;
+        self.bytes[self.len..end].copy_from_slice(&[b'.', b'0' + (tenths % 10) as u8, b'm', b's']);
+        self.len = end;
+    }
+
+    /// The text laid out (ASCII only: the words and digits put).
+    fn as_str(&self) -> &str {
+        std::str::from_utf8(&self.bytes[..self.len]).unwrap_or_default()
+    }
 }
 
 /// Why a segment was sent, in words; `ack` is its acknowledgement number, relative to the
@@ -103,34 +149,53 @@ fn push_reason(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
     text.push_str(words);
 }
 
-/// Appends `cwnd=... rwnd=...; why: ...` (the contract of frame comments).
+/// Appends `cwnd=... rwnd=...; why: ...` (the contract of frame comments): [`push_head`],
+/// the bytes in flight, [`push_tail`].
 pub fn push_view(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
-    text.push_str("cwnd=");
+    push_head(text, info);
+    push_count(text, info.bytes_in_flight);
+    push_tail(text, info, ack);
+}
+
+/// Appends the view up to the bytes in flight: `cwnd=... ssthresh=... srtt=... rttvar=...
+/// rto=...ms inflight=` (the same for many frames in a row: a sender's every segment of an RTT).
+pub(super) fn push_head(text: &mut String, info: &TcpInfo) {
+    let mut line = Line::new();
+    line.put("cwnd=");
     match info.cwnd {
-        Some(cwnd) => push_num(text, cwnd as u64),
-        None => text.push_str("none"),
+        Some(cwnd) => line.num(cwnd as u64),
+        None => line.put("none"),
     }
-    text.push_str(" ssthresh=");
+    line.put(" ssthresh=");
     match (info.cwnd, info.ssthresh) {
-        (_, Some(s)) => push_num(text, s as u64),
-        (Some(_), None) => text.push_str("inf"),
-        (None, None) => text.push_str("none"),
+        (_, Some(s)) => line.num(s as u64),
+        (Some(_), None) => line.put("inf"),
+        (None, None) => line.put("none"),
     }
     match (info.srtt, info.rttvar) {
         (Some(srtt), Some(rttvar)) => {
-            text.push_str(" srtt=");
-            push_ms(text, srtt);
-            text.push_str(" rttvar=");
-            push_ms(text, rttvar);
+            line.put(" srtt=");
+            line.ms(srtt);
+            line.put(" rttvar=");
+            line.ms(rttvar);
         }
-        _ => text.push_str(" srtt=- rttvar=-"),
+        _ => line.put(" srtt=- rttvar=-"),
     }
-    text.push_str(" rto=");
-    push_num(text, info.rto.total_millis());
-    text.push_str("ms inflight=");
-    push_num(text, info.bytes_in_flight as u64);
+    line.put(" rto=");
+    line.num(info.rto.total_millis());
+    line.put("ms inflight=");
+    text.push_str(line.as_str());
+}
+
+/// Appends a count in decimal, as `Display` writes it.
+pub(super) fn push_count(text: &mut String, n: usize) {
+    text.push_str(itoa::Buffer::new().format(n));
+}
+
+/// Appends the view after the bytes in flight: ` rwnd=...; why: ...`.
+pub(super) fn push_tail(text: &mut String, info: &TcpInfo, ack: Option<u32>) {
     text.push_str(" rwnd=");
-    push_num(text, info.peer_window as u64);
+    push_count(text, info.peer_window);
     text.push_str("; why: ");
     push_reason(text, info, ack);
 }

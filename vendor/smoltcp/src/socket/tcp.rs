@@ -2934,22 +2934,37 @@ impl<'a> Socket<'a> {
         // An ACK for more than one full-sized segment is already owed (see below).
         let ack_was_owed = self.immediate_ack_to_transmit();
 
-        // Try adding payload octets to the assembler.
-        let Ok(contig_len) = self
+        // Try adding payload octets to the assembler. When it is full, a segment below the
+        // highest out-of-order data held takes that data's place (RFC 2018 lets a receiver
+        // discard data it has SACKed; Linux prunes its out-of-order queue from the top): else
+        // every segment inside the first hole but the one at the next expected offset was
+        // dropped, so one loss there cost the sender a retransmission timeout, and its
+        // retransmissions (no RTT samples, Karn) backed the timer off to a stall.
+        let Ok((contig_len, dropped)) = self
             .assembler
-            .add_then_remove_front(payload_offset, payload_len)
+            .add_then_remove_front_making_room(payload_offset, payload_len)
         else {
             net_debug!(
                 "assembler: too many holes to add {} octets at offset {}",
                 payload_len,
                 payload_offset
             );
-            // The segment is out of order (one at the next expected offset always fits) and
-            // is dropped, but it is still answered at once with a duplicate ACK (RFC 5681
-            // 4.2): a sender whose segments past a hole vanish without an answer counts no
-            // duplicate ACKs, waits for its retransmission timer, and backs it off each time.
+            // The segment is out of order, above all the data held (one at the next expected
+            // offset or below held data always fits), and is dropped, but it is still answered
+            // at once with a duplicate ACK (RFC 5681 4.2): a sender whose segments past a hole
+            // vanish without an answer counts no duplicate ACKs, waits for its retransmission
+            // timer, and backs it off each time.
             return Some(self.ack_reply(ip_repr, repr));
         };
+        if let Some((offset, size)) = dropped {
+            net_debug!(
+                "assembler: too many holes; dropped {} octets held at offset {} to add {} at offset {}",
+                size,
+                offset,
+                payload_len,
+                payload_offset
+            );
+        }
 
         // Place payload octets into the buffer.
         tcp_trace!(
@@ -9946,6 +9961,66 @@ mod test {
                 ..RECV_TEMPL
             })
         );
+    }
+
+    #[test]
+    fn test_full_assembler_makes_room_for_a_segment_in_the_first_hole() {
+        // A sender fills the first hole in order after its first segment there was lost: with
+        // every slot of the assembler taken, each segment inside that hole opens a new one.
+        // They must be kept (and SACKed), the highest data held making room, or one loss at
+        // the front costs the sender a retransmission timeout per segment of the hole.
+        let count = crate::config::ASSEMBLER_MAX_SEGMENT_COUNT;
+        let mut s = socket_established_with_buffer_sizes(64, 6 + 4 * count + 64);
+        s.remote_has_sack = true;
+        let at = |s: &mut TestSocket, offset: usize, payload: &'static [u8]| {
+            send(
+                s,
+                Instant::from_millis(0),
+                &TcpRepr {
+                    seq_number: REMOTE_SEQ + 1 + offset,
+                    ack_number: Some(LOCAL_SEQ + 1),
+                    payload,
+                    ..SEND_TEMPL
+                },
+            )
+            .expect("every data segment here is answered at once")
+        };
+        // One block of 2 octets after each hole; the first hole is 6 octets (0..6).
+        for i in 0..count {
+            at(&mut s, 6 + 4 * i, b"xx");
+        }
+        let highest = 6 + 4 * (count - 1);
+        assert_eq!(s.assembler.iter_data().count(), count);
+        // 0..2 is lost; 2..4 arrives. It opens one hole more: the highest block makes room.
+        let reply = at(&mut s, 2, b"cd");
+        assert_eq!(reply.ack_number, Some(REMOTE_SEQ + 1));
+        let (left, right) = reply.sack_ranges[0].expect("a SACK block");
+        assert_eq!(
+            (left, right),
+            ((REMOTE_SEQ + 1 + 2).0 as u32, (REMOTE_SEQ + 1 + 4).0 as u32),
+            "the first SACK block reports the segment just kept"
+        );
+        assert_eq!(s.assembler.iter_data().next(), Some((2, 4)));
+        assert!(
+            s.assembler.iter_data().all(|(_, end)| end <= highest),
+            "the highest block was dropped"
+        );
+        for block in reply.sack_ranges.iter().flatten() {
+            assert!(
+                block.1 <= (REMOTE_SEQ + 1 + highest).0 as u32,
+                "no SACK block reports the data dropped"
+            );
+        }
+        // 4..6 joins the blocks on either side; the retransmission of 0..2 then advances the
+        // acknowledgement over everything up to the second block's end.
+        at(&mut s, 4, b"ef");
+        let reply = at(&mut s, 0, b"ab");
+        assert_eq!(reply.ack_number, Some(REMOTE_SEQ + 1 + 8));
+        s.recv(|buffer| {
+            assert_eq!(buffer, b"abcdefxx");
+            (buffer.len(), ())
+        })
+        .unwrap();
     }
 
     #[test]

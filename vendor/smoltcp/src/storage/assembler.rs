@@ -313,6 +313,43 @@ impl Assembler {
         Ok(self.remove_front())
     }
 
+    /// Add a segment, then remove_front, making room when the assembler is full.
+    ///
+    /// Like [`Self::add_then_remove_front`], but when the range would open one hole more than
+    /// the assembler tracks and it lies below the highest range held, that highest range is
+    /// dropped to make room (its octets are forgotten, as if they never came), as Linux prunes
+    /// its out-of-order queue from the top. Data nearer the front is worth more: it is what
+    /// fills the holes and lets the front advance. A range above every range held still fails.
+    /// Returns the length removed from the front and the range dropped, if any, as
+    /// `(offset, size)`.
+    pub fn add_then_remove_front_making_room(
+        &mut self,
+        offset: usize,
+        size: usize,
+    ) -> Result<(usize, Option<(usize, usize)>), TooManyHolesError> {
+        match self.add_then_remove_front(offset, size) {
+            Ok(front) => return Ok((front, None)),
+            Err(err) => {
+                // Only a range that touches no range held fails; drop the highest if it is
+                // above the new one (then the new one fits in the slot it frees).
+                let Some((last_start, last_end)) = self.iter_data().last() else {
+                    return Err(err);
+                };
+                if offset + size >= last_start {
+                    return Err(err);
+                }
+                let last = self
+                    .contigs
+                    .iter()
+                    .rposition(|contig| contig.has_data())
+                    .ok_or(err)?;
+                self.contigs[last] = Contig::empty();
+                let front = self.add_then_remove_front(offset, size)?;
+                Ok((front, Some((last_start, last_end - last_start))))
+            }
+        }
+    }
+
     /// Iterate over all of the contiguous data ranges.
     ///
     /// Returns `(offset, size)` tuples for each contiguous data range, where
@@ -645,6 +682,58 @@ mod test {
             assert_eq!(assr.add(c * 10, 3), Ok(()));
         }
         assert_eq!(assr.add_then_remove_front(0, 3), Ok(3));
+    }
+
+    #[test]
+    fn test_making_room_drops_the_highest_range_for_a_lower_one() {
+        let mut assr = Assembler::new();
+        for c in 1..=ASSEMBLER_MAX_SEGMENT_COUNT {
+            assert_eq!(assr.add(c * 10, 3), Ok(()));
+        }
+        let highest = ASSEMBLER_MAX_SEGMENT_COUNT * 10;
+        // A range in the first hole opens one hole more: the highest range makes room.
+        assert_eq!(
+            assr.add_then_remove_front_making_room(1, 3),
+            Ok((0, Some((highest, 3))))
+        );
+        let held: Vec<_> = assr.iter_data().collect();
+        assert_eq!(held.len(), ASSEMBLER_MAX_SEGMENT_COUNT);
+        assert_eq!(held[0], (1, 4));
+        assert!(held.iter().all(|&(_, end)| end < highest));
+        // The front still goes in and is removed, with nothing dropped.
+        assert_eq!(assr.add_then_remove_front_making_room(0, 1), Ok((4, None)));
+    }
+
+    #[test]
+    fn test_making_room_in_the_last_hole() {
+        let mut assr = Assembler::new();
+        for c in 1..=ASSEMBLER_MAX_SEGMENT_COUNT {
+            assert_eq!(assr.add(c * 10, 3), Ok(()));
+        }
+        let highest = ASSEMBLER_MAX_SEGMENT_COUNT * 10;
+        // Just below the highest range, touching neither it nor the one before.
+        assert_eq!(
+            assr.add_then_remove_front_making_room(highest - 5, 2),
+            Ok((0, Some((highest, 3))))
+        );
+        assert_eq!(assr.iter_data().last(), Some((highest - 5, highest - 3)));
+    }
+
+    #[test]
+    fn test_making_room_never_for_a_range_above_all() {
+        let mut assr = Assembler::new();
+        for c in 1..=ASSEMBLER_MAX_SEGMENT_COUNT {
+            assert_eq!(assr.add(c * 10, 3), Ok(()));
+        }
+        let before = assr.clone();
+        let above = ASSEMBLER_MAX_SEGMENT_COUNT * 10 + 10;
+        assert_eq!(
+            assr.add_then_remove_front_making_room(above, 3),
+            Err(TooManyHolesError)
+        );
+        assert_eq!(assr, before);
+        // A range that touches a range held needs no room and drops nothing.
+        assert_eq!(assr.add_then_remove_front_making_room(13, 2), Ok((0, None)));
     }
 
     // Test against an obviously-correct but inefficient bitmap impl.

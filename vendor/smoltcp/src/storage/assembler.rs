@@ -361,7 +361,9 @@ impl Assembler {
     /// Would return the ranges: ``(0, 100), (300, 400)``
     pub fn iter_data(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
         let mut offset = 0;
-        self.contigs.iter().filter_map(move |contig| {
+        // The contigs in use come first (see the invariants above): stop at the first unused
+        // one, so that a large `ASSEMBLER_MAX_SEGMENT_COUNT` costs nothing while few are used.
+        self.contigs.iter().take_while(|contig| contig.has_data()).filter_map(move |contig| {
             offset += contig.hole_size;
             let left = offset;
             offset += contig.data_size;
@@ -379,6 +381,21 @@ impl Assembler {
 mod test {
     use super::*;
     use std::vec::Vec;
+
+    #[test]
+    fn test_iter_data_ends_at_the_contigs_in_use() {
+        let mut assr = Assembler::new();
+        assert_eq!(assr.iter_data().count(), 0);
+        assr.add(10, 4).unwrap();
+        assr.add(20, 2).unwrap();
+        assr.add(0, 3).unwrap();
+        assert_eq!(
+            assr.iter_data().collect::<Vec<_>>(),
+            vec![(0, 3), (10, 14), (20, 22)]
+        );
+        assert_eq!(assr.remove_front(), 3);
+        assert_eq!(assr.iter_data().collect::<Vec<_>>(), vec![(7, 11), (17, 19)]);
+    }
 
     impl From<Vec<(usize, usize)>> for Assembler {
         fn from(vec: Vec<(usize, usize)>) -> Assembler {

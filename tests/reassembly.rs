@@ -5,19 +5,22 @@
 //! answer (RFC 2018 4): one the receiver dropped is never reported, and the sender learns of it
 //! only from its retransmission timer. Then the holes are filled and the bytes read back whole.
 
+mod common;
+
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, TxToken};
+use smoltcp::phy::{ChecksumCapabilities, Device, TxToken};
 use smoltcp::socket::tcp::State;
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    IpAddress, IpEndpoint, IpProtocol, IpRepr, Ipv4Address, Ipv4Cidr, Ipv4Packet, TcpPacket,
-    TcpRepr, TcpSeqNumber,
+    IpAddress, IpEndpoint, IpProtocol, IpRepr, Ipv4Address, Ipv4Packet, TcpPacket, TcpRepr,
+    TcpSeqNumber,
 };
 
+use common::watch::{Observe, Watch, config};
 use smolftp::link::wire::{self, WireConfig, WireEnd};
-use smolftp::net::host::{Congestion, Host, HostConfig, SocketHandle};
+use smolftp::net::host::{Host, SocketHandle};
 use smolftp::net::options::SocketOptions;
 
 const SENDER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
@@ -34,80 +37,27 @@ struct Answer {
     sack: Vec<(u32, u32)>,
 }
 
-/// A cable end that keeps the last TCP answer its host sends.
-struct Watch {
-    inner: WireEnd,
-    last: Rc<RefCell<Answer>>,
-}
-
-struct WatchTx<'a, T> {
-    inner: T,
-    last: &'a RefCell<Answer>,
-}
-
-impl<T: phy::TxToken> phy::TxToken for WatchTx<'_, T> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let last = self.last;
-        self.inner.consume(len, |buf| {
-            let r = f(buf);
-            let caps = ChecksumCapabilities::default();
-            if let Ok(ip) = Ipv4Packet::new_checked(&buf[..])
-                && let Ok(tcp) = TcpPacket::new_checked(ip.payload())
-                && let Ok(repr) =
-                    TcpRepr::parse(&tcp, &ip.src_addr().into(), &ip.dst_addr().into(), &caps)
-            {
-                *last.borrow_mut() = Answer {
-                    seq: repr.seq_number.0 as u32,
-                    ack: repr.ack_number.map(|a| a.0 as u32),
-                    sack: repr.sack_ranges.iter().flatten().copied().collect(),
-                };
-            }
-            r
-        })
-    }
-}
-
-impl Device for Watch {
-    type RxToken<'a> = <WireEnd as Device>::RxToken<'a>;
-    type TxToken<'a> = WatchTx<'a, <WireEnd as Device>::TxToken<'a>>;
-
-    fn receive(&mut self, t: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let (rx, tx) = self.inner.receive(t)?;
-        Some((
-            rx,
-            WatchTx {
-                inner: tx,
-                last: &self.last,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, t: Instant) -> Option<Self::TxToken<'_>> {
-        Some(WatchTx {
-            inner: self.inner.transmit(t)?,
-            last: &self.last,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        self.inner.capabilities()
-    }
-}
-
-fn config(name: &str, addr: Ipv4Address, seed: u64) -> HostConfig {
-    HostConfig {
-        name: name.into(),
-        addr: Ipv4Cidr::new(addr, 24),
-        addr6: None,
-        gateway: None,
-        seed,
-        congestion: Congestion::Reno,
+/// The receiver's frames: the last TCP answer is kept.
+impl Observe for RefCell<Answer> {
+    fn sent(&self, frame: &[u8]) {
+        let caps = ChecksumCapabilities::default();
+        if let Ok(ip) = Ipv4Packet::new_checked(frame)
+            && let Ok(tcp) = TcpPacket::new_checked(ip.payload())
+            && let Ok(repr) =
+                TcpRepr::parse(&tcp, &ip.src_addr().into(), &ip.dst_addr().into(), &caps)
+        {
+            *self.borrow_mut() = Answer {
+                seq: repr.seq_number.0 as u32,
+                ack: repr.ack_number.map(|a| a.0 as u32),
+                sack: repr.sack_ranges.iter().flatten().copied().collect(),
+            };
+        }
     }
 }
 
 struct Bench {
     sender: Host<WireEnd>,
-    receiver: Host<Watch>,
+    receiver: Host<Watch<RefCell<Answer>>>,
     r: SocketHandle,
     last: Rc<RefCell<Answer>>,
     now: Instant,
@@ -129,7 +79,7 @@ impl Bench {
             config("receiver", RECEIVER, 2),
             Watch {
                 inner: r_end,
-                last: last.clone(),
+                seen: last.clone(),
             },
             now,
         );

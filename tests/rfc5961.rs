@@ -3,20 +3,23 @@
 //! sequence number draws a challenge ACK and the connection lives (data still flows); the
 //! exact RST closes it.
 
+mod common;
+
 use std::cell::Cell;
 use std::rc::Rc;
 
-use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, TxToken};
+use smoltcp::phy::{ChecksumCapabilities, Device, TxToken};
 use smoltcp::socket::tcp::{SendReason, State};
 use smoltcp::time::{Duration, Instant};
 use smoltcp::wire::{
-    IpAddress, IpEndpoint, IpProtocol, IpRepr, Ipv4Address, Ipv4Cidr, TcpControl, TcpPacket,
-    TcpRepr, TcpSeqNumber,
+    IpAddress, IpEndpoint, IpProtocol, IpRepr, Ipv4Address, TcpControl, TcpPacket, TcpRepr,
+    TcpSeqNumber,
 };
 
+use common::watch::{Observe, Watch, config};
 use smolftp::lab::socket_options;
 use smolftp::link::wire::{self, WireConfig, WireEnd};
-use smolftp::net::host::{Congestion, Host, HostConfig, SocketHandle};
+use smolftp::net::host::{Host, SocketHandle};
 use smolftp::trace::Segment;
 
 const SERVER: Ipv4Address = Ipv4Address::new(10, 0, 0, 1);
@@ -30,76 +33,22 @@ struct Seen {
     pure_acks: Cell<u32>,
 }
 
-/// A cable end that watches the frames its host sends.
-struct Watch {
-    inner: WireEnd,
-    seen: Rc<Seen>,
-}
-
-struct WatchTx<'a, T> {
-    inner: T,
-    seen: &'a Seen,
-}
-
-impl<T: phy::TxToken> phy::TxToken for WatchTx<'_, T> {
-    fn consume<R, F: FnOnce(&mut [u8]) -> R>(self, len: usize, f: F) -> R {
-        let seen = self.seen;
-        self.inner.consume(len, |buf| {
-            let r = f(buf);
-            if let Some(seg) = Segment::borrow_ip(buf) {
-                if seg.flags.ack {
-                    seen.last_ack.set(Some(seg.ack));
-                }
-                if seg.payload.is_empty() && !seg.flags.syn && !seg.flags.fin {
-                    seen.pure_acks.set(seen.pure_acks.get() + 1);
-                }
+impl Observe for Seen {
+    fn sent(&self, frame: &[u8]) {
+        if let Some(seg) = Segment::borrow_ip(frame) {
+            if seg.flags.ack {
+                self.last_ack.set(Some(seg.ack));
             }
-            r
-        })
-    }
-}
-
-impl Device for Watch {
-    type RxToken<'a> = <WireEnd as Device>::RxToken<'a>;
-    type TxToken<'a> = WatchTx<'a, <WireEnd as Device>::TxToken<'a>>;
-
-    fn receive(&mut self, t: Instant) -> Option<(Self::RxToken<'_>, Self::TxToken<'_>)> {
-        let (rx, tx) = self.inner.receive(t)?;
-        Some((
-            rx,
-            WatchTx {
-                inner: tx,
-                seen: &self.seen,
-            },
-        ))
-    }
-
-    fn transmit(&mut self, t: Instant) -> Option<Self::TxToken<'_>> {
-        Some(WatchTx {
-            inner: self.inner.transmit(t)?,
-            seen: &self.seen,
-        })
-    }
-
-    fn capabilities(&self) -> DeviceCapabilities {
-        self.inner.capabilities()
-    }
-}
-
-fn config(name: &str, addr: Ipv4Address, seed: u64) -> HostConfig {
-    HostConfig {
-        name: name.into(),
-        addr: Ipv4Cidr::new(addr, 24),
-        addr6: None,
-        gateway: None,
-        seed,
-        congestion: Congestion::Reno,
+            if seg.payload.is_empty() && !seg.flags.syn && !seg.flags.fin {
+                self.pure_acks.set(self.pure_acks.get() + 1);
+            }
+        }
     }
 }
 
 struct Bench {
     server: Host<WireEnd>,
-    client: Host<Watch>,
+    client: Host<Watch<Seen>>,
     s: SocketHandle,
     c: SocketHandle,
     seen: Rc<Seen>,

@@ -7,6 +7,8 @@ use std::process::{Command, Output};
 
 use smolftp::trace::{self, Segment, SegmentKind};
 
+pub mod watch;
+
 /// A scratch directory for one test (a [`tempfile::TempDir`], removed when dropped); `.0` is
 /// its path.
 pub struct Scratch(pub PathBuf, tempfile::TempDir);

@@ -141,6 +141,44 @@ pub fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::p
     lossy_retr_tapped(dir, size, lab, rule, false)
 }
 
+/// What a lossy RETR runs on: the served file (`size` bytes of a pattern, in `root`), the
+/// capture it is recorded in, and the two cable ends, not yet wrapped.
+struct Cable {
+    root: std::path::PathBuf,
+    bytes: Vec<u8>,
+    capture: std::path::PathBuf,
+    recorder: Recorder,
+    iface: u32,
+    server_end: WireEnd,
+    client_end: WireEnd,
+}
+
+impl Cable {
+    fn new(dir: &Path, size: usize, lab: &LabConfig) -> Cable {
+        let root = dir.join("root");
+        std::fs::create_dir_all(&root).unwrap();
+        let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
+        std::fs::write(root.join("f.bin"), &bytes).unwrap();
+        let capture = dir.join("c.pcapng");
+        let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
+        let iface = recorder.add_interface("lossy cable").unwrap();
+        let (server_end, client_end) = wire::pair(WireConfig {
+            mtu: lab.cable.mtu,
+            delay: Duration::from_micros(lab.cable.delay.as_micros() as u64),
+            ..WireConfig::default()
+        });
+        Cable {
+            root,
+            bytes,
+            capture,
+            recorder,
+            iface,
+            server_end,
+            client_end,
+        }
+    }
+}
+
 /// [`lossy_retr`]; with `at_client` the capture is the client's interface: the server's
 /// frames are recorded when they arrive (in the client's poll), the lost one never.
 pub fn lossy_retr_tapped(
@@ -150,18 +188,15 @@ pub fn lossy_retr_tapped(
     rule: Rule,
     at_client: bool,
 ) -> std::path::PathBuf {
-    let root = dir.join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
-    std::fs::write(root.join("f.bin"), &bytes).unwrap();
-    let capture = dir.join("c.pcapng");
-    let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
-    let iface = recorder.add_interface("lossy cable").unwrap();
-    let (server_end, client_end) = wire::pair(WireConfig {
-        mtu: lab.cable.mtu,
-        delay: Duration::from_micros(lab.cable.delay.as_micros() as u64),
-        ..WireConfig::default()
-    });
+    let Cable {
+        root,
+        bytes,
+        capture,
+        recorder,
+        iface,
+        server_end,
+        client_end,
+    } = Cable::new(dir, size, &lab);
     let server = Dropper {
         inner: server_end,
         rule,
@@ -184,18 +219,15 @@ pub fn lossy_retr_both(
     rule: Rule,
     client_rule: Rule,
 ) -> std::path::PathBuf {
-    let root = dir.join("root");
-    std::fs::create_dir_all(&root).unwrap();
-    let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
-    std::fs::write(root.join("f.bin"), &bytes).unwrap();
-    let capture = dir.join("c.pcapng");
-    let recorder = Recorder::create(&capture, Format::Pcapng).unwrap();
-    let iface = recorder.add_interface("lossy cable").unwrap();
-    let (server_end, client_end) = wire::pair(WireConfig {
-        mtu: lab.cable.mtu,
-        delay: Duration::from_micros(lab.cable.delay.as_micros() as u64),
-        ..WireConfig::default()
-    });
+    let Cable {
+        root,
+        bytes,
+        capture,
+        recorder,
+        iface,
+        server_end,
+        client_end,
+    } = Cable::new(dir, size, &lab);
     let server = Dropper {
         inner: server_end,
         rule,

@@ -141,20 +141,18 @@ pub fn lossy_retr(dir: &Path, size: usize, lab: LabConfig, rule: Rule) -> std::p
     lossy_retr_tapped(dir, size, lab, rule, false)
 }
 
-/// What a lossy RETR runs on: the served file (`size` bytes of a pattern, in `root`), the
-/// capture it is recorded in, and the two cable ends, not yet wrapped.
-struct Cable {
+/// What a lossy RETR runs on: the served file (`size` bytes of a pattern, in `root`) and the
+/// capture it is recorded in; [`Cable::new`] also gives the two cable ends, not yet wrapped.
+pub struct Cable {
     root: std::path::PathBuf,
     bytes: Vec<u8>,
     capture: std::path::PathBuf,
     recorder: Recorder,
     iface: u32,
-    server_end: WireEnd,
-    client_end: WireEnd,
 }
 
 impl Cable {
-    fn new(dir: &Path, size: usize, lab: &LabConfig) -> Cable {
+    fn new(dir: &Path, size: usize, lab: &LabConfig) -> (Cable, WireEnd, WireEnd) {
         let root = dir.join("root");
         std::fs::create_dir_all(&root).unwrap();
         let bytes: Vec<u8> = (0..size).map(|i| (i * 13 % 251) as u8).collect();
@@ -167,15 +165,19 @@ impl Cable {
             delay: Duration::from_micros(lab.cable.delay.as_micros() as u64),
             ..WireConfig::default()
         });
-        Cable {
+        let cable = Cable {
             root,
             bytes,
             capture,
             recorder,
             iface,
-            server_end,
-            client_end,
-        }
+        };
+        (cable, server_end, client_end)
+    }
+
+    /// `device` recorded on the capture's interface, its frames seen as `direction`.
+    fn tap<D: Device>(&self, device: D, direction: Direction) -> Capture<D> {
+        Capture::tap(device, self.recorder.clone(), self.iface, direction)
     }
 }
 
@@ -188,26 +190,18 @@ pub fn lossy_retr_tapped(
     rule: Rule,
     at_client: bool,
 ) -> std::path::PathBuf {
-    let Cable {
-        root,
-        bytes,
-        capture,
-        recorder,
-        iface,
-        server_end,
-        client_end,
-    } = Cable::new(dir, size, &lab);
+    let (cable, server_end, client_end) = Cable::new(dir, size, &lab);
     let server = Dropper {
         inner: server_end,
         rule,
     };
     if at_client {
-        let client = Capture::new(client_end, recorder.clone(), iface);
-        return finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture);
+        let client = Capture::new(client_end, cable.recorder.clone(), cable.iface);
+        return finish_retr(dir, lab, cable, server, client);
     }
-    let server = Capture::tap(server, recorder.clone(), iface, Direction::Outbound);
-    let client = Capture::tap(client_end, recorder.clone(), iface, Direction::Inbound);
-    finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture)
+    let server = cable.tap(server, Direction::Outbound);
+    let client = cable.tap(client_end, Direction::Inbound);
+    finish_retr(dir, lab, cable, server, client)
 }
 
 /// [`lossy_retr`] with the client's frames passing `client_rule` too (lost after the
@@ -219,15 +213,7 @@ pub fn lossy_retr_both(
     rule: Rule,
     client_rule: Rule,
 ) -> std::path::PathBuf {
-    let Cable {
-        root,
-        bytes,
-        capture,
-        recorder,
-        iface,
-        server_end,
-        client_end,
-    } = Cable::new(dir, size, &lab);
+    let (cable, server_end, client_end) = Cable::new(dir, size, &lab);
     let server = Dropper {
         inner: server_end,
         rule,
@@ -236,22 +222,19 @@ pub fn lossy_retr_both(
         inner: client_end,
         rule: client_rule,
     };
-    let server = Capture::tap(server, recorder.clone(), iface, Direction::Outbound);
-    let client = Capture::tap(client, recorder.clone(), iface, Direction::Inbound);
-    finish_retr(dir, lab, &recorder, &root, server, client, &bytes, capture)
+    let server = cable.tap(server, Direction::Outbound);
+    let client = cable.tap(client, Direction::Inbound);
+    finish_retr(dir, lab, cable, server, client)
 }
 
-/// Runs the RETR on the devices made and checks the file.
-#[allow(clippy::too_many_arguments)]
+/// Runs the RETR on the devices made over `cable`, checks the file and returns the capture's
+/// path.
 pub fn finish_retr<DS, DC>(
     dir: &Path,
     lab: LabConfig,
-    recorder: &Recorder,
-    root: &Path,
+    cable: Cable,
     server: DS,
     client: DC,
-    bytes: &[u8],
-    capture: std::path::PathBuf,
 ) -> std::path::PathBuf
 where
     DS: Device + NextArrival,
@@ -266,14 +249,18 @@ where
         .run_on(
             server,
             client,
-            Some(recorder),
-            root,
+            Some(&cable.recorder),
+            &cable.root,
             vec![steps],
             lab::virtual_start(),
         )
         .expect("the session runs");
-    recorder.finish().unwrap();
+    cable.recorder.finish().unwrap();
     assert!(run.sessions[0].1.is_none(), "{:?}", run.sessions[0].1);
-    assert_eq!(std::fs::read(&local).unwrap(), bytes, "the file is intact");
-    capture
+    assert_eq!(
+        std::fs::read(&local).unwrap(),
+        cable.bytes,
+        "the file is intact"
+    );
+    cable.capture
 }

@@ -17,6 +17,8 @@ pub mod ratelog;
 pub mod recorder;
 pub mod relay;
 pub(crate) mod rng;
+#[cfg(test)]
+pub(crate) mod test_frames;
 pub mod tso;
 pub mod tun;
 pub mod wire;

@@ -222,35 +222,20 @@ pub fn cut(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::phy::ChecksumCapabilities;
+    use crate::link::test_frames;
+
     use smoltcp::wire::{
-        IpAddress, IpProtocol, IpRepr, Ipv4Address, Ipv4Packet, Ipv6Address, TcpControl, TcpPacket,
-        TcpRepr, TcpSeqNumber,
+        IpAddress, Ipv4Address, Ipv4Packet, Ipv6Address, TcpControl, TcpPacket, TcpRepr,
+        TcpSeqNumber,
     };
 
     /// A TCP segment from port 20 to 5001 with `payload`, `control` and correct checksums.
     fn segment(src: IpAddress, dst: IpAddress, control: TcpControl, payload: &[u8]) -> Vec<u8> {
         let tcp = TcpRepr {
-            src_port: 20,
-            dst_port: 5001,
-            control,
             seq_number: TcpSeqNumber(4_000_000_000u32 as i32),
-            ack_number: Some(TcpSeqNumber(7)),
-            window_len: 512,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload,
+            ..test_frames::tcp(control, payload)
         };
-        let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
-        let mut buf = vec![0; ip.header_len() + tcp.buffer_len()];
-        let caps = ChecksumCapabilities::default();
-        ip.emit(&mut buf[..], &caps);
-        let mut p = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
-        tcp.emit(&mut p, &src, &dst, &caps);
-        buf
+        test_frames::emit(src, dst, &tcp)
     }
 
     fn v4() -> (IpAddress, IpAddress) {

@@ -53,41 +53,18 @@ pub(super) fn vnet_header(hdr: &mut [u8], frame: &mut [u8], gso: Option<u16>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::wire::{
-        IpAddress, IpProtocol, IpRepr, Ipv4Address, Ipv6Address, TcpControl, TcpPacket, TcpRepr,
-        TcpSeqNumber,
-    };
+    use crate::link::test_frames;
 
-    /// A PSH+ACK segment from port 20 to 5001 carrying `payload`.
-    fn tcp_repr(payload: &[u8]) -> TcpRepr<'_> {
-        TcpRepr {
-            src_port: 20,
-            dst_port: 5001,
-            control: TcpControl::Psh,
-            seq_number: TcpSeqNumber(1000),
-            ack_number: Some(TcpSeqNumber(7)),
-            window_len: 512,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload,
-        }
-    }
+    use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address, TcpControl, TcpRepr, TcpSeqNumber};
 
-    /// An IPv4 or IPv6 TCP packet from `src` to `dst` with `payload` and correct checksums,
-    /// as smoltcp emits it.
+    /// An IPv4 or IPv6 PSH+ACK segment from port 20 to 5001 with `payload` and correct
+    /// checksums, as smoltcp emits it.
     fn packet_between(src: IpAddress, dst: IpAddress, payload: &[u8]) -> Vec<u8> {
-        let tcp = tcp_repr(payload);
-        let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
-        let mut buf = vec![0; ip.header_len() + tcp.buffer_len()];
-        let caps = ChecksumCapabilities::default();
-        ip.emit(&mut buf[..], &caps);
-        let mut tcpp = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
-        tcp.emit(&mut tcpp, &src, &dst, &caps);
-        buf
+        let tcp = TcpRepr {
+            seq_number: TcpSeqNumber(1000),
+            ..test_frames::tcp(TcpControl::Psh, payload)
+        };
+        test_frames::emit(src, dst, &tcp)
     }
 
     /// An IPv4/TCP packet with `payload` bytes and correct checksums.

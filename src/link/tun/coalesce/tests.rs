@@ -2,12 +2,9 @@
 //! [`crate::link::tso::cut`] does it) gives back every frame of a merged run exactly.
 
 use super::*;
+use crate::link::test_frames;
 use crate::link::tso;
-use smoltcp::phy::ChecksumCapabilities;
-use smoltcp::wire::{
-    IpAddress, IpProtocol, IpRepr, Ipv4Address, Ipv6Address, TcpControl, TcpPacket, TcpRepr,
-    TcpSeqNumber,
-};
+use smoltcp::wire::{IpAddress, Ipv4Address, Ipv6Address, TcpControl, TcpRepr, TcpSeqNumber};
 
 const VNET: usize = 10;
 
@@ -30,27 +27,13 @@ fn v6() -> (IpAddress, IpAddress) {
 fn seg_between(ends: (IpAddress, IpAddress), seq: u32, len: usize, control: TcpControl) -> Vec<u8> {
     let payload: Vec<u8> = (0..len).map(|i| (seq as usize + i) as u8).collect();
     let tcp = TcpRepr {
-        src_port: 20,
         dst_port: 5002,
-        control,
         seq_number: TcpSeqNumber(seq as i32),
         ack_number: Some(TcpSeqNumber(77)),
         window_len: 4096,
-        window_scale: None,
-        max_seg_size: None,
-        sack_permitted: false,
-        sack_ranges: [None; 3],
-        timestamp: None,
-        payload: &payload,
+        ..test_frames::tcp(control, &payload)
     };
-    let (src, dst) = ends;
-    let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
-    let mut buf = vec![0; ip.header_len() + tcp.buffer_len()];
-    let caps = ChecksumCapabilities::default();
-    ip.emit(&mut buf[..], &caps);
-    let mut p = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
-    tcp.emit(&mut p, &src, &dst, &caps);
-    buf
+    test_frames::emit(ends.0, ends.1, &tcp)
 }
 
 /// [`seg_between`] over IPv4 (the writer's tests use it too).

@@ -16,9 +16,10 @@
 #
 #   sudo scripts/bench-loss.sh [SIZE_MIB [RUNS [LOSS%...]]]     (default 5 3 2 10)
 #   SERVER_FLAGS='--min-rto 200 --tlp' sudo -E scripts/bench-loss.sh      (smolftp's TCP flags)
-#   KERNEL_CC=reno sudo -E scripts/bench-loss.sh   (vsftpd's and curl's congestion control in
-#     their namespaces, one of net.ipv4.tcp_allowed_congestion_control; default: the host's,
-#     e.g. bbr, which does not back off on random loss)
+#   KERNEL_CC=cubic sudo -E scripts/bench-loss.sh   (vsftpd's and curl's congestion control,
+#     set on their namespaces' routes, one of net.ipv4.tcp_available_congestion_control: cubic
+#     is most distributions' default, reno the textbook's; default: the host's, e.g. bbr, which
+#     does not back off on random loss)
 #   CAPTURE_DIR=dir sudo -E scripts/bench-loss.sh 5 3 2   (keep, per loss and run, smolftp's
 #     capture and stack log, a tcpdump of its TUN's kernel side, one of vsftpd's and one of curl's (client-*): to account for the time; the
 #     capture slows smolftp, so take figures without it)
@@ -123,10 +124,15 @@ lab_up() { # LOSS SEED: the namespaces, the relay and both servers
   ins ip addr add 10.9.0.2/24 dev blb
   ins ip link set blb up
   ins sh -c 'echo 1 > /proc/sys/net/ipv4/ip_forward'
-  if [ -n "${KERNEL_CC:-}" ]; then # the kernel TCPs' congestion control (vsftpd's and curl's)
-    { ins sysctl -q -w net.ipv4.tcp_congestion_control="$KERNEL_CC" &&
-      inc sysctl -q -w net.ipv4.tcp_congestion_control="$KERNEL_CC"; } ||
-      { echo "bench-loss.sh: cannot set KERNEL_CC=$KERNEL_CC (allowed here: $(cat /proc/sys/net/ipv4/tcp_allowed_congestion_control))" >&2; exit 1; }
+  if [ -n "${KERNEL_CC:-}" ]; then
+    # The kernel TCPs' congestion control (vsftpd's and curl's), set on the routes they send
+    # by (`congctl`, the kernel's per-route choice): unlike the namespace's sysctl it also
+    # takes an algorithm outside net.ipv4.tcp_allowed_congestion_control (cubic in a
+    # container whose host picked bbr).
+    { ins ip route replace 10.9.0.0/24 dev blb src 10.9.0.2 congctl "$KERNEL_CC" &&
+      inc ip route replace 10.9.0.0/24 dev bla src 10.9.0.1 congctl "$KERNEL_CC" &&
+      inc ip route replace 10.10.0.0/24 dev bla congctl "$KERNEL_CC"; } ||
+      { echo "bench-loss.sh: cannot set KERNEL_CC=$KERNEL_CC (available here: $(cat /proc/sys/net/ipv4/tcp_available_congestion_control))" >&2; exit 1; }
   fi
   ins ip tuntap add dev blsrv mode tun
   ins ip addr add 10.10.0.1/24 dev blsrv

@@ -2825,9 +2825,17 @@ impl<'a> Socket<'a> {
                                 self.pending_fast_retransmit = true;
                                 self.partial_ack_retransmit = true;
                             }
-                            self.congestion_controller
-                                .inner_mut()
-                                .on_partial_ack(cx.now(), ack_len);
+                            // RFC 6582's deflation is for recovery without SACK. In SACK
+                            // recovery cwnd stays ssthresh and pipe says what may go (RFC
+                            // 6675 5): deflated to one MSS, it held new data back until
+                            // the retransmission was acknowledged, and a receiver that
+                            // delays its ACK of one in-order segment (Linux: 40 ms) kept
+                            // the connection idle that long.
+                            if !self.remote_has_sack {
+                                self.congestion_controller
+                                    .inner_mut()
+                                    .on_partial_ack(cx.now(), ack_len);
+                            }
                         }
                         _ => {
                             // RFC 6582 (3.2 step 3): a full ACK ends recovery.
@@ -12199,6 +12207,83 @@ mod test {
         }));
         recv_nothing!(s, time 1013);
         assert_eq!(s.pipe(), 12);
+    }
+
+    #[test]
+    #[cfg(feature = "socket-tcp-reno")]
+    fn test_sack_recovery_partial_ack_keeps_cwnd_at_ssthresh() {
+        let mut s = socket_established_with_buffer_sizes(64, 64);
+        s.set_congestion_control(CongestionControl::Reno);
+        s.remote_mss = 4;
+        s.remote_has_sack = true;
+        s.remote_win_len = 64;
+        s.congestion_controller.inner_mut().set_mss(4);
+        s.congestion_controller.inner_mut().set_initial_window(32);
+        send!(s, time 0, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1),
+            window_len: 64,
+            ..SEND_TEMPL
+        });
+        let data: Vec<u8> = (0..48u8).collect();
+        s.send_slice(&data[..32]).unwrap();
+        for i in 0..8 {
+            recv!(s, time 1000, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + 4 * i,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: &data[4 * i..4 * i + 4],
+                ..RECV_TEMPL
+            }));
+        }
+        // The first and the last segment are lost; the six between are SACKed.
+        let base = (LOCAL_SEQ + 1).0 as u32;
+        for (t, right) in [(1010, 12), (1011, 20), (1012, 28)] {
+            send!(s, time t, TcpRepr {
+                seq_number: REMOTE_SEQ + 1,
+                ack_number: Some(LOCAL_SEQ + 1),
+                window_len: 64,
+                sack_ranges: [Some((base + 4, base + right)), None, None],
+                ..SEND_TEMPL
+            });
+        }
+        recv!(s, time 1013, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[0..4],
+            ..RECV_TEMPL
+        }));
+        recv_nothing!(s, time 1013);
+        // More data to send; then the retransmission arrives: a partial ACK up to the lost
+        // last segment, which goes again at once. cwnd is still ssthresh = 16 (RFC 6675), not
+        // deflated by the 28 octets acknowledged (RFC 6582, for recovery without SACK): pipe
+        // is 8 (the last segment and its retransmission), so two new segments go too, and
+        // the receiver has more than one segment to acknowledge, not one it may hold for its
+        // delayed-ACK timer.
+        s.send_slice(&data[32..]).unwrap();
+        send!(s, time 1020, TcpRepr {
+            seq_number: REMOTE_SEQ + 1,
+            ack_number: Some(LOCAL_SEQ + 1 + 28),
+            window_len: 64,
+            ..SEND_TEMPL
+        });
+        recv!(s, time 1020, Ok(TcpRepr {
+            seq_number: LOCAL_SEQ + 1 + 28,
+            ack_number: Some(REMOTE_SEQ + 1),
+            payload: &data[28..32],
+            ..RECV_TEMPL
+        }));
+        assert_eq!(s.tcp_info().last_sent, Some(SendReason::PartialAckRetransmission));
+        for at in [32, 36] {
+            recv!(s, time 1020, Ok(TcpRepr {
+                seq_number: LOCAL_SEQ + 1 + at,
+                ack_number: Some(REMOTE_SEQ + 1),
+                payload: &data[at..at + 4],
+                ..RECV_TEMPL
+            }));
+        }
+        recv_nothing!(s, time 1020);
+        assert_eq!(s.pipe(), 16);
+        assert_eq!(s.recover, Some(LOCAL_SEQ + 1 + 32), "still in recovery");
     }
 
     // =========================================================================================//

@@ -10,15 +10,12 @@ mod common;
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use smoltcp::phy::{ChecksumCapabilities, Device, TxToken};
+use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::socket::tcp::State;
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{
-    IpAddress, IpEndpoint, IpProtocol, IpRepr, Ipv4Address, Ipv4Packet, TcpPacket, TcpRepr,
-    TcpSeqNumber,
-};
+use smoltcp::wire::{IpEndpoint, Ipv4Address, Ipv4Packet, TcpPacket, TcpRepr, TcpSeqNumber};
 
-use common::watch::{Observe, Watch, config};
+use common::watch::{Observe, Watch, config, inject};
 use smolftp::link::wire::{self, WireConfig, WireEnd};
 use smolftp::net::host::{Host, SocketHandle};
 use smolftp::net::options::SocketOptions;
@@ -132,20 +129,7 @@ impl Bench {
             timestamp: None,
             payload,
         };
-        let (src, dst) = (IpAddress::from(SENDER), IpAddress::from(RECEIVER));
-        let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
-        let caps = ChecksumCapabilities::default();
-        let len = ip.header_len() + tcp.buffer_len();
-        let token = self
-            .sender
-            .device_mut()
-            .transmit(self.now)
-            .expect("the cable takes frames");
-        token.consume(len, |buf| {
-            ip.emit(&mut buf[..], &caps);
-            let mut p = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
-            tcp.emit(&mut p, &src, &dst, &caps);
-        });
+        inject(self.sender.device_mut(), self.now, SENDER, RECEIVER, &tcp);
     }
 }
 

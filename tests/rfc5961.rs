@@ -8,15 +8,11 @@ mod common;
 use std::cell::Cell;
 use std::rc::Rc;
 
-use smoltcp::phy::{ChecksumCapabilities, Device, TxToken};
 use smoltcp::socket::tcp::{SendReason, State};
 use smoltcp::time::{Duration, Instant};
-use smoltcp::wire::{
-    IpAddress, IpEndpoint, IpProtocol, IpRepr, Ipv4Address, TcpControl, TcpPacket, TcpRepr,
-    TcpSeqNumber,
-};
+use smoltcp::wire::{IpEndpoint, Ipv4Address, TcpControl, TcpRepr, TcpSeqNumber};
 
-use common::watch::{Observe, Watch, config};
+use common::watch::{Observe, Watch, config, inject};
 use smolftp::lab::socket_options;
 use smolftp::link::wire::{self, WireConfig, WireEnd};
 use smolftp::net::host::{Host, SocketHandle};
@@ -120,20 +116,7 @@ impl Bench {
             timestamp: None,
             payload: b"",
         };
-        let (src, dst) = (IpAddress::from(SERVER), IpAddress::from(CLIENT));
-        let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
-        let caps = ChecksumCapabilities::default();
-        let len = ip.header_len() + tcp.buffer_len();
-        let token = self
-            .server
-            .device_mut()
-            .transmit(self.now)
-            .expect("the cable takes frames");
-        token.consume(len, |buf| {
-            ip.emit(&mut buf[..], &caps);
-            let mut p = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
-            tcp.emit(&mut p, &src, &dst, &caps);
-        });
+        inject(self.server.device_mut(), self.now, SERVER, CLIENT, &tcp);
     }
 }
 

@@ -1,8 +1,8 @@
 //! # Test frames
 //!
 //! Layer: device (phy), unit tests only. TCP segments as smoltcp emits them (correct checksums;
-//! IPv4 with id 0 and DF), for the tests of the TSO cutter, the virtio-net headers and the TUN
-//! coalescer, which all take such frames apart.
+//! IPv4 with id 0 and DF), for the tests of the TSO cutter, the virtio-net headers, the TUN
+//! coalescer and the demultiplexer, which all take such frames apart.
 
 use smoltcp::phy::ChecksumCapabilities;
 use smoltcp::wire::{IpAddress, IpProtocol, IpRepr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber};

@@ -276,31 +276,18 @@ impl phy::RxToken for ReplayRx<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use smoltcp::phy::ChecksumCapabilities;
-    use smoltcp::wire::{IpProtocol, IpRepr, TcpControl, TcpPacket, TcpRepr, TcpSeqNumber};
+    use crate::link::test_frames::{emit, tcp};
+    use smoltcp::wire::{TcpControl, TcpRepr, TcpSeqNumber};
 
     fn frame(src: IpEndpoint, dst: IpEndpoint, control: TcpControl, ack: bool) -> Vec<u8> {
         let tcp = TcpRepr {
             src_port: src.port,
             dst_port: dst.port,
-            control,
             seq_number: TcpSeqNumber(1),
             ack_number: ack.then_some(TcpSeqNumber(1)),
-            window_len: 512,
-            window_scale: None,
-            max_seg_size: None,
-            sack_permitted: false,
-            sack_ranges: [None; 3],
-            timestamp: None,
-            payload: b"",
+            ..tcp(control, b"")
         };
-        let ip = IpRepr::new(src.addr, dst.addr, IpProtocol::Tcp, tcp.buffer_len(), 64);
-        let mut buf = vec![0; ip.header_len() + tcp.buffer_len()];
-        let caps = ChecksumCapabilities::default();
-        ip.emit(&mut buf[..], &caps);
-        let mut p = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
-        tcp.emit(&mut p, &src.addr, &dst.addr, &caps);
-        buf
+        emit(src.addr, dst.addr, &tcp)
     }
 
     fn ep4(last: u8, port: u16) -> IpEndpoint {

@@ -1,11 +1,11 @@
-//! A cable end that shows a test every frame its host sends, and the host configuration the
-//! injecting cable tests share (tests/reassembly.rs, tests/rfc5961.rs).
+//! A cable end that shows a test every frame its host sends, and the host configuration and
+//! the frame injection the injecting cable tests share (tests/reassembly.rs, tests/rfc5961.rs).
 
 use std::rc::Rc;
 
-use smoltcp::phy::{self, Device, DeviceCapabilities};
+use smoltcp::phy::{self, ChecksumCapabilities, Device, DeviceCapabilities, TxToken};
 use smoltcp::time::Instant;
-use smoltcp::wire::{Ipv4Address, Ipv4Cidr};
+use smoltcp::wire::{IpAddress, IpProtocol, IpRepr, Ipv4Address, Ipv4Cidr, TcpPacket, TcpRepr};
 
 use smolftp::link::wire::WireEnd;
 use smolftp::net::host::{Congestion, HostConfig};
@@ -69,6 +69,26 @@ impl<S: Observe> Device for Watch<S> {
     fn capabilities(&self) -> DeviceCapabilities {
         self.inner.capabilities()
     }
+}
+
+/// Writes `tcp` from `src` to `dst` (IPv4, checksums filled in) straight onto `device` at
+/// `now`, as a sender the hosts never hear of would.
+pub fn inject<D: Device>(
+    device: &mut D,
+    now: Instant,
+    src: Ipv4Address,
+    dst: Ipv4Address,
+    tcp: &TcpRepr,
+) {
+    let (src, dst) = (IpAddress::from(src), IpAddress::from(dst));
+    let ip = IpRepr::new(src, dst, IpProtocol::Tcp, tcp.buffer_len(), 64);
+    let caps = ChecksumCapabilities::default();
+    let token = device.transmit(now).expect("the cable takes frames");
+    token.consume(ip.header_len() + tcp.buffer_len(), |buf| {
+        ip.emit(&mut buf[..], &caps);
+        let mut p = TcpPacket::new_unchecked(&mut buf[ip.header_len()..]);
+        tcp.emit(&mut p, &src, &dst, &caps);
+    });
 }
 
 /// A Reno host at `addr`/24 on the cable, IPv4 only, no gateway.

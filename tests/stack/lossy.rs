@@ -77,19 +77,15 @@ impl NextArrival for Dropper {
     }
 }
 
+/// The sequence number of `frame` if it is a data segment the server sends from port 20.
+fn server_data_seq(frame: &[u8]) -> Option<u32> {
+    let seg = Segment::borrow_ip(frame)?;
+    (seg.src.port() == 20 && !seg.payload.is_empty()).then_some(seg.seq)
+}
+
 /// Drops the `n`th (from 1) data segment the server sends from port 20, once.
 pub fn nth_data_segment(n: usize) -> Rule {
-    let mut seen = 0;
-    Rc::new(RefCell::new(move |frame: &[u8]| {
-        let Some(seg) = Segment::borrow_ip(frame) else {
-            return false;
-        };
-        if seg.src.port() != 20 || seg.payload.is_empty() {
-            return false;
-        }
-        seen += 1;
-        seen == n
-    }))
+    data_segments(n..n + 1)
 }
 
 /// Drops the `n`th (from 1) data segment the server sends from port 20 and its first
@@ -98,19 +94,16 @@ pub fn nth_data_segment_and_its_retransmission(n: usize) -> Rule {
     let mut seen = 0;
     let mut lost: Option<(u32, usize)> = None;
     Rc::new(RefCell::new(move |frame: &[u8]| {
-        let Some(seg) = Segment::borrow_ip(frame) else {
+        let Some(this) = server_data_seq(frame) else {
             return false;
         };
-        if seg.src.port() != 20 || seg.payload.is_empty() {
-            return false;
-        }
         seen += 1;
         match &mut lost {
             None if seen == n => {
-                lost = Some((seg.seq, 1));
+                lost = Some((this, 1));
                 true
             }
-            Some((seq, times)) if *seq == seg.seq && *times < 2 => {
+            Some((seq, times)) if *seq == this && *times < 2 => {
                 *times += 1;
                 true
             }
@@ -124,10 +117,7 @@ pub fn nth_data_segment_and_its_retransmission(n: usize) -> Rule {
 pub fn data_segments(lost: std::ops::Range<usize>) -> Rule {
     let mut seen = 0;
     Rc::new(RefCell::new(move |frame: &[u8]| {
-        let Some(seg) = Segment::borrow_ip(frame) else {
-            return false;
-        };
-        if seg.src.port() != 20 || seg.payload.is_empty() {
+        if server_data_seq(frame).is_none() {
             return false;
         }
         seen += 1;

@@ -1017,6 +1017,22 @@ impl<'a> Socket<'a> {
         self.info.log.iter_mut().flat_map(|log| log.drain(..))
     }
 
+    /// Take the snapshots kept since the last call as the vector that holds them, oldest
+    /// first, and keep the next ones in `spare` (emptied first): a caller that hands them on
+    /// copies none of them, and one that gives back the vectors it took allocates none once
+    /// warm. Without a log (see [`Socket::set_sent_info_log`]) `spare` comes back, empty.
+    #[cfg(feature = "alloc")]
+    pub fn take_sent_info(
+        &mut self,
+        mut spare: alloc::vec::Vec<SentSegment>,
+    ) -> alloc::vec::Vec<SentSegment> {
+        spare.clear();
+        match self.info.log.as_mut() {
+            Some(log) => core::mem::replace(log, spare),
+            None => spare,
+        }
+    }
+
     /// Remember the snapshot of a segment just sent, if a log is kept.
     fn log_sent(&mut self) {
         #[cfg(feature = "alloc")]
@@ -11018,6 +11034,27 @@ mod test {
     }
 
     #[test]
+    fn test_take_sent_info_hands_over_the_log() {
+        let mut s = socket_established();
+        s.set_nagle_enabled(false);
+        s.set_sent_info_log(true);
+        s.send_slice(b"abcdef").unwrap();
+        assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
+        let first: Vec<SentSegment> = s.drain_sent_info().collect();
+        assert_eq!(first.len(), 1);
+        s.send_slice(b"01").unwrap();
+        assert_eq!(recv_reason(&mut s, 0), Some(SendReason::NewData));
+        let taken = s.take_sent_info(first);
+        assert_eq!(taken.len(), 1, "the spare was emptied: only what came since");
+        assert_eq!(taken[0].seq, LOCAL_SEQ + 1 + 6);
+        assert_eq!(taken[0].payload_len, 2);
+        assert_eq!(taken[0].info.bytes_in_flight, 8);
+        assert!(s.take_sent_info(Vec::new()).is_empty(), "nothing new");
+        s.set_sent_info_log(false);
+        assert!(s.take_sent_info(taken).is_empty(), "no log: the spare comes back empty");
+    }
+
+    #[test]
     fn test_tcp_info_new_data_then_rto_retransmission() {
         let mut s = socket_established();
         s.remote_mss = 6;
@@ -11035,6 +11072,7 @@ mod test {
         assert_eq!(sent[1].ack, Some(REMOTE_SEQ + 1));
         assert_eq!(sent[1].payload_len, 6);
         assert_eq!(s.drain_sent_info().count(), 0);
+
 
         let rto = s.tcp_info().rto;
         assert_eq!(

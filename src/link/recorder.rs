@@ -37,7 +37,7 @@ use pcap_file::pcapng::blocks::interface_description::{
     InterfaceDescriptionBlock, InterfaceDescriptionOption,
 };
 use pcap_file::{DataLink, PcapError};
-use smoltcp::socket::tcp::TcpInfo;
+use smoltcp::socket::tcp::SentSegment;
 use smoltcp::time::Instant;
 
 use crate::link::Direction;
@@ -90,24 +90,19 @@ pub struct PendingFrame<'a> {
     pub tso: Option<TsoPiece>,
 }
 
-/// What a stack said about a segment it sent: the segment's header and the socket's
-/// `tcp_info` when it was built. Handed to an [`Explain`] in order with the frames.
-#[derive(Clone, Copy, Debug)]
-pub struct SentNote {
-    /// Source of the segment.
+/// What a stack said about the segments one socket sent in one poll: their headers and the
+/// socket's `tcp_info` just after each, as smoltcp logged them. Handed to an [`Explain`] in
+/// order with the frames.
+#[derive(Debug)]
+pub struct SentNotes {
+    /// Source of the segments.
     pub src: SocketAddr,
     /// Destination.
     pub dst: SocketAddr,
-    /// Sequence number.
-    pub seq: u32,
-    /// Acknowledgement number (0 without ACK).
-    pub ack: u32,
-    /// Payload length.
-    pub len: usize,
-    /// When it was sent (the time of the poll).
+    /// When they were sent (the time of the poll).
     pub time: Instant,
-    /// The sender's snapshot.
-    pub info: TcpInfo,
+    /// The segments and the sender's snapshots, oldest first.
+    pub segments: Vec<SentSegment>,
 }
 
 /// Explains frames on the capture's writing thread: one per stack owner
@@ -116,8 +111,8 @@ pub struct SentNote {
 /// for the frames recorded since the last one (and for relayed frames, see
 /// `Recorder::relay`), and `end`.
 pub trait Explain: Send {
-    /// A segment the stack sent ([`Recorder::note_sent`]).
-    fn sent(&mut self, _note: &SentNote) {}
+    /// Segments a socket of the stack sent ([`Recorder::note_sent`]).
+    fn sent(&mut self, _notes: &SentNotes) {}
     /// A [`Recorder::write_pending`] call begins, with the context its caller gave.
     fn begin(&mut self, _context: Option<Box<dyn Any + Send>>) {}
     /// Leaves the comment of `frame` in `comment`, which holds the previous frame's comment
@@ -287,11 +282,30 @@ impl Recorder {
         id
     }
 
-    /// Hands `note` to `explainer`, before the frames recorded from now on are explained.
-    pub fn note_sent(&self, explainer: ExplainerId, note: SentNote) {
+    /// Hands what a socket logged of the segments it sent from `src` to `dst` at `time` to
+    /// `explainer`, before the frames recorded from now on are explained: `take` gets an empty
+    /// vector (one the writing thread gave back) and returns the socket's log, leaving that
+    /// vector in its place (smoltcp's `take_sent_info`), so no snapshot is copied.
+    pub fn note_sent(
+        &self,
+        explainer: ExplainerId,
+        (src, dst): (SocketAddr, SocketAddr),
+        time: Instant,
+        take: impl FnOnce(Vec<SentSegment>) -> Vec<SentSegment>,
+    ) {
         let mut inner = self.inner.borrow_mut();
         let batch = &mut inner.batch;
-        batch.notes.push(note);
+        let segments = take(batch.spare_segments.pop().unwrap_or_default());
+        if segments.is_empty() {
+            batch.spare_segments.push(segments);
+            return;
+        }
+        batch.notes.push(SentNotes {
+            src,
+            dst,
+            time,
+            segments,
+        });
         batch.events.push(Event::Sent(explainer.0));
     }
 
@@ -312,7 +326,6 @@ impl Recorder {
             }
             Layout::Pcap(header) => match layout::pcap_head(header, time, frame.len()) {
                 Ok(head) => {
-                    bytes.reserve(head.len() + frame.len());
                     bytes.extend_from_slice(&head);
                     bytes.extend_from_slice(frame);
                 }

@@ -6,7 +6,9 @@ use std::ops::Range;
 
 use smoltcp::time::Instant;
 
-use super::{Explain, SentNote};
+use smoltcp::socket::tcp::SentSegment;
+
+use super::{Explain, SentNotes};
 use crate::link::Direction;
 use crate::link::tso::TsoPiece;
 
@@ -56,17 +58,77 @@ pub(crate) enum Event {
     },
 }
 
+/// The bytes of a batch: a buffer that is only ever grown with zeros and reused, so every byte
+/// of it is initialized and what a batch leaves as room need not be written (the room left
+/// for a block's end is skipped, and written once, by the writing thread, when the end fits).
+#[derive(Default)]
+pub(crate) struct Bytes {
+    buf: Vec<u8>,
+    len: usize,
+}
+
+impl Bytes {
+    /// Empty, with `capacity` bytes ready.
+    pub fn with_capacity(capacity: usize) -> Bytes {
+        Bytes {
+            buf: vec![0; capacity],
+            len: 0,
+        }
+    }
+
+    /// Bytes in use.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Takes the next `n` bytes into use and returns them, as an earlier batch left them.
+    pub fn take(&mut self, n: usize) -> &mut [u8] {
+        let at = self.len;
+        let end = at + n;
+        if end > self.buf.len() {
+            self.buf.resize(end.max(self.buf.len() * 2), 0);
+        }
+        self.len = end;
+        &mut self.buf[at..end]
+    }
+
+    /// Appends `bytes`.
+    pub fn extend_from_slice(&mut self, bytes: &[u8]) {
+        self.take(bytes.len()).copy_from_slice(bytes);
+    }
+
+    /// Puts every byte out of use (keeping them).
+    pub fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
+impl std::ops::Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.buf[..self.len]
+    }
+}
+
+impl std::ops::DerefMut for Bytes {
+    fn deref_mut(&mut self) -> &mut [u8] {
+        &mut self.buf[..self.len]
+    }
+}
+
 /// Frames and events of a few polls; handed back emptied, its buffers kept.
 #[derive(Default)]
 pub(crate) struct Batch {
     /// Blocks (but for their ends) and relayed frames, back to back.
-    pub bytes: Vec<u8>,
+    pub bytes: Bytes,
     /// What happened, in order.
     pub events: Vec<Event>,
     /// Fault notes.
     pub texts: String,
     /// The notes of [`Event::Sent`], in order.
-    pub notes: Vec<SentNote>,
+    pub notes: Vec<SentNotes>,
+    /// Emptied vectors of notes, for the sockets' next logs.
+    pub spare_segments: Vec<Vec<SentSegment>>,
     /// Per direction (inbound, outbound), how long the last block end the writing thread laid
     /// out was: it says so on the batches it hands back, and the run thread leaves that much
     /// room after each frame. A block whose end fits its room exactly is written in one piece
@@ -78,10 +140,11 @@ impl Batch {
     /// An empty batch that holds about `bytes` of frames without growing.
     pub fn with_capacity(bytes: usize) -> Batch {
         Batch {
-            bytes: Vec::with_capacity(bytes),
+            bytes: Bytes::with_capacity(bytes),
             events: Vec::with_capacity(bytes / 512),
             texts: String::new(),
-            notes: Vec::with_capacity(bytes / 1024),
+            notes: Vec::with_capacity(bytes / 8192),
+            spare_segments: Vec::new(),
             rooms: [0; 2],
         }
     }
@@ -102,7 +165,10 @@ impl Batch {
         self.bytes.clear();
         self.events.clear();
         self.texts.clear();
-        self.notes.clear();
+        for mut notes in self.notes.drain(..) {
+            notes.segments.clear();
+            self.spare_segments.push(notes.segments);
+        }
     }
 }
 

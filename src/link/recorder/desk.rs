@@ -248,7 +248,7 @@ impl Desk {
     fn write(&mut self, batch: &Batch, out: &mut dyn Write) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_SLICES);
         for &(end, from, to) in &self.pieces {
-            let buf = if end { &self.ends } else { &batch.bytes };
+            let buf: &[u8] = if end { &self.ends } else { &batch.bytes };
             slices.push(IoSlice::new(&buf[from..to]));
             if slices.len() == MAX_SLICES {
                 write_all_vectored(out, &mut slices)?;

@@ -13,6 +13,7 @@ use pcap_file::pcap::PcapHeader;
 use pcap_file::{Endianness, PcapError, TsResolution};
 use smoltcp::time::Instant;
 
+use super::batch::Bytes;
 use crate::link::Direction;
 
 /// pcapng: block type, block length, interface, timestamp (2 words), captured and original
@@ -44,11 +45,12 @@ fn u32_bytes(endianness: Endianness, v: u32) -> [u8; 4] {
 }
 
 /// Appends the start of an Enhanced Packet Block for `frame`: the head (with a block length of
-/// 0, set when the block's end is known), the frame, its padding, and `room` zeros for the
-/// block's end.
-pub fn push_epb_head(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[u8], room: usize) {
+/// 0, set when the block's end is known), the frame, its padding, and `room` bytes for the
+/// block's end, left as they were.
+pub fn push_epb_head(out: &mut Bytes, interface: u32, time: Instant, frame: &[u8], room: usize) {
     let ts = micros(time) * 1000;
-    let mut head = [0u8; EPB_HEAD];
+    let body = EPB_HEAD + frame.len();
+    let block = out.take(body + pad(frame.len()) + room);
     for (i, word) in [
         6,
         0,
@@ -61,16 +63,13 @@ pub fn push_epb_head(out: &mut Vec<u8>, interface: u32, time: Instant, frame: &[
     .into_iter()
     .enumerate()
     {
-        head[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
+        block[i * 4..i * 4 + 4].copy_from_slice(&word.to_ne_bytes());
     }
-    out.reserve(EPB_HEAD + frame.len() + 4 + room);
-    out.extend_from_slice(&head);
-    out.extend_from_slice(frame);
-    // Pushed one by one: a copy of a variable few bytes is a call to memcpy.
-    for _ in 0..pad(frame.len()) {
-        out.push(0);
+    block[EPB_HEAD..body].copy_from_slice(frame);
+    // Set one by one: a copy of a variable few bytes is a call to memcpy.
+    for b in &mut block[body..body + pad(frame.len())] {
+        *b = 0;
     }
-    out.resize(out.len() + room, 0);
 }
 
 /// The record header of a classic pcap frame of `len` bytes, or the error `pcap-file` gives.

@@ -16,7 +16,7 @@ use smoltcp::socket::tcp::State;
 use smoltcp::wire::IpEndpoint;
 
 use crate::link::PendingFrame;
-use crate::link::recorder::{Explain, SentNote};
+use crate::link::recorder::{Explain, SentNotes};
 use crate::net::explain::{self, Streams, Transition};
 use crate::net::host::SocketHandle;
 use crate::net::stackview::ViewTeller;
@@ -102,8 +102,8 @@ fn find(
 }
 
 impl Explain for HostExplainer {
-    fn sent(&mut self, note: &SentNote) {
-        self.view.push(note);
+    fn sent(&mut self, notes: &SentNotes) {
+        self.view.push(notes);
     }
 
     fn begin(&mut self, context: Option<Box<dyn Any + Send>>) {

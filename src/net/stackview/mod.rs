@@ -34,7 +34,7 @@ use smoltcp::wire::IpEndpoint;
 
 use crate::link::PendingFrame;
 use crate::link::Recorder;
-use crate::link::recorder::{ExplainerId, SentNote};
+use crate::link::recorder::{ExplainerId, SentNotes};
 use crate::net::host::SocketHandle;
 use crate::trace::Segment;
 
@@ -218,36 +218,40 @@ impl StackView {
         let events = log::log_enabled!(target: "smolftp::tcp", log::Level::Info);
         for (handle, socket) in sockets {
             let (local, remote) = ends(handle);
-            for sent in socket.drain_sent_info() {
-                if events {
-                    self.observe(host, handle, (local, remote), &sent.info);
+            let addrs = local
+                .zip(remote)
+                .map(|(l, r)| (SocketAddr::from(l), SocketAddr::from(r)));
+            match (recorded, addrs) {
+                // The socket's log goes to the capture's writing thread as it is.
+                (Some((recorder, explainer)), Some(addrs)) => {
+                    recorder.note_sent(explainer, addrs, now, |spare| {
+                        let sent = socket.take_sent_info(spare);
+                        if events {
+                            for s in &sent {
+                                self.observe(host, handle, (local, remote), &s.info);
+                            }
+                        }
+                        sent
+                    });
                 }
-                let (Some(src), Some(dst)) = (local, remote) else {
-                    continue;
-                };
-                let (src, dst) = (SocketAddr::from(src), SocketAddr::from(dst));
-                if let Some((recorder, explainer)) = recorded {
-                    let note = SentNote {
-                        src,
-                        dst,
-                        seq: sent.seq.0 as u32,
-                        ack: sent.ack.map_or(0, |a| a.0 as u32),
-                        len: sent.payload_len,
-                        time: now,
-                        info: sent.info,
-                    };
-                    recorder.note_sent(explainer, note);
-                } else if let Some(log) = &self.log {
-                    let first = *log.lock().first.get_or_insert(now);
-                    let line = Sent {
-                        t: seconds(now, first),
-                        frame: None,
-                        src,
-                        dst,
-                        ack: None,
-                        info: &sent.info,
-                    };
-                    write_line(log, &line);
+                _ => {
+                    for sent in socket.drain_sent_info() {
+                        if events {
+                            self.observe(host, handle, (local, remote), &sent.info);
+                        }
+                        if let (None, Some((src, dst)), Some(log)) = (recorded, addrs, &self.log) {
+                            let first = *log.lock().first.get_or_insert(now);
+                            let line = Sent {
+                                t: seconds(now, first),
+                                frame: None,
+                                src,
+                                dst,
+                                ack: None,
+                                info: &sent.info,
+                            };
+                            write_line(log, &line);
+                        }
+                    }
                 }
             }
             if events {
@@ -302,10 +306,20 @@ pub struct ViewTeller {
 }
 
 impl ViewTeller {
-    /// Keeps the snapshot of a segment sent, for its frame.
-    pub fn push(&self, note: &SentNote) {
-        let key = Key::new(note.src, note.dst, note.seq, note.ack, note.len);
-        lock(&self.shared).push(key, note.time, note.info);
+    /// Keeps the snapshots of the segments a socket sent, for their frames.
+    pub fn push(&self, notes: &SentNotes) {
+        let mut shared = lock(&self.shared);
+        for sent in &notes.segments {
+            let ack = sent.ack.map_or(0, |a| a.0 as u32);
+            let key = Key::new(
+                notes.src,
+                notes.dst,
+                sent.seq.0 as u32,
+                ack,
+                sent.payload_len,
+            );
+            shared.push(key, notes.time, sent.info);
+        }
     }
 
     /// At the end of a poll's frames: flushes the log if asked to.

@@ -74,8 +74,9 @@ fn relayed_frames_tso_pieces_and_faults_are_told_in_their_places() {
 fn an_explainer_gets_notes_contexts_and_frames_in_the_order_they_came() {
     struct Logged(Seen);
     impl Explain for Logged {
-        fn sent(&mut self, note: &SentNote) {
-            self.0.push(format!("sent {}", note.seq));
+        fn sent(&mut self, notes: &SentNotes) {
+            self.0
+                .push(format!("sent {} to {}", notes.segments.len(), notes.dst));
         }
         fn begin(&mut self, context: Option<Box<dyn Any + Send>>) {
             let context = context.and_then(|c| c.downcast::<&str>().ok());
@@ -94,39 +95,37 @@ fn an_explainer_gets_notes_contexts_and_frames_in_the_order_they_came() {
     let recorder = Recorder::new(Box::new(out.clone()), Format::Pcapng, false).expect("recorder");
     let iface = recorder.add_interface("one").expect("idb");
     let explainer = recorder.add_explainer(Box::new(Logged(log.clone())));
-    let info = {
-        use smoltcp::socket::tcp;
-        let socket = tcp::Socket::new(
-            tcp::SocketBuffer::new(vec![0; 64]),
-            tcp::SocketBuffer::new(vec![0; 64]),
-        );
-        socket.tcp_info()
-    };
-    let note = |seq| SentNote {
-        src: "10.0.0.1:20".parse().expect("addr"),
-        dst: "10.0.0.2:5001".parse().expect("addr"),
-        seq,
-        ack: 0,
-        len: 0,
-        time: Instant::from_micros(1),
-        info,
+    let mut syns = syns(3).into_iter();
+    let ends = (
+        "10.0.0.1:49152".parse().expect("addr"),
+        "10.0.0.2:21".parse().expect("addr"),
+    );
+    let mut note = |n| {
+        let syns = syns.by_ref().take(n).collect::<Vec<_>>();
+        recorder.note_sent(explainer, ends, Instant::from_micros(1), |mut spare| {
+            assert!(spare.is_empty());
+            spare.extend(syns);
+            spare
+        });
     };
     recorder.record(iface, Direction::Outbound, Instant::from_micros(1), b"a");
-    recorder.note_sent(explainer, note(1));
+    note(1);
+    // A socket that sent nothing says nothing.
+    note(0);
     recorder.write_pending(explainer, Some(Box::new("first poll")));
     recorder.record(iface, Direction::Outbound, Instant::from_micros(2), b"b");
     recorder.record(iface, Direction::Outbound, Instant::from_micros(2), b"c");
-    recorder.note_sent(explainer, note(2));
+    note(2);
     recorder.write_pending(explainer, None);
     recorder.sync();
     assert_eq!(
         log.all(),
         [
-            "sent 1",
+            "sent 1 to 10.0.0.2:21",
             "begin Some(\"first poll\")",
             "frame 1",
             "end",
-            "sent 2",
+            "sent 2 to 10.0.0.2:21",
             "begin None",
             "frame 2",
             "frame 3",
@@ -134,6 +133,40 @@ fn an_explainer_gets_notes_contexts_and_frames_in_the_order_they_came() {
         ]
     );
     assert_eq!(recorder.finish().expect("finish"), 3);
+}
+
+/// The snapshots of `n` segments a real socket sent (smoltcp builds them alone): a SYN and its
+/// retransmissions, into a cable nobody answers.
+fn syns(n: usize) -> Vec<smoltcp::socket::tcp::SentSegment> {
+    use smoltcp::iface::{Config, Interface, SocketSet};
+    use smoltcp::socket::tcp;
+    use smoltcp::wire::{HardwareAddress, IpAddress, IpCidr};
+    let (mut device, _peer) = crate::link::wire::pair(crate::link::WireConfig::default());
+    let mut iface = Interface::new(Config::new(HardwareAddress::Ip), &mut device, Instant::ZERO);
+    iface.update_ip_addrs(|a| {
+        a.push(IpCidr::new(IpAddress::v4(10, 0, 0, 1), 24))
+            .expect("address")
+    });
+    let mut socket = tcp::Socket::new(
+        tcp::SocketBuffer::new(vec![0; 64]),
+        tcp::SocketBuffer::new(vec![0; 64]),
+    );
+    socket.set_sent_info_log(true);
+    socket
+        .connect(iface.context(), (IpAddress::v4(10, 0, 0, 2), 21), 49152)
+        .expect("connect");
+    let mut sockets = SocketSet::new(vec![]);
+    let handle = sockets.add(socket);
+    // Each poll a retransmission timeout (at most a minute) later sends the SYN again.
+    for i in 0..n as i64 {
+        iface.poll(Instant::from_secs(61 * i), &mut device, &mut sockets);
+    }
+    let sent: Vec<_> = sockets
+        .get_mut::<tcp::Socket>(handle)
+        .drain_sent_info()
+        .collect();
+    assert_eq!(sent.len(), n);
+    sent
 }
 
 /// An output that takes its time: each write waits a little, so the recorder gets ahead of it.

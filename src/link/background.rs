@@ -16,10 +16,10 @@ use crate::link::recorder::batch::Batch;
 use crate::link::recorder::desk::Desk;
 
 /// Batches in flight between the two threads: the recorder waits when the writer is this far
-/// behind (the file system is slower than the stacks), so memory stays bounded (some 30 MiB).
+/// behind (the file system is slower than the stacks), so memory stays bounded (some 16 MiB).
 /// Deep enough that the writer being off its core for a few scheduler ticks does not stop the
 /// stacks; batches are made only when the writer falls behind, and kept for reuse.
-const DEPTH: usize = 32;
+const DEPTH: usize = 8;
 
 enum Msg {
     /// Explain and write this batch, then flush the output if asked.

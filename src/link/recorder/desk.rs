@@ -20,6 +20,11 @@ use crate::link::Direction;
 
 /// Slices per vectored write (Linux's `IOV_MAX`).
 const MAX_SLICES: usize = 1024;
+/// Bytes per vectored write at most. A batch is a few MiB; written in one call, ext4 copied it
+/// into its page cache at a third of the speed (measured on a 2-core VM, kernel 6.18: the
+/// capture to a file on ext4 at 3.5 Gbit/s with 1-2 MiB writes, 9-11 with 64-256 KiB; the
+/// writing thread's time went to `copy_folio_from_iter_atomic`).
+const WRITE_BYTES: usize = 256 << 10;
 
 /// A piece of the output: `bytes[range]` of the batch (`false`) or of the block ends (`true`).
 type Piece = (bool, usize, usize);
@@ -244,15 +249,23 @@ impl Desk {
         }
     }
 
-    /// Writes the pieces laid out for `batch`.
+    /// Writes the pieces laid out for `batch`, [`WRITE_BYTES`] at a time.
     fn write(&mut self, batch: &Batch, out: &mut dyn Write) -> io::Result<()> {
         let mut slices: Vec<IoSlice<'_>> = Vec::with_capacity(MAX_SLICES);
+        let mut queued = 0;
         for &(end, from, to) in &self.pieces {
             let buf: &[u8] = if end { &self.ends } else { &batch.bytes };
-            slices.push(IoSlice::new(&buf[from..to]));
-            if slices.len() == MAX_SLICES {
-                write_all_vectored(out, &mut slices)?;
-                slices.clear();
+            let mut from = from;
+            while from < to {
+                let n = (to - from).min(WRITE_BYTES - queued);
+                slices.push(IoSlice::new(&buf[from..from + n]));
+                from += n;
+                queued += n;
+                if queued == WRITE_BYTES || slices.len() == MAX_SLICES {
+                    write_all_vectored(out, &mut slices)?;
+                    slices.clear();
+                    queued = 0;
+                }
             }
         }
         write_all_vectored(out, &mut slices)

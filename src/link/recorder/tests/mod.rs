@@ -49,8 +49,8 @@ struct Case {
 /// long one, both directions, times from before 0 to far beyond 2^32 nanoseconds.
 fn cases(interfaces: u32) -> Vec<Case> {
     let mut cases = Vec::new();
-    // Enough bytes for more than one batch.
-    for i in 0..1000usize {
+    // Enough bytes for more than one batch (some 3 MiB).
+    for i in 0..4000usize {
         let len = match i % 13 {
             n @ 0..=9 => n,
             10 => 1500,

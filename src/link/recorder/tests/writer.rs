@@ -387,10 +387,6 @@ fn block_ends_as_long_as_the_last_ones_go_in_the_room_left_and_the_file_is_the_s
             })
             .expect("epb");
         }
-        if poll % 50 == 49 {
-            // As when the writer keeps up: batches come back, saying how long the ends were.
-            recorder.sync();
-        }
         explain_with(&recorder, move |frame, comment| {
             comment.clear();
             let i = frame.number as usize - 1 - poll * 10;
@@ -400,6 +396,11 @@ fn block_ends_as_long_as_the_last_ones_go_in_the_room_left_and_the_file_is_the_s
                 _ => comment.push_str(&format!("in {:02}", poll % 100)),
             }
         });
+        if poll % 50 == 49 {
+            // As when the writer keeps up: batches go over (sooner than when full) and come
+            // back, saying how long the ends were.
+            recorder.sync();
+        }
     }
     assert_eq!(recorder.finish().expect("finish"), frames as u64);
     assert!(out.out.bytes() == *w.get_mut(), "the files differ");

@@ -49,7 +49,7 @@ pub(crate) mod desk;
 mod layout;
 mod relay;
 
-use batch::{Batch, Event, Held};
+use batch::{Batch, Event, Extra, Held};
 
 /// Snapshot length written in the file headers.
 const SNAPLEN: u32 = 65_535;
@@ -341,14 +341,14 @@ impl Recorder {
         inner.last = Some(inner.batch.events.len());
         inner.waiting += 1;
         inner.batch.events.push(Event::Frame(Held {
-            interface,
-            direction,
             time,
             at,
-            len: frame.len(),
-            room,
-            fault: None,
-            tso: None,
+            // A frame is at most 64 KiB (TSO), its block's end some 64 KiB more.
+            len: frame.len() as u32,
+            room: room as u32,
+            interface,
+            extra: 0,
+            direction,
         }));
     }
 
@@ -356,9 +356,10 @@ impl Recorder {
     /// sees it ([`PendingFrame::tso`]) and its comment says so, at the end of the explanation,
     /// before the stack's view (`; cwnd=`) and any fault.
     pub fn cut_last(&self, piece: TsoPiece) {
-        let mut inner = self.inner.borrow_mut();
-        if let Some(held) = inner.last_held() {
-            held.tso = Some(piece);
+        let mut guard = self.inner.borrow_mut();
+        let inner = &mut *guard;
+        if let Some(Event::Frame(held)) = inner.last.and_then(|i| inner.batch.events.get_mut(i)) {
+            Extra::of(&mut inner.batch.extras, held).tso = Some(piece);
         }
     }
 
@@ -390,24 +391,25 @@ impl Recorder {
         let Event::Frame(held) = &mut batch.events[i] else {
             return;
         };
-        match held.fault.clone() {
+        let fault = &mut Extra::of(&mut batch.extras, held).fault;
+        match fault.clone() {
             // The notes of one frame are back to back, at the end of the texts.
             Some(range) if range.end == texts.len() => {
                 texts.push_str("; ");
                 texts.push_str(note);
-                held.fault = Some(range.start..texts.len());
+                *fault = Some(range.start..texts.len());
             }
             Some(range) => {
                 let start = texts.len();
                 texts.extend_from_within(range);
                 texts.push_str("; ");
                 texts.push_str(note);
-                held.fault = Some(start..texts.len());
+                *fault = Some(start..texts.len());
             }
             None => {
                 let start = texts.len();
                 texts.push_str(note);
-                held.fault = Some(start..texts.len());
+                *fault = Some(start..texts.len());
             }
         }
     }
@@ -456,14 +458,6 @@ impl Recorder {
 }
 
 impl Inner {
-    /// The frame recorded last, while it waits for its explanation.
-    fn last_held(&mut self) -> Option<&mut Held> {
-        match self.batch.events.get_mut(self.last?) {
-            Some(Event::Frame(held)) => Some(held),
-            _ => None,
-        }
-    }
-
     /// Ends the frames waiting with an explanation marker; hands the batch over when it is
     /// full (or at every call, for a pipe).
     fn explain(&mut self, explainer: Option<ExplainerId>, context: Option<Box<dyn Any + Send>>) {

@@ -13,22 +13,54 @@ use crate::link::Direction;
 use crate::link::tso::TsoPiece;
 
 /// A recorded frame: its block starts at `at` in the batch's bytes (the pcapng head, the frame
-/// and its padding, or the pcap record).
+/// and its padding, or the pcap record). Kept small, as there is one per frame: what only some
+/// frames have is in the batch's [`Extra`]s.
 #[derive(Debug)]
 pub(crate) struct Held {
-    pub interface: u32,
-    pub direction: Direction,
     pub time: Instant,
     pub at: usize,
-    pub len: usize,
+    /// The frame's length.
+    pub len: u32,
     /// Bytes left after the frame's padding for the block's end, if it turns out this long
     /// (see [`Batch::rooms`]).
-    pub room: usize,
+    pub room: u32,
+    pub interface: u32,
+    /// Its [`Extra`] in the batch, numbered from 1 (0: none).
+    pub extra: u32,
+    pub direction: Direction,
+}
+
+impl Held {
+    /// Where the frame's data is, given the length of its block's head.
+    pub fn data(&self, head: usize) -> std::ops::Range<usize> {
+        self.at + head..self.at + head + self.len as usize
+    }
+}
+
+/// What is told of a frame besides its explanation.
+#[derive(Debug, Default)]
+pub(crate) struct Extra {
     /// What an impairment did to this frame, or to frames of its connection this interface
     /// never saw (written last in its comment, after `; fault: `), in the batch's texts.
     pub fault: Option<Range<usize>>,
     /// Cut from a TSO send by the capture ([`super::Recorder::cut_last`]).
     pub tso: Option<TsoPiece>,
+}
+
+impl Extra {
+    /// The extra of `held` among a batch's `extras`, made if it has none.
+    pub fn of<'a>(extras: &'a mut Vec<Extra>, held: &mut Held) -> &'a mut Extra {
+        if held.extra == 0 {
+            extras.push(Extra::default());
+            held.extra = extras.len() as u32;
+        }
+        &mut extras[held.extra as usize - 1]
+    }
+
+    /// The extra of `held` among `extras`, if it has one.
+    pub fn get<'a>(extras: &'a [Extra], held: &Held) -> Option<&'a Extra> {
+        extras.get((held.extra as usize).checked_sub(1)?)
+    }
 }
 
 /// One thing the run thread did, in order.
@@ -125,6 +157,8 @@ pub(crate) struct Batch {
     pub events: Vec<Event>,
     /// Fault notes.
     pub texts: String,
+    /// What is told of some frames besides their explanation ([`Held::extra`]).
+    pub extras: Vec<Extra>,
     /// The notes of [`Event::Sent`], in order.
     pub notes: Vec<SentNotes>,
     /// Emptied vectors of notes, for the sockets' next logs.
@@ -143,6 +177,7 @@ impl Batch {
             bytes: Bytes::with_capacity(bytes),
             events: Vec::with_capacity(bytes / 512),
             texts: String::new(),
+            extras: Vec::new(),
             notes: Vec::with_capacity(bytes / 8192),
             spare_segments: Vec::new(),
             rooms: [0; 2],
@@ -165,6 +200,7 @@ impl Batch {
         self.bytes.clear();
         self.events.clear();
         self.texts.clear();
+        self.extras.clear();
         for mut notes in self.notes.drain(..) {
             notes.segments.clear();
             self.spare_segments.push(notes.segments);

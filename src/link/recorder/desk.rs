@@ -12,7 +12,7 @@ use std::io::{self, IoSlice, Write};
 use pcap_file::PcapError;
 use smoltcp::time::Instant;
 
-use super::batch::{Batch, Event, Held, side};
+use super::batch::{Batch, Event, Extra, Held, side};
 use super::layout::{Comment, EPB_HEAD, PCAP_HEAD, pad, push_tail, tail_len};
 use super::relay::Relay;
 use super::{Explain, PendingFrame, pcap_err};
@@ -169,17 +169,19 @@ impl Desk {
             let Event::Frame(held) = &events[i] else {
                 continue;
             };
-            let data = held.at + head;
+            let data = held.data(head);
+            let extra = Extra::get(&batch.extras, held);
+            let tso = extra.and_then(|e| e.tso);
             let first = *self.first.get_or_insert(held.time);
             let frame = PendingFrame {
                 interface: held.interface,
                 direction: held.direction,
                 time: held.time,
-                data: &batch.bytes[data..data + held.len],
+                data: &batch.bytes[data.clone()],
                 number: self.written + 1,
                 first,
                 explained: None,
-                tso: held.tso,
+                tso,
             };
             // A frame that crossed the cable from an unrecorded host carries its sender's
             // explanation; the recorded host explains its own frames and any other.
@@ -187,9 +189,9 @@ impl Desk {
                 Direction::Inbound => self.relay.take(frame.data),
                 Direction::Outbound => None,
             };
-            let fault = held.fault.clone().map(|r| &batch.texts[r]);
+            let fault = extra.and_then(|e| e.fault.clone()).map(|r| &batch.texts[r]);
             let comment = match (relayed, fault) {
-                (None, None) if held.tso.is_none() => {
+                (None, None) if tso.is_none() => {
                     explainer.frame(&frame, &mut self.comment);
                     &self.comment
                 }
@@ -212,7 +214,7 @@ impl Desk {
                             text.push_str(&self.comment);
                         }
                     }
-                    if let Some(piece) = &held.tso {
+                    if let Some(piece) = &tso {
                         let at = text.find("; cwnd=").unwrap_or(text.len());
                         let sep = if at == 0 { "" } else { "; " };
                         text.insert_str(at, &format!("{sep}{piece}"));
@@ -232,7 +234,7 @@ impl Desk {
                 continue;
             }
             if !self.pcapng {
-                push_piece(&mut self.pieces, false, held.at, data + held.len);
+                push_piece(&mut self.pieces, false, held.at, data.end);
                 continue;
             }
             if held.interface >= self.interfaces {
@@ -317,14 +319,15 @@ struct Ends<'a> {
 /// write it: the block as the run thread laid it out with its end in the room left for it, or,
 /// when it does not fit exactly, the block and then its end. Returns the end's length.
 fn lay_out_end(held: &Held, comment: &str, bytes: &mut [u8], out: Ends) -> usize {
-    let body = EPB_HEAD + held.len + pad(held.len);
+    let len = held.len as usize;
+    let body = EPB_HEAD + len + pad(len);
     // A comment too long for its option's length field is cut, visibly.
     let comment = Comment::fit(comment);
     let end = tail_len(&comment);
     let block = (body + end) as u32;
     bytes[held.at + 4..held.at + 8].copy_from_slice(&block.to_ne_bytes());
-    let room = held.at + body..held.at + body + held.room;
-    if end == held.room {
+    let room = held.at + body..held.at + body + held.room as usize;
+    if end == room.len() {
         out.tail.clear();
         push_tail(out.tail, held.direction, &comment, block);
         bytes[room.clone()].copy_from_slice(out.tail);

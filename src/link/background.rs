@@ -16,10 +16,13 @@ use crate::link::recorder::batch::Batch;
 use crate::link::recorder::desk::Desk;
 
 /// Batches in flight between the two threads: the recorder waits when the writer is this far
-/// behind (the file system is slower than the stacks), so memory stays bounded (some 16 MiB).
+/// behind (the file system is slower than the stacks), so memory stays bounded (some 40 MiB).
 /// Deep enough that the writer being off its core for a few scheduler ticks does not stop the
 /// stacks; batches are made only when the writer falls behind, and kept for reuse.
 const DEPTH: usize = 8;
+/// Batches the writing thread makes as it starts, for the run thread to fill after its first:
+/// enough while the writer keeps up.
+const SPARE: usize = 2;
 
 enum Msg {
     /// Explain and write this batch, then flush the output if asked.
@@ -50,6 +53,10 @@ impl Background {
         let thread = std::thread::Builder::new()
             .name("smolftp-capture".into())
             .spawn(move || {
+                // The first batches to fill are made here, off the run thread.
+                for _ in 0..SPARE {
+                    let _ = give_back.try_send(Batch::new());
+                }
                 for msg in from_main {
                     match msg {
                         Msg::Batch(mut batch, flush) => {
@@ -96,9 +103,7 @@ impl Background {
     /// in its place: one the thread gave back, or a new one. Waits while the thread is
     /// [`DEPTH`] batches behind.
     pub(crate) fn hand_over(&self, batch: &mut Batch, flush: bool) -> io::Result<()> {
-        let next = self.spare.try_recv().unwrap_or_else(|_| {
-            Batch::with_capacity(crate::link::recorder::BATCH_BYTES + (64 << 10))
-        });
+        let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let full = std::mem::replace(batch, next);
         self.send(Msg::Batch(full, flush))
     }

@@ -191,7 +191,7 @@ impl Recorder {
         format: Format,
         flush_each: bool,
     ) -> io::Result<Recorder> {
-        let mut batch = Batch::with_capacity(BATCH_BYTES + (64 << 10));
+        let mut batch = Batch::new();
         let layout = match format {
             Format::Pcapng => {
                 let mut blocks = PcapNgWriter::new(Vec::with_capacity(256)).map_err(pcap_err)?;

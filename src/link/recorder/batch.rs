@@ -100,12 +100,13 @@ pub(crate) struct Bytes {
 }
 
 impl Bytes {
-    /// Empty, with `capacity` bytes ready.
+    /// Empty, with `capacity` bytes ready: written (zeros), so that the thread that makes it,
+    /// not the one that fills it, takes the page faults.
     pub fn with_capacity(capacity: usize) -> Bytes {
-        Bytes {
-            buf: vec![0; capacity],
-            len: 0,
-        }
+        let mut buf = Vec::with_capacity(capacity);
+        // Not `vec![0; capacity]`: zeroed memory from the allocator is not touched yet.
+        buf.resize(capacity, 0);
+        Bytes { buf, len: 0 }
     }
 
     /// Bytes in use.
@@ -171,6 +172,12 @@ pub(crate) struct Batch {
 }
 
 impl Batch {
+    /// An empty batch of the recorder's size: it is handed over once it holds
+    /// [`super::BATCH_BYTES`], and holds that much again (a poll's frames) without growing.
+    pub fn new() -> Batch {
+        Batch::with_capacity(2 * super::BATCH_BYTES)
+    }
+
     /// An empty batch that holds about `bytes` of frames without growing.
     pub fn with_capacity(bytes: usize) -> Batch {
         Batch {

@@ -76,7 +76,8 @@ fn make_file(path: &Path, size: u64) -> std::io::Result<()> {
         file.write_all(&chunk[..n])?;
         left -= n as u64;
     }
-    file.flush()
+    // Written back before the runs, not during them.
+    file.into_inner().map_err(|e| e.into_error())?.sync_all()
 }
 
 fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Measure, RunError> {
@@ -110,6 +111,11 @@ fn once(opts: &BenchOptions, root: &Path, capture: Option<&Path>) -> Result<Meas
     let capture_bytes = capture
         .and_then(|p| fs::metadata(p).ok())
         .map_or(0, |m| m.len());
+    // The next run starts with nothing of this one left to write back (untimed): on a disk,
+    // the kernel writing back earlier runs' captures took the CPU from later ones.
+    if let Some(file) = capture.and_then(|p| fs::File::open(p).ok()) {
+        let _ = file.sync_all();
+    }
     Ok(Measure {
         elapsed: run.elapsed,
         frames: run.frames,

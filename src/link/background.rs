@@ -9,6 +9,8 @@
 //! up the stacks.
 
 use std::io::{self, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
 use std::thread::JoinHandle;
 
@@ -39,6 +41,8 @@ pub struct Background {
     to_thread: Option<SyncSender<Msg>>,
     spare: Receiver<Batch>,
     thread: Option<JoinHandle<()>>,
+    /// See [`Background::rooms`].
+    rooms: Arc<[AtomicUsize; 2]>,
 }
 
 fn gone() -> io::Error {
@@ -50,6 +54,8 @@ impl Background {
     pub(crate) fn new(mut out: Box<dyn Write + Send>, mut desk: Desk) -> io::Result<Background> {
         let (to_thread, from_main) = sync_channel::<Msg>(DEPTH);
         let (give_back, spare) = sync_channel::<Batch>(DEPTH + 1);
+        let rooms: Arc<[AtomicUsize; 2]> = Arc::default();
+        let told = rooms.clone();
         let thread = std::thread::Builder::new()
             .name("smolftp-capture".into())
             .spawn(move || {
@@ -65,7 +71,9 @@ impl Background {
                                 let _ = out.flush();
                             }
                             batch.clear();
-                            batch.rooms = desk.rooms();
+                            for (room, end) in told.iter().zip(desk.rooms()) {
+                                room.store(end, Ordering::Relaxed);
+                            }
                             let _ = give_back.try_send(batch);
                         }
                         Msg::Sync(reply) => {
@@ -88,6 +96,7 @@ impl Background {
             to_thread: Some(to_thread),
             spare,
             thread: Some(thread),
+            rooms,
         })
     }
 
@@ -106,6 +115,17 @@ impl Background {
         let next = self.spare.try_recv().unwrap_or_else(|_| Batch::new());
         let full = std::mem::replace(batch, next);
         self.send(Msg::Batch(full, flush))
+    }
+
+    /// Per direction (inbound, outbound), how long the last block end the writing thread laid
+    /// out was (0 before the first): the run thread leaves that much room after each frame. A
+    /// block whose end fits its room exactly is written in one piece with the blocks around
+    /// it; a transfer's ends rarely change length.
+    pub(crate) fn rooms(&self) -> [usize; 2] {
+        [
+            self.rooms[0].load(Ordering::Relaxed),
+            self.rooms[1].load(Ordering::Relaxed),
+        ]
     }
 
     /// Waits until everything handed over is explained and written.

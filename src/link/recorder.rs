@@ -159,7 +159,7 @@ struct Inner {
     explainers: u32,
     /// pcapng interfaces declared.
     interfaces: u32,
-    /// Room left for each block's end, per direction (see [`batch::Batch::rooms`]).
+    /// Room left for each block's end, per direction (see [`Background::rooms`]).
     rooms: [usize; 2],
     writer: Background,
     flush_each: bool,
@@ -489,9 +489,10 @@ impl Inner {
         if let Err(e) = self.writer.hand_over(&mut self.batch, self.flush_each) {
             self.error = Some(e);
         }
-        // A batch handed back says how long the block ends were lately.
-        if self.batch.rooms != [0; 2] {
-            self.rooms = self.batch.rooms;
+        // How long the block ends were lately.
+        let rooms = self.writer.rooms();
+        if rooms != [0; 2] {
+            self.rooms = rooms;
         }
     }
 }

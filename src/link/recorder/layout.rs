@@ -70,6 +70,8 @@ pub fn push_epb_head(out: &mut Bytes, interface: u32, time: Instant, frame: &[u8
     for b in &mut block[body..body + pad(frame.len())] {
         *b = 0;
     }
+    // A data frame's block ahead (with `smolftp bench`, 1 and 2 KiB did alike, 4 KiB worse).
+    out.fetch_ahead(2048);
 }
 
 /// The record header of a classic pcap frame of `len` bytes, or the error `pcap-file` gives.

@@ -55,8 +55,8 @@ use batch::{Batch, Event, Extra, Held};
 const SNAPLEN: u32 = 65_535;
 /// A batch goes to the writing thread once it holds this many bytes (at the end of a poll).
 /// Each hand-over wakes the writing thread: a futex call on the run thread that, in a VM, sends
-/// an interrupt to the other core (some 20 us each, measured on a 2-core VM: about 5 % of the
-/// run thread's time with 512 KiB batches).
+/// an interrupt to the other core (some 20 us each, measured on a 2-core VM: 3-4 % of the run
+/// thread's time with 512 KiB batches).
 pub(crate) const BATCH_BYTES: usize = 2 << 20;
 
 /// Capture file format.

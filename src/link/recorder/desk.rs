@@ -22,7 +22,7 @@ use crate::link::Direction;
 const MAX_SLICES: usize = 1024;
 /// Bytes per vectored write at most. A batch is a few MiB; written in one call, ext4 copied it
 /// into its page cache at a third of the speed (measured on a 2-core VM, kernel 6.18: the
-/// capture to a file on ext4 at 3.5 Gbit/s with 1-2 MiB writes, 9-11 with 64-256 KiB; the
+/// capture to a file on ext4 at 3.5-5.2 Gbit/s with 1-2 MiB writes, 9-11 with 64-256 KiB; the
 /// writing thread's time went to `copy_folio_from_iter_atomic`).
 const WRITE_BYTES: usize = 256 << 10;
 

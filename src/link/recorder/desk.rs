@@ -48,7 +48,8 @@ pub(crate) struct Desk {
     ends: Vec<u8>,
     /// The block end being laid out.
     tail: Vec<u8>,
-    /// Per direction, the length of the last block end (see [`crate::link::background::Background::rooms`]).
+    /// Per direction, the length of the last block end (see
+    /// [`crate::link::background::Background::rooms`]).
     rooms: [usize; 2],
     pieces: Vec<Piece>,
     written: u64,

@@ -93,7 +93,6 @@ pub(crate) enum Event {
 /// The bytes of a batch: a buffer that is only ever grown with zeros and reused, so every byte
 /// of it is initialized and what a batch leaves as room need not be written (the room left
 /// for a block's end is skipped, and written once, by the writing thread, when the end fits).
-#[derive(Default)]
 pub(crate) struct Bytes {
     buf: Vec<u8>,
     len: usize,
@@ -139,7 +138,7 @@ impl Bytes {
     /// and a prefetch a frame ahead hides that wait.
     pub fn fetch_ahead(&mut self, n: usize) {
         let end = (self.len + n).min(self.buf.len());
-        let mut at = self.ahead.max(self.len) & !63;
+        let mut at = self.ahead.max(self.len);
         while at < end {
             #[cfg(target_arch = "x86_64")]
             // SAFETY: `at` is within the buffer, and a prefetch neither reads nor writes it.
@@ -178,7 +177,6 @@ impl std::ops::DerefMut for Bytes {
 }
 
 /// Frames and events of a few polls; handed back emptied, its buffers kept.
-#[derive(Default)]
 pub(crate) struct Batch {
     /// Blocks (but for their ends) and relayed frames, back to back.
     pub bytes: Bytes,
@@ -198,11 +196,7 @@ impl Batch {
     /// An empty batch of the recorder's size: it is handed over once it holds
     /// [`super::BATCH_BYTES`], and holds that much again (a poll's frames) without growing.
     pub fn new() -> Batch {
-        Batch::with_capacity(2 * super::BATCH_BYTES)
-    }
-
-    /// An empty batch that holds about `bytes` of frames without growing.
-    pub fn with_capacity(bytes: usize) -> Batch {
+        let bytes = 2 * super::BATCH_BYTES;
         Batch {
             bytes: Bytes::with_capacity(bytes),
             events: Vec::with_capacity(bytes / 512),
